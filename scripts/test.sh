@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# npm test: bring up the local services, type-check, then run every suite serially against a fresh test database.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+bash scripts/env/up.sh
+set -a
+. .local/env
+set +a
+
+runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
+drop database if exists orchestrator_test with (force);
+create database orchestrator_test owner orchestrator;
+SQL
+export DATABASE_URL=${DATABASE_URL%/orchestrator}/orchestrator_test
+export REDIS_URL=redis://127.0.0.1:6379/1
+export CEPHFS_ROOT=$root/.local/test-cephfs
+export LOG_LEVEL=${LOG_LEVEL:-info}
+mkdir -p "$CEPHFS_ROOT"
+
+npx tsc --noEmit -p .
+
+# Every suite by name, so that none is skipped silently; they share the services, so one at a time.
+suites=(
+  test/unit/config.test.ts
+  test/unit/crypto.test.ts
+  test/unit/names.test.ts
+  test/allocation.test.ts
+  test/allocation-concurrency.test.ts
+  test/allocation-failures.test.ts
+  test/api-input.test.ts
+  test/secrets.test.ts
+  test/graphiql.test.ts
+)
+exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${suites[@]}" "$@"

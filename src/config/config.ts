@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** Everything the daemon reads from its environment, parsed once at start-up. */
+export interface Config {
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  dockerHost: string | undefined;
+  adminToken: string;
+  masterKey: Buffer;
+  odooImage: string;
+  postgresPoolImage: string;
+  cephfsRoot: string;
+  baseDomain: string;
+  swarmNetwork: string;
+  logLevel: string;
+  credentialsTtlSeconds: number;
+  tenantConnectionLimit: number;
+  allocationRetryCron: string;
+  provisionTrackingCron: string;
+  provisionDeadlineSeconds: number;
+  odooRestartMaxAttempts: number;
+  odooUid: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+const hostname = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const dockerName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+const urlWithScheme = (schemes: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return schemes.includes(new URL(value).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+const int = (min: number, max: number) => {
+  const rule = `must be an integer from ${min} to ${max}`;
+  return z.coerce.number({ message: rule }).int(rule).min(min, rule).max(max, rule);
+};
+
+const envSchema = z.object({
+  PORT: int(0, 65535).default(4000),
+  DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
+  REDIS_URL: urlWithScheme(['redis:', 'rediss:']),
+  DOCKER_HOST: z.string().min(1).optional(),
+  ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters'),
+  MASTER_KEY: z
+    .string()
+    .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes encoded in base64'),
+  ODOO_IMAGE: z.string().min(1).default('odoo:17.0'),
+  POSTGRES_POOL_IMAGE: z.string().min(1).default('postgres:16'),
+  CEPHFS_ROOT: z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').default('/mnt/cephfs'),
+  BASE_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').default('localhost'),
+  SWARM_NETWORK: z.string().regex(dockerName, 'must be a Docker network name').default('odoo-net'),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  CREDENTIALS_TTL_SECONDS: int(60, 7 * 24 * 3600).default(3600),
+  TENANT_CONNECTION_LIMIT: int(1, 10_000).default(32),
+  ALLOCATION_RETRY_CRON: z.string().default('*/10 * * * * *'),
+  PROVISION_TRACKING_CRON: z.string().default('* * * * * *'),
+  PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600).default(600),
+  ODOO_RESTART_MAX_ATTEMPTS: int(0, 100).default(3),
+  ODOO_UID: int(0, 2 ** 31).default(101),
+});
+
+type Env = Record<string, string | undefined>;
+
+/** `NAME_FILE` (a Docker secret) wins over `NAME`; a trailing newline in the file is not part of the value. */
+function withSecretFiles(env: Env, names: string[], problems: string[]): Env {
+  const resolved: Env = { ...env };
+  for (const name of names) {
+    const file = env[`${name}_FILE`];
+    if (!file) continue;
+    try {
+      resolved[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return resolved;
+}
+
+/** Parses the environment; throws a ConfigError with one line per problem. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const blankAsMissing = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const resolved = withSecretFiles(blankAsMissing, ['ADMIN_TOKEN', 'MASTER_KEY'], problems);
+  const parsed = envSchema.safeParse(resolved);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const name = issue.path.join('.');
+      const missing = issue.code === 'invalid_type' && resolved[name] === undefined;
+      problems.push(`${name}: ${missing ? 'is required' : issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    dockerHost: e.DOCKER_HOST,
+    adminToken: e.ADMIN_TOKEN,
+    masterKey: Buffer.from(e.MASTER_KEY, 'base64'),
+    odooImage: e.ODOO_IMAGE,
+    postgresPoolImage: e.POSTGRES_POOL_IMAGE,
+    cephfsRoot: e.CEPHFS_ROOT.replace(/\/+$/, '') || '/',
+    baseDomain: e.BASE_DOMAIN,
+    swarmNetwork: e.SWARM_NETWORK,
+    logLevel: e.LOG_LEVEL,
+    credentialsTtlSeconds: e.CREDENTIALS_TTL_SECONDS,
+    tenantConnectionLimit: e.TENANT_CONNECTION_LIMIT,
+    allocationRetryCron: e.ALLOCATION_RETRY_CRON,
+    provisionTrackingCron: e.PROVISION_TRACKING_CRON,
+    provisionDeadlineSeconds: e.PROVISION_DEADLINE_SECONDS,
+    odooRestartMaxAttempts: e.ODOO_RESTART_MAX_ATTEMPTS,
+    odooUid: e.ODOO_UID,
+  };
+}

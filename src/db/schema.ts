@@ -1,0 +1,74 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+
+export const poolStatuses = ['provisioning', 'active', 'full', 'maintenance', 'error', 'decommissioned'] as const;
+export type PoolStatus = (typeof poolStatuses)[number];
+
+export const healthStatuses = ['unknown', 'healthy', 'degraded', 'unhealthy'] as const;
+export type HealthStatus = (typeof healthStatuses)[number];
+
+export const instanceStatuses = [
+  'CREATING',
+  'WAITING_FOR_DATABASE',
+  'ALLOCATED',
+  'PROVISIONING',
+  'RUNNING',
+  'STOPPED',
+  'FAILED',
+  'TERMINATED',
+] as const;
+export type InstanceStatus = (typeof instanceStatuses)[number];
+
+export interface DbServersTable {
+  id: Generated<string>;
+  name: string;
+  host: string;
+  port: number;
+  server_type: 'registered' | 'provisioned';
+  max_instances: number;
+  current_instances: Generated<number>;
+  status: PoolStatus;
+  health_status: Generated<HealthStatus>;
+  health_failures: Generated<number>;
+  last_health_check_at: Date | null;
+  last_health_error: string | null;
+  priority: Generated<number>;
+  admin_user: string;
+  admin_password_encrypted: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface InstancesTable {
+  id: Generated<string>;
+  customer_id: string;
+  name: string;
+  subdomain: string;
+  odoo_version: string;
+  admin_email: string;
+  subscription_id: string | null;
+  cpu_limit: ColumnType<number, number, number>;
+  memory_limit_mb: number;
+  status: InstanceStatus;
+  status_changed_at: Timestamp;
+  service_name: string | null;
+  service_id: string | null;
+  error: string | null;
+  db_server_id: string | null;
+  db_host: string | null;
+  db_port: Generated<number | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface Database {
+  db_servers: DbServersTable;
+  instances: InstancesTable;
+}
+
+export type PoolRow = Selectable<DbServersTable>;
+export type NewPoolRow = Insertable<DbServersTable>;
+export type InstanceRow = Selectable<InstancesTable>;
+export type NewInstanceRow = Insertable<InstancesTable>;
+export type InstanceUpdate = Updateable<InstancesTable>;

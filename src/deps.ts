@@ -1,0 +1,15 @@
+import type Docker from 'dockerode';
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Config } from './config/config.js';
+import type { Database } from './db/schema.js';
+import type { Logger } from './logger.js';
+
+/** The handles every domain function receives; tests build their own. */
+export interface Deps {
+  db: Kysely<Database>;
+  redis: Redis;
+  docker: Docker;
+  config: Config;
+  log: Logger;
+}

@@ -1,0 +1,174 @@
+import { sql, type Transaction } from 'kysely';
+import { generatePassword } from '../crypto/passwords.js';
+import type { Database, InstanceRow, PoolRow } from '../db/schema.js';
+import type { Deps } from '../deps.js';
+import { DomainError, notFound } from '../errors.js';
+import { deleteCredentials, storeCredentials } from './credentials.js';
+import { statusesBefore } from './instance-status.js';
+import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
+import { dropTenantDatabase, ensureTenantDatabase, withPoolAdmin, type TenantDatabase } from './pool-server.js';
+import { poolAdminAccess } from './pools.js';
+
+/** Where an instance's database lives. The password is not part of it: it waits in Redis for provisioning. */
+export interface Allocation {
+  status: 'allocated';
+  dbServerId: string;
+  dbHost: string;
+  dbPort: number;
+  dbName: string;
+  dbUser: string;
+}
+
+export const allocationOf = (instance: InstanceRow): Allocation | null =>
+  instance.db_server_id && instance.db_host
+    ? {
+        status: 'allocated',
+        dbServerId: instance.db_server_id,
+        dbHost: instance.db_host,
+        dbPort: instance.db_port ?? 5432,
+        dbName: tenantDatabaseName(instance.id),
+        dbUser: tenantRoleName(instance.id),
+      }
+    : null;
+
+type Attempt =
+  | { kind: 'allocated'; allocation: Allocation }
+  | { kind: 'no-capacity' }
+  | { kind: 'pool-failed'; pool: PoolRow; reason: string };
+
+/**
+ * Gives the instance a database on the best pool with room, or returns the allocation it already has.
+ * One transaction holds the instance and the chosen pool locked while the role and database are made on the
+ * pool, so concurrent calls can neither overshoot a pool nor allocate twice; any failure undoes every step.
+ * No room anywhere: the instance waits (WAITING_FOR_DATABASE) and NO_POOL_CAPACITY is thrown.
+ */
+export async function allocateDatabase(deps: Deps, instanceId: string): Promise<Allocation> {
+  if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
+  const failedPools: PoolRow[] = [];
+  const failures: string[] = [];
+  for (;;) {
+    const attempt = await attemptAllocation(deps, instanceId, failedPools.map((pool) => pool.id));
+    if (attempt.kind === 'allocated') return attempt.allocation;
+    if (attempt.kind === 'pool-failed') {
+      deps.log.warn({ event: 'allocation.pool_failed', instanceId, poolId: attempt.pool.id, reason: attempt.reason }, 'pool refused allocation');
+      failedPools.push(attempt.pool);
+      failures.push(`${attempt.pool.name}: ${attempt.reason}`);
+      continue;
+    }
+    const reason = failures.length > 0 ? `No pool could take the database (${failures.join('; ')}).` : 'No pool has room for a new database.';
+    await recordWaiting(deps, instanceId, failures.length > 0 ? reason : null);
+    deps.log.debug({ event: 'allocation.waiting', instanceId }, 'no pool capacity; instance waits');
+    throw new DomainError('NO_POOL_CAPACITY', `${reason} The instance waits and is allocated when a pool has room.`);
+  }
+}
+
+async function attemptAllocation(deps: Deps, instanceId: string, skipPoolIds: string[]): Promise<Attempt> {
+  const made: { pool?: PoolRow; tenant?: TenantDatabase } = {};
+  try {
+    return await deps.db.transaction().execute(async (trx): Promise<Attempt> => {
+      const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
+      if (!instance) throw notFound('Instance', instanceId);
+      const existing = allocationOf(instance);
+      if (existing) return { kind: 'allocated', allocation: existing };
+      if (!statusesBefore('ALLOCATED').includes(instance.status)) {
+        throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be allocated a database.`);
+      }
+
+      const pool = await lockPoolWithRoom(trx, skipPoolIds);
+      if (!pool) return { kind: 'no-capacity' };
+
+      const tenant = { database: tenantDatabaseName(instanceId), role: tenantRoleName(instanceId) };
+      const password = generatePassword(32);
+      try {
+        await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), (client) =>
+          ensureTenantDatabase(client, tenant, password, deps.config.tenantConnectionLimit),
+        );
+      } catch (error) {
+        await undoTenantDatabase(deps, instanceId, pool, tenant);
+        return { kind: 'pool-failed', pool, reason: (error as Error).message };
+      }
+      Object.assign(made, { pool, tenant });
+
+      await trx
+        .updateTable('db_servers')
+        .set({
+          current_instances: sql`current_instances + 1`,
+          status: sql`case when current_instances + 1 >= max_instances then 'full' else status end`,
+          updated_at: sql`now()`,
+        })
+        .where('id', '=', pool.id)
+        .execute();
+      const allocated = await trx
+        .updateTable('instances')
+        .set({
+          db_server_id: pool.id,
+          db_host: pool.host,
+          db_port: pool.port,
+          status: 'ALLOCATED',
+          status_changed_at: sql`now()`,
+          error: null,
+          updated_at: sql`now()`,
+        })
+        .where('id', '=', instanceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await storeCredentials(
+        deps.redis,
+        instanceId,
+        { db_host: pool.host, db_port: pool.port, db_name: tenant.database, db_user: tenant.role, db_password: password },
+        deps.config.credentialsTtlSeconds,
+      );
+      deps.log.info({ event: 'allocation.done', instanceId, poolId: pool.id, dbHost: pool.host, dbName: tenant.database }, 'database allocated');
+      return { kind: 'allocated', allocation: allocationOf(allocated)! };
+    });
+  } catch (error) {
+    if (made.pool && made.tenant) {
+      await undoTenantDatabase(deps, instanceId, made.pool, made.tenant);
+      await deleteCredentials(deps.redis, instanceId).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+/** Removes what an unfinished allocation made on the pool; what cannot be removed is logged for the operator. */
+async function undoTenantDatabase(deps: Deps, instanceId: string, pool: PoolRow, tenant: TenantDatabase): Promise<void> {
+  try {
+    await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), (client) => dropTenantDatabase(client, tenant));
+  } catch (error) {
+    deps.log.error(
+      { event: 'allocation.orphan', instanceId, poolId: pool.id, database: tenant.database, role: tenant.role, reason: (error as Error).message },
+      'could not remove a partly made tenant database',
+    );
+  }
+}
+
+async function recordWaiting(deps: Deps, instanceId: string, error: string | null): Promise<void> {
+  await deps.db
+    .updateTable('instances')
+    .set({
+      status: 'WAITING_FOR_DATABASE',
+      status_changed_at: sql`case when status = 'WAITING_FOR_DATABASE' then status_changed_at else now() end`,
+      error,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', instanceId)
+    .where('status', 'in', ['CREATING', 'WAITING_FOR_DATABASE'])
+    .execute();
+}
+
+async function lockPoolWithRoom(trx: Transaction<Database>, skipPoolIds: string[]): Promise<PoolRow | undefined> {
+  let query = trx
+    .selectFrom('db_servers')
+    .selectAll()
+    .where('status', '=', 'active')
+    .where('health_status', '<>', 'unhealthy')
+    .where(sql<boolean>`current_instances < max_instances`);
+  if (skipPoolIds.length > 0) query = query.where('id', 'not in', skipPoolIds);
+  return query
+    .orderBy('priority')
+    .orderBy(sql`current_instances::float8 / max_instances`)
+    .orderBy('name')
+    .limit(1)
+    .forUpdate()
+    .executeTakeFirst();
+}

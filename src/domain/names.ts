@@ -1,0 +1,17 @@
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const isUuid = (value: string): boolean => UUID.test(value);
+
+const compactId = (instanceId: string): string => instanceId.replace(/-/g, '').toLowerCase();
+
+/** Tenant database and role names derive from the instance id alone, so a retry finds what an earlier try made. */
+export const tenantDatabaseName = (instanceId: string): string => `odoo_${compactId(instanceId)}`;
+export const tenantRoleName = (instanceId: string): string => `${tenantDatabaseName(instanceId)}_user`;
+
+export const credentialsKey = (instanceId: string): string => `instance:${instanceId}:db_credentials`;
+
+/** Swarm service names are DNS labels (at most 63 characters); the id suffix keeps them unique over time. */
+export const odooServiceName = (instance: { id: string; subdomain: string }): string =>
+  `odoo-${instance.subdomain.slice(0, 40).replace(/-+$/, '')}-${compactId(instance.id).slice(0, 8)}`;
+
+export const odooSecretName = (instance: { id: string }): string => `odoo-db-password-${compactId(instance.id)}`;

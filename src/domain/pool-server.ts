@@ -1,0 +1,87 @@
+import pg from 'pg';
+import { scramSha256Verifier } from '../crypto/passwords.js';
+
+/** How the daemon reaches a pool's PostgreSQL server as its admin. */
+export interface PoolAdminAccess {
+  host: string;
+  port: number;
+  adminUser: string;
+  adminPassword: string;
+}
+
+export interface TenantDatabase {
+  database: string;
+  role: string;
+}
+
+const CONNECT_TIMEOUT_MS = 5_000;
+const QUERY_TIMEOUT_MS = 60_000;
+
+/** Runs `work` on a fresh admin connection to the pool, always closing it. */
+export async function withPoolAdmin<T>(access: PoolAdminAccess, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    host: access.host,
+    port: access.port,
+    user: access.adminUser,
+    password: access.adminPassword,
+    database: 'postgres',
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
+    application_name: 'odoo-orchestrator',
+  });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Throws unless the admin can create roles and databases (what allocation needs). */
+export async function assertCanHostTenants(client: pg.Client): Promise<void> {
+  const { rows } = await client.query<{ rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean }>(
+    'select rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user',
+  );
+  const role = rows[0];
+  if (!role || !(role.rolsuper || (role.rolcreaterole && role.rolcreatedb))) {
+    throw new Error('the admin user needs CREATEROLE and CREATEDB (or SUPERUSER)');
+  }
+}
+
+/**
+ * Makes `tenant.role` (LOGIN, `password`, a connection limit) and `tenant.database` owned by it, closed to PUBLIC.
+ * Idempotent: a role left by an interrupted try is given the new password, an existing database is kept.
+ */
+export async function ensureTenantDatabase(
+  client: pg.Client,
+  tenant: TenantDatabase,
+  password: string,
+  connectionLimit: number,
+): Promise<void> {
+  const role = client.escapeIdentifier(tenant.role);
+  const database = client.escapeIdentifier(tenant.database);
+  const verifier = client.escapeLiteral(scramSha256Verifier(password));
+  const limit = Math.trunc(connectionLimit);
+
+  const roleExists = (await client.query('select 1 from pg_roles where rolname = $1', [tenant.role])).rowCount === 1;
+  await client.query(
+    `${roleExists ? 'alter' : 'create'} role ${role} with login nosuperuser nocreatedb nocreaterole noinherit password ${verifier} connection limit ${limit}`,
+  );
+  // A non-superuser admin (PostgreSQL 15) must be a member of the owner to create a database owned by it.
+  await client.query(`grant ${role} to current_user`);
+
+  const databaseExists =
+    (await client.query('select 1 from pg_database where datname = $1', [tenant.database])).rowCount === 1;
+  if (!databaseExists) {
+    await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8'`);
+  }
+  await client.query(`revoke all on database ${database} from public`);
+  await client.query(`grant connect, temporary on database ${database} to ${role}`);
+}
+
+/** Drops the tenant's database (closing its sessions) and role; absent ones are fine. */
+export async function dropTenantDatabase(client: pg.Client, tenant: TenantDatabase): Promise<void> {
+  await client.query(`drop database if exists ${client.escapeIdentifier(tenant.database)} with (force)`);
+  await client.query(`drop role if exists ${client.escapeIdentifier(tenant.role)}`);
+}

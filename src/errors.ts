@@ -1,0 +1,29 @@
+/** Codes a client can branch on; they travel as GraphQL `extensions.code`. */
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'VALIDATION_FAILED'
+  | 'NO_POOL_CAPACITY'
+  | 'DATABASE_NOT_ALLOCATED'
+  | 'CREDENTIALS_NOT_FOUND'
+  | 'CONFLICT';
+
+/** An error the caller caused or can act on. Its message is safe to show: it never holds a secret. */
+export class DomainError extends Error {
+  override readonly name = 'DomainError';
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string, id: string) =>
+  new DomainError('NOT_FOUND', `${what} ${id} does not exist.`);
+
+export const validationFailed = (field: string, rule: string) =>
+  new DomainError('VALIDATION_FAILED', `${field}: ${rule}`, field);

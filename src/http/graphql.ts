@@ -1,0 +1,42 @@
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { GraphQLError } from 'graphql';
+import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
+import type { Deps } from '../deps.js';
+import { DomainError } from '../errors.js';
+import { schema, type GraphQLContext } from '../schema/index.js';
+import { identifyCaller } from './auth.js';
+
+/** Domain errors reach the client with their code; anything else is logged and masked. */
+function toClientError(deps: Deps) {
+  return (error: unknown, message: string, isDev?: boolean): Error => {
+    const original = error instanceof GraphQLError ? error.originalError : error;
+    if (original instanceof DomainError) {
+      const graphQLError = error instanceof GraphQLError ? error : undefined;
+      return new GraphQLError(original.message, {
+        nodes: graphQLError?.nodes,
+        path: graphQLError?.path,
+        extensions: { code: original.code, ...(original.field ? { field: original.field } : {}) },
+      });
+    }
+    deps.log.error({ event: 'graphql.unexpected_error', err: original }, 'unexpected error in a resolver');
+    return defaultMaskError(error, message, isDev);
+  };
+}
+
+export function createGraphQLHandler(deps: Deps): YogaServerInstance<Record<string, never>, GraphQLContext> {
+  return createYoga<Record<string, never>, GraphQLContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    context: ({ request }) => ({ deps, caller: identifyCaller(request.headers.get('authorization'), deps.config.adminToken) }),
+    graphiql: (request) => identifyCaller(request.headers.get('authorization'), deps.config.adminToken).kind === 'admin' && { title: 'Odoo orchestrator' },
+    renderGraphiQL,
+    maskedErrors: { maskError: toClientError(deps) },
+    logging: {
+      debug: (...args) => deps.log.debug({ event: 'yoga', args: args.map(String) }),
+      info: (...args) => deps.log.info({ event: 'yoga', args: args.map(String) }),
+      warn: (...args) => deps.log.warn({ event: 'yoga', args: args.map(String) }),
+      error: (...args) => deps.log.error({ event: 'yoga', args: args.map(String) }),
+    },
+  });
+}

@@ -1,0 +1,35 @@
+import { sql } from 'kysely';
+import type { Deps } from '../deps.js';
+import { allocateDatabase } from '../domain/allocation.js';
+import { DomainError } from '../errors.js';
+import type { Job } from './scheduler.js';
+
+const BATCH = 50;
+/** A CREATING row this old was left by a daemon that stopped mid-allocation. */
+const STALE_CREATING_SECONDS = 30;
+
+/** Allocates instances that wait for a database, oldest first, while pools have room. */
+export async function retryWaitingAllocations(deps: Deps): Promise<void> {
+  const waiting = await deps.db
+    .selectFrom('instances')
+    .select('id')
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'WAITING_FOR_DATABASE'),
+        eb.and([eb('status', '=', 'CREATING'), eb('status_changed_at', '<', sql<Date>`now() - make_interval(secs => ${STALE_CREATING_SECONDS})`)]),
+      ]),
+    )
+    .orderBy('created_at')
+    .limit(BATCH)
+    .execute();
+  for (const { id } of waiting) {
+    try {
+      await allocateDatabase(deps, id);
+    } catch (error) {
+      if (error instanceof DomainError && error.code === 'NO_POOL_CAPACITY') return;
+      deps.log.warn({ event: 'allocation.retry_failed', instanceId: id, err: error }, 'allocation retry failed');
+    }
+  }
+}
+
+export const allocationRetryJob = (schedule: string): Job => ({ name: 'allocation-retry', schedule, run: retryWaitingAllocations });

@@ -1,0 +1,31 @@
+import { ConfigError, loadConfig } from './config/config.js';
+import { closeDeps, connectDeps, startDaemon } from './daemon.js';
+import { createLogger } from './logger.js';
+
+function readConfig() {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`config: ${problem}\n`);
+    process.exit(2);
+  }
+}
+
+const config = readConfig();
+const log = createLogger(config.logLevel);
+const deps = connectDeps(config, log);
+const daemon = await startDaemon(deps).catch(async (error: unknown) => {
+  log.fatal({ event: 'daemon.start_failed', err: error }, 'daemon could not start');
+  await closeDeps(deps);
+  process.exit(1);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, async () => {
+    log.info({ event: 'daemon.stopping', signal }, 'stopping');
+    await daemon.stop();
+    await closeDeps(deps);
+    process.exit(0);
+  });
+}

@@ -1,0 +1,6 @@
+import { builder } from './builder.js';
+import './pools.js';
+import './instances.js';
+
+export const schema = builder.toSchema({ sortSchema: true });
+export type { GraphQLContext } from './context.js';

@@ -1,0 +1,123 @@
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import { loadConfig } from '../../src/config/config.js';
+import { closeDeps, connectDeps, startDaemon, type Daemon } from '../../src/daemon.js';
+import type { Deps } from '../../src/deps.js';
+import { dropTenantDatabase, withPoolAdmin } from '../../src/domain/pool-server.js';
+import { poolAdminAccess } from '../../src/domain/pools.js';
+import { tenantDatabaseName, tenantRoleName } from '../../src/domain/names.js';
+import { createLogger } from '../../src/logger.js';
+
+export interface GraphQLResult<T = any> {
+  status: number;
+  data?: T;
+  errors?: { message: string; extensions?: { code?: string; field?: string } }[];
+}
+
+export interface TestDaemon {
+  url: string;
+  deps: Deps;
+  daemon: Daemon;
+  /** Every log line the daemon wrote, as written. */
+  logs: string[];
+  /** Every GraphQL response body the tests received, as sent. */
+  responses: string[];
+  gql: <T = any>(query: string, variables?: Record<string, unknown>, options?: { token?: string | null }) => Promise<GraphQLResult<T>>;
+  stop: () => Promise<void>;
+}
+
+/** A daemon in this process on a free port, with its own handles, logging at debug level into `logs`. */
+export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
+  const config = loadConfig({ ...process.env, PORT: '0', ALLOCATION_RETRY_CRON: '0 0 1 1 *', ...env });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const deps = connectDeps(config, createLogger('debug', sink));
+  const daemon = await startDaemon(deps);
+  const responses: string[] = [];
+  const gql: TestDaemon['gql'] = async (query, variables, options) => {
+    const token = options?.token === undefined ? config.adminToken : options.token;
+    const response = await fetch(`${daemon.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const text = await response.text();
+    responses.push(text);
+    return { status: response.status, ...JSON.parse(text) };
+  };
+  return {
+    url: daemon.url,
+    deps,
+    daemon,
+    logs,
+    responses,
+    gql,
+    stop: async () => {
+      await daemon.stop();
+      await closeDeps(deps);
+    },
+  };
+}
+
+/** Drops every tenant database the tests made, then empties the daemon's tables and Redis database. */
+export async function resetState(deps: Deps): Promise<void> {
+  const pools = await deps.db.selectFrom('db_servers').selectAll().execute();
+  const instances = await deps.db.selectFrom('instances').select('id').execute();
+  for (const pool of pools) {
+    await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), async (client) => {
+      for (const { id } of instances) await dropTenantDatabase(client, { database: tenantDatabaseName(id), role: tenantRoleName(id) });
+    }).catch(() => undefined);
+  }
+  await deps.db.deleteFrom('instances').execute();
+  await deps.db.deleteFrom('db_servers').execute();
+  await deps.redis.flushdb();
+}
+
+export const localPool = {
+  host: process.env.POOL_HOST ?? '127.0.0.1',
+  port: 5432,
+  adminUser: process.env.POOL_ADMIN_USER ?? 'pool_admin',
+  adminPassword: process.env.POOL_ADMIN_PASSWORD ?? '',
+};
+
+/** A connection to the local PostgreSQL as the pool admin, for looking at what allocation made. */
+export async function withPoolCatalog<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  return withPoolAdmin(localPool, work);
+}
+
+export const REGISTER_POOL = `mutation($input: RegisterPoolInput!) {
+  registerPool(input: $input) { id name host port maxInstances currentInstances status healthStatus }
+}`;
+
+export const CREATE_INSTANCE = `mutation($input: CreateInstanceInput!) {
+  createInstance(input: $input) { id customerId name subdomain status dbServerId dbHost dbPort serviceName error }
+}`;
+
+export const ALLOCATE = `mutation($id: ID!) {
+  allocateDatabase(instanceId: $id) { status dbServerId dbHost dbPort dbName dbUser }
+}`;
+
+export async function registerLocalPool(daemon: TestDaemon, name: string, maxInstances: number, priority?: number) {
+  const result = await daemon.gql(REGISTER_POOL, { input: { name, maxInstances, priority, ...localPool } });
+  if (!result.data?.registerPool) throw new Error(`registerPool failed: ${JSON.stringify(result.errors)}`);
+  return result.data.registerPool as { id: string; name: string; status: string; currentInstances: number; maxInstances: number };
+}
+
+let counter = 0;
+/** A valid createInstance input with a subdomain unique to this run. */
+export function instanceInput(overrides: Record<string, unknown> = {}) {
+  counter += 1;
+  return {
+    customerId: '6f1c2a9e-2b1d-4c3e-9f10-0a1b2c3d4e5f',
+    name: `Acme ${counter}`,
+    subdomain: `acme-${process.pid}-${counter}`,
+    odooVersion: '17.0',
+    adminEmail: 'owner@acme.example',
+    ...overrides,
+  };
+}
