@@ -65,8 +65,10 @@ export async function ensureTenantDatabase(
   const limit = Math.trunc(connectionLimit);
 
   const roleExists = (await client.query('select 1 from pg_roles where rolname = $1', [tenant.role])).rowCount === 1;
+  // Only a superuser may name SUPERUSER in ALTER ROLE; a role we created never had it.
+  const attributes = roleExists ? '' : 'nosuperuser nocreatedb nocreaterole noinherit';
   await client.query(
-    `${roleExists ? 'alter' : 'create'} role ${role} with login nosuperuser nocreatedb nocreaterole noinherit password ${verifier} connection limit ${limit}`,
+    `${roleExists ? 'alter' : 'create'} role ${role} with login ${attributes} password ${verifier} connection limit ${limit}`,
   );
   // A non-superuser admin (PostgreSQL 15) must be a member of the owner to create a database owned by it.
   await client.query(`grant ${role} to current_user`);

@@ -1,0 +1,124 @@
+/**
+ * The subset of Docker Engine API 1.41 objects the daemon writes and reads, typed as Docker sends them.
+ * Durations are nanoseconds; byte sizes are bytes.
+ */
+import type { Labels } from './labels.js';
+
+export interface SecretReference {
+  SecretID: string;
+  SecretName: string;
+  /** Where the secret appears inside the container, under /run/secrets. */
+  File: { Name: string; UID: string; GID: string; Mode: number };
+}
+
+export interface BindMount {
+  Type: 'bind';
+  Source: string;
+  Target: string;
+  ReadOnly?: boolean;
+}
+
+export interface HealthCheck {
+  Test: string[];
+  Interval: number;
+  Timeout: number;
+  StartPeriod: number;
+  Retries: number;
+}
+
+export interface ContainerSpec {
+  Image: string;
+  Labels?: Labels;
+  Args?: string[];
+  Env?: string[];
+  Mounts?: BindMount[];
+  HealthCheck?: HealthCheck;
+  Secrets?: SecretReference[];
+}
+
+export interface ResourceAmounts {
+  NanoCPUs: number;
+  MemoryBytes: number;
+}
+
+export interface RestartPolicy {
+  Condition: 'none' | 'on-failure' | 'any';
+  Delay: number;
+  MaxAttempts: number;
+}
+
+export interface NetworkAttachment {
+  Target: string;
+  Aliases?: string[];
+}
+
+export interface TaskSpec {
+  ContainerSpec: ContainerSpec;
+  Resources?: { Limits?: ResourceAmounts; Reservations?: ResourceAmounts };
+  RestartPolicy?: RestartPolicy;
+  Networks?: NetworkAttachment[];
+}
+
+export interface UpdateConfig {
+  Parallelism: number;
+  Order: 'stop-first' | 'start-first';
+}
+
+export interface ServiceSpec {
+  Name: string;
+  Labels: Labels;
+  TaskTemplate: TaskSpec;
+  Mode: { Replicated: { Replicas: number } };
+  UpdateConfig?: UpdateConfig;
+  /** `dnsrr` because this kernel has no IPVS: virtual IPs and the routing mesh do not work. */
+  EndpointSpec?: { Mode: 'vip' | 'dnsrr' };
+}
+
+export interface SwarmService {
+  ID: string;
+  Version: { Index: number };
+  CreatedAt: string;
+  UpdatedAt: string;
+  Spec: ServiceSpec;
+}
+
+export interface SwarmSecret {
+  ID: string;
+  Spec: { Name: string; Labels: Labels };
+}
+
+export const taskStates = [
+  'new',
+  'pending',
+  'assigned',
+  'accepted',
+  'preparing',
+  'ready',
+  'starting',
+  'running',
+  'complete',
+  'shutdown',
+  'failed',
+  'rejected',
+  'remove',
+  'orphaned',
+] as const;
+export type TaskState = (typeof taskStates)[number];
+
+export interface SwarmTask {
+  ID: string;
+  ServiceID: string;
+  Slot?: number;
+  CreatedAt: string;
+  UpdatedAt: string;
+  DesiredState: TaskState;
+  Status: {
+    Timestamp: string;
+    State: TaskState;
+    Message: string;
+    /** Why the task failed or was rejected, as Docker reports it. */
+    Err?: string;
+    ContainerStatus?: { ContainerID?: string; ExitCode?: number };
+  };
+  Spec?: { ContainerSpec?: { Env?: string[] } };
+}

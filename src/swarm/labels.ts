@@ -1,0 +1,27 @@
+/** Label keys on every Docker object the daemon creates; listing by them finds what the daemon owns. */
+export const labelKeys = {
+  managed: 'odoo-orchestrator.managed',
+  instanceId: 'odoo-orchestrator.instance-id',
+  /** Set by test suites only, so a suite can find and remove exactly what it created. */
+  testRun: 'odoo-orchestrator.test-run',
+} as const;
+
+export type Labels = Record<string, string>;
+
+/** Docker's list filters: each key maps to the values to match; every `label` entry must match. */
+export type DockerFilters = Record<string, string[]>;
+
+/** The daemon's own labels come last, so an extra label can never disown an object. */
+export const managedLabels = (extra: Labels = {}): Labels => ({ ...extra, [labelKeys.managed]: 'true' });
+
+export const instanceLabels = (instanceId: string, extra: Labels = {}): Labels => ({
+  ...managedLabels(extra),
+  [labelKeys.instanceId]: instanceId,
+});
+
+export const testRunLabels = (testRun: string): Labels => ({ [labelKeys.testRun]: testRun });
+
+/** Filters that match objects carrying all of `labels`, for `docker.listServices`, `listTasks`, `listSecrets`. */
+export const labelFilters = (labels: Labels): DockerFilters => ({
+  label: Object.entries(labels).map(([key, value]) => `${key}=${value}`),
+});

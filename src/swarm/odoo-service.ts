@@ -1,0 +1,118 @@
+import { posix } from 'node:path';
+import type { ServiceSpec } from './docker-types.js';
+import { instanceLabels, type Labels } from './labels.js';
+
+export type { ServiceSpec } from './docker-types.js';
+
+export interface OdooServiceInput {
+  instance: { id: string; subdomain: string; cpuLimit: number; memoryLimitMb: number };
+  serviceName: string;
+  image: string;
+  network: string;
+  baseDomain: string;
+  cephfsRoot: string;
+  db: { host: string; port: number; name: string; user: string };
+  secret: { id: string; name: string };
+  restartMaxAttempts: number;
+  extraLabels?: Labels;
+}
+
+const SECOND_NS = 1_000_000_000;
+const MIB = 1024 * 1024;
+const ODOO_PORT = 8069;
+const DATA_DIR = '/var/lib/odoo';
+const PASSWORD_FILE_NAME = 'db_password';
+/** The `odoo` user of the official image; it must be able to read the secret file. */
+const ODOO_UID = '101';
+/** Reservations are a quarter of the limits: enough to spread tenants over nodes without starving small ones. */
+const RESERVATION_SHARE = 4;
+
+/** A tenant's filestore on CephFS, bind-mounted into its Odoo as the data dir. */
+export const instanceDataDir = (cephfsRoot: string, instanceId: string): string =>
+  posix.join(cephfsRoot, 'odoo_instances', instanceId);
+
+/**
+ * Odoo's `--db-filter` is a Python regex in which Odoo also expands `%h` and `%d`,
+ * so a database name is escaped to match only itself.
+ */
+const exactDbFilter = (database: string): string =>
+  `^${database.replace(/[\\^$.|?*+()[\]{}%]/g, (char) => (char === '%' ? '\\x25' : `\\${char}`))}$`;
+
+/** Traefik v3 reads routing from the service's labels (not the containers') on Swarm. */
+function traefikLabels(input: OdooServiceInput): Labels {
+  const router = `traefik.http.routers.${input.serviceName}`;
+  return {
+    'traefik.enable': 'true',
+    'traefik.swarm.network': input.network,
+    [`${router}.rule`]: `Host(\`${input.instance.subdomain}.${input.baseDomain}\`)`,
+    [`${router}.entrypoints`]: 'websecure',
+    [`${router}.tls.certresolver`]: 'letsencrypt',
+    [`traefik.http.services.${input.serviceName}.loadbalancer.server.port`]: String(ODOO_PORT),
+  };
+}
+
+/** The Swarm service of one tenant's Odoo. Pure: the same input always gives the same spec. */
+export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
+  const { instance, db } = input;
+  const labels = instanceLabels(instance.id, input.extraLabels);
+  const nanoCpus = Math.round(instance.cpuLimit * SECOND_NS);
+  const memoryBytes = Math.round(instance.memoryLimitMb * MIB);
+
+  return {
+    Name: input.serviceName,
+    Labels: { ...traefikLabels(input), ...labels },
+    TaskTemplate: {
+      ContainerSpec: {
+        Image: input.image,
+        Labels: labels,
+        // The image's entrypoint appends the database connection arguments from HOST, PORT, USER and PASSWORD_FILE.
+        Args: [
+          'odoo',
+          '--database',
+          db.name,
+          '--db-filter',
+          exactDbFilter(db.name),
+          '--no-database-list',
+          '--proxy-mode',
+          '--init',
+          'base',
+          '--without-demo',
+          'all',
+          '--data-dir',
+          DATA_DIR,
+        ],
+        // The password travels only as a Docker secret file, never in the service's environment.
+        Env: [`HOST=${db.host}`, `PORT=${db.port}`, `USER=${db.user}`, `PASSWORD_FILE=/run/secrets/${PASSWORD_FILE_NAME}`],
+        Secrets: [
+          {
+            SecretID: input.secret.id,
+            SecretName: input.secret.name,
+            File: { Name: PASSWORD_FILE_NAME, UID: ODOO_UID, GID: ODOO_UID, Mode: 0o400 },
+          },
+        ],
+        Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, instance.id), Target: DATA_DIR }],
+        // Swarm reports a task `running` only once it is healthy: that is the readiness signal, so check often.
+        HealthCheck: {
+          Test: ['CMD', 'curl', '-fsS', `http://localhost:${ODOO_PORT}/web/health`],
+          Interval: 5 * SECOND_NS,
+          Timeout: 3 * SECOND_NS,
+          StartPeriod: 60 * SECOND_NS,
+          Retries: 3,
+        },
+      },
+      Resources: {
+        Limits: { NanoCPUs: nanoCpus, MemoryBytes: memoryBytes },
+        Reservations: {
+          NanoCPUs: Math.floor(nanoCpus / RESERVATION_SHARE),
+          MemoryBytes: Math.floor(memoryBytes / RESERVATION_SHARE),
+        },
+      },
+      RestartPolicy: { Condition: 'on-failure', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts },
+      Networks: [{ Target: input.network, Aliases: [input.serviceName] }],
+    },
+    Mode: { Replicated: { Replicas: 1 } },
+    // Two Odoos must never share a tenant's database and filestore, even during an update.
+    UpdateConfig: { Parallelism: 1, Order: 'stop-first' },
+    EndpointSpec: { Mode: 'dnsrr' },
+  };
+}

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+
+const valid = {
+  DATABASE_URL: 'postgres://u:p@localhost:5432/db',
+  REDIS_URL: 'redis://localhost:6379/0',
+  ADMIN_TOKEN: 'a'.repeat(32),
+  MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+};
+
+const problemsOf = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error.problems;
+  }
+  assert.fail('config was accepted');
+};
+
+describe('configuration', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig(valid);
+    assert.equal(config.port, 4000);
+    assert.equal(config.odooImage, 'odoo:17.0');
+    assert.equal(config.postgresPoolImage, 'postgres:16');
+    assert.equal(config.cephfsRoot, '/mnt/cephfs');
+    assert.equal(config.credentialsTtlSeconds, 3600);
+    assert.equal(config.masterKey.length, 32);
+  });
+
+  it('reports every problem on a line of its own, naming the variable', () => {
+    const problems = problemsOf({ MASTER_KEY: 'c2hvcnQ=', PORT: 'eighty', CEPHFS_ROOT: 'relative/path', DATABASE_URL: 'mysql://x' });
+    assert.deepEqual(problems.sort(), [
+      'ADMIN_TOKEN: is required',
+      'CEPHFS_ROOT: must be an absolute path',
+      'DATABASE_URL: must be a URL starting with postgres:// or postgresql://',
+      'MASTER_KEY: must be 32 bytes encoded in base64',
+      'PORT: must be an integer from 0 to 65535',
+      'REDIS_URL: is required',
+    ]);
+  });
+
+  it('reads secrets from *_FILE, and says which file it cannot read', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-'));
+    writeFileSync(join(dir, 'token'), `${'t'.repeat(40)}\n`);
+    const config = loadConfig({ ...valid, ADMIN_TOKEN: '', ADMIN_TOKEN_FILE: join(dir, 'token') });
+    assert.equal(config.adminToken, 't'.repeat(40));
+    assert.deepEqual(problemsOf({ ...valid, MASTER_KEY_FILE: join(dir, 'missing') }), [`MASTER_KEY_FILE: cannot read ${join(dir, 'missing')} (ENOENT)`]);
+  });
+});
