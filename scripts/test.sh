@@ -25,11 +25,16 @@ suites=(
   test/unit/config.test.ts
   test/unit/crypto.test.ts
   test/unit/names.test.ts
+  test/unit/swarm-odoo-service.test.ts
+  test/unit/rollout.test.ts
   test/allocation.test.ts
   test/allocation-concurrency.test.ts
   test/allocation-failures.test.ts
   test/api-input.test.ts
   test/secrets.test.ts
   test/graphiql.test.ts
+  test/swarm-adapter.test.ts
+  test/provisioning.test.ts
+  test/provisioning-failures.test.ts
 )
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${suites[@]}" "$@"

@@ -7,6 +7,7 @@ import type { Deps } from './deps.js';
 import { connectDocker } from './docker.js';
 import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
+import { provisionTrackingJob } from './jobs/provision-tracking.js';
 import { startScheduler, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
 
@@ -40,7 +41,10 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : deps.config.port;
-  const scheduler = startScheduler(deps, [allocationRetryJob(deps.config.allocationRetryCron)]);
+  const scheduler = startScheduler(deps, [
+    allocationRetryJob(deps.config.allocationRetryCron),
+    provisionTrackingJob(deps.config.provisionTrackingCron),
+  ]);
   deps.log.info({ event: 'daemon.started', port }, `listening on http://localhost:${port}/graphql`);
 
   return {

@@ -23,8 +23,11 @@ if [ "$(cat "$conf" 2>/dev/null)" != "$wanted_conf" ]; then
   changed=1
 fi
 hba="$cluster_conf/pg_hba.conf"
-rule='host all all 172.16.0.0/12 scram-sha-256 # odoo-orchestrator: Docker bridges'
-grep -qF "$rule" "$hba" || { printf '%s\n' "$rule" >>"$hba"; changed=1; }
+# Tasks come from Docker's bridges; the daemon on this host reaches the bridge address from one of the host's own.
+for rule in 'host all all 172.16.0.0/12 scram-sha-256 # odoo-orchestrator: Docker bridges' \
+  'host all all samehost scram-sha-256 # odoo-orchestrator: this host by any of its addresses'; do
+  grep -qF "$rule" "$hba" || { printf '%s\n' "$rule" >>"$hba"; changed=1; }
+done
 
 is_up() { pg_isready -q -h 127.0.0.1 -p 5432; }
 if ! is_up; then

@@ -22,6 +22,8 @@ export interface Config {
   provisionDeadlineSeconds: number;
   odooRestartMaxAttempts: number;
   odooUid: number;
+  /** Added to every Docker object the daemon creates (for example a team or, in tests, a run id). */
+  dockerLabels: Record<string, string>;
 }
 
 export class ConfigError extends Error {
@@ -66,8 +68,13 @@ const envSchema = z.object({
   ALLOCATION_RETRY_CRON: z.string().default('*/10 * * * * *'),
   PROVISION_TRACKING_CRON: z.string().default('* * * * * *'),
   PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600).default(600),
-  ODOO_RESTART_MAX_ATTEMPTS: int(0, 100).default(3),
+  // Swarm reads 0 as "restart forever", which would never let an instance fail.
+  ODOO_RESTART_MAX_ATTEMPTS: int(1, 100).default(3),
   ODOO_UID: int(0, 2 ** 31).default(101),
+  DOCKER_LABELS: z
+    .string()
+    .regex(/^([a-z0-9][a-z0-9._-]*=[^,=]*)(,[a-z0-9][a-z0-9._-]*=[^,=]*)*$/, 'must be key=value pairs separated by commas')
+    .optional(),
 });
 
 type Env = Record<string, string | undefined>;
@@ -122,5 +129,6 @@ export function loadConfig(env: Env = process.env): Config {
     provisionDeadlineSeconds: e.PROVISION_DEADLINE_SECONDS,
     odooRestartMaxAttempts: e.ODOO_RESTART_MAX_ATTEMPTS,
     odooUid: e.ODOO_UID,
+    dockerLabels: Object.fromEntries((e.DOCKER_LABELS ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
   };
 }

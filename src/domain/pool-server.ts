@@ -65,8 +65,9 @@ export async function ensureTenantDatabase(
   const limit = Math.trunc(connectionLimit);
 
   const roleExists = (await client.query('select 1 from pg_roles where rolname = $1', [tenant.role])).rowCount === 1;
-  // Only a superuser may name SUPERUSER in ALTER ROLE; a role we created never had it.
-  const attributes = roleExists ? '' : 'nosuperuser nocreatedb nocreaterole noinherit';
+  // Only a superuser may name SUPERUSER in ALTER ROLE; a role we created never had it. The role must INHERIT:
+  // it owns the schema `public` through its implicit membership of pg_database_owner (PostgreSQL 15+).
+  const attributes = roleExists ? '' : 'nosuperuser nocreatedb nocreaterole';
   await client.query(
     `${roleExists ? 'alter' : 'create'} role ${role} with login ${attributes} password ${verifier} connection limit ${limit}`,
   );

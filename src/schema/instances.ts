@@ -1,6 +1,7 @@
 import { instanceStatuses } from '../db/schema.js';
 import { allocateDatabase } from '../domain/allocation.js';
 import { createInstance, getInstance, listInstances } from '../domain/instances.js';
+import { provisionInstance } from '../domain/provisioning.js';
 import { builder } from './builder.js';
 import { requireAdmin } from './context.js';
 
@@ -106,6 +107,15 @@ builder.mutationFields((t) => ({
     resolve: (_root, { instanceId }, context) => {
       requireAdmin(context);
       return allocateDatabase(context.deps, instanceId);
+    },
+  }),
+  provisionInstance: t.field({
+    type: 'Instance',
+    description: 'Creates the Odoo service from the allocated database; the scheduler then follows it to RUNNING or FAILED.',
+    args: { instanceId: t.arg.id({ required: true }) },
+    resolve: (_root, { instanceId }, context) => {
+      requireAdmin(context);
+      return provisionInstance(context.deps, instanceId);
     },
   }),
 }));

@@ -14,6 +14,8 @@ export interface OdooServiceInput {
   db: { host: string; port: number; name: string; user: string };
   secret: { id: string; name: string };
   restartMaxAttempts: number;
+  /** The image's `odoo` user: it owns the data directory and must read the secret file. */
+  odooUid: number;
   extraLabels?: Labels;
 }
 
@@ -22,8 +24,6 @@ const MIB = 1024 * 1024;
 const ODOO_PORT = 8069;
 const DATA_DIR = '/var/lib/odoo';
 const PASSWORD_FILE_NAME = 'db_password';
-/** The `odoo` user of the official image; it must be able to read the secret file. */
-const ODOO_UID = '101';
 /** Reservations are a quarter of the limits: enough to spread tenants over nodes without starving small ones. */
 const RESERVATION_SHARE = 4;
 
@@ -87,7 +87,7 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
           {
             SecretID: input.secret.id,
             SecretName: input.secret.name,
-            File: { Name: PASSWORD_FILE_NAME, UID: ODOO_UID, GID: ODOO_UID, Mode: 0o400 },
+            File: { Name: PASSWORD_FILE_NAME, UID: String(input.odooUid), GID: String(input.odooUid), Mode: 0o400 },
           },
         ],
         Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, instance.id), Target: DATA_DIR }],
@@ -108,6 +108,7 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
         },
       },
       RestartPolicy: { Condition: 'on-failure', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts },
+      // Here rather than on the service: ServiceSpec.Networks is deprecated.
       Networks: [{ Target: input.network, Aliases: [input.serviceName] }],
     },
     Mode: { Replicated: { Replicas: 1 } },

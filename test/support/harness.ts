@@ -1,4 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
 import { closeDeps, connectDeps, startDaemon, type Daemon } from '../../src/daemon.js';
@@ -7,6 +9,14 @@ import { dropTenantDatabase, withPoolAdmin } from '../../src/domain/pool-server.
 import { poolAdminAccess } from '../../src/domain/pools.js';
 import { tenantDatabaseName, tenantRoleName } from '../../src/domain/names.js';
 import { createLogger } from '../../src/logger.js';
+import type { SwarmSecret } from '../../src/swarm/docker-types.js';
+import { labelFilters, testRunLabels } from '../../src/swarm/labels.js';
+import { listServices, removeSecret, removeService } from '../../src/swarm/swarm.js';
+
+/** Every Docker object a test daemon makes carries this run's label, so cleanup removes exactly those. */
+export const testRun = `t-${randomUUID().slice(0, 8)}`;
+export const runLabels = testRunLabels(testRun);
+const dockerLabelsEnv = Object.entries(runLabels).map(([key, value]) => `${key}=${value}`).join(',');
 
 export interface GraphQLResult<T = any> {
   status: number;
@@ -28,7 +38,7 @@ export interface TestDaemon {
 
 /** A daemon in this process on a free port, with its own handles, logging at debug level into `logs`. */
 export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
-  const config = loadConfig({ ...process.env, PORT: '0', ALLOCATION_RETRY_CRON: '0 0 1 1 *', ...env });
+  const config = loadConfig({ ...process.env, PORT: '0', ALLOCATION_RETRY_CRON: '0 0 1 1 *', DOCKER_LABELS: dockerLabelsEnv, ...env });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -64,8 +74,32 @@ export async function startTestDaemon(env: Record<string, string> = {}): Promise
   };
 }
 
-/** Drops every tenant database the tests made, then empties the daemon's tables and Redis database. */
+/** Removes this run's services, then their secrets (Docker refuses while a service still uses one). */
+export async function removeDockerObjects(deps: Deps): Promise<void> {
+  for (const service of await listServices(deps.docker, runLabels)) await removeService(deps.docker, service.ID);
+  const secrets = (await deps.docker.listSecrets({ filters: labelFilters(runLabels) })) as unknown as SwarmSecret[];
+  for (const secret of secrets) {
+    await eventually(
+      () => removeSecret(deps.docker, secret.ID).then(() => true, () => false),
+      (removed) => removed,
+      15_000,
+    );
+  }
+}
+
+/** Polls `read` until `done` holds or the time is up; returns the last value read. */
+export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(everyMs);
+  }
+}
+
+/** Removes this run's Docker objects, drops every tenant database the tests made, then empties the tables and Redis. */
 export async function resetState(deps: Deps): Promise<void> {
+  await removeDockerObjects(deps);
   const pools = await deps.db.selectFrom('db_servers').selectAll().execute();
   const instances = await deps.db.selectFrom('instances').select('id').execute();
   for (const pool of pools) {

@@ -1,0 +1,46 @@
+import type { SwarmTask } from '../swarm/docker-types.js';
+
+/** What the tasks of an instance's service say about its rollout. */
+export type RolloutVerdict =
+  | { kind: 'running'; since: Date }
+  | { kind: 'failed'; reason: string; taskId: string | null }
+  | { kind: 'pending' };
+
+export interface RolloutPolicy {
+  /** Failed tasks after which Swarm stops restarting (restart policy MaxAttempts + the first try). */
+  maxFailedTasks: number;
+  deadline: Date;
+}
+
+const failedStates = new Set(['failed', 'rejected']);
+
+/** Docker's own words for a failed task: its error and the container's exit code. */
+export function describeTaskFailure(task: SwarmTask): string {
+  const exitCode = task.Status.ContainerStatus?.ExitCode;
+  const parts = [task.Status.Err || task.Status.Message || task.Status.State];
+  if (exitCode !== undefined && exitCode !== 0) parts.push(`exit code ${exitCode}`);
+  return parts.join(', ');
+}
+
+const newestFirst = (a: SwarmTask, b: SwarmTask) => Date.parse(b.Status.Timestamp) - Date.parse(a.Status.Timestamp);
+
+/**
+ * Pure: RUNNING as soon as a task wanted running is running (with a health check that means healthy); FAILED once
+ * Swarm has used up its restarts or the deadline passed; otherwise still pending.
+ */
+export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Date): RolloutVerdict {
+  const running = tasks.find((task) => task.DesiredState === 'running' && task.Status.State === 'running');
+  if (running) return { kind: 'running', since: new Date(running.Status.Timestamp) };
+
+  const failed = tasks.filter((task) => failedStates.has(task.Status.State)).sort(newestFirst);
+  const lastFailure = failed[0];
+  if (lastFailure && failed.length >= policy.maxFailedTasks) {
+    return { kind: 'failed', reason: `Odoo failed ${failed.length} times; last: ${describeTaskFailure(lastFailure)}`, taskId: lastFailure.ID };
+  }
+  if (now >= policy.deadline) {
+    const latest = [...tasks].sort(newestFirst)[0];
+    const state = latest ? `last task ${latest.Status.State}: ${describeTaskFailure(latest)}` : 'no task was scheduled';
+    return { kind: 'failed', reason: `Odoo was not running before the deadline (${state})`, taskId: lastFailure?.ID ?? null };
+  }
+  return { kind: 'pending' };
+}

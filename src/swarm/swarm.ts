@@ -1,0 +1,116 @@
+/**
+ * The Docker calls the daemon makes, over dockerode. @types/dockerode describes list results as dockerode
+ * handles, but Docker answers with plain JSON objects: ours are typed by docker-types.ts.
+ */
+import type Docker from 'dockerode';
+import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from './docker-types.js';
+import { labelFilters, type Labels } from './labels.js';
+
+/** dockerode rejects with an Error carrying the HTTP status Docker answered with. */
+export const hasStatusCode = (error: unknown, statusCode: number): boolean =>
+  typeof error === 'object' && error !== null && (error as { statusCode?: unknown }).statusCode === statusCode;
+
+const ignoreNotFound = (error: unknown): void => {
+  if (!hasStatusCode(error, 404)) throw error;
+};
+
+export interface EnsuredSecret {
+  id: string;
+  name: string;
+  created: boolean;
+}
+
+/** Docker's `name` filter matches prefixes: the exact name is picked here. */
+export async function findSecretByName(docker: Docker, name: string): Promise<SwarmSecret | undefined> {
+  const secrets = (await docker.listSecrets({ filters: { name: [name] } })) as unknown as SwarmSecret[];
+  return secrets.find((secret) => secret.Spec.Name === name);
+}
+
+/**
+ * Creates the secret unless one of that name exists. An existing secret is returned as is: Docker secrets are
+ * immutable, so its data may differ from `data`. `data` never reaches a log or an error message.
+ */
+export async function ensureSecret(docker: Docker, name: string, data: string, labels: Labels): Promise<EnsuredSecret> {
+  const existing = await findSecretByName(docker, name);
+  if (existing) return { id: existing.ID, name, created: false };
+  try {
+    const secret: Docker.Secret = await docker.createSecret({
+      Name: name,
+      Labels: labels,
+      Data: Buffer.from(data).toString('base64'),
+    });
+    return { id: secret.id, name, created: true };
+  } catch (error) {
+    // A concurrent call created it between our read and our create.
+    if (!hasStatusCode(error, 409)) throw error;
+    const winner = await findSecretByName(docker, name);
+    if (!winner) throw new Error(`secret ${name} was created and removed concurrently`);
+    return { id: winner.ID, name, created: false };
+  }
+}
+
+/** Docker's `name` filter matches prefixes: the exact name is picked here. */
+export async function findServiceByName(docker: Docker, name: string): Promise<SwarmService | undefined> {
+  const services = (await docker.listServices({ filters: { name: [name] } })) as unknown as SwarmService[];
+  return services.find((service) => service.Spec.Name === name);
+}
+
+/** Creates the service and returns its id; a service of that name already there (an earlier try) is reused. */
+export async function createService(docker: Docker, spec: ServiceSpec): Promise<string> {
+  try {
+    // An explicit empty auth: given the spec alone, dockerode would send it as the registry auth header.
+    const service = await docker.createService({}, spec);
+    return service.id;
+  } catch (error) {
+    if (!hasStatusCode(error, 409)) throw error;
+    const existing = await findServiceByName(docker, spec.Name);
+    if (!existing) throw new Error(`service ${spec.Name} was created and removed concurrently`);
+    return existing.ID;
+  }
+}
+
+/** Removes the service by id or name; one already gone is fine. */
+export async function removeService(docker: Docker, idOrName: string): Promise<void> {
+  await docker.getService(idOrName).remove().catch(ignoreNotFound);
+}
+
+/** Removes the secret by id or name; one already gone is fine. Docker refuses while a service still uses it. */
+export async function removeSecret(docker: Docker, idOrName: string): Promise<void> {
+  await docker.getSecret(idOrName).remove().catch(ignoreNotFound);
+}
+
+export async function listServices(docker: Docker, labels: Labels): Promise<SwarmService[]> {
+  return (await docker.listServices({ filters: labelFilters(labels) })) as unknown as SwarmService[];
+}
+
+/**
+ * Tasks of the services carrying `labels`. Swarm matches a task's `label` filter against the labels its service
+ * had when the task was created (swarmkit's `Task.ServiceAnnotations`), not against container labels; the
+ * daemon never changes a service's identifying labels, so one call is exact and has no race with removal.
+ */
+export async function listTasks(docker: Docker, labels: Labels): Promise<SwarmTask[]> {
+  return (await docker.listTasks({ filters: labelFilters(labels) })) as SwarmTask[];
+}
+
+/** dockerode has Task#logs; @types/dockerode, written for dockerode 4, does not declare it. */
+interface TaskLogs {
+  logs(options: { stdout: boolean; stderr: boolean; tail: number }): Promise<unknown>;
+}
+
+/** The last `lines` lines the task's container wrote to stdout and stderr: often the reason it failed. */
+export async function taskLogTail(docker: Docker, taskId: string, lines: number): Promise<string> {
+  const task = docker.getTask(taskId) as Docker.Task & TaskLogs;
+  const raw = await task.logs({ stdout: true, stderr: true, tail: lines });
+  return Buffer.isBuffer(raw) ? demultiplexLogs(raw).trim() : '';
+}
+
+/** Without a TTY, Docker frames each log chunk: a stream byte, three zero bytes, the length (uint32 BE), the bytes. */
+function demultiplexLogs(raw: Buffer): string {
+  const chunks: Buffer[] = [];
+  for (let offset = 0; offset + 8 <= raw.length; ) {
+    const length = raw.readUInt32BE(offset + 4);
+    chunks.push(raw.subarray(offset + 8, offset + 8 + length));
+    offset += 8 + length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

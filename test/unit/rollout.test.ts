@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { describeTaskFailure, judgeRollout } from '../../src/domain/rollout.js';
+import type { SwarmTask, TaskState } from '../../src/swarm/docker-types.js';
+
+const task = (state: TaskState, at: string, extra: Partial<SwarmTask['Status']> = {}, desired: TaskState = 'running'): SwarmTask => ({
+  ID: `task-${at}`,
+  ServiceID: 'service',
+  CreatedAt: at,
+  UpdatedAt: at,
+  DesiredState: desired,
+  Status: { Timestamp: at, State: state, Message: state, ...extra },
+});
+
+const now = new Date('2026-01-01T00:10:00Z');
+const policy = { maxFailedTasks: 2, deadline: new Date('2026-01-01T00:20:00Z') };
+
+describe('judging a rollout from its tasks', () => {
+  it('is running once a task wanted running runs, since the task says so', () => {
+    const verdict = judgeRollout([task('failed', '2026-01-01T00:01:00Z', {}, 'shutdown'), task('running', '2026-01-01T00:02:00Z')], policy, now);
+    assert.deepEqual(verdict, { kind: 'running', since: new Date('2026-01-01T00:02:00Z') });
+  });
+
+  it('is pending while the task starts (health check not yet passed)', () => {
+    assert.deepEqual(judgeRollout([task('starting', '2026-01-01T00:02:00Z')], policy, now), { kind: 'pending' });
+    assert.deepEqual(judgeRollout([], policy, now), { kind: 'pending' });
+  });
+
+  it("fails once Swarm's restarts are used up, in Docker's words with the exit code", () => {
+    const tasks = [
+      task('failed', '2026-01-01T00:01:00Z', { Err: 'task: non-zero exit (1)', ContainerStatus: { ExitCode: 1 } }, 'shutdown'),
+      task('failed', '2026-01-01T00:02:00Z', { Err: 'task: non-zero exit (2)', ContainerStatus: { ExitCode: 2 } }, 'shutdown'),
+    ];
+    const verdict = judgeRollout(tasks, policy, now);
+    assert.equal(verdict.kind, 'failed');
+    assert.equal(verdict.kind === 'failed' && verdict.reason, 'Odoo failed 2 times; last: task: non-zero exit (2), exit code 2');
+    assert.equal(verdict.kind === 'failed' && verdict.taskId, 'task-2026-01-01T00:02:00Z');
+  });
+
+  it('keeps waiting after fewer failures than the restart policy allows', () => {
+    assert.deepEqual(judgeRollout([task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: x' })], policy, now), { kind: 'pending' });
+  });
+
+  it('fails at the deadline with the last task state', () => {
+    const verdict = judgeRollout([task('preparing', '2026-01-01T00:01:00Z')], policy, new Date('2026-01-01T00:20:00Z'));
+    assert.deepEqual(verdict, { kind: 'failed', reason: 'Odoo was not running before the deadline (last task preparing: preparing)', taskId: null });
+  });
+
+  it('describes a rejected task by its error alone', () => {
+    assert.equal(describeTaskFailure(task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: local/nope:1' })), 'No such image: local/nope:1');
+  });
+});
