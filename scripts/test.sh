@@ -3,20 +3,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bash scripts/env/up.sh
-set -a
-. .local/env
-set +a
-
-runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
-drop database if exists orchestrator_test with (force);
-create database orchestrator_test owner orchestrator;
-SQL
-export DATABASE_URL=${DATABASE_URL%/orchestrator}/orchestrator_test
-export REDIS_URL=redis://127.0.0.1:6379/1
-export CEPHFS_ROOT=$root/.local/test-cephfs
-export LOG_LEVEL=${LOG_LEVEL:-info}
-mkdir -p "$CEPHFS_ROOT"
+. scripts/env/isolated.sh orchestrator_test 1
 
 npx tsc --noEmit -p .
 

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# npm run bench: timings on the real services, each reported beside a baseline measured in the same run.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+. scripts/env/isolated.sh orchestrator_bench 2
+exec node --import tsx bench/provisioning.bench.ts "$@"

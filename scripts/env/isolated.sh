@@ -1,0 +1,14 @@
+# Sourced by test.sh and bench.sh: brings the machine up, then exports an environment with a fresh database
+# named $1 and its own Redis database ($2), so a run never touches the dev daemon's state.
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bash "$root/scripts/env/up.sh"
+set -a
+. "$root/.local/env"
+set +a
+runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres \
+  -c "drop database if exists $1 with (force)" -c "create database $1 owner orchestrator"
+export DATABASE_URL=${DATABASE_URL%/orchestrator}/$1
+export REDIS_URL=redis://127.0.0.1:6379/$2
+export CEPHFS_ROOT=$root/.local/$1-cephfs
+export LOG_LEVEL=${LOG_LEVEL:-info}
+mkdir -p "$CEPHFS_ROOT"
