@@ -45,6 +45,8 @@ export interface RestartPolicy {
   Condition: 'none' | 'on-failure' | 'any';
   Delay: number;
   MaxAttempts: number;
+  /** Nanoseconds over which MaxAttempts counts; 0 counts for the task's whole life. */
+  Window?: number;
 }
 
 export interface NetworkAttachment {

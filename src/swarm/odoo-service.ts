@@ -20,6 +20,7 @@ export interface OdooServiceInput {
 }
 
 const SECOND_NS = 1_000_000_000;
+const RESTART_WINDOW_NS = 300 * SECOND_NS;
 const MIB = 1024 * 1024;
 const ODOO_PORT = 8069;
 const DATA_DIR = '/var/lib/odoo';
@@ -107,7 +108,9 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
           MemoryBytes: Math.floor(memoryBytes / RESERVATION_SHARE),
         },
       },
-      RestartPolicy: { Condition: 'on-failure', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts },
+      // `any`, not `on-failure`: a dockerd that restarts stops its containers with exit 0, and Swarm would leave
+      // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.
+      RestartPolicy: { Condition: 'any', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts, Window: RESTART_WINDOW_NS },
       // Here rather than on the service: ServiceSpec.Networks is deprecated.
       Networks: [{ Target: input.network, Aliases: [input.serviceName] }],
     },

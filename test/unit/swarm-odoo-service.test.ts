@@ -94,7 +94,7 @@ describe('odooServiceSpec', () => {
   });
 
   it('restarts a failed task a bounded number of times', () => {
-    assert.deepEqual(task.RestartPolicy, { Condition: 'on-failure', MaxAttempts: 3, Delay: 5 * SECOND_NS });
+    assert.deepEqual(task.RestartPolicy, { Condition: 'any', MaxAttempts: 3, Delay: 5 * SECOND_NS, Window: 300 * SECOND_NS });
   });
 
   it('health-checks /web/health on 8069, with durations in nanoseconds', () => {

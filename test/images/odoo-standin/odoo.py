@@ -1,0 +1,397 @@
+#!/usr/bin/env python3
+"""Stand-in for the `odoo` server of the official odoo:17.0 image.
+
+It does what a daemon can observe of a real Odoo 17 server, and nothing else:
+
+* parses the usual server options (unknown ones are ignored), reading the config file
+  given by -c/--config or $ODOO_RC first, the command line overriding it;
+* connects to each database given with -d/--database as --db_user; on failure it prints
+  the psycopg2 error (e.g. ``FATAL:  password authentication failed for user "x"``) to
+  stderr and exits 1;
+* initialises the database the way an installed ``base`` module proves it: table
+  ``ir_module_module`` (row base/installed) and ``ir_config_parameter``
+  (``database.uuid``), idempotent on restart;
+* writes its filestore under ``<data_dir>/filestore/<db>/`` and a ``sessions`` dir;
+* serves HTTP on --http-interface:--http-port (0.0.0.0:8069): ``GET /web/health`` ->
+  200 ``{"status": "pass"}``, ``/`` and ``/web`` -> 303 to ``/web/login``, a login page,
+  404 otherwise;
+* exits 0 promptly on SIGTERM/SIGINT.
+"""
+import argparse
+import configparser
+import datetime
+import json
+import logging
+import os
+import signal
+import sys
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg2
+
+VERSION = "17.0"
+SERIES = "17.0"
+_logger = logging.getLogger("odoo")
+_server_logger = logging.getLogger("odoo.service.server")
+_sql_logger = logging.getLogger("odoo.sql_db")
+_http_logger = logging.getLogger("werkzeug")
+
+
+# --------------------------------------------------------------------------- options
+
+DEFAULTS = {
+    "db_name": None,
+    "dbfilter": "",
+    "list_db": True,
+    "proxy_mode": False,
+    "init": "",
+    "update": "",
+    "without_demo": False,
+    "data_dir": os.path.expanduser("~/.local/share/Odoo"),
+    "addons_path": "",
+    "db_host": None,
+    "db_port": None,
+    "db_user": None,
+    "db_password": None,
+    "db_maxconn": 64,
+    "db_sslmode": "prefer",
+    "http_interface": "",
+    "http_port": 8069,
+    "workers": 0,
+    "log_level": "info",
+    "stop_after_init": False,
+}
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="odoo", allow_abbrev=False,
+                                description="Odoo %s (stand-in)" % VERSION)
+    a = p.add_argument
+    a("--version", action="store_true")
+    a("-c", "--config", dest="config")
+    a("-s", "--save", action="store_true")
+    a("-d", "--database", dest="db_name")
+    a("--db-filter", dest="dbfilter")
+    a("--no-database-list", dest="list_db", action="store_false", default=None)
+    a("--proxy-mode", dest="proxy_mode", action="store_true", default=None)
+    a("-i", "--init", dest="init")
+    a("-u", "--update", dest="update")
+    a("--without-demo", dest="without_demo", nargs="?", const="all")
+    a("-D", "--data-dir", dest="data_dir")
+    a("--addons-path", dest="addons_path")
+    a("-r", "--db_user", dest="db_user")
+    a("-w", "--db_password", dest="db_password")
+    a("--db_host", dest="db_host")
+    a("--db_port", dest="db_port")
+    a("--db_maxconn", dest="db_maxconn", type=int)
+    a("--db_sslmode", dest="db_sslmode")
+    a("--db_template", dest="db_template")
+    a("--http-interface", "--xmlrpc-interface", dest="http_interface")
+    a("-p", "--http-port", "--xmlrpc-port", dest="http_port", type=int)
+    a("--gevent-port", "--longpolling-port", dest="gevent_port", type=int)
+    a("--workers", dest="workers", type=int)
+    a("--max-cron-threads", dest="max_cron_threads", type=int)
+    a("--log-level", dest="log_level")
+    a("--logfile", dest="logfile")
+    a("--stop-after-init", dest="stop_after_init", action="store_true", default=None)
+    return p
+
+
+def _config_value(raw):
+    """Odoo's config file spells 'no value' as False/None."""
+    if raw is None:
+        return None
+    value = raw.strip()
+    if value in ("False", "None", ""):
+        return None
+    if value == "True":
+        return True
+    return value
+
+
+def load_options(argv):
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Real Odoo accepts many more options; the stand-in has no use for them.
+        _logger.debug("ignoring options: %s", " ".join(unknown))
+
+    opts = dict(DEFAULTS)
+    config_file = args.config or os.environ.get("ODOO_RC")
+    opts["config"] = config_file
+    if config_file and os.path.exists(config_file):
+        cp = configparser.ConfigParser(interpolation=None)
+        cp.read(config_file)
+        if cp.has_section("options"):
+            for key, raw in cp.items("options"):
+                value = _config_value(raw)
+                if value is not None:
+                    opts[key] = value
+    for key, value in vars(args).items():
+        if value is not None and key != "config":
+            opts[key] = value
+
+    for key in ("db_maxconn", "http_port", "workers"):
+        opts[key] = int(opts[key])
+    for key in ("list_db", "proxy_mode", "stop_after_init"):
+        opts[key] = opts[key] in (True, "True", "true", "1")
+    opts["version"] = args.version
+    return opts
+
+
+# --------------------------------------------------------------------------- logging
+
+class _DbFilter(logging.Filter):
+    dbname = "?"
+
+    def filter(self, record):
+        record.pid = os.getpid()
+        record.dbname = getattr(record, "dbname", None) or self.dbname
+        return True
+
+
+_db_filter = _DbFilter()
+
+
+def setup_logging(opts):
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_db_filter)
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(pid)s %(levelname)s %(dbname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    level = str(opts.get("log_level") or "info").upper()
+    root.setLevel(getattr(logging, level, logging.INFO))
+
+
+# --------------------------------------------------------------------------- database
+
+def connect(opts, dbname):
+    params = {"dbname": dbname, "application_name": "odoo-%d" % os.getpid(),
+              "sslmode": opts["db_sslmode"], "connect_timeout": 10}
+    for key in ("host", "port", "user", "password"):
+        value = opts["db_" + key]
+        if value not in (None, False, ""):
+            params[key] = value
+    return psycopg2.connect(**params)
+
+
+INIT_SQL = """
+CREATE TABLE IF NOT EXISTS ir_module_module (
+    id serial PRIMARY KEY,
+    name varchar NOT NULL UNIQUE,
+    state varchar(16),
+    latest_version varchar,
+    demo boolean DEFAULT false,
+    create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
+    write_date timestamp without time zone DEFAULT (now() at time zone 'UTC')
+);
+CREATE TABLE IF NOT EXISTS ir_config_parameter (
+    id serial PRIMARY KEY,
+    key varchar NOT NULL UNIQUE,
+    value text NOT NULL,
+    create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
+    write_date timestamp without time zone DEFAULT (now() at time zone 'UTC')
+);
+"""
+
+
+def init_database(opts, dbname):
+    """Create the tables that prove 'base' is installed; return the database uuid."""
+    modules = ["base"] + [m.strip() for m in str(opts["init"] or "").split(",")
+                          if m.strip() and m.strip() not in ("base", "all")]
+    demo = not opts["without_demo"]
+    conn = connect(opts, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            # Two replicas starting at once must not race on CREATE TABLE.
+            cr.execute("SELECT pg_advisory_xact_lock(hashtext('odoo-standin-init'))")
+            cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
+            existed = cr.fetchone()[0]
+            cr.execute(INIT_SQL)
+            for name in modules:
+                cr.execute(
+                    "INSERT INTO ir_module_module (name, state, latest_version, demo) "
+                    "VALUES (%s, 'installed', %s, %s) ON CONFLICT (name) DO "
+                    "UPDATE SET state = 'installed', write_date = now() at time zone 'UTC'",
+                    (name, SERIES + ".1.0", demo))
+            now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S")
+            for key, value in (("database.uuid", str(uuid.uuid1())),
+                               ("database.create_date", now),
+                               ("database.secret", uuid.uuid4().hex)):
+                cr.execute("INSERT INTO ir_config_parameter (key, value) VALUES (%s, %s) "
+                           "ON CONFLICT (key) DO NOTHING", (key, value))
+            cr.execute("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
+            db_uuid = cr.fetchone()[0]
+    finally:
+        conn.close()
+    if existed:
+        _logger.info("database %s already initialized, modules up to date: %s",
+                     dbname, ", ".join(modules), extra={"dbname": dbname})
+    else:
+        logging.getLogger("odoo.modules.loading").info(
+            "init db: installed modules %s", ", ".join(modules), extra={"dbname": dbname})
+    return db_uuid
+
+
+def init_filestore(opts, dbname, db_uuid):
+    data_dir = opts["data_dir"]
+    filestore = os.path.join(data_dir, "filestore", dbname)
+    os.makedirs(filestore, exist_ok=True)
+    os.makedirs(os.path.join(data_dir, "sessions"), exist_ok=True)
+    marker = os.path.join(filestore, "standin.json")
+    if not os.path.exists(marker):
+        with open(marker + ".tmp", "w") as f:
+            json.dump({"database": dbname, "database.uuid": db_uuid,
+                       "created": datetime.datetime.utcnow().isoformat() + "Z"}, f)
+            f.write("\n")
+        os.replace(marker + ".tmp", marker)
+    return filestore
+
+
+# --------------------------------------------------------------------------- HTTP
+
+LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>Odoo</title></head><body>"
+              b"<form method=\"post\" action=\"/web/login\"><input name=\"login\"/>"
+              b"<input name=\"password\" type=\"password\"/></form></body></html>\n")
+NOT_FOUND = (b"<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n"
+             b"<h1>Not Found</h1>\n<p>The requested URL was not found on the server.</p>\n")
+
+
+class OdooHandler(BaseHTTPRequestHandler):
+    server_version = "Werkzeug/2.0.2"
+    sys_version = "Python/%d.%d.%d" % sys.version_info[:3]
+    protocol_version = "HTTP/1.1"
+    opts = {}
+
+    def _send(self, status, body=b"", content_type="text/html; charset=utf-8", headers=()):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _health(self, query):
+        info, status = {"status": "pass"}, 200
+        flag = (query.get("db_server_status") or [""])[0]
+        if flag and flag.lower() not in ("0", "false"):
+            try:
+                connect(self.opts, "postgres").close()
+                info["db_server_status"] = True
+            except psycopg2.Error:
+                info["db_server_status"] = False
+                info["status"] = "fail"
+                status = 500
+        self._send(status, json.dumps(info).encode(), "application/json",
+                   [("Cache-Control", "no-store")])
+
+    def do_GET(self):
+        url = urlsplit(self.path)
+        path = url.path
+        if path == "/web/health":
+            return self._health(parse_qs(url.query))
+        if path in ("/", "/web", "/odoo"):
+            return self._send(303, b"", headers=[("Location", "/web/login")])
+        if path == "/web/login":
+            return self._send(200, LOGIN_PAGE)
+        return self._send(404, NOT_FOUND)
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._send(404, NOT_FOUND)
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def log_request(self, code="-", size="-"):
+        if self.path.startswith("/web/health"):
+            return  # health checks every few seconds would drown the log
+        _http_logger.info('%s - - [%s] "%s" %s - 0 0.000 0.000', self.client_address[0],
+                          self.log_date_time_string(), self.requestline, code)
+
+
+class OdooHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+# --------------------------------------------------------------------------- main
+
+def _stop(signum, frame):
+    _server_logger.info("Initiating shutdown")
+    _server_logger.info("Hit CTRL-C again or send a second signal to force the shutdown.")
+    raise SystemExit(0)
+
+
+def main(argv):
+    if argv and argv[0] == "server":
+        argv = argv[1:]
+    elif argv and not argv[0].startswith("-"):
+        print("odoo (stand-in): unsupported command %r; only the server is available" % argv[0],
+              file=sys.stderr)
+        return 1
+
+    opts = load_options(argv)
+    if opts["version"]:
+        print("Odoo Server %s" % VERSION)
+        return 0
+    setup_logging(opts)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    _logger.info("Odoo version %s (stand-in)", VERSION)
+    if opts["config"]:
+        _logger.info("Using configuration file at %s", opts["config"])
+    _logger.info("addons paths: %s", [p for p in str(opts["addons_path"]).split(",") if p])
+    _logger.info("database: %s@%s:%s", opts["db_user"] or "default",
+                 opts["db_host"] or "default", opts["db_port"] or "default")
+
+    databases = [d.strip() for d in str(opts["db_name"] or "").split(",") if d.strip()]
+    if not databases:
+        _logger.warning("no database given with -d/--database: serving without one")
+    for dbname in databases:
+        _db_filter.dbname = dbname
+        try:
+            db_uuid = init_database(opts, dbname)
+        except psycopg2.Error as e:
+            _sql_logger.error("Connection to the database failed")
+            print("psycopg2.%s: %s" % (type(e).__name__, str(e).strip()), file=sys.stderr)
+            return 1
+        try:
+            filestore = init_filestore(opts, dbname, db_uuid)
+        except OSError as e:
+            logging.getLogger("odoo.tools.config").error(
+                "cannot write the filestore under %s: %s", opts["data_dir"], e)
+            return 1
+        _logger.info("filestore: %s", filestore)
+        _db_filter.dbname = "?"
+
+    if opts["stop_after_init"]:
+        _logger.info("Stopping gracefully (--stop-after-init)")
+        return 0
+
+    OdooHandler.opts = opts
+    interface = opts["http_interface"] or "0.0.0.0"
+    server = OdooHTTPServer((interface, opts["http_port"]), OdooHandler)
+    _server_logger.info("HTTP service (werkzeug) running on %s:%s", interface, opts["http_port"])
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except SystemExit as e:
+        return e.code or 0
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
