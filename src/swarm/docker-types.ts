@@ -34,6 +34,8 @@ export interface ContainerSpec {
   Mounts?: BindMount[];
   HealthCheck?: HealthCheck;
   Secrets?: SecretReference[];
+  /** How long Docker waits after the stop signal before it kills the container. */
+  StopGracePeriod?: number;
 }
 
 export interface ResourceAmounts {
@@ -54,16 +56,30 @@ export interface NetworkAttachment {
   Aliases?: string[];
 }
 
+export interface Placement {
+  /** Node constraints such as `node.labels.postgres==true`; a task runs only where all of them hold. */
+  Constraints?: string[];
+}
+
 export interface TaskSpec {
   ContainerSpec: ContainerSpec;
   Resources?: { Limits?: ResourceAmounts; Reservations?: ResourceAmounts };
   RestartPolicy?: RestartPolicy;
+  Placement?: Placement;
   Networks?: NetworkAttachment[];
 }
 
 export interface UpdateConfig {
   Parallelism: number;
   Order: 'stop-first' | 'start-first';
+}
+
+/** A published port. Only `host` mode works here: `ingress` needs the routing mesh, which needs IPVS. */
+export interface EndpointPort {
+  Protocol: 'tcp' | 'udp' | 'sctp';
+  TargetPort: number;
+  PublishedPort?: number;
+  PublishMode?: 'ingress' | 'host';
 }
 
 export interface ServiceSpec {
@@ -73,7 +89,7 @@ export interface ServiceSpec {
   Mode: { Replicated: { Replicas: number } };
   UpdateConfig?: UpdateConfig;
   /** `dnsrr` because this kernel has no IPVS: virtual IPs and the routing mesh do not work. */
-  EndpointSpec?: { Mode: 'vip' | 'dnsrr' };
+  EndpointSpec?: { Mode: 'vip' | 'dnsrr'; Ports?: EndpointPort[] };
 }
 
 export interface SwarmService {

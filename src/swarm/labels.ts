@@ -2,6 +2,7 @@
 export const labelKeys = {
   managed: 'odoo-orchestrator.managed',
   instanceId: 'odoo-orchestrator.instance-id',
+  poolId: 'odoo-orchestrator.pool-id',
   /** Set by test suites only, so a suite can find and remove exactly what it created. */
   testRun: 'odoo-orchestrator.test-run',
 } as const;
@@ -17,6 +18,11 @@ export const managedLabels = (extra: Labels = {}): Labels => ({ ...extra, [label
 export const instanceLabels = (instanceId: string, extra: Labels = {}): Labels => ({
   ...managedLabels(extra),
   [labelKeys.instanceId]: instanceId,
+});
+
+export const poolLabels = (poolId: string, extra: Labels = {}): Labels => ({
+  ...managedLabels(extra),
+  [labelKeys.poolId]: poolId,
 });
 
 export const testRunLabels = (testRun: string): Labels => ({ [labelKeys.testRun]: testRun });
