@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as dbServers from './001_db_servers.js';
 import * as instances from './002_instances.js';
 import * as allocationFields from './003_add_db_allocation_fields.js';
+import * as poolProvisioning from './004_pool_provisioning.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
   '001_db_servers': dbServers,
   '002_instances': instances,
   '003_add_db_allocation_fields': allocationFields,
+  '004_pool_provisioning': poolProvisioning,
 };

@@ -14,6 +14,7 @@ suites=(
   test/unit/names.test.ts
   test/unit/swarm-odoo-service.test.ts
   test/unit/rollout.test.ts
+  test/unit/swarm-postgres-service.test.ts
   test/allocation.test.ts
   test/allocation-concurrency.test.ts
   test/allocation-failures.test.ts
@@ -23,5 +24,7 @@ suites=(
   test/swarm-adapter.test.ts
   test/provisioning.test.ts
   test/provisioning-failures.test.ts
+  test/pools.test.ts
+  test/pool-growth.test.ts
 )
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${suites[@]}" "$@"

@@ -7,6 +7,8 @@ import type { Deps } from './deps.js';
 import { connectDocker } from './docker.js';
 import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
+import { poolHealthJob } from './jobs/pool-health.js';
+import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { provisionTrackingJob } from './jobs/provision-tracking.js';
 import { startScheduler, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
@@ -44,6 +46,8 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
   const scheduler = startScheduler(deps, [
     allocationRetryJob(deps.config.allocationRetryCron),
     provisionTrackingJob(deps.config.provisionTrackingCron),
+    poolProvisioningJob(deps.config.pools.provisioningCron),
+    poolHealthJob(deps.config.pools.healthCron),
   ]);
   deps.log.info({ event: 'daemon.started', port }, `listening on http://localhost:${port}/graphql`);
 

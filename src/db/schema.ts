@@ -36,8 +36,25 @@ export interface DbServersTable {
   priority: Generated<number>;
   admin_user: string;
   admin_password_encrypted: string;
+  tenant_host: string | null;
+  tenant_port: number | null;
+  service_name: string | null;
+  service_id: string | null;
+  published_port: number | null;
+  cpu_limit: ColumnType<number | null, number | null | undefined, number | null>;
+  memory_limit_mb: number | null;
+  provision_reason: PoolProvisionReason | null;
+  status_reason: string | null;
+  status_changed_at: Timestamp;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+export type PoolProvisionReason = 'admin' | 'growth';
+
+export interface PoolNameCounterTable {
+  singleton: boolean;
+  last_number: number;
 }
 
 export interface InstancesTable {
@@ -65,6 +82,7 @@ export interface InstancesTable {
 export interface Database {
   db_servers: DbServersTable;
   instances: InstancesTable;
+  pool_name_counter: PoolNameCounterTable;
 }
 
 export type PoolRow = Selectable<DbServersTable>;

@@ -7,6 +7,7 @@ import { deleteCredentials, storeCredentials } from './credentials.js';
 import { statusesBefore } from './instance-status.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, ensureTenantDatabase, withPoolAdmin, type TenantDatabase } from './pool-server.js';
+import { provisionPool } from './pool-provisioning.js';
 import { poolAdminAccess } from './pools.js';
 
 /** Where an instance's database lives. The password is not part of it: it waits in Redis for provisioning. */
@@ -57,6 +58,7 @@ export async function allocateDatabase(deps: Deps, instanceId: string): Promise<
     }
     const reason = failures.length > 0 ? `No pool could take the database (${failures.join('; ')}).` : 'No pool has room for a new database.';
     await recordWaiting(deps, instanceId, failures.length > 0 ? reason : null);
+    if (deps.config.pools.growth.enabled) await growPools(deps);
     deps.log.debug({ event: 'allocation.waiting', instanceId }, 'no pool capacity; instance waits');
     throw new DomainError('NO_POOL_CAPACITY', `${reason} The instance waits and is allocated when a pool has room.`);
   }
@@ -68,6 +70,7 @@ async function attemptAllocation(deps: Deps, instanceId: string, skipPoolIds: st
     return await deps.db.transaction().execute(async (trx): Promise<Attempt> => {
       const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
       if (!instance) throw notFound('Instance', instanceId);
+      if (instance.status === 'TERMINATED') throw new DomainError('CONFLICT', `Instance ${instanceId} is terminated.`);
       const existing = allocationOf(instance);
       if (existing) return { kind: 'allocated', allocation: existing };
       if (!statusesBefore('ALLOCATED').includes(instance.status)) {
@@ -102,8 +105,8 @@ async function attemptAllocation(deps: Deps, instanceId: string, skipPoolIds: st
         .updateTable('instances')
         .set({
           db_server_id: pool.id,
-          db_host: pool.host,
-          db_port: pool.port,
+          db_host: tenantAddress(pool).host,
+          db_port: tenantAddress(pool).port,
           status: 'ALLOCATED',
           status_changed_at: sql`now()`,
           error: null,
@@ -115,10 +118,10 @@ async function attemptAllocation(deps: Deps, instanceId: string, skipPoolIds: st
       await storeCredentials(
         deps.redis,
         instanceId,
-        { db_host: pool.host, db_port: pool.port, db_name: tenant.database, db_user: tenant.role, db_password: password },
+        { db_host: tenantAddress(pool).host, db_port: tenantAddress(pool).port, db_name: tenant.database, db_user: tenant.role, db_password: password },
         deps.config.credentialsTtlSeconds,
       );
-      deps.log.info({ event: 'allocation.done', instanceId, poolId: pool.id, dbHost: pool.host, dbName: tenant.database }, 'database allocated');
+      deps.log.info({ event: 'allocation.done', instanceId, poolId: pool.id, dbName: tenant.database }, 'database allocated');
       return { kind: 'allocated', allocation: allocationOf(allocated)! };
     });
   } catch (error) {
@@ -154,6 +157,20 @@ async function recordWaiting(deps: Deps, instanceId: string, error: string | nul
     .where('id', '=', instanceId)
     .where('status', 'in', ['CREATING', 'WAITING_FOR_DATABASE'])
     .execute();
+}
+
+/** What tenants are given: a provisioned pool's service name on the overlay, a registered pool's own address. */
+const tenantAddress = (pool: PoolRow) => ({ host: pool.tenant_host ?? pool.host, port: pool.tenant_port ?? pool.port });
+
+/** No room anywhere: start one more pool, unless one is already being made for that reason. */
+async function growPools(deps: Deps): Promise<void> {
+  const { maxInstances } = deps.config.pools.growth;
+  try {
+    const pool = await provisionPool(deps, { maxInstances }, 'growth');
+    if (pool) deps.log.info({ event: 'pool.growth', poolId: pool.id, pool: pool.name }, 'no pool has room: provisioning one');
+  } catch (error) {
+    deps.log.error({ event: 'pool.growth_failed', err: error }, 'could not start a pool for growth');
+  }
 }
 
 async function lockPoolWithRoom(trx: Transaction<Database>, skipPoolIds: string[]): Promise<PoolRow | undefined> {

@@ -5,13 +5,12 @@ import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { allocateDatabase } from './allocation.js';
 import { isUuid } from './names.js';
+import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
 
 const reservedSubdomains = new Set(['www', 'api', 'admin', 'app', 'mail', 'smtp', 'imap', 'ftp', 'traefik', 'grafana', 'status']);
 
 const supportedOdooVersions = ['17.0'];
-
-const memoryUnits: Record<string, number> = { M: 1, G: 1024 };
 
 export const createInstanceInput = z.object({
   customerId: z.string().uuid('must be a UUID'),
@@ -34,18 +33,10 @@ export const createInstanceInput = z.object({
     .string()
     .regex(/^[A-Za-z0-9-]{1,100}$/, 'must be 1-100 letters, digits or dashes')
     .nullish(),
-  cpuLimit: z.number().min(0.1, 'must be between 0.1 and 64 cores').max(64, 'must be between 0.1 and 64 cores').nullish(),
-  memoryLimit: z
-    .string()
-    .regex(/^[1-9][0-9]{0,5}[MG]$/, 'must be a size such as 512M or 2G')
-    .refine((value) => toMebibytes(value) >= 256 && toMebibytes(value) <= 256 * 1024, 'must be between 256M and 256G')
-    .nullish(),
+  cpuLimit: cpuCores(0.1, 64).nullish(),
+  memoryLimit: memorySize(256, 256 * 1024).nullish(),
 });
 export type CreateInstanceInput = z.input<typeof createInstanceInput>;
-
-function toMebibytes(size: string): number {
-  return Number(size.slice(0, -1)) * (memoryUnits[size.slice(-1)] ?? Number.NaN);
-}
 
 const DEFAULT_CPU_LIMIT = 1;
 const DEFAULT_MEMORY_MB = 1024;
@@ -66,7 +57,7 @@ export async function createInstance(deps: Deps, rawInput: CreateInstanceInput):
       admin_email: input.adminEmail,
       subscription_id: input.subscriptionId ?? null,
       cpu_limit: input.cpuLimit ?? DEFAULT_CPU_LIMIT,
-      memory_limit_mb: input.memoryLimit ? toMebibytes(input.memoryLimit) : DEFAULT_MEMORY_MB,
+      memory_limit_mb: input.memoryLimit ?? DEFAULT_MEMORY_MB,
       status: 'CREATING',
     })
     .onConflict((oc) => oc.column('subdomain').where('status', '<>', 'TERMINATED').doNothing())

@@ -18,14 +18,18 @@ const CONNECT_TIMEOUT_MS = 5_000;
 const QUERY_TIMEOUT_MS = 60_000;
 
 /** Runs `work` on a fresh admin connection to the pool, always closing it. */
-export async function withPoolAdmin<T>(access: PoolAdminAccess, work: (client: pg.Client) => Promise<T>): Promise<T> {
+export async function withPoolAdmin<T>(
+  access: PoolAdminAccess,
+  work: (client: pg.Client) => Promise<T>,
+  connectTimeoutMs = CONNECT_TIMEOUT_MS,
+): Promise<T> {
   const client = new pg.Client({
     host: access.host,
     port: access.port,
     user: access.adminUser,
     password: access.adminPassword,
     database: 'postgres',
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    connectionTimeoutMillis: connectTimeoutMs,
     query_timeout: QUERY_TIMEOUT_MS,
     application_name: 'odoo-orchestrator',
   });
@@ -87,4 +91,14 @@ export async function ensureTenantDatabase(
 export async function dropTenantDatabase(client: pg.Client, tenant: TenantDatabase): Promise<void> {
   await client.query(`drop database if exists ${client.escapeIdentifier(tenant.database)} with (force)`);
   await client.query(`drop role if exists ${client.escapeIdentifier(tenant.role)}`);
+}
+
+/** Whether the pool answers its admin within `timeoutMs`: a login and a query, the same path allocation takes. */
+export async function probePool(access: PoolAdminAccess, timeoutMs: number): Promise<{ ok: true } | { ok: false; reason: string }> {
+  try {
+    await withPoolAdmin(access, (client) => client.query('select 1'), timeoutMs);
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, reason: (error as Error).message || String(error) };
+  }
 }

@@ -7,6 +7,8 @@ export type RolloutVerdict =
   | { kind: 'pending' };
 
 export interface RolloutPolicy {
+  /** What the service runs, as the reasons name it. */
+  subject: string;
   /** Failed tasks after which Swarm stops restarting (restart policy MaxAttempts + the first try). */
   maxFailedTasks: number;
   deadline: Date;
@@ -35,12 +37,12 @@ export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Dat
   const failed = tasks.filter((task) => failedStates.has(task.Status.State)).sort(newestFirst);
   const lastFailure = failed[0];
   if (lastFailure && failed.length >= policy.maxFailedTasks) {
-    return { kind: 'failed', reason: `Odoo failed ${failed.length} times; last: ${describeTaskFailure(lastFailure)}`, taskId: lastFailure.ID };
+    return { kind: 'failed', reason: `${policy.subject} failed ${failed.length} times; last: ${describeTaskFailure(lastFailure)}`, taskId: lastFailure.ID };
   }
   if (now >= policy.deadline) {
     const latest = [...tasks].sort(newestFirst)[0];
     const state = latest ? `last task ${latest.Status.State}: ${describeTaskFailure(latest)}` : 'no task was scheduled';
-    return { kind: 'failed', reason: `Odoo was not running before the deadline (${state})`, taskId: lastFailure?.ID ?? null };
+    return { kind: 'failed', reason: `${policy.subject} was not running before the deadline (${state})`, taskId: lastFailure?.ID ?? null };
   }
   return { kind: 'pending' };
 }

@@ -32,6 +32,7 @@ export async function trackProvisioning(deps: Deps): Promise<void> {
 }
 
 const policyFor = (deps: Deps, instance: InstanceRow) => ({
+  subject: 'Odoo',
   maxFailedTasks: deps.config.odooRestartMaxAttempts + 1,
   deadline: new Date(instance.status_changed_at.getTime() + deps.config.provisionDeadlineSeconds * 1000),
 });

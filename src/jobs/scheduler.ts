@@ -7,6 +7,14 @@ export interface Job {
   run: (deps: Deps) => Promise<void>;
 }
 
+/** node-cron's own messages (a skipped overlapping run, say) as structured lines of ours. */
+const cronLogger = (deps: Deps, job: string) => ({
+  info: (message: string) => deps.log.debug({ event: 'job.cron', job }, message),
+  warn: (message: string) => deps.log.debug({ event: 'job.cron', job }, message),
+  error: (message: string | Error, err?: Error) => deps.log.error({ event: 'job.cron', job, err: err ?? message }, String(message)),
+  debug: (message: string | Error) => deps.log.trace({ event: 'job.cron', job }, String(message)),
+});
+
 export interface Scheduler {
   stop: () => Promise<void>;
 }
@@ -25,7 +33,7 @@ export function startScheduler(deps: Deps, jobs: Job[]): Scheduler {
         await run;
         running.delete(run);
       },
-      { name: job.name, noOverlap: true },
+      { name: job.name, noOverlap: true, logger: cronLogger(deps, job.name) },
     ),
   );
   return {

@@ -2,6 +2,7 @@ import { instanceStatuses } from '../db/schema.js';
 import { allocateDatabase } from '../domain/allocation.js';
 import { createInstance, getInstance, listInstances } from '../domain/instances.js';
 import { provisionInstance } from '../domain/provisioning.js';
+import { terminateInstance } from '../domain/termination.js';
 import { builder } from './builder.js';
 import { requireAdmin } from './context.js';
 
@@ -116,6 +117,15 @@ builder.mutationFields((t) => ({
     resolve: (_root, { instanceId }, context) => {
       requireAdmin(context);
       return provisionInstance(context.deps, instanceId);
+    },
+  }),
+  terminateInstance: t.field({
+    type: 'Instance',
+    description: 'Removes the service and secret, drops the database and role, and frees the pool slot and the subdomain.',
+    args: { instanceId: t.arg.id({ required: true }) },
+    resolve: (_root, { instanceId }, context) => {
+      requireAdmin(context);
+      return terminateInstance(context.deps, instanceId);
     },
   }),
 }));

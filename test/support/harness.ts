@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
@@ -109,6 +111,9 @@ export async function resetState(deps: Deps): Promise<void> {
   }
   await deps.db.deleteFrom('instances').execute();
   await deps.db.deleteFrom('db_servers').execute();
+  // Pool numbers start again at 1, so the data directories of earlier pools must go with them.
+  await deps.db.updateTable('pool_name_counter').set({ last_number: 0 }).execute();
+  await rm(join(deps.config.cephfsRoot, 'postgres_pools'), { recursive: true, force: true });
   await deps.redis.flushdb();
 }
 
@@ -122,6 +127,15 @@ export const localPool = {
 /** A connection to the local PostgreSQL as the pool admin, for looking at what allocation made. */
 export async function withPoolCatalog<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   return withPoolAdmin(localPool, work);
+}
+
+export const POOL_FIELDS = 'id name host port tenantHost tenantPort maxInstances currentInstances status healthStatus healthFailures lastHealthError statusReason serviceName publishedPort';
+
+export const PROVISION_POOL = `mutation($input: ProvisionPoolInput!) { provisionPool(input: $input) { ${POOL_FIELDS} } }`;
+
+/** Polls the pool over GraphQL until `done` holds (or `timeoutMs` passes); returns the last view. */
+export async function poolWhen(daemon: TestDaemon, id: string, done: (pool: any) => boolean, timeoutMs = 90_000): Promise<any> {
+  return eventually(async () => (await daemon.gql(`query($id: ID!) { pool(id: $id) { ${POOL_FIELDS} } }`, { id })).data.pool, done, timeoutMs, 250);
 }
 
 export const REGISTER_POOL = `mutation($input: RegisterPoolInput!) {

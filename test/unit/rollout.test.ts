@@ -13,7 +13,7 @@ const task = (state: TaskState, at: string, extra: Partial<SwarmTask['Status']> 
 });
 
 const now = new Date('2026-01-01T00:10:00Z');
-const policy = { maxFailedTasks: 2, deadline: new Date('2026-01-01T00:20:00Z') };
+const policy = { subject: 'Odoo', maxFailedTasks: 2, deadline: new Date('2026-01-01T00:20:00Z') };
 
 describe('judging a rollout from its tasks', () => {
   it('is running once a task wanted running runs, since the task says so', () => {

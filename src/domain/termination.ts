@@ -1,0 +1,51 @@
+import { sql } from 'kysely';
+import type { InstanceRow } from '../db/schema.js';
+import type { Deps } from '../deps.js';
+import { notFound } from '../errors.js';
+import { removeSecret, removeService } from '../swarm/swarm.js';
+import { deleteCredentials } from './credentials.js';
+import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
+import { dropTenantDatabase, withPoolAdmin } from './pool-server.js';
+import { poolAdminAccess } from './pools.js';
+
+/**
+ * Ends an instance: its service and secret go, then its database, role and pool slot go together (one transaction
+ * holds the pool while the database is dropped: if the drop fails, the slot stays counted and the instance stays as
+ * it was). The filestore is kept. Terminating a terminated instance returns it.
+ */
+export async function terminateInstance(deps: Deps, instanceId: string): Promise<InstanceRow> {
+  if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
+  return deps.db.transaction().execute(async (trx) => {
+    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
+    if (!instance) throw notFound('Instance', instanceId);
+    if (instance.status === 'TERMINATED') return instance;
+
+    await removeService(deps.docker, instance.service_name ?? odooServiceName(instance));
+    await removeSecret(deps.docker, odooSecretName(instance));
+
+    if (instance.db_server_id) {
+      const pool = await trx.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).forUpdate().executeTakeFirstOrThrow();
+      await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), (client) =>
+        dropTenantDatabase(client, { database: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) }),
+      );
+      await trx
+        .updateTable('db_servers')
+        .set({
+          current_instances: sql`current_instances - 1`,
+          status: sql`case when status = 'full' then 'active' else status end`,
+          updated_at: sql`now()`,
+        })
+        .where('id', '=', pool.id)
+        .execute();
+    }
+    await deleteCredentials(deps.redis, instance.id);
+    const terminated = await trx
+      .updateTable('instances')
+      .set({ status: 'TERMINATED', status_changed_at: sql`now()`, service_id: null, error: null, updated_at: sql`now()` })
+      .where('id', '=', instance.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    deps.log.info({ event: 'instance.terminated', instanceId, poolId: instance.db_server_id }, 'instance terminated; database dropped and slot released');
+    return terminated;
+  });
+}
