@@ -3,6 +3,8 @@ import * as dbServers from './001_db_servers.js';
 import * as instances from './002_instances.js';
 import * as allocationFields from './003_add_db_allocation_fields.js';
 import * as poolProvisioning from './004_pool_provisioning.js';
+import * as instanceLifecycle from './005_instance_lifecycle_events.js';
+import * as billingEvents from './006_billing_events.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +12,6 @@ export const migrations: Record<string, Migration> = {
   '002_instances': instances,
   '003_add_db_allocation_fields': allocationFields,
   '004_pool_provisioning': poolProvisioning,
+  '005_instance_lifecycle_events': instanceLifecycle,
+  '006_billing_events': billingEvents,
 };

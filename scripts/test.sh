@@ -26,5 +26,9 @@ suites=(
   test/provisioning-failures.test.ts
   test/pools.test.ts
   test/pool-growth.test.ts
+  test/lifecycle.test.ts
+  test/access-control.test.ts
+  test/ha.test.ts
+  test/billing.test.ts
 )
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${suites[@]}" "$@"

@@ -1,70 +1,105 @@
 import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Config } from './config/config.js';
+import { backgroundBillingWork } from './billing/processor.js';
 import { connectDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { connectDocker } from './docker.js';
+import { createEventBus } from './events/event-bus.js';
 import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
+import { billingRetryJob } from './jobs/billing-retry.js';
 import { poolHealthJob } from './jobs/pool-health.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
-import { provisionTrackingJob } from './jobs/provision-tracking.js';
-import { startScheduler, type Scheduler } from './jobs/scheduler.js';
+import { instanceTrackingJob } from './jobs/instance-tracking.js';
+import { startLeadership, type Leadership } from './jobs/leadership.js';
+import { startScheduler, type Job, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
+import { createMetrics, registerStateGauges } from './observability/metrics.js';
 
 export interface Daemon {
   deps: Deps;
   server: Server;
-  scheduler: Scheduler;
+  leadership: Leadership;
   url: string;
+  /** Stops taking requests, hands leadership back (after the scheduler's runs in flight end), closes the server. */
   stop: () => Promise<void>;
 }
 
 export function connectDeps(config: Config, log: Logger): Deps {
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  // ioredis reconnects by itself; an unreachable Redis shows in /readyz and in these lines.
+  redis.on('error', (error: Error) => log.warn({ event: 'redis.error', reason: error.message }, 'redis connection error'));
   return {
     config,
     log,
     db: connectDatabase(config.databaseUrl),
-    redis: new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }),
+    redis,
     docker: connectDocker(config.dockerHost),
+    events: createEventBus(config.redisUrl, redis),
+    metrics: createMetrics(),
   };
 }
 
-/** Migrates, then serves HTTP on `config.port` (0: any free port) and runs the scheduler. */
+const schedulerJobs = (deps: Deps): Job[] => [
+  allocationRetryJob(deps.config.allocationRetryCron),
+  instanceTrackingJob(deps.config.provisionTrackingCron),
+  poolProvisioningJob(deps.config.pools.provisioningCron),
+  poolHealthJob(deps.config.pools.healthCron),
+  billingRetryJob(deps.config.billing.retryCron),
+];
+
+/** Migrates, then serves HTTP on `config.port` (0: any free port); runs the scheduler while this replica leads. */
 export async function startDaemon(deps: Deps): Promise<Daemon> {
   const applied = await migrateToLatest(deps.db);
   if (applied.length > 0) deps.log.info({ event: 'migrations.applied', migrations: applied }, 'migrations applied');
+  registerStateGauges(deps.metrics, deps.db);
 
-  const server = createHttpServer(deps);
+  let scheduler: Scheduler | null = null;
+  const leadership = startLeadership(
+    deps,
+    {
+      start: () => {
+        scheduler = startScheduler(deps, schedulerJobs(deps));
+        deps.metrics.leader.set(1);
+      },
+      stop: async () => {
+        deps.metrics.leader.set(0);
+        await scheduler?.stop();
+        scheduler = null;
+      },
+    },
+    deps.config.leaderRetryMs,
+  );
+
+  const server = createHttpServer(deps, leadership);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(deps.config.port, resolve);
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : deps.config.port;
-  const scheduler = startScheduler(deps, [
-    allocationRetryJob(deps.config.allocationRetryCron),
-    provisionTrackingJob(deps.config.provisionTrackingCron),
-    poolProvisioningJob(deps.config.pools.provisioningCron),
-    poolHealthJob(deps.config.pools.healthCron),
-  ]);
   deps.log.info({ event: 'daemon.started', port }, `listening on http://localhost:${port}/graphql`);
 
   return {
     deps,
     server,
-    scheduler,
+    leadership,
     url: `http://127.0.0.1:${port}`,
     stop: async () => {
-      await scheduler.stop();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await leadership.stop();
+      await backgroundBillingWork(deps);
       server.closeAllConnections();
+      await closed;
     },
   };
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
   await deps.db.destroy();
+  deps.events.close();
   deps.redis.disconnect();
 }

@@ -3,7 +3,9 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/config.js';
 import type { Database } from './db/schema.js';
+import type { EventBus } from './events/event-bus.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './observability/metrics.js';
 
 /** The handles every domain function receives; tests build their own. */
 export interface Deps {
@@ -12,4 +14,6 @@ export interface Deps {
   docker: Docker;
   config: Config;
   log: Logger;
+  events: EventBus;
+  metrics: Metrics;
 }

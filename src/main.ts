@@ -21,11 +21,19 @@ const daemon = await startDaemon(deps).catch(async (error: unknown) => {
   process.exit(1);
 });
 
+/** Within the stack's stop grace period: a shutdown still running then is cut short. */
+const SHUTDOWN_TIMEOUT_MS = 25_000;
+
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, async () => {
-    log.info({ event: 'daemon.stopping', signal }, 'stopping');
+    log.info({ event: 'daemon.stopping', signal }, 'stopping: no new requests, leadership handed back after running jobs');
+    setTimeout(() => {
+      log.error({ event: 'daemon.stop_timeout' }, 'shutdown took too long');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
     await daemon.stop();
     await closeDeps(deps);
+    log.info({ event: 'daemon.stopped' }, 'stopped');
     process.exit(0);
   });
 }

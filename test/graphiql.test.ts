@@ -33,6 +33,6 @@ describe('GraphiQL', () => {
   it('answers liveness without a token', async () => {
     const response = await fetch(`${daemon.url}/healthz`);
     assert.equal(response.status, 200);
-    assert.deepEqual(await response.json(), { status: 'ok' });
+    assert.equal((await response.json()).status, 'ok');
   });
 });

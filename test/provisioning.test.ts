@@ -98,7 +98,7 @@ describe('provisioning Odoo on the swarm', () => {
   it('is followed to RUNNING by a daemon started after the one that provisioned it stopped', async () => {
     const { id } = await allocatedInstance(daemon);
     await daemon.gql(PROVISION, { id });
-    await daemon.daemon.scheduler.stop();
+    await daemon.daemon.leadership.stop();
     const row = await daemon.deps.db.selectFrom('instances').select('status').where('id', '=', id).executeTakeFirstOrThrow();
     assert.equal(row.status, 'PROVISIONING');
 

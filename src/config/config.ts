@@ -25,6 +25,38 @@ export interface Config {
   /** Added to every Docker object the daemon creates (for example a team or, in tests, a run id). */
   dockerLabels: Record<string, string>;
   pools: PoolConfig;
+  customerAuth: CustomerAuthConfig;
+  /** How often a replica that does not lead tries to take leadership (and the leader checks it still holds it). */
+  leaderRetryMs: number;
+  billing: BillingConfig;
+}
+
+/** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how failed events are retried. */
+export interface BillingConfig {
+  /** Shared secret Kill Bill's callback URL carries (`?token=`); unset, the webhook answers 503. */
+  webhookToken: string | null;
+  /** Unset (no KILLBILL_URL): events are still recorded, and fail with a clear reason until it is set. */
+  killbill: KillbillApiConfig | null;
+  retryCron: string;
+  retryBaseSeconds: number;
+  retryMaxSeconds: number;
+}
+
+export interface KillbillApiConfig {
+  url: string;
+  apiKey: string;
+  apiSecret: string;
+  username: string;
+  password: string;
+  timeoutMs: number;
+}
+
+/** How the frontend's customer tokens (JWT, `sub` = customer id) are verified; neither set: no customer access. */
+export interface CustomerAuthConfig {
+  hs256Secret: string | null;
+  jwksUrl: string | null;
+  issuer: string | null;
+  audience: string | null;
 }
 
 /** How the daemon makes, reaches and watches the pools it runs as Swarm services. */
@@ -66,6 +98,38 @@ const int = (min: number, max: number) => {
   const rule = `must be an integer from ${min} to ${max}`;
   return z.coerce.number({ message: rule }).int(rule).min(min, rule).max(max, rule);
 };
+
+/** Kill Bill's callback URL carries the token in its query string: only characters that need no escaping there. */
+const urlSafeSecret = z.string().regex(/^[A-Za-z0-9._~-]{24,200}$/, 'must be 24-200 letters, digits or . _ ~ -');
+
+const billingEnv = {
+  KILLBILL_WEBHOOK_TOKEN: urlSafeSecret.optional(),
+  KILLBILL_URL: urlWithScheme(['http:', 'https:'])
+    .refine((value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password), 'must not carry credentials (use KILLBILL_USERNAME and KILLBILL_PASSWORD)')
+    .optional(),
+  // The key and secret travel as header values as they are: printable ASCII only.
+  KILLBILL_API_KEY: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+  KILLBILL_API_SECRET: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+  KILLBILL_USERNAME: z.string().regex(/^[^:\p{Cc}]+$/u, 'must not be empty, nor contain a colon or control characters').optional(),
+  KILLBILL_PASSWORD: z.string().min(1).optional(),
+  KILLBILL_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  BILLING_RETRY_CRON: z.string().default('*/5 * * * * *'),
+  BILLING_RETRY_BASE_SECONDS: int(1, 3600).default(5),
+  BILLING_RETRY_MAX_SECONDS: int(1, 7 * 24 * 3600).default(3600),
+};
+const billingSecrets = ['KILLBILL_WEBHOOK_TOKEN', 'KILLBILL_API_KEY', 'KILLBILL_API_SECRET', 'KILLBILL_USERNAME', 'KILLBILL_PASSWORD'];
+
+/** Rules across variables: the API needs every credential, and the webhook token is not the admin's. */
+function billingProblems(e: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (e.KILLBILL_URL) {
+    for (const name of ['KILLBILL_API_KEY', 'KILLBILL_API_SECRET', 'KILLBILL_USERNAME', 'KILLBILL_PASSWORD']) {
+      if (!e[name]) problems.push(`${name}: is required when KILLBILL_URL is set`);
+    }
+  }
+  if (e.KILLBILL_WEBHOOK_TOKEN && e.KILLBILL_WEBHOOK_TOKEN === e.ADMIN_TOKEN) problems.push('KILLBILL_WEBHOOK_TOKEN: must differ from ADMIN_TOKEN');
+  return problems;
+}
 
 const envSchema = z.object({
   PORT: int(0, 65535).default(4000),
@@ -112,10 +176,16 @@ const envSchema = z.object({
   POOL_GROWTH_MAX_INSTANCES: int(1, 10_000).default(50),
   POOL_GROWTH_CPU_LIMIT: z.coerce.number({ message: 'must be a number of cores' }).min(0.25, 'must be at least 0.25').max(64, 'must be at most 64').default(2),
   POOL_GROWTH_MEMORY_MB: int(256, 1024 * 1024).default(4096),
+  LEADER_RETRY_MS: int(100, 60_000).default(2000),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256)').optional(),
+  JWT_JWKS_URL: urlWithScheme(['https:', 'http:']).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
   DOCKER_LABELS: z
     .string()
     .regex(/^([a-z0-9][a-z0-9._-]*=[^,=]*)(,[a-z0-9][a-z0-9._-]*=[^,=]*)*$/, 'must be key=value pairs separated by commas')
     .optional(),
+  ...billingEnv,
 });
 
 type Env = Record<string, string | undefined>;
@@ -139,7 +209,7 @@ function withSecretFiles(env: Env, names: string[], problems: string[]): Env {
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const blankAsMissing = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const resolved = withSecretFiles(blankAsMissing, ['ADMIN_TOKEN', 'MASTER_KEY'], problems);
+  const resolved = withSecretFiles(blankAsMissing, ['ADMIN_TOKEN', 'MASTER_KEY', 'JWT_SECRET', ...billingSecrets], problems);
   const parsed = envSchema.safeParse(resolved);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -148,6 +218,7 @@ export function loadConfig(env: Env = process.env): Config {
       problems.push(`${name}: ${missing ? 'is required' : issue.message}`);
     }
   }
+  if (parsed.success) problems.push(...billingProblems(parsed.data));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
   return {
@@ -170,6 +241,13 @@ export function loadConfig(env: Env = process.env): Config {
     provisionDeadlineSeconds: e.PROVISION_DEADLINE_SECONDS,
     odooRestartMaxAttempts: e.ODOO_RESTART_MAX_ATTEMPTS,
     odooUid: e.ODOO_UID,
+    leaderRetryMs: e.LEADER_RETRY_MS,
+    customerAuth: {
+      hs256Secret: e.JWT_SECRET ?? null,
+      jwksUrl: e.JWT_JWKS_URL ?? null,
+      issuer: e.JWT_ISSUER ?? null,
+      audience: e.JWT_AUDIENCE ?? null,
+    },
     pools: {
       accessMode: e.POOL_ACCESS_MODE,
       publishedHost: e.POOL_PUBLISHED_HOST,
@@ -188,6 +266,22 @@ export function loadConfig(env: Env = process.env): Config {
         cpuLimit: e.POOL_GROWTH_CPU_LIMIT,
         memoryLimitMb: e.POOL_GROWTH_MEMORY_MB,
       },
+    },
+    billing: {
+      webhookToken: e.KILLBILL_WEBHOOK_TOKEN ?? null,
+      killbill: e.KILLBILL_URL
+        ? {
+            url: e.KILLBILL_URL.replace(/\/+$/, ''),
+            apiKey: e.KILLBILL_API_KEY!,
+            apiSecret: e.KILLBILL_API_SECRET!,
+            username: e.KILLBILL_USERNAME!,
+            password: e.KILLBILL_PASSWORD!,
+            timeoutMs: e.KILLBILL_TIMEOUT_MS,
+          }
+        : null,
+      retryCron: e.BILLING_RETRY_CRON,
+      retryBaseSeconds: e.BILLING_RETRY_BASE_SECONDS,
+      retryMaxSeconds: e.BILLING_RETRY_MAX_SECONDS,
     },
     dockerLabels: Object.fromEntries((e.DOCKER_LABELS ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
   };

@@ -14,8 +14,12 @@ export const instanceStatuses = [
   'ALLOCATED',
   'PROVISIONING',
   'RUNNING',
+  'STOPPING',
   'STOPPED',
+  'STARTING',
+  'RESTARTING',
   'FAILED',
+  'TERMINATING',
   'TERMINATED',
 ] as const;
 export type InstanceStatus = (typeof instanceStatuses)[number];
@@ -79,10 +83,48 @@ export interface InstancesTable {
   updated_at: Timestamp;
 }
 
+export interface InstanceEventsTable {
+  id: Generated<string>;
+  instance_id: string;
+  from_status: InstanceStatus | null;
+  to_status: InstanceStatus | null;
+  cause: string;
+  actor: string;
+  message: string | null;
+  created_at: Timestamp;
+}
+
+export const billingEventStatuses = ['received', 'processed', 'ignored', 'failed'] as const;
+export type BillingEventStatus = (typeof billingEventStatuses)[number];
+
+/** One Kill Bill push notification as delivered, and what became of it. */
+export interface BillingEventsTable {
+  id: Generated<string>;
+  /** sha256 of the canonical body: a redelivery of the same notification finds this row. */
+  dedupe_key: string;
+  event_type: string;
+  object_type: string;
+  object_id: string | null;
+  account_id: string | null;
+  meta_data: string | null;
+  status: BillingEventStatus;
+  attempts: Generated<number>;
+  last_error: string | null;
+  /** What processing did or why nothing was done, for a person to read. */
+  outcome: string | null;
+  /** When the retry job may next take it; null once processed or ignored. */
+  next_attempt_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  received_at: Timestamp;
+  processed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  updated_at: Timestamp;
+}
+
 export interface Database {
   db_servers: DbServersTable;
   instances: InstancesTable;
   pool_name_counter: PoolNameCounterTable;
+  billing_events: BillingEventsTable;
+  instance_events: InstanceEventsTable;
 }
 
 export type PoolRow = Selectable<DbServersTable>;
@@ -90,3 +132,5 @@ export type NewPoolRow = Insertable<DbServersTable>;
 export type InstanceRow = Selectable<InstancesTable>;
 export type NewInstanceRow = Insertable<InstancesTable>;
 export type InstanceUpdate = Updateable<InstancesTable>;
+export type InstanceEventRow = Selectable<InstanceEventsTable>;
+export type BillingEventRow = Selectable<BillingEventsTable>;

@@ -4,6 +4,7 @@ import type { Database, InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { deleteCredentials, storeCredentials } from './credentials.js';
+import { moveInstance, type Trigger } from './instance-events.js';
 import { statusesBefore } from './instance-status.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, ensureTenantDatabase, withPoolAdmin, type TenantDatabase } from './pool-server.js';
@@ -43,12 +44,28 @@ type Attempt =
  * pool, so concurrent calls can neither overshoot a pool nor allocate twice; any failure undoes every step.
  * No room anywhere: the instance waits (WAITING_FOR_DATABASE) and NO_POOL_CAPACITY is thrown.
  */
-export async function allocateDatabase(deps: Deps, instanceId: string): Promise<Allocation> {
+export async function allocateDatabase(
+  deps: Deps,
+  instanceId: string,
+  trigger: Trigger = { cause: 'allocateDatabase', actor: 'admin' },
+): Promise<Allocation> {
+  const endTimer = deps.metrics.allocationSeconds.startTimer();
+  try {
+    const allocation = await allocate(deps, instanceId, trigger);
+    endTimer({ outcome: 'allocated' });
+    return allocation;
+  } catch (error) {
+    endTimer({ outcome: error instanceof DomainError && error.code === 'NO_POOL_CAPACITY' ? 'waiting' : 'failed' });
+    throw error;
+  }
+}
+
+async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promise<Allocation> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   const failedPools: PoolRow[] = [];
   const failures: string[] = [];
   for (;;) {
-    const attempt = await attemptAllocation(deps, instanceId, failedPools.map((pool) => pool.id));
+    const attempt = await attemptAllocation(deps, instanceId, trigger, failedPools.map((pool) => pool.id));
     if (attempt.kind === 'allocated') return attempt.allocation;
     if (attempt.kind === 'pool-failed') {
       deps.log.warn({ event: 'allocation.pool_failed', instanceId, poolId: attempt.pool.id, reason: attempt.reason }, 'pool refused allocation');
@@ -57,14 +74,14 @@ export async function allocateDatabase(deps: Deps, instanceId: string): Promise<
       continue;
     }
     const reason = failures.length > 0 ? `No pool could take the database (${failures.join('; ')}).` : 'No pool has room for a new database.';
-    await recordWaiting(deps, instanceId, failures.length > 0 ? reason : null);
+    await recordWaiting(deps, instanceId, trigger, failures.length > 0 ? reason : null);
     if (deps.config.pools.growth.enabled) await growPools(deps);
     deps.log.debug({ event: 'allocation.waiting', instanceId }, 'no pool capacity; instance waits');
     throw new DomainError('NO_POOL_CAPACITY', `${reason} The instance waits and is allocated when a pool has room.`);
   }
 }
 
-async function attemptAllocation(deps: Deps, instanceId: string, skipPoolIds: string[]): Promise<Attempt> {
+async function attemptAllocation(deps: Deps, instanceId: string, trigger: Trigger, skipPoolIds: string[]): Promise<Attempt> {
   const made: { pool?: PoolRow; tenant?: TenantDatabase } = {};
   try {
     return await deps.db.transaction().execute(async (trx): Promise<Attempt> => {
@@ -101,20 +118,10 @@ async function attemptAllocation(deps: Deps, instanceId: string, skipPoolIds: st
         })
         .where('id', '=', pool.id)
         .execute();
-      const allocated = await trx
-        .updateTable('instances')
-        .set({
-          db_server_id: pool.id,
-          db_host: tenantAddress(pool).host,
-          db_port: tenantAddress(pool).port,
-          status: 'ALLOCATED',
-          status_changed_at: sql`now()`,
-          error: null,
-          updated_at: sql`now()`,
-        })
-        .where('id', '=', instanceId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const allocated = await moveInstance(deps, trx, instance, 'ALLOCATED', trigger, {
+        patch: { db_server_id: pool.id, db_host: tenantAddress(pool).host, db_port: tenantAddress(pool).port, error: null },
+        message: `database ${tenant.database} on pool ${pool.name}`,
+      });
       await storeCredentials(
         deps.redis,
         instanceId,
@@ -122,7 +129,7 @@ async function attemptAllocation(deps: Deps, instanceId: string, skipPoolIds: st
         deps.config.credentialsTtlSeconds,
       );
       deps.log.info({ event: 'allocation.done', instanceId, poolId: pool.id, dbName: tenant.database }, 'database allocated');
-      return { kind: 'allocated', allocation: allocationOf(allocated)! };
+      return { kind: 'allocated', allocation: allocationOf(allocated!)! };
     });
   } catch (error) {
     if (made.pool && made.tenant) {
@@ -145,18 +152,14 @@ async function undoTenantDatabase(deps: Deps, instanceId: string, pool: PoolRow,
   }
 }
 
-async function recordWaiting(deps: Deps, instanceId: string, error: string | null): Promise<void> {
-  await deps.db
-    .updateTable('instances')
-    .set({
-      status: 'WAITING_FOR_DATABASE',
-      status_changed_at: sql`case when status = 'WAITING_FOR_DATABASE' then status_changed_at else now() end`,
-      error,
-      updated_at: sql`now()`,
-    })
-    .where('id', '=', instanceId)
-    .where('status', 'in', ['CREATING', 'WAITING_FOR_DATABASE'])
-    .execute();
+/** The first time no pool has room, the instance moves to WAITING_FOR_DATABASE; later tries only refresh the reason. */
+async function recordWaiting(deps: Deps, instanceId: string, trigger: Trigger, error: string | null): Promise<void> {
+  const instance = await deps.db.selectFrom('instances').select(['id', 'status', 'error']).where('id', '=', instanceId).executeTakeFirst();
+  if (instance?.status === 'CREATING') {
+    await moveInstance(deps, deps.db, instance, 'WAITING_FOR_DATABASE', trigger, { patch: { error }, message: error ?? 'no pool has room' });
+  } else if (instance?.status === 'WAITING_FOR_DATABASE' && instance.error !== error) {
+    await deps.db.updateTable('instances').set({ error, updated_at: sql`now()` }).where('id', '=', instanceId).execute();
+  }
 }
 
 /** What tenants are given: a provisioned pool's service name on the overlay, a registered pool's own address. */

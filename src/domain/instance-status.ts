@@ -2,13 +2,17 @@ import type { InstanceStatus } from '../db/schema.js';
 
 /** Which status may follow which: the one place that decides whether a transition is legal. */
 const next: Record<InstanceStatus, readonly InstanceStatus[]> = {
-  CREATING: ['WAITING_FOR_DATABASE', 'ALLOCATED', 'FAILED', 'TERMINATED'],
-  WAITING_FOR_DATABASE: ['ALLOCATED', 'FAILED', 'TERMINATED'],
-  ALLOCATED: ['PROVISIONING', 'FAILED', 'TERMINATED'],
-  PROVISIONING: ['RUNNING', 'FAILED', 'TERMINATED'],
-  RUNNING: ['STOPPED', 'FAILED', 'PROVISIONING', 'TERMINATED'],
-  STOPPED: ['RUNNING', 'PROVISIONING', 'TERMINATED'],
-  FAILED: ['PROVISIONING', 'TERMINATED'],
+  CREATING: ['WAITING_FOR_DATABASE', 'ALLOCATED', 'FAILED', 'TERMINATING'],
+  WAITING_FOR_DATABASE: ['ALLOCATED', 'FAILED', 'TERMINATING'],
+  ALLOCATED: ['PROVISIONING', 'FAILED', 'TERMINATING'],
+  PROVISIONING: ['RUNNING', 'FAILED', 'TERMINATING'],
+  RUNNING: ['STOPPING', 'RESTARTING', 'FAILED', 'TERMINATING'],
+  STOPPING: ['STOPPED', 'FAILED', 'TERMINATING'],
+  STOPPED: ['STARTING', 'TERMINATING'],
+  STARTING: ['RUNNING', 'FAILED', 'TERMINATING'],
+  RESTARTING: ['RUNNING', 'FAILED', 'TERMINATING'],
+  FAILED: ['PROVISIONING', 'TERMINATING'],
+  TERMINATING: ['TERMINATED'],
   TERMINATED: [],
 };
 
@@ -19,3 +23,6 @@ export const statusesBefore = (to: InstanceStatus): InstanceStatus[] =>
   (Object.keys(next) as InstanceStatus[]).filter((from) => canTransition(from, to));
 
 export const isAllocated = (instance: { db_server_id: string | null }): boolean => instance.db_server_id !== null;
+
+/** Statuses the scheduler follows until Docker shows their end state. */
+export const inFlightStatuses: InstanceStatus[] = ['PROVISIONING', 'STARTING', 'RESTARTING', 'STOPPING'];

@@ -4,6 +4,7 @@ import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { allocateDatabase } from './allocation.js';
+import { recordEvent, type Trigger } from './instance-events.js';
 import { isUuid } from './names.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -45,7 +46,11 @@ const DEFAULT_MEMORY_MB = 1024;
  * Creates an instance and allocates its database at once. With no pool room it waits (WAITING_FOR_DATABASE)
  * for the scheduler. Repeating the same request (customer, name, subdomain) returns the same instance.
  */
-export async function createInstance(deps: Deps, rawInput: CreateInstanceInput): Promise<InstanceRow> {
+export async function createInstance(
+  deps: Deps,
+  rawInput: CreateInstanceInput,
+  trigger: Trigger = { cause: 'createInstance', actor: 'admin' },
+): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
   const inserted = await deps.db
     .insertInto('instances')
@@ -65,10 +70,13 @@ export async function createInstance(deps: Deps, rawInput: CreateInstanceInput):
     .executeTakeFirst();
 
   const instance = inserted ?? (await sameRequestOrConflict(deps, input));
-  if (inserted) deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain }, 'instance created');
+  if (inserted) {
+    await recordEvent(deps, deps.db, instance.id, trigger, `created ${instance.subdomain} (${instance.status})`);
+    deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain }, 'instance created');
+  }
 
   try {
-    await allocateDatabase(deps, instance.id);
+    await allocateDatabase(deps, instance.id, trigger);
   } catch (error) {
     if (!(error instanceof DomainError && error.code === 'NO_POOL_CAPACITY')) throw error;
   }

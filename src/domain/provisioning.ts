@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
@@ -7,6 +6,7 @@ import { instanceLabels } from '../swarm/labels.js';
 import { instanceDataDir, odooServiceSpec } from '../swarm/odoo-service.js';
 import { createService, ensureSecret, findSecretByName, removeService } from '../swarm/swarm.js';
 import { deleteCredentials, readCredentials } from './credentials.js';
+import { moveInstance, type Trigger } from './instance-events.js';
 import { isAllocated } from './instance-status.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
 
@@ -20,7 +20,11 @@ const provisionable: InstanceStatus[] = ['ALLOCATED', 'FAILED'];
  * Safe to repeat and to run twice at once: the instance row is locked throughout, the secret and service are
  * found by name before they are made, and a FAILED instance is provisioned afresh with the secret it has.
  */
-export async function provisionInstance(deps: Deps, instanceId: string): Promise<InstanceRow> {
+export async function provisionInstance(
+  deps: Deps,
+  instanceId: string,
+  trigger: Trigger = { cause: 'provisionInstance', actor: 'admin' },
+): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   const provisioned = await deps.db.transaction().execute(async (trx) => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
@@ -51,20 +55,11 @@ export async function provisionInstance(deps: Deps, instanceId: string): Promise
         extraLabels: deps.config.dockerLabels,
       }),
     );
-    const updated = await trx
-      .updateTable('instances')
-      .set({
-        status: 'PROVISIONING',
-        status_changed_at: sql`now()`,
-        service_name: serviceName,
-        service_id: serviceId,
-        error: null,
-        updated_at: sql`now()`,
-      })
-      .where('id', '=', instance.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return { instance: updated, fresh: true };
+    const updated = await moveInstance(deps, trx, instance, 'PROVISIONING', trigger, {
+      patch: { service_name: serviceName, service_id: serviceId, error: null },
+      message: `service ${serviceName} created`,
+    });
+    return { instance: updated!, fresh: true };
   });
 
   if (provisioned.fresh) {

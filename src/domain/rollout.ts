@@ -46,3 +46,15 @@ export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Dat
   }
   return { kind: 'pending' };
 }
+
+const endedStates = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
+
+/** Pure: stopped once no task is left that runs or is about to; failed if that takes past the deadline. */
+export function judgeStop(tasks: SwarmTask[], deadline: Date, now: Date): { kind: 'stopped' } | { kind: 'failed'; reason: string } | { kind: 'pending' } {
+  if (tasks.every((task) => endedStates.has(task.Status.State))) return { kind: 'stopped' };
+  if (now >= deadline) return { kind: 'failed', reason: 'Odoo did not stop before the deadline' };
+  return { kind: 'pending' };
+}
+
+/** Tasks Swarm created at or after `since` (a restart's replacements, not the tasks it shut down). */
+export const tasksSince = (tasks: SwarmTask[], since: Date): SwarmTask[] => tasks.filter((task) => Date.parse(task.CreatedAt) >= since.getTime());

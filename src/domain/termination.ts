@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { notFound } from '../errors.js';
 import { removeSecret, removeService } from '../swarm/swarm.js';
 import { deleteCredentials } from './credentials.js';
+import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, withPoolAdmin } from './pool-server.js';
 import { poolAdminAccess } from './pools.js';
@@ -13,12 +14,22 @@ import { poolAdminAccess } from './pools.js';
  * holds the pool while the database is dropped: if the drop fails, the slot stays counted and the instance stays as
  * it was). The filestore is kept. Terminating a terminated instance returns it.
  */
-export async function terminateInstance(deps: Deps, instanceId: string): Promise<InstanceRow> {
+export async function terminateInstance(
+  deps: Deps,
+  instanceId: string,
+  trigger: Trigger = { cause: 'terminateInstance', actor: 'admin' },
+): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
+  // Visible at once, and a daemon that stops half-way resumes from here (the scheduler finishes TERMINATING rows).
+  // The move applies only to the status read; when the scheduler moved the instance meanwhile, read again.
+  for (let moved = false; !moved; ) {
+    const current = await deps.db.selectFrom('instances').select(['id', 'status']).where('id', '=', instanceId).executeTakeFirst();
+    if (!current) throw notFound('Instance', instanceId);
+    moved = current.status === 'TERMINATED' || current.status === 'TERMINATING' || !!(await moveInstance(deps, deps.db, current, 'TERMINATING', trigger));
+  }
   return deps.db.transaction().execute(async (trx) => {
-    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
-    if (!instance) throw notFound('Instance', instanceId);
-    if (instance.status === 'TERMINATED') return instance;
+    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirstOrThrow();
+    if (instance.status !== 'TERMINATING') return instance;
 
     await removeService(deps.docker, instance.service_name ?? odooServiceName(instance));
     await removeSecret(deps.docker, odooSecretName(instance));
@@ -39,13 +50,11 @@ export async function terminateInstance(deps: Deps, instanceId: string): Promise
         .execute();
     }
     await deleteCredentials(deps.redis, instance.id);
-    const terminated = await trx
-      .updateTable('instances')
-      .set({ status: 'TERMINATED', status_changed_at: sql`now()`, service_id: null, error: null, updated_at: sql`now()` })
-      .where('id', '=', instance.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const terminated = await moveInstance(deps, trx, instance, 'TERMINATED', trigger, {
+      patch: { service_id: null, error: null },
+      message: instance.db_server_id ? 'service, secret, database and role removed; pool slot released' : 'service and secret removed',
+    });
     deps.log.info({ event: 'instance.terminated', instanceId, poolId: instance.db_server_id }, 'instance terminated; database dropped and slot released');
-    return terminated;
+    return terminated!;
   });
 }

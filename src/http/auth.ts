@@ -1,23 +1,50 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { Config } from '../config/config.js';
 
-export type Caller = { kind: 'admin' } | { kind: 'anonymous' };
+export type Caller = { kind: 'admin' } | { kind: 'customer'; customerId: string } | { kind: 'anonymous' };
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
 /** Compares digests so that neither the token's content nor its length leaks through timing. */
-const sameSecret = (given: string, expected: string) => timingSafeEqual(digest(given), digest(expected));
+export const sameSecret = (given: string, expected: string) => timingSafeEqual(digest(given), digest(expected));
 
-/**
- * `Bearer <token>` for API clients; `Basic` (any user, the token as password) so a browser can open GraphiQL
- * and its same-origin requests carry the credentials the browser prompted for.
- */
-export function identifyCaller(authorization: string | null, adminToken: string): Caller {
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function bearerOrBasic(authorization: string | null): string | undefined {
   const [scheme, value] = (authorization ?? '').trim().split(/\s+/, 2);
-  let token: string | undefined;
-  if (scheme?.toLowerCase() === 'bearer') token = value;
+  if (scheme?.toLowerCase() === 'bearer') return value;
   if (scheme?.toLowerCase() === 'basic' && value) {
     const decoded = Buffer.from(value, 'base64').toString('utf8');
-    token = decoded.slice(decoded.indexOf(':') + 1);
+    return decoded.slice(decoded.indexOf(':') + 1);
   }
-  return token && sameSecret(token, adminToken) ? { kind: 'admin' } : { kind: 'anonymous' };
+  return undefined;
+}
+
+export type IdentifyCaller = (authorization: string | null) => Promise<Caller>;
+
+/**
+ * Admins present the admin token (`Bearer`, or `Basic` with the token as password so a browser can open GraphiQL).
+ * The frontend presents a customer's JWT (HS256 secret or a JWKS) whose `sub` is the customer id.
+ */
+export function callerIdentifier(config: Pick<Config, 'adminToken' | 'customerAuth'>): IdentifyCaller {
+  const { hs256Secret, jwksUrl, issuer, audience } = config.customerAuth;
+  const jwks: JWTVerifyGetKey | null = jwksUrl ? createRemoteJWKSet(new URL(jwksUrl)) : null;
+  const secret = hs256Secret ? new TextEncoder().encode(hs256Secret) : null;
+  const options = { ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
+
+  return async (authorization) => {
+    const token = bearerOrBasic(authorization);
+    if (!token) return { kind: 'anonymous' };
+    if (sameSecret(token, config.adminToken)) return { kind: 'admin' };
+    if (!token.includes('.') || (!secret && !jwks)) return { kind: 'anonymous' };
+    try {
+      const { payload } = secret
+        ? await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] })
+        : await jwtVerify(token, jwks!, options);
+      return payload.sub && UUID.test(payload.sub) ? { kind: 'customer', customerId: payload.sub.toLowerCase() } : { kind: 'anonymous' };
+    } catch {
+      return { kind: 'anonymous' };
+    }
+  };
 }

@@ -4,7 +4,7 @@ import { createYoga, maskError as defaultMaskError, type YogaServerInstance } fr
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
 import { schema, type GraphQLContext } from '../schema/index.js';
-import { identifyCaller } from './auth.js';
+import type { IdentifyCaller } from './auth.js';
 
 /** Domain errors reach the client with their code; anything else is logged and masked. */
 function toClientError(deps: Deps) {
@@ -23,13 +23,13 @@ function toClientError(deps: Deps) {
   };
 }
 
-export function createGraphQLHandler(deps: Deps): YogaServerInstance<Record<string, never>, GraphQLContext> {
+export function createGraphQLHandler(deps: Deps, identifyCaller: IdentifyCaller): YogaServerInstance<Record<string, never>, GraphQLContext> {
   return createYoga<Record<string, never>, GraphQLContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    context: ({ request }) => ({ deps, caller: identifyCaller(request.headers.get('authorization'), deps.config.adminToken) }),
-    graphiql: (request) => identifyCaller(request.headers.get('authorization'), deps.config.adminToken).kind === 'admin' && { title: 'Odoo orchestrator' },
+    context: async ({ request }) => ({ deps, caller: await identifyCaller(request.headers.get('authorization')) }),
+    graphiql: async (request) => (await identifyCaller(request.headers.get('authorization'))).kind === 'admin' && { title: 'Odoo orchestrator' },
     renderGraphiQL,
     maskedErrors: { maskError: toClientError(deps) },
     logging: {

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Deps } from '../deps.js';
 import { allocateDatabase } from '../domain/allocation.js';
+import { scheduler } from '../domain/instance-events.js';
 import { DomainError } from '../errors.js';
 import type { Job } from './scheduler.js';
 
@@ -24,7 +25,7 @@ export async function retryWaitingAllocations(deps: Deps): Promise<void> {
     .execute();
   for (const { id } of waiting) {
     try {
-      await allocateDatabase(deps, id);
+      await allocateDatabase(deps, id, scheduler('allocation-retry'));
     } catch (error) {
       if (error instanceof DomainError && error.code === 'NO_POOL_CAPACITY') return;
       deps.log.warn({ event: 'allocation.retry_failed', instanceId: id, err: error }, 'allocation retry failed');

@@ -26,9 +26,15 @@ export function startScheduler(deps: Deps, jobs: Job[]): Scheduler {
     cron.schedule(
       job.schedule,
       async () => {
-        const run = job.run(deps).catch((error: unknown) => {
-          deps.log.error({ event: 'job.failed', job: job.name, err: error }, 'scheduled job failed');
-        });
+        const endTimer = deps.metrics.jobSeconds.startTimer({ job: job.name });
+        const run = job.run(deps).then(
+          () => void deps.metrics.jobRuns.inc({ job: job.name, outcome: 'ok' }),
+          (error: unknown) => {
+            deps.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
+            deps.log.error({ event: 'job.failed', job: job.name, err: error }, 'scheduled job failed');
+          },
+        );
+        run.finally(endTimer);
         running.add(run);
         await run;
         running.delete(run);

@@ -1,27 +1,42 @@
 import SchemaBuilder from '@pothos/core';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
+import type { InstanceEventRow, InstanceRow, PoolRow } from '../db/schema.js';
 import type { Allocation } from '../domain/allocation.js';
-import type { InstanceRow, PoolRow } from '../db/schema.js';
 import type { InstancePage } from '../domain/instances.js';
+import { DomainError } from '../errors.js';
 import type { GraphQLContext } from './context.js';
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
+  AuthScopes: { admin: boolean; customer: boolean };
   Objects: {
     Pool: PoolRow;
     Instance: InstanceRow;
     Allocation: Allocation;
     InstanceConnection: InstancePage;
+    InstanceEvent: InstanceEventRow;
   };
   Scalars: {
     ID: { Input: string; Output: string };
     DateTime: { Input: Date; Output: Date };
   };
   DefaultFieldNullability: false;
-}>({ defaultFieldNullability: false });
+}>({
+  defaultFieldNullability: false,
+  plugins: [ScopeAuthPlugin],
+  scopeAuth: {
+    authScopes: (context) => ({ admin: context.caller.kind === 'admin', customer: context.caller.kind === 'customer' }),
+    authorizeOnSubscribe: true,
+    unauthorizedError: (_parent, context) =>
+      context.caller.kind === 'anonymous'
+        ? new DomainError('UNAUTHENTICATED', 'A bearer token is required: the admin token, or a customer token from the frontend.')
+        : new DomainError('FORBIDDEN', 'This operation is for admins only.'),
+  },
+});
 
 builder.scalarType('DateTime', {
   description: 'An ISO-8601 timestamp.',
-  serialize: (value) => value.toISOString(),
+  serialize: (value) => (value instanceof Date ? value : new Date(value)).toISOString(),
   parseValue: (value) => {
     const date = new Date(String(value));
     if (Number.isNaN(date.getTime())) throw new TypeError('DateTime must be an ISO-8601 timestamp');
@@ -29,5 +44,7 @@ builder.scalarType('DateTime', {
   },
 });
 
+/** Every root field states who may call it; none is open to anonymous callers. */
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});

@@ -1,4 +1,7 @@
+import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
+import { getInstance } from '../domain/instances.js';
+import type { Trigger } from '../domain/instance-events.js';
 import { DomainError } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 
@@ -7,8 +10,28 @@ export interface GraphQLContext {
   caller: Caller;
 }
 
-export function requireAdmin(context: GraphQLContext): void {
-  if (context.caller.kind !== 'admin') {
-    throw new DomainError('UNAUTHENTICATED', 'An admin bearer token is required (Authorization: Bearer <token>).');
+export const adminOnly = { admin: true } as const;
+export const adminOrCustomer = { admin: true, customer: true } as const;
+
+/** The actor recorded in an instance's history for what this caller does. */
+export const actorOf = (caller: Caller): string => (caller.kind === 'customer' ? `customer:${caller.customerId}` : caller.kind);
+
+export const triggerOf = (context: GraphQLContext, cause: string): Trigger => ({ cause, actor: actorOf(context.caller) });
+
+/** The instance, if this caller may see and act on it: admins any, customers their own. */
+export async function ownedInstance(context: GraphQLContext, instanceId: string): Promise<InstanceRow> {
+  const instance = await getInstance(context.deps, instanceId);
+  if (context.caller.kind === 'customer' && instance.customer_id !== context.caller.customerId) {
+    throw new DomainError('FORBIDDEN', `Instance ${instanceId} belongs to another customer.`);
   }
+  return instance;
+}
+
+/** A customer acts for itself only: the customer id it names, if any, must be its own. */
+export function customerScope(context: GraphQLContext, customerId: string | null | undefined): string | null | undefined {
+  if (context.caller.kind !== 'customer') return customerId;
+  if (customerId && customerId.toLowerCase() !== context.caller.customerId) {
+    throw new DomainError('FORBIDDEN', 'A customer token acts for its own customer id only.');
+  }
+  return context.caller.customerId;
 }

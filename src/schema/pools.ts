@@ -3,7 +3,7 @@ import { decommissionPool, poolStats, updatePool, type PoolStats, type PoolStatu
 import { provisionPool } from '../domain/pool-provisioning.js';
 import { getPool, listPools, registerPool } from '../domain/pools.js';
 import { builder } from './builder.js';
-import { requireAdmin } from './context.js';
+import { adminOnly } from './context.js';
 
 const upper = <T extends string>(values: readonly T[]) =>
   Object.fromEntries(values.map((value) => [value.toUpperCase(), { value }])) as Record<Uppercase<T>, { value: T }>;
@@ -92,24 +92,20 @@ const RegisterPoolInput = builder.inputType('RegisterPoolInput', {
 builder.queryFields((t) => ({
   pools: t.field({
     type: ['Pool'],
-    resolve: (_root, _args, context) => {
-      requireAdmin(context);
-      return listPools(context.deps);
-    },
+    authScopes: adminOnly,
+    resolve: (_root, _args, context) => listPools(context.deps),
   }),
   poolStats: t.field({
     type: PoolStatsType,
-    resolve: (_root, _args, context) => {
-      requireAdmin(context);
-      return poolStats(context.deps);
-    },
+    authScopes: adminOnly,
+    resolve: (_root, _args, context) => poolStats(context.deps),
   }),
   pool: t.field({
     type: 'Pool',
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
+    authScopes: adminOnly,
     resolve: (_root, { id }, context) => {
-      requireAdmin(context);
       return getPool(context.deps, id);
     },
   }),
@@ -120,8 +116,8 @@ builder.mutationFields((t) => ({
     type: 'Pool',
     description: 'Registers an existing PostgreSQL server as a pool after checking its admin can create tenants.',
     args: { input: t.arg({ type: RegisterPoolInput, required: true }) },
+    authScopes: adminOnly,
     resolve: (_root, { input }, context) => {
-      requireAdmin(context);
       return registerPool(context.deps, {
         ...input,
         port: input.port ?? undefined,
@@ -133,16 +129,16 @@ builder.mutationFields((t) => ({
     type: 'Pool',
     description: 'Runs a new PostgreSQL pool as a Swarm service; it reads PROVISIONING until the daemon has logged in to it.',
     args: { input: t.arg({ type: ProvisionPoolInput, required: true }) },
+    authScopes: adminOnly,
     resolve: async (_root, { input }, context) => {
-      requireAdmin(context);
       return (await provisionPool(context.deps, input))!;
     },
   }),
   updatePool: t.field({
     type: 'Pool',
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdatePoolInput, required: true }) },
+    authScopes: adminOnly,
     resolve: (_root, { id, input }, context) => {
-      requireAdmin(context);
       return updatePool(context.deps, id, input);
     },
   }),
@@ -150,8 +146,8 @@ builder.mutationFields((t) => ({
     type: 'Pool',
     description: 'Removes an empty pool from service: its Swarm service and secret; the data directory stays unless deleteData.',
     args: { id: t.arg.id({ required: true }), deleteData: t.arg.boolean({ required: false, defaultValue: false }) },
+    authScopes: adminOnly,
     resolve: (_root, { id, deleteData }, context) => {
-      requireAdmin(context);
       return decommissionPool(context.deps, id, deleteData ?? false);
     },
   }),

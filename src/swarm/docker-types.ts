@@ -67,6 +67,8 @@ export interface TaskSpec {
   RestartPolicy?: RestartPolicy;
   Placement?: Placement;
   Networks?: NetworkAttachment[];
+  /** Bumped to make Swarm replace the tasks without any other change (a restart). */
+  ForceUpdate?: number;
 }
 
 export interface UpdateConfig {

@@ -114,3 +114,31 @@ function demultiplexLogs(raw: Buffer): string {
   }
   return Buffer.concat(chunks).toString('utf8');
 }
+
+/** Applies `change` to the service's current spec; Docker's version check turns a concurrent update into a retry. */
+async function updateService(docker: Docker, idOrName: string, change: (spec: ServiceSpec) => ServiceSpec): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const service = docker.getService(idOrName);
+    const current = (await service.inspect()) as SwarmService;
+    try {
+      await service.update({ ...change(current.Spec), version: current.Version.Index });
+      return;
+    } catch (error) {
+      // "update out of sequence": someone updated it between our read and our write.
+      if (attempt >= 3 || !(hasStatusCode(error, 500) || hasStatusCode(error, 409))) throw error;
+    }
+  }
+}
+
+/** Sets the replica count of a replicated service (0 stops it, 1 starts it). */
+export async function scaleService(docker: Docker, idOrName: string, replicas: number): Promise<void> {
+  await updateService(docker, idOrName, (spec) => ({ ...spec, Mode: { Replicated: { Replicas: replicas } } }));
+}
+
+/** Makes Swarm replace the service's tasks with identical ones. */
+export async function forceRestartService(docker: Docker, idOrName: string): Promise<void> {
+  await updateService(docker, idOrName, (spec) => ({
+    ...spec,
+    TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: (spec.TaskTemplate.ForceUpdate ?? 0) + 1 },
+  }));
+}

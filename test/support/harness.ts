@@ -3,6 +3,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SignJWT } from 'jose';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
 import { closeDeps, connectDeps, startDaemon, type Daemon } from '../../src/daemon.js';
@@ -14,6 +15,14 @@ import { createLogger } from '../../src/logger.js';
 import type { SwarmSecret } from '../../src/swarm/docker-types.js';
 import { labelFilters, testRunLabels } from '../../src/swarm/labels.js';
 import { listServices, removeSecret, removeService } from '../../src/swarm/swarm.js';
+
+/** The HS256 secret test daemons verify customer tokens with. */
+export const customerJwtSecret = `customer-jwt-secret-${randomUUID()}`;
+
+/** A frontend token for `customerId`, signed as the frontend would (HS256, sub = customer id). */
+export async function customerToken(customerId: string, secret = customerJwtSecret): Promise<string> {
+  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(customerId).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(secret));
+}
 
 /** Every Docker object a test daemon makes carries this run's label, so cleanup removes exactly those. */
 export const testRun = `t-${randomUUID().slice(0, 8)}`;
@@ -40,7 +49,7 @@ export interface TestDaemon {
 
 /** A daemon in this process on a free port, with its own handles, logging at debug level into `logs`. */
 export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
-  const config = loadConfig({ ...process.env, PORT: '0', ALLOCATION_RETRY_CRON: '0 0 1 1 *', DOCKER_LABELS: dockerLabelsEnv, ...env });
+  const config = loadConfig({ ...process.env, PORT: '0', ALLOCATION_RETRY_CRON: '0 0 1 1 *', DOCKER_LABELS: dockerLabelsEnv, JWT_SECRET: customerJwtSecret, ...env });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {

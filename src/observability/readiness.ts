@@ -1,0 +1,36 @@
+import { sql } from 'kysely';
+import { migrations } from '../../migrations/index.js';
+import type { Deps } from '../deps.js';
+
+export interface Readiness {
+  ready: boolean;
+  checks: Record<string, 'ok' | string>;
+}
+
+const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
+  Promise.race([work, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+
+async function check(work: () => Promise<unknown>): Promise<'ok' | string> {
+  try {
+    await within(2000, work());
+    return 'ok';
+  } catch (error) {
+    return (error as Error).message || String(error);
+  }
+}
+
+/** Ready when PostgreSQL (with every migration applied), Redis and Docker answer. */
+export async function readiness(deps: Deps): Promise<Readiness> {
+  const [postgres, redis, docker] = await Promise.all([
+    check(async () => {
+      const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(deps.db);
+      const names = new Set(applied.rows.map((row) => row.name));
+      const pending = Object.keys(migrations).filter((name) => !names.has(name));
+      if (pending.length > 0) throw new Error(`migrations not applied: ${pending.join(', ')}`);
+    }),
+    check(() => deps.redis.ping()),
+    check(() => deps.docker.ping()),
+  ]);
+  const checks = { postgres, redis, docker };
+  return { ready: Object.values(checks).every((result) => result === 'ok'), checks };
+}

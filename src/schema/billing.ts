@@ -1,0 +1,36 @@
+import { billingEventStatuses, type BillingEventRow } from '../db/schema.js';
+import { listBillingEvents } from '../billing/events.js';
+import { builder } from './builder.js';
+import { adminOnly } from './context.js';
+
+const BillingEventStatus = builder.enumType('BillingEventStatus', {
+  values: Object.fromEntries(billingEventStatuses.map((status) => [status.toUpperCase(), { value: status }])),
+});
+
+const BillingEvent = builder.objectRef<BillingEventRow>('BillingEvent').implement({
+  description: 'A Kill Bill delivery as recorded: what it was, what processing did, and what still fails (retried by the scheduler).',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    eventType: t.exposeString('event_type'),
+    objectType: t.exposeString('object_type'),
+    objectId: t.exposeString('object_id', { nullable: true }),
+    accountId: t.exposeString('account_id', { nullable: true }),
+    status: t.field({ type: BillingEventStatus, resolve: (event) => event.status }),
+    attempts: t.exposeInt('attempts'),
+    lastError: t.exposeString('last_error', { nullable: true }),
+    outcome: t.exposeString('outcome', { nullable: true }),
+    nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (event) => event.next_attempt_at }),
+    receivedAt: t.field({ type: 'DateTime', resolve: (event) => event.received_at }),
+    processedAt: t.field({ type: 'DateTime', nullable: true, resolve: (event) => event.processed_at }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  billingEvents: t.field({
+    type: [BillingEvent],
+    description: 'Newest first; filter by status to see what is failing.',
+    authScopes: adminOnly,
+    args: { status: t.arg({ type: BillingEventStatus, required: false }), first: t.arg.int({ required: false, defaultValue: 50 }) },
+    resolve: (_root, { status, first }, context) => listBillingEvents(context.deps, { status, first: first ?? 50 }),
+  }),
+}));

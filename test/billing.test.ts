@@ -1,0 +1,506 @@
+import assert from 'node:assert/strict';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { getBillingEvent, listBillingEvents } from '../src/billing/events.js';
+import { intentOf } from '../src/billing/intent.js';
+import { createKillbillClient, KillbillError } from '../src/billing/killbill-client.js';
+import { parseNotification } from '../src/billing/notification.js';
+import { backgroundBillingWork } from '../src/billing/processor.js';
+import { retryDelaySeconds } from '../src/billing/retry-policy.js';
+import { createKillbillWebhook } from '../src/billing/webhook.js';
+import { ConfigError, loadConfig } from '../src/config/config.js';
+import { connectDatabase } from '../src/db/connect.js';
+import type { BillingEventRow } from '../src/db/schema.js';
+import { retryWaitingAllocations } from '../src/jobs/allocation-retry.js';
+import { retryBillingEvents } from '../src/jobs/billing-retry.js';
+import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
+import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { startKillbillFake, type KillbillFake, type SubscriptionJson } from './support/killbill-fake.js';
+import { INSTANCE, settledInstance } from './support/odoo.js';
+
+const TOKEN = randomBytes(24).toString('base64url');
+
+interface Notification {
+  eventType: string;
+  objectType: string;
+  objectId: string | null;
+  accountId: string | null;
+  metaData: string | null;
+}
+
+const subscriptionEvent = (eventType: string, subscription: SubscriptionJson, actionType = 'EFFECTIVE'): Notification => ({
+  eventType,
+  objectType: 'SUBSCRIPTION',
+  objectId: subscription.subscriptionId,
+  accountId: subscription.accountId,
+  metaData: JSON.stringify({ actionType, bundleExternalKey: subscription.bundleExternalKey }),
+});
+
+const invoicePaid = (invoiceId: string, accountId: string): Notification => ({
+  eventType: 'INVOICE_PAYMENT_SUCCESS',
+  objectType: 'INVOICE',
+  objectId: invoiceId,
+  accountId,
+  metaData: JSON.stringify({ invoicePaymentId: randomUUID(), invoiceId, paymentId: randomUUID(), invoicePaymentType: 'ATTEMPT', linkedInvoicePaymentId: null, paymentCookieId: null }),
+});
+
+interface Delivery {
+  status: number;
+  body: any;
+}
+
+/** POSTs a body to the webhook as Kill Bill does: the token in the callback URL's query string. */
+async function deliver(daemon: { url: string }, body: unknown, options: { token?: string | null; header?: string } = {}): Promise<Delivery> {
+  const token = options.token === undefined ? TOKEN : options.token;
+  const query = token === null ? '' : `?token=${encodeURIComponent(token)}`;
+  const response = await fetch(`${daemon.url}/webhooks/killbill${query}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json; charset=UTF-8', 'user-agent': 'KillBill/1.0', ...(options.header ? { 'x-webhook-token': options.header } : {}) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+describe('Kill Bill push notifications', () => {
+  let fake: KillbillFake;
+  let daemon: TestDaemon;
+
+  const eventCount = async () => Number((await daemon.deps.db.selectFrom('billing_events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+  /** Waits for the processing the webhook started; the event is then settled or failed. */
+  const settledEvent = async (id: string): Promise<BillingEventRow> => {
+    await backgroundBillingWork(daemon.deps);
+    return eventually(async () => (await getBillingEvent(daemon.deps, id))!, (event) => event.status !== 'received', 30_000);
+  };
+  const linkedInstance = async (subscriptionId: string) => {
+    const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subscriptionId, memoryLimit: '512M', cpuLimit: 0.5 }) });
+    assert.equal(created.errors, undefined, JSON.stringify(created.errors));
+    return created.data.createInstance as { id: string; status: string };
+  };
+  const instanceStatus = async (id: string) => (await daemon.gql(INSTANCE, { id })).data.instance.status as string;
+  const servicesOf = async (id: string) => daemon.deps.docker.listServices({ filters: labelFilters(instanceLabels(id)) });
+
+  before(async () => {
+    fake = await startKillbillFake();
+    // The retry job is driven by the tests (retryBillingEvents); the webhook's own processing runs as in production.
+    daemon = await startTestDaemon({ ...fake.env, KILLBILL_WEBHOOK_TOKEN: TOKEN, BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '0 0 1 1 *' });
+  });
+  beforeEach(async () => {
+    await backgroundBillingWork(daemon.deps);
+    await resetState(daemon.deps);
+    await daemon.deps.db.deleteFrom('billing_events').execute();
+    fake.reset();
+  });
+  after(async () => {
+    await backgroundBillingWork(daemon.deps);
+    await resetState(daemon.deps);
+    await daemon.deps.db.deleteFrom('billing_events').execute();
+    for (const line of daemon.logs) {
+      assert.ok(!line.includes(TOKEN), `webhook token in a log line: ${line}`);
+      assert.ok(!line.includes(fake.credentials.apiSecret) && !line.includes(fake.credentials.password), `Kill Bill secret in a log line: ${line}`);
+    }
+    await daemon.stop();
+    await fake.close();
+  });
+
+  it('provisions the instance of a subscription that starts in a TRIAL phase, through Kill Bill facts', async () => {
+    await registerLocalPool(daemon, 'pool-local', 10);
+    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+    const instance = await linkedInstance(subscription.subscriptionId);
+    assert.equal(instance.status, 'ALLOCATED');
+
+    const delivery = await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', subscription));
+    assert.equal(delivery.status, 200);
+    assert.deepEqual(Object.keys(delivery.body).sort(), ['duplicate', 'id', 'status']);
+    assert.equal(delivery.body.duplicate, false);
+    const event = await settledEvent(delivery.body.id);
+    assert.equal(event.status, 'processed', event.last_error ?? '');
+    assert.match(event.outcome ?? '', new RegExp(`provisioned ${instance.id} PROVISIONING`));
+    assert.equal(event.attempts, 1);
+    assert.equal(event.next_attempt_at, null);
+
+    const settled = await settledInstance(daemon, instance.id);
+    assert.equal(settled.status, 'RUNNING', settled.error ?? '');
+    assert.deepEqual(
+      fake.requests.map(({ method, path, authorized }) => ({ method, path, authorized })),
+      [{ method: 'GET', path: `/1.0/kb/subscriptions/${subscription.subscriptionId}`, authorized: true }],
+    );
+  });
+
+  it('provisions the instances of every subscription a paid invoice bills', async () => {
+    await registerLocalPool(daemon, 'pool-local', 10);
+    const accountId = randomUUID();
+    const [first, second] = [fake.subscription({ accountId, phaseType: 'EVERGREEN', state: 'ACTIVE' }), fake.subscription({ accountId, phaseType: 'EVERGREEN', state: 'ACTIVE' })];
+    const instances = [await linkedInstance(first.subscriptionId), await linkedInstance(second.subscriptionId)];
+    const invoice = fake.invoice({
+      accountId,
+      balance: 0,
+      items: [
+        { subscriptionId: first.subscriptionId, amount: 29 },
+        { subscriptionId: second.subscriptionId, amount: 29 },
+        { subscriptionId: first.subscriptionId, amount: 5, itemType: 'USAGE' },
+        { subscriptionId: null, amount: 12.54 },
+      ],
+    });
+
+    const delivery = await deliver(daemon, invoicePaid(invoice.invoiceId, accountId));
+    assert.equal(delivery.status, 200);
+    const event = await settledEvent(delivery.body.id);
+    assert.equal(event.status, 'processed', event.last_error ?? '');
+    const settled = await Promise.all(instances.map((instance) => settledInstance(daemon, instance.id)));
+    assert.deepEqual(settled.map((instance) => instance.status), ['RUNNING', 'RUNNING'], JSON.stringify(settled));
+    const invoiceRequest = fake.requests.find((request) => request.path === `/1.0/kb/invoices/${invoice.invoiceId}`);
+    assert.deepEqual(invoiceRequest?.query, { withItems: 'true' });
+  });
+
+  it('records, and does not act on, a non-trial subscription, an unpaid invoice, a requested creation and other events', async () => {
+    await registerLocalPool(daemon, 'pool-local', 10);
+    const evergreen = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
+    const unpaidFor = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
+    const instances = [await linkedInstance(evergreen.subscriptionId), await linkedInstance(unpaidFor.subscriptionId)];
+    const unpaid = fake.invoice({ accountId: unpaidFor.accountId, balance: 29, items: [{ subscriptionId: unpaidFor.subscriptionId, amount: 29 }] });
+
+    const notTrial = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', evergreen))).body.id);
+    assert.equal(notTrial.status, 'ignored');
+    assert.match(notTrial.outcome ?? '', /in phase EVERGREEN, not TRIAL/);
+    const notPaid = await settledEvent((await deliver(daemon, invoicePaid(unpaid.invoiceId, unpaidFor.accountId))).body.id);
+    assert.equal(notPaid.status, 'ignored');
+    assert.match(notPaid.outcome ?? '', /still has 29 EUR to pay/);
+
+    // Decided from the body alone: recorded as ignored at once, and Kill Bill is not asked.
+    const requestsBefore = fake.requests.length;
+    const requested = await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', evergreen, 'REQUESTED'));
+    assert.deepEqual([requested.status, requested.body.status], [200, 'ignored']);
+    const other = await deliver(daemon, { eventType: 'ACCOUNT_CHANGE', objectType: 'ACCOUNT', objectId: evergreen.accountId, accountId: evergreen.accountId, metaData: null });
+    assert.deepEqual([other.status, other.body.status], [200, 'ignored']);
+    assert.equal((await getBillingEvent(daemon.deps, other.body.id))?.outcome, 'ACCOUNT_CHANGE is not acted on');
+    assert.equal(fake.requests.length, requestsBefore);
+
+    assert.equal(await eventCount(), 4);
+    for (const instance of instances) {
+      assert.equal(await instanceStatus(instance.id), 'ALLOCATED');
+      assert.equal((await servicesOf(instance.id)).length, 0);
+    }
+    const ignored = await listBillingEvents(daemon.deps, { status: 'ignored', first: 10 });
+    assert.equal(ignored.length, 4);
+    assert.equal((await listBillingEvents(daemon.deps, { first: 2 })).length, 2);
+  });
+
+  it('records a delivery once and makes one service, however many copies arrive and however they are spelled', async () => {
+    await registerLocalPool(daemon, 'pool-local', 10);
+    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+    const instance = await linkedInstance(subscription.subscriptionId);
+    const notification = subscriptionEvent('SUBSCRIPTION_CREATION', subscription);
+
+    const deliveries = await Promise.all([1, 2, 3, 4, 5].map(() => deliver(daemon, notification)));
+    assert.deepEqual(deliveries.map((d) => d.status), [200, 200, 200, 200, 200]);
+    assert.equal(new Set(deliveries.map((d) => d.body.id)).size, 1);
+    assert.equal(deliveries.filter((d) => !d.body.duplicate).length, 1);
+    const event = await settledEvent(deliveries[0]!.body.id);
+    assert.equal(event.status, 'processed', event.last_error ?? '');
+
+    // Kill Bill redelivering later, keys in another order and a field we do not read: the same notification.
+    const { eventType, objectType, objectId, accountId, metaData } = notification;
+    const again = await deliver(daemon, JSON.stringify({ metaData, accountId, objectId, objectType, eventType, tenantId: randomUUID() }));
+    assert.deepEqual([again.status, again.body.duplicate, again.body.id], [200, true, event.id]);
+    assert.equal(await eventCount(), 1);
+    assert.equal(fake.requests.length, 1, 'Kill Bill was asked once');
+    assert.equal((await servicesOf(instance.id)).length, 1);
+    assert.equal((await daemon.deps.docker.listSecrets({ filters: labelFilters(instanceLabels(instance.id)) })).length, 1);
+  });
+
+  it('refuses a missing or wrong token (the admin token included) and records nothing; the webhook token opens no GraphQL', async () => {
+    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+    const notification = subscriptionEvent('SUBSCRIPTION_CREATION', subscription);
+    const adminToken = daemon.deps.config.adminToken;
+    for (const options of [{ token: null }, { token: `${TOKEN}x` }, { token: TOKEN.slice(0, -1) }, { token: adminToken }, { token: null, header: adminToken }, { token: '' }]) {
+      const refused = await deliver(daemon, notification, options);
+      assert.equal(refused.status, 401, JSON.stringify(options));
+      assert.match(refused.body.error, /webhook token/);
+    }
+    assert.equal(await eventCount(), 0);
+    assert.equal(fake.requests.length, 0);
+
+    const graphql = await daemon.gql('{ pools { id } }', {}, { token: TOKEN });
+    assert.equal(graphql.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+
+    const byHeader = await deliver(daemon, notification, { token: null, header: TOKEN });
+    assert.equal(byHeader.status, 200);
+    assert.equal(await eventCount(), 1);
+  });
+
+  it('answers 400 naming the field for a body that is not a Kill Bill notification, and records nothing', async () => {
+    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+    const valid = subscriptionEvent('SUBSCRIPTION_CREATION', subscription);
+    const cases: [unknown, RegExp][] = [
+      ['{"eventType": "SUBSCRIPTION_CREATION", ', /^body: is not valid JSON$/],
+      ['[]', /^body: must be a JSON object$/],
+      [{ ...valid, eventType: undefined }, /^eventType: is required$/],
+      [{ ...valid, objectType: 42 }, /^objectType: must be a string$/],
+      [{ ...valid, objectId: undefined }, /^objectId: is required for SUBSCRIPTION_CREATION$/],
+      [{ ...valid, objectId: 'sub-1' }, /^objectId: must be a UUID or null$/],
+      [{ ...valid, metaData: { actionType: 'EFFECTIVE' } }, /^metaData: must be a string holding JSON, or null$/],
+      [{ ...valid, metaData: 'EFFECTIVE' }, /^metaData: must be a string holding a JSON object for SUBSCRIPTION_CREATION$/],
+      [{ ...valid, eventType: 'subscription created' }, /^eventType: must be an upper-case Kill Bill name/],
+    ];
+    for (const [body, reason] of cases) {
+      const rejected = await deliver(daemon, body);
+      assert.equal(rejected.status, 400, JSON.stringify(body));
+      assert.match(rejected.body.error, reason);
+    }
+    assert.equal(await eventCount(), 0);
+  });
+
+  it('fails an event while its instance waits for a database, keeps it visible, and provisions once allocation happens', async () => {
+    // No pool yet: the instance waits.
+    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+    const instance = await linkedInstance(subscription.subscriptionId);
+    assert.equal(instance.status, 'WAITING_FOR_DATABASE');
+
+    const delivery = await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', subscription));
+    assert.equal(delivery.status, 200, 'recorded: Kill Bill must not redeliver what we hold');
+    const failed = await settledEvent(delivery.body.id);
+    assert.equal(failed.status, 'failed');
+    assert.equal(failed.attempts, 1);
+    assert.match(failed.last_error ?? '', new RegExp(`instance ${instance.id}: DATABASE_NOT_ALLOCATED`));
+    assert.ok(failed.next_attempt_at && failed.next_attempt_at > failed.updated_at, 'a next try is scheduled');
+    assert.equal((await listBillingEvents(daemon.deps, { status: 'failed', first: 10 }))[0]?.id, failed.id);
+    const visible = await daemon.gql('{ billingEvents(status: FAILED) { id status attempts lastError } }');
+    assert.deepEqual(visible.data.billingEvents[0], { id: failed.id, status: 'FAILED', attempts: 1, lastError: failed.last_error }, 'admins see the failure in GraphQL');
+
+    // Still waiting: the retry fails again and backs off further.
+    await eventually(async () => (await retryBillingEvents(daemon.deps), getBillingEvent(daemon.deps, failed.id)), (event) => event!.attempts >= 2, 10_000);
+    const second = (await getBillingEvent(daemon.deps, failed.id))!;
+    assert.equal(second.status, 'failed');
+    assert.ok(second.next_attempt_at!.getTime() - second.updated_at.getTime() >= 1_900, 'the delay doubled');
+
+    await registerLocalPool(daemon, 'pool-local', 10);
+    await retryWaitingAllocations(daemon.deps);
+    assert.equal(await instanceStatus(instance.id), 'ALLOCATED');
+    const processed = await eventually(
+      async () => (await retryBillingEvents(daemon.deps), (await getBillingEvent(daemon.deps, failed.id))!),
+      (event) => event.status !== 'failed',
+      15_000,
+      250,
+    );
+    assert.equal(processed.status, 'processed', processed.last_error ?? '');
+    assert.equal(processed.next_attempt_at, null);
+    const settled = await settledInstance(daemon, instance.id);
+    assert.equal(settled.status, 'RUNNING', settled.error ?? '');
+  });
+
+  it('terminates the instances of a subscription whose cancellation takes effect', async () => {
+    await registerLocalPool(daemon, 'pool-local', 10);
+    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+    const instance = await linkedInstance(subscription.subscriptionId);
+    const started = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', subscription))).body.id);
+    assert.equal(started.status, 'processed', started.last_error ?? '');
+    assert.equal((await servicesOf(instance.id)).length, 1);
+
+    // Requested for the end of the term: nothing happens yet.
+    const requested = await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CANCEL', subscription, 'REQUESTED'));
+    assert.equal(requested.body.status, 'ignored');
+    // Effective, but Kill Bill still shows the entitlement: the tenant's database is not dropped on the body's word.
+    const early = await settledEvent((await deliver(daemon, { ...subscriptionEvent('SUBSCRIPTION_CANCEL', subscription), metaData: JSON.stringify({ actionType: 'EFFECTIVE', bundleExternalKey: 'early' }) })).body.id);
+    assert.equal(early.status, 'ignored');
+    assert.match(early.outcome ?? '', /is ACTIVE in Kill Bill, not CANCELLED/);
+    assert.notEqual(await instanceStatus(instance.id), 'TERMINATED');
+
+    fake.subscription({ subscriptionId: subscription.subscriptionId, accountId: subscription.accountId, bundleId: subscription.bundleId, phaseType: 'TRIAL', state: 'CANCELLED' });
+    const cancelled = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CANCEL', subscription))).body.id);
+    assert.equal(cancelled.status, 'processed', cancelled.last_error ?? '');
+    assert.equal(await eventually(() => instanceStatus(instance.id), (status) => status === 'TERMINATED', 30_000), 'TERMINATED');
+    assert.equal((await servicesOf(instance.id)).length, 0);
+  });
+
+  it('stops the running instances of an account whose entitlement Kill Bill blocks (overdue)', async () => {
+    await registerLocalPool(daemon, 'pool-local', 10);
+    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+    const instance = await linkedInstance(subscription.subscriptionId);
+    await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', subscription))).body.id);
+    assert.equal((await settledInstance(daemon, instance.id)).status, 'RUNNING');
+
+    const blockingState = (blocked: boolean): Notification => ({
+      eventType: 'BLOCKING_STATE',
+      objectType: 'ACCOUNT',
+      objectId: subscription.accountId,
+      accountId: subscription.accountId,
+      metaData: JSON.stringify({
+        blockableId: subscription.accountId,
+        service: 'overdue-service',
+        stateName: blocked ? 'OD3' : 'OD1',
+        blockingType: 'ACCOUNT',
+        effectiveDate: new Date().toISOString(),
+        isTransitionedToBlockedBilling: blocked,
+        isTransitionedToUnblockedBilling: false,
+        isTransitionedToBlockedEntitlement: blocked,
+        isTransitionedToUnblockedEntitlement: false,
+      }),
+    });
+    // A warning state that blocks nothing is recorded and left alone.
+    const warning = await deliver(daemon, blockingState(false));
+    assert.equal(warning.body.status, 'ignored');
+
+    fake.subscription({ subscriptionId: subscription.subscriptionId, accountId: subscription.accountId, bundleId: subscription.bundleId, phaseType: 'EVERGREEN', state: 'BLOCKED' });
+    const blocked = await settledEvent((await deliver(daemon, blockingState(true))).body.id);
+    assert.equal(blocked.status, 'processed', blocked.last_error ?? '');
+    assert.match(blocked.outcome ?? '', new RegExp(`stopped ${instance.id}`));
+    assert.ok(fake.requests.some((request) => request.path === `/1.0/kb/accounts/${subscription.accountId}/bundles`));
+    assert.equal(await eventually(() => instanceStatus(instance.id), (status) => status === 'STOPPED', 60_000), 'STOPPED');
+  });
+});
+
+describe('Kill Bill webhook configuration and failures', () => {
+  it('answers 503 when no webhook token is configured, and records nothing', async () => {
+    const daemon = await startTestDaemon({ BILLING_RETRY_CRON: '0 0 1 1 *' });
+    try {
+      const before = await daemon.deps.db.selectFrom('billing_events').select('id').execute();
+      const response = await deliver(daemon, { eventType: 'ACCOUNT_CHANGE', objectType: 'ACCOUNT', objectId: null, accountId: null, metaData: null });
+      assert.equal(response.status, 503);
+      assert.match(response.body.error, /webhook not configured/);
+      assert.equal((await daemon.deps.db.selectFrom('billing_events').select('id').execute()).length, before.length);
+    } finally {
+      await daemon.stop();
+    }
+  });
+
+  it('records events without a Kill Bill API, fails them with the reason, and the scheduled job keeps retrying them', async () => {
+    // Its retry job runs every second here: the failure must be retried by the scheduler, not only by a test.
+    const daemon = await startTestDaemon({ KILLBILL_WEBHOOK_TOKEN: TOKEN, BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '* * * * * *', LEADER_RETRY_MS: '200' });
+    try {
+      const subscriptionId = randomUUID();
+      const delivery = await deliver(daemon, {
+        eventType: 'SUBSCRIPTION_CREATION',
+        objectType: 'SUBSCRIPTION',
+        objectId: subscriptionId,
+        accountId: randomUUID(),
+        metaData: '{"actionType":"EFFECTIVE","bundleExternalKey":"x"}',
+      });
+      assert.equal(delivery.status, 200);
+      const retried = await eventually(async () => (await getBillingEvent(daemon.deps, delivery.body.id))!, (event) => event.attempts >= 2, 15_000);
+      assert.equal(retried.status, 'failed');
+      assert.equal(retried.last_error, "KILLBILL_NOT_CONFIGURED: Kill Bill's API is not configured (KILLBILL_URL is unset): cannot read the subscription.");
+    } finally {
+      await daemon.daemon.leadership.stop();
+      await backgroundBillingWork(daemon.deps);
+      await daemon.deps.db.deleteFrom('billing_events').execute();
+      await daemon.stop();
+    }
+  });
+
+  it('answers 503 when the event cannot be recorded, so that Kill Bill delivers it again', async () => {
+    const daemon = await startTestDaemon({ KILLBILL_WEBHOOK_TOKEN: TOKEN, BILLING_RETRY_CRON: '0 0 1 1 *' });
+    // The same handler over a database that refuses connections.
+    const unreachable = connectDatabase('postgres://nobody:nothing@127.0.0.1:1/none', 1);
+    const server = createServer(createKillbillWebhook({ ...daemon.deps, db: unreachable }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const response = await deliver(
+        { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` },
+        { eventType: 'ACCOUNT_CHANGE', objectType: 'ACCOUNT', objectId: null, accountId: null, metaData: null },
+      );
+      assert.equal(response.status, 503);
+      assert.match(response.body.error, /could not be recorded/);
+    } finally {
+      server.close();
+      await unreachable.destroy();
+      await daemon.stop();
+    }
+  });
+});
+
+describe('billing building blocks', () => {
+  it('parses the documented body, and its dedupe key ignores key order, UUID case and fields we do not read', () => {
+    const body = { eventType: 'SUBSCRIPTION_CREATION', objectType: 'SUBSCRIPTION', objectId: randomUUID(), accountId: randomUUID(), metaData: '{"actionType":"EFFECTIVE"}' };
+    const first = parseNotification(JSON.stringify(body));
+    const second = parseNotification(JSON.stringify({ tenantId: 'x', metaData: body.metaData, accountId: body.accountId.toUpperCase(), objectId: body.objectId, objectType: body.objectType, eventType: body.eventType }));
+    assert.ok(first.ok && second.ok);
+    assert.equal(first.dedupeKey, second.dedupeKey);
+    assert.match(first.dedupeKey, /^[0-9a-f]{64}$/);
+    const other = parseNotification(JSON.stringify({ ...body, metaData: '{"actionType":"REQUESTED"}' }));
+    assert.ok(other.ok && other.dedupeKey !== first.dedupeKey);
+    // A tenant-wide event: no account, metaData a plain string (the tenant key), nulls left out by the serializer.
+    const tenant = parseNotification(JSON.stringify({ eventType: 'TENANT_CONFIG_CHANGE', objectType: 'TENANT_KVS', metaData: 'PUSH_NOTIFICATION_CB' }));
+    assert.ok(tenant.ok);
+    assert.deepEqual(intentOf(tenant.notification), { kind: 'ignore', reason: 'TENANT_CONFIG_CHANGE is not acted on' });
+  });
+
+  it('maps events to what is checked in Kill Bill', () => {
+    const id = randomUUID();
+    const account = randomUUID();
+    const n = (eventType: string, metaData: string | null) => ({ eventType, objectType: 'SUBSCRIPTION', objectId: id, accountId: account, metaData });
+    assert.deepEqual(intentOf(n('SUBSCRIPTION_CREATION', '{"actionType":"EFFECTIVE"}')), { kind: 'trial', subscriptionId: id });
+    assert.equal(intentOf(n('SUBSCRIPTION_CREATION', '{"actionType":"REQUESTED"}')).kind, 'ignore');
+    assert.deepEqual(intentOf(n('INVOICE_PAYMENT_SUCCESS', null)), { kind: 'payment', invoiceId: id });
+    assert.deepEqual(intentOf(n('SUBSCRIPTION_CANCEL', '{"actionType":"EFFECTIVE"}')), { kind: 'cancellation', subscriptionId: id });
+    assert.deepEqual(intentOf(n('OVERDUE_CHANGE', null)), { kind: 'blocking', accountId: account });
+    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"isTransitionedToBlockedEntitlement":true}')), { kind: 'blocking', accountId: account });
+    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"transitionedToBlockedEntitlement":true}')), { kind: 'blocking', accountId: account });
+    assert.equal(intentOf(n('BLOCKING_STATE', '{"isTransitionedToUnblockedEntitlement":true}')).kind, 'ignore');
+    assert.equal(intentOf(n('INVOICE_PAYMENT_FAILED', null)).kind, 'ignore');
+  });
+
+  it('backs off by doubling from the base, up to the cap, and never gives up', () => {
+    assert.deepEqual([1, 2, 3, 4, 5].map((attempt) => retryDelaySeconds(attempt, 5, 3600)), [5, 10, 20, 40, 80]);
+    assert.equal(retryDelaySeconds(12, 5, 3600), 3600);
+    assert.equal(retryDelaySeconds(10_000, 5, 3600), 3600);
+  });
+
+  it('reads Kill Bill with its headers and reports failures without a credential', async () => {
+    const fake = await startKillbillFake();
+    try {
+      const config = { url: fake.url, ...fake.credentials, timeoutMs: 2000 };
+      const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+      const client = createKillbillClient(config);
+      const read = await client.getSubscription(subscription.subscriptionId);
+      assert.deepEqual([read.subscriptionId, read.accountId, read.bundleId, read.phaseType, read.state], [subscription.subscriptionId, subscription.accountId, subscription.bundleId, 'TRIAL', 'ACTIVE']);
+      const bundles = await client.getAccountBundles(subscription.accountId);
+      assert.deepEqual(bundles.map((b) => b.subscriptions?.map((s) => s.subscriptionId)), [[subscription.subscriptionId]]);
+
+      const failures: [() => Promise<unknown>, string][] = [
+        [() => client.getInvoice(randomUUID()), 'KILLBILL_NOT_FOUND'],
+        [() => createKillbillClient({ ...config, apiSecret: 'wrong-secret' }).getSubscription(subscription.subscriptionId), 'KILLBILL_UNAUTHORIZED'],
+        [() => createKillbillClient({ ...config, password: 'wrong-password' }).getSubscription(subscription.subscriptionId), 'KILLBILL_UNAUTHORIZED'],
+        [() => createKillbillClient({ ...config, url: 'http://127.0.0.1:1' }).getSubscription(subscription.subscriptionId), 'KILLBILL_UNREACHABLE'],
+        [() => createKillbillClient(null).getInvoice(randomUUID()), 'KILLBILL_NOT_CONFIGURED'],
+      ];
+      for (const [call, code] of failures) {
+        const error = await call().then(() => assert.fail('the call succeeded'), (e: unknown) => e);
+        assert.ok(error instanceof KillbillError, String(error));
+        assert.equal(error.code, code, error.message);
+        for (const secret of [fake.credentials.apiSecret, fake.credentials.password, 'wrong-secret', 'wrong-password']) assert.ok(!error.message.includes(secret), error.message);
+      }
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('takes the Kill Bill block as optional, but whole once KILLBILL_URL is set', () => {
+    const base = { DATABASE_URL: 'postgres://u:p@localhost/db', REDIS_URL: 'redis://localhost', ADMIN_TOKEN: 'a'.repeat(32), MASTER_KEY: Buffer.alloc(32, 1).toString('base64') };
+    const plain = loadConfig(base).billing;
+    assert.deepEqual(plain, { webhookToken: null, killbill: null, retryCron: '*/5 * * * * *', retryBaseSeconds: 5, retryMaxSeconds: 3600 });
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadConfig({ ...base, ...env });
+        return [];
+      } catch (error) {
+        assert.ok(error instanceof ConfigError);
+        return error.problems;
+      }
+    };
+    assert.deepEqual(problems({ KILLBILL_URL: 'http://killbill:8080', KILLBILL_API_KEY: 'odoo' }), [
+      'KILLBILL_API_SECRET: is required when KILLBILL_URL is set',
+      'KILLBILL_USERNAME: is required when KILLBILL_URL is set',
+      'KILLBILL_PASSWORD: is required when KILLBILL_URL is set',
+    ]);
+    assert.deepEqual(problems({ KILLBILL_WEBHOOK_TOKEN: 'a'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32) }), ['KILLBILL_WEBHOOK_TOKEN: must differ from ADMIN_TOKEN']);
+    assert.deepEqual(problems({ KILLBILL_WEBHOOK_TOKEN: 'short' }), ['KILLBILL_WEBHOOK_TOKEN: must be 24-200 letters, digits or . _ ~ -']);
+    assert.deepEqual(problems({ KILLBILL_URL: 'http://admin:password@killbill:8080', KILLBILL_API_KEY: 'k', KILLBILL_API_SECRET: 's', KILLBILL_USERNAME: 'u', KILLBILL_PASSWORD: 'p' }), [
+      'KILLBILL_URL: must not carry credentials (use KILLBILL_USERNAME and KILLBILL_PASSWORD)',
+    ]);
+    const full = loadConfig({ ...base, KILLBILL_URL: 'https://killbill.example/', KILLBILL_API_KEY: 'k', KILLBILL_API_SECRET: 's', KILLBILL_USERNAME: 'u', KILLBILL_PASSWORD: 'p' }).billing.killbill;
+    assert.deepEqual(full, { url: 'https://killbill.example', apiKey: 'k', apiSecret: 's', username: 'u', password: 'p', timeoutMs: 10_000 });
+  });
+});

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
+import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
+import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+
+const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status } }`;
+
+async function statusWhen(daemon: TestDaemon, id: string, wanted: string) {
+  return eventually(async () => (await daemon.gql(INSTANCE, { id })).data.instance, (instance) => instance.status === wanted, 90_000, 250);
+}
+
+/** Reads a GraphQL-over-SSE stream, yielding each `next` payload. */
+async function* sseEvents(response: Response): AsyncGenerator<any> {
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let boundary: number;
+    while ((boundary = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, boundary);
+      buffer = buffer.slice(boundary + 2);
+      const data = block.split('\n').find((line) => line.startsWith('data:'));
+      if (block.includes('event: next') && data) yield JSON.parse(data.slice(5));
+    }
+  }
+}
+
+describe('instance lifecycle after RUNNING', () => {
+  let daemon: TestDaemon;
+  let replica: TestDaemon;
+  before(async () => {
+    daemon = await startTestDaemon();
+    replica = await startTestDaemon({ PROVISION_TRACKING_CRON: '0 0 1 1 *' });
+  });
+  beforeEach(async () => {
+    await resetState(daemon.deps);
+    await registerLocalPool(daemon, 'pool-local', 5);
+  });
+  after(async () => {
+    await resetState(daemon.deps);
+    await replica.stop();
+    await daemon.stop();
+  });
+
+  it('stops, starts and restarts through their transitional states, streaming each event live to another replica', async () => {
+    const { id } = await allocatedInstance(daemon);
+    await daemon.gql(PROVISION, { id });
+    assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
+
+    const controller = new AbortController();
+    const stream = await fetch(`${replica.url}/graphql`, {
+      method: 'POST',
+      signal: controller.signal,
+      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${replica.deps.config.adminToken}` },
+      body: JSON.stringify({ query: 'subscription($id: ID!) { instanceEvents(instanceId: $id) { from to cause actor } }', variables: { id } }),
+    });
+    assert.equal(stream.status, 200);
+    const live: { from: string; to: string }[] = [];
+    const collecting = (async () => {
+      for await (const payload of sseEvents(stream)) {
+        live.push(payload.data.instanceEvents);
+        if (live.length === 6) return;
+      }
+    })().catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    const stopping = await daemon.gql(act('stopInstance'), { id });
+    assert.equal(stopping.data.stopInstance.status, 'STOPPING');
+    assert.equal((await statusWhen(daemon, id, 'STOPPED')).status, 'STOPPED');
+    assert.equal((await daemon.gql(act('stopInstance'), { id })).data.stopInstance.status, 'STOPPED', 'stopping again changes nothing');
+
+    assert.equal((await daemon.gql(act('startInstance'), { id })).data.startInstance.status, 'STARTING');
+    assert.equal((await statusWhen(daemon, id, 'RUNNING')).status, 'RUNNING');
+
+    const before = (await daemon.deps.docker.listTasks({ filters: { label: [`odoo-orchestrator.instance-id=${id}`], 'desired-state': ['running'] } })) as { ID: string }[];
+    assert.equal((await daemon.gql(act('restartInstance'), { id })).data.restartInstance.status, 'RESTARTING');
+    assert.equal((await statusWhen(daemon, id, 'RUNNING')).status, 'RUNNING');
+    const afterRestart = (await daemon.deps.docker.listTasks({ filters: { label: [`odoo-orchestrator.instance-id=${id}`], 'desired-state': ['running'] } })) as { ID: string }[];
+    assert.notDeepEqual(afterRestart.map((task) => task.ID), before.map((task) => task.ID), 'a fresh task runs');
+
+    await Promise.race([collecting, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    controller.abort();
+    assert.deepEqual(live.map((event) => `${event.from}->${event.to}`), [
+      'RUNNING->STOPPING',
+      'STOPPING->STOPPED',
+      'STOPPED->STARTING',
+      'STARTING->RUNNING',
+      'RUNNING->RESTARTING',
+      'RESTARTING->RUNNING',
+    ]);
+
+    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to cause actor } } }', { id });
+    const transitions = history.data.instance.events.map((event: { from: string | null; to: string | null; cause: string; actor: string }) =>
+      event.to ? `${event.from}->${event.to} ${event.cause} by ${event.actor}` : `${event.cause} by ${event.actor}`,
+    );
+    assert.deepEqual(transitions.slice(0, 4), [
+      'createInstance by admin',
+      'CREATING->ALLOCATED createInstance by admin',
+      'ALLOCATED->PROVISIONING provisionInstance by admin',
+      'PROVISIONING->RUNNING tracking by scheduler',
+    ]);
+    assert.equal(transitions.at(-1), 'RESTARTING->RUNNING tracking by scheduler');
+  });
+
+  it('terminates: no service, secret, role or database left, the slot and the subdomain free again', async () => {
+    const { id } = await allocatedInstance(daemon);
+    await daemon.gql(PROVISION, { id });
+    assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
+    const subdomain = (await daemon.deps.db.selectFrom('instances').select('subdomain').where('id', '=', id).executeTakeFirstOrThrow()).subdomain;
+
+    const [first, second] = await Promise.all([daemon.gql(act('terminateInstance'), { id }), daemon.gql(act('terminateInstance'), { id })]);
+    assert.equal(first.data.terminateInstance.status, 'TERMINATED');
+    assert.equal(second.data.terminateInstance.status, 'TERMINATED');
+
+    const label = [`odoo-orchestrator.instance-id=${id}`];
+    assert.equal((await daemon.deps.docker.listServices({ filters: { label } })).length, 0);
+    assert.equal((await daemon.deps.docker.listSecrets({ filters: { label } })).length, 0);
+    const onPool = await withPoolCatalog(async (client) => ({
+      roles: (await client.query('select 1 from pg_roles where rolname = $1', [tenantRoleName(id)])).rowCount,
+      databases: (await client.query('select 1 from pg_database where datname = $1', [tenantDatabaseName(id)])).rowCount,
+    }));
+    assert.deepEqual(onPool, { roles: 0, databases: 0 });
+    const pool = await daemon.gql('{ pools { currentInstances } }');
+    assert.equal(pool.data.pools[0].currentInstances, 0);
+
+    const reused = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subdomain }) });
+    assert.equal(reused.errors, undefined, 'the subdomain is free again');
+    const events = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to } } }', { id });
+    assert.deepEqual(events.data.instance.events.slice(-2).map((e: { from: string; to: string }) => `${e.from}->${e.to}`), ['RUNNING->TERMINATING', 'TERMINATING->TERMINATED']);
+  });
+});
