@@ -30,5 +30,7 @@ suites=(
   test/access-control.test.ts
   test/ha.test.ts
   test/billing.test.ts
+  # The daemon itself as a stack on the swarm (builds its image; about a minute).
+  test/stack-e2e.test.ts
 )
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${suites[@]}" "$@"

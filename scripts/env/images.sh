@@ -3,10 +3,13 @@
 # their build context changed:
 #
 #   local/standin-base:bookworm   debootstrap --variant=minbase of Debian bookworm from the
-#                                 configured apt mirror (python3, psycopg2, curl, PostgreSQL 15),
+#                                 configured apt mirror (python3, psycopg2, curl, PostgreSQL 15,
+#                                 Redis 7),
 #                                 then `docker import`
 #   local/odoo-standin:17.0       test/images/odoo-standin      FROM the base
 #   local/postgres-standin:16     test/images/postgres-standin  FROM the base
+#   local/redis-standin:7         test/images/redis-standin     FROM the base (the daemon's own
+#                                 Redis in stack/odoo-orchestrator.yml)
 #
 # The Dockerfiles are built with the classic builder (DOCKER_BUILDKIT=0): BuildKit would try
 # to resolve the FROM image in a registry. Work files live in $STANDIN_CACHE
@@ -32,17 +35,19 @@ SUITE=bookworm
 BASE_TAG=local/standin-base:bookworm
 ODOO_TAG=local/odoo-standin:17.0
 PG_TAG=local/postgres-standin:16
+REDIS_TAG=local/redis-standin:7
 LABEL=com.example.standin.hash
 
-# Everything both stand-ins need; the postgres user is renumbered in its own Dockerfile.
+# Everything the stand-ins need; the postgres and redis users are renumbered in their own Dockerfiles.
 BASE_PACKAGES=(
   ca-certificates curl netbase procps tzdata
   python3 python3-psycopg2
   postgresql-15 postgresql-client-15
+  redis-server
 )
 
 # Bump when build_base changes in a way that should rebuild the base image.
-BASE_RECIPE=2
+BASE_RECIPE=4
 
 say() { echo "images.sh: $*" >&2; }
 die() { echo "images.sh: error: $*" >&2; exit 1; }
@@ -77,6 +82,17 @@ unmount_below() {
   done < <(awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r)
 }
 
+# Renumbers system user and group $2 (when present in the root $1) to id $3, files included.
+park_system_user() {
+  local root="$1" name="$2" id="$3" old_uid old_gid
+  chroot "$root" id -u "$name" >/dev/null 2>&1 || return 0
+  old_uid="$(chroot "$root" id -u "$name")"; old_gid="$(chroot "$root" id -g "$name")"
+  [[ "$old_uid:$old_gid" == "$id:$id" ]] && return 0
+  chroot "$root" groupmod --gid "$id" "$name"
+  chroot "$root" usermod --uid "$id" --gid "$id" "$name"
+  find "$root" -xdev \( -uid "$old_uid" -o -gid "$old_gid" \) -exec chown -h "$id:$id" {} +
+}
+
 build_base() {
   local hash="$1" work="$CACHE/rootfs-$SUITE" start=$SECONDS mirror_uri
   mirror_uri="$(mirror)"
@@ -102,6 +118,11 @@ build_base() {
   fi
   unmount_below "$work"
 
+  # Debian's packages give their system users the next free low ids, in install order; the odoo
+  # stand-in needs uid 101. Park postgres and redis on fixed high ids instead (their stand-ins
+  # renumber them to 999 like the official images), so no install order can take 101.
+  park_system_user "$work" postgres 996
+  park_system_user "$work" redis 997
   # Debian's package created a "main" cluster at install time: the images initialise their own.
   rm -rf "$work/var/lib/postgresql/15" "$work/etc/postgresql/15"
   # Slim down (460 MB -> ~270 MB); the images never run apt. The LLVM JIT goes: without
@@ -160,7 +181,7 @@ main() {
     bash "$HERE/docker.sh"
   fi
 
-  local base_hash odoo_hash pg_hash rebuilt=0
+  local base_hash odoo_hash pg_hash redis_hash rebuilt=0
   base_hash="$(printf '%s\n' "$BASE_RECIPE" "$SUITE" "${BASE_PACKAGES[@]}" | sha256sum | cut -c1-16)"
   local old_base=""
   if [[ "${STANDIN_FORCE:-0}" == 1 || "$(image_label "$BASE_TAG")" != "$base_hash" ]]; then
@@ -170,11 +191,15 @@ main() {
   fi
   odoo_hash="$(context_hash "$IMAGES_DIR/odoo-standin" "$base_hash")"
   pg_hash="$(context_hash "$IMAGES_DIR/postgres-standin" "$base_hash")"
+  redis_hash="$(context_hash "$IMAGES_DIR/redis-standin" "$base_hash")"
   if [[ $rebuilt == 1 || "${STANDIN_FORCE:-0}" == 1 || "$(image_label "$ODOO_TAG")" != "$odoo_hash" ]]; then
     build_image "$ODOO_TAG" "$IMAGES_DIR/odoo-standin" "$odoo_hash"
   fi
   if [[ $rebuilt == 1 || "${STANDIN_FORCE:-0}" == 1 || "$(image_label "$PG_TAG")" != "$pg_hash" ]]; then
     build_image "$PG_TAG" "$IMAGES_DIR/postgres-standin" "$pg_hash"
+  fi
+  if [[ $rebuilt == 1 || "${STANDIN_FORCE:-0}" == 1 || "$(image_label "$REDIS_TAG")" != "$redis_hash" ]]; then
+    build_image "$REDIS_TAG" "$IMAGES_DIR/redis-standin" "$redis_hash"
   fi
   if [[ -n "$old_base" ]]; then
     docker image rm "$old_base" >/dev/null 2>&1 || true

@@ -1,11 +1,9 @@
 import { billingEventStatuses, type BillingEventRow } from '../db/schema.js';
 import { listBillingEvents } from '../billing/events.js';
-import { builder } from './builder.js';
+import { builder, upperCaseValues } from './builder.js';
 import { adminOnly } from './context.js';
 
-const BillingEventStatus = builder.enumType('BillingEventStatus', {
-  values: Object.fromEntries(billingEventStatuses.map((status) => [status.toUpperCase(), { value: status }])),
-});
+const BillingEventStatus = builder.enumType('BillingEventStatus', { values: upperCaseValues(billingEventStatuses) });
 
 const BillingEvent = builder.objectRef<BillingEventRow>('BillingEvent').implement({
   description: 'A Kill Bill delivery as recorded: what it was, what processing did, and what still fails (retried by the scheduler).',

@@ -48,3 +48,7 @@ builder.scalarType('DateTime', {
 builder.queryType({});
 builder.mutationType({});
 builder.subscriptionType({});
+
+/** GraphQL enum values for lower-case database values: `active` is served as ACTIVE. */
+export const upperCaseValues = <T extends string>(values: readonly T[]) =>
+  Object.fromEntries(values.map((value) => [value.toUpperCase(), { value }])) as Record<Uppercase<T>, { value: T }>;

@@ -2,11 +2,8 @@ import { healthStatuses, poolStatuses } from '../db/schema.js';
 import { decommissionPool, poolStats, updatePool, type PoolStats, type PoolStatusStats } from '../domain/pool-lifecycle.js';
 import { provisionPool } from '../domain/pool-provisioning.js';
 import { getPool, listPools, registerPool } from '../domain/pools.js';
-import { builder } from './builder.js';
+import { builder, upperCaseValues as upper } from './builder.js';
 import { adminOnly } from './context.js';
-
-const upper = <T extends string>(values: readonly T[]) =>
-  Object.fromEntries(values.map((value) => [value.toUpperCase(), { value }])) as Record<Uppercase<T>, { value: T }>;
 
 const PoolStatus = builder.enumType('PoolStatus', { values: upper(poolStatuses) });
 const HealthStatus = builder.enumType('HealthStatus', { values: upper(healthStatuses) });
