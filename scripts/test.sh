@@ -29,6 +29,7 @@ suites=(
   test/lifecycle.test.ts
   test/access-control.test.ts
   test/ha.test.ts
+  test/shutdown.test.ts
   test/billing.test.ts
   # The daemon itself as a stack on the swarm (builds its image; about a minute).
   test/stack-e2e.test.ts

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
@@ -127,9 +129,27 @@ describe('instance lifecycle after RUNNING', () => {
     const pool = await daemon.gql('{ pools { currentInstances } }');
     assert.equal(pool.data.pools[0].currentInstances, 0);
 
+    assert.ok(existsSync(join(daemon.deps.config.cephfsRoot, 'odoo_instances', id, 'filestore')), 'the filestore is kept (FILESTORE_ON_TERMINATE=keep)');
+
     const reused = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subdomain }) });
     assert.equal(reused.errors, undefined, 'the subdomain is free again');
     const events = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to } } }', { id });
     assert.deepEqual(events.data.instance.events.slice(-2).map((e: { from: string; to: string }) => `${e.from}->${e.to}`), ['RUNNING->TERMINATING', 'TERMINATING->TERMINATED']);
+  });
+
+  it('archives the filestore of a terminated instance when so configured', async () => {
+    const archiving = await startTestDaemon({ FILESTORE_ON_TERMINATE: 'archive' });
+    try {
+      const { id } = await allocatedInstance(archiving);
+      const dataDir = join(archiving.deps.config.cephfsRoot, 'odoo_instances', id);
+      mkdirSync(join(dataDir, 'filestore'), { recursive: true });
+      writeFileSync(join(dataDir, 'filestore', 'attachment.bin'), 'kept');
+      assert.equal((await archiving.gql(act('terminateInstance'), { id })).data.terminateInstance.status, 'TERMINATED');
+      assert.equal(existsSync(dataDir), false);
+      const archived = join(archiving.deps.config.cephfsRoot, 'odoo_instances_archive', id, 'filestore', 'attachment.bin');
+      assert.equal(readFileSync(archived, 'utf8'), 'kept');
+    } finally {
+      await archiving.stop();
+    }
   });
 });

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { checkPoolHealth } from '../src/jobs/pool-health.js';
+import { trackPoolProvisioning } from '../src/jobs/pool-provisioning.js';
 import { tenantDatabaseName } from '../src/domain/names.js';
 import { probePool, withPoolAdmin } from '../src/domain/pool-server.js';
 import { poolAdminAccess } from '../src/domain/pools.js';
@@ -153,5 +154,30 @@ describe('PostgreSQL pools on the swarm', () => {
     await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { status } }', { id: first.id });
     const afterRelease = await poolWhen(daemon, pool.id, () => true);
     assert.equal(afterRelease.currentInstances, 1);
+  });
+
+  it('ends a pool provisioning that cannot succeed in ERROR with the reason, leaving no service or secret', async () => {
+    const failing = await startTestDaemon({ POSTGRES_POOL_IMAGE: 'local/does-not-exist:1', POOL_PROVISION_DEADLINE_SECONDS: '10' });
+    try {
+      const pool = (await failing.gql(PROVISION_POOL, { input: smallPool })).data.provisionPool;
+      assert.equal(pool.status, 'PROVISIONING');
+      // This daemon does not lead (the suite's does), so it runs the job itself.
+      const failed = await eventually(
+        async () => {
+          await trackPoolProvisioning(failing.deps);
+          return poolWhen(failing, pool.id, () => true);
+        },
+        (view) => view.status !== 'PROVISIONING',
+        60_000,
+        1000,
+      );
+      assert.equal(failed.status, 'ERROR');
+      assert.match(failed.statusReason, /PostgreSQL was not running before the deadline .*No such image: local\/does-not-exist:1/);
+      const label = [`odoo-orchestrator.pool-id=${pool.id}`];
+      assert.equal((await failing.deps.docker.listServices({ filters: { label } })).length, 0);
+      assert.equal((await failing.deps.docker.listSecrets({ filters: { label } })).length, 0);
+    } finally {
+      await failing.stop();
+    }
   });
 });

@@ -28,6 +28,8 @@ export interface Config {
   customerAuth: CustomerAuthConfig;
   /** How often a replica that does not lead tries to take leadership (and the leader checks it still holds it). */
   leaderRetryMs: number;
+  /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
+  filestoreOnTerminate: 'keep' | 'archive';
   billing: BillingConfig;
 }
 
@@ -177,6 +179,7 @@ const envSchema = z.object({
   POOL_GROWTH_CPU_LIMIT: z.coerce.number({ message: 'must be a number of cores' }).min(0.25, 'must be at least 0.25').max(64, 'must be at most 64').default(2),
   POOL_GROWTH_MEMORY_MB: int(256, 1024 * 1024).default(4096),
   LEADER_RETRY_MS: int(100, 60_000).default(2000),
+  FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256)').optional(),
   JWT_JWKS_URL: urlWithScheme(['https:', 'http:']).optional(),
   JWT_ISSUER: z.string().min(1).optional(),
@@ -242,6 +245,7 @@ export function loadConfig(env: Env = process.env): Config {
     odooRestartMaxAttempts: e.ODOO_RESTART_MAX_ATTEMPTS,
     odooUid: e.ODOO_UID,
     leaderRetryMs: e.LEADER_RETRY_MS,
+    filestoreOnTerminate: e.FILESTORE_ON_TERMINATE,
     customerAuth: {
       hs256Secret: e.JWT_SECRET ?? null,
       jwksUrl: e.JWT_JWKS_URL ?? null,

@@ -2,6 +2,8 @@ import { sql } from 'kysely';
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { notFound } from '../errors.js';
+import { moveDirAside } from '../swarm/data-dir.js';
+import { instanceArchiveDir, instanceDataDir } from '../swarm/odoo-service.js';
 import { removeSecret, removeService } from '../swarm/swarm.js';
 import { deleteCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
@@ -12,7 +14,7 @@ import { poolAdminAccess } from './pools.js';
 /**
  * Ends an instance: its service and secret go, then its database, role and pool slot go together (one transaction
  * holds the pool while the database is dropped: if the drop fails, the slot stays counted and the instance stays as
- * it was). The filestore is kept. Terminating a terminated instance returns it.
+ * it was). The filestore is kept in place or archived (FILESTORE_ON_TERMINATE). Terminating again returns it.
  */
 export async function terminateInstance(
   deps: Deps,
@@ -50,6 +52,9 @@ export async function terminateInstance(
         .execute();
     }
     await deleteCredentials(deps.redis, instance.id);
+    if (deps.config.filestoreOnTerminate === 'archive') {
+      await moveDirAside(instanceDataDir(deps.config.cephfsRoot, instance.id), instanceArchiveDir(deps.config.cephfsRoot, instance.id));
+    }
     const terminated = await moveInstance(deps, trx, instance, 'TERMINATED', trigger, {
       patch: { service_id: null, error: null },
       message: instance.db_server_id ? 'service, secret, database and role removed; pool slot released' : 'service and secret removed',

@@ -32,6 +32,10 @@ const RESERVATION_SHARE = 4;
 export const instanceDataDir = (cephfsRoot: string, instanceId: string): string =>
   posix.join(cephfsRoot, 'odoo_instances', instanceId);
 
+/** Where a terminated tenant's filestore goes when FILESTORE_ON_TERMINATE=archive. */
+export const instanceArchiveDir = (cephfsRoot: string, instanceId: string): string =>
+  posix.join(cephfsRoot, 'odoo_instances_archive', instanceId);
+
 /**
  * Odoo's `--db-filter` is a Python regex in which Odoo also expands `%h` and `%d`,
  * so a database name is escaped to match only itself.
