@@ -14,6 +14,7 @@ suites=(
   test/unit/names.test.ts
   test/unit/swarm-odoo-service.test.ts
   test/unit/rollout.test.ts
+  test/unit/scheduler.test.ts
   test/unit/swarm-postgres-service.test.ts
   test/allocation.test.ts
   test/allocation-concurrency.test.ts

@@ -13,6 +13,7 @@ import { billingRetryJob } from './jobs/billing-retry.js';
 import { poolHealthJob } from './jobs/pool-health.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { instanceTrackingJob } from './jobs/instance-tracking.js';
+import { wakeTrackingOnDockerEvents } from './jobs/docker-wakeups.js';
 import { startLeadership, type Leadership } from './jobs/leadership.js';
 import { startScheduler, type Job, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
@@ -57,15 +58,18 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
   registerStateGauges(deps.metrics, deps.db);
 
   let scheduler: Scheduler | null = null;
+  let wakeups: { stop: () => void } | null = null;
   const leadership = startLeadership(
     deps,
     {
       start: () => {
         scheduler = startScheduler(deps, schedulerJobs(deps));
+        wakeups = wakeTrackingOnDockerEvents(deps, scheduler);
         deps.metrics.leader.set(1);
       },
       stop: async () => {
         deps.metrics.leader.set(0);
+        wakeups?.stop();
         await scheduler?.stop();
         scheduler = null;
       },

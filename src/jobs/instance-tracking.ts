@@ -76,4 +76,5 @@ async function resumeTerminations(deps: Deps): Promise<void> {
   }
 }
 
-export const instanceTrackingJob = (schedule: string): Job => ({ name: 'instance-tracking', schedule, run: trackInstances });
+export const INSTANCE_TRACKING = 'instance-tracking';
+export const instanceTrackingJob = (schedule: string): Job => ({ name: INSTANCE_TRACKING, schedule, run: trackInstances });

@@ -7,7 +7,7 @@ export interface Job {
   run: (deps: Deps) => Promise<void>;
 }
 
-/** node-cron's own messages (a skipped overlapping run, say) as structured lines of ours. */
+/** node-cron's own messages as structured lines of ours. */
 const cronLogger = (deps: Deps, job: string) => ({
   info: (message: string) => deps.log.debug({ event: 'job.cron', job }, message),
   warn: (message: string) => deps.log.debug({ event: 'job.cron', job }, message),
@@ -16,36 +16,57 @@ const cronLogger = (deps: Deps, job: string) => ({
 });
 
 export interface Scheduler {
+  /** Runs the job now, besides its schedule (say, when Docker reports a change); once more after a run in progress. */
+  runNow: (jobName: string) => void;
   stop: () => Promise<void>;
 }
 
-/** Runs each job on its cron schedule; a run still going when the next is due is skipped, never doubled. */
+/** Runs each job on its cron schedule and on demand; a job never runs twice at once. */
 export function startScheduler(deps: Deps, jobs: Job[]): Scheduler {
-  const running = new Set<Promise<void>>();
+  const current = new Map<string, Promise<void>>();
+  const again = new Set<string>();
+  let stopped = false;
+
+  const run = (job: Job): Promise<void> => {
+    const inFlight = current.get(job.name);
+    if (inFlight) return inFlight;
+    const endTimer = deps.metrics.jobSeconds.startTimer({ job: job.name });
+    const execution = job
+      .run(deps)
+      .then(
+        () => void deps.metrics.jobRuns.inc({ job: job.name, outcome: 'ok' }),
+        (error: unknown) => {
+          deps.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
+          deps.log.error({ event: 'job.failed', job: job.name, err: error }, 'scheduled job failed');
+        },
+      )
+      .finally(() => {
+        endTimer();
+        current.delete(job.name);
+        if (again.delete(job.name) && !stopped) void run(job);
+      });
+    current.set(job.name, execution);
+    return execution;
+  };
+
   const tasks = jobs.map((job) =>
-    cron.schedule(
-      job.schedule,
-      async () => {
-        const endTimer = deps.metrics.jobSeconds.startTimer({ job: job.name });
-        const run = job.run(deps).then(
-          () => void deps.metrics.jobRuns.inc({ job: job.name, outcome: 'ok' }),
-          (error: unknown) => {
-            deps.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
-            deps.log.error({ event: 'job.failed', job: job.name, err: error }, 'scheduled job failed');
-          },
-        );
-        run.finally(endTimer);
-        running.add(run);
-        await run;
-        running.delete(run);
-      },
-      { name: job.name, noOverlap: true, logger: cronLogger(deps, job.name) },
-    ),
+    cron.schedule(job.schedule, () => (current.has(job.name) ? undefined : run(job)), {
+      name: job.name,
+      noOverlap: true,
+      logger: cronLogger(deps, job.name),
+    }),
   );
   return {
+    runNow: (jobName) => {
+      const job = jobs.find((candidate) => candidate.name === jobName);
+      if (!job || stopped) return;
+      if (current.has(jobName)) again.add(jobName);
+      else void run(job);
+    },
     stop: async () => {
+      stopped = true;
       await Promise.all(tasks.map((task) => task.stop()));
-      await Promise.all(running);
+      await Promise.all(current.values());
     },
   };
 }
