@@ -52,25 +52,8 @@ if [[ -x /usr/bin/docker ]]; then DOCKER_BIN=/usr/bin/docker; else DOCKER_BIN="$
 docker() { "$DOCKER_BIN" "$@"; }
 
 image_label() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
-image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
 sha16() { sha256sum | cut -c1-16; }
-
-# classic_build TAG CONTEXT LOG [docker build args...]: builds, replaces TAG, drops the image it replaced.
-classic_build() {
-  local tag="$1" context="$2" log="$3" old_id start=$SECONDS
-  shift 3
-  old_id="$(image_id "$tag")"
-  say "building $tag (classic builder, log $log)"
-  if ! DOCKER_BUILDKIT=0 docker build --pull=false --force-rm -t "$tag" "$@" "$context" >"$log" 2>&1; then
-    tail -n 30 "$log" >&2
-    die "docker build of $tag failed (see $log)"
-  fi
-  say "built $tag in $((SECONDS - start))s"
-  # Unless a container still uses it.
-  if [[ -n "$old_id" && "$old_id" != "$(image_id "$tag")" ]]; then
-    docker image rm "$old_id" >/dev/null 2>&1 || true
-  fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/classic-build.sh"
 
 # --- local/node-base:20 -------------------------------------------------------------------------
 

@@ -54,6 +54,7 @@ die() { echo "images.sh: error: $*" >&2; exit 1; }
 
 if [[ -x /usr/bin/docker ]]; then DOCKER_BIN=/usr/bin/docker; else DOCKER_BIN="$(command -v docker || true)"; fi
 docker() { "$DOCKER_BIN" "$@"; }
+. "$(dirname "${BASH_SOURCE[0]}")/classic-build.sh"
 
 image_label() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
 
@@ -153,22 +154,8 @@ build_base() {
 }
 
 build_image() {
-  local tag="$1" dir="$2" hash="$3" start=$SECONDS log
-  log="$CACHE/build-$(basename "$dir").log"
-  local old_id
-  old_id="$(docker image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)"
-  say "building $tag from ${dir#"$REPO"/} (classic builder, log $log)"
-  if ! DOCKER_BUILDKIT=0 docker build --pull=false --force-rm \
-        --build-arg "BASE_IMAGE=$BASE_TAG" --label "$LABEL=$hash" \
-        -t "$tag" "$dir" >"$log" 2>&1; then
-    tail -n 30 "$log" >&2
-    die "docker build of $tag failed (see $log)"
-  fi
-  say "built $tag in $((SECONDS - start))s"
-  # Drop the previous build unless a container still uses it.
-  if [[ -n "$old_id" && "$old_id" != "$(docker image inspect --format '{{.Id}}' "$tag")" ]]; then
-    docker image rm "$old_id" >/dev/null 2>&1 || true
-  fi
+  local tag="$1" dir="$2" hash="$3"
+  classic_build "$tag" "$dir" "$CACHE/build-$(basename "$dir").log" --build-arg "BASE_IMAGE=$BASE_TAG" --label "$LABEL=$hash"
 }
 
 main() {
