@@ -7,7 +7,7 @@ import { judgeRollout, judgeStop, tasksSince } from '../domain/rollout.js';
 import { terminateInstance } from '../domain/termination.js';
 import type { SwarmTask } from '../swarm/docker-types.js';
 import { managedLabels } from '../swarm/labels.js';
-import { listTasks, taskLogTail } from '../swarm/swarm.js';
+import { listTasksByService, taskLogTail } from '../swarm/swarm.js';
 import type { Job } from './scheduler.js';
 
 /** A TERMINATING row this old was left by a daemon that stopped half-way through termination. */
@@ -39,10 +39,7 @@ export async function trackInstances(deps: Deps): Promise<void> {
   const inFlight = await deps.db.selectFrom('instances').selectAll().where('status', 'in', inFlightStatuses).execute();
   if (inFlight.length === 0) return;
 
-  const tasksByService = new Map<string, SwarmTask[]>();
-  for (const task of await listTasks(deps.docker, managedLabels(deps.config.dockerLabels))) {
-    tasksByService.set(task.ServiceID, [...(tasksByService.get(task.ServiceID) ?? []), task]);
-  }
+  const tasksByService = await listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels));
 
   const now = new Date();
   for (const instance of inFlight) {

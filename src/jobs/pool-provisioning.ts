@@ -5,9 +5,8 @@ import { failPoolProvisioning, startPoolService } from '../domain/pool-provision
 import { probePool } from '../domain/pool-server.js';
 import { poolAdminAccess } from '../domain/pools.js';
 import { judgeRollout } from '../domain/rollout.js';
-import type { SwarmTask } from '../swarm/docker-types.js';
 import { managedLabels } from '../swarm/labels.js';
-import { listTasks } from '../swarm/swarm.js';
+import { listTasksByService } from '../swarm/swarm.js';
 import { retryWaitingAllocations } from './allocation-retry.js';
 import type { Job } from './scheduler.js';
 
@@ -24,10 +23,7 @@ export async function trackPoolProvisioning(deps: Deps): Promise<void> {
   const pools = await deps.db.selectFrom('db_servers').selectAll().where('status', '=', 'provisioning').execute();
   if (pools.length === 0) return;
 
-  const tasksByService = new Map<string, SwarmTask[]>();
-  for (const task of await listTasks(deps.docker, managedLabels(deps.config.dockerLabels))) {
-    tasksByService.set(task.ServiceID, [...(tasksByService.get(task.ServiceID) ?? []), task]);
-  }
+  const tasksByService = await listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels));
 
   const now = new Date();
   let activated = false;

@@ -92,6 +92,13 @@ export async function listTasks(docker: Docker, labels: Labels): Promise<SwarmTa
   return (await docker.listTasks({ filters: labelFilters(labels) })) as SwarmTask[];
 }
 
+/** The tasks of the services carrying `labels`, by service id: one listing for every service a job follows. */
+export async function listTasksByService(docker: Docker, labels: Labels): Promise<Map<string, SwarmTask[]>> {
+  const byService = new Map<string, SwarmTask[]>();
+  for (const task of await listTasks(docker, labels)) byService.set(task.ServiceID, [...(byService.get(task.ServiceID) ?? []), task]);
+  return byService;
+}
+
 /** dockerode has Task#logs; @types/dockerode, written for dockerode 4, does not declare it. */
 interface TaskLogs {
   logs(options: { stdout: boolean; stderr: boolean; tail: number }): Promise<unknown>;
