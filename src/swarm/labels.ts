@@ -3,6 +3,8 @@ export const labelKeys = {
   managed: 'odoo-orchestrator.managed',
   instanceId: 'odoo-orchestrator.instance-id',
   poolId: 'odoo-orchestrator.pool-id',
+  /** What a service is for an instance: its one long-running `server`, or a one-shot job (`init`, `backup`, `restore`). */
+  role: 'odoo-orchestrator.role',
   /** Set by test suites only, so a suite can find and remove exactly what it created. */
   testRun: 'odoo-orchestrator.test-run',
 } as const;
@@ -19,6 +21,10 @@ export const instanceLabels = (instanceId: string, extra: Labels = {}): Labels =
   ...managedLabels(extra),
   [labelKeys.instanceId]: instanceId,
 });
+
+/** The roles a Swarm service can play for an instance; only `server` is the tenant's long-running service. */
+export const instanceServiceRoles = ['server', 'init', 'backup', 'restore'] as const;
+export type InstanceServiceRole = (typeof instanceServiceRoles)[number];
 
 export const poolLabels = (poolId: string, extra: Labels = {}): Labels => ({
   ...managedLabels(extra),
