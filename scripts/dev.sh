@@ -4,6 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+bash scripts/env/npm-deps.sh
 bash scripts/env/up.sh
 set -a
 . .local/env

@@ -1,6 +1,7 @@
 # Sourced by test.sh and bench.sh: brings the machine up, then exports an environment with a fresh database
 # named $1 and its own Redis database ($2), so a run never touches the dev daemon's state.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bash "$root/scripts/env/npm-deps.sh"
 bash "$root/scripts/env/up.sh"
 set -a
 . "$root/.local/env"

@@ -29,3 +29,6 @@ wait_until() {
     sleep 0.5
   done
 }
+
+# The machine-wide local secrets (admin token, master key, role passwords), shared by every checkout.
+local_secrets_file() { printf '%s/local-secrets.env\n' "${ORCHESTRATOR_STATE_DIR:-/var/lib/odoo-orchestrator}"; }

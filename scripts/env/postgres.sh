@@ -5,7 +5,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 root=$(cd "$here/../.." && pwd)
-. "$root/.local/secrets.env"
+. "$(local_secrets_file)"
 
 apt_ensure postgresql postgresql-contrib
 version=$(ls /usr/lib/postgresql | sort -n | tail -1)

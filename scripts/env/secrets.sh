@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Creates the local secrets once (.local/secrets.env, not in git) and loads them.
+# Creates the local secrets once per machine (not per checkout: every checkout shares the same PostgreSQL roles
+# and the pools they registered, so they must share the admin token, the master key and the role passwords).
+# A checkout made before secrets were machine-wide hands its .local/secrets.env over the first time.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 root=$(cd "$here/../.." && pwd)
-file="$root/.local/secrets.env"
+file=$(local_secrets_file)
 if [ ! -s "$file" ]; then
-  mkdir -p "$root/.local" && chmod 700 "$root/.local"
+  mkdir -p "$(dirname "$file")" && chmod 700 "$(dirname "$file")"
   umask 077
-  cat >"$file" <<SECRETS
+  if [ -s "$root/.local/secrets.env" ]; then
+    cp "$root/.local/secrets.env" "$file"
+    say "moved this checkout's .local/secrets.env to $file (shared by every checkout on this machine)"
+  else
+    cat >"$file" <<SECRETS
 LOCAL_ADMIN_TOKEN=$(random_secret 32)
 LOCAL_MASTER_KEY=$(head -c 32 /dev/urandom | base64)
 LOCAL_ORCHESTRATOR_DB_PASSWORD=$(random_secret 24)
 LOCAL_POOL_ADMIN_PASSWORD=$(random_secret 24)
 SECRETS
-  say "generated local secrets in .local/secrets.env"
+    say "generated local secrets in $file"
+  fi
 fi

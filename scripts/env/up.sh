@@ -9,7 +9,7 @@ root=$(cd "$here/../.." && pwd)
 
 export SWARM_NETWORK=${SWARM_NETWORK:-odoo-net}
 bash "$here/secrets.sh"
-. "$root/.local/secrets.env"
+. "$(local_secrets_file)"
 bash "$here/redis.sh"
 bash "$here/docker.sh"
 bash "$here/postgres.sh"

@@ -1,4 +1,3 @@
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError as defaultMaskError, type YogaServerInstance } from 'graphql-yoga';
 import type { Deps } from '../deps.js';
@@ -30,7 +29,8 @@ export function createGraphQLHandler(deps: Deps, identifyCaller: IdentifyCaller)
     landingPage: false,
     context: async ({ request }) => ({ deps, caller: await identifyCaller(request.headers.get('authorization')) }),
     graphiql: async (request) => (await identifyCaller(request.headers.get('authorization'))).kind === 'admin' && { title: 'Odoo orchestrator' },
-    renderGraphiQL,
+    // GraphiQL's offline bundle holds about 80 MB once loaded: only an admin opening it pays for it.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     maskedErrors: { maskError: toClientError(deps) },
     logging: {
       debug: (...args) => deps.log.debug({ event: 'yoga', args: args.map(String) }),
