@@ -17,7 +17,8 @@
 #
 # Silent when the images are up to date; one line on stderr per action otherwise.
 # Env: STANDIN_CACHE, DEBIAN_MIRROR (default: first deb.debian.org-style URI of the apt
-#      sources, else http://deb.debian.org/debian), STANDIN_FORCE=1 to rebuild everything.
+#      sources, else http://deb.debian.org/debian), STANDIN_FORCE=1 to rebuild everything,
+#      SKIP_IMAGE_BUILD=1 to build only the images that are missing.
 
 if [[ "${BASH_SOURCE[0]}" != "$0" ]]; then
   bash "${BASH_SOURCE[0]}" "$@"
@@ -153,6 +154,16 @@ build_base() {
   say "built $BASE_TAG in $((SECONDS - start))s"
 }
 
+# Whether $1 must be (re)built for hash $2. With SKIP_IMAGE_BUILD=1 an image that exists is used as it is,
+# whatever its sources: another checkout on this machine owns the stand-ins and may be changing them.
+stale() {
+  local current
+  current="$(image_label "$1")"
+  [[ "${STANDIN_FORCE:-0}" == 1 ]] && return 0
+  [[ "${SKIP_IMAGE_BUILD:-0}" == 1 ]] && { [[ -z "$current" ]]; return; }
+  [[ "$current" != "$2" ]]
+}
+
 build_image() {
   local tag="$1" dir="$2" hash="$3"
   classic_build "$tag" "$dir" "$CACHE/build-$(basename "$dir").log" --build-arg "BASE_IMAGE=$BASE_TAG" --label "$LABEL=$hash"
@@ -171,7 +182,7 @@ main() {
   local base_hash odoo_hash pg_hash redis_hash rebuilt=0
   base_hash="$(printf '%s\n' "$BASE_RECIPE" "$SUITE" "${BASE_PACKAGES[@]}" | sha256sum | cut -c1-16)"
   local old_base=""
-  if [[ "${STANDIN_FORCE:-0}" == 1 || "$(image_label "$BASE_TAG")" != "$base_hash" ]]; then
+  if stale "$BASE_TAG" "$base_hash"; then
     old_base="$(docker image inspect --format '{{.Id}}' "$BASE_TAG" 2>/dev/null || true)"
     build_base "$base_hash"
     rebuilt=1
@@ -179,13 +190,13 @@ main() {
   odoo_hash="$(context_hash "$IMAGES_DIR/odoo-standin" "$base_hash")"
   pg_hash="$(context_hash "$IMAGES_DIR/postgres-standin" "$base_hash")"
   redis_hash="$(context_hash "$IMAGES_DIR/redis-standin" "$base_hash")"
-  if [[ $rebuilt == 1 || "${STANDIN_FORCE:-0}" == 1 || "$(image_label "$ODOO_TAG")" != "$odoo_hash" ]]; then
+  if [[ $rebuilt == 1 ]] || stale "$ODOO_TAG" "$odoo_hash"; then
     build_image "$ODOO_TAG" "$IMAGES_DIR/odoo-standin" "$odoo_hash"
   fi
-  if [[ $rebuilt == 1 || "${STANDIN_FORCE:-0}" == 1 || "$(image_label "$PG_TAG")" != "$pg_hash" ]]; then
+  if [[ $rebuilt == 1 ]] || stale "$PG_TAG" "$pg_hash"; then
     build_image "$PG_TAG" "$IMAGES_DIR/postgres-standin" "$pg_hash"
   fi
-  if [[ $rebuilt == 1 || "${STANDIN_FORCE:-0}" == 1 || "$(image_label "$REDIS_TAG")" != "$redis_hash" ]]; then
+  if [[ $rebuilt == 1 ]] || stale "$REDIS_TAG" "$redis_hash"; then
     build_image "$REDIS_TAG" "$IMAGES_DIR/redis-standin" "$redis_hash"
   fi
   if [[ -n "$old_base" ]]; then

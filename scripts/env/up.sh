@@ -13,8 +13,7 @@ bash "$here/secrets.sh"
 bash "$here/redis.sh"
 bash "$here/docker.sh"
 bash "$here/postgres.sh"
-# SKIP_IMAGE_BUILD=1: use the stand-in images as they are (another checkout on this machine owns them).
-[ "${SKIP_IMAGE_BUILD:-}" = 1 ] || bash "$here/images.sh"
+bash "$here/images.sh"
 
 gateway=$(docker network inspect docker_gwbridge -f '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
 [ -n "$gateway" ] || die "docker_gwbridge has no gateway address"
