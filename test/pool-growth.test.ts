@@ -2,10 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { retryWaitingAllocations } from '../src/jobs/allocation-retry.js';
 import { CREATE_INSTANCE, eventually, instanceInput, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { holdLock } from './support/isolation.js';
 
 describe('automatic pool growth', () => {
   let daemon: TestDaemon;
   before(async () => {
+    // Pool services are named postgres-pool-N on the one swarm: one suite at a time provisions them.
+    await holdLock('pools');
     daemon = await startTestDaemon({
       POOL_GROWTH: 'on',
       POOL_GROWTH_MAX_INSTANCES: '10',

@@ -20,6 +20,7 @@ import {
   startTestDaemon,
   type TestDaemon,
 } from './support/harness.js';
+import { holdLock } from './support/isolation.js';
 import { PROVISION, settledInstance } from './support/odoo.js';
 
 const smallPool = { maxInstances: 3, memoryLimit: '256M', cpuLimit: 0.25 };
@@ -33,6 +34,8 @@ async function scalePoolService(daemon: TestDaemon, serviceName: string, replica
 describe('PostgreSQL pools on the swarm', () => {
   let daemon: TestDaemon;
   before(async () => {
+    // Pool services are named postgres-pool-N on the one swarm: one suite at a time provisions them.
+    await holdLock('pools');
     daemon = await startTestDaemon({ POOL_HEALTH_CRON: '0 0 1 1 *', POOL_PROVISIONING_CRON: '* * * * * *' });
   });
   beforeEach(() => resetState(daemon.deps));

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Redis on 127.0.0.1:6379, started when it does not answer.
+# Redis on 127.0.0.1:6379, started when it does not answer; 64 databases, so parallel test suites each get their own.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
@@ -10,6 +10,6 @@ if ! is_up; then
   say "starting Redis"
   mkdir -p /var/lib/redis /var/log/redis
   redis-server --bind 127.0.0.1 --port 6379 --daemonize yes --dir /var/lib/redis \
-    --logfile /var/log/redis/redis-server.log --appendonly yes >/dev/null
+    --logfile /var/log/redis/redis-server.log --appendonly yes --databases 64 >/dev/null
   wait_until "Redis" 20 is_up
 fi
