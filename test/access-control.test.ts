@@ -34,14 +34,21 @@ describe('who may do what', () => {
     assert.equal(own.data.instance.events[0].actor, `customer:${alice}`);
     const list = await daemon.gql('{ instances { totalCount nodes { customerId } } }', undefined, { token: aliceToken });
     assert.deepEqual(list.data.instances.nodes, [{ customerId: alice }]);
-    assert.equal(codeOf(await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: bobInstance }, { token: aliceToken })), 'FORBIDDEN');
+    // Another customer's instance looks exactly like one that does not exist.
+    assert.equal(codeOf(await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: bobInstance }, { token: aliceToken })), 'NOT_FOUND');
+    const missing = await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: '33333333-3333-4333-8333-333333333333' }, { token: aliceToken });
+    assert.equal(codeOf(missing), 'NOT_FOUND');
+    assert.equal(
+      (await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: bobInstance }, { token: aliceToken })).errors?.[0]?.message,
+      missing.errors?.[0]?.message.replace('33333333-3333-4333-8333-333333333333', bobInstance),
+    );
     assert.equal(codeOf(await daemon.gql('query($c: ID) { instances(customerId: $c) { totalCount } }', { c: bob }, { token: aliceToken })), 'FORBIDDEN');
   });
 
-  it("refuses a customer acting on another customer's instance or for another customer", async () => {
+  it("refuses a customer acting on another customer's instance (as if it did not exist) or for another customer", async () => {
     for (const verb of ['stopInstance', 'startInstance', 'restartInstance', 'terminateInstance']) {
       const result = await daemon.gql(`mutation($id: ID!) { ${verb}(instanceId: $id) { status } }`, { id: bobInstance }, { token: aliceToken });
-      assert.equal(codeOf(result), 'FORBIDDEN', verb);
+      assert.equal(codeOf(result), 'NOT_FOUND', verb);
     }
     assert.equal(codeOf(await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ customerId: bob }) }, { token: aliceToken })), 'FORBIDDEN');
     const bobRow = await daemon.deps.db.selectFrom('instances').select('status').where('id', '=', bobInstance).executeTakeFirstOrThrow();
