@@ -32,7 +32,13 @@ suites=(
   test/ha.test.ts
   test/shutdown.test.ts
   test/billing.test.ts
+  test/cross-site.test.ts
+  test/hostile-documents.test.ts
+  test/master-key.test.ts
   # The daemon itself as a stack on the swarm (builds its image; about a minute).
   test/stack-e2e.test.ts
 )
-exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${suites[@]}" "$@"
+node --import tsx --test --test-concurrency=1 --test-reporter=spec "${suites[@]}" "$@"
+
+# Stops Redis, restarts PostgreSQL and freezes dockerd under a daemon: one holder of the lock at a time.
+exec flock /tmp/orchestrator-faults.lock node --import tsx --test --test-concurrency=1 --test-reporter=spec test/faults.test.ts "$@"

@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { unavailable } from '../errors.js';
 import type { Database } from './schema.js';
 
 // numeric (cpu_limit) as a JS number: limits are small decimals, never money.
@@ -33,5 +34,10 @@ export function connectDatabase(connectionString: string, options: DatabaseOptio
   // An idle client's error reaches the pool; a checked-out client's reaches the client (its query fails on its own).
   pool.on('error', report);
   pool.on('connect', (client) => client.on('error', report));
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // A connection that cannot be had (server down, starting, or not answering) is the control database's absence.
+  const connect = () =>
+    pool.connect().catch((error: Error & { code?: string }) => {
+      throw Object.assign(unavailable('postgres', error.code ?? error.message), { cause: error });
+    });
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: { connect, end: () => pool.end() } }) });
 }

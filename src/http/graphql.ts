@@ -90,7 +90,8 @@ export function createGraphQLHandler(deps: Deps): YogaServerInstance<RequestCont
       debug: (...args) => deps.log.debug({ event: 'yoga', args: args.map(String) }),
       info: (...args) => deps.log.info({ event: 'yoga', args: args.map(String) }),
       warn: (...args) => deps.log.warn({ event: 'yoga', args: args.map(String) }),
-      error: (...args) => deps.log.error({ event: 'yoga', args: args.map(String) }),
+      // Yoga logs every error it hands to maskError; toClientError already logs those worth an operator's look.
+      error: (...args) => deps.log.debug({ event: 'yoga.error', args: args.map(String) }),
     },
   });
 }
