@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CREATE_INSTANCE, customerToken, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { SignJWT } from 'jose';
+import { CREATE_INSTANCE, customerJwtSecret, customerToken, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
 
 const alice = '11111111-1111-4111-8111-111111111111';
 const bob = '22222222-2222-4222-8222-222222222222';
@@ -72,6 +73,8 @@ describe('who may do what', () => {
   it('refuses tokens it cannot verify', async () => {
     const forged = await customerToken(alice, 'another-secret-that-is-long-enough-to-sign');
     assert.equal(codeOf(await daemon.gql('{ instances { totalCount } }', undefined, { token: forged })), 'UNAUTHENTICATED');
+    const forever = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(alice).setIssuedAt().sign(new TextEncoder().encode(customerJwtSecret));
+    assert.equal(codeOf(await daemon.gql('{ instances { totalCount } }', undefined, { token: forever })), 'UNAUTHENTICATED', 'a token without exp');
     const [header, , signature] = aliceToken.split('.');
     const tampered = `${header}.${Buffer.from(JSON.stringify({ sub: bob })).toString('base64url')}.${signature}`;
     assert.equal(codeOf(await daemon.gql('{ instances { totalCount } }', undefined, { token: tampered })), 'UNAUTHENTICATED');
