@@ -35,6 +35,7 @@ suites=(
   test/cross-site.test.ts
   test/hostile-documents.test.ts
   test/master-key.test.ts
+  test/instance-events.test.ts
   # The daemon itself as a stack on the swarm (builds its image; about a minute).
   test/stack-e2e.test.ts
 )
