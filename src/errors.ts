@@ -31,4 +31,4 @@ export const validationFailed = (field: string, rule: string) =>
 
 /** A dependency (postgres, redis, docker, a pool server) that does not answer: retry once /readyz says ok. */
 export const unavailable = (dependency: string, reason: string) =>
-  new DomainError('SERVICE_UNAVAILABLE', `${dependency} is unavailable (${reason}); try again once /readyz reports it ok.`);
+  Object.assign(new DomainError('SERVICE_UNAVAILABLE', `${dependency} is unavailable (${reason}); try again once /readyz reports it ok.`), { reason });

@@ -34,9 +34,14 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       log.error({ event: 'daemon.stop_timeout' }, 'shutdown took too long');
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS).unref();
-    await daemon.stop();
-    await closeDeps(deps);
-    log.info({ event: 'daemon.stopped' }, 'stopped');
-    process.exit(0);
+    try {
+      await daemon.stop();
+      await closeDeps(deps);
+      log.info({ event: 'daemon.stopped' }, 'stopped');
+      process.exit(0);
+    } catch (error) {
+      log.error({ event: 'daemon.stop_failed', err: error }, 'shutdown failed');
+      process.exit(1);
+    }
   });
 }
