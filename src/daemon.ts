@@ -67,10 +67,28 @@ const schedulerJobs = (deps: Deps): Job[] => [
   billingRetryJob(deps.config.billing.retryCron),
 ];
 
+/**
+ * Commands are refused while Redis is not connected (no offline queue): give the first connection a moment so the
+ * first requests do not fail needlessly. A Redis that stays away does not hold start-up: /readyz reports it.
+ */
+function redisConnected(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
+}
+
 /** Migrates, then serves HTTP on `config.port` (0: any free port); runs the scheduler while this replica leads. */
 export async function startDaemon(deps: Deps): Promise<Daemon> {
   const applied = await migrateToLatest(deps.db);
   if (applied.length > 0) deps.log.info({ event: 'migrations.applied', migrations: applied }, 'migrations applied');
+  await redisConnected(deps.redis, 2000);
   const resealed = await checkMasterKey(deps.db, deps.config.masterKey, deps.config.masterKeyPrevious);
   if (resealed.length > 0) deps.log.info({ event: 'master_key.rotated', pools: resealed }, 'pool passwords re-encrypted under MASTER_KEY');
   registerStateGauges(deps.metrics, deps.db);
