@@ -181,7 +181,7 @@ const envSchema = z.object({
   DOCKER_TIMEOUT_MS: int(1000, 600_000).default(15_000),
   DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
   DB_LOCK_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
-  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(0, 3_600_000).default(120_000),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(0, 3_600_000).default(600_000),
   ODOO_IMAGE: z.string().min(1).default('odoo:17.0'),
   POSTGRES_POOL_IMAGE: z.string().min(1).default('postgres:16'),
   CEPHFS_ROOT: z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').default('/mnt/cephfs'),
