@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -16,6 +17,7 @@ import { startDaemonProcess, type DaemonProcess } from './support/daemon-process
 import { CREATE_INSTANCE, instanceInput, localPool, REGISTER_POOL, resetState, runLabels } from './support/harness.js';
 
 const DOCKER_TIMEOUT_MS = 3000;
+const WEBHOOK_TOKEN = `faults-webhook-${randomUUID()}`;
 const dockerLabels = Object.entries(runLabels).map(([key, value]) => `${key}=${value}`).join(',');
 const pgVersion = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b)).at(-1)!;
 const root = new URL('..', import.meta.url).pathname;
@@ -82,6 +84,7 @@ describe('dependencies fail, the daemon stays', () => {
       DOCKER_TIMEOUT_MS: String(DOCKER_TIMEOUT_MS),
       LEADER_RETRY_MS: '500',
       ALLOCATION_RETRY_CRON: '0 0 1 1 *',
+      KILLBILL_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
     });
     const registered = await gql(REGISTER_POOL, { input: { name: 'pool-faults', maxInstances: 10, ...localPool } });
     assert.equal(registered.errors, undefined, JSON.stringify(registered.errors));
@@ -174,7 +177,8 @@ describe('dependencies fail, the daemon stays', () => {
     const pid = dockerdPid();
     try {
       sh('kill', ['-STOP', pid]);
-      const [failed, read, ready] = await Promise.all([
+      const account = randomUUID();
+      const [failed, read, ready, webhook] = await Promise.all([
         timed(() => gql(provision)),
         timed(async () => {
           await sleep(300); // while provisioning waits on Docker with the row locked
@@ -184,7 +188,14 @@ describe('dependencies fail, the daemon stays', () => {
           await sleep(300);
           return readyz();
         }),
+        timed(async () => {
+          await sleep(300);
+          const body = JSON.stringify({ eventType: 'ACCOUNT_CHANGE', objectType: 'ACCOUNT', objectId: account, accountId: account, metaData: null });
+          const response = await fetch(`${daemon.url}/webhooks/killbill?token=${WEBHOOK_TOKEN}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          return response.status;
+        }),
       ]);
+      assert.equal(webhook.value, 200, 'the webhook records deliveries while Docker is frozen');
       assert.equal(failed.value.errors?.[0]?.extensions?.code, 'SERVICE_UNAVAILABLE', JSON.stringify(failed.value.errors));
       assert.match(failed.value.errors![0]!.message, /docker/);
       assert.ok(failed.ms < 60_000);
@@ -196,7 +207,7 @@ describe('dependencies fail, the daemon stays', () => {
       const row = await local.db.selectFrom('instances').select(['status', 'service_id']).where('id', '=', id).executeTakeFirstOrThrow();
       assert.deepEqual(row, { status: 'ALLOCATED', service_id: null }, 'the instance stays as it was');
       console.log(
-        `dockerd frozen: provisionInstance failed in ${failed.ms} ms (DOCKER_TIMEOUT_MS=${DOCKER_TIMEOUT_MS}); a read answered in ${read.ms} ms; readyz ${JSON.stringify(ready.value.body)} in ${ready.ms} ms`,
+        `dockerd frozen: provisionInstance failed in ${failed.ms} ms (DOCKER_TIMEOUT_MS=${DOCKER_TIMEOUT_MS}); a read answered in ${read.ms} ms, the webhook in ${webhook.ms} ms; readyz ${JSON.stringify(ready.value.body)} in ${ready.ms} ms`,
       );
       await assertStillUp();
     } finally {

@@ -37,7 +37,7 @@ export function connectDatabase(connectionString: string, options: DatabaseOptio
   // A connection that cannot be had (server down, starting, or not answering) is the control database's absence.
   const connect = () =>
     pool.connect().catch((error: Error & { code?: string }) => {
-      throw Object.assign(unavailable('postgres', error.code ?? error.message), { cause: error });
+      throw Object.assign(unavailable('postgres', error.message || error.code || 'no connection'), { cause: error });
     });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool: { connect, end: () => pool.end() } }) });
 }
