@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
@@ -21,6 +22,36 @@ const WEBHOOK_TOKEN = `faults-webhook-${randomUUID()}`;
 const dockerLabels = Object.entries(runLabels).map(([key, value]) => `${key}=${value}`).join(',');
 const pgVersion = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b)).at(-1)!;
 const root = new URL('..', import.meta.url).pathname;
+
+/** A pool server that can go away and come back: a TCP relay in front of the local PostgreSQL. */
+function poolRelay() {
+  let server: Server | null = null;
+  const sockets = new Set<Socket>();
+  let port = 0;
+  const up = () =>
+    new Promise<void>((resolve) => {
+      server = createServer((client) => {
+        const upstream = connect(5432, '127.0.0.1');
+        for (const socket of [client, upstream]) {
+          sockets.add(socket);
+          socket.on('close', () => sockets.delete(socket));
+          socket.on('error', () => undefined);
+        }
+        client.pipe(upstream).pipe(client);
+      });
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as { port: number }).port;
+        resolve();
+      });
+    });
+  const down = () =>
+    new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server ? server.close(() => resolve()) : resolve();
+      server = null;
+    });
+  return { up, down, port: () => port };
+}
 
 const sh = (command: string, args: string[]) => execFileSync(command, args, { stdio: 'pipe', timeout: 120_000 }).toString();
 const redisStop = () => sh('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'shutdown']);
@@ -219,5 +250,31 @@ describe('dependencies fail, the daemon stays', () => {
     assert.equal(provisioned.value.errors, undefined, JSON.stringify(provisioned.value.errors));
     assert.equal(provisioned.value.data.provisionInstance.status, 'PROVISIONING');
     await assertStillUp();
+  });
+
+  it('a pool server goes away: the instance waits naming it, and is allocated there once it is back', async () => {
+    const relay = poolRelay();
+    await relay.up();
+    try {
+      const pools = (await gql('{ pools { id name } }')).data.pools as { id: string; name: string }[];
+      for (const pool of pools) await gql(`mutation { updatePool(id: "${pool.id}", input: { maintenance: true }) { id } }`);
+      const registered = await gql(REGISTER_POOL, { input: { ...localPool, host: '127.0.0.1', port: relay.port(), name: 'pool-relayed', maxInstances: 5 } });
+      assert.equal(registered.errors, undefined, JSON.stringify(registered.errors));
+      await relay.down();
+      const created = await timed(() => gql(CREATE_INSTANCE, { input: instanceInput() }));
+      assert.equal(created.value.errors, undefined, JSON.stringify(created.value.errors));
+      const instance = created.value.data.createInstance;
+      assert.equal(instance.status, 'WAITING_FOR_DATABASE');
+      assert.match(instance.error, /pool-relayed/);
+      console.log(`pool server down: createInstance answered WAITING_FOR_DATABASE in ${created.ms} ms (${instance.error})`);
+      await relay.up();
+      const allocated = await timed(() => gql(`mutation { allocateDatabase(instanceId: "${instance.id}") { dbServerId } }`));
+      assert.equal(allocated.value.errors, undefined, JSON.stringify(allocated.value.errors));
+      assert.equal(allocated.value.data.allocateDatabase.dbServerId, registered.data.registerPool.id);
+      console.log(`pool server back: allocated there in ${allocated.ms} ms`);
+      await assertStillUp();
+    } finally {
+      await relay.down();
+    }
   });
 });
