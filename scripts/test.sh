@@ -53,6 +53,12 @@ suites=(
   test/secrets.test.ts
   test/graphiql.test.ts
   test/access-control.test.ts
+  test/cross-site.test.ts
+  test/hostile-documents.test.ts
+  test/master-key.test.ts
+  test/instance-events.test.ts
+  # Stops Redis, restarts PostgreSQL and freezes dockerd under a daemon: it waits to run alone.
+  test/faults.test.ts
   test/unit/config.test.ts
   test/unit/crypto.test.ts
   test/unit/names.test.ts

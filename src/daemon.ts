@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Config } from './config/config.js';
 import { backgroundBillingWork } from './billing/processor.js';
+import { checkMasterKey } from './crypto/master-key.js';
 import { connectDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
@@ -28,17 +29,32 @@ export interface Daemon {
   stop: () => Promise<void>;
 }
 
+/**
+ * Every handle fails fast while its service is away and recovers by itself when it returns: Redis refuses commands
+ * while disconnected (no offline queue) and bounds each one; PostgreSQL bounds statements, lock waits and idle
+ * transactions; Docker bounds each call. Errors of dropped connections become log lines, never a process exit.
+ */
 export function connectDeps(config: Config, log: Logger): Deps {
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 });
+  const redis = new Redis(config.redisUrl, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    commandTimeout: 2000,
+    connectTimeout: 2000,
+    retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+  });
   // ioredis reconnects by itself; an unreachable Redis shows in /readyz and in these lines.
   redis.on('error', (error: Error) => log.warn({ event: 'redis.error', reason: error.message }, 'redis connection error'));
+  const db = connectDatabase(config.databaseUrl, {
+    ...config.database,
+    onError: (error) => log.warn({ event: 'postgres.connection_error', reason: error.message }, 'control database connection dropped'),
+  });
   return {
     config,
     log,
-    db: connectDatabase(config.databaseUrl),
+    db,
     redis,
-    docker: connectDocker(config.dockerHost),
-    events: createEventBus(config.redisUrl, redis),
+    docker: connectDocker(config.dockerHost, config.dockerTimeoutMs),
+    events: createEventBus(config.redisUrl, redis, log),
     metrics: createMetrics(),
   };
 }
@@ -51,10 +67,30 @@ const schedulerJobs = (deps: Deps): Job[] => [
   billingRetryJob(deps.config.billing.retryCron),
 ];
 
+/**
+ * Commands are refused while Redis is not connected (no offline queue): give the first connection a moment so the
+ * first requests do not fail needlessly. A Redis that stays away does not hold start-up: /readyz reports it.
+ */
+function redisConnected(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once('ready', done);
+  });
+}
+
 /** Migrates, then serves HTTP on `config.port` (0: any free port); runs the scheduler while this replica leads. */
 export async function startDaemon(deps: Deps): Promise<Daemon> {
   const applied = await migrateToLatest(deps.db);
   if (applied.length > 0) deps.log.info({ event: 'migrations.applied', migrations: applied }, 'migrations applied');
+  await redisConnected(deps.redis, 2000);
+  const resealed = await checkMasterKey(deps.db, deps.config.masterKey, deps.config.masterKeyPrevious);
+  if (resealed.length > 0) deps.log.info({ event: 'master_key.rotated', pools: resealed }, 'pool passwords re-encrypted under MASTER_KEY');
   registerStateGauges(deps.metrics, deps.db);
 
   let scheduler: Scheduler | null = null;

@@ -7,7 +7,8 @@ export type ErrorCode =
   | 'NO_POOL_CAPACITY'
   | 'DATABASE_NOT_ALLOCATED'
   | 'CREDENTIALS_NOT_FOUND'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  | 'SERVICE_UNAVAILABLE';
 
 /** An error the caller caused or can act on. Its message is safe to show: it never holds a secret. */
 export class DomainError extends Error {
@@ -27,3 +28,7 @@ export const notFound = (what: string, id: string) =>
 
 export const validationFailed = (field: string, rule: string) =>
   new DomainError('VALIDATION_FAILED', `${field}: ${rule}`, field);
+
+/** A dependency (postgres, redis, docker, a pool server) that does not answer: retry once /readyz says ok. */
+export const unavailable = (dependency: string, reason: string) =>
+  Object.assign(new DomainError('SERVICE_UNAVAILABLE', `${dependency} is unavailable (${reason}); try again once /readyz reports it ok.`), { reason });

@@ -84,7 +84,8 @@ describe('bad input and missing credentials', () => {
     for (const token of [null, 'not-the-admin-token', `${daemon.deps.config.adminToken}x`]) {
       const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() }, { token });
       assert.equal(created.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
-      assert.equal(created.data, null);
+      assert.equal(created.status, 401, 'refused before the document is even read');
+      assert.equal(created.data ?? null, null);
       const pools = await daemon.gql('{ pools { id name } }', undefined, { token });
       assert.equal(pools.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
       const registered = await daemon.gql(REGISTER_POOL, { input: { ...localPool, name: 'pool-x', maxInstances: 1 } }, { token });

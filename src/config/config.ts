@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import cron from 'node-cron';
 import { z } from 'zod';
 
 /** Everything the daemon reads from its environment, parsed once at start-up. */
@@ -31,6 +32,13 @@ export interface Config {
   /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
   filestoreOnTerminate: 'keep' | 'archive';
   billing: BillingConfig;
+  /** Origins a browser may call the API from (CORS); empty: none besides the daemon's own. */
+  corsOrigins: string[];
+  /** A Docker call that sees no answer for this long fails (SERVICE_UNAVAILABLE) instead of waiting. */
+  dockerTimeoutMs: number;
+  /** The key pool passwords were sealed with before MASTER_KEY: re-sealed under MASTER_KEY at start. */
+  masterKeyPrevious: Buffer | null;
+  database: { statementTimeoutMs: number; lockTimeoutMs: number; idleInTransactionTimeoutMs: number };
 }
 
 /** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how failed events are retried. */
@@ -101,6 +109,23 @@ const int = (min: number, max: number) => {
   return z.coerce.number({ message: rule }).int(rule).min(min, rule).max(max, rule);
 };
 
+/** Checked at start-up, so a leader never fails on a schedule half-way through starting its jobs. */
+const cronExpression = z.string().refine((value) => cron.validate(value), 'must be a cron expression (5 or 6 fields, as node-cron reads them)');
+
+const masterKey = z.string().refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes encoded in base64');
+
+const isLoopback = (host: string) => host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
+
+/** An origin as a browser sends it: scheme, host and port only. */
+const origin = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return ['http:', 'https:'].includes(url.protocol) && url.origin === value;
+  } catch {
+    return false;
+  }
+}, 'must list origins such as https://admin.example.com (scheme, host and port only), separated by commas');
+
 /** Kill Bill's callback URL carries the token in its query string: only characters that need no escaping there. */
 const urlSafeSecret = z.string().regex(/^[A-Za-z0-9._~-]{24,200}$/, 'must be 24-200 letters, digits or . _ ~ -');
 
@@ -115,7 +140,7 @@ const billingEnv = {
   KILLBILL_USERNAME: z.string().regex(/^[^:\p{Cc}]+$/u, 'must not be empty, nor contain a colon or control characters').optional(),
   KILLBILL_PASSWORD: z.string().min(1).optional(),
   KILLBILL_TIMEOUT_MS: int(100, 120_000).default(10_000),
-  BILLING_RETRY_CRON: z.string().default('*/5 * * * * *'),
+  BILLING_RETRY_CRON: cronExpression.default('*/5 * * * * *'),
   BILLING_RETRY_BASE_SECONDS: int(1, 3600).default(5),
   BILLING_RETRY_MAX_SECONDS: int(1, 7 * 24 * 3600).default(3600),
 };
@@ -133,15 +158,30 @@ function billingProblems(e: Record<string, unknown>): string[] {
   return problems;
 }
 
+function authProblems(e: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  if (e.JWT_SECRET && e.JWT_JWKS_URL) problems.push('JWT_JWKS_URL: cannot be set together with JWT_SECRET (choose one way to verify customer tokens)');
+  if (e.MASTER_KEY_PREVIOUS && e.MASTER_KEY_PREVIOUS === e.MASTER_KEY) problems.push('MASTER_KEY_PREVIOUS: must differ from MASTER_KEY');
+  return problems;
+}
+
 const envSchema = z.object({
   PORT: int(0, 65535).default(4000),
   DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
   REDIS_URL: urlWithScheme(['redis:', 'rediss:']),
   DOCKER_HOST: z.string().min(1).optional(),
   ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters'),
-  MASTER_KEY: z
+  MASTER_KEY: masterKey,
+  MASTER_KEY_PREVIOUS: masterKey.optional(),
+  CORS_ORIGINS: z
     .string()
-    .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes encoded in base64'),
+    .transform((value) => value.split(',').map((item) => item.trim().replace(/\/+$/, '')).filter(Boolean))
+    .pipe(z.array(origin))
+    .optional(),
+  DOCKER_TIMEOUT_MS: int(1000, 600_000).default(15_000),
+  DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
+  DB_LOCK_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(0, 3_600_000).default(600_000),
   ODOO_IMAGE: z.string().min(1).default('odoo:17.0'),
   POSTGRES_POOL_IMAGE: z.string().min(1).default('postgres:16'),
   CEPHFS_ROOT: z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').default('/mnt/cephfs'),
@@ -150,8 +190,8 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   CREDENTIALS_TTL_SECONDS: int(60, 7 * 24 * 3600).default(3600),
   TENANT_CONNECTION_LIMIT: int(1, 10_000).default(32),
-  ALLOCATION_RETRY_CRON: z.string().default('*/10 * * * * *'),
-  PROVISION_TRACKING_CRON: z.string().default('* * * * * *'),
+  ALLOCATION_RETRY_CRON: cronExpression.default('*/10 * * * * *'),
+  PROVISION_TRACKING_CRON: cronExpression.default('* * * * * *'),
   PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600).default(600),
   // Swarm reads 0 as "restart forever", which would never let an instance fail.
   ODOO_RESTART_MAX_ATTEMPTS: int(1, 100).default(3),
@@ -170,8 +210,8 @@ const envSchema = z.object({
   POOL_POSTGRES_UID: int(0, 2 ** 31).default(999),
   POOL_ADMIN_USER: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name').default('postgres'),
   POOL_PROVISION_DEADLINE_SECONDS: int(10, 3600).default(300),
-  POOL_PROVISIONING_CRON: z.string().default('*/2 * * * * *'),
-  POOL_HEALTH_CRON: z.string().default('*/15 * * * * *'),
+  POOL_PROVISIONING_CRON: cronExpression.default('*/2 * * * * *'),
+  POOL_HEALTH_CRON: cronExpression.default('*/15 * * * * *'),
   POOL_HEALTH_TIMEOUT_MS: int(100, 60_000).default(3000),
   POOL_UNHEALTHY_AFTER: int(1, 100).default(3),
   POOL_GROWTH: z.enum(['on', 'off']).default('off'),
@@ -181,7 +221,9 @@ const envSchema = z.object({
   LEADER_RETRY_MS: int(100, 60_000).default(2000),
   FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256)').optional(),
-  JWT_JWKS_URL: urlWithScheme(['https:', 'http:']).optional(),
+  JWT_JWKS_URL: urlWithScheme(['https:', 'http:'])
+    .refine((value) => !URL.canParse(value) || new URL(value).protocol === 'https:' || isLoopback(new URL(value).hostname), 'must be https (http only on localhost)')
+    .optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   DOCKER_LABELS: z
@@ -212,7 +254,7 @@ function withSecretFiles(env: Env, names: string[], problems: string[]): Env {
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const blankAsMissing = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const resolved = withSecretFiles(blankAsMissing, ['ADMIN_TOKEN', 'MASTER_KEY', 'JWT_SECRET', ...billingSecrets], problems);
+  const resolved = withSecretFiles(blankAsMissing, ['ADMIN_TOKEN', 'MASTER_KEY', 'MASTER_KEY_PREVIOUS', 'JWT_SECRET', ...billingSecrets], problems);
   const parsed = envSchema.safeParse(resolved);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
@@ -221,7 +263,7 @@ export function loadConfig(env: Env = process.env): Config {
       problems.push(`${name}: ${missing ? 'is required' : issue.message}`);
     }
   }
-  if (parsed.success) problems.push(...billingProblems(parsed.data));
+  if (parsed.success) problems.push(...billingProblems(parsed.data), ...authProblems(parsed.data));
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
   return {
@@ -286,6 +328,14 @@ export function loadConfig(env: Env = process.env): Config {
       retryCron: e.BILLING_RETRY_CRON,
       retryBaseSeconds: e.BILLING_RETRY_BASE_SECONDS,
       retryMaxSeconds: e.BILLING_RETRY_MAX_SECONDS,
+    },
+    corsOrigins: e.CORS_ORIGINS ?? [],
+    dockerTimeoutMs: e.DOCKER_TIMEOUT_MS,
+    masterKeyPrevious: e.MASTER_KEY_PREVIOUS ? Buffer.from(e.MASTER_KEY_PREVIOUS, 'base64') : null,
+    database: {
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+      lockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
+      idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     },
     dockerLabels: Object.fromEntries((e.DOCKER_LABELS ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
   };

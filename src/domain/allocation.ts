@@ -10,6 +10,7 @@ import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, ensureTenantDatabase, withPoolAdmin, type TenantDatabase } from './pool-server.js';
 import { provisionPool } from './pool-provisioning.js';
 import { poolAdminAccess } from './pools.js';
+import { withTransaction } from '../db/transaction.js';
 
 /** Where an instance's database lives. The password is not part of it: it waits in Redis for provisioning. */
 export interface Allocation {
@@ -84,7 +85,7 @@ async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promi
 async function attemptAllocation(deps: Deps, instanceId: string, trigger: Trigger, skipPoolIds: string[]): Promise<Attempt> {
   const made: { pool?: PoolRow; tenant?: TenantDatabase } = {};
   try {
-    return await deps.db.transaction().execute(async (trx): Promise<Attempt> => {
+    return await withTransaction(deps.db, async (trx): Promise<Attempt> => {
       const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
       if (!instance) throw notFound('Instance', instanceId);
       if (instance.status === 'TERMINATED') throw new DomainError('CONFLICT', `Instance ${instanceId} is terminated.`);

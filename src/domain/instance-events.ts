@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { sql } from 'kysely';
 import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceUpdate } from '../db/schema.js';
 import type { Deps } from '../deps.js';
+import { afterCommit } from '../db/transaction.js';
 import { canTransition } from './instance-status.js';
 
 /** Who or what caused a change: `cause` names the action, `actor` the caller (admin, customer:<id>, scheduler, killbill). */
@@ -32,7 +33,7 @@ async function insertEvent(
 /** Records something that happened to an instance without changing its status (a trigger, a failure). */
 export async function recordEvent(deps: Pick<Deps, 'events'>, executor: Executor, instanceId: string, trigger: Trigger, message: string | null = null) {
   const event = await insertEvent(executor, instanceId, null, null, trigger, message);
-  deps.events.publish(instanceId, event);
+  afterCommit(executor, () => deps.events.publish(instanceId, event));
   return event;
 }
 
@@ -62,7 +63,7 @@ export async function moveInstance(
     return { moved, event };
   };
   const { moved, event } = executor.isTransaction ? await write(executor) : await executor.transaction().execute(write);
-  if (event) deps.events.publish(instance.id, event);
+  if (event) afterCommit(executor, () => deps.events.publish(instance.id, event));
   return moved;
 }
 

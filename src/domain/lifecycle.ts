@@ -5,6 +5,7 @@ import { forceRestartService, scaleService } from '../swarm/swarm.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { canTransition } from './instance-status.js';
 import { isUuid } from './names.js';
+import { withTransaction } from '../db/transaction.js';
 
 interface RunStateChange {
   verb: string;
@@ -18,7 +19,7 @@ interface RunStateChange {
 /** One shape for stop, start and restart: lock the row, change the service, record the transitional status. */
 async function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change: RunStateChange): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
-  return deps.db.transaction().execute(async (trx) => {
+  return withTransaction(deps.db, async (trx) => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
     if (!instance) throw notFound('Instance', instanceId);
     if (change.already.includes(instance.status)) return instance;

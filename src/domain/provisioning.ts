@@ -9,6 +9,7 @@ import { deleteCredentials, readCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isAllocated } from './instance-status.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
+import { withTransaction } from '../db/transaction.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
 const alreadyProvisioned: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'STOPPED'];
@@ -26,7 +27,7 @@ export async function provisionInstance(
   trigger: Trigger = { cause: 'provisionInstance', actor: 'admin' },
 ): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
-  const provisioned = await deps.db.transaction().execute(async (trx) => {
+  const provisioned = await withTransaction(deps.db, async (trx) => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
     if (!instance) throw notFound('Instance', instanceId);
     if (alreadyProvisioned.includes(instance.status)) return { instance, fresh: false };

@@ -10,6 +10,7 @@ import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, withPoolAdmin } from './pool-server.js';
 import { poolAdminAccess } from './pools.js';
+import { withTransaction } from '../db/transaction.js';
 
 /**
  * Ends an instance: its service and secret go, then its database, role and pool slot go together (one transaction
@@ -29,7 +30,7 @@ export async function terminateInstance(
     if (!current) throw notFound('Instance', instanceId);
     moved = current.status === 'TERMINATED' || current.status === 'TERMINATING' || !!(await moveInstance(deps, deps.db, current, 'TERMINATING', trigger));
   }
-  return deps.db.transaction().execute(async (trx) => {
+  return withTransaction(deps.db, async (trx) => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirstOrThrow();
     if (instance.status !== 'TERMINATING') return instance;
 

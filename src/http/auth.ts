@@ -25,13 +25,14 @@ export type IdentifyCaller = (authorization: string | null) => Promise<Caller>;
 
 /**
  * Admins present the admin token (`Bearer`, or `Basic` with the token as password so a browser can open GraphiQL).
- * The frontend presents a customer's JWT (HS256 secret or a JWKS) whose `sub` is the customer id.
+ * The frontend presents a customer's JWT (HS256 secret or a JWKS) whose `sub` is the customer id and which carries `exp`.
  */
 export function callerIdentifier(config: Pick<Config, 'adminToken' | 'customerAuth'>): IdentifyCaller {
   const { hs256Secret, jwksUrl, issuer, audience } = config.customerAuth;
   const jwks: JWTVerifyGetKey | null = jwksUrl ? createRemoteJWKSet(new URL(jwksUrl)) : null;
   const secret = hs256Secret ? new TextEncoder().encode(hs256Secret) : null;
-  const options = { ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
+  // A token without `exp` would be good forever: refused. `iss`/`aud` are checked when configured.
+  const options = { requiredClaims: ['exp'], ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
 
   return async (authorization) => {
     const token = bearerOrBasic(authorization);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createKillbillWebhook } from '../billing/webhook.js';
 import type { Deps } from '../deps.js';
 import type { Leadership } from '../jobs/leadership.js';
@@ -19,12 +19,46 @@ const requestIdOf = (request: IncomingMessage): string => {
 
 const quietPaths = new Set(['/healthz', '/readyz', '/metrics']);
 
+/** Refused before the body is read: no root field is open to anonymous callers, so nothing is worth parsing for them. */
+const anonymousRefusal = {
+  errors: [{ message: 'A bearer token is required: the admin token, or a customer token from the frontend.', extensions: { code: 'UNAUTHENTICATED' } }],
+};
+
 /** The daemon's HTTP surface: GraphQL (GraphiQL for admins), the Kill Bill webhook, liveness, readiness, metrics. */
 export function createHttpServer(deps: Deps, leadership: Leadership): Server {
   const identifyCaller = callerIdentifier(deps.config);
-  const graphql = createGraphQLHandler(deps, identifyCaller);
+  const graphql = createGraphQLHandler(deps);
   const killbillWebhook = createKillbillWebhook(deps);
-  return createServer(async (request, response) => {
+
+  const handle = async (request: IncomingMessage, response: ServerResponse, path: string): Promise<void> => {
+    if (path === '/healthz') return sendJson(response, 200, { status: 'ok', leader: leadership.isLeader() });
+    if (path === '/readyz') {
+      const result = await readiness(deps);
+      return sendJson(response, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', ...result.checks });
+    }
+    if (path === '/metrics') {
+      const body = await deps.metrics.registry.metrics();
+      response.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
+      return void response.end(body);
+    }
+    // Its own shared secret, not the admin token: see src/billing/webhook.ts.
+    if (path === '/webhooks/killbill') return killbillWebhook(request, response);
+    if (path === '/graphql') {
+      const caller = await identifyCaller(request.headers.authorization ?? null);
+      // A browser without the admin token is asked for it (Basic; the token as password) instead of getting a query error.
+      if (wantsHtml(request) && caller.kind !== 'admin') {
+        return sendJson(response, 401, { error: 'GraphiQL is for admins: give the admin token as the password.' }, {
+          'www-authenticate': 'Basic realm="odoo-orchestrator", charset="UTF-8"',
+        });
+      }
+      // A CORS preflight carries no credentials: yoga answers it from CORS_ORIGINS.
+      if (caller.kind === 'anonymous' && request.method !== 'OPTIONS') return sendJson(response, 401, anonymousRefusal);
+      return graphql(request, response, { caller });
+    }
+    return sendJson(response, 404, { error: `No route for ${request.method} ${path}.` });
+  };
+
+  return createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdOf(request);
     const started = process.hrtime.bigint();
@@ -34,27 +68,10 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
       if (quietPaths.has(path)) deps.log.debug(line);
       else deps.log.info(line);
     });
-
-    if (path === '/healthz') return sendJson(response, 200, { status: 'ok', leader: leadership.isLeader() });
-    if (path === '/readyz') {
-      const result = await readiness(deps);
-      return sendJson(response, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', ...result.checks });
-    }
-    if (path === '/metrics') {
-      response.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
-      return response.end(await deps.metrics.registry.metrics());
-    }
-    // Its own shared secret, not the admin token: see src/billing/webhook.ts.
-    if (path === '/webhooks/killbill') return killbillWebhook(request, response);
-    if (path === '/graphql') {
-      // A browser without the admin token is asked for it (Basic; the token as password) instead of getting a query error.
-      if (wantsHtml(request) && (await identifyCaller(request.headers.authorization ?? null)).kind !== 'admin') {
-        return sendJson(response, 401, { error: 'GraphiQL is for admins: give the admin token as the password.' }, {
-          'www-authenticate': 'Basic realm="odoo-orchestrator", charset="UTF-8"',
-        });
-      }
-      return graphql(request, response);
-    }
-    return sendJson(response, 404, { error: `No route for ${request.method} ${path}.` });
+    handle(request, response, path).catch((error: unknown) => {
+      deps.log.error({ event: 'http.handler_failed', requestId, path, err: error }, 'request handler failed');
+      if (!response.headersSent) sendJson(response, 500, { error: 'The request could not be handled.' });
+      else response.destroy();
+    });
   });
 }

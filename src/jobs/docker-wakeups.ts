@@ -1,34 +1,56 @@
 import type { Deps } from '../deps.js';
+import { connectDocker } from '../docker.js';
 import { labelKeys } from '../swarm/labels.js';
 import { INSTANCE_TRACKING } from './instance-tracking.js';
 import type { Scheduler } from './scheduler.js';
 
 const WAKEUP_DELAYS_MS = [0, 150, 400];
+const RECONNECT_MS = 5000;
+
+type EventStream = NodeJS.ReadableStream & { destroy: () => void };
 
 /**
  * Wakes the instance tracker as soon as Docker reports a container of ours turning healthy or dying, instead of
  * at its next tick. Docker reports only this node's containers; the tracker's schedule covers the others.
+ * The stream may stay quiet for hours, so it has a Docker client without the call timeout; when it ends (dockerd
+ * restarted, say) it is opened again.
  */
 export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { stop: () => void } {
-  let stream: NodeJS.ReadableStream | null = null;
+  const docker = connectDocker(deps.config.dockerHost);
+  let stream: EventStream | null = null;
   let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
   const filters = { type: ['container'], event: ['health_status', 'die', 'start'], label: [`${labelKeys.managed}=true`] };
-  deps.docker
-    .getEvents({ filters: JSON.stringify(filters) })
-    .then((events) => {
-      if (stopped) return (events as unknown as { destroy: () => void }).destroy();
-      stream = events;
-      // Swarm's task state follows the container's a moment later: look again shortly after.
-      events.on('data', () => {
-        for (const delayMs of WAKEUP_DELAYS_MS) setTimeout(() => scheduler.runNow(INSTANCE_TRACKING), delayMs).unref();
-      });
-      events.on('error', (error: Error) => deps.log.warn({ event: 'docker.events_error', reason: error.message }, 'docker event stream failed'));
-    })
-    .catch((error: Error) => deps.log.warn({ event: 'docker.events_unavailable', reason: error.message }, 'tracking on schedule only'));
+
+  const reopen = (reason: string) => {
+    stream = null;
+    if (stopped) return;
+    deps.log.warn({ event: 'docker.events_lost', reason }, 'docker event stream lost; tracking on schedule until it is back');
+    clearTimeout(retry);
+    retry = setTimeout(open, RECONNECT_MS).unref();
+  };
+  function open() {
+    docker
+      .getEvents({ filters: JSON.stringify(filters) })
+      .then((events) => {
+        const opened = events as EventStream;
+        if (stopped) return opened.destroy();
+        stream = opened;
+        // Swarm's task state follows the container's a moment later: look again shortly after.
+        opened.on('data', () => {
+          for (const delayMs of WAKEUP_DELAYS_MS) setTimeout(() => scheduler.runNow(INSTANCE_TRACKING), delayMs).unref();
+        });
+        opened.on('error', (error: Error) => reopen(error.message));
+        opened.on('end', () => reopen('stream ended'));
+      })
+      .catch((error: Error) => reopen(error.message));
+  }
+  open();
   return {
     stop: () => {
       stopped = true;
-      (stream as unknown as { destroy?: () => void } | null)?.destroy?.();
+      clearTimeout(retry);
+      stream?.destroy();
     },
   };
 }

@@ -4,6 +4,9 @@ import type { Deps } from '../deps.js';
 /** Any constant: every daemon replica on this database competes for the same advisory lock. */
 const LEADER_LOCK_KEY = 7_224_031_915;
 
+/** Connecting, and each check on the leader's connection, must answer within this. */
+const LEADER_TIMEOUT_MS = 5000;
+
 export interface Leadership {
   isLeader: () => boolean;
   /** Gives up leadership (stopping the leader's work first) and stops competing. */
@@ -26,11 +29,12 @@ export function startLeadership(deps: Deps, work: LeaderWork, retryMs: number): 
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
 
+  /** Never rejects: it runs from error handlers and timers, where a rejection would end the process. */
   const resign = async (reason: string) => {
     if (leader) {
       leader = false;
       deps.log.warn({ event: 'leader.lost', reason }, 'leadership lost');
-      await work.stop();
+      await work.stop().catch((error: unknown) => deps.log.error({ event: 'leader.stop_failed', err: error }, 'leader work did not stop cleanly'));
     }
     const ending = client;
     client = null;
@@ -40,8 +44,19 @@ export function startLeadership(deps: Deps, work: LeaderWork, retryMs: number): 
   const tick = async () => {
     try {
       if (!client) {
-        const next = new pg.Client({ connectionString: deps.config.databaseUrl, keepAlive: true, application_name: 'odoo-orchestrator-leader' });
-        next.on('error', (error) => void resign(`leader connection failed: ${error.message}`));
+        // Keepalive notices a vanished server; the timeouts keep a hung one from stalling the check (and so the scheduler).
+        const next = new pg.Client({
+          connectionString: deps.config.databaseUrl,
+          application_name: 'odoo-orchestrator-leader',
+          keepAlive: true,
+          keepAliveInitialDelayMillis: 5000,
+          connectionTimeoutMillis: LEADER_TIMEOUT_MS,
+          query_timeout: LEADER_TIMEOUT_MS,
+          statement_timeout: LEADER_TIMEOUT_MS,
+        });
+        next.on('error', (error) => {
+          if (client === next) void resign(`leader connection failed: ${error.message}`);
+        });
         await next.connect();
         client = next;
       }
@@ -51,8 +66,8 @@ export function startLeadership(deps: Deps, work: LeaderWork, retryMs: number): 
         const { rows } = await client.query<{ acquired: boolean }>('select pg_try_advisory_lock($1) as acquired', [LEADER_LOCK_KEY]);
         if (rows[0]?.acquired && !stopped) {
           leader = true;
-          deps.log.info({ event: 'leader.acquired' }, 'this replica leads: scheduler started');
           work.start();
+          deps.log.info({ event: 'leader.acquired' }, 'this replica leads: scheduler started');
         }
       }
     } catch (error) {

@@ -49,13 +49,23 @@ export function startScheduler(deps: Deps, jobs: Job[]): Scheduler {
     return execution;
   };
 
-  const tasks = jobs.map((job) =>
-    cron.schedule(job.schedule, () => (current.has(job.name) ? undefined : run(job)), {
-      name: job.name,
-      noOverlap: true,
-      logger: cronLogger(deps, job.name),
-    }),
-  );
+  // All or nothing: a schedule that cannot start stops the ones already started, so no job runs unled.
+  const tasks: ReturnType<typeof cron.schedule>[] = [];
+  try {
+    for (const job of jobs) {
+      tasks.push(
+        cron.schedule(job.schedule, () => (current.has(job.name) ? undefined : run(job)), {
+          name: job.name,
+          noOverlap: true,
+          logger: cronLogger(deps, job.name),
+        }),
+      );
+    }
+  } catch (error) {
+    stopped = true;
+    for (const task of tasks) void Promise.resolve(task.stop()).catch(() => undefined);
+    throw error;
+  }
   return {
     runNow: (jobName) => {
       const job = jobs.find((candidate) => candidate.name === jobName);

@@ -43,17 +43,37 @@ export function createMetrics() {
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-/** Gauges read from the rows at scrape time, so every replica reports the same truth. */
-export function registerStateGauges(metrics: Metrics, db: Kysely<Database>): void {
+/** The rows' answer within `ms`, or a rejection: a scrape never waits on a database that does not answer. */
+const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
+  Promise.race([work, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
+
+/**
+ * Gauges read from the rows at scrape time, so every replica reports the same truth. While the database is away a
+ * scrape still answers: the gauges keep the last values read and `orchestrator_state_fresh` says 0.
+ */
+export function registerStateGauges(metrics: Metrics, db: Kysely<Database>, timeoutMs = 1000): void {
+  const fresh = new Gauge({ name: 'orchestrator_state_fresh', help: '1 when the state gauges were read from the database at this scrape, 0 when they are the last values read', registers: [metrics.registry] });
+  const read = async <T>(work: () => Promise<T>, apply: (value: T) => void) => {
+    try {
+      apply(await within(timeoutMs, work()));
+      fresh.set(1);
+    } catch {
+      fresh.set(0);
+    }
+  };
   new Gauge({
     name: 'orchestrator_instances',
     help: 'Instances by status',
     labelNames: ['status'],
     registers: [metrics.registry],
     async collect() {
-      this.reset();
-      const rows = await db.selectFrom('instances').select((eb) => ['status', eb.fn.countAll<string>().as('count')]).groupBy('status').execute();
-      for (const row of rows) this.set({ status: row.status }, Number(row.count));
+      await read(
+        () => db.selectFrom('instances').select((eb) => ['status', eb.fn.countAll<string>().as('count')]).groupBy('status').execute(),
+        (rows) => {
+          this.reset();
+          for (const row of rows) this.set({ status: row.status }, Number(row.count));
+        },
+      );
     },
   });
   new Gauge({
@@ -62,16 +82,21 @@ export function registerStateGauges(metrics: Metrics, db: Kysely<Database>): voi
     labelNames: ['state'],
     registers: [metrics.registry],
     async collect() {
-      const row = await db
-        .selectFrom('db_servers')
-        .select([
-          sql<string>`coalesce(sum(current_instances), 0)`.as('used'),
-          sql<string>`coalesce(sum(case when status = 'active' and health_status <> 'unhealthy' then max_instances - current_instances else 0 end), 0)`.as('free'),
-        ])
-        .where('status', '<>', 'decommissioned')
-        .executeTakeFirstOrThrow();
-      this.set({ state: 'used' }, Number(row.used));
-      this.set({ state: 'free' }, Number(row.free));
+      await read(
+        () =>
+          db
+            .selectFrom('db_servers')
+            .select([
+              sql<string>`coalesce(sum(current_instances), 0)`.as('used'),
+              sql<string>`coalesce(sum(case when status = 'active' and health_status <> 'unhealthy' then max_instances - current_instances else 0 end), 0)`.as('free'),
+            ])
+            .where('status', '<>', 'decommissioned')
+            .executeTakeFirstOrThrow(),
+        (row) => {
+          this.set({ state: 'used' }, Number(row.used));
+          this.set({ state: 'free' }, Number(row.free));
+        },
+      );
     },
   });
 }

@@ -15,7 +15,8 @@ async function check(work: () => Promise<unknown>): Promise<'ok' | string> {
     await within(2000, work());
     return 'ok';
   } catch (error) {
-    return (error as Error).message || String(error);
+    // A handle's SERVICE_UNAVAILABLE carries the bare reason (see errors.ts `unavailable`).
+    return (error as { reason?: string }).reason ?? ((error as Error).message || String(error));
   }
 }
 
@@ -28,7 +29,8 @@ export async function readiness(deps: Deps): Promise<Readiness> {
       const pending = Object.keys(migrations).filter((name) => !names.has(name));
       if (pending.length > 0) throw new Error(`migrations not applied: ${pending.join(', ')}`);
     }),
-    check(() => deps.redis.ping()),
+    // Commands are refused while disconnected (no offline queue): the connection's state says why.
+    check(() => (deps.redis.status === 'ready' ? deps.redis.ping() : Promise.reject(new Error(`not connected (${deps.redis.status})`)))),
     check(() => deps.docker.ping()),
   ]);
   const checks = { postgres, redis, docker };

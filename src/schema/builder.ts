@@ -1,4 +1,5 @@
 import SchemaBuilder from '@pothos/core';
+import ComplexityPlugin from '@pothos/plugin-complexity';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import type { InstanceEventRow, InstanceRow, PoolRow } from '../db/schema.js';
 import type { Allocation } from '../domain/allocation.js';
@@ -23,7 +24,15 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
 }>({
   defaultFieldNullability: false,
-  plugins: [ScopeAuthPlugin],
+  plugins: [ScopeAuthPlugin, ComplexityPlugin],
+  // A list costs what it may return: a page's `first` multiplies what is selected under it.
+  complexity: {
+    defaultComplexity: 1,
+    defaultListMultiplier: 10,
+    limit: (context) => (context.caller.kind === 'admin' ? { complexity: 100_000, depth: 10, breadth: 200 } : { complexity: 5_000, depth: 8, breadth: 60 }),
+    complexityError: (_kind, result) =>
+      new DomainError('VALIDATION_FAILED', `query: costs ${result.complexity} (at most ${result.maxComplexity}), depth ${result.depth} (at most ${result.maxDepth}), breadth ${result.breadth} (at most ${result.maxBreadth}); ask for fewer items or fields`, 'query'),
+  },
   scopeAuth: {
     authScopes: (context) => ({ admin: context.caller.kind === 'admin', customer: context.caller.kind === 'customer' }),
     authorizeOnSubscribe: true,

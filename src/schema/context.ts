@@ -2,7 +2,7 @@ import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { getInstance } from '../domain/instances.js';
 import type { Trigger } from '../domain/instance-events.js';
-import { DomainError } from '../errors.js';
+import { DomainError, notFound } from '../errors.js';
 import type { Caller } from '../http/auth.js';
 
 export interface GraphQLContext {
@@ -18,12 +18,13 @@ export const actorOf = (caller: Caller): string => (caller.kind === 'customer' ?
 
 export const triggerOf = (context: GraphQLContext, cause: string): Trigger => ({ cause, actor: actorOf(context.caller) });
 
-/** The instance, if this caller may see and act on it: admins any, customers their own. */
+/**
+ * The instance, if this caller may see and act on it: admins any, customers their own. Another customer's instance
+ * is NOT_FOUND, as one that does not exist: a customer cannot tell whether it does.
+ */
 export async function ownedInstance(context: GraphQLContext, instanceId: string): Promise<InstanceRow> {
   const instance = await getInstance(context.deps, instanceId);
-  if (context.caller.kind === 'customer' && instance.customer_id !== context.caller.customerId) {
-    throw new DomainError('FORBIDDEN', `Instance ${instanceId} belongs to another customer.`);
-  }
+  if (context.caller.kind === 'customer' && instance.customer_id !== context.caller.customerId) throw notFound('Instance', instanceId);
   return instance;
 }
 

@@ -35,6 +35,7 @@ builder.objectType('Instance', {
       type: ['InstanceEvent'],
       description: 'Every transition, trigger and failure, oldest first.',
       args: { first: t.arg.int({ required: false, defaultValue: 100 }) },
+      complexity: ({ first }) => ({ field: 1, multiplier: Math.min(first ?? 100, 1000) }),
       resolve: (instance, { first }, context) => listInstanceEvents(context.deps, instance.id, Math.min(first ?? 100, 1000)),
     }),
   }),
@@ -68,7 +69,8 @@ builder.objectType('Allocation', {
 
 builder.objectType('InstanceConnection', {
   fields: (t) => ({
-    nodes: t.field({ type: ['Instance'], resolve: (page) => page.nodes }),
+    // The page's `first` already multiplies what is selected under it.
+    nodes: t.field({ type: ['Instance'], complexity: { field: 1, multiplier: 1 }, resolve: (page) => page.nodes }),
     totalCount: t.exposeInt('totalCount'),
     endCursor: t.exposeString('endCursor', { nullable: true }),
     hasNextPage: t.exposeBoolean('hasNextPage'),
@@ -106,6 +108,7 @@ builder.queryFields((t) => ({
       first: t.arg.int({ required: false, defaultValue: 50 }),
       after: t.arg.string({ required: false }),
     },
+    complexity: ({ first }) => ({ field: 1, multiplier: Math.min(first ?? 50, 200) }),
     resolve: (_root, args, context) =>
       listInstances(context.deps, { status: args.status, customerId: customerScope(context, args.customerId) }, args.first ?? 50, args.after),
   }),

@@ -52,4 +52,31 @@ describe('configuration', () => {
     assert.equal(config.adminToken, 't'.repeat(40));
     assert.deepEqual(problemsOf({ ...valid, MASTER_KEY_FILE: join(dir, 'missing') }), [`MASTER_KEY_FILE: cannot read ${join(dir, 'missing')} (ENOENT)`]);
   });
+
+  it('checks every cron expression at start-up', () => {
+    assert.deepEqual(problemsOf({ ...valid, POOL_HEALTH_CRON: '*/15 * * *', BILLING_RETRY_CRON: '61 * * * *' }).sort(), [
+      'BILLING_RETRY_CRON: must be a cron expression (5 or 6 fields, as node-cron reads them)',
+      'POOL_HEALTH_CRON: must be a cron expression (5 or 6 fields, as node-cron reads them)',
+    ]);
+    assert.equal(loadConfig({ ...valid, POOL_HEALTH_CRON: '*/30 * * * * *' }).pools.healthCron, '*/30 * * * * *');
+  });
+
+  it('takes one way to verify customer tokens, and a JWKS over https unless on localhost', () => {
+    const secret = 's'.repeat(40);
+    assert.deepEqual(problemsOf({ ...valid, JWT_SECRET: secret, JWT_JWKS_URL: 'https://auth.example/.well-known/jwks.json' }), [
+      'JWT_JWKS_URL: cannot be set together with JWT_SECRET (choose one way to verify customer tokens)',
+    ]);
+    assert.deepEqual(problemsOf({ ...valid, JWT_JWKS_URL: 'http://auth.example/jwks.json' }), ['JWT_JWKS_URL: must be https (http only on localhost)']);
+    assert.equal(loadConfig({ ...valid, JWT_JWKS_URL: 'http://localhost:8080/jwks.json' }).customerAuth.jwksUrl, 'http://localhost:8080/jwks.json');
+  });
+
+  it('reads CORS origins, Docker timeout and a previous master key', () => {
+    const config = loadConfig({ ...valid, CORS_ORIGINS: 'https://admin.example, http://localhost:3000/', DOCKER_TIMEOUT_MS: '5000', MASTER_KEY_PREVIOUS: Buffer.alloc(32, 8).toString('base64') });
+    assert.deepEqual(config.corsOrigins, ['https://admin.example', 'http://localhost:3000']);
+    assert.equal(config.dockerTimeoutMs, 5000);
+    assert.equal(config.masterKeyPrevious?.length, 32);
+    assert.deepEqual(loadConfig(valid).corsOrigins, [], 'no origin unless listed');
+    assert.equal(problemsOf({ ...valid, CORS_ORIGINS: 'https://admin.example/app' })[0]?.split(':')[0], 'CORS_ORIGINS.0');
+    assert.deepEqual(problemsOf({ ...valid, MASTER_KEY_PREVIOUS: valid.MASTER_KEY }), ['MASTER_KEY_PREVIOUS: must differ from MASTER_KEY']);
+  });
 });

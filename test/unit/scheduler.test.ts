@@ -34,4 +34,16 @@ describe('scheduler', () => {
     assert.equal(maxRunning, 1);
     assert.equal(runs, 2, 'the first run, then one more for the requests that came during it');
   });
+
+  it('starts all its schedules or none: a bad one stops those already started', async () => {
+    let runs = 0;
+    assert.throws(() =>
+      startScheduler(deps, [
+        { name: 'every-second', schedule: '* * * * * *', run: async () => void (runs += 1) },
+        { name: 'broken', schedule: 'not a schedule', run: async () => undefined },
+      ]),
+    );
+    await sleep(2200);
+    assert.equal(runs, 0, 'the schedule started before the bad one never ran');
+  });
 });

@@ -1,0 +1,45 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { open, seal } from './secret-box.js';
+
+export class MasterKeyMismatch extends Error {
+  override readonly name = 'MasterKeyMismatch';
+}
+
+const opens = (sealed: string, key: Buffer): boolean => {
+  try {
+    open(sealed, key);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Proves at start-up that MASTER_KEY opens every pool admin password stored, instead of failing at allocation.
+ * What only MASTER_KEY_PREVIOUS opens is sealed again under MASTER_KEY (key rotation); returns the pools re-sealed.
+ * Throws MasterKeyMismatch naming the pools neither key opens.
+ */
+export async function checkMasterKey(db: Kysely<Database>, key: Buffer, previous: Buffer | null): Promise<string[]> {
+  const pools = await db.selectFrom('db_servers').select(['id', 'name', 'admin_password_encrypted']).execute();
+  const unreadable: string[] = [];
+  const resealed: string[] = [];
+  for (const pool of pools) {
+    if (opens(pool.admin_password_encrypted, key)) continue;
+    if (previous && opens(pool.admin_password_encrypted, previous)) {
+      const fresh = seal(open(pool.admin_password_encrypted, previous), key);
+      // Only if no one changed it meanwhile (another replica rotating at the same time).
+      await db.updateTable('db_servers').set({ admin_password_encrypted: fresh }).where('id', '=', pool.id).where('admin_password_encrypted', '=', pool.admin_password_encrypted).execute();
+      resealed.push(pool.name);
+    } else {
+      unreadable.push(pool.name);
+    }
+  }
+  if (unreadable.length > 0) {
+    throw new MasterKeyMismatch(
+      `MASTER_KEY cannot decrypt the admin password of pool(s) ${unreadable.join(', ')}: it is not the key they were encrypted with` +
+        (previous ? ' (nor is MASTER_KEY_PREVIOUS)' : '; to rotate keys, set MASTER_KEY_PREVIOUS to the former key'),
+    );
+  }
+  return resealed;
+}
