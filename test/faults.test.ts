@@ -1,7 +1,7 @@
 /**
- * Stops, restarts and freezes the real services under a running daemon process. Run under
- * `flock /tmp/orchestrator-faults.lock` (scripts/test.sh does): other suites on this machine share these services.
- * Every fault is undone in a `finally`, whatever the assertions say.
+ * Stops, restarts and freezes the real services under a running daemon process. Other suites share these services,
+ * so in `npm test` this one waits until it runs alone (holdExclusive). Every fault is undone in a `finally`,
+ * whatever the assertions say.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,6 +15,7 @@ import { closeDeps, connectDeps } from '../src/daemon.js';
 import type { Deps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
 import { startDaemonProcess, type DaemonProcess } from './support/daemon-process.js';
+import { holdExclusive } from './support/isolation.js';
 import { CREATE_INSTANCE, instanceInput, localPool, REGISTER_POOL, resetState, runLabels } from './support/harness.js';
 
 const DOCKER_TIMEOUT_MS = 3000;
@@ -108,6 +109,7 @@ describe('dependencies fail, the daemon stays', () => {
   const metricsAnswer = async () => (await fetch(`${daemon.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).status;
 
   before(async () => {
+    await holdExclusive();
     local = connectDeps(loadConfig({ ...process.env, DOCKER_LABELS: dockerLabels }), createLogger('silent'));
     await resetState(local);
     daemon = await startDaemonProcess({
