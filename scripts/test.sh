@@ -60,6 +60,7 @@ suites=(
   # Stops Redis, restarts PostgreSQL and freezes dockerd under a daemon: it waits to run alone.
   test/faults.test.ts
   test/unit/config.test.ts
+  test/unit/schema-file.test.ts
   test/unit/crypto.test.ts
   test/unit/names.test.ts
   test/unit/swarm-odoo-service.test.ts
