@@ -53,6 +53,7 @@ suites=(
   test/secrets.test.ts
   test/graphiql.test.ts
   test/access-control.test.ts
+  test/metrics.test.ts
   test/cross-site.test.ts
   test/hostile-documents.test.ts
   test/master-key.test.ts

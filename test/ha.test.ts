@@ -51,7 +51,7 @@ describe('two replicas: one leader, takeover, signals', () => {
     assert.match(metrics, /^orchestrator_instances\{status="RUNNING"\} 1$/m);
     assert.match(metrics, /^orchestrator_pool_slots\{state="used"\} 1$/m);
     assert.match(metrics, /^orchestrator_pool_slots\{state="free"\} 4$/m);
-    assert.match(metrics, /^orchestrator_scheduler_runs_total\{job="instance-tracking",outcome="ok"\} \d+$/m);
+    assert.match(metrics, /^orchestrator_scheduler_runs_total\{task="instance-tracking",outcome="ok"\} \d+$/m);
     assert.match(metrics, /^orchestrator_allocation_duration_seconds_count\{outcome="allocated"\} 1$/m);
     assert.match(metrics, /^orchestrator_provisioning_duration_seconds_count\{outcome="running"\} 1$/m);
 

@@ -7,6 +7,7 @@ import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
 import { createYoga, maskError as defaultMaskError, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
+import { useOperationMetrics } from '../observability/graphql-metrics.js';
 import { schema, type GraphQLContext } from '../schema/index.js';
 import type { Caller } from './auth.js';
 import { dependencyFailure } from './dependency-errors.js';
@@ -84,6 +85,7 @@ export function createGraphQLHandler(deps: Deps): YogaServerInstance<RequestCont
       maxDepthPlugin({ n: documentLimits.depth }),
       maxAliasesPlugin({ n: documentLimits.aliases }),
       schemaPrivacy(),
+      useOperationMetrics(deps.metrics),
     ],
     maskedErrors: { maskError: toClientError(deps) },
     logging: {

@@ -19,6 +19,15 @@ const requestIdOf = (request: IncomingMessage): string => {
 
 const quietPaths = new Set(['/healthz', '/readyz', '/metrics']);
 
+const fixedRoutes = new Set(['/graphql', '/webhooks/killbill', '/healthz', '/readyz', '/metrics']);
+
+/** The route a path belongs to, as a metric label: a bounded set, whatever paths callers send. */
+export const routeOf = (path: string): string => {
+  if (fixedRoutes.has(path)) return path;
+  if (/^\/backups\/[^/]+\/download$/.test(path)) return '/backups/{id}/download';
+  return 'other';
+};
+
 /** Refused before the body is read: no root field is open to anonymous callers, so nothing is worth parsing for them. */
 const anonymousRefusal = {
   errors: [{ message: 'A bearer token is required: the admin token, or a customer token from the frontend.', extensions: { code: 'UNAUTHENTICATED' } }],
@@ -64,7 +73,11 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
     const started = process.hrtime.bigint();
     response.setHeader('x-request-id', requestId);
     response.on('finish', () => {
-      const line = { event: 'http.request', requestId, method: request.method, path, status: response.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 };
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      const labels = { method: request.method ?? 'OTHER', route: routeOf(path) };
+      deps.metrics.httpRequests.inc({ ...labels, code: String(response.statusCode) });
+      deps.metrics.httpSeconds.observe(labels, ms / 1000);
+      const line = { event: 'http.request', requestId, method: request.method, path, status: response.statusCode, ms };
       if (quietPaths.has(path)) deps.log.debug(line);
       else deps.log.info(line);
     });

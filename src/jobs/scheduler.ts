@@ -30,13 +30,13 @@ export function startScheduler(deps: Deps, jobs: Job[]): Scheduler {
   const run = (job: Job): Promise<void> => {
     const inFlight = current.get(job.name);
     if (inFlight) return inFlight;
-    const endTimer = deps.metrics.jobSeconds.startTimer({ job: job.name });
+    const endTimer = deps.metrics.jobSeconds.startTimer({ task: job.name });
     const execution = job
       .run(deps)
       .then(
-        () => void deps.metrics.jobRuns.inc({ job: job.name, outcome: 'ok' }),
+        () => void deps.metrics.jobRuns.inc({ task: job.name, outcome: 'ok' }),
         (error: unknown) => {
-          deps.metrics.jobRuns.inc({ job: job.name, outcome: 'failed' });
+          deps.metrics.jobRuns.inc({ task: job.name, outcome: 'failed' });
           deps.log.error({ event: 'job.failed', job: job.name, err: error }, 'scheduled job failed');
         },
       )

@@ -1,14 +1,49 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { packageVersion } from './build.js';
 
 /** The daemon's Prometheus metrics, in a registry of its own (several daemons can share a process in tests). */
 export function createMetrics() {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'orchestrator_process_' });
+  // Their standard names (process_*, nodejs_*), so the usual dashboards and alerts apply as they are.
+  collectDefaultMetrics({ register: registry });
   const durationBuckets = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+  const requestBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+  new Gauge({
+    name: 'orchestrator_build_info',
+    help: 'Always 1; the labels say which build and runtime this replica runs',
+    labelNames: ['version', 'node_version'],
+    registers: [registry],
+  }).set({ version: packageVersion, node_version: process.versions.node }, 1);
   return {
     registry,
+    httpRequests: new Counter({
+      name: 'http_requests_total',
+      help: 'HTTP requests answered, by route (the path for known routes, else "other") and status code',
+      labelNames: ['method', 'route', 'code'],
+      registers: [registry],
+    }),
+    httpSeconds: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request durations, from the request to the last byte of the answer',
+      labelNames: ['method', 'route'],
+      buckets: requestBuckets,
+      registers: [registry],
+    }),
+    graphqlOperations: new Counter({
+      name: 'orchestrator_graphql_operations_total',
+      help: 'GraphQL operations executed, by type, name ("anonymous" when unnamed) and outcome (ok, or errors)',
+      labelNames: ['type', 'name', 'outcome'],
+      registers: [registry],
+    }),
+    graphqlSeconds: new Histogram({
+      name: 'orchestrator_graphql_operation_duration_seconds',
+      help: 'GraphQL execution durations, by operation type and name',
+      labelNames: ['type', 'name'],
+      buckets: requestBuckets,
+      registers: [registry],
+    }),
     allocationSeconds: new Histogram({
       name: 'orchestrator_allocation_duration_seconds',
       help: 'createInstance/allocateDatabase: choosing a pool, making the role and database, recording the slot',
@@ -23,11 +58,12 @@ export function createMetrics() {
       buckets: durationBuckets,
       registers: [registry],
     }),
-    jobRuns: new Counter({ name: 'orchestrator_scheduler_runs_total', help: 'Scheduler job runs', labelNames: ['job', 'outcome'], registers: [registry] }),
+    // `task`, not `job`: Prometheus sets `job` itself, and would rename ours `exported_job`.
+    jobRuns: new Counter({ name: 'orchestrator_scheduler_runs_total', help: 'Scheduler job runs', labelNames: ['task', 'outcome'], registers: [registry] }),
     jobSeconds: new Histogram({
       name: 'orchestrator_scheduler_run_duration_seconds',
       help: 'Scheduler job run durations',
-      labelNames: ['job'],
+      labelNames: ['task'],
       buckets: durationBuckets,
       registers: [registry],
     }),

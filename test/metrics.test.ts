@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { startTestDaemon, type TestDaemon } from './support/harness.js';
+
+const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+describe('Prometheus conventions', () => {
+  let daemon: TestDaemon;
+  before(async () => {
+    daemon = await startTestDaemon();
+  });
+  after(() => daemon.stop());
+
+  const scrape = async () => (await fetch(`${daemon.url}/metrics`)).text();
+
+  it('names default metrics the standard way, labels no series `job`, and says which build runs', async () => {
+    const metrics = await scrape();
+    assert.match(metrics, /^process_cpu_seconds_total \d/m);
+    assert.match(metrics, /^nodejs_heap_size_used_bytes \d/m);
+    assert.doesNotMatch(metrics, /orchestrator_process_/);
+    assert.doesNotMatch(metrics, /[{,]job="/);
+    assert.match(metrics, new RegExp(`^orchestrator_build_info\\{version="${version.replace(/\./g, '\\.')}",node_version="${process.versions.node}"\\} 1$`, 'm'));
+  });
+
+  it('counts HTTP requests by route and GraphQL operations by name and outcome', async () => {
+    await daemon.gql('query PoolsForMetrics { pools { id } }');
+    await daemon.gql('query BrokenForMetrics { instance(id: "not-a-uuid") { id } }');
+    await fetch(`${daemon.url}/no/such/path/${'x'.repeat(50)}`);
+    const metrics = await scrape();
+    assert.match(metrics, /^orchestrator_graphql_operations_total\{type="query",name="PoolsForMetrics",outcome="ok"\} 1$/m);
+    assert.match(metrics, /^orchestrator_graphql_operations_total\{type="query",name="BrokenForMetrics",outcome="errors"\} 1$/m);
+    assert.match(metrics, /^orchestrator_graphql_operation_duration_seconds_count\{type="query",name="PoolsForMetrics"\} 1$/m);
+    assert.match(metrics, /^http_requests_total\{method="POST",route="\/graphql",code="200"\} [2-9]$/m);
+    assert.match(metrics, /^http_requests_total\{method="GET",route="other",code="404"\} 1$/m);
+    assert.match(metrics, /^http_request_duration_seconds_count\{method="POST",route="\/graphql"\} [2-9]$/m);
+    assert.doesNotMatch(metrics, /no\/such\/path/);
+  });
+});
