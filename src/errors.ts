@@ -7,7 +7,9 @@ export type ErrorCode =
   | 'NO_POOL_CAPACITY'
   | 'DATABASE_NOT_ALLOCATED'
   | 'CREDENTIALS_NOT_FOUND'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  /** Kill Bill could not be asked (unset, unreachable, refusing): the call can be repeated later. */
+  | 'BILLING_UNAVAILABLE';
 
 /** An error the caller caused or can act on. Its message is safe to show: it never holds a secret. */
 export class DomainError extends Error {

@@ -49,7 +49,16 @@ export interface TestDaemon {
 
 /** A daemon in this process on a free port, with its own handles, logging at debug level into `logs`. */
 export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
-  const config = loadConfig({ ...process.env, PORT: '0', ALLOCATION_RETRY_CRON: '0 0 1 1 *', DOCKER_LABELS: dockerLabelsEnv, JWT_SECRET: customerJwtSecret, ...env });
+  // Suites create many instances for one customer; the limit's own suite sets MAX_INSTANCES_PER_CUSTOMER.
+  const config = loadConfig({
+    ...process.env,
+    PORT: '0',
+    ALLOCATION_RETRY_CRON: '0 0 1 1 *',
+    DOCKER_LABELS: dockerLabelsEnv,
+    JWT_SECRET: customerJwtSecret,
+    MAX_INSTANCES_PER_CUSTOMER: '10000',
+    ...env,
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
