@@ -223,8 +223,10 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
       const follower = replicas[gauges.indexOf(0)];
       assert.ok(leader && follower, `leader gauges ${JSON.stringify(gauges)}`);
 
-      const subscription = killbill.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
-      const created = (await api(follower, CREATE_INSTANCE, { input: instanceInput('killbill', subscription.subscriptionId) })).createInstance;
+      // The subscription's Kill Bill account carries the instance's customer id as its externalKey.
+      const input = instanceInput('killbill', '');
+      const subscription = killbill.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', customerId: input.customerId });
+      const created = (await api(follower, CREATE_INSTANCE, { input: { ...input, subscriptionId: subscription.subscriptionId } })).createInstance;
       assert.equal(created.status, 'ALLOCATED', created.error ?? '');
 
       const delivery = await fetch(`${follower.url}/webhooks/killbill?token=${encodeURIComponent(run.secrets.killbill_webhook_token!)}`, {

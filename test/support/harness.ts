@@ -174,12 +174,15 @@ export async function registerLocalPool(daemon: TestDaemon, name: string, maxIns
   return result.data.registerPool as { id: string; name: string; status: string; currentInstances: number; maxInstances: number };
 }
 
+/** The customer of instanceInput() unless overridden; the Kill Bill fake's accounts belong to it by default. */
+export const defaultCustomerId = '6f1c2a9e-2b1d-4c3e-9f10-0a1b2c3d4e5f';
+
 let counter = 0;
 /** A valid createInstance input with a subdomain unique to this run. */
 export function instanceInput(overrides: Record<string, unknown> = {}) {
   counter += 1;
   return {
-    customerId: '6f1c2a9e-2b1d-4c3e-9f10-0a1b2c3d4e5f',
+    customerId: defaultCustomerId,
     name: `Acme ${counter}`,
     subdomain: `acme-${process.pid}-${counter}`,
     odooVersion: '17.0',
