@@ -32,6 +32,9 @@ suites=(
   test/ha.test.ts
   test/shutdown.test.ts
   test/billing.test.ts
+  test/billing-suspension.test.ts
+  test/plans-limits.test.ts
+  test/degraded.test.ts
   # The daemon itself as a stack on the swarm (builds its image; about a minute).
   test/stack-e2e.test.ts
 )
