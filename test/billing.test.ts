@@ -279,6 +279,10 @@ describe('Kill Bill push notifications', () => {
     const active = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
     const change = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CHANGE', active))).body.id);
     assert.equal(change.status, 'ignored');
+    const paidFor = fake.invoice({ accountId: cancelled.accountId, balance: 0, items: [{ subscriptionId: cancelled.subscriptionId, amount: 29 }] });
+    const paid = await settledEvent((await deliver(daemon, invoicePaid(paidFor.invoiceId, cancelled.accountId))).body.id);
+    assert.equal(paid.status, 'ignored');
+    assert.match(paid.outcome ?? '', /no live instance is linked to subscription .*, and Kill Bill shows CANCELLED/);
 
     // A trial whose instance the frontend has not created yet: waited for, but not forever.
     const trial = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });

@@ -86,10 +86,19 @@ export const startPaid: IntentHandler<'payment'> = async (deps, client, { invoic
   const subscriptionIds = [...new Set((invoice.items ?? []).flatMap((item) => (item.subscriptionId ? [item.subscriptionId.toLowerCase()] : [])))];
   if (subscriptionIds.length === 0) return ignored(`invoice ${invoiceId} bills no subscription`);
   const instances = await linkedInstances(deps, subscriptionIds, await accountCustomer(client, invoice.accountId));
-  if (instances.length === 0) return waitForInstance(deps, context, `subscription ${subscriptionIds.join(', ')}`);
-
   const states = new Map<string, string>();
-  for (const id of new Set(instances.map((instance) => instance.subscription_id!))) states.set(id, (await client.getSubscription(id)).state ?? 'UNKNOWN');
+  const readStates = async (ids: Iterable<string>) => {
+    for (const id of ids) states.set(id, (await client.getSubscription(id)).state ?? 'UNKNOWN');
+  };
+  if (instances.length === 0) {
+    // Nothing to wait for when every billed subscription has ended: no instance will be created for it.
+    await readStates(subscriptionIds);
+    if ([...states.values()].every((state) => cancelledStates.includes(state))) {
+      return ignored(`no live instance is linked to subscription ${subscriptionIds.join(', ')}, and Kill Bill shows ${[...states.values()].join(', ')}`);
+    }
+    return waitForInstance(deps, context, `subscription ${subscriptionIds.join(', ')}`);
+  }
+  await readStates(new Set(instances.map((instance) => instance.subscription_id!)));
   const entitled = instances.filter((instance) => states.get(instance.subscription_id!) === 'ACTIVE');
   const left = instances.filter((instance) => !entitled.includes(instance)).map((i) => `${i.id} (subscription ${states.get(i.subscription_id!)} in Kill Bill)`);
   const trigger = byKillbill('INVOICE_PAYMENT_SUCCESS');

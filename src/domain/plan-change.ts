@@ -1,4 +1,4 @@
-import type { InstanceRow, PlanRow } from '../db/schema.js';
+import type { InstanceRow, InstanceStatus, PlanRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { odooResources } from '../swarm/odoo-resources.js';
@@ -7,10 +7,13 @@ import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses, servingStatuses } from './instance-status.js';
 import { isUuid } from './names.js';
 
+const restartedByResize: InstanceStatus[] = [...servingStatuses, 'FAILED'];
+
 /**
  * Moves an instance to `plan`: its limits become the plan's, and its service is resized live (a Swarm update of
  * Resources, which replaces the task). A serving instance reads RESTARTING until the resized task runs, then
- * RUNNING; a stopped or suspended one keeps its status and starts with the new limits. Safe to repeat.
+ * RUNNING (a FAILED one too: the update schedules a task again); a stopped or suspended one keeps its status and
+ * starts with the new limits. Safe to repeat.
  */
 export async function changeInstancePlan(deps: Deps, instanceId: string, plan: PlanRow, trigger: Trigger): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
@@ -27,7 +30,8 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
     const message = `plan ${instance.plan ?? 'none'} -> ${plan.name} (${plan.cpu_limit} CPU, ${plan.memory_limit_mb} MiB)`;
     if (instance.service_name) await updateServiceResources(deps.docker, instance.service_name, odooResources(plan.cpu_limit, plan.memory_limit_mb));
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
-    if (instance.service_name && servingStatuses.includes(instance.status)) {
+    // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
+    if (instance.service_name && restartedByResize.includes(instance.status)) {
       return (await moveInstance(deps, trx, instance, 'RESTARTING', trigger, { patch, message }))!;
     }
     const updated = await trx.updateTable('instances').set(patch).where('id', '=', instanceId).returningAll().executeTakeFirstOrThrow();
