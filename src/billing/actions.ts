@@ -57,11 +57,11 @@ function waitForInstance(deps: Deps, context: EventContext, what: string): Settl
 async function settleAll(instances: LinkedInstance[], verb: string, action: (id: string) => Promise<{ status: InstanceStatus }>, left: string[] = []): Promise<Settled> {
   const { done, failed } = await forEachInstance(instances, action);
   if (failed.length > 0) throw new RetryLater([...failed, ...done.map((line) => `instance ${line}`)].join('; '));
-  const parts = [done.length > 0 ? `${verb} ${done.join(', ')}` : `nothing to ${verb.replace(/ed$/, '')}`, ...(left.length > 0 ? [`left as they are: ${left.join(', ')}`] : [])];
+  const parts = [done.length > 0 ? `${verb} ${done.join(', ')}` : 'nothing to do', ...(left.length > 0 ? [`left as they are: ${left.join(', ')}`] : [])];
   return processed(parts.join('; '));
 }
 
-const describe = (instances: LinkedInstance[]) => instances.map((instance) => `${instance.id} ${instance.status}`);
+const statusesOf = (instances: LinkedInstance[]) => instances.map((instance) => `${instance.id} ${instance.status}`);
 
 /** SUBSCRIPTION_CREATION (EFFECTIVE): a trial starts the service. */
 export const startTrial: IntentHandler<'trial'> = async (deps, client, { subscriptionId }, context) => {
@@ -72,7 +72,7 @@ export const startTrial: IntentHandler<'trial'> = async (deps, client, { subscri
   if (instances.length === 0) return waitForInstance(deps, context, `subscription ${subscriptionId}`);
   const trigger = byKillbill('SUBSCRIPTION_CREATION');
   const toProvision = instances.filter((instance) => provisionable.includes(instance.status));
-  return settleAll(toProvision, 'provisioned', (id) => provisionInstance(deps, id, trigger), describe(instances.filter((i) => !toProvision.includes(i))));
+  return settleAll(toProvision, 'provisioned', (id) => provisionInstance(deps, id, trigger), statusesOf(instances.filter((i) => !toProvision.includes(i))));
 };
 
 /**
@@ -103,7 +103,7 @@ export const startPaid: IntentHandler<'payment'> = async (deps, client, { invoic
   const left = instances.filter((instance) => !entitled.includes(instance)).map((i) => `${i.id} (subscription ${states.get(i.subscription_id!)} in Kill Bill)`);
   const trigger = byKillbill('INVOICE_PAYMENT_SUCCESS');
   const act = entitled.filter((instance) => provisionable.includes(instance.status) || (instance.status === 'SUSPENDED' && !instance.purge_at));
-  left.push(...describe(entitled.filter((instance) => !act.includes(instance))));
+  left.push(...statusesOf(entitled.filter((instance) => !act.includes(instance))));
   return settleAll(act, 'provisioned or resumed', (id) => {
     const instance = act.find((candidate) => candidate.id === id)!;
     return instance.status === 'SUSPENDED' ? resumeInstance(deps, id, trigger) : provisionInstance(deps, id, trigger);
