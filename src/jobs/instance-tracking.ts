@@ -32,6 +32,8 @@ function outcomeFor(deps: Deps, instance: InstanceRow, tasks: SwarmTask[], now: 
 
 /** Pure: a serving instance reads DEGRADED while its task does not run, RUNNING again when it does, FAILED when Swarm gives up. */
 function servingOutcome(instance: InstanceRow, tasks: SwarmTask[], now: Date): Outcome {
+  // Only the long-running service's tasks say anything; a row that names none has nothing to judge.
+  if (!instance.service_id) return null;
   const verdict = judgeServing(tasks, 'Odoo', now);
   if (verdict.kind === 'running') return instance.status === 'RUNNING' ? null : { to: 'RUNNING', error: null };
   if (verdict.kind === 'degraded') return instance.status === 'DEGRADED' ? null : { to: 'DEGRADED', error: verdict.reason };
