@@ -177,7 +177,7 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
       note(`pool ${name} ACTIVE in ${seconds(started)}`);
     }));
 
-  it('creates an instance with a subscription id, provisions it as an admin to RUNNING, and terminates it', () =>
+  it('creates an instance, provisions it as an admin to RUNNING, and terminates it', () =>
     withLogs(async () => {
       assert.ok(pool, 'needs the pool of the previous test');
       const started = Date.now();
