@@ -41,6 +41,9 @@ suites=(
   test/pool-growth.test.ts
   test/lifecycle.test.ts
   test/billing.test.ts
+  test/billing-suspension.test.ts
+  test/plans-limits.test.ts
+  test/degraded.test.ts
   test/provisioning.test.ts
   test/provisioning-failures.test.ts
   test/ha.test.ts
@@ -69,4 +72,6 @@ suites=(
   test/unit/scheduler.test.ts
   test/unit/swarm-postgres-service.test.ts
 )
+unlisted=$(comm -23 <(find test -name '*.test.ts' | LC_ALL=C sort) <(printf '%s\n' "${suites[@]}" | LC_ALL=C sort))
+[ -z "$unlisted" ] || die "suites not listed in scripts/test.sh: $unlisted"
 exec node --import tsx --test --test-concurrency="$concurrency" --test-reporter=spec "${suites[@]}" "$@"

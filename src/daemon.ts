@@ -12,6 +12,7 @@ import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
 import { billingRetryJob } from './jobs/billing-retry.js';
 import { poolHealthJob } from './jobs/pool-health.js';
+import { purgeJob } from './jobs/purge.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { instanceTrackingJob } from './jobs/instance-tracking.js';
 import { wakeTrackingOnDockerEvents } from './jobs/docker-wakeups.js';
@@ -65,6 +66,7 @@ const schedulerJobs = (deps: Deps): Job[] => [
   poolProvisioningJob(deps.config.pools.provisioningCron),
   poolHealthJob(deps.config.pools.healthCron),
   billingRetryJob(deps.config.billing.retryCron),
+  purgeJob(deps.config.plans.purgeCron),
 ];
 
 /**

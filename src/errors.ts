@@ -8,7 +8,9 @@ export type ErrorCode =
   | 'DATABASE_NOT_ALLOCATED'
   | 'CREDENTIALS_NOT_FOUND'
   | 'CONFLICT'
-  | 'SERVICE_UNAVAILABLE';
+  | 'SERVICE_UNAVAILABLE'
+  /** Kill Bill could not be asked (unset, unreachable, refusing): the call can be repeated later. */
+  | 'BILLING_UNAVAILABLE';
 
 /** An error the caller caused or can act on. Its message is safe to show: it never holds a secret. */
 export class DomainError extends Error {

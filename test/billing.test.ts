@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -16,53 +17,12 @@ import type { BillingEventRow } from '../src/db/schema.js';
 import { retryWaitingAllocations } from '../src/jobs/allocation-retry.js';
 import { retryBillingEvents } from '../src/jobs/billing-retry.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
-import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
-import { startKillbillFake, type KillbillFake, type SubscriptionJson } from './support/killbill-fake.js';
+import { CREATE_INSTANCE, customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
 import { INSTANCE, settledInstance } from './support/odoo.js';
+import { deliver, invoicePaid, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
 
-const TOKEN = randomBytes(24).toString('base64url');
-
-interface Notification {
-  eventType: string;
-  objectType: string;
-  objectId: string | null;
-  accountId: string | null;
-  metaData: string | null;
-}
-
-const subscriptionEvent = (eventType: string, subscription: SubscriptionJson, actionType = 'EFFECTIVE'): Notification => ({
-  eventType,
-  objectType: 'SUBSCRIPTION',
-  objectId: subscription.subscriptionId,
-  accountId: subscription.accountId,
-  metaData: JSON.stringify({ actionType, bundleExternalKey: subscription.bundleExternalKey }),
-});
-
-const invoicePaid = (invoiceId: string, accountId: string): Notification => ({
-  eventType: 'INVOICE_PAYMENT_SUCCESS',
-  objectType: 'INVOICE',
-  objectId: invoiceId,
-  accountId,
-  metaData: JSON.stringify({ invoicePaymentId: randomUUID(), invoiceId, paymentId: randomUUID(), invoicePaymentType: 'ATTEMPT', linkedInvoicePaymentId: null, paymentCookieId: null }),
-});
-
-interface Delivery {
-  status: number;
-  body: any;
-}
-
-/** POSTs a body to the webhook as Kill Bill does: the token in the callback URL's query string. */
-async function deliver(daemon: { url: string }, body: unknown, options: { token?: string | null; header?: string } = {}): Promise<Delivery> {
-  const token = options.token === undefined ? TOKEN : options.token;
-  const query = token === null ? '' : `?token=${encodeURIComponent(token)}`;
-  const response = await fetch(`${daemon.url}/webhooks/killbill${query}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json; charset=UTF-8', 'user-agent': 'KillBill/1.0', ...(options.header ? { 'x-webhook-token': options.header } : {}) },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : undefined };
-}
+const TOKEN = webhookToken;
 
 describe('Kill Bill push notifications', () => {
   let fake: KillbillFake;
@@ -123,9 +83,11 @@ describe('Kill Bill push notifications', () => {
 
     const settled = await settledInstance(daemon, instance.id);
     assert.equal(settled.status, 'RUNNING', settled.error ?? '');
+    // createInstance checks the subscription's account is the customer's; the event reads the same facts again.
+    const facts = [`/1.0/kb/subscriptions/${subscription.subscriptionId}`, `/1.0/kb/accounts/${subscription.accountId}`];
     assert.deepEqual(
       fake.requests.map(({ method, path, authorized }) => ({ method, path, authorized })),
-      [{ method: 'GET', path: `/1.0/kb/subscriptions/${subscription.subscriptionId}`, authorized: true }],
+      [...facts, ...facts].map((path) => ({ method: 'GET', path, authorized: true })),
     );
   });
 
@@ -193,6 +155,7 @@ describe('Kill Bill push notifications', () => {
     const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
     const instance = await linkedInstance(subscription.subscriptionId);
     const notification = subscriptionEvent('SUBSCRIPTION_CREATION', subscription);
+    fake.requests.length = 0;
 
     const deliveries = await Promise.all([1, 2, 3, 4, 5].map(() => deliver(daemon, notification)));
     assert.deepEqual(deliveries.map((d) => d.status), [200, 200, 200, 200, 200]);
@@ -206,7 +169,7 @@ describe('Kill Bill push notifications', () => {
     const again = await deliver(daemon, JSON.stringify({ metaData, accountId, objectId, objectType, eventType, tenantId: randomUUID() }));
     assert.deepEqual([again.status, again.body.duplicate, again.body.id], [200, true, event.id]);
     assert.equal(await eventCount(), 1);
-    assert.equal(fake.requests.length, 1, 'Kill Bill was asked once');
+    assert.equal(fake.requests.length, 2, 'Kill Bill was asked once (the subscription, then its account)');
     assert.equal((await servicesOf(instance.id)).length, 1);
     assert.equal((await daemon.deps.docker.listSecrets({ filters: labelFilters(instanceLabels(instance.id)) })).length, 1);
   });
@@ -291,64 +254,65 @@ describe('Kill Bill push notifications', () => {
     assert.equal(settled.status, 'RUNNING', settled.error ?? '');
   });
 
-  it('terminates the instances of a subscription whose cancellation takes effect', async () => {
-    await registerLocalPool(daemon, 'pool-local', 10);
-    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
-    const instance = await linkedInstance(subscription.subscriptionId);
-    const started = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', subscription))).body.id);
-    assert.equal(started.status, 'processed', started.last_error ?? '');
-    assert.equal((await servicesOf(instance.id)).length, 1);
+  it('treats an identical body as a new event once BILLING_DEDUPE_SECONDS have passed (a later overdue episode)', async () => {
+    const subscription = fake.subscription({ phaseType: 'EVERGREEN', state: 'BLOCKED' });
+    const overdue = { eventType: 'OVERDUE_CHANGE', objectType: 'ACCOUNT', objectId: subscription.accountId, accountId: subscription.accountId, metaData: null };
+    const first = await deliver(daemon, overdue);
+    assert.equal(first.body.duplicate, false);
+    const again = await deliver(daemon, overdue);
+    assert.deepEqual([again.body.duplicate, again.body.id], [true, first.body.id]);
+    await settledEvent(first.body.id);
 
-    // Requested for the end of the term: nothing happens yet.
-    const requested = await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CANCEL', subscription, 'REQUESTED'));
-    assert.equal(requested.body.status, 'ignored');
-    // Effective, but Kill Bill still shows the entitlement: the tenant's database is not dropped on the body's word.
-    const early = await settledEvent((await deliver(daemon, { ...subscriptionEvent('SUBSCRIPTION_CANCEL', subscription), metaData: JSON.stringify({ actionType: 'EFFECTIVE', bundleExternalKey: 'early' }) })).body.id);
-    assert.equal(early.status, 'ignored');
-    assert.match(early.outcome ?? '', /is ACTIVE in Kill Bill, not CANCELLED/);
-    assert.notEqual(await instanceStatus(instance.id), 'TERMINATED');
-
-    fake.subscription({ subscriptionId: subscription.subscriptionId, accountId: subscription.accountId, bundleId: subscription.bundleId, phaseType: 'TRIAL', state: 'CANCELLED' });
-    const cancelled = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CANCEL', subscription))).body.id);
-    assert.equal(cancelled.status, 'processed', cancelled.last_error ?? '');
-    assert.equal(await eventually(() => instanceStatus(instance.id), (status) => status === 'TERMINATED', 30_000), 'TERMINATED');
-    assert.equal((await servicesOf(instance.id)).length, 0);
+    // Ten minutes (the default window) later, Kill Bill sends the same body for the next episode.
+    await daemon.deps.db.updateTable('billing_events').set({ received_at: sql<Date>`now() - interval '601 seconds'` }).where('id', '=', first.body.id).execute();
+    const later = await deliver(daemon, overdue);
+    assert.equal(later.body.duplicate, false);
+    assert.notEqual(later.body.id, first.body.id);
+    assert.equal(await eventCount(), 2);
   });
 
-  it('stops the running instances of an account whose entitlement Kill Bill blocks (overdue)', async () => {
+  it('ignores events about subscriptions with no live instance once Kill Bill shows nothing to wait for; waits a bounded time for a creation', async () => {
+    const cancelled = fake.subscription({ phaseType: 'EVERGREEN', state: 'CANCELLED' });
+    const cancel = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CANCEL', cancelled))).body.id);
+    assert.deepEqual([cancel.status, cancel.next_attempt_at], ['ignored', null]);
+    assert.match(cancel.outcome ?? '', /no live instance .* linked to subscription/);
+    const active = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
+    const change = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CHANGE', active))).body.id);
+    assert.equal(change.status, 'ignored');
+    const paidFor = fake.invoice({ accountId: cancelled.accountId, balance: 0, items: [{ subscriptionId: cancelled.subscriptionId, amount: 29 }] });
+    const paid = await settledEvent((await deliver(daemon, invoicePaid(paidFor.invoiceId, cancelled.accountId))).body.id);
+    assert.equal(paid.status, 'ignored');
+    assert.match(paid.outcome ?? '', /no live instance is linked to subscription .*, and Kill Bill shows CANCELLED/);
+
+    // A trial whose instance the frontend has not created yet: waited for, but not forever.
+    const trial = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
+    const waiting = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', trial))).body.id);
+    assert.equal(waiting.status, 'failed');
+    assert.match(waiting.last_error ?? '', /no instance .* linked to subscription .* yet; waiting for one until /);
+    await daemon.deps.db
+      .updateTable('billing_events')
+      .set({ received_at: sql<Date>`now() - interval '3601 seconds'`, next_attempt_at: sql<Date>`now()` })
+      .where('id', '=', waiting.id)
+      .execute();
+    await retryBillingEvents(daemon.deps);
+    const given = (await getBillingEvent(daemon.deps, waiting.id))!;
+    assert.equal(given.status, 'ignored');
+    assert.match(given.outcome ?? '', /was linked to subscription .* within 3600 s/);
+  });
+
+  it('compares subscription ids case-insensitively', async () => {
     await registerLocalPool(daemon, 'pool-local', 10);
-    const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
-    const instance = await linkedInstance(subscription.subscriptionId);
-    await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', subscription))).body.id);
-    assert.equal((await settledInstance(daemon, instance.id)).status, 'RUNNING');
-
-    const blockingState = (blocked: boolean): Notification => ({
-      eventType: 'BLOCKING_STATE',
-      objectType: 'ACCOUNT',
-      objectId: subscription.accountId,
-      accountId: subscription.accountId,
-      metaData: JSON.stringify({
-        blockableId: subscription.accountId,
-        service: 'overdue-service',
-        stateName: blocked ? 'OD3' : 'OD1',
-        blockingType: 'ACCOUNT',
-        effectiveDate: new Date().toISOString(),
-        isTransitionedToBlockedBilling: blocked,
-        isTransitionedToUnblockedBilling: false,
-        isTransitionedToBlockedEntitlement: blocked,
-        isTransitionedToUnblockedEntitlement: false,
-      }),
-    });
-    // A warning state that blocks nothing is recorded and left alone.
-    const warning = await deliver(daemon, blockingState(false));
-    assert.equal(warning.body.status, 'ignored');
-
-    fake.subscription({ subscriptionId: subscription.subscriptionId, accountId: subscription.accountId, bundleId: subscription.bundleId, phaseType: 'EVERGREEN', state: 'BLOCKED' });
-    const blocked = await settledEvent((await deliver(daemon, blockingState(true))).body.id);
-    assert.equal(blocked.status, 'processed', blocked.last_error ?? '');
-    assert.match(blocked.outcome ?? '', new RegExp(`stopped ${instance.id}`));
-    assert.ok(fake.requests.some((request) => request.path === `/1.0/kb/accounts/${subscription.accountId}/bundles`));
-    assert.equal(await eventually(() => instanceStatus(instance.id), (status) => status === 'STOPPED', 60_000), 'STOPPED');
+    const subscription = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
+    const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subscriptionId: subscription.subscriptionId.toUpperCase() }) });
+    assert.equal(created.errors, undefined, JSON.stringify(created.errors));
+    const id = created.data.createInstance.id;
+    const stored = await daemon.gql('query($id: ID!) { instance(id: $id) { subscriptionId } }', { id });
+    assert.equal(stored.data.instance.subscriptionId, subscription.subscriptionId);
+    const invoice = fake.invoice({ accountId: subscription.accountId, balance: 0, items: [{ subscriptionId: subscription.subscriptionId.toUpperCase(), amount: 29 }] });
+    const paid = await settledEvent((await deliver(daemon, invoicePaid(invoice.invoiceId, subscription.accountId))).body.id);
+    assert.equal(paid.status, 'processed', paid.last_error ?? '');
+    assert.match(paid.outcome ?? '', new RegExp(`provisioned or resumed ${id} PROVISIONING`));
+    assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
   });
 });
 
@@ -382,6 +346,41 @@ describe('Kill Bill webhook configuration and failures', () => {
       const retried = await eventually(async () => (await getBillingEvent(daemon.deps, delivery.body.id))!, (event) => event.attempts >= 2, 15_000);
       assert.equal(retried.status, 'failed');
       assert.equal(retried.last_error, "KILLBILL_NOT_CONFIGURED: Kill Bill's API is not configured (KILLBILL_URL is unset): cannot read the subscription.");
+    } finally {
+      await daemon.daemon.leadership.stop();
+      await backgroundBillingWork(daemon.deps);
+      await daemon.deps.db.deleteFrom('billing_events').execute();
+      await daemon.stop();
+    }
+  });
+
+  it('abandons an event after BILLING_MAX_ATTEMPTS failed tries, counts it in /metrics, and retryBillingEvent tries it again', async () => {
+    const daemon = await startTestDaemon({ KILLBILL_WEBHOOK_TOKEN: TOKEN, BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '* * * * * *', BILLING_MAX_ATTEMPTS: '2', LEADER_RETRY_MS: '200' });
+    try {
+      const delivery = await deliver(daemon, {
+        eventType: 'SUBSCRIPTION_CREATION',
+        objectType: 'SUBSCRIPTION',
+        objectId: randomUUID(),
+        accountId: randomUUID(),
+        metaData: '{"actionType":"EFFECTIVE","bundleExternalKey":"abandon"}',
+      });
+      const abandoned = await eventually(async () => (await getBillingEvent(daemon.deps, delivery.body.id))!, (event) => event.status === 'abandoned', 20_000);
+      assert.deepEqual([abandoned.status, abandoned.attempts, abandoned.next_attempt_at], ['abandoned', 2, null]);
+      assert.match(abandoned.last_error ?? '', /^KILLBILL_NOT_CONFIGURED: /);
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      assert.equal((await getBillingEvent(daemon.deps, delivery.body.id))!.attempts, 2, 'no further tries');
+      const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+      assert.match(metrics, /^orchestrator_billing_events\{status="abandoned"\} 1$/m);
+      assert.match(metrics, /^orchestrator_billing_events_abandoned_total\{event_type="SUBSCRIPTION_CREATION"\} 1$/m);
+
+      // The scheduler would take the reopened event too: stopped, so that the mutation's own try is the one seen.
+      await daemon.daemon.leadership.stop();
+      const RETRY = 'mutation($id: ID!) { retryBillingEvent(id: $id) { id status attempts lastError } }';
+      assert.equal((await daemon.gql(RETRY, { id: delivery.body.id }, { token: await customerToken(randomUUID()) })).errors?.[0]?.extensions?.code, 'FORBIDDEN');
+      assert.equal((await daemon.gql(RETRY, { id: randomUUID() })).errors?.[0]?.extensions?.code, 'NOT_FOUND');
+      const retried = await daemon.gql(RETRY, { id: delivery.body.id });
+      assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
+      assert.deepEqual([retried.data.retryBillingEvent.status, retried.data.retryBillingEvent.attempts], ['FAILED', 1]);
     } finally {
       await daemon.daemon.leadership.stop();
       await backgroundBillingWork(daemon.deps);
@@ -435,14 +434,18 @@ describe('billing building blocks', () => {
     assert.equal(intentOf(n('SUBSCRIPTION_CREATION', '{"actionType":"REQUESTED"}')).kind, 'ignore');
     assert.deepEqual(intentOf(n('INVOICE_PAYMENT_SUCCESS', null)), { kind: 'payment', invoiceId: id });
     assert.deepEqual(intentOf(n('SUBSCRIPTION_CANCEL', '{"actionType":"EFFECTIVE"}')), { kind: 'cancellation', subscriptionId: id });
-    assert.deepEqual(intentOf(n('OVERDUE_CHANGE', null)), { kind: 'blocking', accountId: account });
-    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"isTransitionedToBlockedEntitlement":true}')), { kind: 'blocking', accountId: account });
-    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"transitionedToBlockedEntitlement":true}')), { kind: 'blocking', accountId: account });
-    assert.equal(intentOf(n('BLOCKING_STATE', '{"isTransitionedToUnblockedEntitlement":true}')).kind, 'ignore');
+    assert.deepEqual(intentOf(n('SUBSCRIPTION_UNCANCEL', '{"actionType":"EFFECTIVE"}')), { kind: 'uncancellation', subscriptionId: id });
+    assert.deepEqual(intentOf(n('SUBSCRIPTION_CHANGE', '{"actionType":"EFFECTIVE"}')), { kind: 'planChange', subscriptionId: id });
+    assert.equal(intentOf(n('SUBSCRIPTION_CHANGE', '{"actionType":"REQUESTED"}')).kind, 'ignore');
+    assert.deepEqual(intentOf(n('OVERDUE_CHANGE', null)), { kind: 'entitlement', accountId: account });
+    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"isTransitionedToBlockedEntitlement":true}')), { kind: 'entitlement', accountId: account });
+    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"transitionedToBlockedEntitlement":true}')), { kind: 'entitlement', accountId: account });
+    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"isTransitionedToUnblockedEntitlement":true}')), { kind: 'entitlement', accountId: account });
+    assert.equal(intentOf(n('BLOCKING_STATE', '{"isTransitionedToBlockedBilling":true,"isTransitionedToBlockedEntitlement":false}')).kind, 'ignore');
     assert.equal(intentOf(n('INVOICE_PAYMENT_FAILED', null)).kind, 'ignore');
   });
 
-  it('backs off by doubling from the base, up to the cap, and never gives up', () => {
+  it('backs off by doubling from the base, up to the cap', () => {
     assert.deepEqual([1, 2, 3, 4, 5].map((attempt) => retryDelaySeconds(attempt, 5, 3600)), [5, 10, 20, 40, 80]);
     assert.equal(retryDelaySeconds(12, 5, 3600), 3600);
     assert.equal(retryDelaySeconds(10_000, 5, 3600), 3600);
@@ -480,7 +483,17 @@ describe('billing building blocks', () => {
   it('takes the Kill Bill block as optional, but whole once KILLBILL_URL is set', () => {
     const base = { DATABASE_URL: 'postgres://u:p@localhost/db', REDIS_URL: 'redis://localhost', ADMIN_TOKEN: 'a'.repeat(32), MASTER_KEY: Buffer.alloc(32, 1).toString('base64') };
     const plain = loadConfig(base).billing;
-    assert.deepEqual(plain, { webhookToken: null, killbill: null, retryCron: '*/5 * * * * *', retryBaseSeconds: 5, retryMaxSeconds: 3600 });
+    assert.deepEqual(plain, {
+      webhookToken: null,
+      killbill: null,
+      retryCron: '*/5 * * * * *',
+      retryBaseSeconds: 5,
+      retryMaxSeconds: 3600,
+      dedupeSeconds: 600,
+      maxAttempts: 25,
+      waitForInstanceSeconds: 3600,
+    });
+    assert.deepEqual(loadConfig(base).plans, { defaultPlan: 'default', maxInstancesPerCustomer: 3, terminationGraceSeconds: 30 * 24 * 3600, purgeCron: '*/5 * * * * *' });
     const problems = (env: Record<string, string>) => {
       try {
         loadConfig({ ...base, ...env });

@@ -1,21 +1,25 @@
-import type { InstanceRow, InstanceStatus } from '../db/schema.js';
+import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
+import { endedStatuses } from '../domain/instance-status.js';
+import { isUuid } from '../domain/names.js';
 import { DomainError } from '../errors.js';
 import { KillbillError } from './killbill-client.js';
 
-export type LinkedInstance = Pick<InstanceRow, 'id' | 'status' | 'subscription_id'>;
+export type LinkedInstance = Pick<InstanceRow, 'id' | 'status' | 'subscription_id' | 'purge_at'>;
 
-/** Gone or going: nothing billing asks for applies to them any more. */
-const ended: InstanceStatus[] = ['TERMINATING', 'TERMINATED'];
-
-/** The live instances sold under these subscriptions, oldest first. */
-export async function linkedInstances(deps: Pick<Deps, 'db'>, subscriptionIds: string[]): Promise<LinkedInstance[]> {
-  if (subscriptionIds.length === 0) return [];
+/**
+ * The live instances sold under these subscriptions to `customerId` (the account's owner), oldest first: an
+ * instance some other customer linked is never touched. Ids compare case-insensitively (stored lower-case).
+ */
+export async function linkedInstances(deps: Pick<Deps, 'db'>, subscriptionIds: string[], customerId: string | null): Promise<LinkedInstance[]> {
+  // An account whose externalKey is no customer id of ours pays for no instance.
+  if (subscriptionIds.length === 0 || !customerId || !isUuid(customerId)) return [];
   return deps.db
     .selectFrom('instances')
-    .select(['id', 'status', 'subscription_id'])
-    .where('subscription_id', 'in', subscriptionIds)
-    .where('status', 'not in', ended)
+    .select(['id', 'status', 'subscription_id', 'purge_at'])
+    .where('subscription_id', 'in', subscriptionIds.map((id) => id.toLowerCase()))
+    .where('customer_id', '=', customerId)
+    .where('status', 'not in', endedStatuses)
     .orderBy('created_at')
     .execute();
 }

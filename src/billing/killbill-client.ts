@@ -67,6 +67,13 @@ const bundlesSchema = z.array(
   }),
 );
 
+const accountSchema = z.object({
+  accountId: z.string(),
+  /** Our customer id: the frontend creates the account with it, and it tells whose instances the account pays for. */
+  externalKey: z.string().nullish(),
+});
+
+export type KillbillAccount = z.output<typeof accountSchema>;
 export type KillbillSubscription = z.output<typeof subscriptionSchema>;
 export type KillbillInvoice = z.output<typeof invoiceSchema>;
 export type KillbillBundle = z.output<typeof bundlesSchema>[number];
@@ -78,6 +85,8 @@ export interface KillbillClient {
   getInvoice: (invoiceId: string) => Promise<KillbillInvoice>;
   /** `GET /1.0/kb/accounts/{accountId}/bundles`: every bundle of the account with its subscriptions. */
   getAccountBundles: (accountId: string) => Promise<KillbillBundle[]>;
+  /** `GET /1.0/kb/accounts/{accountId}`: its `externalKey` is the customer id it belongs to. */
+  getAccount: (accountId: string) => Promise<KillbillAccount>;
 }
 
 /** A client for the configured Kill Bill tenant; without one, every call fails with a reason a person can act on. */
@@ -85,7 +94,12 @@ export function createKillbillClient(config: KillbillApiConfig | null): Killbill
   if (!config) {
     const unconfigured = (what: string) => () =>
       Promise.reject(new KillbillError('KILLBILL_NOT_CONFIGURED', `Kill Bill's API is not configured (KILLBILL_URL is unset): cannot read ${what}.`));
-    return { getSubscription: unconfigured('the subscription'), getInvoice: unconfigured('the invoice'), getAccountBundles: unconfigured("the account's bundles") };
+    return {
+      getSubscription: unconfigured('the subscription'),
+      getInvoice: unconfigured('the invoice'),
+      getAccountBundles: unconfigured("the account's bundles"),
+      getAccount: unconfigured('the account'),
+    };
   }
   const get = getter(config);
   const id = (value: string) => encodeURIComponent(value);
@@ -93,6 +107,7 @@ export function createKillbillClient(config: KillbillApiConfig | null): Killbill
     getSubscription: (subscriptionId) => get(`/subscriptions/${id(subscriptionId)}`, subscriptionSchema, `subscription ${subscriptionId}`),
     getInvoice: (invoiceId) => get(`/invoices/${id(invoiceId)}?withItems=true`, invoiceSchema, `invoice ${invoiceId}`),
     getAccountBundles: (accountId) => get(`/accounts/${id(accountId)}/bundles`, bundlesSchema, `the bundles of account ${accountId}`),
+    getAccount: (accountId) => get(`/accounts/${id(accountId)}`, accountSchema, `account ${accountId}`),
   };
 }
 

@@ -35,7 +35,7 @@ const jsonMetadataEvents = new Set([
 ]);
 
 /** Events we act on name their object and account by id: without them there is nothing to look up. */
-const objectIdRequired = new Set(['SUBSCRIPTION_CREATION', 'SUBSCRIPTION_CANCEL', 'INVOICE_PAYMENT_SUCCESS', 'BLOCKING_STATE']);
+const objectIdRequired = new Set(['SUBSCRIPTION_CREATION', 'SUBSCRIPTION_CANCEL', 'SUBSCRIPTION_UNCANCEL', 'SUBSCRIPTION_CHANGE', 'INVOICE_PAYMENT_SUCCESS', 'BLOCKING_STATE']);
 const accountIdRequired = new Set([...objectIdRequired, 'OVERDUE_CHANGE']);
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,31 +1,30 @@
-import type { InstanceStatus } from '../db/schema.js';
-import type { Deps } from '../deps.js';
-import { stopInstance } from '../domain/lifecycle.js';
-import { RetryLater, byKillbill, type IntentHandler } from './actions.js';
+import { resumeInstance, suspendInstance } from '../domain/lifecycle.js';
+import { byKillbill, ignored, processed, RetryLater, type IntentHandler } from './actions.js';
 import { forEachInstance, linkedInstances } from './instances.js';
-
-/** On their way to running: stopping them now is refused, so the event waits until they get there. */
-const settling: InstanceStatus[] = ['PROVISIONING', 'STARTING', 'RESTARTING'];
+import { accountCustomer } from './ownership.js';
 
 /**
- * OVERDUE_CHANGE / BLOCKING_STATE on an account: Kill Bill's overdue service blocks entitlement, and a subscription
- * whose entitlement is blocked reads BLOCKED. The account's subscriptions are read from Kill Bill, whatever the event
- * carried, and the running instances of the blocked ones are stopped (not terminated: paying unblocks the account).
+ * OVERDUE_CHANGE / BLOCKING_STATE on an account: Kill Bill's overdue service blocks or unblocks entitlement, and a
+ * subscription whose entitlement is blocked reads BLOCKED. The account's subscriptions are read from Kill Bill,
+ * whatever the event carried: the instances of BLOCKED ones are suspended (scaled to 0, nothing deleted), and the
+ * suspended instances of ACTIVE ones resumed. A cancelled subscription's instance waits for its purge or reactivation.
  */
-export const stopBlocked: IntentHandler<'blocking'> = async (deps: Deps, client, { accountId }) => {
-  const bundles = await client.getAccountBundles(accountId);
-  const blocked = bundles.flatMap((bundle) => bundle.subscriptions ?? []).filter((subscription) => subscription.state === 'BLOCKED');
-  if (blocked.length === 0) return { status: 'ignored', outcome: `no subscription of account ${accountId} is BLOCKED in Kill Bill` };
+export const applyEntitlement: IntentHandler<'entitlement'> = async (deps, client, { accountId }) => {
+  const subscriptions = (await client.getAccountBundles(accountId)).flatMap((bundle) => bundle.subscriptions ?? []);
+  const stateOf = new Map(subscriptions.map((subscription) => [subscription.subscriptionId.toLowerCase(), subscription.state ?? 'UNKNOWN']));
+  const instances = await linkedInstances(deps, [...stateOf.keys()], await accountCustomer(client, accountId));
+  if (instances.length === 0) return ignored(`no live instance of the account's customer is linked to a subscription of account ${accountId}`);
 
-  const instances = await linkedInstances(deps, blocked.map((subscription) => subscription.subscriptionId));
-  const running = instances.filter((instance) => instance.status === 'RUNNING');
-  const pending = instances.filter((instance) => settling.includes(instance.status));
-  const { done, failed } = await forEachInstance(running, (id) => stopInstance(deps, id, byKillbill('OVERDUE')));
-  const waits = pending.map((instance) => `instance ${instance.id} is ${instance.status}: stopped once it runs`);
-  if (failed.length > 0 || waits.length > 0) throw new RetryLater([...failed, ...waits].join('; '));
-  const untouched = instances.filter((instance) => instance.status !== 'RUNNING').map((instance) => `${instance.id} ${instance.status}`);
-  return {
-    status: 'processed',
-    outcome: [done.length > 0 ? `stopped ${done.join(', ')}` : 'no running instance to stop', ...(untouched.length ? [`left as they are: ${untouched.join(', ')}`] : [])].join('; '),
-  };
+  const cause = byKillbill('ENTITLEMENT');
+  const toSuspend = instances.filter((instance) => stateOf.get(instance.subscription_id!) === 'BLOCKED' && instance.status !== 'SUSPENDED');
+  const toResume = instances.filter((instance) => stateOf.get(instance.subscription_id!) === 'ACTIVE' && instance.status === 'SUSPENDED' && !instance.purge_at);
+  const suspended = await forEachInstance(toSuspend, (id) => suspendInstance(deps, id, cause));
+  const resumed = await forEachInstance(toResume, (id) => resumeInstance(deps, id, cause));
+  const failed = [...suspended.failed, ...resumed.failed];
+  if (failed.length > 0) throw new RetryLater(failed.join('; '));
+  const parts = [
+    ...(suspended.done.length > 0 ? [`suspended ${suspended.done.join(', ')}`] : []),
+    ...(resumed.done.length > 0 ? [`resumed ${resumed.done.join(', ')}`] : []),
+  ];
+  return processed(parts.length > 0 ? parts.join('; ') : `nothing to change: ${instances.map((i) => `${i.id} ${i.status}`).join(', ')}`);
 };

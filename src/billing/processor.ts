@@ -1,11 +1,12 @@
 import { sql, type Transaction } from 'kysely';
 import type { BillingEventRow, Database } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { endCancelled, startPaid, startTrial, type Settled } from './actions.js';
+import { withTransaction } from '../db/transaction.js';
+import { changePlan, endCancelled, startPaid, startTrial, undoCancellation, type EventContext, type Settled } from './actions.js';
 import { describeError } from './instances.js';
 import { intentOf, type Intent } from './intent.js';
 import { createKillbillClient, type KillbillClient } from './killbill-client.js';
-import { stopBlocked } from './overdue.js';
+import { applyEntitlement } from './overdue.js';
 import { retryDelaySeconds } from './retry-policy.js';
 
 const open = ['received', 'failed'] as const;
@@ -15,7 +16,7 @@ const open = ['received', 'failed'] as const;
  * while its actions run, so another daemon, or the retry job in this one, passes over it instead of repeating them.
  */
 export async function processBillingEvent(deps: Deps, eventId: string): Promise<BillingEventRow | undefined> {
-  return deps.db.transaction().execute(async (trx) => {
+  return withTransaction(deps.db, async (trx) => {
     const event = await trx.selectFrom('billing_events').selectAll().where('id', '=', eventId).where('status', 'in', open).forUpdate().skipLocked().executeTakeFirst();
     return event && settle(deps, trx, event);
   });
@@ -25,7 +26,7 @@ export async function processBillingEvent(deps: Deps, eventId: string): Promise<
 export async function processDueBillingEvents(deps: Deps, limit: number): Promise<number> {
   let count = 0;
   while (count < limit) {
-    const settled = await deps.db.transaction().execute(async (trx) => {
+    const settled = await withTransaction(deps.db, async (trx) => {
       const event = await trx
         .selectFrom('billing_events')
         .selectAll()
@@ -44,16 +45,20 @@ export async function processDueBillingEvents(deps: Deps, limit: number): Promis
   return count;
 }
 
-const handle = (deps: Deps, client: KillbillClient, intent: Exclude<Intent, { kind: 'ignore' }>): Promise<Settled> => {
+const handle = (deps: Deps, client: KillbillClient, intent: Exclude<Intent, { kind: 'ignore' }>, context: EventContext): Promise<Settled> => {
   switch (intent.kind) {
     case 'trial':
-      return startTrial(deps, client, intent);
+      return startTrial(deps, client, intent, context);
     case 'payment':
-      return startPaid(deps, client, intent);
+      return startPaid(deps, client, intent, context);
     case 'cancellation':
-      return endCancelled(deps, client, intent);
-    case 'blocking':
-      return stopBlocked(deps, client, intent);
+      return endCancelled(deps, client, intent, context);
+    case 'uncancellation':
+      return undoCancellation(deps, client, intent, context);
+    case 'planChange':
+      return changePlan(deps, client, intent, context);
+    case 'entitlement':
+      return applyEntitlement(deps, client, intent, context);
   }
 };
 
@@ -69,24 +74,12 @@ async function settle(deps: Deps, trx: Transaction<Database>, event: BillingEven
   const log = { eventId: event.id, eventType: event.event_type, objectId: event.object_id, attempt: event.attempts + 1 };
   let settled: Settled;
   try {
-    settled = intent.kind === 'ignore' ? { status: 'ignored', outcome: intent.reason } : await handle(deps, createKillbillClient(deps.config.billing.killbill), intent);
+    settled =
+      intent.kind === 'ignore'
+        ? { status: 'ignored', outcome: intent.reason }
+        : await handle(deps, createKillbillClient(deps.config.billing.killbill), intent, { receivedAt: event.received_at });
   } catch (error) {
-    const lastError = describeError(error).slice(0, 4000);
-    const delay = retryDelaySeconds(event.attempts + 1, deps.config.billing.retryBaseSeconds, deps.config.billing.retryMaxSeconds);
-    const failed = await trx
-      .updateTable('billing_events')
-      .set({
-        status: 'failed',
-        attempts: event.attempts + 1,
-        last_error: lastError,
-        next_attempt_at: sql<Date>`now() + make_interval(secs => ${delay})`,
-        updated_at: sql<Date>`now()`,
-      })
-      .where('id', '=', event.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    deps.log.warn({ event: 'billing.event_failed', ...log, error: lastError, retryInSeconds: delay }, 'billing event failed; it will be retried');
-    return failed;
+    return fail(deps, trx, event, describeError(error).slice(0, 4000), log);
   }
   const done = await trx
     .updateTable('billing_events')
@@ -103,6 +96,35 @@ async function settle(deps: Deps, trx: Transaction<Database>, event: BillingEven
     .executeTakeFirstOrThrow();
   deps.log.info({ event: `billing.event_${settled.status}`, ...log, outcome: settled.outcome }, `billing event ${settled.status}`);
   return done;
+}
+
+/**
+ * Records a failed try: retried after a growing delay, until BILLING_MAX_ATTEMPTS tries have failed; then the event is
+ * `abandoned` with its reason (counted in /metrics) until an admin's retryBillingEvent.
+ */
+async function fail(deps: Deps, trx: Transaction<Database>, event: BillingEventRow, lastError: string, log: Record<string, unknown>): Promise<BillingEventRow> {
+  const attempts = event.attempts + 1;
+  const abandon = attempts >= deps.config.billing.maxAttempts;
+  const delay = retryDelaySeconds(attempts, deps.config.billing.retryBaseSeconds, deps.config.billing.retryMaxSeconds);
+  const failed = await trx
+    .updateTable('billing_events')
+    .set({
+      status: abandon ? 'abandoned' : 'failed',
+      attempts,
+      last_error: lastError,
+      next_attempt_at: abandon ? null : sql<Date>`now() + make_interval(secs => ${delay})`,
+      updated_at: sql<Date>`now()`,
+    })
+    .where('id', '=', event.id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  if (abandon) {
+    deps.metrics.billingEventsAbandoned.inc({ event_type: event.event_type });
+    deps.log.error({ event: 'billing.event_abandoned', ...log, error: lastError }, `billing event abandoned after ${attempts} failed tries`);
+  } else {
+    deps.log.warn({ event: 'billing.event_failed', ...log, error: lastError, retryInSeconds: delay }, 'billing event failed; it will be retried');
+  }
+  return failed;
 }
 
 /**

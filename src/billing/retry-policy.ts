@@ -1,6 +1,6 @@
 /**
  * How long a failed event waits before its next try: doubling from `baseSeconds` with each failure, never more than
- * `maxSeconds`. There is no last try: a failure stays `failed`, visible, and is tried again at the capped pace.
+ * `maxSeconds`. The number of tries is bounded by BILLING_MAX_ATTEMPTS (see the processor).
  */
 export function retryDelaySeconds(failedAttempts: number, baseSeconds: number, maxSeconds: number): number {
   const exponent = Math.min(Math.max(failedAttempts - 1, 0), 30);

@@ -39,6 +39,16 @@ export interface Config {
   /** The key pool passwords were sealed with before MASTER_KEY: re-sealed under MASTER_KEY at start. */
   masterKeyPrevious: Buffer | null;
   database: { statementTimeoutMs: number; lockTimeoutMs: number; idleInTransactionTimeoutMs: number };
+  plans: PlanConfig;
+}
+
+/** What an instance gets and how many a customer may hold; how long a cancelled one waits before it is purged. */
+export interface PlanConfig {
+  /** The plan of an instance with no subscription, or whose Kill Bill plan is not in the catalog. */
+  defaultPlan: string;
+  maxInstancesPerCustomer: number;
+  terminationGraceSeconds: number;
+  purgeCron: string;
 }
 
 /** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how failed events are retried. */
@@ -50,6 +60,12 @@ export interface BillingConfig {
   retryCron: string;
   retryBaseSeconds: number;
   retryMaxSeconds: number;
+  /** Identical bodies within this many seconds are one delivery; later, the same body is a new event. */
+  dedupeSeconds: number;
+  /** Failed tries after which an event is abandoned (retryBillingEvent tries it again). */
+  maxAttempts: number;
+  /** How long an event waits for an instance that may still be created with its subscription. */
+  waitForInstanceSeconds: number;
 }
 
 export interface KillbillApiConfig {
@@ -143,6 +159,16 @@ const billingEnv = {
   BILLING_RETRY_CRON: cronExpression.default('*/5 * * * * *'),
   BILLING_RETRY_BASE_SECONDS: int(1, 3600).default(5),
   BILLING_RETRY_MAX_SECONDS: int(1, 7 * 24 * 3600).default(3600),
+  BILLING_DEDUPE_SECONDS: int(0, 30 * 24 * 3600).default(600),
+  BILLING_MAX_ATTEMPTS: int(1, 1000).default(25),
+  BILLING_WAIT_FOR_INSTANCE_SECONDS: int(0, 30 * 24 * 3600).default(3600),
+};
+
+const planEnv = {
+  DEFAULT_PLAN: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/, 'must be 1-60 letters, digits or . _ -').default('default'),
+  MAX_INSTANCES_PER_CUSTOMER: int(1, 100_000).default(3),
+  TERMINATION_GRACE_SECONDS: int(0, 365 * 24 * 3600).default(30 * 24 * 3600),
+  PURGE_CHECK_CRON: cronExpression.default('*/5 * * * * *'),
 };
 const billingSecrets = ['KILLBILL_WEBHOOK_TOKEN', 'KILLBILL_API_KEY', 'KILLBILL_API_SECRET', 'KILLBILL_USERNAME', 'KILLBILL_PASSWORD'];
 
@@ -231,6 +257,7 @@ const envSchema = z.object({
     .regex(/^([a-z0-9][a-z0-9._-]*=[^,=]*)(,[a-z0-9][a-z0-9._-]*=[^,=]*)*$/, 'must be key=value pairs separated by commas')
     .optional(),
   ...billingEnv,
+  ...planEnv,
 });
 
 type Env = Record<string, string | undefined>;
@@ -328,6 +355,15 @@ export function loadConfig(env: Env = process.env): Config {
       retryCron: e.BILLING_RETRY_CRON,
       retryBaseSeconds: e.BILLING_RETRY_BASE_SECONDS,
       retryMaxSeconds: e.BILLING_RETRY_MAX_SECONDS,
+      dedupeSeconds: e.BILLING_DEDUPE_SECONDS,
+      maxAttempts: e.BILLING_MAX_ATTEMPTS,
+      waitForInstanceSeconds: e.BILLING_WAIT_FOR_INSTANCE_SECONDS,
+    },
+    plans: {
+      defaultPlan: e.DEFAULT_PLAN,
+      maxInstancesPerCustomer: e.MAX_INSTANCES_PER_CUSTOMER,
+      terminationGraceSeconds: e.TERMINATION_GRACE_SECONDS,
+      purgeCron: e.PURGE_CHECK_CRON,
     },
     corsOrigins: e.CORS_ORIGINS ?? [],
     dockerTimeoutMs: e.DOCKER_TIMEOUT_MS,

@@ -14,10 +14,13 @@ export const instanceStatuses = [
   'ALLOCATED',
   'PROVISIONING',
   'RUNNING',
+  'DEGRADED',
   'STOPPING',
   'STOPPED',
   'STARTING',
   'RESTARTING',
+  'SUSPENDED',
+  'RESTORING',
   'FAILED',
   'TERMINATING',
   'TERMINATED',
@@ -79,6 +82,10 @@ export interface InstancesTable {
   db_server_id: string | null;
   db_host: string | null;
   db_port: Generated<number | null>;
+  /** The catalog plan its limits came from (admins may override the limits of one instance). */
+  plan: string | null;
+  /** Set while a cancelled subscription's grace period runs: the purge job terminates the instance then. */
+  purge_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -94,7 +101,7 @@ export interface InstanceEventsTable {
   created_at: Timestamp;
 }
 
-export const billingEventStatuses = ['received', 'processed', 'ignored', 'failed'] as const;
+export const billingEventStatuses = ['received', 'processed', 'ignored', 'failed', 'abandoned'] as const;
 export type BillingEventStatus = (typeof billingEventStatuses)[number];
 
 /** One Kill Bill push notification as delivered, and what became of it. */
@@ -119,7 +126,18 @@ export interface BillingEventsTable {
   updated_at: Timestamp;
 }
 
+/** A catalog entry: what an instance sold under a Kill Bill plan of this name gets. */
+export interface PlansTable {
+  name: string;
+  cpu_limit: ColumnType<number, number, number>;
+  memory_limit_mb: number;
+  description: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
 export interface Database {
+  plans: PlansTable;
   db_servers: DbServersTable;
   instances: InstancesTable;
   pool_name_counter: PoolNameCounterTable;
@@ -134,3 +152,4 @@ export type NewInstanceRow = Insertable<InstancesTable>;
 export type InstanceUpdate = Updateable<InstancesTable>;
 export type InstanceEventRow = Selectable<InstanceEventsTable>;
 export type BillingEventRow = Selectable<BillingEventsTable>;
+export type PlanRow = Selectable<PlansTable>;

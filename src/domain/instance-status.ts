@@ -6,12 +6,18 @@ const next: Record<InstanceStatus, readonly InstanceStatus[]> = {
   WAITING_FOR_DATABASE: ['ALLOCATED', 'FAILED', 'TERMINATING'],
   ALLOCATED: ['PROVISIONING', 'FAILED', 'TERMINATING'],
   PROVISIONING: ['RUNNING', 'FAILED', 'TERMINATING'],
-  RUNNING: ['STOPPING', 'RESTARTING', 'FAILED', 'TERMINATING'],
-  STOPPING: ['STOPPED', 'FAILED', 'TERMINATING'],
-  STOPPED: ['STARTING', 'TERMINATING'],
-  STARTING: ['RUNNING', 'FAILED', 'TERMINATING'],
-  RESTARTING: ['RUNNING', 'FAILED', 'TERMINATING'],
-  FAILED: ['PROVISIONING', 'TERMINATING'],
+  RUNNING: ['DEGRADED', 'STOPPING', 'RESTARTING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  // Its task is not running while Swarm restarts it: back to RUNNING when it runs, FAILED when Swarm gives up.
+  DEGRADED: ['RUNNING', 'STOPPING', 'RESTARTING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  STOPPING: ['STOPPED', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  STOPPED: ['STARTING', 'SUSPENDED', 'TERMINATING'],
+  STARTING: ['RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  RESTARTING: ['RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  // Billing stopped it (scaled to 0; database, secret and filestore kept): only resuming or the purge ends it.
+  SUSPENDED: ['STARTING', 'TERMINATING'],
+  // Entered by the backups work (restore); no transition leads here yet.
+  RESTORING: ['RUNNING', 'FAILED', 'TERMINATING'],
+  FAILED: ['PROVISIONING', 'RESTARTING', 'SUSPENDED', 'TERMINATING'],
   TERMINATING: ['TERMINATED'],
   TERMINATED: [],
 };
@@ -26,3 +32,9 @@ export const isAllocated = (instance: { db_server_id: string | null }): boolean 
 
 /** Statuses the scheduler follows until Docker shows their end state. */
 export const inFlightStatuses: InstanceStatus[] = ['PROVISIONING', 'STARTING', 'RESTARTING', 'STOPPING'];
+
+/** Statuses whose service should be running: the scheduler checks its task still runs. */
+export const servingStatuses: InstanceStatus[] = ['RUNNING', 'DEGRADED'];
+
+/** Gone or going: nothing billing or a limit counts applies to them any more. */
+export const endedStatuses: InstanceStatus[] = ['TERMINATING', 'TERMINATED'];

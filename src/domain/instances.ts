@@ -1,10 +1,14 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import type { InstanceRow, InstanceStatus } from '../db/schema.js';
+import type { InstanceRow, InstanceStatus, NewInstanceRow } from '../db/schema.js';
+import { subscriptionOfCustomer } from '../billing/ownership.js';
 import type { Deps } from '../deps.js';
+import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound } from '../errors.js';
 import { allocateDatabase } from './allocation.js';
 import { recordEvent, type Trigger } from './instance-events.js';
+import { endedStatuses } from './instance-status.js';
+import { resolvePlan } from './plans.js';
 import { isUuid } from './names.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -39,12 +43,10 @@ export const createInstanceInput = z.object({
 });
 export type CreateInstanceInput = z.input<typeof createInstanceInput>;
 
-const DEFAULT_CPU_LIMIT = 1;
-const DEFAULT_MEMORY_MB = 1024;
-
 /**
  * Creates an instance and allocates its database at once. With no pool room it waits (WAITING_FOR_DATABASE)
  * for the scheduler. Repeating the same request (customer, name, subdomain) returns the same instance.
+ * A subscription must be the customer's in Kill Bill; its planName decides the limits (admins may override them).
  */
 export async function createInstance(
   deps: Deps,
@@ -52,27 +54,24 @@ export async function createInstance(
   trigger: Trigger = { cause: 'createInstance', actor: 'admin' },
 ): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
-  const inserted = await deps.db
-    .insertInto('instances')
-    .values({
-      customer_id: input.customerId,
-      name: input.name,
-      subdomain: input.subdomain,
-      odoo_version: input.odooVersion,
-      admin_email: input.adminEmail,
-      subscription_id: input.subscriptionId ?? null,
-      cpu_limit: input.cpuLimit ?? DEFAULT_CPU_LIMIT,
-      memory_limit_mb: input.memoryLimit ?? DEFAULT_MEMORY_MB,
-      status: 'CREATING',
-    })
-    .onConflict((oc) => oc.column('subdomain').where('status', '<>', 'TERMINATED').doNothing())
-    .returningAll()
-    .executeTakeFirst();
-
-  const instance = inserted ?? (await sameRequestOrConflict(deps, input));
+  const subscriptionId = input.subscriptionId?.toLowerCase() ?? null;
+  const subscription = subscriptionId ? await subscriptionOfCustomer(deps, subscriptionId, input.customerId) : null;
+  const plan = await resolvePlan(deps, subscription?.planName);
+  const { instance, inserted } = await admit(deps, {
+    customer_id: input.customerId,
+    name: input.name,
+    subdomain: input.subdomain,
+    odoo_version: input.odooVersion,
+    admin_email: input.adminEmail,
+    subscription_id: subscriptionId,
+    plan: plan.name,
+    cpu_limit: input.cpuLimit ?? plan.cpu_limit,
+    memory_limit_mb: input.memoryLimit ?? plan.memory_limit_mb,
+    status: 'CREATING',
+  });
   if (inserted) {
-    await recordEvent(deps, deps.db, instance.id, trigger, `created ${instance.subdomain} (${instance.status})`);
-    deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain }, 'instance created');
+    await recordEvent(deps, deps.db, instance.id, trigger, `created ${instance.subdomain} (${instance.status}) on plan ${plan.name}`);
+    deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain, plan: plan.name }, 'instance created');
   }
 
   try {
@@ -83,15 +82,42 @@ export async function createInstance(
   return getInstance(deps, instance.id);
 }
 
-async function sameRequestOrConflict(deps: Deps, input: z.output<typeof createInstanceInput>): Promise<InstanceRow> {
-  const holder = await deps.db
-    .selectFrom('instances')
-    .selectAll()
-    .where('subdomain', '=', input.subdomain)
-    .where('status', '<>', 'TERMINATED')
-    .executeTakeFirst();
-  if (holder && holder.customer_id === input.customerId && holder.name === input.name) return holder;
-  throw new DomainError('CONFLICT', `The subdomain ${input.subdomain} is already taken.`, 'input.subdomain');
+/**
+ * Inserts the instance unless the same request made it already, within the customer's limit. The customer's
+ * requests are taken one at a time (a transaction-scoped advisory lock), so two at once cannot both pass the count.
+ */
+async function admit(deps: Deps, row: NewInstanceRow): Promise<{ instance: InstanceRow; inserted: boolean }> {
+  const limit = deps.config.plans.maxInstancesPerCustomer;
+  try {
+    return await withTransaction(deps.db, async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`customer:${row.customer_id}`}, 0))`.execute(trx);
+      const holder = await trx.selectFrom('instances').selectAll().where('subdomain', '=', row.subdomain).where('status', '<>', 'TERMINATED').executeTakeFirst();
+      if (holder) {
+        if (holder.customer_id === row.customer_id && holder.name === row.name) return { instance: holder, inserted: false };
+        throw new DomainError('CONFLICT', `The subdomain ${row.subdomain} is already taken.`, 'input.subdomain');
+      }
+      const live = await trx
+        .selectFrom('instances')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('customer_id', '=', row.customer_id)
+        .where('status', 'not in', endedStatuses)
+        .executeTakeFirstOrThrow();
+      if (Number(live.n) >= limit) {
+        throw new DomainError('CONFLICT', `Customer ${row.customer_id} already has ${live.n} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`, 'input.customerId');
+      }
+      const instance = await trx.insertInto('instances').values(row).returningAll().executeTakeFirstOrThrow();
+      return { instance, inserted: true };
+    });
+  } catch (error) {
+    // Both unique indexes hold for live instances only: a subdomain taken by another customer at once, or a
+    // subscription that already has its instance.
+    if ((error as { code?: string }).code !== '23505') throw error;
+    const index = (error as { constraint?: string }).constraint;
+    if (index === 'instances_subscription_live') {
+      throw new DomainError('CONFLICT', `Subscription ${row.subscription_id} is already linked to a live instance: one subscription pays for one instance.`, 'input.subscriptionId');
+    }
+    throw new DomainError('CONFLICT', `The subdomain ${row.subdomain} is already taken.`, 'input.subdomain');
+  }
 }
 
 export async function getInstance(deps: Pick<Deps, 'db'>, id: string): Promise<InstanceRow> {

@@ -58,3 +58,29 @@ export function judgeStop(tasks: SwarmTask[], deadline: Date, now: Date): { kind
 
 /** Tasks Swarm created at or after `since` (a restart's replacements, not the tasks it shut down). */
 export const tasksSince = (tasks: SwarmTask[], since: Date): SwarmTask[] => tasks.filter((task) => Date.parse(task.CreatedAt) >= since.getTime());
+
+/** What the tasks of a serving (RUNNING or DEGRADED) instance's service say about it now. */
+export type ServingVerdict = { kind: 'running' } | { kind: 'degraded'; reason: string } | { kind: 'failed'; reason: string; taskId: string | null };
+
+/** Desired states of a task Swarm still means to run (`ready` while the restart policy's delay runs). */
+const meantToRun = new Set(['running', 'ready']);
+/**
+ * Swarm creates a dead task's replacement at once (its start is what the restart delay holds back): no task meant to
+ * run for longer than this means Swarm gave up, not that the replacement is on its way.
+ */
+const GIVE_UP_SETTLE_MS = 3000;
+
+/**
+ * Pure: running while a task runs (healthy, with a health check); degraded, with Docker's reason, while none runs but
+ * Swarm means to run one (it restarts it); failed once no task is meant to run any more (restart attempts used up).
+ */
+export function judgeServing(tasks: SwarmTask[], subject: string, now: Date): ServingVerdict {
+  if (tasks.some((task) => task.DesiredState === 'running' && task.Status.State === 'running')) return { kind: 'running' };
+  const newest = [...tasks].sort(newestFirst);
+  const lastFailure = newest.find((task) => failedStates.has(task.Status.State)) ?? newest.find((task) => task.DesiredState === 'shutdown');
+  const reason = lastFailure ? describeTaskFailure(lastFailure) : newest[0] ? `task ${newest[0].Status.State}` : 'no task';
+  if (tasks.some((task) => meantToRun.has(task.DesiredState))) return { kind: 'degraded', reason: `${subject} is not running (${reason}); Swarm is restarting it` };
+  const quietMs = newest[0] ? now.getTime() - Date.parse(newest[0].Status.Timestamp) : Number.POSITIVE_INFINITY;
+  if (quietMs < GIVE_UP_SETTLE_MS) return { kind: 'degraded', reason: `${subject} is not running (${reason})` };
+  return { kind: 'failed', reason: `Swarm gave up restarting ${subject}; last: ${reason}`, taskId: lastFailure?.ID ?? null };
+}

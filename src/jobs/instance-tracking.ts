@@ -2,8 +2,8 @@ import { sql } from 'kysely';
 import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { moveInstance, scheduler } from '../domain/instance-events.js';
-import { inFlightStatuses } from '../domain/instance-status.js';
-import { judgeRollout, judgeStop, tasksSince } from '../domain/rollout.js';
+import { inFlightStatuses, servingStatuses } from '../domain/instance-status.js';
+import { judgeRollout, judgeServing, judgeStop, tasksSince } from '../domain/rollout.js';
 import { terminateInstance } from '../domain/termination.js';
 import type { SwarmTask } from '../swarm/docker-types.js';
 import { managedLabels } from '../swarm/labels.js';
@@ -17,6 +17,7 @@ type Outcome = { to: InstanceStatus; error: string | null; taskId?: string | nul
 
 /** Pure: where the tasks say an instance in flight has arrived, or null while it is still on its way. */
 function outcomeFor(deps: Deps, instance: InstanceRow, tasks: SwarmTask[], now: Date): Outcome {
+  if (servingStatuses.includes(instance.status)) return servingOutcome(instance, tasks, now);
   const deadline = new Date(instance.status_changed_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
   if (instance.status === 'STOPPING') {
     const verdict = judgeStop(tasks, deadline, now);
@@ -29,14 +30,26 @@ function outcomeFor(deps: Deps, instance: InstanceRow, tasks: SwarmTask[], now: 
   return verdict.kind === 'running' ? { to: 'RUNNING', error: null } : { to: 'FAILED', error: verdict.reason, taskId: verdict.taskId };
 }
 
+/** Pure: a serving instance reads DEGRADED while its task does not run, RUNNING again when it does, FAILED when Swarm gives up. */
+function servingOutcome(instance: InstanceRow, tasks: SwarmTask[], now: Date): Outcome {
+  // Only the long-running service's tasks say anything; a row that names none has nothing to judge.
+  if (!instance.service_id) return null;
+  const verdict = judgeServing(tasks, 'Odoo', now);
+  if (verdict.kind === 'running') return instance.status === 'RUNNING' ? null : { to: 'RUNNING', error: null };
+  if (verdict.kind === 'degraded') return instance.status === 'DEGRADED' ? null : { to: 'DEGRADED', error: verdict.reason };
+  return { to: 'FAILED', error: verdict.reason, taskId: verdict.taskId };
+}
+
 /**
  * Follows every instance in flight (provisioning, starting, restarting, stopping) to its end state from its row and
  * one task listing per tick, so a restarted daemon resumes where the rows say; finishes terminations left half-done.
+ * The same listing tells whether the long-running service (its id on the row; one-shot jobs are other services) of a
+ * RUNNING or DEGRADED instance still runs.
  * Each transition is written once (moveInstance only applies to the status read).
  */
 export async function trackInstances(deps: Deps): Promise<void> {
   await resumeTerminations(deps);
-  const inFlight = await deps.db.selectFrom('instances').selectAll().where('status', 'in', inFlightStatuses).execute();
+  const inFlight = await deps.db.selectFrom('instances').selectAll().where('status', 'in', [...inFlightStatuses, ...servingStatuses]).execute();
   if (inFlight.length === 0) return;
 
   const tasksByService = await listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels));
@@ -53,7 +66,7 @@ export async function trackInstances(deps: Deps): Promise<void> {
       deps.metrics.provisioningSeconds.observe({ outcome: outcome.to === 'RUNNING' ? 'running' : 'failed' }, seconds);
     }
     if (moved) {
-      const level = outcome.to === 'FAILED' ? 'warn' : 'info';
+      const level = outcome.to === 'FAILED' || outcome.to === 'DEGRADED' ? 'warn' : 'info';
       deps.log[level]({ event: `instance.${outcome.to.toLowerCase()}`, instanceId: instance.id, service: instance.service_name, from: instance.status, error }, `instance ${outcome.to}`);
     }
   }

@@ -73,6 +73,12 @@ export function createMetrics() {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    billingEventsAbandoned: new Counter({
+      name: 'orchestrator_billing_events_abandoned_total',
+      help: 'Kill Bill events given up after BILLING_MAX_ATTEMPTS failed tries',
+      labelNames: ['event_type'],
+      registers: [registry],
+    }),
     leader: new Gauge({ name: 'orchestrator_leader', help: '1 on the replica that runs the scheduler', registers: [registry] }),
   };
 }
@@ -110,6 +116,17 @@ export function registerStateGauges(metrics: Metrics, db: Kysely<Database>, time
           for (const row of rows) this.set({ status: row.status }, Number(row.count));
         },
       );
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_billing_events',
+    help: 'Kill Bill events by status (abandoned ones wait for retryBillingEvent)',
+    labelNames: ['status'],
+    registers: [metrics.registry],
+    async collect() {
+      this.reset();
+      const rows = await db.selectFrom('billing_events').select((eb) => ['status', eb.fn.countAll<string>().as('count')]).groupBy('status').execute();
+      for (const row of rows) this.set({ status: row.status }, Number(row.count));
     },
   });
   new Gauge({

@@ -1,5 +1,6 @@
 import { billingEventStatuses, type BillingEventRow } from '../db/schema.js';
-import { listBillingEvents } from '../billing/events.js';
+import { getBillingEvent, listBillingEvents, reopenBillingEvent } from '../billing/events.js';
+import { processBillingEvent } from '../billing/processor.js';
 import { builder, upperCaseValues } from './builder.js';
 import { adminOnly } from './context.js';
 
@@ -30,5 +31,18 @@ builder.queryFields((t) => ({
     authScopes: adminOnly,
     args: { status: t.arg({ type: BillingEventStatus, required: false }), first: t.arg.int({ required: false, defaultValue: 50 }) },
     resolve: (_root, { status, first }, context) => listBillingEvents(context.deps, { status, first: first ?? 50 }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  retryBillingEvent: t.field({
+    type: BillingEvent,
+    description: 'Tries an abandoned, failed or ignored event again now, with a fresh count of tries; returns how it ended.',
+    authScopes: adminOnly,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, context) => {
+      await reopenBillingEvent(context.deps, id);
+      return (await processBillingEvent(context.deps, id)) ?? (await getBillingEvent(context.deps, id))!;
+    },
   }),
 }));

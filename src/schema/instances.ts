@@ -5,6 +5,7 @@ import { provisionInstance } from '../domain/provisioning.js';
 import { terminateInstance } from '../domain/termination.js';
 import { listInstanceEvents } from '../domain/instance-events.js';
 import { restartInstance, startInstance, stopInstance } from '../domain/lifecycle.js';
+import { DomainError } from '../errors.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer, customerScope, ownedInstance, triggerOf } from './context.js';
 
@@ -85,8 +86,8 @@ const CreateInstanceInput = builder.inputType('CreateInstanceInput', {
     odooVersion: t.string({ required: true }),
     adminEmail: t.string({ required: true }),
     subscriptionId: t.string({ required: false }),
-    cpuLimit: t.float({ required: false, description: 'CPU cores (default 1).' }),
-    memoryLimit: t.string({ required: false, description: 'Memory such as 512M or 2G (default 1G).' }),
+    cpuLimit: t.float({ required: false, description: "CPU cores (admins only; default: the plan's)." }),
+    memoryLimit: t.string({ required: false, description: "Memory such as 512M or 2G (admins only; default: the plan's)." }),
   }),
 });
 
@@ -120,8 +121,14 @@ builder.mutationFields((t) => ({
     description: 'Creates an instance and allocates its database at once (WAITING_FOR_DATABASE when no pool has room).',
     authScopes: adminOrCustomer,
     args: { input: t.arg({ type: CreateInstanceInput, required: true }) },
-    resolve: (_root, { input }, context) =>
-      createInstance(context.deps, { ...input, customerId: customerScope(context, input.customerId) ?? input.customerId }, triggerOf(context, 'createInstance')),
+    resolve: (_root, { input }, context) => {
+      // The plan decides a customer's resources; only an admin may override them for one instance.
+      if (context.caller.kind === 'customer') {
+        const field = input.cpuLimit != null ? 'cpuLimit' : input.memoryLimit != null ? 'memoryLimit' : null;
+        if (field) throw new DomainError('FORBIDDEN', `input.${field}: only admins may set an instance's limits; the subscription's plan decides them.`, `input.${field}`);
+      }
+      return createInstance(context.deps, { ...input, customerId: customerScope(context, input.customerId) ?? input.customerId }, triggerOf(context, 'createInstance'));
+    },
   }),
   allocateDatabase: t.field({
     type: 'Allocation',

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { ServiceSpec } from './docker-types.js';
 import { instanceLabels, type Labels } from './labels.js';
+import { odooResources } from './odoo-resources.js';
 
 export type { ServiceSpec } from './docker-types.js';
 
@@ -21,12 +22,9 @@ export interface OdooServiceInput {
 
 const SECOND_NS = 1_000_000_000;
 const RESTART_WINDOW_NS = 300 * SECOND_NS;
-const MIB = 1024 * 1024;
 const ODOO_PORT = 8069;
 const DATA_DIR = '/var/lib/odoo';
 const PASSWORD_FILE_NAME = 'db_password';
-/** Reservations are a quarter of the limits: enough to spread tenants over nodes without starving small ones. */
-const RESERVATION_SHARE = 4;
 
 /** A tenant's filestore on CephFS, bind-mounted into its Odoo as the data dir. */
 export const instanceDataDir = (cephfsRoot: string, instanceId: string): string =>
@@ -60,8 +58,6 @@ function traefikLabels(input: OdooServiceInput): Labels {
 export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
   const { instance, db } = input;
   const labels = instanceLabels(instance.id, input.extraLabels);
-  const nanoCpus = Math.round(instance.cpuLimit * SECOND_NS);
-  const memoryBytes = Math.round(instance.memoryLimitMb * MIB);
 
   return {
     Name: input.serviceName,
@@ -105,13 +101,7 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
           Retries: 3,
         },
       },
-      Resources: {
-        Limits: { NanoCPUs: nanoCpus, MemoryBytes: memoryBytes },
-        Reservations: {
-          NanoCPUs: Math.floor(nanoCpus / RESERVATION_SHARE),
-          MemoryBytes: Math.floor(memoryBytes / RESERVATION_SHARE),
-        },
-      },
+      Resources: odooResources(instance.cpuLimit, instance.memoryLimitMb),
       // `any`, not `on-failure`: a dockerd that restarts stops its containers with exit 0, and Swarm would leave
       // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.
       RestartPolicy: { Condition: 'any', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts, Window: RESTART_WINDOW_NS },

@@ -149,3 +149,8 @@ export async function forceRestartService(docker: Docker, idOrName: string): Pro
     TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: (spec.TaskTemplate.ForceUpdate ?? 0) + 1 },
   }));
 }
+
+/** Sets the limits and reservations of the service's tasks; Swarm replaces the running task with one that has them. */
+export async function updateServiceResources(docker: Docker, idOrName: string, resources: NonNullable<ServiceSpec['TaskTemplate']['Resources']>): Promise<void> {
+  await updateService(docker, idOrName, (spec) => ({ ...spec, TaskTemplate: { ...spec.TaskTemplate, Resources: resources } }));
+}

@@ -50,7 +50,16 @@ export interface TestDaemon {
 
 /** A daemon in this process on a free port, with its own handles, logging at debug level into `logs`. */
 export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
-  const config = loadConfig({ ...process.env, PORT: '0', ALLOCATION_RETRY_CRON: '0 0 1 1 *', DOCKER_LABELS: dockerLabelsEnv, JWT_SECRET: customerJwtSecret, ...env });
+  // Suites create many instances for one customer; the limit's own suite sets MAX_INSTANCES_PER_CUSTOMER.
+  const config = loadConfig({
+    ...process.env,
+    PORT: '0',
+    ALLOCATION_RETRY_CRON: '0 0 1 1 *',
+    DOCKER_LABELS: dockerLabelsEnv,
+    JWT_SECRET: customerJwtSecret,
+    MAX_INSTANCES_PER_CUSTOMER: '10000',
+    ...env,
+  });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -166,12 +175,15 @@ export async function registerLocalPool(daemon: TestDaemon, name: string, maxIns
   return result.data.registerPool as { id: string; name: string; status: string; currentInstances: number; maxInstances: number };
 }
 
+/** The customer of instanceInput() unless overridden; the Kill Bill fake's accounts belong to it by default. */
+export const defaultCustomerId = '6f1c2a9e-2b1d-4c3e-9f10-0a1b2c3d4e5f';
+
 let counter = 0;
 /** A valid createInstance input with a subdomain unique to this run. */
 export function instanceInput(overrides: Record<string, unknown> = {}) {
   counter += 1;
   return {
-    customerId: '6f1c2a9e-2b1d-4c3e-9f10-0a1b2c3d4e5f',
+    customerId: defaultCustomerId,
     name: `Acme ${counter}`,
     subdomain: `acme-${process.pid}-${counter}`,
     odooVersion: '17.0',

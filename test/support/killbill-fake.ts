@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { defaultCustomerId } from './harness.js';
 
 /**
- * A stand-in for Kill Bill's API on 127.0.0.1: the documented JSON of subscriptions, invoices and account bundles,
+ * A stand-in for Kill Bill's API on 127.0.0.1: the documented JSON of subscriptions, invoices, accounts and their bundles,
  * served from fixtures the test sets, behind Kill Bill's authentication (Basic user + tenant key/secret headers).
  */
 export interface KillbillFake {
@@ -12,7 +13,10 @@ export interface KillbillFake {
   /** The daemon's KILLBILL_* variables for this fake. */
   env: Record<string, string>;
   requests: RecordedRequest[];
+  /** Sets a subscription (again, to change its state or plan); its account is made with the customer as externalKey. */
   subscription: (fixture: SubscriptionFixture) => SubscriptionJson;
+  /** Sets an account and the customer id it carries as `externalKey`. */
+  account: (fixture: { accountId?: string; externalKey: string | null }) => AccountJson;
   invoice: (fixture: InvoiceFixture) => InvoiceJson;
   reset: () => void;
   close: () => Promise<void>;
@@ -32,6 +36,10 @@ export interface SubscriptionFixture {
   bundleId?: string;
   phaseType: 'TRIAL' | 'DISCOUNT' | 'FIXEDTERM' | 'EVERGREEN';
   state: 'PENDING' | 'ACTIVE' | 'BLOCKED' | 'CANCELLED' | 'EXPIRED';
+  /** Default: odoo-hosting-monthly. */
+  planName?: string;
+  /** The externalKey of a new account (default: the harness's default customer); an existing account keeps its own. */
+  customerId?: string;
 }
 
 export interface InvoiceFixture {
@@ -43,12 +51,14 @@ export interface InvoiceFixture {
 }
 
 export type SubscriptionJson = ReturnType<typeof subscriptionJson>;
+export type AccountJson = ReturnType<typeof accountJson>;
+type StoredSubscription = Required<Omit<SubscriptionFixture, 'customerId'>>;
 export type InvoiceJson = ReturnType<typeof invoiceJson>;
 
 const today = () => new Date().toISOString().slice(0, 10);
 
 /** Kill Bill's SubscriptionJson, every documented field present. */
-function subscriptionJson(f: Required<SubscriptionFixture>) {
+function subscriptionJson(f: StoredSubscription) {
   return {
     accountId: f.accountId,
     bundleId: f.bundleId,
@@ -61,7 +71,7 @@ function subscriptionJson(f: Required<SubscriptionFixture>) {
     billingPeriod: 'MONTHLY',
     phaseType: f.phaseType,
     priceList: 'DEFAULT',
-    planName: f.phaseType === 'TRIAL' ? 'odoo-hosting-monthly-trial' : 'odoo-hosting-monthly',
+    planName: f.planName,
     state: f.state,
     sourceType: 'NATIVE',
     cancelledDate: f.state === 'CANCELLED' ? today() : null,
@@ -76,7 +86,7 @@ function subscriptionJson(f: Required<SubscriptionFixture>) {
         billingPeriod: 'MONTHLY',
         effectiveDate: today(),
         catalogEffectiveDate: new Date().toISOString(),
-        plan: 'odoo-hosting-monthly',
+        plan: f.planName,
         product: 'OdooHosting',
         priceList: 'DEFAULT',
         eventType: 'START_ENTITLEMENT',
@@ -84,12 +94,44 @@ function subscriptionJson(f: Required<SubscriptionFixture>) {
         isBlockedEntitlement: false,
         serviceName: 'entitlement-service',
         serviceStateName: 'ENT_STARTED',
-        phase: `odoo-hosting-monthly-${f.phaseType.toLowerCase()}`,
+        phase: `${f.planName}-${f.phaseType.toLowerCase()}`,
         auditLogs: [],
       },
     ],
     priceOverrides: null,
     prices: [],
+    auditLogs: [],
+  };
+}
+
+/** Kill Bill's AccountJson, every documented field present. */
+function accountJson(accountId: string, externalKey: string | null) {
+  return {
+    accountId,
+    name: 'Acme SARL',
+    firstNameLength: 4,
+    externalKey,
+    email: 'billing@acme.example',
+    billCycleDayLocal: 1,
+    currency: 'EUR',
+    parentAccountId: null,
+    isPaymentDelegatedToParent: false,
+    paymentMethodId: null,
+    referenceTime: new Date().toISOString(),
+    timeZone: 'UTC',
+    address1: null,
+    address2: null,
+    postalCode: null,
+    company: 'Acme',
+    city: null,
+    state: null,
+    country: 'FR',
+    locale: 'fr_FR',
+    phone: null,
+    notes: null,
+    isMigrated: false,
+    accountBalance: null,
+    accountCBA: null,
     auditLogs: [],
   };
 }
@@ -164,7 +206,8 @@ export async function startKillbillFake(): Promise<KillbillFake> {
     username: 'orchestrator',
     password: randomBytes(18).toString('base64url'),
   };
-  const subscriptions = new Map<string, Required<SubscriptionFixture>>();
+  const subscriptions = new Map<string, StoredSubscription>();
+  const accounts = new Map<string, string | null>();
   const invoices = new Map<string, Required<InvoiceFixture>>();
   const requests: RecordedRequest[] = [];
 
@@ -198,6 +241,13 @@ export async function startKillbillFake(): Promise<KillbillFake> {
         ? send(response, 200, invoiceJson(invoice, url.searchParams.get('withItems') === 'true'))
         : send(response, 404, notFound('org.killbill.billing.invoice.api.InvoiceApiException', `No invoice could be found for id ${match[1]}.`));
     }
+    match = /^\/1\.0\/kb\/accounts\/([^/]+)$/.exec(url.pathname);
+    if (match) {
+      const accountId = match[1]!;
+      return accounts.has(accountId)
+        ? send(response, 200, accountJson(accountId, accounts.get(accountId)!))
+        : send(response, 404, notFound('org.killbill.billing.account.api.AccountApiException', `Account does not exist for id ${accountId}`));
+    }
     match = /^\/1\.0\/kb\/accounts\/([^/]+)\/bundles$/.exec(url.pathname);
     if (match) {
       const accountId = match[1]!;
@@ -228,15 +278,21 @@ export async function startKillbillFake(): Promise<KillbillFake> {
       KILLBILL_PASSWORD: credentials.password,
     },
     requests,
-    subscription: (fixture) => {
-      const full = {
+    subscription: ({ customerId, ...fixture }) => {
+      const full: StoredSubscription = {
         ...fixture,
         subscriptionId: fixture.subscriptionId ?? randomUUID(),
         accountId: fixture.accountId ?? randomUUID(),
         bundleId: fixture.bundleId ?? randomUUID(),
+        planName: fixture.planName ?? 'odoo-hosting-monthly',
       };
       subscriptions.set(full.subscriptionId, full);
+      if (!accounts.has(full.accountId) || customerId) accounts.set(full.accountId, customerId ?? defaultCustomerId);
       return subscriptionJson(full);
+    },
+    account: ({ accountId = randomUUID(), externalKey }) => {
+      accounts.set(accountId, externalKey);
+      return accountJson(accountId, externalKey);
     },
     invoice: (fixture) => {
       const full = { ...fixture, invoiceId: fixture.invoiceId ?? randomUUID() };
@@ -245,6 +301,7 @@ export async function startKillbillFake(): Promise<KillbillFake> {
     },
     reset: () => {
       subscriptions.clear();
+      accounts.clear();
       invoices.clear();
       requests.length = 0;
     },

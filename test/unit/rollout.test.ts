@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeTaskFailure, judgeRollout } from '../../src/domain/rollout.js';
+import { canTransition, statusesBefore } from '../../src/domain/instance-status.js';
+import { describeTaskFailure, judgeRollout, judgeServing } from '../../src/domain/rollout.js';
+import { instanceStatuses, type InstanceStatus } from '../../src/db/schema.js';
+
+const statusesAfter = (from: InstanceStatus) => instanceStatuses.filter((to) => canTransition(from, to));
 import type { SwarmTask, TaskState } from '../../src/swarm/docker-types.js';
 
 const task = (state: TaskState, at: string, extra: Partial<SwarmTask['Status']> = {}, desired: TaskState = 'running'): SwarmTask => ({
@@ -48,5 +52,42 @@ describe('judging a rollout from its tasks', () => {
 
   it('describes a rejected task by its error alone', () => {
     assert.equal(describeTaskFailure(task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: local/nope:1' })), 'No such image: local/nope:1');
+  });
+});
+
+describe('judging a serving instance from its tasks', () => {
+  const killed = { Err: 'task: non-zero exit (137)', ContainerStatus: { ExitCode: 137 } };
+
+  it('is running while a task wanted running runs', () => {
+    assert.deepEqual(judgeServing([task('failed', '2026-01-01T00:01:00Z', killed, 'shutdown'), task('running', '2026-01-01T00:02:00Z')], 'Odoo', now), { kind: 'running' });
+  });
+
+  it("is degraded, in Docker's words, while Swarm restarts a dead task (its replacement waits, desired ready, or starts)", () => {
+    for (const replacement of [task('ready', '2026-01-01T00:09:59Z', {}, 'ready'), task('starting', '2026-01-01T00:09:59Z')]) {
+      const verdict = judgeServing([task('failed', '2026-01-01T00:09:58Z', killed, 'shutdown'), replacement], 'Odoo', now);
+      assert.deepEqual(verdict, { kind: 'degraded', reason: 'Odoo is not running (task: non-zero exit (137), exit code 137); Swarm is restarting it' });
+    }
+  });
+
+  it('waits a moment before reading a dead task with no replacement as Swarm giving up, then fails with the last failure', () => {
+    const dead = [task('failed', '2026-01-01T00:05:00Z', killed, 'shutdown'), task('failed', '2026-01-01T00:09:59Z', killed, 'shutdown')];
+    assert.equal(judgeServing(dead, 'Odoo', now).kind, 'degraded');
+    const verdict = judgeServing(dead, 'Odoo', new Date('2026-01-01T00:10:05Z'));
+    assert.deepEqual(verdict, { kind: 'failed', reason: 'Swarm gave up restarting Odoo; last: task: non-zero exit (137), exit code 137', taskId: 'task-2026-01-01T00:09:59Z' });
+    assert.equal(judgeServing([], 'Odoo', now).kind, 'failed', 'a service with no task at all does not serve');
+  });
+});
+
+describe('the instance status machine', () => {
+  it('suspends from any status with a service, and leaves SUSPENDED only by resuming (STARTING) or terminating', () => {
+    for (const from of ['RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'] as const) assert.ok(canTransition(from, 'SUSPENDED'), from);
+    assert.ok(!canTransition('PROVISIONING', 'SUSPENDED'));
+    assert.deepEqual(statusesAfter('SUSPENDED'), ['STARTING', 'TERMINATING']);
+  });
+
+  it('follows a RUNNING instance to DEGRADED and back, restarts from DEGRADED and FAILED, and enters RESTORING from nowhere yet', () => {
+    assert.ok(canTransition('RUNNING', 'DEGRADED') && canTransition('DEGRADED', 'RUNNING') && canTransition('DEGRADED', 'FAILED'));
+    assert.ok(canTransition('DEGRADED', 'RESTARTING') && canTransition('FAILED', 'RESTARTING'));
+    assert.deepEqual(statusesBefore('RESTORING'), []);
   });
 });

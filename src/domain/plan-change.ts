@@ -1,0 +1,42 @@
+import type { InstanceRow, InstanceStatus, PlanRow } from '../db/schema.js';
+import type { Deps } from '../deps.js';
+import { withTransaction } from '../db/transaction.js';
+import { DomainError, notFound } from '../errors.js';
+import { odooResources } from '../swarm/odoo-resources.js';
+import { updateServiceResources } from '../swarm/swarm.js';
+import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
+import { endedStatuses, servingStatuses } from './instance-status.js';
+import { isUuid } from './names.js';
+
+const restartedByResize: InstanceStatus[] = [...servingStatuses, 'FAILED'];
+
+/**
+ * Moves an instance to `plan`: its limits become the plan's, and its service is resized live (a Swarm update of
+ * Resources, which replaces the task). A serving instance reads RESTARTING until the resized task runs, then
+ * RUNNING (a FAILED one too: the update schedules a task again); a stopped or suspended one keeps its status and
+ * starts with the new limits. Safe to repeat.
+ */
+export async function changeInstancePlan(deps: Deps, instanceId: string, plan: PlanRow, trigger: Trigger): Promise<InstanceRow> {
+  if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
+  return withTransaction(deps.db, async (trx) => {
+    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
+    if (!instance) throw notFound('Instance', instanceId);
+    if (endedStatuses.includes(instance.status)) return instance;
+    const same = instance.plan === plan.name && instance.cpu_limit === plan.cpu_limit && instance.memory_limit_mb === plan.memory_limit_mb;
+    if (same) return instance;
+    // Its first task is being rolled out: resizing now would race it; the event is tried again once it runs.
+    if (instance.status === 'PROVISIONING') throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: its plan changes once it runs.`);
+
+    const patch = { plan: plan.name, cpu_limit: plan.cpu_limit, memory_limit_mb: plan.memory_limit_mb };
+    const message = `plan ${instance.plan ?? 'none'} -> ${plan.name} (${plan.cpu_limit} CPU, ${plan.memory_limit_mb} MiB)`;
+    if (instance.service_name) await updateServiceResources(deps.docker, instance.service_name, odooResources(plan.cpu_limit, plan.memory_limit_mb));
+    deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
+    // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
+    if (instance.service_name && restartedByResize.includes(instance.status)) {
+      return (await moveInstance(deps, trx, instance, 'RESTARTING', trigger, { patch, message }))!;
+    }
+    const updated = await trx.updateTable('instances').set(patch).where('id', '=', instanceId).returningAll().executeTakeFirstOrThrow();
+    await recordEvent(deps, trx, instanceId, trigger, message);
+    return updated;
+  });
+}

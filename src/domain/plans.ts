@@ -1,0 +1,48 @@
+import { sql } from 'kysely';
+import { z } from 'zod';
+import type { PlanRow } from '../db/schema.js';
+import type { Deps } from '../deps.js';
+import { cpuCores, memorySize } from './sizes.js';
+import { parseInput } from './validation.js';
+
+export const planName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/, 'must be 1-60 letters, digits or . _ - (a Kill Bill plan name)');
+
+export const planInput = z.object({
+  name: planName,
+  cpuLimit: cpuCores(0.1, 64),
+  memoryLimit: memorySize(256, 256 * 1024),
+  description: z.string().max(500, 'must be at most 500 characters').nullish(),
+});
+export type PlanInput = z.input<typeof planInput>;
+
+/** What the default plan gives until an admin defines a plan of that name: a fresh install can create tenants. */
+const BUILT_IN = { cpu_limit: 1, memory_limit_mb: 1024, description: 'built-in default (1 CPU, 1G)' };
+
+const builtInPlan = (name: string): PlanRow => ({ name, ...BUILT_IN, created_at: new Date(0), updated_at: new Date(0) });
+
+/** Creates or replaces a catalog entry; instances already on it keep their limits until their plan changes. */
+export async function upsertPlan(deps: Pick<Deps, 'db'>, raw: PlanInput): Promise<PlanRow> {
+  const input = parseInput(planInput, raw);
+  const values = { cpu_limit: input.cpuLimit, memory_limit_mb: input.memoryLimit, description: input.description ?? null };
+  return deps.db
+    .insertInto('plans')
+    .values({ name: input.name, ...values })
+    .onConflict((oc) => oc.column('name').doUpdateSet({ ...values, updated_at: sql`now()` }))
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+/** The catalog by name, with the built-in default plan unless one of its name is defined. */
+export async function listPlans(deps: Pick<Deps, 'db' | 'config'>): Promise<PlanRow[]> {
+  const rows = await deps.db.selectFrom('plans').selectAll().orderBy('name').execute();
+  const defaultName = deps.config.plans.defaultPlan;
+  return rows.some((row) => row.name === defaultName) ? rows : [builtInPlan(defaultName), ...rows];
+}
+
+/** The plan named (by a Kill Bill subscription's planName), or DEFAULT_PLAN when there is none or it is not in the catalog. */
+export async function resolvePlan(deps: Pick<Deps, 'db' | 'config'>, name: string | null | undefined): Promise<PlanRow> {
+  const defaultName = deps.config.plans.defaultPlan;
+  const wanted = [...new Set([name, defaultName].filter((n): n is string => !!n))];
+  const rows = await deps.db.selectFrom('plans').selectAll().where('name', 'in', wanted).execute();
+  return rows.find((row) => row.name === name) ?? rows.find((row) => row.name === defaultName) ?? builtInPlan(defaultName);
+}
