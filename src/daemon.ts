@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Config } from './config/config.js';
 import { backgroundBillingWork } from './billing/processor.js';
-import { checkMasterKey } from './crypto/master-key.js';
+import { checkMasterKey } from './domain/master-key-check.js';
 import { connectDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';

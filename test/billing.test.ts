@@ -10,7 +10,7 @@ import { createKillbillClient, KillbillError } from '../src/billing/killbill-cli
 import { parseNotification } from '../src/billing/notification.js';
 import { backgroundBillingWork } from '../src/billing/processor.js';
 import { retryDelaySeconds } from '../src/billing/retry-policy.js';
-import { createKillbillWebhook } from '../src/billing/webhook.js';
+import { createKillbillWebhook } from '../src/http/killbill-webhook.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { connectDatabase } from '../src/db/connect.js';
 import type { BillingEventRow } from '../src/db/schema.js';

@@ -19,7 +19,7 @@ export interface RecordedEvent {
  * first row. Later, the same body is a new event: Kill Bill sends identical bodies for a later overdue episode of the
  * same account. An event nobody acts on is written as `ignored`, with the reason.
  */
-export async function recordEvent(
+export async function recordBillingEvent(
   deps: Pick<Deps, 'db' | 'config'>,
   notification: KillbillNotification,
   dedupeKey: string,

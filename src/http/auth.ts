@@ -1,13 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Caller } from '../access/caller.js';
+import { sameSecret } from '../crypto/same-secret.js';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/config.js';
 
-export type Caller = { kind: 'admin' } | { kind: 'customer'; customerId: string } | { kind: 'anonymous' };
-
-const digest = (value: string) => createHash('sha256').update(value).digest();
-
-/** Compares digests so that neither the token's content nor its length leaks through timing. */
-export const sameSecret = (given: string, expected: string) => timingSafeEqual(digest(given), digest(expected));
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

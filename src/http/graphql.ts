@@ -9,7 +9,7 @@ import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
 import { useOperationMetrics } from '../observability/graphql-metrics.js';
 import { schema, type GraphQLContext } from '../schema/index.js';
-import type { Caller } from './auth.js';
+import type { Caller } from '../access/caller.js';
 import { dependencyFailure } from './dependency-errors.js';
 
 /** Who is calling, established by the HTTP layer before yoga reads the body. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createKillbillWebhook } from '../billing/webhook.js';
+import { createKillbillWebhook } from './killbill-webhook.js';
 import type { Deps } from '../deps.js';
 import type { Leadership } from '../jobs/leadership.js';
 import { readiness } from '../observability/readiness.js';
@@ -50,7 +50,7 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
       response.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
       return void response.end(body);
     }
-    // Its own shared secret, not the admin token: see src/billing/webhook.ts.
+    // Its own shared secret, not the admin token: see src/http/killbill-webhook.ts.
     if (path === '/webhooks/killbill') return killbillWebhook(request, response);
     if (path === '/graphql') {
       const caller = await identifyCaller(request.headers.authorization ?? null);

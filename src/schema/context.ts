@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { getInstance } from '../domain/instances.js';
 import type { Trigger } from '../domain/instance-events.js';
 import { DomainError, notFound } from '../errors.js';
-import type { Caller } from '../http/auth.js';
+import { actorOf, type Caller } from '../access/caller.js';
 
 export interface GraphQLContext {
   deps: Deps;
@@ -13,8 +13,6 @@ export interface GraphQLContext {
 export const adminOnly = { admin: true } as const;
 export const adminOrCustomer = { admin: true, customer: true } as const;
 
-/** The actor recorded in an instance's history for what this caller does. */
-export const actorOf = (caller: Caller): string => (caller.kind === 'customer' ? `customer:${caller.customerId}` : caller.kind);
 
 export const triggerOf = (context: GraphQLContext, cause: string): Trigger => ({ cause, actor: actorOf(context.caller) });
 

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { open, seal } from './secret-box.js';
+import { open, seal } from '../crypto/secret-box.js';
 
 export class MasterKeyMismatch extends Error {
   override readonly name = 'MasterKeyMismatch';
