@@ -31,6 +31,20 @@ export interface Config {
   /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
   filestoreOnTerminate: 'keep' | 'archive';
   billing: BillingConfig;
+  tenants: TenantConfig;
+}
+
+/** How tenants are named, routed and run, beyond their limits. */
+export interface TenantConfig {
+  /** `per-host`: one certificate per tenant host; `wildcard`: every tenant router shares `*.BASE_DOMAIN` (DNS challenge). */
+  tlsMode: 'per-host' | 'wildcard';
+  tlsCertResolver: string;
+  /** The host name of the orchestrator's own API (ORCHESTRATOR_DOMAIN), if it has one. */
+  orchestratorDomain: string | null;
+  /** Subdomains refused beyond the platform's built-in names: RESERVED_SUBDOMAINS and ORCHESTRATOR_DOMAIN's host. */
+  reservedSubdomains: string[];
+  /** `KEY=value` entries added to every Odoo container's environment (tests: STANDIN_INIT_SECONDS). */
+  odooExtraEnv: string[];
 }
 
 /** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how failed events are retried. */
@@ -133,6 +147,22 @@ function billingProblems(e: Record<string, unknown>): string[] {
   return problems;
 }
 
+const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const tenantEnv = {
+  TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
+  TLS_CERT_RESOLVER: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a Traefik certificate resolver name').default('letsencrypt'),
+  ORCHESTRATOR_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').optional(),
+  RESERVED_SUBDOMAINS: z
+    .string()
+    .refine((value) => value.split(',').every((name) => dnsLabel.test(name.trim())), 'must be lower-case DNS labels separated by commas')
+    .optional(),
+  ODOO_EXTRA_ENV: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*=[^,]*(,[A-Z_][A-Z0-9_]*=[^,]*)*$/, 'must be KEY=value pairs separated by commas')
+    .refine((value) => !/(^|,)[A-Z0-9_]*PASSWORD[A-Z0-9_]*=/.test(value), 'must not carry a password')
+    .optional(),
+};
+
 const envSchema = z.object({
   PORT: int(0, 65535).default(4000),
   DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
@@ -189,6 +219,7 @@ const envSchema = z.object({
     .regex(/^([a-z0-9][a-z0-9._-]*=[^,=]*)(,[a-z0-9][a-z0-9._-]*=[^,=]*)*$/, 'must be key=value pairs separated by commas')
     .optional(),
   ...billingEnv,
+  ...tenantEnv,
 });
 
 type Env = Record<string, string | undefined>;
@@ -286,6 +317,16 @@ export function loadConfig(env: Env = process.env): Config {
       retryCron: e.BILLING_RETRY_CRON,
       retryBaseSeconds: e.BILLING_RETRY_BASE_SECONDS,
       retryMaxSeconds: e.BILLING_RETRY_MAX_SECONDS,
+    },
+    tenants: {
+      tlsMode: e.TLS_MODE,
+      tlsCertResolver: e.TLS_CERT_RESOLVER,
+      orchestratorDomain: e.ORCHESTRATOR_DOMAIN ?? null,
+      reservedSubdomains: [
+        ...(e.RESERVED_SUBDOMAINS ?? '').split(',').map((name) => name.trim()).filter(Boolean),
+        ...(e.ORCHESTRATOR_DOMAIN ? [e.ORCHESTRATOR_DOMAIN.split('.')[0]!] : []),
+      ],
+      odooExtraEnv: (e.ODOO_EXTRA_ENV ?? '').split(',').filter(Boolean),
     },
     dockerLabels: Object.fromEntries((e.DOCKER_LABELS ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
   };

@@ -79,6 +79,10 @@ export interface InstancesTable {
   db_server_id: string | null;
   db_host: string | null;
   db_port: Generated<number | null>;
+  /** When the one-shot init job had initialised the database; null until then. */
+  initialized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The Swarm job initialising the database; never the tenant's long-running service (service_id). */
+  init_job_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

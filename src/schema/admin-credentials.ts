@@ -1,0 +1,22 @@
+import { resetInstanceAdminPassword, type AdminCredentials } from '../domain/admin-password.js';
+import { builder } from './builder.js';
+import { adminOrCustomer, ownedInstance, triggerOf } from './context.js';
+
+const InstanceAdminCredentials = builder.objectRef<AdminCredentials>('InstanceAdminCredentials').implement({
+  description: "The login and password of the Odoo instance's admin user, given once.",
+  fields: (t) => ({
+    login: t.exposeString('login'),
+    password: t.exposeString('password'),
+  }),
+});
+
+builder.mutationFields((t) => ({
+  resetInstanceAdminPassword: t.field({
+    type: InstanceAdminCredentials,
+    description: "Gives the instance's Odoo admin (login: its adminEmail) a fresh password, returned once; the previous one stops working.",
+    authScopes: adminOrCustomer,
+    args: { instanceId: t.arg.id({ required: true }) },
+    resolve: async (_root, { instanceId }, context) =>
+      resetInstanceAdminPassword(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'resetInstanceAdminPassword')),
+  }),
+}));
