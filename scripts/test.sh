@@ -13,6 +13,7 @@ suites=(
   test/unit/crypto.test.ts
   test/unit/names.test.ts
   test/unit/swarm-odoo-service.test.ts
+  test/unit/init-job.test.ts
   test/unit/rollout.test.ts
   test/unit/scheduler.test.ts
   test/unit/swarm-postgres-service.test.ts
@@ -23,6 +24,7 @@ suites=(
   test/secrets.test.ts
   test/graphiql.test.ts
   test/swarm-adapter.test.ts
+  test/tenant-initialisation.test.ts
   test/provisioning.test.ts
   test/provisioning-failures.test.ts
   test/pools.test.ts

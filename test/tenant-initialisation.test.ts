@@ -1,12 +1,33 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { closeDeps, connectDeps, startDaemon } from '../src/daemon.js';
-import { credentialsKey } from '../src/domain/names.js';
+import { generatePassword } from '../src/crypto/passwords.js';
+import { credentialsKey, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
+import { dropTenantDatabase } from '../src/domain/pool-server.js';
+import { ensureDataDir } from '../src/swarm/data-dir.js';
+import { odooConfigFile, odooProductionSettings } from '../src/swarm/odoo-config.js';
+import { odooInitJobSpec } from '../src/swarm/odoo-init-job.js';
+import { instanceDataDir } from '../src/swarm/odoo-service.js';
+import { createService, ensureSecret, removeService } from '../src/swarm/swarm.js';
 import { createLogger } from '../src/logger.js';
-import type { SwarmService } from '../src/swarm/docker-types.js';
+import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters, labelKeys } from '../src/swarm/labels.js';
-import { CREATE_INSTANCE, customerToken, eventually, instanceInput, localPool, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  customerToken,
+  eventually,
+  instanceInput,
+  localPool,
+  registerLocalPool,
+  resetState,
+  runLabels,
+  startTestDaemon,
+  testRun,
+  withPoolCatalog,
+  type TestDaemon,
+} from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 import { commandLinesContaining, commandLinesMatching, passlibVerifies, tenantState } from './support/tenant.js';
 
@@ -207,6 +228,56 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     }
     const allowed = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subdomain: 'ops-team' }) });
     assert.equal(allowed.errors, undefined, JSON.stringify(allowed.errors));
+  });
+
+  it('runs the init job to completion on its own, leaving Odoo 17\'s admin/admin, as the real image would', async () => {
+    // The job spec alone, on a scratch database: what the daemon then replaces (see the tests above).
+    const scratchId = randomUUID();
+    const tenant = { database: tenantDatabaseName(scratchId), role: tenantRoleName(scratchId) };
+    const password = generatePassword(32);
+    await withPoolCatalog(async (client) => {
+      await client.query(`create role ${client.escapeIdentifier(tenant.role)} login password ${client.escapeLiteral(password)}`);
+      await client.query(`grant ${client.escapeIdentifier(tenant.role)} to current_user`);
+      await client.query(`create database ${client.escapeIdentifier(tenant.database)} owner ${client.escapeIdentifier(tenant.role)}`);
+    });
+    try {
+      const config = odooConfigFile({
+        db: { host: process.env.POOL_HOST ?? '127.0.0.1', port: 5432, name: tenant.database, user: tenant.role, password },
+        settings: odooProductionSettings({ cpuLimit: 0.5, memoryLimitMb: 512 }),
+      });
+      const secret = await ensureSecret(daemon.deps.docker, `${testRun}-scratch-config`, config, runLabels);
+      await ensureDataDir(instanceDataDir(daemon.deps.config.cephfsRoot, scratchId), 101, 101);
+      const serviceName = `odoo-scratch-${testRun}`;
+      const jobId = await createService(
+        daemon.deps.docker,
+        odooInitJobSpec({
+          instance: { id: scratchId, subdomain: 'scratch', cpuLimit: 0.5, memoryLimitMb: 512 },
+          serviceName,
+          image: daemon.deps.config.odooImage,
+          network: daemon.deps.config.swarmNetwork,
+          cephfsRoot: daemon.deps.config.cephfsRoot,
+          configSecret: secret,
+          restartMaxAttempts: 1,
+          odooUid: 101,
+          extraLabels: runLabels,
+        }),
+      );
+      const tasks = await eventually(
+        () => daemon.deps.docker.listTasks({ filters: { service: [jobId] } }) as Promise<SwarmTask[]>,
+        (found) => found.some((task) => ['complete', 'failed', 'rejected'].includes(task.Status.State)),
+        120_000,
+        500,
+      );
+      assert.deepEqual(tasks.map((task) => task.Status.State), ['complete'], JSON.stringify(tasks.map((task) => task.Status)));
+      const state = await tenantState(scratchId);
+      assert.equal(state.base, 'installed');
+      assert.equal(state.admin?.login, 'admin');
+      assert.match(state.admin!.password, HASH);
+      assert.equal(passlibVerifies(state.admin!.password, 'admin'), true, "the image's default admin/admin");
+      await removeService(daemon.deps.docker, jobId);
+    } finally {
+      await withPoolCatalog((client) => dropTenantDatabase(client, tenant));
+    }
   });
 
   it('is followed to RUNNING by a daemon started while the first one was initialising', async () => {

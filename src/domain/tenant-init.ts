@@ -39,9 +39,21 @@ export function judgeInitJob(tasks: SwarmTask[], policy: { maxFailedTasks: numbe
  * resumes from the row. A failed job moves the instance to FAILED with the job's last log lines.
  */
 export async function advanceInitialisation(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[], now: Date): Promise<void> {
+  const deadline = new Date(instance.status_changed_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
+  try {
+    await advance(deps, instance, jobTasks, deadline, now);
+  } catch (error) {
+    // A step that keeps failing (the pool unreachable, the secret gone) is retried each tick until the deadline.
+    if (now < deadline) throw error;
+    const reason = `Odoo initialisation could not finish before the deadline: ${(error as Error).message}`;
+    const moved = await moveInstance(deps, deps.db, instance, 'FAILED', scheduler('tracking'), { patch: { error: reason }, message: reason });
+    if (moved) deps.log.warn({ event: 'instance.failed', instanceId: instance.id, phase: 'init', error: reason }, 'instance FAILED');
+  }
+}
+
+async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[], deadline: Date, now: Date): Promise<void> {
   let current = instance;
   if (!current.initialized_at) {
-    const deadline = new Date(current.status_changed_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
     const verdict = judgeInitJob(jobTasks, { maxFailedTasks: deps.config.odooRestartMaxAttempts + 1, deadline }, now);
     if (verdict.kind === 'pending') return;
     if (verdict.kind === 'failed') {
