@@ -10,6 +10,15 @@ const InstanceAdminCredentials = builder.objectRef<AdminCredentials>('InstanceAd
   }),
 });
 
+builder.objectFields('Instance', (t) => ({
+  initializedAt: t.field({
+    type: 'DateTime',
+    nullable: true,
+    description: 'When its init job had initialised the database (and the default admin was replaced); null until then.',
+    resolve: (instance) => instance.initialized_at,
+  }),
+}));
+
 builder.mutationFields((t) => ({
   resetInstanceAdminPassword: t.field({
     type: InstanceAdminCredentials,
