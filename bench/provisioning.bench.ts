@@ -8,7 +8,7 @@ import { dropTenantDatabase, ensureTenantDatabase } from '../src/domain/pool-ser
 import type { SwarmTask } from '../src/swarm/docker-types.js';
 import { odooServiceSpec } from '../src/swarm/odoo-service.js';
 import { createService, ensureSecret, removeSecret, removeService } from '../src/swarm/swarm.js';
-import { CREATE_INSTANCE, eventually, instanceInput, localPool, registerLocalPool, resetState, runLabels, startTestDaemon, withPoolCatalog } from '../test/support/harness.js';
+import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, runLabels, startTestDaemon, withPoolCatalog } from '../test/support/harness.js';
 import { PROVISION } from '../test/support/odoo.js';
 
 const runs = Number(process.argv[2] ?? 5);
@@ -52,9 +52,9 @@ for (let run = 0; run < runs; run++) {
       image: daemon.deps.config.odooImage,
       network: daemon.deps.config.swarmNetwork,
       baseDomain: 'bench.invalid',
+      tls: { mode: 'per-host', certResolver: 'letsencrypt' },
       cephfsRoot: daemon.deps.config.cephfsRoot,
-      db: { host: localPool.host, port: localPool.port, name: 'none', user: 'none' },
-      secret,
+      configSecret: secret,
       restartMaxAttempts: 1,
       odooUid: 101,
       extraLabels: runLabels,

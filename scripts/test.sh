@@ -44,6 +44,7 @@ suites=(
   test/billing-suspension.test.ts
   test/plans-limits.test.ts
   test/degraded.test.ts
+  test/tenant-initialisation.test.ts
   test/provisioning.test.ts
   test/provisioning-failures.test.ts
   test/ha.test.ts
@@ -68,6 +69,7 @@ suites=(
   test/unit/crypto.test.ts
   test/unit/names.test.ts
   test/unit/swarm-odoo-service.test.ts
+  test/unit/init-job.test.ts
   test/unit/rollout.test.ts
   test/unit/scheduler.test.ts
   test/unit/swarm-postgres-service.test.ts

@@ -7,7 +7,7 @@ import { getBillingEvent } from '../src/billing/events.js';
 import { backgroundBillingWork } from '../src/billing/processor.js';
 import type { BillingEventRow } from '../src/db/schema.js';
 import { tenantDatabaseName } from '../src/domain/names.js';
-import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
+import { instanceLabels, labelFilters, labelKeys } from '../src/swarm/labels.js';
 import type { SwarmService } from '../src/swarm/docker-types.js';
 import { CREATE_INSTANCE, customerToken, defaultCustomerId, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
 import { startKillbillFake, type KillbillFake, type SubscriptionJson } from './support/killbill-fake.js';
@@ -30,8 +30,9 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
   const view = async (id: string) => (await daemon.gql(VIEW, { id })).data.instance as { id: string; status: string; error: string | null; purgeAt: string | null };
   const statusWhen = (id: string, wanted: string, timeoutMs = 120_000) => eventually(() => view(id), (instance) => instance.status === wanted, timeoutMs, 100);
   const replicasOf = async (id: string) => {
-    const [service] = (await daemon.deps.docker.listServices({ filters: labelFilters(instanceLabels(id)) })) as unknown as SwarmService[];
-    return service?.Spec.Mode?.Replicated?.Replicas;
+    const [service] = (await daemon.deps.docker.listServices({ filters: labelFilters({ ...instanceLabels(id), [labelKeys.role]: 'server' }) })) as unknown as SwarmService[];
+    const mode = service?.Spec.Mode;
+    return mode && 'Replicated' in mode ? mode.Replicated.Replicas : undefined;
   };
   const databaseExists = (id: string) => withPoolCatalog(async (client) => (await client.query('select 1 from pg_database where datname = $1', [tenantDatabaseName(id)])).rowCount === 1);
   const secretCount = async (id: string) => (await daemon.deps.docker.listSecrets({ filters: labelFilters(instanceLabels(id)) })).length;

@@ -16,6 +16,7 @@ import { connectDatabase } from '../src/db/connect.js';
 import type { BillingEventRow } from '../src/db/schema.js';
 import { retryWaitingAllocations } from '../src/jobs/allocation-retry.js';
 import { retryBillingEvents } from '../src/jobs/billing-retry.js';
+import { credentialsKey } from '../src/domain/names.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
 import { CREATE_INSTANCE, customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
@@ -115,6 +116,29 @@ describe('Kill Bill push notifications', () => {
     assert.deepEqual(settled.map((instance) => instance.status), ['RUNNING', 'RUNNING'], JSON.stringify(settled));
     const invoiceRequest = fake.requests.find((request) => request.path === `/1.0/kb/invoices/${invoice.invoiceId}`);
     assert.deepEqual(invoiceRequest?.query, { withItems: 'true' });
+  });
+
+  it('provisions an instance whose credentials expired when the payment comes days after sign-up, re-issuing them', async () => {
+    await registerLocalPool(daemon, 'pool-local', 10);
+    const accountId = randomUUID();
+    const subscription = fake.subscription({ accountId, phaseType: 'EVERGREEN', state: 'ACTIVE' });
+    const instance = await linkedInstance(subscription.subscriptionId);
+    // Days later: the 3600 s TTL has long removed the credentials allocation left in Redis.
+    await daemon.deps.redis.del(credentialsKey(instance.id));
+    const invoice = fake.invoice({ accountId, balance: 0, items: [{ subscriptionId: subscription.subscriptionId, amount: 29 }] });
+
+    const delivery = await deliver(daemon, invoicePaid(invoice.invoiceId, accountId));
+    assert.equal(delivery.status, 200);
+    const event = await settledEvent(delivery.body.id);
+    assert.equal(event.status, 'processed', event.last_error ?? '');
+    const settled = await settledInstance(daemon, instance.id);
+    assert.equal(settled.status, 'RUNNING', settled.error ?? '');
+    const history = (await daemon.gql(`query($id: ID!) { instance(id: $id) { events { actor cause message } } }`, { id: instance.id })).data.instance.events;
+    assert.ok(
+      history.some((entry: { actor: string; cause: string; message: string | null }) =>
+        entry.actor === 'killbill' && entry.cause === 'INVOICE_PAYMENT_SUCCESS' && /credentials expired/.test(entry.message ?? '')),
+      JSON.stringify(history),
+    );
   });
 
   it('records, and does not act on, a non-trial subscription, an unpaid invoice, a requested creation and other events', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import type { SwarmService } from '../src/swarm/docker-types.js';
 import { withPoolCatalog, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
 import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 
@@ -36,7 +37,7 @@ describe('provisioning failures reach the row', () => {
     await daemon.gql(PROVISION, { id });
     const failed = await settledInstance(daemon, id);
     assert.equal(failed.status, 'FAILED');
-    assert.match(failed.error!, /Odoo failed 2 times; last: task: non-zero exit \(1\), exit code 1/);
+    assert.match(failed.error!, /Odoo initialisation failed 2 times; last: task: non-zero exit \(1\), exit code 1/);
     assert.match(failed.error!, /password authentication failed for user "odoo_[0-9a-f]{32}_user"/);
     assert.ok(!failed.error!.includes(credentials.db_password));
 
@@ -49,7 +50,7 @@ describe('provisioning failures reach the row', () => {
     assert.equal(retried.data.provisionInstance.status, 'PROVISIONING');
     const settled = await settledInstance(daemon, id);
     assert.equal(settled.status, 'RUNNING', settled.error ?? '');
-    const services = await daemon.deps.docker.listServices({ filters: { label: [`odoo-orchestrator.instance-id=${id}`] } });
-    assert.equal(services.length, 1);
+    const services = (await daemon.deps.docker.listServices({ filters: { label: [`odoo-orchestrator.instance-id=${id}`] } })) as unknown as SwarmService[];
+    assert.deepEqual(services.map((service) => service.Spec.Labels['odoo-orchestrator.role']), ['server'], 'the tenant service, and no init job left');
   });
 });

@@ -8,6 +8,8 @@ root=$(cd "$here/../.." && pwd)
 [ "$(id -u)" = 0 ] || die "run as root (it installs and starts system services)"
 
 export SWARM_NETWORK=${SWARM_NETWORK:-odoo-net}
+# Tests check Odoo's password hashes with passlib, the library Odoo itself verifies them with.
+apt_ensure python3-passlib
 bash "$here/secrets.sh"
 . "$(local_secrets_file)"
 bash "$here/redis.sh"

@@ -40,6 +40,7 @@ export interface Config {
   masterKeyPrevious: Buffer | null;
   database: { statementTimeoutMs: number; lockTimeoutMs: number; idleInTransactionTimeoutMs: number };
   plans: PlanConfig;
+  tenants: TenantConfig;
 }
 
 /** What an instance gets and how many a customer may hold; how long a cancelled one waits before it is purged. */
@@ -49,6 +50,19 @@ export interface PlanConfig {
   maxInstancesPerCustomer: number;
   terminationGraceSeconds: number;
   purgeCron: string;
+}
+
+/** How tenants are named, routed and run, beyond their limits. */
+export interface TenantConfig {
+  /** `per-host`: one certificate per tenant host; `wildcard`: every tenant router shares `*.BASE_DOMAIN` (DNS challenge). */
+  tlsMode: 'per-host' | 'wildcard';
+  tlsCertResolver: string;
+  /** The host name of the orchestrator's own API (ORCHESTRATOR_DOMAIN), if it has one. */
+  orchestratorDomain: string | null;
+  /** Subdomains refused beyond the platform's built-in names: RESERVED_SUBDOMAINS and ORCHESTRATOR_DOMAIN's host. */
+  reservedSubdomains: string[];
+  /** `KEY=value` entries added to every Odoo container's environment (tests: STANDIN_INIT_SECONDS). */
+  odooExtraEnv: string[];
 }
 
 /** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how failed events are retried. */
@@ -190,6 +204,21 @@ function authProblems(e: Record<string, unknown>): string[] {
   if (e.MASTER_KEY_PREVIOUS && e.MASTER_KEY_PREVIOUS === e.MASTER_KEY) problems.push('MASTER_KEY_PREVIOUS: must differ from MASTER_KEY');
   return problems;
 }
+const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const tenantEnv = {
+  TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
+  TLS_CERT_RESOLVER: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a Traefik certificate resolver name').default('letsencrypt'),
+  ORCHESTRATOR_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').optional(),
+  RESERVED_SUBDOMAINS: z
+    .string()
+    .refine((value) => value.split(',').every((name) => dnsLabel.test(name.trim())), 'must be lower-case DNS labels separated by commas')
+    .optional(),
+  ODOO_EXTRA_ENV: z
+    .string()
+    .regex(/^[A-Z_][A-Z0-9_]*=[^,]*(,[A-Z_][A-Z0-9_]*=[^,]*)*$/, 'must be KEY=value pairs separated by commas')
+    .refine((value) => !/(^|,)[A-Z0-9_]*PASSWORD[A-Z0-9_]*=/.test(value), 'must not carry a password')
+    .optional(),
+};
 
 const envSchema = z.object({
   PORT: int(0, 65535).default(4000),
@@ -258,6 +287,7 @@ const envSchema = z.object({
     .optional(),
   ...billingEnv,
   ...planEnv,
+  ...tenantEnv,
 });
 
 type Env = Record<string, string | undefined>;
@@ -372,6 +402,16 @@ export function loadConfig(env: Env = process.env): Config {
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
       lockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
       idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    },
+    tenants: {
+      tlsMode: e.TLS_MODE,
+      tlsCertResolver: e.TLS_CERT_RESOLVER,
+      orchestratorDomain: e.ORCHESTRATOR_DOMAIN ?? null,
+      reservedSubdomains: [
+        ...(e.RESERVED_SUBDOMAINS ?? '').split(',').map((name) => name.trim()).filter(Boolean),
+        ...(e.ORCHESTRATOR_DOMAIN ? [e.ORCHESTRATOR_DOMAIN.split('.')[0]!] : []),
+      ],
+      odooExtraEnv: (e.ODOO_EXTRA_ENV ?? '').split(',').filter(Boolean),
     },
     dockerLabels: Object.fromEntries((e.DOCKER_LABELS ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
   };

@@ -86,6 +86,10 @@ export interface InstancesTable {
   plan: string | null;
   /** Set while a cancelled subscription's grace period runs: the purge job terminates the instance then. */
   purge_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** When the one-shot init job had initialised the database; null until then. */
+  initialized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The Swarm job initialising the database; never the tenant's long-running service (service_id). */
+  init_job_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -13,7 +13,7 @@ export interface Trigger {
 
 export const scheduler = (cause: string): Trigger => ({ cause, actor: 'scheduler' });
 
-type Executor = Kysely<Database> | Transaction<Database>;
+export type Executor = Kysely<Database> | Transaction<Database>;
 
 async function insertEvent(
   executor: Executor,

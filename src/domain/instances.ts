@@ -4,16 +4,15 @@ import type { InstanceRow, InstanceStatus, NewInstanceRow } from '../db/schema.j
 import { subscriptionOfCustomer } from '../billing/ownership.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
-import { DomainError, notFound } from '../errors.js';
+import { DomainError, notFound, validationFailed } from '../errors.js';
 import { allocateDatabase } from './allocation.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses } from './instance-status.js';
 import { resolvePlan } from './plans.js';
 import { isUuid } from './names.js';
+import { isReservedSubdomain } from './reserved-names.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
-
-const reservedSubdomains = new Set(['www', 'api', 'admin', 'app', 'mail', 'smtp', 'imap', 'ftp', 'traefik', 'grafana', 'status']);
 
 const supportedOdooVersions = ['17.0'];
 
@@ -30,8 +29,7 @@ export const createInstanceInput = z.object({
     .regex(
       /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/,
       'must be 3-63 lower-case letters, digits or dashes, starting and ending with a letter or digit',
-    )
-    .refine((value) => !reservedSubdomains.has(value), 'is reserved'),
+    ),
   odooVersion: z.string().refine((value) => supportedOdooVersions.includes(value), `must be one of: ${supportedOdooVersions.join(', ')}`),
   adminEmail: z.string().email('must be an e-mail address').max(254, 'must be at most 254 characters'),
   subscriptionId: z
@@ -54,6 +52,7 @@ export async function createInstance(
   trigger: Trigger = { cause: 'createInstance', actor: 'admin' },
 ): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
+  if (isReservedSubdomain(deps.config, input.subdomain)) throw validationFailed('input.subdomain', 'is reserved for the platform');
   const subscriptionId = input.subscriptionId?.toLowerCase() ?? null;
   const subscription = subscriptionId ? await subscriptionOfCustomer(deps, subscriptionId, input.customerId) : null;
   const plan = await resolvePlan(deps, subscription?.planName);

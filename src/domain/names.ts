@@ -14,4 +14,5 @@ export const credentialsKey = (instanceId: string): string => `instance:${instan
 export const odooServiceName = (instance: { id: string; subdomain: string }): string =>
   `odoo-${instance.subdomain.slice(0, 40).replace(/-+$/, '')}-${compactId(instance.id).slice(0, 8)}`;
 
-export const odooSecretName = (instance: { id: string }): string => `odoo-db-password-${compactId(instance.id)}`;
+/** The Docker secret holding the tenant's Odoo config file, its database password included. */
+export const odooSecretName = (instance: { id: string }): string => `odoo-config-${compactId(instance.id)}`;

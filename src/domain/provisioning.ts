@@ -3,23 +3,29 @@ import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceLabels } from '../swarm/labels.js';
-import { instanceDataDir, odooServiceSpec } from '../swarm/odoo-service.js';
-import { createService, ensureSecret, findSecretByName, removeService } from '../swarm/swarm.js';
+import { odooConfigFile, odooProductionSettings } from '../swarm/odoo-config.js';
+import { initJobName } from '../swarm/odoo-init-job.js';
+import { instanceDataDir } from '../swarm/odoo-service.js';
+import { ensureSecret, findSecretByName, removeService } from '../swarm/swarm.js';
 import { deleteCredentials, readCredentials } from './credentials.js';
-import { moveInstance, type Trigger } from './instance-events.js';
+import { reissueCredentials } from './credentials-reissue.js';
+import { moveInstance, type Executor, type Trigger } from './instance-events.js';
 import { isAllocated } from './instance-status.js';
-import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
+import { isUuid, odooSecretName, odooServiceName } from './names.js';
 import { withTransaction } from '../db/transaction.js';
+import { createInitJob, createServer, type SecretRef } from './odoo-services.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
-const alreadyProvisioned: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'STOPPED'];
+const alreadyProvisioned: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'SUSPENDED', 'RESTORING'];
 const provisionable: InstanceStatus[] = ['ALLOCATED', 'FAILED'];
 
 /**
- * Hands the database password to a Docker secret and creates the instance's Odoo service, then lets the tracker
- * follow it to RUNNING. The database exists already (allocation made it): provisioning never creates one.
- * Safe to repeat and to run twice at once: the instance row is locked throughout, the secret and service are
- * found by name before they are made, and a FAILED instance is provisioned afresh with the secret it has.
+ * Hands the database settings and password to a Docker secret (Odoo's config file), then starts the one-shot job
+ * that initialises the database; the tracker follows it, replaces the default admin, starts the tenant's Odoo
+ * service and follows that to RUNNING. An instance initialised before (a FAILED one provisioned again) gets its
+ * service straight away. The database exists already (allocation made it): provisioning never creates one.
+ * Credentials gone from Redis with no secret made yet are re-issued. Safe to repeat and to run twice at once: the
+ * instance row is locked throughout, and the secret and services are found by name before they are made.
  */
 export async function provisionInstance(
   deps: Deps,
@@ -36,29 +42,20 @@ export async function provisionInstance(
       throw new DomainError('DATABASE_NOT_ALLOCATED', 'Database not allocated. Cannot provision instance.');
     }
 
-    const secret = await ensurePasswordSecret(deps, instance);
+    const secret = await ensureConfigSecret(deps, trx, instance, trigger);
     const serviceName = odooServiceName(instance);
-    if (instance.status === 'FAILED') await removeService(deps.docker, serviceName);
+    const named = { ...instance, service_name: serviceName };
+    if (instance.status === 'FAILED') {
+      await removeService(deps.docker, serviceName);
+      await removeService(deps.docker, initJobName(serviceName));
+    }
     await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
-    const serviceId = await createService(
-      deps.docker,
-      odooServiceSpec({
-        instance: { id: instance.id, subdomain: instance.subdomain, cpuLimit: instance.cpu_limit, memoryLimitMb: instance.memory_limit_mb },
-        serviceName,
-        image: deps.config.odooImage,
-        network: deps.config.swarmNetwork,
-        baseDomain: deps.config.baseDomain,
-        cephfsRoot: deps.config.cephfsRoot,
-        db: { host: instance.db_host!, port: instance.db_port ?? 5432, name: tenantDatabaseName(instance.id), user: tenantRoleName(instance.id) },
-        secret,
-        restartMaxAttempts: deps.config.odooRestartMaxAttempts,
-        odooUid: deps.config.odooUid,
-        extraLabels: deps.config.dockerLabels,
-      }),
-    );
+    const started = instance.initialized_at
+      ? { service_id: await createServer(deps, named, secret), init_job_id: null, message: `service ${serviceName} created` }
+      : { service_id: null, init_job_id: await createInitJob(deps, named, secret), message: `initialising the database (job ${initJobName(serviceName)})` };
     const updated = await moveInstance(deps, trx, instance, 'PROVISIONING', trigger, {
-      patch: { service_name: serviceName, service_id: serviceId, error: null },
-      message: `service ${serviceName} created`,
+      patch: { service_name: serviceName, service_id: started.service_id, init_job_id: started.init_job_id, error: null },
+      message: started.message,
     });
     return { instance: updated!, fresh: true };
   });
@@ -66,22 +63,21 @@ export async function provisionInstance(
   if (provisioned.fresh) {
     // Only now that Docker holds the password in a secret is the Redis copy dropped.
     await deleteCredentials(deps.redis, instanceId);
-    deps.log.info(
-      { event: 'provisioning.started', instanceId, service: provisioned.instance.service_name, serviceId: provisioned.instance.service_id },
-      'odoo service created',
-    );
+    const { service_name: service, service_id: serviceId, init_job_id: initJobId } = provisioned.instance;
+    deps.log.info({ event: 'provisioning.started', instanceId, service, serviceId, initJobId }, 'odoo provisioning started');
   }
   return provisioned.instance;
 }
 
-/** The secret an earlier try made, or a new one from the credentials allocation left in Redis. */
-async function ensurePasswordSecret(deps: Deps, instance: InstanceRow): Promise<{ id: string; name: string }> {
+/** The config secret an earlier try made, or a new one from the credentials allocation left in Redis (or re-issued). */
+async function ensureConfigSecret(deps: Deps, trx: Executor, instance: InstanceRow, trigger: Trigger): Promise<SecretRef> {
   const name = odooSecretName(instance);
   const existing = await findSecretByName(deps.docker, name);
   if (existing) return { id: existing.ID, name };
-  const credentials = await readCredentials(deps.redis, instance.id);
-  if (!credentials) {
-    throw new DomainError('CREDENTIALS_NOT_FOUND', 'Database credentials not found. Instance may be too old or not allocated.');
-  }
-  return ensureSecret(deps.docker, name, credentials.db_password, instanceLabels(instance.id, deps.config.dockerLabels));
+  const credentials = (await readCredentials(deps.redis, instance.id)) ?? (await reissueCredentials(deps, trx, instance, trigger));
+  const config = odooConfigFile({
+    db: { host: credentials.db_host, port: credentials.db_port, name: credentials.db_name, user: credentials.db_user, password: credentials.db_password },
+    settings: odooProductionSettings({ cpuLimit: instance.cpu_limit, memoryLimitMb: instance.memory_limit_mb }),
+  });
+  return ensureSecret(deps.docker, name, config, instanceLabels(instance.id, deps.config.dockerLabels));
 }

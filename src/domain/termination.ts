@@ -3,6 +3,7 @@ import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { notFound } from '../errors.js';
 import { moveDirAside } from '../swarm/data-dir.js';
+import { initJobName } from '../swarm/odoo-init-job.js';
 import { instanceArchiveDir, instanceDataDir } from '../swarm/odoo-service.js';
 import { removeSecret, removeService } from '../swarm/swarm.js';
 import { deleteCredentials } from './credentials.js';
@@ -35,6 +36,7 @@ export async function terminateInstance(
     if (instance.status !== 'TERMINATING') return instance;
 
     await removeService(deps.docker, instance.service_name ?? odooServiceName(instance));
+    await removeService(deps.docker, initJobName(instance.service_name ?? odooServiceName(instance)));
     await removeSecret(deps.docker, odooSecretName(instance));
 
     if (instance.db_server_id) {

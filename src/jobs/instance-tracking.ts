@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { moveInstance, scheduler } from '../domain/instance-events.js';
 import { inFlightStatuses, servingStatuses } from '../domain/instance-status.js';
 import { judgeRollout, judgeServing, judgeStop, tasksSince } from '../domain/rollout.js';
+import { advanceInitialisation } from '../domain/tenant-init.js';
 import { terminateInstance } from '../domain/termination.js';
 import type { SwarmTask } from '../swarm/docker-types.js';
 import { managedLabels } from '../swarm/labels.js';
@@ -41,7 +42,8 @@ function servingOutcome(instance: InstanceRow, tasks: SwarmTask[], now: Date): O
 }
 
 /**
- * Follows every instance in flight (provisioning, starting, restarting, stopping) to its end state from its row and
+ * Follows every instance in flight (provisioning, starting, restarting, stopping) to its end state; a PROVISIONING
+ * one goes through its init job first, so RUNNING means initialised and the service's task healthy; from its row and
  * one task listing per tick, so a restarted daemon resumes where the rows say; finishes terminations left half-done.
  * The same listing tells whether the long-running service (its id on the row; one-shot jobs are other services) of a
  * RUNNING or DEGRADED instance still runs.
@@ -56,6 +58,13 @@ export async function trackInstances(deps: Deps): Promise<void> {
 
   const now = new Date();
   for (const instance of inFlight) {
+    // No Odoo service yet: its database is being initialised by the init job, never judged as the service.
+    if (instance.status === 'PROVISIONING' && !instance.service_id) {
+      await advanceInitialisation(deps, instance, tasksByService.get(instance.init_job_id ?? '') ?? [], now).catch((error: unknown) =>
+        deps.log.warn({ event: 'instance.init_step_failed', instanceId: instance.id, err: error }, 'initialisation step failed; retried next tick'),
+      );
+      continue;
+    }
     const outcome = outcomeFor(deps, instance, tasksByService.get(instance.service_id ?? '') ?? [], now);
     if (!outcome) continue;
     const logTail = outcome.taskId ? await taskLogTail(deps.docker, outcome.taskId, 3).catch(() => '') : '';

@@ -4,6 +4,7 @@ import './instances.js';
 import './billing.js';
 import './plans.js';
 import './suspension.js';
+import './admin-credentials.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 export type { GraphQLContext } from './context.js';

@@ -1,30 +1,41 @@
 import { posix } from 'node:path';
-import type { ServiceSpec } from './docker-types.js';
-import { instanceLabels, type Labels } from './labels.js';
+import type { ContainerSpec, ServiceSpec, TaskSpec } from './docker-types.js';
+import { instanceLabels, labelKeys, type InstanceServiceRole, type Labels } from './labels.js';
 import { odooResources } from './odoo-resources.js';
+import { ODOO_CONFIG_FILE_NAME, ODOO_CONFIG_PATH, ODOO_DATA_DIR, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, odooLaunch } from './odoo-config.js';
 
 export type { ServiceSpec } from './docker-types.js';
 
-export interface OdooServiceInput {
+export interface TlsSettings {
+  mode: 'per-host' | 'wildcard';
+  certResolver: string;
+}
+
+/** What every Swarm service running a tenant's Odoo (the server, its init job) is made of. */
+export interface OdooRuntimeInput {
   instance: { id: string; subdomain: string; cpuLimit: number; memoryLimitMb: number };
+  /** The tenant's long-running service; its one-shot jobs are named after it. */
   serviceName: string;
   image: string;
   network: string;
-  baseDomain: string;
   cephfsRoot: string;
-  db: { host: string; port: number; name: string; user: string };
-  secret: { id: string; name: string };
+  /** The Docker secret holding Odoo's config file (database settings and password included). */
+  configSecret: { id: string; name: string };
   restartMaxAttempts: number;
   /** The image's `odoo` user: it owns the data directory and must read the secret file. */
   odooUid: number;
+  /** `KEY=value` entries added to the container's environment. */
+  extraEnv?: string[];
   extraLabels?: Labels;
+}
+
+export interface OdooServiceInput extends OdooRuntimeInput {
+  baseDomain: string;
+  tls: TlsSettings;
 }
 
 const SECOND_NS = 1_000_000_000;
 const RESTART_WINDOW_NS = 300 * SECOND_NS;
-const ODOO_PORT = 8069;
-const DATA_DIR = '/var/lib/odoo';
-const PASSWORD_FILE_NAME = 'db_password';
 
 /** A tenant's filestore on CephFS, bind-mounted into its Odoo as the data dir. */
 export const instanceDataDir = (cephfsRoot: string, instanceId: string): string =>
@@ -34,79 +45,96 @@ export const instanceDataDir = (cephfsRoot: string, instanceId: string): string 
 export const instanceArchiveDir = (cephfsRoot: string, instanceId: string): string =>
   posix.join(cephfsRoot, 'odoo_instances_archive', instanceId);
 
-/**
- * Odoo's `--db-filter` is a Python regex in which Odoo also expands `%h` and `%d`,
- * so a database name is escaped to match only itself.
- */
-const exactDbFilter = (database: string): string =>
-  `^${database.replace(/[\\^$.|?*+()[\]{}%]/g, (char) => (char === '%' ? '\\x25' : `\\${char}`))}$`;
+/** The daemon's labels for one of an instance's services; the role comes last, so no extra label can change it. */
+export const roleLabels = (instanceId: string, role: InstanceServiceRole, extra?: Labels): Labels => ({
+  ...instanceLabels(instanceId, extra),
+  [labelKeys.role]: role,
+});
 
-/** Traefik v3 reads routing from the service's labels (not the containers') on Swarm. */
-function traefikLabels(input: OdooServiceInput): Labels {
-  const router = `traefik.http.routers.${input.serviceName}`;
+/** The container and resources shared by the server and its jobs: same image, config secret, data dir and limits. */
+export function odooTask(input: OdooRuntimeInput, role: InstanceServiceRole, odooArgs: string[]): { container: ContainerSpec; task: Omit<TaskSpec, 'ContainerSpec'> } {
   return {
-    'traefik.enable': 'true',
-    'traefik.swarm.network': input.network,
-    [`${router}.rule`]: `Host(\`${input.instance.subdomain}.${input.baseDomain}\`)`,
-    [`${router}.entrypoints`]: 'websecure',
-    [`${router}.tls.certresolver`]: 'letsencrypt',
-    [`traefik.http.services.${input.serviceName}.loadbalancer.server.port`]: String(ODOO_PORT),
+    container: {
+      Image: input.image,
+      Labels: roleLabels(input.instance.id, role, input.extraLabels),
+      ...odooLaunch(odooArgs),
+      // Only the config file's path: the password is inside the secret, never in the environment or on argv.
+      Env: [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...(input.extraEnv ?? [])],
+      Secrets: [
+        {
+          SecretID: input.configSecret.id,
+          SecretName: input.configSecret.name,
+          File: { Name: ODOO_CONFIG_FILE_NAME, UID: String(input.odooUid), GID: String(input.odooUid), Mode: 0o400 },
+        },
+      ],
+      Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
+    },
+    task: {
+      Resources: odooResources(input.instance.cpuLimit, input.instance.memoryLimitMb),
+      // Here rather than on the service: ServiceSpec.Networks is deprecated.
+      Networks: [{ Target: input.network, Aliases: [input.serviceName] }],
+    },
   };
 }
 
-/** The Swarm service of one tenant's Odoo. Pure: the same input always gives the same spec. */
-export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
-  const { instance, db } = input;
-  const labels = instanceLabels(instance.id, input.extraLabels);
+/** TLS for one router: its own certificate per host, or the one `*.baseDomain` certificate (a DNS-challenge resolver). */
+function tlsLabels(router: string, input: OdooServiceInput): Labels {
+  const labels: Labels = { [`${router}.tls.certresolver`]: input.tls.certResolver };
+  if (input.tls.mode === 'wildcard') {
+    labels[`${router}.tls.domains[0].main`] = input.baseDomain;
+    labels[`${router}.tls.domains[0].sans`] = `*.${input.baseDomain}`;
+  }
+  return labels;
+}
 
+/**
+ * Traefik v3 reads routing from the service's labels (not the containers') on Swarm. Two routers on the tenant's
+ * host, each naming its own Traefik service: the web on 8069, Odoo 17's bus (`/websocket`) on the gevent port.
+ */
+function traefikLabels(input: OdooServiceInput): Labels {
+  const host = `Host(\`${input.instance.subdomain}.${input.baseDomain}\`)`;
+  const web = input.serviceName;
+  const websocket = `${input.serviceName}-websocket`;
+  const router = (name: string, rule: string, port: number): Labels => ({
+    [`traefik.http.routers.${name}.rule`]: rule,
+    [`traefik.http.routers.${name}.entrypoints`]: 'websecure',
+    [`traefik.http.routers.${name}.service`]: name,
+    ...tlsLabels(`traefik.http.routers.${name}`, input),
+    [`traefik.http.services.${name}.loadbalancer.server.port`]: String(port),
+  });
+  return {
+    'traefik.enable': 'true',
+    'traefik.swarm.network': input.network,
+    ...router(web, host, ODOO_HTTP_PORT),
+    ...router(websocket, `${host} && PathPrefix(\`/websocket\`)`, ODOO_GEVENT_PORT),
+  };
+}
+
+/**
+ * The tenant's one long-running Odoo service. It never initialises (no `-i`/`-u`): the init job did, once, so a
+ * start or restart reuses the database. Pure: the same input always gives the same spec.
+ */
+export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
+  const { container, task } = odooTask(input, 'server', []);
   return {
     Name: input.serviceName,
-    Labels: { ...traefikLabels(input), ...labels },
+    Labels: { ...traefikLabels(input), ...roleLabels(input.instance.id, 'server', input.extraLabels) },
     TaskTemplate: {
+      ...task,
       ContainerSpec: {
-        Image: input.image,
-        Labels: labels,
-        // The image's entrypoint appends the database connection arguments from HOST, PORT, USER and PASSWORD_FILE.
-        Args: [
-          'odoo',
-          '--database',
-          db.name,
-          '--db-filter',
-          exactDbFilter(db.name),
-          '--no-database-list',
-          '--proxy-mode',
-          '--init',
-          'base',
-          '--without-demo',
-          'all',
-          '--data-dir',
-          DATA_DIR,
-        ],
-        // The password travels only as a Docker secret file, never in the service's environment.
-        Env: [`HOST=${db.host}`, `PORT=${db.port}`, `USER=${db.user}`, `PASSWORD_FILE=/run/secrets/${PASSWORD_FILE_NAME}`],
-        Secrets: [
-          {
-            SecretID: input.secret.id,
-            SecretName: input.secret.name,
-            File: { Name: PASSWORD_FILE_NAME, UID: String(input.odooUid), GID: String(input.odooUid), Mode: 0o400 },
-          },
-        ],
-        Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, instance.id), Target: DATA_DIR }],
+        ...container,
         // Swarm reports a task `running` only once it is healthy: that is the readiness signal, so check often.
         HealthCheck: {
-          Test: ['CMD', 'curl', '-fsS', `http://localhost:${ODOO_PORT}/web/health`],
+          Test: ['CMD', 'curl', '-fsS', `http://localhost:${ODOO_HTTP_PORT}/web/health`],
           Interval: 5 * SECOND_NS,
           Timeout: 3 * SECOND_NS,
           StartPeriod: 60 * SECOND_NS,
           Retries: 3,
         },
       },
-      Resources: odooResources(instance.cpuLimit, instance.memoryLimitMb),
       // `any`, not `on-failure`: a dockerd that restarts stops its containers with exit 0, and Swarm would leave
       // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.
       RestartPolicy: { Condition: 'any', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts, Window: RESTART_WINDOW_NS },
-      // Here rather than on the service: ServiceSpec.Networks is deprecated.
-      Networks: [{ Target: input.network, Aliases: [input.serviceName] }],
     },
     Mode: { Replicated: { Replicas: 1 } },
     // Two Odoos must never share a tenant's database and filestore, even during an update.

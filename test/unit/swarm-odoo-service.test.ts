@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { labelKeys } from '../../src/swarm/labels.js';
+import { exactDbFilter, odooConfigFile, odooProductionSettings } from '../../src/swarm/odoo-config.js';
+import { INIT_ARGS, initJobName, odooInitJobSpec } from '../../src/swarm/odoo-init-job.js';
 import { instanceDataDir, odooServiceSpec, type OdooServiceInput } from '../../src/swarm/odoo-service.js';
 
 const instanceId = '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60';
@@ -11,59 +13,53 @@ const input: OdooServiceInput = {
   image: 'odoo:17.0',
   network: 'odoo-net',
   baseDomain: 'example.com',
+  tls: { mode: 'per-host', certResolver: 'letsencrypt' },
   cephfsRoot: '/mnt/cephfs',
-  db: { host: 'pool-1', port: 5432, name: 'odoo_3f1c2a9e8b7d4c6e9f0a1b2c3d4e5f60', user: 'odoo_3f1c_user' },
-  secret: { id: 'secret-id-1', name: 'odoo-db-password-3f1c2a9e' },
+  configSecret: { id: 'secret-id-1', name: 'odoo-config-3f1c2a9e' },
   restartMaxAttempts: 3,
   odooUid: 101,
+  extraEnv: ['STANDIN_INIT_SECONDS=20'],
   extraLabels: { [labelKeys.testRun]: 'unit' },
 };
 
 const spec = odooServiceSpec(input);
 const task = spec.TaskTemplate;
 const container = task.ContainerSpec;
+const job = odooInitJobSpec(input);
+const jobContainer = job.TaskTemplate.ContainerSpec;
 const SECOND_NS = 1e9;
+const db = { host: 'pool-1', port: 5432, name: 'odoo_3f1c2a9e8b7d4c6e9f0a1b2c3d4e5f60', user: 'odoo_3f1c_user', password: 'Secret123' };
 
-const argAfter = (args: string[] | undefined, flag: string): string | undefined => {
-  const index = args?.indexOf(flag) ?? -1;
-  return index === -1 ? undefined : args?.[index + 1];
-};
+/** The command line the container runs: the entrypoint override followed by the arguments. */
+const argv = (c: typeof container) => [...(c.Command ?? []), ...(c.Args ?? [])];
+
+const parseIni = (text: string): Record<string, string> =>
+  Object.fromEntries(text.split('\n').filter((line) => line.includes(' = ')).map((line) => line.split(' = ') as [string, string]));
 
 describe('odooServiceSpec', () => {
-  it('never puts the database password in the environment', () => {
+  it('reads every database setting from the config secret: no password, host or user in env or on argv', () => {
     const everything = JSON.stringify(spec);
-    assert.doesNotMatch(everything, /PASSWORD=/);
-    assert.ok(!container.Env?.some((entry) => entry.startsWith('PASSWORD=')));
+    assert.doesNotMatch(everything, /PASSWORD/);
+    assert.deepEqual(container.Env, ['ODOO_RC=/run/secrets/odoo.conf', 'STANDIN_INIT_SECONDS=20']);
+    assert.deepEqual(container.Args, ['odoo', '-c', '/run/secrets/odoo.conf']);
   });
 
-  it('points PASSWORD_FILE at the mounted secret, readable by the odoo user only', () => {
-    const secret = container.Secrets?.[0];
-    assert.equal(container.Secrets?.length, 1);
-    assert.equal(secret?.SecretID, input.secret.id);
-    assert.equal(secret?.SecretName, input.secret.name);
-    assert.deepEqual(secret?.File, { Name: 'db_password', UID: '101', GID: '101', Mode: 0o400 });
-    assert.ok(container.Env?.includes(`PASSWORD_FILE=/run/secrets/${secret?.File.Name}`));
+  it('mounts the config secret readable by the odoo user only', () => {
+    assert.deepEqual(container.Secrets, [
+      { SecretID: 'secret-id-1', SecretName: 'odoo-config-3f1c2a9e', File: { Name: 'odoo.conf', UID: '101', GID: '101', Mode: 0o400 } },
+    ]);
   });
 
-  it('connects to the allocated database as its role', () => {
-    assert.deepEqual(
-      container.Env?.filter((entry) => /^(HOST|PORT|USER)=/.test(entry)),
-      ['HOST=pool-1', 'PORT=5432', 'USER=odoo_3f1c_user'],
-    );
-    assert.equal(container.Args?.[0], 'odoo');
-    assert.equal(argAfter(container.Args, '--database'), input.db.name);
-    assert.equal(argAfter(container.Args, '--db-filter'), `^${input.db.name}$`);
-    assert.ok(container.Args?.includes('--no-database-list'));
-    assert.equal(argAfter(container.Args, '--data-dir'), '/var/lib/odoo');
+  it('replaces the entrypoint by a wait for the database that reads the config file, then execs odoo', () => {
+    assert.equal(container.Command?.[0], 'python3');
+    assert.equal(container.Command?.[1], '-c');
+    assert.match(container.Command?.[2] ?? '', /configparser/);
+    assert.match(container.Command?.[2] ?? '', /os\.execvp/);
+    assert.equal(container.Command?.[3], '/run/secrets/odoo.conf');
   });
 
-  it('escapes regex characters of the database name in --db-filter', () => {
-    const tricky = odooServiceSpec({ ...input, db: { ...input.db, name: 'a.b*c+(d)|e$%h' } });
-    const filter = argAfter(tricky.TaskTemplate.ContainerSpec.Args, '--db-filter');
-    assert.equal(filter, '^a\\.b\\*c\\+\\(d\\)\\|e\\$\\x25h$');
-    // The escaped body, read as a regex, matches the name itself (JS and Python agree on these escapes).
-    assert.match('a.b*c+(d)|e$%h', new RegExp(filter ?? ''));
-    assert.doesNotMatch('aXb*c+(d)|e$%h', new RegExp(filter ?? ''));
+  it('never initialises: no -i, --init or -u on the long-running service', () => {
+    for (const flag of ['-i', '--init', '-u', '--update', '--stop-after-init']) assert.ok(!argv(container).includes(flag), flag);
   });
 
   it('bind-mounts the tenant directory under <cephfsRoot>/odoo_instances/<id> as the data dir', () => {
@@ -106,29 +102,150 @@ describe('odooServiceSpec', () => {
     assert.equal(health?.Retries, 3);
   });
 
-  it('routes https://<subdomain>.<baseDomain> to port 8069 through Traefik', () => {
+  it('routes https://<subdomain>.<baseDomain> to port 8069 through Traefik, one certificate per host by default', () => {
     const router = `traefik.http.routers.${input.serviceName}`;
     assert.equal(spec.Labels['traefik.enable'], 'true');
     assert.equal(spec.Labels['traefik.swarm.network'], 'odoo-net');
     assert.equal(spec.Labels[`${router}.rule`], 'Host(`acme.example.com`)');
     assert.equal(spec.Labels[`${router}.entrypoints`], 'websecure');
+    assert.equal(spec.Labels[`${router}.service`], input.serviceName);
     assert.equal(spec.Labels[`${router}.tls.certresolver`], 'letsencrypt');
+    assert.equal(spec.Labels[`${router}.tls.domains[0].main`], undefined);
     assert.equal(spec.Labels[`traefik.http.services.${input.serviceName}.loadbalancer.server.port`], '8069');
   });
 
-  it('labels the service and its containers with the instance, as managed, plus the extra labels', () => {
+  it("routes /websocket on the tenant's host to Odoo's gevent port 8072 through a router and service of its own", () => {
+    const name = `${input.serviceName}-websocket`;
+    const router = `traefik.http.routers.${name}`;
+    assert.equal(spec.Labels[`${router}.rule`], 'Host(`acme.example.com`) && PathPrefix(`/websocket`)');
+    assert.equal(spec.Labels[`${router}.entrypoints`], 'websecure');
+    assert.equal(spec.Labels[`${router}.service`], name);
+    assert.equal(spec.Labels[`${router}.tls.certresolver`], 'letsencrypt');
+    assert.equal(spec.Labels[`traefik.http.services.${name}.loadbalancer.server.port`], '8072');
+  });
+
+  it('with TLS_MODE=wildcard, gives both routers the one *.BASE_DOMAIN certificate from the configured resolver', () => {
+    const wildcard = odooServiceSpec({ ...input, tls: { mode: 'wildcard', certResolver: 'dns-cloudflare' } });
+    for (const name of [input.serviceName, `${input.serviceName}-websocket`]) {
+      const router = `traefik.http.routers.${name}`;
+      assert.equal(wildcard.Labels[`${router}.tls.certresolver`], 'dns-cloudflare');
+      assert.equal(wildcard.Labels[`${router}.tls.domains[0].main`], 'example.com');
+      assert.equal(wildcard.Labels[`${router}.tls.domains[0].sans`], '*.example.com');
+    }
+  });
+
+  it("labels the service and its containers with the instance, as managed, as the tenant's server, plus the extra labels", () => {
     const expected = {
       [labelKeys.managed]: 'true',
       [labelKeys.instanceId]: instanceId,
+      [labelKeys.role]: 'server',
       [labelKeys.testRun]: 'unit',
     };
     assert.deepEqual(container.Labels, expected);
     for (const [key, value] of Object.entries(expected)) assert.equal(spec.Labels[key], value, key);
   });
 
-  it('does not let extra labels override the instance labels', () => {
-    const spoofed = odooServiceSpec({ ...input, extraLabels: { [labelKeys.instanceId]: 'other', [labelKeys.managed]: 'false' } });
+  it('does not let extra labels override the instance labels or the role', () => {
+    const spoofed = odooServiceSpec({ ...input, extraLabels: { [labelKeys.instanceId]: 'other', [labelKeys.managed]: 'false', [labelKeys.role]: 'init' } });
     assert.equal(spoofed.Labels[labelKeys.instanceId], instanceId);
     assert.equal(spoofed.Labels[labelKeys.managed], 'true');
+    assert.equal(spoofed.Labels[labelKeys.role], 'server');
+  });
+});
+
+describe('odooInitJobSpec', () => {
+  it('runs `odoo -i base --without-demo all --stop-after-init` once, as a Swarm job', () => {
+    assert.deepEqual(job.Mode, { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
+    assert.deepEqual(jobContainer.Args, ['odoo', '-c', '/run/secrets/odoo.conf', ...INIT_ARGS]);
+    assert.deepEqual(INIT_ARGS, ['-i', 'base', '--without-demo', 'all', '--stop-after-init']);
+    assert.deepEqual(job.TaskTemplate.RestartPolicy, { Condition: 'on-failure', Delay: 5 * SECOND_NS, MaxAttempts: 3 });
+  });
+
+  it('uses the same image, config secret, wait step, data dir, limits and network as the server', () => {
+    assert.equal(jobContainer.Image, container.Image);
+    assert.deepEqual(jobContainer.Command, container.Command);
+    assert.deepEqual(jobContainer.Secrets, container.Secrets);
+    assert.deepEqual(jobContainer.Env, container.Env);
+    assert.deepEqual(jobContainer.Mounts, container.Mounts);
+    assert.deepEqual(job.TaskTemplate.Resources, task.Resources);
+    assert.deepEqual(job.TaskTemplate.Networks, task.Networks);
+    assert.equal(jobContainer.HealthCheck, undefined);
+  });
+
+  it('is named after the service and labelled `init`, with no Traefik routing', () => {
+    assert.equal(job.Name, initJobName(input.serviceName));
+    assert.notEqual(job.Name, spec.Name);
+    assert.equal(job.Labels[labelKeys.role], 'init');
+    assert.equal(jobContainer.Labels?.[labelKeys.role], 'init');
+    assert.equal(job.Labels[labelKeys.instanceId], instanceId);
+    assert.ok(!Object.keys(job.Labels).some((key) => key.startsWith('traefik.')));
+    assert.ok(job.Name.length <= 63);
+  });
+});
+
+describe('odoo config file', () => {
+  const settings = odooProductionSettings({ cpuLimit: 1, memoryLimitMb: 2048 });
+  const file = odooConfigFile({ db, settings });
+  const options = parseIni(file);
+
+  it("holds the database settings, password included, for this database only, with Odoo's list and proxy settings", () => {
+    assert.ok(file.startsWith('[options]\n'));
+    assert.equal(options.db_host, 'pool-1');
+    assert.equal(options.db_port, '5432');
+    assert.equal(options.db_user, 'odoo_3f1c_user');
+    assert.equal(options.db_password, 'Secret123');
+    assert.equal(options.db_name, db.name);
+    assert.equal(options.dbfilter, `^${db.name}$`);
+    assert.equal(options.list_db, 'False');
+    assert.equal(options.proxy_mode, 'True');
+    assert.equal(options.data_dir, '/var/lib/odoo');
+    assert.equal(options.gevent_port, '8072');
+    assert.equal(options.workers, String(settings.workers));
+    assert.equal(options.limit_memory_hard, String(settings.limitMemoryHard));
+    assert.equal(options.limit_memory_soft, String(settings.limitMemorySoft));
+    assert.equal(options.max_cron_threads, String(settings.maxCronThreads));
+  });
+
+  it('refuses a value that would add a line to the file', () => {
+    assert.throws(() => odooConfigFile({ db: { ...db, password: 'a\nadmin_passwd = x' }, settings }), /spans lines/);
+  });
+
+  it('escapes regex characters of the database name in dbfilter', () => {
+    const filter = exactDbFilter('a.b*c+(d)|e$%h');
+    assert.equal(filter, '^a\\.b\\*c\\+\\(d\\)\\|e\\$\\x25h$');
+    // The escaped body, read as a regex, matches the name itself (JS and Python agree on these escapes).
+    assert.match('a.b*c+(d)|e$%h', new RegExp(filter));
+    assert.doesNotMatch('aXb*c+(d)|e$%h', new RegExp(filter));
+  });
+});
+
+describe('odooProductionSettings', () => {
+  it('runs workers from the CPU limit: at least 2 with one CPU, more with more cores, cron threads besides', () => {
+    const one = odooProductionSettings({ cpuLimit: 1, memoryLimitMb: 4096 });
+    const four = odooProductionSettings({ cpuLimit: 4, memoryLimitMb: 16384 });
+    assert.ok(one.workers >= 2);
+    assert.ok(four.workers > one.workers);
+    assert.ok(one.maxCronThreads >= 1);
+    assert.equal(odooProductionSettings({ cpuLimit: 0.25, memoryLimitMb: 4096 }).workers, 2);
+  });
+
+  it('keeps every worker and cron worker within the memory limit, the soft limit below the hard one', () => {
+    for (const limits of [
+      { cpuLimit: 0.5, memoryLimitMb: 512 },
+      { cpuLimit: 1, memoryLimitMb: 1024 },
+      { cpuLimit: 2, memoryLimitMb: 4096 },
+      { cpuLimit: 8, memoryLimitMb: 2048 },
+    ]) {
+      const s = odooProductionSettings(limits);
+      assert.ok(s.limitMemorySoft < s.limitMemoryHard, JSON.stringify(limits));
+      assert.ok((s.workers + s.maxCronThreads) * s.limitMemoryHard <= limits.memoryLimitMb * 1024 * 1024, JSON.stringify(limits));
+      assert.ok(Number.isInteger(s.limitMemoryHard) && Number.isInteger(s.limitMemorySoft));
+    }
+  });
+
+  it('runs fewer workers than the CPUs allow when the memory limit cannot hold them', () => {
+    const tight = odooProductionSettings({ cpuLimit: 8, memoryLimitMb: 2048 });
+    assert.ok(tight.workers < 17);
+    assert.ok(tight.limitMemoryHard >= 256 * 1024 * 1024);
   });
 });

@@ -5,26 +5,37 @@ It does what a daemon can observe of a real Odoo 17 server, and nothing else:
 
 * parses the usual server options (unknown ones are ignored), reading the config file
   given by -c/--config or $ODOO_RC first, the command line overriding it;
-* connects to each database given with -d/--database as --db_user; on failure it prints
-  the psycopg2 error (e.g. ``FATAL:  password authentication failed for user "x"``) to
-  stderr and exits 1;
-* initialises the database the way an installed ``base`` module proves it: table
-  ``ir_module_module`` (row base/installed) and ``ir_config_parameter``
-  (``database.uuid``), idempotent on restart;
+* connects to each database given with -d/--database (or `db_name`) as --db_user; on
+  failure it prints the psycopg2 error (e.g. ``FATAL:  password authentication failed for
+  user "x"``) to stderr and exits 1;
+* with -i/--init (or -u) initialises the database the way installing ``base`` does:
+  ``ir_module_module`` (base ``to install``, then ``installed`` once done),
+  ``ir_config_parameter`` (``database.uuid``), ``res_partner`` and ``res_users`` (id 1
+  ``__system__`` inactive, id 2 ``admin`` / ``admin`` hashed as passlib's pbkdf2-sha512 with
+  600000 rounds). Initialisation takes $STANDIN_INIT_SECONDS (default 0). On an initialised
+  database -i reloads base (its write_date moves) and keeps the users, as Odoo's noupdate
+  data does. Without -i an uninitialised database is reported, not initialised;
+* like Odoo's server, starts HTTP before it loads the database: ``/web/health`` answers
+  200 at once, ``/web/login`` 500 until the database is ready;
+* --stop-after-init: no HTTP; exits 0 once initialised;
 * writes its filestore under ``<data_dir>/filestore/<db>/`` and a ``sessions`` dir;
 * serves HTTP on --http-interface:--http-port (0.0.0.0:8069): ``GET /web/health`` ->
   200 ``{"status": "pass"}``, ``/`` and ``/web`` -> 303 to ``/web/login``, a login page,
-  404 otherwise;
+  404 otherwise; with --workers > 0 also ``/websocket`` on the gevent port (8072);
 * exits 0 promptly on SIGTERM/SIGINT.
 """
 import argparse
+import base64
 import configparser
 import datetime
+import hashlib
 import json
 import logging
 import os
 import signal
 import sys
+import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -60,6 +71,7 @@ DEFAULTS = {
     "http_interface": "",
     "http_port": 8069,
     "workers": 0,
+    "gevent_port": 8072,
     "log_level": "info",
     "stop_after_init": False,
 }
@@ -100,14 +112,14 @@ def build_parser():
 
 
 def _config_value(raw):
-    """Odoo's config file spells 'no value' as False/None."""
+    """Odoo's config file spells 'no value' as None or empty, and booleans as True/False."""
     if raw is None:
         return None
     value = raw.strip()
-    if value in ("False", "None", ""):
+    if value in ("None", ""):
         return None
-    if value == "True":
-        return True
+    if value in ("True", "False"):
+        return value == "True"
     return value
 
 
@@ -133,7 +145,7 @@ def load_options(argv):
         if value is not None and key != "config":
             opts[key] = value
 
-    for key in ("db_maxconn", "http_port", "workers"):
+    for key in ("db_maxconn", "http_port", "workers", "gevent_port"):
         opts[key] = int(opts[key])
     for key in ("list_db", "proxy_mode", "stop_after_init"):
         opts[key] = opts[key] in (True, "True", "true", "1")
@@ -178,7 +190,7 @@ def connect(opts, dbname):
     return psycopg2.connect(**params)
 
 
-INIT_SQL = """
+SCHEMA_SQL = """
 CREATE TABLE IF NOT EXISTS ir_module_module (
     id serial PRIMARY KEY,
     name varchar NOT NULL UNIQUE,
@@ -195,28 +207,109 @@ CREATE TABLE IF NOT EXISTS ir_config_parameter (
     create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
     write_date timestamp without time zone DEFAULT (now() at time zone 'UTC')
 );
+CREATE TABLE IF NOT EXISTS res_partner (
+    id serial PRIMARY KEY,
+    name varchar,
+    email varchar,
+    active boolean DEFAULT true,
+    create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
+    write_date timestamp without time zone DEFAULT (now() at time zone 'UTC')
+);
+CREATE TABLE IF NOT EXISTS res_users (
+    id serial PRIMARY KEY,
+    login varchar NOT NULL UNIQUE,
+    password varchar,
+    active boolean DEFAULT true,
+    partner_id integer NOT NULL REFERENCES res_partner (id),
+    company_id integer NOT NULL DEFAULT 1,
+    share boolean DEFAULT false,
+    create_date timestamp without time zone DEFAULT (now() at time zone 'UTC'),
+    write_date timestamp without time zone DEFAULT (now() at time zone 'UTC')
+);
 """
 
+# Odoo 17's base data (base/data/res_partner_data.xml, res_users_data.xml): the company's partner,
+# OdooBot for __system__ and the Administrator for admin; the users' rows are noupdate.
+BASE_PARTNERS = ((1, "My Company", "info@yourcompany.com"),
+                 (2, "OdooBot", "odoobot@example.com"),
+                 (3, "Administrator", "admin@yourcompany.example.com"))
+BASE_USERS = ((1, "__system__", False, 2), (2, "admin", True, 3))
+PBKDF2_ROUNDS = 600000  # Odoo 17's CryptContext: pbkdf2_sha512__rounds=600_000
 
-def init_database(opts, dbname):
-    """Create the tables that prove 'base' is installed; return the database uuid."""
-    modules = ["base"] + [m.strip() for m in str(opts["init"] or "").split(",")
-                          if m.strip() and m.strip() not in ("base", "all")]
-    demo = not opts["without_demo"]
+
+def _ab64(raw):
+    """passlib's "adapted base64": '.' for '+', no padding."""
+    return base64.b64encode(raw).decode("ascii").rstrip("=").replace("+", ".")
+
+
+def pbkdf2_sha512(password, rounds=PBKDF2_ROUNDS):
+    """The hash Odoo 17 stores in res_users.password (passlib's pbkdf2_sha512 format)."""
+    salt = os.urandom(16)
+    checksum = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, rounds, 64)
+    return "$pbkdf2-sha512$%d$%s$%s" % (rounds, _ab64(salt), _ab64(checksum))
+
+
+def is_initialized(opts, dbname):
+    """What Odoo checks before loading a registry: base installed in ir_module_module."""
     conn = connect(opts, dbname)
     try:
         with conn, conn.cursor() as cr:
-            # Two replicas starting at once must not race on CREATE TABLE.
-            cr.execute("SELECT pg_advisory_xact_lock(hashtext('odoo-standin-init'))")
             cr.execute("SELECT to_regclass('ir_module_module') IS NOT NULL")
-            existed = cr.fetchone()[0]
-            cr.execute(INIT_SQL)
+            if not cr.fetchone()[0]:
+                return False
+            cr.execute("SELECT state FROM ir_module_module WHERE name = 'base'")
+            row = cr.fetchone()
+            return bool(row) and row[0] == "installed"
+    finally:
+        conn.close()
+
+
+def init_database(opts, dbname):
+    """Installs (or, when installed, reloads) the modules given with -i; returns the database uuid.
+
+    Like Odoo, commits the module list ('to install') first and marks base installed only once
+    everything is loaded, which takes $STANDIN_INIT_SECONDS.
+    """
+    modules = ["base"] + [m.strip() for m in str(opts["init"] or "").split(",")
+                          if m.strip() and m.strip() not in ("base", "all")]
+    demo = not opts["without_demo"]
+    init_seconds = float(os.environ.get("STANDIN_INIT_SECONDS") or 0)
+    loading = logging.getLogger("odoo.modules.loading")
+    conn = connect(opts, dbname)
+    try:
+        with conn.cursor() as cr:
+            # Two Odoos starting at once must not race on CREATE TABLE; held for the whole load.
+            cr.execute("SELECT pg_advisory_lock(hashtext('odoo-standin-init'))")
+            cr.execute(SCHEMA_SQL)
+            cr.execute("SELECT state FROM ir_module_module WHERE name = 'base'")
+            row = cr.fetchone()
+            existed = bool(row) and row[0] == "installed"
             for name in modules:
                 cr.execute(
                     "INSERT INTO ir_module_module (name, state, latest_version, demo) "
-                    "VALUES (%s, 'installed', %s, %s) ON CONFLICT (name) DO "
-                    "UPDATE SET state = 'installed', write_date = now() at time zone 'UTC'",
+                    "VALUES (%s, 'to install', %s, %s) ON CONFLICT (name) DO NOTHING",
                     (name, SERIES + ".1.0", demo))
+            conn.commit()
+            loading.info("loading %d modules...", len(modules), extra={"dbname": dbname})
+            if init_seconds > 0:
+                time.sleep(init_seconds)
+            for pid, name, email in BASE_PARTNERS:
+                cr.execute("INSERT INTO res_partner (id, name, email) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (id) DO NOTHING", (pid, name, email))
+            for uid, login, active, partner in BASE_USERS:
+                cr.execute("SELECT 1 FROM res_users WHERE id = %s", (uid,))
+                if cr.fetchone():
+                    continue  # noupdate data: never reset on a reload
+                cr.execute("INSERT INTO res_users (id, login, password, active, partner_id) "
+                           "VALUES (%s, %s, %s, %s, %s)",
+                           (uid, login, pbkdf2_sha512("admin") if login == "admin" else None,
+                            active, partner))
+            cr.execute("SELECT setval(pg_get_serial_sequence('res_partner', 'id'), "
+                       "(SELECT max(id) FROM res_partner))")
+            cr.execute("SELECT setval(pg_get_serial_sequence('res_users', 'id'), "
+                       "(SELECT max(id) FROM res_users))")
+            cr.execute("UPDATE ir_module_module SET state = 'installed', "
+                       "write_date = now() at time zone 'UTC' WHERE name = ANY(%s)", (modules,))
             now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M:%S")
             for key, value in (("database.uuid", str(uuid.uuid1())),
                                ("database.create_date", now),
@@ -225,15 +318,24 @@ def init_database(opts, dbname):
                            "ON CONFLICT (key) DO NOTHING", (key, value))
             cr.execute("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
             db_uuid = cr.fetchone()[0]
+            conn.commit()
     finally:
         conn.close()
     if existed:
-        _logger.info("database %s already initialized, modules up to date: %s",
-                     dbname, ", ".join(modules), extra={"dbname": dbname})
+        loading.info("modules reloaded: %s", ", ".join(modules), extra={"dbname": dbname})
     else:
-        logging.getLogger("odoo.modules.loading").info(
-            "init db: installed modules %s", ", ".join(modules), extra={"dbname": dbname})
+        loading.info("init db: installed modules %s", ", ".join(modules), extra={"dbname": dbname})
     return db_uuid
+
+
+def database_uuid(opts, dbname):
+    conn = connect(opts, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute("SELECT value FROM ir_config_parameter WHERE key = 'database.uuid'")
+            return cr.fetchone()[0]
+    finally:
+        conn.close()
 
 
 def init_filestore(opts, dbname, db_uuid):
@@ -256,6 +358,9 @@ def init_filestore(opts, dbname, db_uuid):
 LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>Odoo</title></head><body>"
               b"<form method=\"post\" action=\"/web/login\"><input name=\"login\"/>"
               b"<input name=\"password\" type=\"password\"/></form></body></html>\n")
+NOT_READY = (b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
+             b"<h1>Internal Server Error</h1>\n<p>The database is not ready.</p>\n")
+NO_UPGRADE = b"Empty or missing header(s): upgrade\n"
 NOT_FOUND = (b"<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n"
              b"<h1>Not Found</h1>\n<p>The requested URL was not found on the server.</p>\n")
 
@@ -265,6 +370,8 @@ class OdooHandler(BaseHTTPRequestHandler):
     sys_version = "Python/%d.%d.%d" % sys.version_info[:3]
     protocol_version = "HTTP/1.1"
     opts = {}
+    # Set once every database is loaded: until then only /web/health answers as usual.
+    ready = threading.Event()
 
     def _send(self, status, body=b"", content_type="text/html; charset=utf-8", headers=()):
         self.send_response(status)
@@ -298,7 +405,9 @@ class OdooHandler(BaseHTTPRequestHandler):
         if path in ("/", "/web", "/odoo"):
             return self._send(303, b"", headers=[("Location", "/web/login")])
         if path == "/web/login":
-            return self._send(200, LOGIN_PAGE)
+            return self._send(200, LOGIN_PAGE) if self.ready.is_set() else self._send(500, NOT_READY)
+        if path == "/websocket":
+            return self._send(400, NO_UPGRADE, "text/plain; charset=utf-8")
         return self._send(404, NOT_FOUND)
 
     do_HEAD = do_GET
@@ -332,6 +441,41 @@ def _stop(signum, frame):
     raise SystemExit(0)
 
 
+def serve(opts, port):
+    interface = opts["http_interface"] or "0.0.0.0"
+    server = OdooHTTPServer((interface, port), OdooHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True)
+    thread.start()
+    return server
+
+
+def load_database(opts, dbname):
+    """Initialises the database when -i/-u asks for it, else checks it is; returns an exit code or None."""
+    _db_filter.dbname = dbname
+    try:
+        if opts["init"] or opts["update"]:
+            db_uuid = init_database(opts, dbname)
+        elif is_initialized(opts, dbname):
+            db_uuid = database_uuid(opts, dbname)
+        else:
+            logging.getLogger("odoo.modules.loading").error(
+                "Database %s not initialized, you can force it with `-i base`", dbname)
+            return None
+    except psycopg2.Error as e:
+        _sql_logger.error("Connection to the database failed")
+        print("psycopg2.%s: %s" % (type(e).__name__, str(e).strip()), file=sys.stderr)
+        return 1
+    try:
+        filestore = init_filestore(opts, dbname, db_uuid)
+    except OSError as e:
+        logging.getLogger("odoo.tools.config").error(
+            "cannot write the filestore under %s: %s", opts["data_dir"], e)
+        return 1
+    _logger.info("filestore: %s", filestore)
+    _db_filter.dbname = "?"
+    return None
+
+
 def main(argv):
     if argv and argv[0] == "server":
         argv = argv[1:]
@@ -359,38 +503,36 @@ def main(argv):
     databases = [d.strip() for d in str(opts["db_name"] or "").split(",") if d.strip()]
     if not databases:
         _logger.warning("no database given with -d/--database: serving without one")
-    for dbname in databases:
-        _db_filter.dbname = dbname
-        try:
-            db_uuid = init_database(opts, dbname)
-        except psycopg2.Error as e:
-            _sql_logger.error("Connection to the database failed")
-            print("psycopg2.%s: %s" % (type(e).__name__, str(e).strip()), file=sys.stderr)
-            return 1
-        try:
-            filestore = init_filestore(opts, dbname, db_uuid)
-        except OSError as e:
-            logging.getLogger("odoo.tools.config").error(
-                "cannot write the filestore under %s: %s", opts["data_dir"], e)
-            return 1
-        _logger.info("filestore: %s", filestore)
-        _db_filter.dbname = "?"
 
-    if opts["stop_after_init"]:
-        _logger.info("Stopping gracefully (--stop-after-init)")
-        return 0
-
-    OdooHandler.opts = opts
-    interface = opts["http_interface"] or "0.0.0.0"
-    server = OdooHTTPServer((interface, opts["http_port"]), OdooHandler)
-    _server_logger.info("HTTP service (werkzeug) running on %s:%s", interface, opts["http_port"])
+    servers = []
     try:
-        server.serve_forever(poll_interval=0.5)
+        # Like Odoo's server, HTTP is up (and /web/health answers) before the registry is loaded.
+        if not opts["stop_after_init"]:
+            OdooHandler.opts = opts
+            servers.append(serve(opts, opts["http_port"]))
+            _server_logger.info("HTTP service (werkzeug) running on %s:%s",
+                                opts["http_interface"] or "0.0.0.0", opts["http_port"])
+            if opts["workers"] > 0:
+                servers.append(serve(opts, opts["gevent_port"]))
+                _server_logger.info("Evented Service (longpolling) running on %s:%s",
+                                    opts["http_interface"] or "0.0.0.0", opts["gevent_port"])
+        for dbname in databases:
+            failed = load_database(opts, dbname)
+            if failed is not None:
+                return failed
+        OdooHandler.ready.set()
+
+        if opts["stop_after_init"]:
+            _logger.info("Stopping gracefully (--stop-after-init)")
+            return 0
+        while True:
+            time.sleep(3600)
     except SystemExit as e:
         return e.code or 0
     finally:
-        server.server_close()
-    return 0
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+import type { ServiceSpec } from './docker-types.js';
+import { odooTask, roleLabels, type OdooRuntimeInput } from './odoo-service.js';
+
+const SECOND_NS = 1_000_000_000;
+
+/** The init job's service name: the tenant's service name (at most 54 characters) and a suffix. */
+export const initJobName = (serviceName: string): string => `${serviceName}-init`;
+
+/** What the job runs: Odoo installs `base` without demo data into the configured database, then exits. */
+export const INIT_ARGS = ['-i', 'base', '--without-demo', 'all', '--stop-after-init'];
+
+/**
+ * The one-shot Swarm job that initialises a tenant's database before its server starts: same image, config
+ * secret, data dir and limits as the server, labelled `init` so nothing takes it for the tenant's service.
+ * A failed run is retried `restartMaxAttempts` times. Pure.
+ */
+export function odooInitJobSpec(input: OdooRuntimeInput): ServiceSpec {
+  const { container, task } = odooTask(input, 'init', INIT_ARGS);
+  return {
+    Name: initJobName(input.serviceName),
+    Labels: roleLabels(input.instance.id, 'init', input.extraLabels),
+    TaskTemplate: {
+      ...task,
+      ContainerSpec: container,
+      RestartPolicy: { Condition: 'on-failure', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts },
+    },
+    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
+    EndpointSpec: { Mode: 'dnsrr' },
+  };
+}
