@@ -124,9 +124,13 @@ export function registerStateGauges(metrics: Metrics, db: Kysely<Database>, time
     labelNames: ['status'],
     registers: [metrics.registry],
     async collect() {
-      this.reset();
-      const rows = await db.selectFrom('billing_events').select((eb) => ['status', eb.fn.countAll<string>().as('count')]).groupBy('status').execute();
-      for (const row of rows) this.set({ status: row.status }, Number(row.count));
+      await read(
+        () => db.selectFrom('billing_events').select((eb) => ['status', eb.fn.countAll<string>().as('count')]).groupBy('status').execute(),
+        (rows) => {
+          this.reset();
+          for (const row of rows) this.set({ status: row.status }, Number(row.count));
+        },
+      );
     },
   });
   new Gauge({
