@@ -74,6 +74,19 @@ export async function removeService(docker: Docker, idOrName: string): Promise<v
   await docker.getService(idOrName).remove().catch(ignoreNotFound);
 }
 
+/**
+ * Removes a one-shot job's service and the containers its tasks left. Swarm (Engine 20.10) removes a replicated
+ * service's containers with it, but not those of a job's completed tasks: without this every init or backup would
+ * leave an exited container behind. Only this Docker host's containers can be seen; the daemon runs on a manager.
+ */
+export async function removeJob(docker: Docker, idOrName: string): Promise<void> {
+  const service = (await docker.getService(idOrName).inspect().catch(ignoreNotFound)) as SwarmService | undefined;
+  if (!service) return;
+  await removeService(docker, service.ID);
+  const containers = await docker.listContainers({ all: true, filters: { label: [`com.docker.swarm.service.id=${service.ID}`] } });
+  for (const container of containers) await docker.getContainer(container.Id).remove({ force: true }).catch(ignoreNotFound);
+}
+
 /** Removes the secret by id or name; one already gone is fine. Docker refuses while a service still uses it. */
 export async function removeSecret(docker: Docker, idOrName: string): Promise<void> {
   await docker.getSecret(idOrName).remove().catch(ignoreNotFound);
