@@ -6,6 +6,8 @@ import { connectDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { connectDocker } from './docker.js';
+import { createPoolConnections } from './domain/pool-connections.js';
+import { ADMIN_CONNECT_TIMEOUT_MS, ADMIN_QUERY_TIMEOUT_MS } from './domain/pool-server.js';
 import { createEventBus } from './events/event-bus.js';
 import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
@@ -40,6 +42,13 @@ export function connectDeps(config: Config, log: Logger): Deps {
     docker: connectDocker(config.dockerHost),
     events: createEventBus(config.redisUrl, redis),
     metrics: createMetrics(),
+    poolConnections: createPoolConnections({
+      masterKey: config.masterKey,
+      ...config.pools.adminConnections,
+      connectTimeoutMs: ADMIN_CONNECT_TIMEOUT_MS,
+      queryTimeoutMs: ADMIN_QUERY_TIMEOUT_MS,
+      log,
+    }),
   };
 }
 
@@ -103,6 +112,7 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.poolConnections.close();
   await deps.db.destroy();
   deps.events.close();
   deps.redis.disconnect();

@@ -61,6 +61,8 @@ export interface PoolNameCounterTable {
   last_number: number;
 }
 
+export type DbAllocationState = 'reserved' | 'ready';
+
 export interface InstancesTable {
   id: Generated<string>;
   customer_id: string;
@@ -79,6 +81,10 @@ export interface InstancesTable {
   db_server_id: string | null;
   db_host: string | null;
   db_port: Generated<number | null>;
+  /** `reserved`: a pool slot is held while the role and database are made; `ready`: they exist. */
+  db_allocation: DbAllocationState | null;
+  /** Until when the reserving caller owns a `reserved` allocation; past it, anyone may finish or release it. */
+  db_reserved_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
