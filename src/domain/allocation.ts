@@ -33,7 +33,7 @@ export const allocationOf = (instance: InstanceRow): Allocation | null =>
       }
     : null;
 
-type Attempt = { kind: 'allocated'; allocation: Allocation } | { kind: 'pool-failed'; reason: string } | { kind: 'undecided' };
+type Attempt = { kind: 'allocated'; instance: InstanceRow } | { kind: 'pool-failed'; reason: string } | { kind: 'undecided' };
 
 /**
  * Gives the instance a database on the best pool with room, or returns the allocation it already has.
@@ -48,11 +48,16 @@ export async function allocateDatabase(
   instanceId: string,
   trigger: Trigger = { cause: 'allocateDatabase', actor: 'admin' },
 ): Promise<Allocation> {
+  return allocationOf(await allocateInstance(deps, instanceId, trigger))!;
+}
+
+/** allocateDatabase, answering with the instance row (createInstance returns it). */
+export async function allocateInstance(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow> {
   const endTimer = deps.metrics.allocationSeconds.startTimer();
   try {
-    const allocation = await allocate(deps, instanceId, trigger);
+    const instance = await allocate(deps, instanceId, trigger);
     endTimer({ outcome: 'allocated' });
-    return allocation;
+    return instance;
   } catch (error) {
     endTimer({ outcome: error instanceof DomainError && error.code === 'NO_POOL_CAPACITY' ? 'waiting' : 'failed' });
     throw error;
@@ -62,13 +67,13 @@ export async function allocateDatabase(
 /** How often a caller looks again while another caller holds the instance's reservation. */
 const BUSY_POLL_MS = 25;
 
-async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promise<Allocation> {
+async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   const failedPoolIds: string[] = [];
   const failures: string[] = [];
   for (;;) {
     const slot = await reserveSlot(deps, instanceId, failedPoolIds);
-    if (slot.kind === 'ready') return allocationOf(slot.instance)!;
+    if (slot.kind === 'ready') return slot.instance;
     if (slot.kind === 'busy') {
       await sleep(BUSY_POLL_MS);
       continue;
@@ -76,7 +81,7 @@ async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promi
     if (slot.kind === 'reserved') {
       const { pool } = slot.reservation;
       const attempt = await completeReservation(deps, slot.reservation, trigger);
-      if (attempt.kind === 'allocated') return attempt.allocation;
+      if (attempt.kind === 'allocated') return attempt.instance;
       if (attempt.kind === 'pool-failed') {
         deps.log.warn({ event: 'allocation.pool_failed', instanceId, poolId: pool.id, reason: attempt.reason }, 'pool refused allocation');
         failedPoolIds.push(pool.id);
@@ -129,7 +134,7 @@ async function completeReservation(deps: Deps, reservation: Reservation, trigger
     return { kind: 'undecided' };
   }
   deps.log.info({ event: 'allocation.done', instanceId: instance.id, poolId: pool.id, dbName: tenant.database }, 'database allocated');
-  return { kind: 'allocated', allocation: allocationOf(allocated)! };
+  return { kind: 'allocated', instance: allocated };
 }
 
 /**

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
-import { allocateDatabase } from './allocation.js';
+import { allocateInstance } from './allocation.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { isUuid } from './names.js';
 import { cpuCores, memorySize } from './sizes.js';
@@ -76,7 +76,7 @@ export async function createInstance(
   }
 
   try {
-    await allocateDatabase(deps, instance.id, trigger);
+    return await allocateInstance(deps, instance.id, trigger);
   } catch (error) {
     if (!(error instanceof DomainError && error.code === 'NO_POOL_CAPACITY')) throw error;
   }

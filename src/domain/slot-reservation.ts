@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
@@ -11,9 +11,9 @@ import { statusesBefore } from './instance-status.js';
  */
 export const RESERVATION_LEASE_MS = 120_000;
 
-/** A slot counted on `pool` for the instance, owned by the caller until `lease`. */
+/** A slot counted on `pool` for the instance (in `status`), owned by the caller until `lease`. */
 export interface Reservation {
-  instance: InstanceRow;
+  instance: Pick<InstanceRow, 'id' | 'status'>;
   pool: PoolRow;
   lease: Date;
 }
@@ -29,11 +29,64 @@ export type ReserveOutcome =
 const allocatable = statusesBefore('ALLOCATED');
 
 /**
- * One short transaction: the instance row, then a pool with room (SKIP LOCKED: callers spread over the pools rather
- * than queue behind one), its counter bumped and the instance naming it, committed together. The pool row is locked
- * for that bump only. An abandoned reservation (lease run out) is taken over instead.
+ * Reserves a slot for the instance: at once in the common case, else in a short transaction that also answers for
+ * an instance already allocated, a reservation held by another caller, one abandoned (taken over), or no room.
  */
 export async function reserveSlot(deps: Deps, instanceId: string, skipPoolIds: string[]): Promise<ReserveOutcome> {
+  const quick = await reserveAtOnce(deps.db, instanceId, skipPoolIds, 'skip-locked');
+  return quick ? { kind: 'reserved', reservation: quick } : reserveInTransaction(deps, instanceId, skipPoolIds);
+}
+
+/**
+ * One statement, so one round trip (and its own commit, outside a transaction): the instance row (unallocated and
+ * allocatable), the best pool with room (by priority, then load), its counter bumped, and the instance naming it.
+ * `skip-locked` passes over pool rows other callers hold, so concurrent callers spread over the pools; `wait` waits
+ * for them (each held only for another caller's bump), so a pool with room never reads as full. Nothing when any of
+ * that does not hold.
+ */
+async function reserveAtOnce(
+  executor: Kysely<Database> | Transaction<Database>,
+  instanceId: string,
+  skipPoolIds: string[],
+  locked: 'skip-locked' | 'wait',
+): Promise<Reservation | undefined> {
+  const lease = new Date(Date.now() + RESERVATION_LEASE_MS);
+  const skip = skipPoolIds.length > 0 ? sql`and id not in (${sql.join(skipPoolIds)})` : sql``;
+  const { rows } = await sql<PoolRow & { instance_status: InstanceRow['status'] }>`
+    with instance as (
+      select id from instances
+      where id = ${instanceId} and db_allocation is null and status in (${sql.join(allocatable)})
+      for update
+    ), pool as (
+      select id from db_servers
+      where status = 'active' and health_status <> 'unhealthy' and current_instances < max_instances ${skip}
+      order by priority, current_instances::float8 / max_instances, name
+      limit 1
+      for update ${locked === 'skip-locked' ? sql`skip locked` : sql``}
+    ), bumped as (
+      update db_servers
+      set current_instances = current_instances + 1,
+          status = case when current_instances + 1 >= max_instances then 'full' else status end,
+          updated_at = now()
+      from pool, instance
+      where db_servers.id = pool.id
+      returning db_servers.*
+    ), reserved as (
+      update instances
+      set db_server_id = bumped.id, db_allocation = 'reserved', db_reserved_until = ${lease}, updated_at = now()
+      from bumped
+      where instances.id = ${instanceId}
+      returning instances.status
+    )
+    select bumped.*, reserved.status as instance_status from bumped, reserved`.execute(executor);
+  const row = rows[0];
+  if (!row) return undefined;
+  const { instance_status: status, ...pool } = row;
+  return { instance: { id: instanceId, status }, pool, lease };
+}
+
+/** The instance row locked, then why the statement above reserved nothing, or a reservation after waiting. */
+async function reserveInTransaction(deps: Deps, instanceId: string, skipPoolIds: string[]): Promise<ReserveOutcome> {
   return deps.db.transaction().execute(async (trx): Promise<ReserveOutcome> => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
     if (!instance) throw notFound('Instance', instanceId);
@@ -42,52 +95,17 @@ export async function reserveSlot(deps: Deps, instanceId: string, skipPoolIds: s
     if (!allocatable.includes(instance.status)) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be allocated a database.`);
     }
-    const lease = new Date(Date.now() + RESERVATION_LEASE_MS);
     if (instance.db_allocation === 'reserved') {
+      const lease = new Date(Date.now() + RESERVATION_LEASE_MS);
       if (instance.db_reserved_until! > new Date()) return { kind: 'busy', until: instance.db_reserved_until! };
       const pool = await trx.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id!).executeTakeFirstOrThrow();
       const taken = await setLease(trx, instance, lease);
       return { kind: 'reserved', reservation: { instance: taken, pool, lease } };
     }
 
-    const pool = (await bumpPool(trx, skipPoolIds, true)) ?? (await bumpPool(trx, skipPoolIds, false));
-    if (!pool) return { kind: 'no-capacity' };
-    const reserved = await trx
-      .updateTable('instances')
-      .set({ db_server_id: pool.id, db_allocation: 'reserved', db_reserved_until: lease, updated_at: sql`now()` })
-      .where('id', '=', instanceId)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return { kind: 'reserved', reservation: { instance: reserved, pool, lease } };
+    const reservation = await reserveAtOnce(trx, instanceId, skipPoolIds, 'wait');
+    return reservation ? { kind: 'reserved', reservation } : { kind: 'no-capacity' };
   });
-}
-
-/**
- * Counts one more instance on the best pool with room: by priority, then by load. Skipping locked pools first, then,
- * when each pool with room was locked, waiting for one (held only for another caller's bump): the fallback keeps a
- * pool with room from reading as full.
- */
-async function bumpPool(trx: Transaction<Database>, skipPoolIds: string[], skipLocked: boolean): Promise<PoolRow | undefined> {
-  return trx
-    .updateTable('db_servers')
-    .set({
-      current_instances: sql`current_instances + 1`,
-      status: sql`case when current_instances + 1 >= max_instances then 'full' else status end`,
-      updated_at: sql`now()`,
-    })
-    .where('id', '=', (eb) => {
-      let candidates = eb
-        .selectFrom('db_servers')
-        .select('id')
-        .where('status', '=', 'active')
-        .where('health_status', '<>', 'unhealthy')
-        .where(sql<boolean>`current_instances < max_instances`);
-      if (skipPoolIds.length > 0) candidates = candidates.where('id', 'not in', skipPoolIds);
-      const ordered = candidates.orderBy('priority').orderBy(sql`current_instances::float8 / max_instances`).orderBy('name').limit(1).forUpdate();
-      return skipLocked ? ordered.skipLocked() : ordered;
-    })
-    .returningAll()
-    .executeTakeFirst();
 }
 
 async function setLease(trx: Transaction<Database>, instance: InstanceRow, lease: Date): Promise<InstanceRow> {
@@ -121,8 +139,8 @@ const ownedUpdate = (db: Deps['db'] | Transaction<Database>, reservation: Reserv
     .where('status', 'in', allocatable);
 
 /**
- * The role and database exist: the instance moves to ALLOCATED with the address tenants use. Undefined when the
- * reservation is no longer this caller's (terminated meanwhile, or taken over after its lease ran out).
+ * The role and database exist: the instance moves to ALLOCATED with the address tenants use, in one statement.
+ * Undefined when the reservation is no longer this caller's (terminated meanwhile, or taken over after its lease).
  */
 export async function confirmReservation(
   deps: Deps,
@@ -131,10 +149,10 @@ export async function confirmReservation(
   trigger: Trigger,
   message: string,
 ): Promise<InstanceRow | undefined> {
-  return deps.db.transaction().execute(async (trx) => {
-    const owned = await ownedUpdate(trx, reservation).set({ db_host: address.host, db_port: address.port, db_allocation: 'ready', db_reserved_until: null }).returning(['id', 'status']).executeTakeFirst();
-    if (!owned) return undefined;
-    return moveInstance(deps, trx, owned, 'ALLOCATED', trigger, { patch: { error: null }, message });
+  return moveInstance(deps, deps.db, reservation.instance, 'ALLOCATED', trigger, {
+    patch: { db_host: address.host, db_port: address.port, db_allocation: 'ready', db_reserved_until: null, error: null },
+    message,
+    onlyIf: sql<boolean>`db_allocation = 'reserved' and db_reserved_until = ${reservation.lease}`,
   });
 }
 
