@@ -176,7 +176,7 @@ const envSchema = z.object({
   POOL_HEALTH_CRON: z.string().default('*/15 * * * * *'),
   POOL_HEALTH_TIMEOUT_MS: int(100, 60_000).default(3000),
   POOL_UNHEALTHY_AFTER: int(1, 100).default(3),
-  POOL_ADMIN_CONNECTIONS: int(1, 100).default(8),
+  POOL_ADMIN_CONNECTIONS: int(1, 100).default(16),
   POOL_ADMIN_IDLE_SECONDS: int(1, 3600).default(30),
   POOL_GROWTH: z.enum(['on', 'off']).default('off'),
   POOL_GROWTH_MAX_INSTANCES: int(1, 10_000).default(50),

@@ -16,7 +16,7 @@ const STALE_TERMINATING_SECONDS = 30;
 type Outcome = { to: InstanceStatus; error: string | null; taskId?: string | null } | null;
 
 /** Pure: where the tasks say an instance in flight has arrived, or null while it is still on its way. */
-function outcomeFor(deps: Deps, instance: InstanceRow, tasks: SwarmTask[], now: Date): Outcome {
+function outcomeFor(deps: Deps, instance: Pick<InstanceRow, 'status' | 'status_changed_at'>, tasks: SwarmTask[], now: Date): Outcome {
   const deadline = new Date(instance.status_changed_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
   if (instance.status === 'STOPPING') {
     const verdict = judgeStop(tasks, deadline, now);
@@ -35,8 +35,15 @@ function outcomeFor(deps: Deps, instance: InstanceRow, tasks: SwarmTask[], now: 
  * Each transition is written once (moveInstance only applies to the status read).
  */
 export async function trackInstances(deps: Deps): Promise<void> {
-  await resumeTerminations(deps);
-  const inFlight = await deps.db.selectFrom('instances').selectAll().where('status', 'in', inFlightStatuses).execute();
+  // Neither waits for the other: the tick costs little more than its one task listing.
+  const [inFlight] = await Promise.all([
+    deps.db
+      .selectFrom('instances')
+      .select(['id', 'status', 'status_changed_at', 'service_id', 'service_name'])
+      .where('status', 'in', inFlightStatuses)
+      .execute(),
+    resumeTerminations(deps),
+  ]);
   if (inFlight.length === 0) return;
 
   const tasksByService = await listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels));

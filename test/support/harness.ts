@@ -47,7 +47,7 @@ export interface TestDaemon {
   stop: () => Promise<void>;
 }
 
-/** A daemon in this process on a free port, with its own handles, logging at debug level into `logs`. */
+/** A daemon in this process on a free port, with its own handles, logging into `logs` at debug level (or `env.LOG_LEVEL`). */
 export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
   const config = loadConfig({ ...process.env, PORT: '0', ALLOCATION_RETRY_CRON: '0 0 1 1 *', DOCKER_LABELS: dockerLabelsEnv, JWT_SECRET: customerJwtSecret, ...env });
   const logs: string[] = [];
@@ -57,7 +57,7 @@ export async function startTestDaemon(env: Record<string, string> = {}): Promise
       done();
     },
   });
-  const deps = connectDeps(config, createLogger('debug', sink));
+  const deps = connectDeps(config, createLogger(env.LOG_LEVEL ?? 'debug', sink));
   const daemon = await startDaemon(deps);
   const responses: string[] = [];
   const gql: TestDaemon['gql'] = async (query, variables, options) => {
