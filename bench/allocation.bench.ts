@@ -2,13 +2,13 @@
  * Allocation and tracking against baselines measured in the same run, on the same servers:
  * - one sign-up at a time: createInstance against the same DDL on a kept admin connection;
  * - 16 sign-ups at once: the daemon against 16 clients doing the bare DDL, on one pool, then on two pools on two
- *   PostgreSQL servers (the second one a cluster this bench makes and removes);
+ *   PostgreSQL servers (the second one a cluster this bench makes and removes), in alternating rounds;
  * - the tracking tick with 100 instances in flight against the bare task listing of their services.
  * The control connection runs with lock_timeout=5s, as production would: a caller failing on it is counted.
  */
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { generatePassword } from '../src/crypto/passwords.js';
+import { generatePassword, scramSha256VerifierAsync } from '../src/crypto/passwords.js';
 import { dropTenantDatabase, ensureTenantDatabase } from '../src/domain/pool-server.js';
 import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { instanceLabels, managedLabels } from '../src/swarm/labels.js';
@@ -16,9 +16,10 @@ import { createService, listTasks } from '../src/swarm/swarm.js';
 import { CREATE_INSTANCE, REGISTER_POOL, instanceInput, localPool, resetState, startTestDaemon, type TestDaemon } from '../test/support/harness.js';
 import { startSecondServer, type SecondServer } from './second-server.js';
 
-const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 30);
+const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 40);
 const CALLERS = 16;
 const SIGNUPS = 96;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IN_FLIGHT = 100;
 const TICKS = 30;
 const SECOND_SERVER_PORT = Number(process.env.BENCH_SECOND_PG_PORT ?? 5499);
@@ -82,12 +83,46 @@ async function bareThroughput(servers: Server[], total: number) {
   const made: { client: pg.Client; n: number }[] = [];
   const result = await concurrently(CALLERS, total, async (caller, n) => {
     const client = clients[caller]!;
-    await ensureTenantDatabase(client, bareTenant(n), generatePassword(), 10);
+    await ensureTenantDatabase(client, bareTenant(n), await scramSha256VerifierAsync(generatePassword()), 10);
     made.push({ client, n });
   });
   for (const { client, n } of made) await dropTenantDatabase(client, bareTenant(n));
   await Promise.all(clients.map((client) => client.end()));
   return result;
+}
+
+/**
+ * SIGNUPS sign-ups by CALLERS concurrent callers against as many bare DDL runs by CALLERS clients, in ROUNDS rounds
+ * whose order alternates, so that a change in what else the machine does weighs on both sides alike.
+ */
+async function throughputRounds(daemon: TestDaemon, servers: Server[], poolNames: string[]) {
+  const totals = { daemon: { calls: 0, seconds: 0, failures: [] as string[] }, bare: { calls: 0, seconds: 0 } };
+  const spread = new Map<string, number>();
+  const runDaemon = async () => {
+    for (const [i, name] of poolNames.entries()) await registerPool(daemon, name, servers[i]!);
+    const result = await concurrently(CALLERS, SIGNUPS, () => signUp(daemon));
+    totals.daemon.calls += SIGNUPS;
+    totals.daemon.seconds += SIGNUPS / result.perSecond;
+    totals.daemon.failures.push(...result.failures);
+    for (const pool of await daemon.deps.db.selectFrom('db_servers').select(['name', 'current_instances']).execute()) {
+      spread.set(pool.name, (spread.get(pool.name) ?? 0) + pool.current_instances);
+    }
+    await resetState(daemon.deps);
+  };
+  const runBare = async () => {
+    const result = await bareThroughput(servers, SIGNUPS);
+    totals.bare.calls += SIGNUPS;
+    totals.bare.seconds += SIGNUPS / result.perSecond;
+  };
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = round % 2 === 0 ? [runDaemon, runBare] : [runBare, runDaemon];
+    for (const run of order) await run();
+  }
+  return {
+    daemon: { perSecond: totals.daemon.calls / totals.daemon.seconds, failures: totals.daemon.failures },
+    bare: { perSecond: totals.bare.calls / totals.bare.seconds },
+    spread: [...spread].sort().map(([name, count]) => `${name} ${count}`).join(', '),
+  };
 }
 
 async function latency(daemon: TestDaemon) {
@@ -100,7 +135,7 @@ async function latency(daemon: TestDaemon) {
     await signUp(daemon);
     if (run >= 0) daemonMs.push(performance.now() - start);
     start = performance.now();
-    await ensureTenantDatabase(client, bareTenant(100_000 + run), generatePassword(), 10);
+    await ensureTenantDatabase(client, bareTenant(100_000 + run), await scramSha256VerifierAsync(generatePassword()), 10);
     if (run >= 0) bareMs.push(performance.now() - start);
   }
   for (let run = -2; run < LATENCY_RUNS; run++) await dropTenantDatabase(client, bareTenant(100_000 + run));
@@ -183,37 +218,29 @@ try {
   log('latency: one sign-up at a time');
   const single = await latency(daemon);
   await resetState(daemon.deps);
-  await registerPool(daemon, 'bench-a', localPool);
 
   log(`throughput: ${CALLERS} callers, one pool`);
-  const onePool = await concurrently(CALLERS, SIGNUPS, () => signUp(daemon));
-  await resetState(daemon.deps);
-  const oneServerBare = await bareThroughput([localPool], SIGNUPS);
+  const onePool = await throughputRounds(daemon, [localPool], ['bench-a']);
 
   log(`throughput: ${CALLERS} callers, two pools on two servers`);
   second = startSecondServer(SECOND_SERVER_PORT);
-  await registerPool(daemon, 'bench-a', localPool);
-  await registerPool(daemon, 'bench-b', second);
-  const twoPools = await concurrently(CALLERS, SIGNUPS, () => signUp(daemon));
-  const spread = await daemon.deps.db.selectFrom('db_servers').select(['name', 'current_instances']).orderBy('name').execute();
-  await resetState(daemon.deps);
-  const twoServersBare = await bareThroughput([localPool, second], SIGNUPS);
+  const twoPools = await throughputRounds(daemon, [localPool, second], ['bench-a', 'bench-b']);
 
   log(`tracking: ${IN_FLIGHT} instances in flight`);
   const tick = await tracking(daemon);
   await resetState(daemon.deps);
 
-  const failures = [...onePool.failures, ...twoPools.failures];
-  console.log(`\nallocation bench (${LATENCY_RUNS} single runs; ${SIGNUPS} sign-ups by ${CALLERS} callers; ${TICKS} ticks)`);
+  const failures = [...onePool.daemon.failures, ...twoPools.daemon.failures];
+  console.log(`\nallocation bench (${LATENCY_RUNS} single runs; ${ROUNDS} rounds of ${SIGNUPS} sign-ups by ${CALLERS} callers; ${TICKS} ticks)`);
   console.log(`allocation p50: createInstance ${ms(p50(single.daemonMs))}   bare DDL, kept connection ${ms(p50(single.bareMs))}   (p90 ${ms(quantile(single.daemonMs, 0.9))} / ${ms(quantile(single.bareMs, 0.9))})`);
-  console.log(`throughput, one pool:            daemon ${onePool.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${oneServerBare.perSecond.toFixed(1).padStart(6)}/s`);
-  console.log(`throughput, two pools, 2 servers: daemon ${twoPools.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${twoServersBare.perSecond.toFixed(1).padStart(6)}/s   (spread: ${spread.map((pool) => `${pool.name} ${pool.current_instances}`).join(', ')})`);
+  console.log(`throughput, one pool:            daemon ${onePool.daemon.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${onePool.bare.perSecond.toFixed(1).padStart(6)}/s`);
+  console.log(`throughput, two pools, 2 servers: daemon ${twoPools.daemon.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${twoPools.bare.perSecond.toFixed(1).padStart(6)}/s   (spread: ${twoPools.spread})`);
   console.log(`tracking tick p50, ${IN_FLIGHT} in flight: ${ms(p50(tick.tickMs))}   bare task listing ${ms(p50(tick.listMs))}   (${tick.tasks} tasks; ${tick.stillInFlight} still in flight after)`);
   console.log(`callers failed under lock_timeout=5s: ${failures.length}${failures.length ? ` (${[...new Set(failures)].slice(0, 3).join('; ')})` : ''}`);
   console.log('\nratios (goal)');
   console.log(`allocation p50 / bare DDL p50            ${(p50(single.daemonMs) / p50(single.bareMs)).toFixed(2)}   (at most 1.3)`);
-  console.log(`throughput one pool, daemon / bare       ${(onePool.perSecond / oneServerBare.perSecond).toFixed(2)}   (at least 0.7)`);
-  console.log(`throughput two pools, daemon / bare      ${(twoPools.perSecond / twoServersBare.perSecond).toFixed(2)}   (at least 0.7)`);
+  console.log(`throughput one pool, daemon / bare       ${(onePool.daemon.perSecond / onePool.bare.perSecond).toFixed(2)}   (at least 0.7)`);
+  console.log(`throughput two pools, daemon / bare      ${(twoPools.daemon.perSecond / twoPools.bare.perSecond).toFixed(2)}   (at least 0.7)`);
   console.log(`tracking tick p50 / task listing p50     ${(p50(tick.tickMs) / p50(tick.listMs)).toFixed(2)}   (at most 1.5)`);
 } finally {
   await resetState(daemon.deps).catch((error: unknown) => log(`cleanup: ${(error as Error).message}`));

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { generatePassword } from '../crypto/passwords.js';
+import { generatePassword, scramSha256VerifierAsync } from '../crypto/passwords.js';
 import type { InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
@@ -69,6 +69,10 @@ const BUSY_POLL_MS = 25;
 
 async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
+  // The verifier's key derivation runs on libuv's threads while the slot is reserved.
+  const password = generatePassword(32);
+  const verifier = scramSha256VerifierAsync(password);
+  verifier.catch(() => undefined);
   const failedPoolIds: string[] = [];
   const failures: string[] = [];
   for (;;) {
@@ -80,7 +84,7 @@ async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promi
     }
     if (slot.kind === 'reserved') {
       const { pool } = slot.reservation;
-      const attempt = await completeReservation(deps, slot.reservation, trigger);
+      const attempt = await completeReservation(deps, slot.reservation, { password, verifier: await verifier }, trigger);
       if (attempt.kind === 'allocated') return attempt.instance;
       if (attempt.kind === 'pool-failed') {
         deps.log.warn({ event: 'allocation.pool_failed', instanceId, poolId: pool.id, reason: attempt.reason }, 'pool refused allocation');
@@ -97,31 +101,35 @@ async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promi
   }
 }
 
-/** Makes the role and database for a reserved slot, then confirms it; on failure, undoes both and releases the slot. */
-async function completeReservation(deps: Deps, reservation: Reservation, trigger: Trigger): Promise<Attempt> {
+/**
+ * Makes the role and database for a reserved slot while the credentials go to Redis, then confirms the slot; on
+ * failure, undoes both and releases the slot. Credentials stored early are harmless: nothing reads them before the
+ * row says ALLOCATED, and a later try overwrites them.
+ */
+async function completeReservation(
+  deps: Deps,
+  reservation: Reservation,
+  secret: { password: string; verifier: string },
+  trigger: Trigger,
+): Promise<Attempt> {
   const { instance, pool } = reservation;
   const tenant = { database: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) };
-  const password = generatePassword(32);
-  try {
-    await deps.poolConnections.use(pool, (client) => ensureTenantDatabase(client, tenant, password, deps.config.tenantConnectionLimit));
-  } catch (error) {
-    await abandonReservation(deps, reservation, tenant);
-    return { kind: 'pool-failed', reason: (error as Error).message };
-  }
-
   const address = tenantAddress(pool);
-  try {
-    // Before the row says ALLOCATED: provisioning may start the moment it does.
-    await storeCredentials(
+  const [made, stored] = await Promise.allSettled([
+    deps.poolConnections.use(pool, (client) => ensureTenantDatabase(client, tenant, secret.verifier, deps.config.tenantConnectionLimit)),
+    storeCredentials(
       deps.redis,
       instance.id,
-      { db_host: address.host, db_port: address.port, db_name: tenant.database, db_user: tenant.role, db_password: password },
+      { db_host: address.host, db_port: address.port, db_name: tenant.database, db_user: tenant.role, db_password: secret.password },
       deps.config.credentialsTtlSeconds,
-    );
-  } catch (error) {
+    ),
+  ]);
+  if (made.status === 'rejected' || stored.status === 'rejected') {
     await abandonReservation(deps, reservation, tenant);
-    throw error;
+    if (made.status === 'rejected') return { kind: 'pool-failed', reason: (made.reason as Error).message };
+    throw (stored as PromiseRejectedResult).reason;
   }
+
   // Should the control database fail here, the reservation stays and its lease runs out: the retry job finishes it.
   const allocated = await confirmReservation(deps, reservation, address, trigger, `database ${tenant.database} on pool ${pool.name}`).catch(
     async (error: unknown) => {

@@ -1,5 +1,4 @@
 import pg from 'pg';
-import { scramSha256VerifierAsync } from '../crypto/passwords.js';
 
 /** How the daemon reaches a pool's PostgreSQL server as its admin. */
 export interface PoolAdminAccess {
@@ -57,18 +56,18 @@ export async function assertCanHostTenants(client: AdminClient): Promise<void> {
 }
 
 /**
- * Makes `tenant.role` (LOGIN, `password`, a connection limit) and `tenant.database` owned by it, closed to PUBLIC.
+ * Makes `tenant.role` (LOGIN, the password behind `verifier`, a connection limit) and `tenant.database` owned by it,
+ * closed to PUBLIC. `verifier` comes from scramSha256Verifier*: the plaintext never reaches the server.
  * Idempotent: a role left by an interrupted try is given the new password, an existing database is kept.
  */
 export async function ensureTenantDatabase(
   client: AdminClient,
   tenant: TenantDatabase,
-  password: string,
+  verifier: string,
   connectionLimit: number,
 ): Promise<void> {
   const role = client.escapeIdentifier(tenant.role);
   const database = client.escapeIdentifier(tenant.database);
-  const verifier = await scramSha256VerifierAsync(password);
   const limit = Math.trunc(connectionLimit);
 
   const roleExists = (await client.query('select 1 from pg_roles where rolname = $1', [tenant.role])).rowCount === 1;
