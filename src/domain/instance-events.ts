@@ -36,6 +36,27 @@ export async function recordEvent(deps: Pick<Deps, 'events'>, executor: Executor
   return event;
 }
 
+/** An event's values but its instance id, for an INSERT ... SELECT from the rows a statement writes. */
+export const eventSelection = (from: InstanceStatus | null, to: InstanceStatus | null, trigger: Trigger, message: string | null) => [
+  sql<InstanceStatus | null>`${from}::varchar`.as('from_status'),
+  sql<InstanceStatus | null>`${to}::varchar`.as('to_status'),
+  sql<string>`${trigger.cause}::varchar`.as('cause'),
+  sql<string>`${trigger.actor}::varchar`.as('actor'),
+  sql<string | null>`${message}::text`.as('message'),
+];
+
+export const eventColumns = ['instance_id', 'from_status', 'to_status', 'cause', 'actor', 'message'] as const;
+
+/** Publishes an event a statement wrote beside its instance row (see eventSelection). */
+export function publishWritten(
+  deps: Pick<Deps, 'events'>,
+  event: Omit<InstanceEventRow, 'id' | 'created_at' | 'cause' | 'actor'> & { trigger: Trigger },
+  written: { event_id: string; event_created_at: Date },
+): void {
+  const { trigger, ...rest } = event;
+  deps.events.publish(event.instance_id, { ...rest, cause: trigger.cause, actor: trigger.actor, id: written.event_id, created_at: written.event_created_at });
+}
+
 /**
  * Moves the instance from the status it was read in to `to`, with `patch`, and records the transition: written
  * once, since the update only applies while the row still holds the status it was read in (and `onlyIf`, when
@@ -64,19 +85,8 @@ export async function moveInstance(
     .with('event', (db) =>
       db
         .insertInto('instance_events')
-        .columns(['instance_id', 'from_status', 'to_status', 'cause', 'actor', 'message'])
-        .expression((eb) =>
-          eb
-            .selectFrom('moved')
-            .select([
-              'moved.id',
-              sql<InstanceStatus>`${instance.status}::varchar`.as('from_status'),
-              sql<InstanceStatus>`${to}::varchar`.as('to_status'),
-              sql<string>`${trigger.cause}::varchar`.as('cause'),
-              sql<string>`${trigger.actor}::varchar`.as('actor'),
-              sql<string | null>`${message}::text`.as('message'),
-            ]),
-        )
+        .columns(eventColumns)
+        .expression((eb) => eb.selectFrom('moved').select(['moved.id', ...eventSelection(instance.status, to, trigger, message)]))
         .returning(['id as event_id', 'created_at as event_created_at']),
     )
     .selectFrom('moved')
@@ -86,16 +96,7 @@ export async function moveInstance(
     .executeTakeFirst();
   if (!row) return undefined;
   const { event_id, event_created_at, ...moved } = row;
-  deps.events.publish(instance.id, {
-    id: event_id,
-    instance_id: instance.id,
-    from_status: instance.status,
-    to_status: to,
-    cause: trigger.cause,
-    actor: trigger.actor,
-    message,
-    created_at: event_created_at,
-  });
+  publishWritten(deps, { instance_id: instance.id, from_status: instance.status, to_status: to, trigger, message }, { event_id, event_created_at });
   return moved as InstanceRow;
 }
 

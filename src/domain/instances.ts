@@ -4,7 +4,7 @@ import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { allocateInstance } from './allocation.js';
-import { recordEvent, type Trigger } from './instance-events.js';
+import { eventColumns, eventSelection, publishWritten, type Trigger } from './instance-events.js';
 import { isUuid } from './names.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -52,27 +52,48 @@ export async function createInstance(
   trigger: Trigger = { cause: 'createInstance', actor: 'admin' },
 ): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
-  const inserted = await deps.db
-    .insertInto('instances')
-    .values({
-      customer_id: input.customerId,
-      name: input.name,
-      subdomain: input.subdomain,
-      odoo_version: input.odooVersion,
-      admin_email: input.adminEmail,
-      subscription_id: input.subscriptionId ?? null,
-      cpu_limit: input.cpuLimit ?? DEFAULT_CPU_LIMIT,
-      memory_limit_mb: input.memoryLimit ?? DEFAULT_MEMORY_MB,
-      status: 'CREATING',
-    })
-    .onConflict((oc) => oc.column('subdomain').where('status', '<>', 'TERMINATED').doNothing())
-    .returningAll()
+  const values = {
+    customer_id: input.customerId,
+    name: input.name,
+    subdomain: input.subdomain,
+    odoo_version: input.odooVersion,
+    admin_email: input.adminEmail,
+    subscription_id: input.subscriptionId ?? null,
+    cpu_limit: input.cpuLimit ?? DEFAULT_CPU_LIMIT,
+    memory_limit_mb: input.memoryLimit ?? DEFAULT_MEMORY_MB,
+    status: 'CREATING' as const,
+  };
+  const message = `created ${values.subdomain} (${values.status})`;
+  // The row and its first event in one statement: a sign-up pays one round trip and one commit for both.
+  const written = await deps.db
+    .with('inserted', (db) =>
+      db
+        .insertInto('instances')
+        .values(values)
+        .onConflict((oc) => oc.column('subdomain').where('status', '<>', 'TERMINATED').doNothing())
+        .returningAll(),
+    )
+    .with('event', (db) =>
+      db
+        .insertInto('instance_events')
+        .columns(eventColumns)
+        .expression((eb) => eb.selectFrom('inserted').select(['inserted.id', ...eventSelection(null, null, trigger, message)]))
+        .returning(['id as event_id', 'created_at as event_created_at']),
+    )
+    .selectFrom('inserted')
+    .innerJoin('event', (join) => join.onTrue())
+    .selectAll('inserted')
+    .select(['event.event_id', 'event.event_created_at'])
     .executeTakeFirst();
 
-  const instance = inserted ?? (await sameRequestOrConflict(deps, input));
-  if (inserted) {
-    await recordEvent(deps, deps.db, instance.id, trigger, `created ${instance.subdomain} (${instance.status})`);
+  let instance: InstanceRow;
+  if (written) {
+    const { event_id, event_created_at, ...inserted } = written;
+    instance = inserted as InstanceRow;
+    publishWritten(deps, { instance_id: instance.id, from_status: null, to_status: null, trigger, message }, { event_id, event_created_at });
     deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain }, 'instance created');
+  } else {
+    instance = await sameRequestOrConflict(deps, input);
   }
 
   try {
