@@ -1,6 +1,7 @@
 /**
  * Allocation and tracking against baselines measured in the same run, on the same servers:
- * - one sign-up at a time: createInstance against the same DDL on a kept admin connection;
+ * - one sign-up at a time: createInstance (over GraphQL, and called in process) against the same DDL on a kept
+ *   admin connection;
  * - 16 sign-ups at once: the daemon against 16 clients doing the bare DDL, on one pool, then on two pools on two
  *   PostgreSQL servers (the second one a cluster this bench makes and removes), in alternating rounds;
  * - the tracking tick with 100 instances in flight against the bare task listing of their services.
@@ -9,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { generatePassword, scramSha256VerifierAsync } from '../src/crypto/passwords.js';
+import { createInstance } from '../src/domain/instances.js';
 import { dropTenantDatabase, ensureTenantDatabase } from '../src/domain/pool-server.js';
 import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { instanceLabels, managedLabels } from '../src/swarm/labels.js';
@@ -127,6 +129,7 @@ async function throughputRounds(daemon: TestDaemon, servers: Server[], poolNames
 
 async function latency(daemon: TestDaemon) {
   const daemonMs: number[] = [];
+  const domainMs: number[] = [];
   const bareMs: number[] = [];
   const client = await connectAdmin(localPool);
   // Alternating runs share whatever else the machine is doing; the first two of each warm up.
@@ -134,13 +137,18 @@ async function latency(daemon: TestDaemon) {
     let start = performance.now();
     await signUp(daemon);
     if (run >= 0) daemonMs.push(performance.now() - start);
+    // The same call without HTTP and GraphQL: what allocation itself adds.
+    start = performance.now();
+    const created = await createInstance(daemon.deps, instanceInput());
+    if (created.status !== 'ALLOCATED') throw new Error(`sign-up ended ${created.status}`);
+    if (run >= 0) domainMs.push(performance.now() - start);
     start = performance.now();
     await ensureTenantDatabase(client, bareTenant(100_000 + run), await scramSha256VerifierAsync(generatePassword()), 10);
     if (run >= 0) bareMs.push(performance.now() - start);
   }
   for (let run = -2; run < LATENCY_RUNS; run++) await dropTenantDatabase(client, bareTenant(100_000 + run));
   await client.end();
-  return { daemonMs, bareMs };
+  return { daemonMs, domainMs, bareMs };
 }
 
 /** 100 real Swarm services, each with a task that stays pending (no node fits it): tasks to list, no containers. */
@@ -233,12 +241,14 @@ try {
   const failures = [...onePool.daemon.failures, ...twoPools.daemon.failures];
   console.log(`\nallocation bench (${LATENCY_RUNS} single runs; ${ROUNDS} rounds of ${SIGNUPS} sign-ups by ${CALLERS} callers; ${TICKS} ticks)`);
   console.log(`allocation p50: createInstance ${ms(p50(single.daemonMs))}   bare DDL, kept connection ${ms(p50(single.bareMs))}   (p90 ${ms(quantile(single.daemonMs, 0.9))} / ${ms(quantile(single.bareMs, 0.9))})`);
+  console.log(`  the same, called in process (no HTTP, no GraphQL) ${ms(p50(single.domainMs))}`);
   console.log(`throughput, one pool:            daemon ${onePool.daemon.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${onePool.bare.perSecond.toFixed(1).padStart(6)}/s`);
   console.log(`throughput, two pools, 2 servers: daemon ${twoPools.daemon.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${twoPools.bare.perSecond.toFixed(1).padStart(6)}/s   (spread: ${twoPools.spread})`);
   console.log(`tracking tick p50, ${IN_FLIGHT} in flight: ${ms(p50(tick.tickMs))}   bare task listing ${ms(p50(tick.listMs))}   (${tick.tasks} tasks; ${tick.stillInFlight} still in flight after)`);
   console.log(`callers failed under lock_timeout=5s: ${failures.length}${failures.length ? ` (${[...new Set(failures)].slice(0, 3).join('; ')})` : ''}`);
   console.log('\nratios (goal)');
   console.log(`allocation p50 / bare DDL p50            ${(p50(single.daemonMs) / p50(single.bareMs)).toFixed(2)}   (at most 1.3)`);
+  console.log(`  the same, called in process / bare DDL   ${(p50(single.domainMs) / p50(single.bareMs)).toFixed(2)}`);
   console.log(`throughput one pool, daemon / bare       ${(onePool.daemon.perSecond / onePool.bare.perSecond).toFixed(2)}   (at least 0.7)`);
   console.log(`throughput two pools, daemon / bare      ${(twoPools.daemon.perSecond / twoPools.bare.perSecond).toFixed(2)}   (at least 0.7)`);
   console.log(`tracking tick p50 / task listing p50     ${(p50(tick.tickMs) / p50(tick.listMs)).toFixed(2)}   (at most 1.5)`);
