@@ -37,7 +37,7 @@ type Attempt = { kind: 'allocated'; instance: InstanceRow } | { kind: 'pool-fail
 
 /**
  * Gives the instance a database on the best pool with room, or returns the allocation it already has.
- * A slot is reserved first (a short transaction: the pool's counter and the instance row, committed together), the
+ * A slot is reserved first (one short statement: the pool's counter and the instance row, committed together), the
  * role and database are made on a kept admin connection outside any lock, then the slot is confirmed; a failure
  * drops what was made and gives the slot back. Concurrent callers never wait on one another's DDL, a pool never
  * counts more than it holds, and a reservation left by a daemon killed mid-way is finished by the retry job.
