@@ -1,14 +1,13 @@
 /**
- * From createInstance to RUNNING on the real services, split into the daemon's parts and Docker's part, each beside
+ * From provisionInstance to RUNNING on the real services, split into the daemon's parts and Docker's part, each beside
  * a baseline measured in the same run: the same PostgreSQL and Docker calls made directly, without the daemon.
  */
 import { performance } from 'node:perf_hooks';
 import { generatePassword } from '../src/crypto/passwords.js';
-import { dropTenantDatabase, ensureTenantDatabase } from '../src/domain/pool-server.js';
 import type { SwarmTask } from '../src/swarm/docker-types.js';
 import { odooServiceSpec } from '../src/swarm/odoo-service.js';
 import { createService, ensureSecret, removeSecret, removeService } from '../src/swarm/swarm.js';
-import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, runLabels, startTestDaemon, withPoolCatalog } from '../test/support/harness.js';
+import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, runLabels, startTestDaemon } from '../test/support/harness.js';
 import { PROVISION } from '../test/support/odoo.js';
 
 const runs = Number(process.argv[2] ?? 5);
@@ -17,8 +16,6 @@ await resetState(daemon.deps);
 await registerLocalPool(daemon, 'bench-pool', 50);
 
 const samples: Record<string, number[]> = {
-  'allocation: createInstance (daemon)': [],
-  'allocation baseline: CREATE ROLE + DATABASE directly': [],
   'provisioning: mutation to service created (daemon)': [],
   'provisioning baseline: secret + service created directly': [],
   'Docker: service created to task running': [],
@@ -27,17 +24,10 @@ const samples: Record<string, number[]> = {
 const record = (name: string, ms: number) => samples[name]!.push(ms);
 
 for (let run = 0; run < runs; run++) {
-  let start = performance.now();
+  // Allocation has a bench of its own (allocation.bench.ts).
   const instance = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ memoryLimit: '512M', cpuLimit: 0.5 }) })).data.createInstance;
-  record('allocation: createInstance (daemon)', performance.now() - start);
 
-  const tenant = { database: `bench_baseline_${run}`, role: `bench_baseline_${run}_user` };
-  start = performance.now();
-  await withPoolCatalog((client) => ensureTenantDatabase(client, tenant, generatePassword(), 10));
-  record('allocation baseline: CREATE ROLE + DATABASE directly', performance.now() - start);
-  await withPoolCatalog((client) => dropTenantDatabase(client, tenant));
-
-  start = performance.now();
+  let start = performance.now();
   const provisioned = (await daemon.gql(PROVISION, { id: instance.id })).data.provisionInstance;
   record('provisioning: mutation to service created (daemon)', performance.now() - start);
 
@@ -90,7 +80,6 @@ const format = (ms: number) => `${ms.toFixed(0).padStart(6)} ms`;
 console.log(`\nprovisioning bench, ${runs} runs (p50 / p90)`);
 for (const [name, values] of Object.entries(samples)) console.log(`${name.padEnd(60)} ${format(quantile(values, 0.5))} ${format(quantile(values, 0.9))}`);
 console.log('\nratios (daemon / baseline, p50)');
-console.log(`allocation   ${(p50('allocation: createInstance (daemon)') / p50('allocation baseline: CREATE ROLE + DATABASE directly')).toFixed(2)}x`);
 console.log(`provisioning ${(p50('provisioning: mutation to service created (daemon)') / p50('provisioning baseline: secret + service created directly')).toFixed(2)}x`);
 const trackingPeriodMs = 1000;
 console.log(`tracking     ${(p50('tracking: task running to row RUNNING (daemon)') / trackingPeriodMs).toFixed(2)}x of the 1 s tracking period (goal: p50 under 1 s)`);

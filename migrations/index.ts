@@ -5,8 +5,9 @@ import * as allocationFields from './003_add_db_allocation_fields.js';
 import * as poolProvisioning from './004_pool_provisioning.js';
 import * as instanceLifecycle from './005_instance_lifecycle_events.js';
 import * as billingEvents from './006_billing_events.js';
-import * as billingTruth from './009_billing_truth.js';
 import * as tenantInitialisation from './008_tenant_initialisation.js';
+import * as billingTruth from './009_billing_truth.js';
+import * as allocationReservations from './010_allocation_reservations.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -16,6 +17,7 @@ export const migrations: Record<string, Migration> = {
   '004_pool_provisioning': poolProvisioning,
   '005_instance_lifecycle_events': instanceLifecycle,
   '006_billing_events': billingEvents,
-  '009_billing_truth': billingTruth,
   '008_tenant_initialisation': tenantInitialisation,
+  '009_billing_truth': billingTruth,
+  '010_allocation_reservations': allocationReservations,
 };

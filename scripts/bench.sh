@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # npm run bench: timings on the real services, each reported beside a baseline measured in the same run.
+# Allocation and tracking first (allocation.bench.ts), then provisioning (provisioning.bench.ts [runs]).
+# Honours SKIP_IMAGE_BUILD (through isolated.sh); run it under `flock /tmp/orchestrator-pools.lock`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 . scripts/env/isolated.sh orchestrator_bench 2
+node --import tsx bench/allocation.bench.ts
 exec node --import tsx bench/provisioning.bench.ts "$@"

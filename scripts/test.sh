@@ -53,6 +53,7 @@ suites=(
   test/allocation.test.ts
   test/allocation-concurrency.test.ts
   test/allocation-failures.test.ts
+  test/allocation-reservations.test.ts
   test/api-input.test.ts
   test/secrets.test.ts
   test/graphiql.test.ts

@@ -7,6 +7,8 @@ import { connectDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { connectDocker } from './docker.js';
+import { createPoolConnections } from './domain/pool-connections.js';
+import { ADMIN_CONNECT_TIMEOUT_MS, ADMIN_QUERY_TIMEOUT_MS } from './domain/pool-server.js';
 import { createEventBus } from './events/event-bus.js';
 import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
@@ -57,6 +59,13 @@ export function connectDeps(config: Config, log: Logger): Deps {
     docker: connectDocker(config.dockerHost, config.dockerTimeoutMs),
     events: createEventBus(config.redisUrl, redis, log),
     metrics: createMetrics(),
+    poolConnections: createPoolConnections({
+      masterKey: config.masterKey,
+      ...config.pools.adminConnections,
+      connectTimeoutMs: ADMIN_CONNECT_TIMEOUT_MS,
+      queryTimeoutMs: ADMIN_QUERY_TIMEOUT_MS,
+      log,
+    }),
   };
 }
 
@@ -141,6 +150,7 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
+  await deps.poolConnections.close();
   await deps.db.destroy();
   deps.events.close();
   deps.redis.disconnect();

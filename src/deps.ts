@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/config.js';
 import type { Database } from './db/schema.js';
+import type { PoolConnections } from './domain/pool-connections.js';
 import type { EventBus } from './events/event-bus.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
@@ -16,4 +17,6 @@ export interface Deps {
   log: Logger;
   events: EventBus;
   metrics: Metrics;
+  /** Kept admin connections to the pool servers. */
+  poolConnections: PoolConnections;
 }

@@ -114,6 +114,8 @@ export interface PoolConfig {
   healthCron: string;
   healthTimeoutMs: number;
   unhealthyAfterFailures: number;
+  /** Admin connections the daemon keeps per pool server: at most `max` at once, each closed after `idleMs` unused. */
+  adminConnections: { max: number; idleMs: number };
   growth: { enabled: boolean; maxInstances: number; cpuLimit: number; memoryLimitMb: number };
 }
 
@@ -269,6 +271,8 @@ const envSchema = z.object({
   POOL_HEALTH_CRON: cronExpression.default('*/15 * * * * *'),
   POOL_HEALTH_TIMEOUT_MS: int(100, 60_000).default(3000),
   POOL_UNHEALTHY_AFTER: int(1, 100).default(3),
+  POOL_ADMIN_CONNECTIONS: int(1, 100).default(16),
+  POOL_ADMIN_IDLE_SECONDS: int(1, 3600).default(30),
   POOL_GROWTH: z.enum(['on', 'off']).default('off'),
   POOL_GROWTH_MAX_INSTANCES: int(1, 10_000).default(50),
   POOL_GROWTH_CPU_LIMIT: z.coerce.number({ message: 'must be a number of cores' }).min(0.25, 'must be at least 0.25').max(64, 'must be at most 64').default(2),
@@ -363,6 +367,7 @@ export function loadConfig(env: Env = process.env): Config {
       healthCron: e.POOL_HEALTH_CRON,
       healthTimeoutMs: e.POOL_HEALTH_TIMEOUT_MS,
       unhealthyAfterFailures: e.POOL_UNHEALTHY_AFTER,
+      adminConnections: { max: e.POOL_ADMIN_CONNECTIONS, idleMs: e.POOL_ADMIN_IDLE_SECONDS * 1000 },
       growth: {
         enabled: e.POOL_GROWTH === 'on',
         maxInstances: e.POOL_GROWTH_MAX_INSTANCES,

@@ -1,4 +1,7 @@
-import { createHash, createHmac, pbkdf2Sync, randomBytes, randomInt } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, randomInt } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const pbkdf2Async = promisify(pbkdf2);
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -14,7 +17,15 @@ export function generatePassword(length = 32): string {
  * so the plaintext never reaches the pool server, its statement log or its statistics.
  */
 export function scramSha256Verifier(password: string, iterations = 4096, salt = randomBytes(16)): string {
-  const salted = pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256');
+  return verifierFrom(pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256'), iterations, salt);
+}
+
+/** The same verifier, its key derivation on libuv's thread pool: concurrent allocations do not queue on the event loop. */
+export async function scramSha256VerifierAsync(password: string, iterations = 4096, salt = randomBytes(16)): Promise<string> {
+  return verifierFrom(await pbkdf2Async(password.normalize('NFKC'), salt, iterations, 32, 'sha256'), iterations, salt);
+}
+
+function verifierFrom(salted: Buffer, iterations: number, salt: Buffer): string {
   const hmac = (key: Buffer, text: string) => createHmac('sha256', key).update(text).digest();
   const storedKey = createHash('sha256').update(hmac(salted, 'Client Key')).digest();
   const serverKey = hmac(salted, 'Server Key');

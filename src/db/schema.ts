@@ -64,6 +64,8 @@ export interface PoolNameCounterTable {
   last_number: number;
 }
 
+export type DbAllocationState = 'reserved' | 'ready';
+
 export interface InstancesTable {
   id: Generated<string>;
   customer_id: string;
@@ -90,6 +92,10 @@ export interface InstancesTable {
   initialized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** The Swarm job initialising the database; never the tenant's long-running service (service_id). */
   init_job_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** `reserved`: a pool slot is held while the role and database are made; `ready`: they exist. */
+  db_allocation: DbAllocationState | null;
+  /** Until when the reserving caller owns a `reserved` allocation; past it, anyone may finish or release it. */
+  db_reserved_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -1,16 +1,15 @@
-import { sql, type Transaction } from 'kysely';
-import { generatePassword } from '../crypto/passwords.js';
-import type { Database, InstanceRow, PoolRow } from '../db/schema.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sql } from 'kysely';
+import { generatePassword, scramSha256VerifierAsync } from '../crypto/passwords.js';
+import type { InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { deleteCredentials, storeCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
-import { statusesBefore } from './instance-status.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
-import { dropTenantDatabase, ensureTenantDatabase, withPoolAdmin, type TenantDatabase } from './pool-server.js';
+import { dropTenantDatabase, ensureTenantDatabase, type TenantDatabase } from './pool-server.js';
 import { provisionPool } from './pool-provisioning.js';
-import { poolAdminAccess } from './pools.js';
-import { withTransaction } from '../db/transaction.js';
+import { confirmReservation, releaseReservation, renewReservation, reserveSlot, type Reservation } from './slot-reservation.js';
 
 /** Where an instance's database lives. The password is not part of it: it waits in Redis for provisioning. */
 export interface Allocation {
@@ -23,7 +22,7 @@ export interface Allocation {
 }
 
 export const allocationOf = (instance: InstanceRow): Allocation | null =>
-  instance.db_server_id && instance.db_host
+  instance.db_allocation === 'ready' && instance.db_server_id && instance.db_host
     ? {
         status: 'allocated',
         dbServerId: instance.db_server_id,
@@ -34,15 +33,14 @@ export const allocationOf = (instance: InstanceRow): Allocation | null =>
       }
     : null;
 
-type Attempt =
-  | { kind: 'allocated'; allocation: Allocation }
-  | { kind: 'no-capacity' }
-  | { kind: 'pool-failed'; pool: PoolRow; reason: string };
+type Attempt = { kind: 'allocated'; instance: InstanceRow } | { kind: 'pool-failed'; reason: string } | { kind: 'undecided' };
 
 /**
  * Gives the instance a database on the best pool with room, or returns the allocation it already has.
- * One transaction holds the instance and the chosen pool locked while the role and database are made on the
- * pool, so concurrent calls can neither overshoot a pool nor allocate twice; any failure undoes every step.
+ * A slot is reserved first (one short statement: the pool's counter and the instance row, committed together), the
+ * role and database are made on a kept admin connection outside any lock, then the slot is confirmed; a failure
+ * drops what was made and gives the slot back. Concurrent callers never wait on one another's DDL, a pool never
+ * counts more than it holds, and a reservation left by a daemon killed mid-way is finished by the retry job.
  * No room anywhere: the instance waits (WAITING_FOR_DATABASE) and NO_POOL_CAPACITY is thrown.
  */
 export async function allocateDatabase(
@@ -50,28 +48,49 @@ export async function allocateDatabase(
   instanceId: string,
   trigger: Trigger = { cause: 'allocateDatabase', actor: 'admin' },
 ): Promise<Allocation> {
+  return allocationOf(await allocateInstance(deps, instanceId, trigger))!;
+}
+
+/** allocateDatabase, answering with the instance row (createInstance returns it). */
+export async function allocateInstance(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow> {
   const endTimer = deps.metrics.allocationSeconds.startTimer();
   try {
-    const allocation = await allocate(deps, instanceId, trigger);
+    const instance = await allocate(deps, instanceId, trigger);
     endTimer({ outcome: 'allocated' });
-    return allocation;
+    return instance;
   } catch (error) {
     endTimer({ outcome: error instanceof DomainError && error.code === 'NO_POOL_CAPACITY' ? 'waiting' : 'failed' });
     throw error;
   }
 }
 
-async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promise<Allocation> {
+/** How often a caller looks again while another caller holds the instance's reservation. */
+const BUSY_POLL_MS = 25;
+
+async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
-  const failedPools: PoolRow[] = [];
+  // The verifier's key derivation runs on libuv's threads while the slot is reserved.
+  const password = generatePassword(32);
+  const verifier = scramSha256VerifierAsync(password);
+  verifier.catch(() => undefined);
+  const failedPoolIds: string[] = [];
   const failures: string[] = [];
   for (;;) {
-    const attempt = await attemptAllocation(deps, instanceId, trigger, failedPools.map((pool) => pool.id));
-    if (attempt.kind === 'allocated') return attempt.allocation;
-    if (attempt.kind === 'pool-failed') {
-      deps.log.warn({ event: 'allocation.pool_failed', instanceId, poolId: attempt.pool.id, reason: attempt.reason }, 'pool refused allocation');
-      failedPools.push(attempt.pool);
-      failures.push(`${attempt.pool.name}: ${attempt.reason}`);
+    const slot = await reserveSlot(deps, instanceId, failedPoolIds);
+    if (slot.kind === 'ready') return slot.instance;
+    if (slot.kind === 'busy') {
+      await sleep(BUSY_POLL_MS);
+      continue;
+    }
+    if (slot.kind === 'reserved') {
+      const { pool } = slot.reservation;
+      const attempt = await completeReservation(deps, slot.reservation, { password, verifier: await verifier }, trigger);
+      if (attempt.kind === 'allocated') return attempt.instance;
+      if (attempt.kind === 'pool-failed') {
+        deps.log.warn({ event: 'allocation.pool_failed', instanceId, poolId: pool.id, reason: attempt.reason }, 'pool refused allocation');
+        failedPoolIds.push(pool.id);
+        failures.push(`${pool.name}: ${attempt.reason}`);
+      }
       continue;
     }
     const reason = failures.length > 0 ? `No pool could take the database (${failures.join('; ')}).` : 'No pool has room for a new database.';
@@ -82,75 +101,70 @@ async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promi
   }
 }
 
-async function attemptAllocation(deps: Deps, instanceId: string, trigger: Trigger, skipPoolIds: string[]): Promise<Attempt> {
-  const made: { pool?: PoolRow; tenant?: TenantDatabase } = {};
-  try {
-    return await withTransaction(deps.db, async (trx): Promise<Attempt> => {
-      const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
-      if (!instance) throw notFound('Instance', instanceId);
-      if (instance.status === 'TERMINATED') throw new DomainError('CONFLICT', `Instance ${instanceId} is terminated.`);
-      const existing = allocationOf(instance);
-      if (existing) return { kind: 'allocated', allocation: existing };
-      if (!statusesBefore('ALLOCATED').includes(instance.status)) {
-        throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be allocated a database.`);
-      }
-
-      const pool = await lockPoolWithRoom(trx, skipPoolIds);
-      if (!pool) return { kind: 'no-capacity' };
-
-      const tenant = { database: tenantDatabaseName(instanceId), role: tenantRoleName(instanceId) };
-      const password = generatePassword(32);
-      try {
-        await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), (client) =>
-          ensureTenantDatabase(client, tenant, password, deps.config.tenantConnectionLimit),
-        );
-      } catch (error) {
-        await undoTenantDatabase(deps, instanceId, pool, tenant);
-        return { kind: 'pool-failed', pool, reason: (error as Error).message };
-      }
-      Object.assign(made, { pool, tenant });
-
-      await trx
-        .updateTable('db_servers')
-        .set({
-          current_instances: sql`current_instances + 1`,
-          status: sql`case when current_instances + 1 >= max_instances then 'full' else status end`,
-          updated_at: sql`now()`,
-        })
-        .where('id', '=', pool.id)
-        .execute();
-      const allocated = await moveInstance(deps, trx, instance, 'ALLOCATED', trigger, {
-        patch: { db_server_id: pool.id, db_host: tenantAddress(pool).host, db_port: tenantAddress(pool).port, error: null },
-        message: `database ${tenant.database} on pool ${pool.name}`,
-      });
-      await storeCredentials(
-        deps.redis,
-        instanceId,
-        { db_host: tenantAddress(pool).host, db_port: tenantAddress(pool).port, db_name: tenant.database, db_user: tenant.role, db_password: password },
-        deps.config.credentialsTtlSeconds,
-      );
-      deps.log.info({ event: 'allocation.done', instanceId, poolId: pool.id, dbName: tenant.database }, 'database allocated');
-      return { kind: 'allocated', allocation: allocationOf(allocated!)! };
-    });
-  } catch (error) {
-    if (made.pool && made.tenant) {
-      await undoTenantDatabase(deps, instanceId, made.pool, made.tenant);
-      await deleteCredentials(deps.redis, instanceId).catch(() => undefined);
-    }
-    throw error;
+/**
+ * Makes the role and database for a reserved slot while the credentials go to Redis, then confirms the slot; on
+ * failure, undoes both and releases the slot. Credentials stored early are harmless: nothing reads them before the
+ * row says ALLOCATED, and a later try overwrites them.
+ */
+async function completeReservation(
+  deps: Deps,
+  reservation: Reservation,
+  secret: { password: string; verifier: string },
+  trigger: Trigger,
+): Promise<Attempt> {
+  const { instance, pool } = reservation;
+  const tenant = { database: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) };
+  const address = tenantAddress(pool);
+  const [made, stored] = await Promise.allSettled([
+    deps.poolConnections.use(pool, (client) => ensureTenantDatabase(client, tenant, secret.verifier, deps.config.tenantConnectionLimit)),
+    storeCredentials(
+      deps.redis,
+      instance.id,
+      { db_host: address.host, db_port: address.port, db_name: tenant.database, db_user: tenant.role, db_password: secret.password },
+      deps.config.credentialsTtlSeconds,
+    ),
+  ]);
+  if (made.status === 'rejected' || stored.status === 'rejected') {
+    await abandonReservation(deps, reservation, tenant);
+    if (made.status === 'rejected') return { kind: 'pool-failed', reason: (made.reason as Error).message };
+    throw (stored as PromiseRejectedResult).reason;
   }
+
+  // Should the control database fail here, the reservation stays and its lease runs out: the retry job finishes it.
+  const allocated = await confirmReservation(deps, reservation, address, trigger, `database ${tenant.database} on pool ${pool.name}`).catch(
+    async (error: unknown) => {
+      await deleteCredentials(deps.redis, instance.id).catch(() => undefined);
+      throw error;
+    },
+  );
+  if (!allocated) {
+    await abandonReservation(deps, reservation, tenant);
+    return { kind: 'undecided' };
+  }
+  deps.log.info({ event: 'allocation.done', instanceId: instance.id, poolId: pool.id, dbName: tenant.database }, 'database allocated');
+  return { kind: 'allocated', instance: allocated };
 }
 
-/** Removes what an unfinished allocation made on the pool; what cannot be removed is logged for the operator. */
-async function undoTenantDatabase(deps: Deps, instanceId: string, pool: PoolRow, tenant: TenantDatabase): Promise<void> {
+/**
+ * Undoes a reservation this caller can no longer finish. Still its own: drop what was made, then give the slot back
+ * (killed in between, the reservation stays and is finished later, so nothing is orphaned). Terminated meanwhile:
+ * drop again, since the DDL may have run after termination's drop; the slot is termination's to release.
+ * Taken over by another caller: theirs to finish.
+ */
+async function abandonReservation(deps: Deps, reservation: Reservation, tenant: TenantDatabase): Promise<void> {
+  const { instance, pool } = reservation;
+  const owner = await renewReservation(deps, reservation);
+  if (owner === 'other') return;
+  await deleteCredentials(deps.redis, instance.id).catch(() => undefined);
   try {
-    await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), (client) => dropTenantDatabase(client, tenant));
+    await deps.poolConnections.use(pool, (client) => dropTenantDatabase(client, tenant));
   } catch (error) {
     deps.log.error(
-      { event: 'allocation.orphan', instanceId, poolId: pool.id, database: tenant.database, role: tenant.role, reason: (error as Error).message },
+      { event: 'allocation.orphan', instanceId: instance.id, poolId: pool.id, database: tenant.database, role: tenant.role, reason: (error as Error).message },
       'could not remove a partly made tenant database',
     );
   }
+  if (owner === 'mine') await releaseReservation(deps, reservation);
 }
 
 /** The first time no pool has room, the instance moves to WAITING_FOR_DATABASE; later tries only refresh the reason. */
@@ -175,21 +189,4 @@ async function growPools(deps: Deps): Promise<void> {
   } catch (error) {
     deps.log.error({ event: 'pool.growth_failed', err: error }, 'could not start a pool for growth');
   }
-}
-
-async function lockPoolWithRoom(trx: Transaction<Database>, skipPoolIds: string[]): Promise<PoolRow | undefined> {
-  let query = trx
-    .selectFrom('db_servers')
-    .selectAll()
-    .where('status', '=', 'active')
-    .where('health_status', '<>', 'unhealthy')
-    .where(sql<boolean>`current_instances < max_instances`);
-  if (skipPoolIds.length > 0) query = query.where('id', 'not in', skipPoolIds);
-  return query
-    .orderBy('priority')
-    .orderBy(sql`current_instances::float8 / max_instances`)
-    .orderBy('name')
-    .limit(1)
-    .forUpdate()
-    .executeTakeFirst();
 }

@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, RawBuilder, Transaction } from 'kysely';
 import { sql } from 'kysely';
 import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceUpdate } from '../db/schema.js';
 import type { Deps } from '../deps.js';
@@ -37,10 +37,34 @@ export async function recordEvent(deps: Pick<Deps, 'events'>, executor: Executor
   return event;
 }
 
+/** An event's values but its instance id, for an INSERT ... SELECT from the rows a statement writes. */
+export const eventSelection = (from: InstanceStatus | null, to: InstanceStatus | null, trigger: Trigger, message: string | null) => [
+  sql<InstanceStatus | null>`${from}::varchar`.as('from_status'),
+  sql<InstanceStatus | null>`${to}::varchar`.as('to_status'),
+  sql<string>`${trigger.cause}::varchar`.as('cause'),
+  sql<string>`${trigger.actor}::varchar`.as('actor'),
+  sql<string | null>`${message}::text`.as('message'),
+];
+
+export const eventColumns = ['instance_id', 'from_status', 'to_status', 'cause', 'actor', 'message'] as const;
+
+/** Publishes an event a statement wrote beside its instance row (see eventSelection), once `executor` commits. */
+export function publishWritten(
+  deps: Pick<Deps, 'events'>,
+  executor: Executor,
+  event: Omit<InstanceEventRow, 'id' | 'created_at' | 'cause' | 'actor'> & { trigger: Trigger },
+  written: { event_id: string; event_created_at: Date },
+): void {
+  const { trigger, ...rest } = event;
+  const published = { ...rest, cause: trigger.cause, actor: trigger.actor, id: written.event_id, created_at: written.event_created_at };
+  afterCommit(executor, () => deps.events.publish(event.instance_id, published));
+}
+
 /**
  * Moves the instance from the status it was read in to `to`, with `patch`, and records the transition: written
- * once, since the update only applies while the row still holds the status it was read in. Returns the new row,
- * or undefined when something else moved the instance first.
+ * once, since the update only applies while the row still holds the status it was read in (and `onlyIf`, when
+ * given). One statement writes both, so it is atomic in or out of a transaction. Returns the new row, or
+ * undefined when something else moved the instance first.
  */
 export async function moveInstance(
   deps: Pick<Deps, 'events'>,
@@ -48,23 +72,35 @@ export async function moveInstance(
   instance: Pick<InstanceRow, 'id' | 'status'>,
   to: InstanceStatus,
   trigger: Trigger,
-  options: { patch?: InstanceUpdate; message?: string | null } = {},
+  options: { patch?: InstanceUpdate; message?: string | null; onlyIf?: RawBuilder<boolean> } = {},
 ): Promise<InstanceRow | undefined> {
   if (!canTransition(instance.status, to)) throw new Error(`illegal transition ${instance.status} -> ${to}`);
-  const write = async (trx: Executor) => {
-    const moved = await trx
-      .updateTable('instances')
-      .set({ ...options.patch, status: to, status_changed_at: sql`now()`, updated_at: sql`now()` })
-      .where('id', '=', instance.id)
-      .where('status', '=', instance.status)
-      .returningAll()
-      .executeTakeFirst();
-    const event = moved ? await insertEvent(trx, instance.id, instance.status, to, trigger, options.message ?? null) : undefined;
-    return { moved, event };
-  };
-  const { moved, event } = executor.isTransaction ? await write(executor) : await executor.transaction().execute(write);
-  if (event) afterCommit(executor, () => deps.events.publish(instance.id, event));
-  return moved;
+  const message = options.message ?? null;
+  const row = await executor
+    .with('moved', (db) => {
+      const update = db
+        .updateTable('instances')
+        .set({ ...options.patch, status: to, status_changed_at: sql`now()`, updated_at: sql`now()` })
+        .where('id', '=', instance.id)
+        .where('status', '=', instance.status);
+      return (options.onlyIf ? update.where(options.onlyIf) : update).returningAll();
+    })
+    .with('event', (db) =>
+      db
+        .insertInto('instance_events')
+        .columns(eventColumns)
+        .expression((eb) => eb.selectFrom('moved').select(['moved.id', ...eventSelection(instance.status, to, trigger, message)]))
+        .returning(['id as event_id', 'created_at as event_created_at']),
+    )
+    .selectFrom('moved')
+    .innerJoin('event', (join) => join.onTrue())
+    .selectAll('moved')
+    .select(['event.event_id', 'event.event_created_at'])
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { event_id, event_created_at, ...moved } = row;
+  publishWritten(deps, executor, { instance_id: instance.id, from_status: instance.status, to_status: to, trigger, message }, { event_id, event_created_at });
+  return moved as InstanceRow;
 }
 
 export async function listInstanceEvents(deps: Pick<Deps, 'db'>, instanceId: string, first = 100): Promise<InstanceEventRow[]> {

@@ -28,7 +28,8 @@ export const canTransition = (from: InstanceStatus, to: InstanceStatus): boolean
 export const statusesBefore = (to: InstanceStatus): InstanceStatus[] =>
   (Object.keys(next) as InstanceStatus[]).filter((from) => canTransition(from, to));
 
-export const isAllocated = (instance: { db_server_id: string | null }): boolean => instance.db_server_id !== null;
+/** A reserved slot is not an allocation yet: its role and database may still be in the making. */
+export const isAllocated = (instance: { db_allocation: 'reserved' | 'ready' | null }): boolean => instance.db_allocation === 'ready';
 
 /** Statuses the scheduler follows until Docker shows their end state. */
 export const inFlightStatuses: InstanceStatus[] = ['PROVISIONING', 'STARTING', 'RESTARTING', 'STOPPING'];

@@ -5,7 +5,7 @@ import { subscriptionOfCustomer } from '../billing/ownership.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
-import { allocateDatabase } from './allocation.js';
+import { allocateInstance } from './allocation.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses } from './instance-status.js';
 import { resolvePlan } from './plans.js';
@@ -56,25 +56,26 @@ export async function createInstance(
   const subscriptionId = input.subscriptionId?.toLowerCase() ?? null;
   const subscription = subscriptionId ? await subscriptionOfCustomer(deps, subscriptionId, input.customerId) : null;
   const plan = await resolvePlan(deps, subscription?.planName);
-  const { instance, inserted } = await admit(deps, {
-    customer_id: input.customerId,
-    name: input.name,
-    subdomain: input.subdomain,
-    odoo_version: input.odooVersion,
-    admin_email: input.adminEmail,
-    subscription_id: subscriptionId,
-    plan: plan.name,
-    cpu_limit: input.cpuLimit ?? plan.cpu_limit,
-    memory_limit_mb: input.memoryLimit ?? plan.memory_limit_mb,
-    status: 'CREATING',
-  });
-  if (inserted) {
-    await recordEvent(deps, deps.db, instance.id, trigger, `created ${instance.subdomain} (${instance.status}) on plan ${plan.name}`);
-    deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain, plan: plan.name }, 'instance created');
-  }
+  const { instance, inserted } = await admit(
+    deps,
+    {
+      customer_id: input.customerId,
+      name: input.name,
+      subdomain: input.subdomain,
+      odoo_version: input.odooVersion,
+      admin_email: input.adminEmail,
+      subscription_id: subscriptionId,
+      plan: plan.name,
+      cpu_limit: input.cpuLimit ?? plan.cpu_limit,
+      memory_limit_mb: input.memoryLimit ?? plan.memory_limit_mb,
+      status: 'CREATING',
+    },
+    trigger,
+  );
+  if (inserted) deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain, plan: plan.name }, 'instance created');
 
   try {
-    await allocateDatabase(deps, instance.id, trigger);
+    return await allocateInstance(deps, instance.id, trigger);
   } catch (error) {
     if (!(error instanceof DomainError && error.code === 'NO_POOL_CAPACITY')) throw error;
   }
@@ -82,10 +83,11 @@ export async function createInstance(
 }
 
 /**
- * Inserts the instance unless the same request made it already, within the customer's limit. The customer's
- * requests are taken one at a time (a transaction-scoped advisory lock), so two at once cannot both pass the count.
+ * Inserts the instance and its first event unless the same request made it already, within the customer's limit.
+ * The customer's requests are taken one at a time (a transaction-scoped advisory lock), so two at once cannot both
+ * pass the count.
  */
-async function admit(deps: Deps, row: NewInstanceRow): Promise<{ instance: InstanceRow; inserted: boolean }> {
+async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise<{ instance: InstanceRow; inserted: boolean }> {
   const limit = deps.config.plans.maxInstancesPerCustomer;
   try {
     return await withTransaction(deps.db, async (trx) => {
@@ -105,6 +107,7 @@ async function admit(deps: Deps, row: NewInstanceRow): Promise<{ instance: Insta
         throw new DomainError('CONFLICT', `Customer ${row.customer_id} already has ${live.n} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`, 'input.customerId');
       }
       const instance = await trx.insertInto('instances').values(row).returningAll().executeTakeFirstOrThrow();
+      await recordEvent(deps, trx, instance.id, trigger, `created ${instance.subdomain} (${instance.status}) on plan ${row.plan}`);
       return { instance, inserted: true };
     });
   } catch (error) {

@@ -1,5 +1,4 @@
 import pg from 'pg';
-import { scramSha256Verifier } from '../crypto/passwords.js';
 
 /** How the daemon reaches a pool's PostgreSQL server as its admin. */
 export interface PoolAdminAccess {
@@ -9,19 +8,22 @@ export interface PoolAdminAccess {
   adminPassword: string;
 }
 
+/** A connection as the pool's admin: a fresh one (withPoolAdmin) or one lent by the pool's connection pool. */
+export type AdminClient = pg.ClientBase;
+
 export interface TenantDatabase {
   database: string;
   role: string;
 }
 
-const CONNECT_TIMEOUT_MS = 5_000;
-const QUERY_TIMEOUT_MS = 60_000;
+export const ADMIN_CONNECT_TIMEOUT_MS = 5_000;
+export const ADMIN_QUERY_TIMEOUT_MS = 60_000;
 
 /** Runs `work` on a fresh admin connection to the pool, always closing it. */
 export async function withPoolAdmin<T>(
   access: PoolAdminAccess,
   work: (client: pg.Client) => Promise<T>,
-  connectTimeoutMs = CONNECT_TIMEOUT_MS,
+  connectTimeoutMs = ADMIN_CONNECT_TIMEOUT_MS,
 ): Promise<T> {
   const client = new pg.Client({
     host: access.host,
@@ -30,7 +32,7 @@ export async function withPoolAdmin<T>(
     password: access.adminPassword,
     database: 'postgres',
     connectionTimeoutMillis: connectTimeoutMs,
-    query_timeout: QUERY_TIMEOUT_MS,
+    query_timeout: ADMIN_QUERY_TIMEOUT_MS,
     application_name: 'odoo-orchestrator',
   });
   client.on('error', () => undefined);
@@ -43,7 +45,7 @@ export async function withPoolAdmin<T>(
 }
 
 /** Throws unless the admin can create roles and databases (what allocation needs). */
-export async function assertCanHostTenants(client: pg.Client): Promise<void> {
+export async function assertCanHostTenants(client: AdminClient): Promise<void> {
   const { rows } = await client.query<{ rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean }>(
     'select rolsuper, rolcreaterole, rolcreatedb from pg_roles where rolname = current_user',
   );
@@ -54,27 +56,30 @@ export async function assertCanHostTenants(client: pg.Client): Promise<void> {
 }
 
 /**
- * Makes `tenant.role` (LOGIN, `password`, a connection limit) and `tenant.database` owned by it, closed to PUBLIC.
+ * Makes `tenant.role` (LOGIN, the password behind `verifier`, a connection limit) and `tenant.database` owned by it,
+ * closed to PUBLIC. `verifier` comes from scramSha256Verifier*: the plaintext never reaches the server.
  * Idempotent: a role left by an interrupted try is given the new password, an existing database is kept.
  */
 export async function ensureTenantDatabase(
-  client: pg.Client,
+  client: AdminClient,
   tenant: TenantDatabase,
-  password: string,
+  verifier: string,
   connectionLimit: number,
 ): Promise<void> {
   const role = client.escapeIdentifier(tenant.role);
   const database = client.escapeIdentifier(tenant.database);
-  const verifier = client.escapeLiteral(scramSha256Verifier(password));
   const limit = Math.trunc(connectionLimit);
 
   const roleExists = (await client.query('select 1 from pg_roles where rolname = $1', [tenant.role])).rowCount === 1;
-  // Only a superuser may name SUPERUSER in ALTER ROLE; a role we created never had it. The role must INHERIT:
-  // it owns the schema `public` through its implicit membership of pg_database_owner (PostgreSQL 15+).
-  const attributes = roleExists ? '' : 'nosuperuser nocreatedb nocreaterole';
-  await client.query(
-    `${roleExists ? 'alter' : 'create'} role ${role} with login ${attributes} password ${verifier} connection limit ${limit}`,
-  );
+  if (roleExists) {
+    await setRolePassword(client, tenant.role, verifier);
+    await client.query(`alter role ${role} with login connection limit ${limit}`);
+  } else {
+    // The role must INHERIT: it owns the schema `public` through its implicit membership of pg_database_owner (15+).
+    await client.query(
+      `create role ${role} with login nosuperuser nocreatedb nocreaterole password ${client.escapeLiteral(verifier)} connection limit ${limit}`,
+    );
+  }
   // A non-superuser admin (PostgreSQL 15) must be a member of the owner to create a database owned by it.
   await client.query(`grant ${role} to current_user`);
 
@@ -87,8 +92,16 @@ export async function ensureTenantDatabase(
   await client.query(`grant connect, temporary on database ${database} to ${role}`);
 }
 
+/**
+ * Gives an existing role the password behind `verifier` (a SCRAM-SHA-256 verifier from scramSha256Verifier*), so the
+ * plaintext never reaches the server. Re-issuing credentials goes through here.
+ */
+export async function setRolePassword(client: AdminClient, role: string, verifier: string): Promise<void> {
+  await client.query(`alter role ${client.escapeIdentifier(role)} with password ${client.escapeLiteral(verifier)}`);
+}
+
 /** Drops the tenant's database (closing its sessions) and role; absent ones are fine. */
-export async function dropTenantDatabase(client: pg.Client, tenant: TenantDatabase): Promise<void> {
+export async function dropTenantDatabase(client: AdminClient, tenant: TenantDatabase): Promise<void> {
   await client.query(`drop database if exists ${client.escapeIdentifier(tenant.database)} with (force)`);
   await client.query(`drop role if exists ${client.escapeIdentifier(tenant.role)}`);
 }

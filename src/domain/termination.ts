@@ -9,8 +9,7 @@ import { removeSecret, removeJob, removeService } from '../swarm/swarm.js';
 import { deleteCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
-import { dropTenantDatabase, withPoolAdmin } from './pool-server.js';
-import { poolAdminAccess } from './pools.js';
+import { dropTenantDatabase } from './pool-server.js';
 import { withTransaction } from '../db/transaction.js';
 
 /**
@@ -41,7 +40,7 @@ export async function terminateInstance(
 
     if (instance.db_server_id) {
       const pool = await trx.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).forUpdate().executeTakeFirstOrThrow();
-      await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), (client) =>
+      await deps.poolConnections.use(pool, (client) =>
         dropTenantDatabase(client, { database: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) }),
       );
       await trx

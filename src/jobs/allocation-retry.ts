@@ -9,15 +9,23 @@ const BATCH = 50;
 /** A CREATING row this old was left by a daemon that stopped mid-allocation. */
 const STALE_CREATING_SECONDS = 30;
 
-/** Allocates instances that wait for a database, oldest first, while pools have room. */
+/**
+ * Allocates instances that wait for a database, oldest first, while pools have room; finishes (or releases)
+ * reservations whose caller is gone (a daemon killed between reserving a slot and confirming it).
+ */
 export async function retryWaitingAllocations(deps: Deps): Promise<void> {
   const waiting = await deps.db
     .selectFrom('instances')
     .select('id')
     .where((eb) =>
       eb.or([
-        eb('status', '=', 'WAITING_FOR_DATABASE'),
-        eb.and([eb('status', '=', 'CREATING'), eb('status_changed_at', '<', sql<Date>`now() - make_interval(secs => ${STALE_CREATING_SECONDS})`)]),
+        eb.and([eb('status', '=', 'WAITING_FOR_DATABASE'), eb('db_allocation', 'is', null)]),
+        eb.and([
+          eb('status', '=', 'CREATING'),
+          eb('db_allocation', 'is', null),
+          eb('status_changed_at', '<', sql<Date>`now() - make_interval(secs => ${STALE_CREATING_SECONDS})`),
+        ]),
+        eb.and([eb('status', 'in', ['CREATING', 'WAITING_FOR_DATABASE']), eb('db_allocation', '=', 'reserved'), eb('db_reserved_until', '<', sql<Date>`now()`)]),
       ]),
     )
     .orderBy('created_at')

@@ -50,8 +50,11 @@ function servingOutcome(instance: InstanceRow, tasks: SwarmTask[], now: Date): O
  * Each transition is written once (moveInstance only applies to the status read).
  */
 export async function trackInstances(deps: Deps): Promise<void> {
-  await resumeTerminations(deps);
-  const inFlight = await deps.db.selectFrom('instances').selectAll().where('status', 'in', [...inFlightStatuses, ...servingStatuses]).execute();
+  // Neither waits for the other: the tick costs little more than its one task listing.
+  const [inFlight] = await Promise.all([
+    deps.db.selectFrom('instances').selectAll().where('status', 'in', [...inFlightStatuses, ...servingStatuses]).execute(),
+    resumeTerminations(deps),
+  ]);
   if (inFlight.length === 0) return;
 
   const tasksByService = await listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels));

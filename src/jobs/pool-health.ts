@@ -8,7 +8,8 @@ import type { Job } from './scheduler.js';
 /**
  * Logs in to every pool in service as its admin, all at once with a short timeout: `healthy` when it answers,
  * `degraded` after a failure, `unhealthy` (and out of allocation) after POOL_UNHEALTHY_AFTER in a row. A pool that
- * answers again recovers by itself, from `error` too.
+ * answers again recovers by itself, from `error` too. Kept admin connections go with a failed probe, and with a
+ * pool no longer in service or whose password or status changed: the next allocation logs in afresh.
  */
 export async function checkPoolHealth(deps: Deps): Promise<void> {
   const pools = await deps.db
@@ -17,6 +18,7 @@ export async function checkPoolHealth(deps: Deps): Promise<void> {
     .where('status', 'in', ['active', 'full', 'maintenance', 'error'])
     .where((eb) => eb.or([eb('server_type', '=', 'registered'), eb('service_id', 'is not', null)]))
     .execute();
+  await deps.poolConnections.retain(pools);
   await Promise.all(pools.map((pool) => checkOne(deps, pool)));
 }
 
@@ -40,6 +42,7 @@ async function checkOne(deps: Deps, pool: PoolRow): Promise<void> {
     }
     return;
   }
+  await deps.poolConnections.drop(pool.id);
   const failures = pool.health_failures + 1;
   const health = failures >= deps.config.pools.unhealthyAfterFailures ? 'unhealthy' : 'degraded';
   await deps.db

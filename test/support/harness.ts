@@ -48,7 +48,7 @@ export interface TestDaemon {
   stop: () => Promise<void>;
 }
 
-/** A daemon in this process on a free port, with its own handles, logging at debug level into `logs`. */
+/** A daemon in this process on a free port, with its own handles, logging into `logs` at debug level (or `env.LOG_LEVEL`). */
 export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
   // Suites create many instances for one customer; the limit's own suite sets MAX_INSTANCES_PER_CUSTOMER.
   const config = loadConfig({
@@ -67,7 +67,7 @@ export async function startTestDaemon(env: Record<string, string> = {}): Promise
       done();
     },
   });
-  const deps = connectDeps(config, createLogger('debug', sink));
+  const deps = connectDeps(config, createLogger(env.LOG_LEVEL ?? 'debug', sink));
   const daemon = await startDaemon(deps);
   const responses: string[] = [];
   const gql: TestDaemon['gql'] = async (query, variables, options) => {

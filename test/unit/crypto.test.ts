@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { generatePassword, scramSha256Verifier } from '../../src/crypto/passwords.js';
+import { generatePassword, scramSha256Verifier, scramSha256VerifierAsync } from '../../src/crypto/passwords.js';
 import { open, seal } from '../../src/crypto/secret-box.js';
 
 describe('secret box', () => {
@@ -33,5 +33,9 @@ describe('passwords', () => {
       verifier,
       'SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU=',
     );
+  });
+  it('have the same verifier when derived off the event loop', async () => {
+    const salt = Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64');
+    assert.equal(await scramSha256VerifierAsync('pencil', 4096, salt), scramSha256Verifier('pencil', 4096, salt));
   });
 });

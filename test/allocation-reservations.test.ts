@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import pg from 'pg';
+import { seal } from '../src/crypto/secret-box.js';
+import { readCredentials } from '../src/domain/credentials.js';
+import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
+import { RESERVATION_LEASE_MS } from '../src/domain/slot-reservation.js';
+import { retryWaitingAllocations } from '../src/jobs/allocation-retry.js';
+import { checkPoolHealth } from '../src/jobs/pool-health.js';
+import { CREATE_INSTANCE, REGISTER_POOL, eventually, instanceInput, localPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
+
+const admin = { user: `pool_admin_kept_${process.pid}`, password: 'kept-admin-password-for-tests' };
+
+/** Sessions the pool server has open for `user`, each with when it started. */
+async function sessionsOf(user: string): Promise<Date[]> {
+  const { rows } = await withPoolCatalog((client) =>
+    client.query<{ backend_start: Date }>('select backend_start from pg_stat_activity where usename = $1', [user]),
+  );
+  return rows.map((row) => row.backend_start);
+}
+
+async function tenantOnServer(instanceId: string) {
+  return withPoolCatalog(async (client) => ({
+    role: (await client.query('select 1 from pg_roles where rolname = $1', [tenantRoleName(instanceId)])).rowCount,
+    database: (await client.query('select 1 from pg_database where datname = $1', [tenantDatabaseName(instanceId)])).rowCount,
+  }));
+}
+
+describe('slot reservations and kept admin connections', () => {
+  let daemon: TestDaemon;
+  before(async () => {
+    // No health probe of its own: the sessions counted are the kept ones.
+    daemon = await startTestDaemon({ POOL_ADMIN_CONNECTIONS: '2', POOL_ADMIN_IDLE_SECONDS: '2', POOL_HEALTH_CRON: '0 0 1 1 *' });
+    await withPoolCatalog(async (client) => {
+      await client.query(`drop role if exists ${admin.user}`);
+      await client.query(`create role ${admin.user} login createrole createdb password '${admin.password}'`);
+      // Membership lets the catalog connection see when that admin's sessions started.
+      await client.query(`grant ${admin.user} to current_user`);
+    });
+  });
+  beforeEach(() => resetState(daemon.deps));
+  after(async () => {
+    await resetState(daemon.deps);
+    await daemon.stop();
+    await withPoolCatalog((client) => client.query(`drop role if exists ${admin.user}`));
+  });
+
+  const registerPool = async (name: string, maxInstances: number, priority = 100) => {
+    const result = await daemon.gql(REGISTER_POOL, { input: { ...localPool, adminUser: admin.user, adminPassword: admin.password, name, maxInstances, priority } });
+    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    return result.data.registerPool as { id: string; maxInstances: number };
+  };
+
+  /** What a daemon killed right after reserving a slot leaves: the pool counts it, the instance names the pool. */
+  const abandonedReservation = async (poolId: string) => {
+    const instance = await daemon.deps.db
+      .insertInto('instances')
+      .values({
+        customer_id: instanceInput().customerId,
+        name: 'Abandoned',
+        subdomain: `abandoned-${process.pid}-${Math.floor(Math.random() * 1e6)}`,
+        odoo_version: '17.0',
+        admin_email: 'a@b.example',
+        cpu_limit: 1,
+        memory_limit_mb: 1024,
+        status: 'CREATING',
+        db_server_id: poolId,
+        db_allocation: 'reserved',
+        db_reserved_until: new Date(Date.now() - 1000),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await daemon.deps.db.updateTable('db_servers').set((eb) => ({ current_instances: eb('current_instances', '+', 1) })).where('id', '=', poolId).execute();
+    return instance;
+  };
+
+  const poolCount = async (poolId: string) =>
+    (await daemon.deps.db.selectFrom('db_servers').select('current_instances').where('id', '=', poolId).executeTakeFirstOrThrow()).current_instances;
+
+  it('finishes a reservation whose daemon died before the role and database were made, counting the slot once', async () => {
+    const pool = await registerPool('pool-resume', 3);
+    const instance = await abandonedReservation(pool.id);
+    await retryWaitingAllocations(daemon.deps);
+
+    const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
+    assert.equal(row.status, 'ALLOCATED');
+    assert.equal(row.db_server_id, pool.id);
+    assert.equal(row.db_allocation, 'ready');
+    assert.equal(await poolCount(pool.id), 1);
+    assert.deepEqual(await tenantOnServer(instance.id), { role: 1, database: 1 });
+    const credentials = (await readCredentials(daemon.deps.redis, instance.id))!;
+    const tenant = new pg.Client({ host: localPool.host, port: localPool.port, user: credentials.db_user, password: credentials.db_password, database: credentials.db_name });
+    await tenant.connect();
+    await tenant.end();
+  });
+
+  it('leaves a reservation to its caller until the lease runs out', async () => {
+    const pool = await registerPool('pool-lease', 3);
+    const instance = await abandonedReservation(pool.id);
+    await daemon.deps.db.updateTable('instances').set({ db_reserved_until: new Date(Date.now() + RESERVATION_LEASE_MS) }).where('id', '=', instance.id).execute();
+    await retryWaitingAllocations(daemon.deps);
+    const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
+    assert.equal(row.status, 'CREATING');
+    assert.equal(row.db_allocation, 'reserved');
+    assert.deepEqual(await tenantOnServer(instance.id), { role: 0, database: 0 });
+  });
+
+  it('releases an abandoned reservation the pool can no longer honour, leaving no role or database', async () => {
+    const pool = await registerPool('pool-gone-bad', 3);
+    const instance = await abandonedReservation(pool.id);
+    // Left half-made by the dead daemon: the role exists; the database cannot be made any more.
+    await withPoolCatalog(async (client) => {
+      await client.query(`create role ${tenantRoleName(instance.id)} login`);
+      await client.query(`alter role ${admin.user} nocreatedb`);
+    });
+    try {
+      await retryWaitingAllocations(daemon.deps);
+    } finally {
+      await withPoolCatalog((client) => client.query(`alter role ${admin.user} createdb`));
+    }
+    const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
+    assert.equal(row.status, 'WAITING_FOR_DATABASE');
+    assert.equal(row.db_server_id, null);
+    assert.equal(row.db_allocation, null);
+    assert.match(row.error ?? '', /pool-gone-bad: permission denied to create database/);
+    assert.equal(await poolCount(pool.id), 0);
+    assert.deepEqual(await tenantOnServer(instance.id), { role: 0, database: 0 });
+  });
+
+  it('lets a sign-up proceed on another pool while the preferred pool hangs in the middle of its DDL', async () => {
+    const hanging = await registerPool('pool-hanging', 1, 1);
+    const other = await registerPool('pool-other', 1, 50);
+    // The preferred pool's server stops answering: it accepts connections and says nothing.
+    const sockets = new Set<Socket>();
+    const silent: Server = createServer((socket) => void sockets.add(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    await daemon.deps.db.updateTable('db_servers').set({ host: '127.0.0.1', port }).where('id', '=', hanging.id).execute();
+    try {
+      let firstDone = false;
+      const first = daemon.gql(CREATE_INSTANCE, { input: instanceInput() }).finally(() => (firstDone = true));
+      // The first caller holds the only slot of the hanging pool; the second gets the other pool's at once.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const second = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
+      assert.equal(firstDone, false, 'the first sign-up is still waiting for the hanging pool');
+      assert.equal(second.data.createInstance.status, 'ALLOCATED');
+      assert.equal(second.data.createInstance.dbServerId, other.id);
+
+      const firstResult = (await first).data.createInstance;
+      assert.equal(firstResult.status, 'WAITING_FOR_DATABASE');
+      assert.match(firstResult.error, /pool-hanging/);
+      assert.equal(await poolCount(hanging.id), 0, 'the hanging pool got its slot back');
+      assert.equal(await poolCount(other.id), 1);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  it('keeps at most POOL_ADMIN_CONNECTIONS admin connections per pool, reused, and closes them when idle', async () => {
+    const pool = await registerPool('pool-kept', 20);
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) most = Math.max(most, (await sessionsOf(admin.user)).length);
+    })();
+    const results = await Promise.all(Array.from({ length: 8 }, () => daemon.gql(CREATE_INSTANCE, { input: instanceInput() })));
+    sampling = false;
+    await sampler;
+    assert.ok(results.every((result) => result.data.createInstance.status === 'ALLOCATED'));
+    assert.ok(most >= 1 && most <= 2, `between 1 and 2 admin sessions at once, saw ${most}`);
+    assert.equal(await poolCount(pool.id), 8);
+    // POOL_ADMIN_IDLE_SECONDS=2: unused, they close.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    assert.deepEqual(await sessionsOf(admin.user), []);
+  });
+
+  it('closes kept connections when the pool goes into maintenance or its admin password changes', async () => {
+    const pool = await registerPool('pool-changes', 10);
+    await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
+    assert.equal((await sessionsOf(admin.user)).length, 1);
+
+    await daemon.gql(`mutation($id: ID!) { updatePool(id: $id, input: { maintenance: true }) { status } }`, { id: pool.id });
+    await checkPoolHealth(daemon.deps);
+    assert.deepEqual(await eventually(() => sessionsOf(admin.user), (open) => open.length === 0, 2_000, 50), [], 'the health job closed them: the pool is out of service');
+
+    await daemon.gql(`mutation($id: ID!) { updatePool(id: $id, input: { maintenance: false }) { status } }`, { id: pool.id });
+    await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
+    const before = await sessionsOf(admin.user);
+    assert.equal(before.length, 1);
+    const newPassword = 'kept-admin-password-changed';
+    await withPoolCatalog((client) => client.query(`alter role ${admin.user} password '${newPassword}'`));
+    await daemon.deps.db.updateTable('db_servers').set({ admin_password_encrypted: seal(newPassword, daemon.deps.config.masterKey) }).where('id', '=', pool.id).execute();
+    try {
+      const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
+      assert.equal(created.data.createInstance.status, 'ALLOCATED');
+      const after = await eventually(() => sessionsOf(admin.user), (open) => open.length === 1, 2_000, 50);
+      assert.equal(after.length, 1, 'one session, logged in with the new password');
+      assert.ok(after[0]! > before[0]!, `the session from before the change is gone (${before[0]!.toISOString()} then ${after.map((d) => d.toISOString())})`);
+    } finally {
+      await withPoolCatalog((client) => client.query(`alter role ${admin.user} password '${admin.password}'`));
+    }
+  });
+});
