@@ -1,123 +1,21 @@
 import { readFileSync } from 'node:fs';
-import cron from 'node-cron';
-import { z } from 'zod';
+import type { z } from 'zod';
+import { billingSecretNames, billingSection } from './billing.js';
+import { coreSection } from './core.js';
+import { customerAuthSection } from './customer-auth.js';
+import { planSection } from './plans.js';
+import { poolSection } from './pools.js';
+import { tenantSection } from './tenants.js';
+
+export type { BillingConfig, KillbillApiConfig } from './billing.js';
+
+/** One schema per concern; each reads its own variables and gives its part of the Config. */
+const sections = [coreSection, tenantSection, poolSection, customerAuthSection, billingSection, planSection] as const;
+
+type UnionToIntersection<U> = (U extends unknown ? (part: U) => void : never) extends (part: infer I) => void ? I : never;
 
 /** Everything the daemon reads from its environment, parsed once at start-up. */
-export interface Config {
-  port: number;
-  databaseUrl: string;
-  redisUrl: string;
-  dockerHost: string | undefined;
-  adminToken: string;
-  masterKey: Buffer;
-  odooImage: string;
-  postgresPoolImage: string;
-  cephfsRoot: string;
-  baseDomain: string;
-  swarmNetwork: string;
-  logLevel: string;
-  credentialsTtlSeconds: number;
-  tenantConnectionLimit: number;
-  allocationRetryCron: string;
-  provisionTrackingCron: string;
-  provisionDeadlineSeconds: number;
-  odooRestartMaxAttempts: number;
-  odooUid: number;
-  /** Added to every Docker object the daemon creates (for example a team or, in tests, a run id). */
-  dockerLabels: Record<string, string>;
-  pools: PoolConfig;
-  customerAuth: CustomerAuthConfig;
-  /** How often a replica that does not lead tries to take leadership (and the leader checks it still holds it). */
-  leaderRetryMs: number;
-  /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
-  filestoreOnTerminate: 'keep' | 'archive';
-  billing: BillingConfig;
-  /** Origins a browser may call the API from (CORS); empty: none besides the daemon's own. */
-  corsOrigins: string[];
-  /** A Docker call that sees no answer for this long fails (SERVICE_UNAVAILABLE) instead of waiting. */
-  dockerTimeoutMs: number;
-  /** The key pool passwords were sealed with before MASTER_KEY: re-sealed under MASTER_KEY at start. */
-  masterKeyPrevious: Buffer | null;
-  database: { statementTimeoutMs: number; lockTimeoutMs: number; idleInTransactionTimeoutMs: number };
-  plans: PlanConfig;
-  tenants: TenantConfig;
-}
-
-/** What an instance gets and how many a customer may hold; how long a cancelled one waits before it is purged. */
-export interface PlanConfig {
-  /** The plan of an instance with no subscription, or whose Kill Bill plan is not in the catalog. */
-  defaultPlan: string;
-  maxInstancesPerCustomer: number;
-  terminationGraceSeconds: number;
-  purgeCron: string;
-}
-
-/** How tenants are named, routed and run, beyond their limits. */
-export interface TenantConfig {
-  /** `per-host`: one certificate per tenant host; `wildcard`: every tenant router shares `*.BASE_DOMAIN` (DNS challenge). */
-  tlsMode: 'per-host' | 'wildcard';
-  tlsCertResolver: string;
-  /** The host name of the orchestrator's own API (ORCHESTRATOR_DOMAIN), if it has one. */
-  orchestratorDomain: string | null;
-  /** Subdomains refused beyond the platform's built-in names: RESERVED_SUBDOMAINS and ORCHESTRATOR_DOMAIN's host. */
-  reservedSubdomains: string[];
-  /** `KEY=value` entries added to every Odoo container's environment (tests: STANDIN_INIT_SECONDS). */
-  odooExtraEnv: string[];
-}
-
-/** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how failed events are retried. */
-export interface BillingConfig {
-  /** Shared secret Kill Bill's callback URL carries (`?token=`); unset, the webhook answers 503. */
-  webhookToken: string | null;
-  /** Unset (no KILLBILL_URL): events are still recorded, and fail with a clear reason until it is set. */
-  killbill: KillbillApiConfig | null;
-  retryCron: string;
-  retryBaseSeconds: number;
-  retryMaxSeconds: number;
-  /** Identical bodies within this many seconds are one delivery; later, the same body is a new event. */
-  dedupeSeconds: number;
-  /** Failed tries after which an event is abandoned (retryBillingEvent tries it again). */
-  maxAttempts: number;
-  /** How long an event waits for an instance that may still be created with its subscription. */
-  waitForInstanceSeconds: number;
-}
-
-export interface KillbillApiConfig {
-  url: string;
-  apiKey: string;
-  apiSecret: string;
-  username: string;
-  password: string;
-  timeoutMs: number;
-}
-
-/** How the frontend's customer tokens (JWT, `sub` = customer id) are verified; neither set: no customer access. */
-export interface CustomerAuthConfig {
-  hs256Secret: string | null;
-  jwksUrl: string | null;
-  issuer: string | null;
-  audience: string | null;
-}
-
-/** How the daemon makes, reaches and watches the pools it runs as Swarm services. */
-export interface PoolConfig {
-  /** `published`: the daemon runs outside the swarm and reaches a pool through its host-mode port; `overlay`: by service name. */
-  accessMode: 'published' | 'overlay';
-  publishedHost: string;
-  publishedPorts: { first: number; last: number };
-  /** Placement constraints for pool services; dropped on a single-node swarm, where no node could carry a label. */
-  placementConstraints: string[];
-  postgresUid: number;
-  adminUser: string;
-  provisionDeadlineSeconds: number;
-  provisioningCron: string;
-  healthCron: string;
-  healthTimeoutMs: number;
-  unhealthyAfterFailures: number;
-  /** Admin connections the daemon keeps per pool server: at most `max` at once, each closed after `idleMs` unused. */
-  adminConnections: { max: number; idleMs: number };
-  growth: { enabled: boolean; maxInstances: number; cpuLimit: number; memoryLimitMb: number };
-}
+export type Config = UnionToIntersection<z.output<(typeof sections)[number]>>;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -126,180 +24,15 @@ export class ConfigError extends Error {
   }
 }
 
-const hostname = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const dockerName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
-const urlWithScheme = (schemes: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return schemes.includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}`);
-const int = (min: number, max: number) => {
-  const rule = `must be an integer from ${min} to ${max}`;
-  return z.coerce.number({ message: rule }).int(rule).min(min, rule).max(max, rule);
-};
-
-/** Checked at start-up, so a leader never fails on a schedule half-way through starting its jobs. */
-const cronExpression = z.string().refine((value) => cron.validate(value), 'must be a cron expression (5 or 6 fields, as node-cron reads them)');
-
-const masterKey = z.string().refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes encoded in base64');
-
-const isLoopback = (host: string) => host === 'localhost' || host === '127.0.0.1' || host === '[::1]';
-
-/** An origin as a browser sends it: scheme, host and port only. */
-const origin = z.string().refine((value) => {
-  try {
-    const url = new URL(value);
-    return ['http:', 'https:'].includes(url.protocol) && url.origin === value;
-  } catch {
-    return false;
-  }
-}, 'must list origins such as https://admin.example.com (scheme, host and port only), separated by commas');
-
-/** Kill Bill's callback URL carries the token in its query string: only characters that need no escaping there. */
-const urlSafeSecret = z.string().regex(/^[A-Za-z0-9._~-]{24,200}$/, 'must be 24-200 letters, digits or . _ ~ -');
-
-const billingEnv = {
-  KILLBILL_WEBHOOK_TOKEN: urlSafeSecret.optional(),
-  KILLBILL_URL: urlWithScheme(['http:', 'https:'])
-    .refine((value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password), 'must not carry credentials (use KILLBILL_USERNAME and KILLBILL_PASSWORD)')
-    .optional(),
-  // The key and secret travel as header values as they are: printable ASCII only.
-  KILLBILL_API_KEY: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
-  KILLBILL_API_SECRET: z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
-  KILLBILL_USERNAME: z.string().regex(/^[^:\p{Cc}]+$/u, 'must not be empty, nor contain a colon or control characters').optional(),
-  KILLBILL_PASSWORD: z.string().min(1).optional(),
-  KILLBILL_TIMEOUT_MS: int(100, 120_000).default(10_000),
-  BILLING_RETRY_CRON: cronExpression.default('*/5 * * * * *'),
-  BILLING_RETRY_BASE_SECONDS: int(1, 3600).default(5),
-  BILLING_RETRY_MAX_SECONDS: int(1, 7 * 24 * 3600).default(3600),
-  BILLING_DEDUPE_SECONDS: int(0, 30 * 24 * 3600).default(600),
-  BILLING_MAX_ATTEMPTS: int(1, 1000).default(25),
-  BILLING_WAIT_FOR_INSTANCE_SECONDS: int(0, 30 * 24 * 3600).default(3600),
-};
-
-const planEnv = {
-  DEFAULT_PLAN: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/, 'must be 1-60 letters, digits or . _ -').default('default'),
-  MAX_INSTANCES_PER_CUSTOMER: int(1, 100_000).default(3),
-  TERMINATION_GRACE_SECONDS: int(0, 365 * 24 * 3600).default(30 * 24 * 3600),
-  PURGE_CHECK_CRON: cronExpression.default('*/5 * * * * *'),
-};
-const billingSecrets = ['KILLBILL_WEBHOOK_TOKEN', 'KILLBILL_API_KEY', 'KILLBILL_API_SECRET', 'KILLBILL_USERNAME', 'KILLBILL_PASSWORD'];
-
-/** Rules across variables: the API needs every credential, and the webhook token is not the admin's. */
-function billingProblems(e: Record<string, unknown>): string[] {
-  const problems: string[] = [];
-  if (e.KILLBILL_URL) {
-    for (const name of ['KILLBILL_API_KEY', 'KILLBILL_API_SECRET', 'KILLBILL_USERNAME', 'KILLBILL_PASSWORD']) {
-      if (!e[name]) problems.push(`${name}: is required when KILLBILL_URL is set`);
-    }
-  }
-  if (e.KILLBILL_WEBHOOK_TOKEN && e.KILLBILL_WEBHOOK_TOKEN === e.ADMIN_TOKEN) problems.push('KILLBILL_WEBHOOK_TOKEN: must differ from ADMIN_TOKEN');
-  return problems;
-}
-
-function authProblems(e: Record<string, unknown>): string[] {
-  const problems: string[] = [];
-  if (e.JWT_SECRET && e.JWT_JWKS_URL) problems.push('JWT_JWKS_URL: cannot be set together with JWT_SECRET (choose one way to verify customer tokens)');
-  if (e.MASTER_KEY_PREVIOUS && e.MASTER_KEY_PREVIOUS === e.MASTER_KEY) problems.push('MASTER_KEY_PREVIOUS: must differ from MASTER_KEY');
-  return problems;
-}
-const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const tenantEnv = {
-  TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
-  TLS_CERT_RESOLVER: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a Traefik certificate resolver name').default('letsencrypt'),
-  ORCHESTRATOR_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').optional(),
-  RESERVED_SUBDOMAINS: z
-    .string()
-    .refine((value) => value.split(',').every((name) => dnsLabel.test(name.trim())), 'must be lower-case DNS labels separated by commas')
-    .optional(),
-  ODOO_EXTRA_ENV: z
-    .string()
-    .regex(/^[A-Z_][A-Z0-9_]*=[^,]*(,[A-Z_][A-Z0-9_]*=[^,]*)*$/, 'must be KEY=value pairs separated by commas')
-    .refine((value) => !/(^|,)[A-Z0-9_]*PASSWORD[A-Z0-9_]*=/.test(value), 'must not carry a password')
-    .optional(),
-};
-
-const envSchema = z.object({
-  PORT: int(0, 65535).default(4000),
-  DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
-  REDIS_URL: urlWithScheme(['redis:', 'rediss:']),
-  DOCKER_HOST: z.string().min(1).optional(),
-  ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters'),
-  MASTER_KEY: masterKey,
-  MASTER_KEY_PREVIOUS: masterKey.optional(),
-  CORS_ORIGINS: z
-    .string()
-    .transform((value) => value.split(',').map((item) => item.trim().replace(/\/+$/, '')).filter(Boolean))
-    .pipe(z.array(origin))
-    .optional(),
-  DOCKER_TIMEOUT_MS: int(1000, 600_000).default(15_000),
-  DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
-  DB_LOCK_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
-  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(0, 3_600_000).default(600_000),
-  ODOO_IMAGE: z.string().min(1).default('odoo:17.0'),
-  POSTGRES_POOL_IMAGE: z.string().min(1).default('postgres:16'),
-  CEPHFS_ROOT: z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').default('/mnt/cephfs'),
-  BASE_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').default('localhost'),
-  SWARM_NETWORK: z.string().regex(dockerName, 'must be a Docker network name').default('odoo-net'),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  CREDENTIALS_TTL_SECONDS: int(60, 7 * 24 * 3600).default(3600),
-  TENANT_CONNECTION_LIMIT: int(1, 10_000).default(32),
-  ALLOCATION_RETRY_CRON: cronExpression.default('*/10 * * * * *'),
-  PROVISION_TRACKING_CRON: cronExpression.default('* * * * * *'),
-  PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600).default(600),
-  // Swarm reads 0 as "restart forever", which would never let an instance fail.
-  ODOO_RESTART_MAX_ATTEMPTS: int(1, 100).default(3),
-  ODOO_UID: int(0, 2 ** 31).default(101),
-  POOL_ACCESS_MODE: z.enum(['published', 'overlay']).default('published'),
-  POOL_PUBLISHED_HOST: z.string().regex(/^[a-zA-Z0-9.-]+$/, 'must be a host name or an IPv4 address').default('127.0.0.1'),
-  POOL_PUBLISHED_PORTS: z
-    .string()
-    .regex(/^\d{2,5}-\d{2,5}$/, 'must be a port range such as 25432-25999')
-    .refine((range) => {
-      const [first, last] = range.split('-').map(Number) as [number, number];
-      return first >= 1024 && last <= 65535 && first <= last;
-    }, 'must lie within 1024-65535, first port first')
-    .default('25432-25999'),
-  POOL_PLACEMENT_CONSTRAINTS: z.string().default('node.labels.role==database'),
-  POOL_POSTGRES_UID: int(0, 2 ** 31).default(999),
-  POOL_ADMIN_USER: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name').default('postgres'),
-  POOL_PROVISION_DEADLINE_SECONDS: int(10, 3600).default(300),
-  POOL_PROVISIONING_CRON: cronExpression.default('*/2 * * * * *'),
-  POOL_HEALTH_CRON: cronExpression.default('*/15 * * * * *'),
-  POOL_HEALTH_TIMEOUT_MS: int(100, 60_000).default(3000),
-  POOL_UNHEALTHY_AFTER: int(1, 100).default(3),
-  POOL_ADMIN_CONNECTIONS: int(1, 100).default(16),
-  POOL_ADMIN_IDLE_SECONDS: int(1, 3600).default(30),
-  POOL_GROWTH: z.enum(['on', 'off']).default('off'),
-  POOL_GROWTH_MAX_INSTANCES: int(1, 10_000).default(50),
-  POOL_GROWTH_CPU_LIMIT: z.coerce.number({ message: 'must be a number of cores' }).min(0.25, 'must be at least 0.25').max(64, 'must be at most 64').default(2),
-  POOL_GROWTH_MEMORY_MB: int(256, 1024 * 1024).default(4096),
-  LEADER_RETRY_MS: int(100, 60_000).default(2000),
-  FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
-  JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256)').optional(),
-  JWT_JWKS_URL: urlWithScheme(['https:', 'http:'])
-    .refine((value) => !URL.canParse(value) || new URL(value).protocol === 'https:' || isLoopback(new URL(value).hostname), 'must be https (http only on localhost)')
-    .optional(),
-  JWT_ISSUER: z.string().min(1).optional(),
-  JWT_AUDIENCE: z.string().min(1).optional(),
-  DOCKER_LABELS: z
-    .string()
-    .regex(/^([a-z0-9][a-z0-9._-]*=[^,=]*)(,[a-z0-9][a-z0-9._-]*=[^,=]*)*$/, 'must be key=value pairs separated by commas')
-    .optional(),
-  ...billingEnv,
-  ...planEnv,
-  ...tenantEnv,
-});
-
 type Env = Record<string, string | undefined>;
 
-/** `NAME_FILE` (a Docker secret) wins over `NAME`; a trailing newline in the file is not part of the value. */
-function withSecretFiles(env: Env, names: string[], problems: string[]): Env {
+/** Variables that may come from a file (`NAME_FILE`, a Docker secret). */
+const secretNames = ['ADMIN_TOKEN', 'MASTER_KEY', 'MASTER_KEY_PREVIOUS', 'JWT_SECRET', ...billingSecretNames];
+
+/** `NAME_FILE` wins over `NAME`; a trailing newline in the file is not part of the value. */
+function withSecretFiles(env: Env, problems: string[]): Env {
   const resolved: Env = { ...env };
-  for (const name of names) {
+  for (const name of secretNames) {
     const file = env[`${name}_FILE`];
     if (!file) continue;
     try {
@@ -311,113 +44,24 @@ function withSecretFiles(env: Env, names: string[], problems: string[]): Env {
   return resolved;
 }
 
-/** Parses the environment; throws a ConfigError with one line per problem. */
+/** Parses the environment; throws a ConfigError with one line per problem, from every section at once. */
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const blankAsMissing = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  const resolved = withSecretFiles(blankAsMissing, ['ADMIN_TOKEN', 'MASTER_KEY', 'MASTER_KEY_PREVIOUS', 'JWT_SECRET', ...billingSecrets], problems);
-  const parsed = envSchema.safeParse(resolved);
-  if (!parsed.success) {
+  const resolved = withSecretFiles(blankAsMissing, problems);
+  const parts: object[] = [];
+  for (const section of sections) {
+    const parsed = section.safeParse(resolved);
+    if (parsed.success) {
+      parts.push(parsed.data);
+      continue;
+    }
     for (const issue of parsed.error.issues) {
       const name = issue.path.join('.');
       const missing = issue.code === 'invalid_type' && resolved[name] === undefined;
       problems.push(`${name}: ${missing ? 'is required' : issue.message}`);
     }
   }
-  if (parsed.success) problems.push(...billingProblems(parsed.data), ...authProblems(parsed.data));
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
-  const e = parsed.data;
-  return {
-    port: e.PORT,
-    databaseUrl: e.DATABASE_URL,
-    redisUrl: e.REDIS_URL,
-    dockerHost: e.DOCKER_HOST,
-    adminToken: e.ADMIN_TOKEN,
-    masterKey: Buffer.from(e.MASTER_KEY, 'base64'),
-    odooImage: e.ODOO_IMAGE,
-    postgresPoolImage: e.POSTGRES_POOL_IMAGE,
-    cephfsRoot: e.CEPHFS_ROOT.replace(/\/+$/, '') || '/',
-    baseDomain: e.BASE_DOMAIN,
-    swarmNetwork: e.SWARM_NETWORK,
-    logLevel: e.LOG_LEVEL,
-    credentialsTtlSeconds: e.CREDENTIALS_TTL_SECONDS,
-    tenantConnectionLimit: e.TENANT_CONNECTION_LIMIT,
-    allocationRetryCron: e.ALLOCATION_RETRY_CRON,
-    provisionTrackingCron: e.PROVISION_TRACKING_CRON,
-    provisionDeadlineSeconds: e.PROVISION_DEADLINE_SECONDS,
-    odooRestartMaxAttempts: e.ODOO_RESTART_MAX_ATTEMPTS,
-    odooUid: e.ODOO_UID,
-    leaderRetryMs: e.LEADER_RETRY_MS,
-    filestoreOnTerminate: e.FILESTORE_ON_TERMINATE,
-    customerAuth: {
-      hs256Secret: e.JWT_SECRET ?? null,
-      jwksUrl: e.JWT_JWKS_URL ?? null,
-      issuer: e.JWT_ISSUER ?? null,
-      audience: e.JWT_AUDIENCE ?? null,
-    },
-    pools: {
-      accessMode: e.POOL_ACCESS_MODE,
-      publishedHost: e.POOL_PUBLISHED_HOST,
-      publishedPorts: (([first, last]) => ({ first: first!, last: last! }))(e.POOL_PUBLISHED_PORTS.split('-').map(Number)),
-      placementConstraints: e.POOL_PLACEMENT_CONSTRAINTS.split(',').map((c) => c.trim()).filter((c) => c && c !== 'none'),
-      postgresUid: e.POOL_POSTGRES_UID,
-      adminUser: e.POOL_ADMIN_USER,
-      provisionDeadlineSeconds: e.POOL_PROVISION_DEADLINE_SECONDS,
-      provisioningCron: e.POOL_PROVISIONING_CRON,
-      healthCron: e.POOL_HEALTH_CRON,
-      healthTimeoutMs: e.POOL_HEALTH_TIMEOUT_MS,
-      unhealthyAfterFailures: e.POOL_UNHEALTHY_AFTER,
-      adminConnections: { max: e.POOL_ADMIN_CONNECTIONS, idleMs: e.POOL_ADMIN_IDLE_SECONDS * 1000 },
-      growth: {
-        enabled: e.POOL_GROWTH === 'on',
-        maxInstances: e.POOL_GROWTH_MAX_INSTANCES,
-        cpuLimit: e.POOL_GROWTH_CPU_LIMIT,
-        memoryLimitMb: e.POOL_GROWTH_MEMORY_MB,
-      },
-    },
-    billing: {
-      webhookToken: e.KILLBILL_WEBHOOK_TOKEN ?? null,
-      killbill: e.KILLBILL_URL
-        ? {
-            url: e.KILLBILL_URL.replace(/\/+$/, ''),
-            apiKey: e.KILLBILL_API_KEY!,
-            apiSecret: e.KILLBILL_API_SECRET!,
-            username: e.KILLBILL_USERNAME!,
-            password: e.KILLBILL_PASSWORD!,
-            timeoutMs: e.KILLBILL_TIMEOUT_MS,
-          }
-        : null,
-      retryCron: e.BILLING_RETRY_CRON,
-      retryBaseSeconds: e.BILLING_RETRY_BASE_SECONDS,
-      retryMaxSeconds: e.BILLING_RETRY_MAX_SECONDS,
-      dedupeSeconds: e.BILLING_DEDUPE_SECONDS,
-      maxAttempts: e.BILLING_MAX_ATTEMPTS,
-      waitForInstanceSeconds: e.BILLING_WAIT_FOR_INSTANCE_SECONDS,
-    },
-    plans: {
-      defaultPlan: e.DEFAULT_PLAN,
-      maxInstancesPerCustomer: e.MAX_INSTANCES_PER_CUSTOMER,
-      terminationGraceSeconds: e.TERMINATION_GRACE_SECONDS,
-      purgeCron: e.PURGE_CHECK_CRON,
-    },
-    corsOrigins: e.CORS_ORIGINS ?? [],
-    dockerTimeoutMs: e.DOCKER_TIMEOUT_MS,
-    masterKeyPrevious: e.MASTER_KEY_PREVIOUS ? Buffer.from(e.MASTER_KEY_PREVIOUS, 'base64') : null,
-    database: {
-      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
-      lockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
-      idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
-    },
-    tenants: {
-      tlsMode: e.TLS_MODE,
-      tlsCertResolver: e.TLS_CERT_RESOLVER,
-      orchestratorDomain: e.ORCHESTRATOR_DOMAIN ?? null,
-      reservedSubdomains: [
-        ...(e.RESERVED_SUBDOMAINS ?? '').split(',').map((name) => name.trim()).filter(Boolean),
-        ...(e.ORCHESTRATOR_DOMAIN ? [e.ORCHESTRATOR_DOMAIN.split('.')[0]!] : []),
-      ],
-      odooExtraEnv: (e.ODOO_EXTRA_ENV ?? '').split(',').filter(Boolean),
-    },
-    dockerLabels: Object.fromEntries((e.DOCKER_LABELS ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
-  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.assign({}, ...parts) as Config;
 }

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { commaList, cronExpression, dnsLabel, hostname, int } from './rules.js';
+
+/** How tenants get their database, run, are named and routed, and are followed to RUNNING. */
+export const tenantSection = z
+  .object({
+    ODOO_IMAGE: z.string().min(1).default('odoo:17.0'),
+    BASE_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').default('localhost'),
+    CREDENTIALS_TTL_SECONDS: int(60, 7 * 24 * 3600).default(3600),
+    TENANT_CONNECTION_LIMIT: int(1, 10_000).default(32),
+    ALLOCATION_RETRY_CRON: cronExpression.default('*/10 * * * * *'),
+    PROVISION_TRACKING_CRON: cronExpression.default('* * * * * *'),
+    PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600).default(600),
+    // Swarm reads 0 as "restart forever", which would never let an instance fail.
+    ODOO_RESTART_MAX_ATTEMPTS: int(1, 100).default(3),
+    ODOO_UID: int(0, 2 ** 31).default(101),
+    FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
+    TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
+    TLS_CERT_RESOLVER: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a Traefik certificate resolver name').default('letsencrypt'),
+    ORCHESTRATOR_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').optional(),
+    RESERVED_SUBDOMAINS: z
+      .string()
+      .refine((value) => value.split(',').every((name) => dnsLabel.test(name.trim())), 'must be lower-case DNS labels separated by commas')
+      .optional(),
+    ODOO_EXTRA_ENV: z
+      .string()
+      .regex(/^[A-Z_][A-Z0-9_]*=[^,]*(,[A-Z_][A-Z0-9_]*=[^,]*)*$/, 'must be KEY=value pairs separated by commas')
+      .refine((value) => !/(^|,)[A-Z0-9_]*PASSWORD[A-Z0-9_]*=/.test(value), 'must not carry a password')
+      .optional(),
+  })
+  .transform((e) => ({
+    odooImage: e.ODOO_IMAGE,
+    baseDomain: e.BASE_DOMAIN,
+    credentialsTtlSeconds: e.CREDENTIALS_TTL_SECONDS,
+    tenantConnectionLimit: e.TENANT_CONNECTION_LIMIT,
+    allocationRetryCron: e.ALLOCATION_RETRY_CRON,
+    provisionTrackingCron: e.PROVISION_TRACKING_CRON,
+    provisionDeadlineSeconds: e.PROVISION_DEADLINE_SECONDS,
+    odooRestartMaxAttempts: e.ODOO_RESTART_MAX_ATTEMPTS,
+    odooUid: e.ODOO_UID,
+    /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
+    filestoreOnTerminate: e.FILESTORE_ON_TERMINATE,
+    tenants: {
+      /** `per-host`: one certificate per tenant host; `wildcard`: every tenant router shares `*.BASE_DOMAIN` (DNS challenge). */
+      tlsMode: e.TLS_MODE,
+      tlsCertResolver: e.TLS_CERT_RESOLVER,
+      /** The host name of the orchestrator's own API (ORCHESTRATOR_DOMAIN), if it has one. */
+      orchestratorDomain: e.ORCHESTRATOR_DOMAIN ?? null,
+      /** Subdomains refused beyond the platform's built-in names: RESERVED_SUBDOMAINS and ORCHESTRATOR_DOMAIN's host. */
+      reservedSubdomains: [...commaList(e.RESERVED_SUBDOMAINS), ...(e.ORCHESTRATOR_DOMAIN ? [e.ORCHESTRATOR_DOMAIN.split('.')[0]!] : [])],
+      /** `KEY=value` entries added to every Odoo container's environment (tests: STANDIN_INIT_SECONDS). */
+      odooExtraEnv: (e.ODOO_EXTRA_ENV ?? '').split(',').filter(Boolean),
+    },
+  }));
