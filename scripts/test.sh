@@ -71,6 +71,7 @@ suites=(
   test/unit/names.test.ts
   test/unit/swarm-odoo-service.test.ts
   test/unit/init-job.test.ts
+  test/unit/reservations.test.ts
   test/unit/rollout.test.ts
   test/unit/scheduler.test.ts
   test/unit/swarm-postgres-service.test.ts

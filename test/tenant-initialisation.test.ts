@@ -184,7 +184,8 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
 
     const stranger = await customerToken('0b8e7a1c-1d2e-4f30-8a9b-7c6d5e4f3a21');
     const refused = await daemon.gql(RESET, { id }, { token: stranger });
-    assert.equal(refused.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+    // Another customer learns nothing, not even that the instance exists.
+    assert.equal(refused.errors?.[0]?.extensions?.code, 'NOT_FOUND');
     assert.equal((await tenantState(id)).admin!.password, afterSecond.password);
 
     const resets = (await eventsOf(daemon, id)).filter((event) => event.cause === 'resetInstanceAdminPassword');

@@ -24,6 +24,7 @@ export const coreSection = z
     LEADER_RETRY_MS: int(100, 60_000).default(2000),
     SWARM_NETWORK: z.string().regex(dockerName, 'must be a Docker network name').default('odoo-net'),
     CEPHFS_ROOT: z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').default('/mnt/cephfs'),
+    SWARM_RESERVATIONS: z.enum(['on', 'off']).default('on'),
     DOCKER_LABELS: z
       .string()
       .regex(/^([a-z0-9][a-z0-9._-]*=[^,=]*)(,[a-z0-9][a-z0-9._-]*=[^,=]*)*$/, 'must be key=value pairs separated by commas')
@@ -57,6 +58,8 @@ export const coreSection = z
     leaderRetryMs: e.LEADER_RETRY_MS,
     swarmNetwork: e.SWARM_NETWORK,
     cephfsRoot: e.CEPHFS_ROOT.replace(/\/+$/, '') || '/',
+    /** Whether tasks reserve CPU and memory on their node (off: limits only, for a single small node). */
+    swarmReservations: e.SWARM_RESERVATIONS === 'on',
     /** Added to every Docker object the daemon creates (for example a team or, in tests, a run id). */
     dockerLabels: Object.fromEntries(commaList(e.DOCKER_LABELS).map((pair) => pair.split('=') as [string, string])),
   }));

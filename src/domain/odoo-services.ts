@@ -1,4 +1,5 @@
 import type { InstanceRow } from '../db/schema.js';
+import { withReservationPolicy } from '../swarm/reservations.js';
 import type { Deps } from '../deps.js';
 import { odooInitJobSpec } from '../swarm/odoo-init-job.js';
 import { odooServiceSpec, type OdooRuntimeInput } from '../swarm/odoo-service.js';
@@ -29,15 +30,18 @@ function runtimeInput(deps: Pick<Deps, 'config'>, instance: InstanceRow, configS
 
 /** Creates (or finds, after an earlier try) the one-shot job that initialises the tenant's database; returns its id. */
 export const createInitJob = (deps: Pick<Deps, 'config' | 'docker'>, instance: InstanceRow, configSecret: SecretRef): Promise<string> =>
-  createService(deps.docker, odooInitJobSpec(runtimeInput(deps, instance, configSecret)));
+  createService(deps.docker, withReservationPolicy(odooInitJobSpec(runtimeInput(deps, instance, configSecret)), deps.config.swarmReservations));
 
 /** Creates (or finds) the tenant's long-running Odoo service; returns its id. */
 export const createServer = (deps: Pick<Deps, 'config' | 'docker'>, instance: InstanceRow, configSecret: SecretRef): Promise<string> =>
   createService(
     deps.docker,
-    odooServiceSpec({
-      ...runtimeInput(deps, instance, configSecret),
-      baseDomain: deps.config.baseDomain,
-      tls: { mode: deps.config.tenants.tlsMode, certResolver: deps.config.tenants.tlsCertResolver },
-    }),
+    withReservationPolicy(
+      odooServiceSpec({
+        ...runtimeInput(deps, instance, configSecret),
+        baseDomain: deps.config.baseDomain,
+        tls: { mode: deps.config.tenants.tlsMode, certResolver: deps.config.tenants.tlsCertResolver },
+      }),
+      deps.config.swarmReservations,
+    ),
   );

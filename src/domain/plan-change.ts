@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound } from '../errors.js';
 import { odooResources } from '../swarm/odoo-resources.js';
+import { reservedAs } from '../swarm/reservations.js';
 import { updateServiceResources } from '../swarm/swarm.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses, servingStatuses } from './instance-status.js';
@@ -29,7 +30,7 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
 
     const patch = { plan: plan.name, cpu_limit: plan.cpu_limit, memory_limit_mb: plan.memory_limit_mb };
     const message = `plan ${instance.plan ?? 'none'} -> ${plan.name} (${plan.cpu_limit} CPU, ${plan.memory_limit_mb} MiB)`;
-    if (instance.service_name) await updateServiceResources(deps.docker, instance.service_name, odooResources(plan.cpu_limit, plan.memory_limit_mb));
+    if (instance.service_name) await updateServiceResources(deps.docker, instance.service_name, reservedAs(odooResources(plan.cpu_limit, plan.memory_limit_mb), deps.config.swarmReservations));
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
     // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
     if (instance.service_name && restartedByResize.includes(instance.status)) {

@@ -9,6 +9,7 @@ import { DomainError } from '../errors.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { poolLabels } from '../swarm/labels.js';
 import { poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
+import { withReservationPolicy } from '../swarm/reservations.js';
 import { createService, ensureSecret, removeSecret, removeService } from '../swarm/swarm.js';
 import { poolAdminAccess } from './pools.js';
 import { cpuCores, memorySize } from './sizes.js';
@@ -135,7 +136,8 @@ export async function startPoolService(deps: Deps, pool: PoolRow): Promise<PoolR
     await ensureDataDir(poolDataDir(deps.config.cephfsRoot, pool.name), deps.config.pools.postgresUid, deps.config.pools.postgresUid);
     const serviceId = await createService(
       deps.docker,
-      postgresPoolServiceSpec({
+      withReservationPolicy(
+        postgresPoolServiceSpec({
         pool: {
           id: pool.id,
           name: pool.name,
@@ -154,6 +156,8 @@ export async function startPoolService(deps: Deps, pool: PoolRow): Promise<PoolR
         postgresUid: deps.config.pools.postgresUid,
         extraLabels: deps.config.dockerLabels,
       }),
+        deps.config.swarmReservations,
+      ),
     );
     return await deps.db
       .updateTable('db_servers')
