@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { CREATE_INSTANCE, customerJwtSecret, customerToken, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { CREATE_INSTANCE, customerJwtSecret, customerToken, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
 
 const alice = '11111111-1111-4111-8111-111111111111';
 const bob = '22222222-2222-4222-8222-222222222222';
@@ -36,14 +36,14 @@ describe('who may do what', () => {
     const list = await daemon.gql('{ instances { totalCount nodes { customerId } } }', undefined, { token: aliceToken });
     assert.deepEqual(list.data.instances.nodes, [{ customerId: alice }]);
     // Another customer's instance looks exactly like one that does not exist.
-    assert.equal(codeOf(await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: bobInstance }, { token: aliceToken })), 'NOT_FOUND');
+    expectError(await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: bobInstance }, { token: aliceToken }), 'NOT_FOUND');
     const missing = await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: '33333333-3333-4333-8333-333333333333' }, { token: aliceToken });
-    assert.equal(codeOf(missing), 'NOT_FOUND');
+    expectError(missing, 'NOT_FOUND');
     assert.equal(
       (await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: bobInstance }, { token: aliceToken })).errors?.[0]?.message,
       missing.errors?.[0]?.message.replace('33333333-3333-4333-8333-333333333333', bobInstance),
     );
-    assert.equal(codeOf(await daemon.gql('query($c: ID) { instances(customerId: $c) { totalCount } }', { c: bob }, { token: aliceToken })), 'FORBIDDEN');
+    expectError(await daemon.gql('query($c: ID) { instances(customerId: $c) { totalCount } }', { c: bob }, { token: aliceToken }), 'FORBIDDEN');
   });
 
   it("refuses a customer acting on another customer's instance (as if it did not exist) or for another customer", async () => {
@@ -51,7 +51,7 @@ describe('who may do what', () => {
       const result = await daemon.gql(`mutation($id: ID!) { ${verb}(instanceId: $id) { status } }`, { id: bobInstance }, { token: aliceToken });
       assert.equal(codeOf(result), 'NOT_FOUND', verb);
     }
-    assert.equal(codeOf(await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ customerId: bob }) }, { token: aliceToken })), 'FORBIDDEN');
+    expectError(await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ customerId: bob }) }, { token: aliceToken }), 'FORBIDDEN');
     const bobRow = await daemon.deps.db.selectFrom('instances').select('status').where('id', '=', bobInstance).executeTakeFirstOrThrow();
     assert.equal(bobRow.status, 'ALLOCATED', "bob's instance was not touched");
   });
@@ -72,11 +72,11 @@ describe('who may do what', () => {
 
   it('refuses tokens it cannot verify', async () => {
     const forged = await customerToken(alice, 'another-secret-that-is-long-enough-to-sign');
-    assert.equal(codeOf(await daemon.gql('{ instances { totalCount } }', undefined, { token: forged })), 'UNAUTHENTICATED');
+    expectError(await daemon.gql('{ instances { totalCount } }', undefined, { token: forged }), 'UNAUTHENTICATED');
     const forever = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(alice).setIssuedAt().sign(new TextEncoder().encode(customerJwtSecret));
     assert.equal(codeOf(await daemon.gql('{ instances { totalCount } }', undefined, { token: forever })), 'UNAUTHENTICATED', 'a token without exp');
     const [header, , signature] = aliceToken.split('.');
     const tampered = `${header}.${Buffer.from(JSON.stringify({ sub: bob })).toString('base64url')}.${signature}`;
-    assert.equal(codeOf(await daemon.gql('{ instances { totalCount } }', undefined, { token: tampered })), 'UNAUTHENTICATED');
+    expectError(await daemon.gql('{ instances { totalCount } }', undefined, { token: tampered }), 'UNAUTHENTICATED');
   });
 });

@@ -13,8 +13,7 @@ import {
   resetState,
   startTestDaemon,
   withPoolCatalog,
-  type TestDaemon,
-} from './support/harness.js';
+  type TestDaemon, expectError } from './support/harness.js';
 
 async function connectAsTenant(credentials: { db_user: string; db_password: string }, database: string) {
   const client = new pg.Client({ host: localPool.host, port: localPool.port, user: credentials.db_user, password: credentials.db_password, database });
@@ -117,7 +116,7 @@ describe('database allocation', () => {
     assert.equal(waiting.dbServerId, null);
     assert.equal(await readCredentials(daemon.deps.redis, waiting.id), null);
     const explicit = await daemon.gql(ALLOCATE, { id: waiting.id });
-    assert.equal(explicit.errors?.[0]?.extensions?.code, 'NO_POOL_CAPACITY');
+    expectError(explicit, 'NO_POOL_CAPACITY');
 
     const larger = await registerLocalPool(daemon, 'pool-large', 3);
     await retryWaitingAllocations(daemon.deps);

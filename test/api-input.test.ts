@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ALLOCATE, CREATE_INSTANCE, REGISTER_POOL, instanceInput, localPool, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { ALLOCATE, CREATE_INSTANCE, REGISTER_POOL, instanceInput, localPool, registerLocalPool, resetState, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
 
 describe('bad input and missing credentials', () => {
   let daemon: TestDaemon;
@@ -40,7 +40,7 @@ describe('bad input and missing credentials', () => {
   for (const [what, override, message] of invalid) {
     it(`refuses ${what} with VALIDATION_FAILED and creates nothing`, async () => {
       const result = await daemon.gql(CREATE_INSTANCE, { input: instanceInput(override) });
-      assert.equal(result.errors?.[0]?.extensions?.code, 'VALIDATION_FAILED');
+      expectError(result, 'VALIDATION_FAILED');
       assert.match(result.errors[0]!.message, message);
       assert.deepEqual(await counts(), { instances: 0, pools: 1, redisKeys: 0 });
     });
@@ -50,14 +50,14 @@ describe('bad input and missing credentials', () => {
     const input = instanceInput();
     await daemon.gql(CREATE_INSTANCE, { input });
     const result = await daemon.gql(CREATE_INSTANCE, { input: { ...input, name: 'Somebody else' } });
-    assert.equal(result.errors?.[0]?.extensions?.code, 'CONFLICT');
+    expectError(result, 'CONFLICT');
     assert.match(result.errors[0]!.message, /subdomain .* is already taken/);
     assert.equal((await counts()).instances, 1);
   });
 
   it('refuses a pool whose admin cannot log in, naming the address, and stores nothing', async () => {
     const result = await daemon.gql(REGISTER_POOL, { input: { ...localPool, adminPassword: 'wrong', name: 'pool-wrong', maxInstances: 5 } });
-    assert.equal(result.errors?.[0]?.extensions?.code, 'VALIDATION_FAILED');
+    expectError(result, 'VALIDATION_FAILED');
     assert.match(result.errors[0]!.message, /cannot use pool_admin@.*:5432 as pool admin \(password authentication failed/);
     assert.doesNotMatch(result.errors[0]!.message, /wrong/);
     assert.equal((await counts()).pools, 1);
@@ -65,7 +65,7 @@ describe('bad input and missing credentials', () => {
 
   it('refuses a pool with bad fields, naming each', async () => {
     const result = await daemon.gql(REGISTER_POOL, { input: { ...localPool, name: 'Bad Name', port: 70000, maxInstances: 0 } });
-    assert.equal(result.errors?.[0]?.extensions?.code, 'VALIDATION_FAILED');
+    expectError(result, 'VALIDATION_FAILED');
     for (const field of ['input.name', 'input.port', 'input.maxInstances']) assert.match(result.errors[0]!.message, new RegExp(field.replace('.', '\\.')));
   });
 
@@ -83,13 +83,13 @@ describe('bad input and missing credentials', () => {
   it('answers UNAUTHENTICATED without a token or with a wrong one, and creates nothing', async () => {
     for (const token of [null, 'not-the-admin-token', `${daemon.deps.config.adminToken}x`]) {
       const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() }, { token });
-      assert.equal(created.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+      expectError(created, 'UNAUTHENTICATED');
       assert.equal(created.status, 401, 'refused before the document is even read');
       assert.equal(created.data ?? null, null);
       const pools = await daemon.gql('{ pools { id name } }', undefined, { token });
-      assert.equal(pools.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+      expectError(pools, 'UNAUTHENTICATED');
       const registered = await daemon.gql(REGISTER_POOL, { input: { ...localPool, name: 'pool-x', maxInstances: 1 } }, { token });
-      assert.equal(registered.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+      expectError(registered, 'UNAUTHENTICATED');
     }
     assert.deepEqual(await counts(), { instances: 0, pools: 1, redisKeys: 0 });
   });

@@ -18,7 +18,7 @@ import { retryWaitingAllocations } from '../src/jobs/allocation-retry.js';
 import { retryBillingEvents } from '../src/jobs/billing-retry.js';
 import { credentialsKey } from '../src/domain/names.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
-import { CREATE_INSTANCE, customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { CREATE_INSTANCE, customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
 import { INSTANCE, settledInstance } from './support/odoo.js';
 import { deliver, invoicePaid, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
@@ -211,7 +211,7 @@ describe('Kill Bill push notifications', () => {
     assert.equal(fake.requests.length, 0);
 
     const graphql = await daemon.gql('{ pools { id } }', {}, { token: TOKEN });
-    assert.equal(graphql.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+    expectError(graphql, 'UNAUTHENTICATED');
 
     const byHeader = await deliver(daemon, notification, { token: null, header: TOKEN });
     assert.equal(byHeader.status, 200);
@@ -400,8 +400,8 @@ describe('Kill Bill webhook configuration and failures', () => {
       // The scheduler would take the reopened event too: stopped, so that the mutation's own try is the one seen.
       await daemon.daemon.leadership.stop();
       const RETRY = 'mutation($id: ID!) { retryBillingEvent(id: $id) { id status attempts lastError } }';
-      assert.equal((await daemon.gql(RETRY, { id: delivery.body.id }, { token: await customerToken(randomUUID()) })).errors?.[0]?.extensions?.code, 'FORBIDDEN');
-      assert.equal((await daemon.gql(RETRY, { id: randomUUID() })).errors?.[0]?.extensions?.code, 'NOT_FOUND');
+      expectError((await daemon.gql(RETRY, { id: delivery.body.id }, { token: await customerToken(randomUUID()) })), 'FORBIDDEN');
+      expectError((await daemon.gql(RETRY, { id: randomUUID() })), 'NOT_FOUND');
       const retried = await daemon.gql(RETRY, { id: delivery.body.id });
       assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
       assert.deepEqual([retried.data.retryBillingEvent.status, retried.data.retryBillingEvent.attempts], ['FAILED', 1]);

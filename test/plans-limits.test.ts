@@ -6,7 +6,7 @@ import { backgroundBillingWork } from '../src/billing/processor.js';
 import type { BillingEventRow } from '../src/db/schema.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
-import { customerToken, defaultCustomerId, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { customerToken, defaultCustomerId, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
 import { deliver, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
 
@@ -15,7 +15,6 @@ const CREATE = `mutation($input: CreateInstanceInput!) { createInstance(input: $
 const VIEW = `query($id: ID!) { instance(id: $id) { ${FIELDS} } }`;
 const UPSERT_PLAN = 'mutation($input: PlanInput!) { upsertPlan(input: $input) { name cpuLimit memoryLimitMb description } }';
 const PLANS = '{ plans { name cpuLimit memoryLimitMb } }';
-const codeOf = (result: { errors?: { extensions?: { code?: string } }[] }) => result.errors?.[0]?.extensions?.code;
 const MIB = 1024 * 1024;
 
 describe('plans decide resources; customers are held to their limits', () => {
@@ -61,9 +60,9 @@ describe('plans decide resources; customers are held to their limits', () => {
     assert.deepEqual([plain.data.createInstance.plan, plain.data.createInstance.cpuLimit, plain.data.createInstance.memoryLimitMb], ['default', 1, 1024]);
 
     const bad = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo small', cpuLimit: 100, memoryLimit: '1X' } });
-    assert.equal(codeOf(bad), 'VALIDATION_FAILED');
+    expectError(bad, 'VALIDATION_FAILED');
     assert.match(bad.errors![0]!.message, /input\.name: .*; input\.cpuLimit: must be between 0\.1 and 64 cores; input\.memoryLimit: must be a size such as 512M or 2G/);
-    assert.equal(codeOf(await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 1, memoryLimit: '1G' } }, { token: customer })), 'FORBIDDEN');
+    expectError(await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 1, memoryLimit: '1G' } }, { token: customer }), 'FORBIDDEN');
 
     const small = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.5, memoryLimit: '512M' } });
     assert.deepEqual(small.data.upsertPlan, { name: 'odoo-small', cpuLimit: 0.5, memoryLimitMb: 512, description: null });
@@ -79,9 +78,9 @@ describe('plans decide resources; customers are held to their limits', () => {
   it("takes the plan named by the subscription's planName in Kill Bill, else DEFAULT_PLAN; refuses limits from customers, takes them from admins", async () => {
     await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.5, memoryLimit: '512M' } });
     const refused = await daemon.gql(CREATE, { input: instanceInput({ cpuLimit: 64, memoryLimit: '256G' }) }, { token: customer });
-    assert.equal(codeOf(refused), 'FORBIDDEN');
+    expectError(refused, 'FORBIDDEN');
     assert.match(refused.errors![0]!.message, /input\.cpuLimit: only admins may set/);
-    assert.equal(codeOf(await daemon.gql(CREATE, { input: instanceInput({ memoryLimit: '2G' }) }, { token: customer })), 'FORBIDDEN');
+    expectError(await daemon.gql(CREATE, { input: instanceInput({ memoryLimit: '2G' }) }, { token: customer }), 'FORBIDDEN');
     assert.equal(await countLive(defaultCustomerId), 0, 'nothing was created');
 
     const onSmall = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', planName: 'odoo-small' });
@@ -100,26 +99,26 @@ describe('plans decide resources; customers are held to their limits', () => {
   it("links only the customer's own subscriptions, one instance each, and holds a customer to MAX_INSTANCES_PER_CUSTOMER, even at once", async () => {
     const others = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', customerId: randomUUID() });
     const forbidden = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: others.subscriptionId }) }, { token: customer });
-    assert.equal(codeOf(forbidden), 'FORBIDDEN');
+    expectError(forbidden, 'FORBIDDEN');
     assert.match(forbidden.errors![0]!.message, /belongs to another customer's Kill Bill account/);
     const missing = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: randomUUID() }) }, { token: customer });
-    assert.equal(codeOf(missing), 'VALIDATION_FAILED');
+    expectError(missing, 'VALIDATION_FAILED');
     assert.match(missing.errors![0]!.message, /input\.subscriptionId: Kill Bill has no subscription/);
     // An admin creating for a customer is held to the same rule.
-    assert.equal(codeOf(await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: others.subscriptionId }) })), 'FORBIDDEN');
+    expectError(await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: others.subscriptionId }) }), 'FORBIDDEN');
 
     const own = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
     const first = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: own.subscriptionId }) }, { token: customer });
     assert.equal(first.errors, undefined, JSON.stringify(first.errors));
     const twice = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: own.subscriptionId }) }, { token: customer });
-    assert.equal(codeOf(twice), 'CONFLICT');
+    expectError(twice, 'CONFLICT');
     assert.match(twice.errors![0]!.message, /already linked to a live instance/);
 
     const secondInput = instanceInput();
     const second = await daemon.gql(CREATE, { input: secondInput }, { token: customer });
     assert.equal(second.errors, undefined);
     const third = await daemon.gql(CREATE, { input: instanceInput() }, { token: customer });
-    assert.equal(codeOf(third), 'CONFLICT');
+    expectError(third, 'CONFLICT');
     assert.match(third.errors![0]!.message, /already has 2 live instances.*MAX_INSTANCES_PER_CUSTOMER=2/);
     // Repeating a request that succeeded returns its instance: a retry is not refused by the limit.
     const repeat = await daemon.gql(CREATE, { input: secondInput }, { token: customer });
@@ -135,7 +134,7 @@ describe('plans decide resources; customers are held to their limits', () => {
     const racerToken = await customerToken(racer);
     const results = await Promise.all(Array.from({ length: 6 }, () => daemon.gql(CREATE, { input: instanceInput({ customerId: racer }) }, { token: racerToken })));
     assert.equal(results.filter((result) => !result.errors).length, 2, JSON.stringify(results.map((r) => r.errors?.[0]?.message)));
-    assert.ok(results.filter((result) => result.errors).every((result) => codeOf(result) === 'CONFLICT'));
+    assert.ok(results.filter((result) => result.errors).every((result) => result.errors?.[0]?.extensions?.code === 'CONFLICT'));
     assert.equal(await countLive(racer), 2);
   });
 

@@ -18,8 +18,7 @@ import {
   resetState,
   runLabels,
   startTestDaemon,
-  type TestDaemon,
-} from './support/harness.js';
+  type TestDaemon, expectError } from './support/harness.js';
 import { holdLock } from './support/isolation.js';
 import { PROVISION, settledInstance } from './support/odoo.js';
 
@@ -140,7 +139,7 @@ describe('PostgreSQL pools on the swarm', () => {
     const UPDATE = 'mutation($id: ID!, $input: UpdatePoolInput!) { updatePool(id: $id, input: $input) { status maxInstances currentInstances } }';
 
     const tooSmall = await daemon.gql(UPDATE, { id: pool.id, input: { maxInstances: 1 } });
-    assert.equal(tooSmall.errors?.[0]?.extensions?.code, 'VALIDATION_FAILED');
+    expectError(tooSmall, 'VALIDATION_FAILED');
     assert.match(tooSmall.errors[0]!.message, /input\.maxInstances: must not be below the 2 instances the pool holds/);
 
     assert.deepEqual((await daemon.gql(UPDATE, { id: pool.id, input: { maxInstances: 4 } })).data.updatePool, { status: 'ACTIVE', maxInstances: 4, currentInstances: 2 });
@@ -153,7 +152,7 @@ describe('PostgreSQL pools on the swarm', () => {
     assert.deepEqual(stats.data.poolStats, { pools: 1, slotsUsed: 2, slotsFree: 2, byStatus: [{ status: 'ACTIVE', pools: 1, slotsUsed: 2, slotsFree: 2 }] });
 
     const refused = await daemon.gql('mutation($id: ID!) { decommissionPool(id: $id) { status } }', { id: pool.id });
-    assert.equal(refused.errors?.[0]?.extensions?.code, 'CONFLICT');
+    expectError(refused, 'CONFLICT');
     await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { status } }', { id: first.id });
     const afterRelease = await poolWhen(daemon, pool.id, () => true);
     assert.equal(afterRelease.currentInstances, 1);

@@ -8,7 +8,7 @@ import { credentialsKey } from '../src/domain/names.js';
 import { createLogger } from '../src/logger.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
-import { CREATE_INSTANCE, eventually, instanceInput, localPool, registerLocalPool, resetState, runLabels, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { CREATE_INSTANCE, eventually, instanceInput, localPool, registerLocalPool, resetState, runLabels, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
 import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 
 describe('provisioning Odoo on the swarm', () => {
@@ -82,7 +82,7 @@ describe('provisioning Odoo on the swarm', () => {
     const waiting = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance;
     assert.equal(waiting.status, 'WAITING_FOR_DATABASE');
     const notAllocated = await daemon.gql(PROVISION, { id: waiting.id });
-    assert.equal(notAllocated.errors?.[0]?.extensions?.code, 'DATABASE_NOT_ALLOCATED');
+    expectError(notAllocated, 'DATABASE_NOT_ALLOCATED');
     assert.equal(notAllocated.errors?.[0]?.message, 'Database not allocated. Cannot provision instance.');
     assert.equal((await daemon.deps.docker.listServices({ filters: labelFilters(runLabels) })).length, 0);
     assert.equal((await daemon.deps.docker.listSecrets({ filters: labelFilters(runLabels) })).length, 0);

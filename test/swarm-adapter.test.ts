@@ -4,8 +4,8 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
+import { eventually } from './support/eventually.js';
 import { odooServiceName } from '../src/domain/names.js';
 import { ensureDataDir } from '../src/swarm/data-dir.js';
 import type { SwarmSecret } from '../src/swarm/docker-types.js';
@@ -46,15 +46,6 @@ async function removeEverythingOfThisRun(): Promise<void> {
   for (const secret of await listRunSecrets()) await removeSecret(docker, secret.ID);
 }
 
-/** Swarm creates tasks asynchronously after the service. */
-async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(250);
-  }
-}
 
 describe('swarm adapter against the local Docker daemon', () => {
   let dataRoot: string | undefined;
@@ -121,6 +112,7 @@ describe('swarm adapter against the local Docker daemon', () => {
     const tasks = await eventually(
       () => listTasks(docker, { [labelKeys.instanceId]: instanceId }),
       (found) => found.length > 0,
+      15_000,
     );
     assert.ok(tasks.length > 0, 'the service has a task');
     assert.ok(tasks.every((task) => task.ServiceID === first));

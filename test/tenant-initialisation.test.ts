@@ -26,8 +26,7 @@ import {
   startTestDaemon,
   testRun,
   withPoolCatalog,
-  type TestDaemon,
-} from './support/harness.js';
+  type TestDaemon, expectError } from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 import { commandLinesContaining, commandLinesMatching, passlibVerifies, tenantState } from './support/tenant.js';
 
@@ -185,7 +184,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     const stranger = await customerToken('0b8e7a1c-1d2e-4f30-8a9b-7c6d5e4f3a21');
     const refused = await daemon.gql(RESET, { id }, { token: stranger });
     // Another customer learns nothing, not even that the instance exists.
-    assert.equal(refused.errors?.[0]?.extensions?.code, 'NOT_FOUND');
+    expectError(refused, 'NOT_FOUND');
     assert.equal((await tenantState(id)).admin!.password, afterSecond.password);
 
     const resets = (await eventsOf(daemon, id)).filter((event) => event.cause === 'resetInstanceAdminPassword');
@@ -203,7 +202,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
   it('refuses a reset before the database is initialised', async () => {
     const { id } = await allocatedInstance(daemon);
     const early = await daemon.gql(RESET, { id });
-    assert.equal(early.errors?.[0]?.extensions?.code, 'CONFLICT');
+    expectError(early, 'CONFLICT');
   });
 
   it('re-issues credentials that expired before provisioning: RUNNING, the old password refused, an event saying so', async () => {

@@ -1,9 +1,10 @@
+import assert from 'node:assert/strict';
 import './isolation.js';
+import { eventually } from './eventually.js';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SignJWT } from 'jose';
 import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
@@ -16,6 +17,8 @@ import { createLogger } from '../../src/logger.js';
 import type { SwarmSecret } from '../../src/swarm/docker-types.js';
 import { labelFilters, testRunLabels } from '../../src/swarm/labels.js';
 import { listServices, removeSecret, removeService } from '../../src/swarm/swarm.js';
+
+export { eventually };
 
 /** The HS256 secret test daemons verify customer tokens with. */
 export const customerJwtSecret = `customer-jwt-secret-${randomUUID()}`;
@@ -46,6 +49,18 @@ export interface TestDaemon {
   responses: string[];
   gql: <T = any>(query: string, variables?: Record<string, unknown>, options?: { token?: string | null }) => Promise<GraphQLResult<T>>;
   stop: () => Promise<void>;
+}
+
+/** Asserts that the call failed with `code` (and `field`, when given), the way a client reads it. */
+export function expectError<R extends Pick<GraphQLResult, 'data' | 'errors'>>(
+  result: R,
+  code: string,
+  field?: string,
+): asserts result is R & { errors: NonNullable<GraphQLResult['errors']> } {
+  const error = result.errors?.[0];
+  assert.ok(error, `expected ${code}, got no error: ${JSON.stringify(result.data)}`);
+  assert.equal(error.extensions?.code, code, error.message);
+  if (field !== undefined) assert.equal(error.extensions?.field, field, error.message);
 }
 
 /** A daemon in this process on a free port, with its own handles, logging into `logs` at debug level (or `env.LOG_LEVEL`). */
@@ -108,15 +123,6 @@ export async function removeDockerObjects(deps: Deps): Promise<void> {
   }
 }
 
-/** Polls `read` until `done` holds or the time is up; returns the last value read. */
-export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(everyMs);
-  }
-}
 
 /** Removes this run's Docker objects, drops every tenant database the tests made, then empties the tables and Redis. */
 export async function resetState(deps: Deps): Promise<void> {

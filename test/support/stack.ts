@@ -232,15 +232,7 @@ export async function stackLogs(run: StackRun, tail = 40): Promise<string> {
   return parts.join('\n');
 }
 
-/** Polls `read` until `done` holds or the time is up; returns the last value read. */
-export async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(everyMs);
-  }
-}
+export { eventually } from './eventually.js';
 
 /** What is left of a run in Docker and on disk (empty once removeStack is done). */
 export async function leftovers(run: Pick<StackRun, 'name'>): Promise<string[]> {
