@@ -6,7 +6,7 @@ import { instanceLabels } from '../swarm/labels.js';
 import { odooConfigFile, odooProductionSettings } from '../swarm/odoo-config.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
-import { ensureSecret, findSecretByName, removeService } from '../swarm/swarm.js';
+import { ensureSecret, findSecretByName, removeJob, removeService } from '../swarm/swarm.js';
 import { deleteCredentials, readCredentials } from './credentials.js';
 import { reissueCredentials } from './credentials-reissue.js';
 import { moveInstance, type Executor, type Trigger } from './instance-events.js';
@@ -46,7 +46,7 @@ export async function provisionInstance(
     const named = { ...instance, service_name: serviceName };
     if (instance.status === 'FAILED') {
       await removeService(deps.docker, serviceName);
-      await removeService(deps.docker, initJobName(serviceName));
+      await removeJob(deps.docker, initJobName(serviceName));
     }
     await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
     const started = instance.initialized_at

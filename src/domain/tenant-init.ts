@@ -3,7 +3,7 @@ import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import type { SwarmTask } from '../swarm/docker-types.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
-import { findSecretByName, removeService, taskLogTail } from '../swarm/swarm.js';
+import { findSecretByName, removeJob, taskLogTail } from '../swarm/swarm.js';
 import { replaceDefaultAdmin } from './admin-password.js';
 import { moveInstance, recordEvent, scheduler } from './instance-events.js';
 import { odooSecretName, odooServiceName } from './names.js';
@@ -90,7 +90,7 @@ async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[],
     .where('service_id', 'is', null)
     .executeTakeFirst();
   if (started.numUpdatedRows === 0n) return;
-  await removeService(deps.docker, initJobName(serviceName));
+  await removeJob(deps.docker, initJobName(serviceName));
   await recordEvent(deps, deps.db, current.id, scheduler('initialisation'), `service ${serviceName} created`);
   deps.log.info({ event: 'provisioning.server_created', instanceId: current.id, service: serviceName, serviceId }, 'odoo service created');
 }

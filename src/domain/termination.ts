@@ -5,7 +5,7 @@ import { notFound } from '../errors.js';
 import { moveDirAside } from '../swarm/data-dir.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
 import { instanceArchiveDir, instanceDataDir } from '../swarm/odoo-service.js';
-import { removeSecret, removeService } from '../swarm/swarm.js';
+import { removeJob, removeSecret, removeService } from '../swarm/swarm.js';
 import { deleteCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
@@ -35,7 +35,7 @@ export async function terminateInstance(
     if (instance.status !== 'TERMINATING') return instance;
 
     await removeService(deps.docker, instance.service_name ?? odooServiceName(instance));
-    await removeService(deps.docker, initJobName(instance.service_name ?? odooServiceName(instance)));
+    await removeJob(deps.docker, initJobName(instance.service_name ?? odooServiceName(instance)));
     await removeSecret(deps.docker, odooSecretName(instance));
 
     if (instance.db_server_id) {

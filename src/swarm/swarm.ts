@@ -149,3 +149,13 @@ export async function forceRestartService(docker: Docker, idOrName: string): Pro
     TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: (spec.TaskTemplate.ForceUpdate ?? 0) + 1 },
   }));
 }
+
+/**
+ * Removes a one-shot job's service and the containers of its finished tasks: Swarm leaves a completed job's
+ * containers behind when the service goes. Only containers on this node can be removed through this daemon.
+ */
+export async function removeJob(docker: Docker, name: string): Promise<void> {
+  await removeService(docker, name);
+  const containers = await docker.listContainers({ all: true, filters: { label: [`com.docker.swarm.service.name=${name}`] } });
+  for (const container of containers) await docker.getContainer(container.Id).remove({ force: true }).catch(ignoreNotFound);
+}
