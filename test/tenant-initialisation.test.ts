@@ -10,7 +10,7 @@ import { ensureDataDir } from '../src/swarm/data-dir.js';
 import { odooConfigFile, odooProductionSettings } from '../src/swarm/odoo-config.js';
 import { odooInitJobSpec } from '../src/swarm/odoo-init-job.js';
 import { instanceDataDir } from '../src/swarm/odoo-service.js';
-import { createService, ensureSecret, removeService } from '../src/swarm/swarm.js';
+import { createService, ensureSecret, removeJob } from '../src/swarm/swarm.js';
 import { createLogger } from '../src/logger.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters, labelKeys } from '../src/swarm/labels.js';
@@ -115,6 +115,8 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
 
     const services = await servicesOf(daemon, id);
     assert.deepEqual(services.map((service) => service.Spec.Labels[labelKeys.role]), ['server'], 'the init job is gone once done');
+    const jobContainers = await daemon.deps.docker.listContainers({ all: true, filters: { label: [`${labelKeys.instanceId}=${id}`, `${labelKeys.role}=init`] } });
+    assert.deepEqual(jobContainers.map((container) => container.Names), [], "and so are its finished containers");
     const args = [...(services[0]!.Spec.TaskTemplate.ContainerSpec.Command ?? []), ...(services[0]!.Spec.TaskTemplate.ContainerSpec.Args ?? [])];
     for (const flag of ['-i', '--init', '-u', '--update']) assert.ok(!args.includes(flag), `${flag} on the server`);
     const row = await daemon.deps.db.selectFrom('instances').select(['service_id', 'init_job_id', 'initialized_at']).where('id', '=', id).executeTakeFirstOrThrow();
@@ -274,7 +276,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
       assert.equal(state.admin?.login, 'admin');
       assert.match(state.admin!.password, HASH);
       assert.equal(passlibVerifies(state.admin!.password, 'admin'), true, "the image's default admin/admin");
-      await removeService(daemon.deps.docker, jobId);
+      await removeJob(daemon.deps.docker, `${serviceName}-init`);
     } finally {
       await withPoolCatalog((client) => dropTenantDatabase(client, tenant));
     }

@@ -5,7 +5,7 @@ import { notFound } from '../errors.js';
 import { moveDirAside } from '../swarm/data-dir.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
 import { instanceArchiveDir, instanceDataDir } from '../swarm/odoo-service.js';
-import { removeSecret, removeJob, removeService } from '../swarm/swarm.js';
+import { removeJob, removeSecret, removeService } from '../swarm/swarm.js';
 import { deleteCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
