@@ -27,21 +27,22 @@ const daemon = await startDaemon(deps).catch(async (error: unknown) => {
 /** Within the stack's stop grace period: a shutdown still running then is cut short. */
 const SHUTDOWN_TIMEOUT_MS = 25_000;
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, async () => {
-    log.info({ event: 'daemon.stopping', signal }, 'stopping: no new requests, leadership handed back after running jobs');
-    setTimeout(() => {
-      log.error({ event: 'daemon.stop_timeout' }, 'shutdown took too long');
-      process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS).unref();
-    try {
-      await daemon.stop();
-      await closeDeps(deps);
-      log.info({ event: 'daemon.stopped' }, 'stopped');
-      process.exit(0);
-    } catch (error) {
-      log.error({ event: 'daemon.stop_failed', err: error }, 'shutdown failed');
-      process.exit(1);
-    }
-  });
+/** Never rejects: it runs from a signal handler, where a rejection would end the process uncontrolled. */
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
+  log.info({ event: 'daemon.stopping', signal }, 'stopping: no new requests, leadership handed back after running jobs');
+  setTimeout(() => {
+    log.error({ event: 'daemon.stop_timeout' }, 'shutdown took too long');
+    process.exit(1);
+  }, SHUTDOWN_TIMEOUT_MS).unref();
+  try {
+    await daemon.stop();
+    await closeDeps(deps);
+    log.info({ event: 'daemon.stopped' }, 'stopped');
+    process.exit(0);
+  } catch (error) {
+    log.error({ event: 'daemon.stop_failed', err: error }, 'shutdown failed');
+    process.exit(1);
+  }
 }
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void shutdown(signal));

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { getBillingEvent, listBillingEvents } from '../src/billing/events.js';
 import { intentOf } from '../src/billing/intent.js';
-import { createKillbillClient, KillbillError } from '../src/billing/killbill-client.js';
+import { createKillbillClient, KillbillError } from '../src/killbill/client.js';
 import { parseNotification } from '../src/billing/notification.js';
 import { backgroundBillingWork } from '../src/billing/processor.js';
 import { retryDelaySeconds } from '../src/billing/retry-policy.js';

@@ -7,8 +7,8 @@ import { resolvePlan } from '../domain/plans.js';
 import { provisionInstance } from '../domain/provisioning.js';
 import { forEachInstance, linkedInstances, type LinkedInstance } from './instances.js';
 import type { Intent } from './intent.js';
-import type { KillbillClient } from './killbill-client.js';
-import { accountCustomer } from './ownership.js';
+import type { KillbillClient } from '../killbill/client.js';
+import { accountCustomer } from '../domain/subscriptions.js';
 
 /** How an event ended when nothing failed: acted on, or deliberately left alone (with the reason). */
 export interface Settled {

@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { endedStatuses } from '../domain/instance-status.js';
 import { isUuid } from '../domain/names.js';
 import { DomainError } from '../errors.js';
-import { KillbillError } from './killbill-client.js';
+import { KillbillError } from '../killbill/client.js';
 
 export type LinkedInstance = Pick<InstanceRow, 'id' | 'status' | 'subscription_id' | 'purge_at'>;
 

@@ -1,7 +1,7 @@
 import { resumeInstance, suspendInstance } from '../domain/lifecycle.js';
 import { byKillbill, ignored, processed, RetryLater, type IntentHandler } from './actions.js';
 import { forEachInstance, linkedInstances } from './instances.js';
-import { accountCustomer } from './ownership.js';
+import { accountCustomer } from '../domain/subscriptions.js';
 
 /**
  * OVERDUE_CHANGE / BLOCKING_STATE on an account: Kill Bill's overdue service blocks or unblocks entitlement, and a

@@ -5,7 +5,7 @@ import { withTransaction } from '../db/transaction.js';
 import { changePlan, endCancelled, startPaid, startTrial, undoCancellation, type EventContext, type Settled } from './actions.js';
 import { describeError } from './instances.js';
 import { intentOf, type Intent } from './intent.js';
-import { createKillbillClient, type KillbillClient } from './killbill-client.js';
+import { createKillbillClient, type KillbillClient } from '../killbill/client.js';
 import { applyEntitlement } from './overdue.js';
 import { retryDelaySeconds } from './retry-policy.js';
 

@@ -100,7 +100,7 @@ export async function moveInstance(
   if (!row) return undefined;
   const { event_id, event_created_at, ...moved } = row;
   publishWritten(deps, executor, { instance_id: instance.id, from_status: instance.status, to_status: to, trigger, message }, { event_id, event_created_at });
-  return moved as InstanceRow;
+  return moved;
 }
 
 export async function listInstanceEvents(deps: Pick<Deps, 'db'>, instanceId: string, first = 100): Promise<InstanceEventRow[]> {

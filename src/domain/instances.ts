@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
 import type { InstanceRow, InstanceStatus, NewInstanceRow } from '../db/schema.js';
-import { subscriptionOfCustomer } from '../billing/ownership.js';
+import { subscriptionOfCustomer } from './subscriptions.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';

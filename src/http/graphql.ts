@@ -51,7 +51,7 @@ function schemaPrivacy(): Plugin<RequestContext> {
     onValidate(payload) {
       if (payload.context.caller.kind === 'admin') return undefined;
       payload.addValidationRule(NoSchemaIntrospectionCustomRule);
-      return suggestions.onValidate?.(payload as never);
+      return suggestions.onValidate?.(payload);
     },
   };
 }

@@ -75,7 +75,7 @@ export function startScheduler(deps: Deps, jobs: Job[]): Scheduler {
     },
     stop: async () => {
       stopped = true;
-      await Promise.all(tasks.map((task) => task.stop()));
+      for (const task of tasks) await task.stop();
       await Promise.all(current.values());
     },
   };

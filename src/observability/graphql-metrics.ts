@@ -1,4 +1,4 @@
-import { getOperationAST } from 'graphql';
+import { getOperationAST, type ExecutionArgs } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Metrics } from './metrics.js';
 
@@ -9,7 +9,8 @@ const labelName = (name: string | undefined): string => (name && /^[A-Za-z_][A-Z
 export function useOperationMetrics(metrics: Metrics): Plugin {
   return {
     onExecute({ args }) {
-      const operation = getOperationAST(args.document, args.operationName);
+      const { document, operationName } = args as ExecutionArgs;
+      const operation = getOperationAST(document, operationName);
       const labels = { type: operation?.operation ?? 'unknown', name: labelName(operation?.name?.value) };
       const endTimer = metrics.graphqlSeconds.startTimer(labels);
       return {

@@ -4,13 +4,14 @@ import type { Deps } from '../deps.js';
 
 export interface Readiness {
   ready: boolean;
-  checks: Record<string, 'ok' | string>;
+  /** Each dependency: `ok`, or what is wrong with it. */
+  checks: Record<string, string>;
 }
 
 const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
   Promise.race([work, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref())]);
 
-async function check(work: () => Promise<unknown>): Promise<'ok' | string> {
+async function check(work: () => Promise<unknown>): Promise<string> {
   try {
     await within(2000, work());
     return 'ok';

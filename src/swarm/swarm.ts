@@ -34,17 +34,17 @@ export async function ensureSecret(docker: Docker, name: string, data: string, l
   const existing = await findSecretByName(docker, name);
   if (existing) return { id: existing.ID, name, created: false };
   try {
-    const secret: Docker.Secret = await docker.createSecret({
+    const secret = (await docker.createSecret({
       Name: name,
       Labels: labels,
       Data: Buffer.from(data).toString('base64'),
-    });
+    })) as Docker.Secret;
     return { id: secret.id, name, created: true };
   } catch (error) {
     // A concurrent call created it between our read and our create.
     if (!hasStatusCode(error, 409)) throw error;
     const winner = await findSecretByName(docker, name);
-    if (!winner) throw new Error(`secret ${name} was created and removed concurrently`);
+    if (!winner) throw new Error(`secret ${name} was created and removed concurrently`, { cause: error });
     return { id: winner.ID, name, created: false };
   }
 }
@@ -64,7 +64,7 @@ export async function createService(docker: Docker, spec: ServiceSpec): Promise<
   } catch (error) {
     if (!hasStatusCode(error, 409)) throw error;
     const existing = await findServiceByName(docker, spec.Name);
-    if (!existing) throw new Error(`service ${spec.Name} was created and removed concurrently`);
+    if (!existing) throw new Error(`service ${spec.Name} was created and removed concurrently`, { cause: error });
     return existing.ID;
   }
 }

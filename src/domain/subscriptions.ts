@@ -1,6 +1,6 @@
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
-import { createKillbillClient, KillbillError, type KillbillClient, type KillbillSubscription } from './killbill-client.js';
+import { createKillbillClient, KillbillError, type KillbillClient, type KillbillSubscription } from '../killbill/client.js';
 
 export const sameId = (a: string | null | undefined, b: string | null | undefined): boolean => !!a && !!b && a.toLowerCase() === b.toLowerCase();
 
