@@ -197,7 +197,7 @@ describe('slot reservations and kept admin connections', () => {
       assert.equal(created.data.createInstance.status, 'ALLOCATED');
       const after = await eventually(() => sessionsOf(admin.user), (open) => open.length === 1, 2_000, 50);
       assert.equal(after.length, 1, 'one session, logged in with the new password');
-      assert.ok(after[0]! > before[0]!, `the session from before the change is gone (${before[0]!.toISOString()} then ${after.map((d) => d.toISOString())})`);
+      assert.ok(after[0]! > before[0]!, `the session from before the change is gone (${before[0]!.toISOString()} then ${after.map((d) => d.toISOString()).join(', ')})`);
     } finally {
       await withPoolCatalog((client) => client.query(`alter role ${admin.user} password '${admin.password}'`));
     }

@@ -61,7 +61,7 @@ describe('plans decide resources; customers are held to their limits', () => {
 
     const bad = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo small', cpuLimit: 100, memoryLimit: '1X' } });
     expectError(bad, 'VALIDATION_FAILED');
-    assert.match(bad.errors![0]!.message, /input\.name: .*; input\.cpuLimit: must be between 0\.1 and 64 cores; input\.memoryLimit: must be a size such as 512M or 2G/);
+    assert.match(bad.errors[0]!.message, /input\.name: .*; input\.cpuLimit: must be between 0\.1 and 64 cores; input\.memoryLimit: must be a size such as 512M or 2G/);
     expectError(await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 1, memoryLimit: '1G' } }, { token: customer }), 'FORBIDDEN');
 
     const small = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.5, memoryLimit: '512M' } });
@@ -79,7 +79,7 @@ describe('plans decide resources; customers are held to their limits', () => {
     await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.5, memoryLimit: '512M' } });
     const refused = await daemon.gql(CREATE, { input: instanceInput({ cpuLimit: 64, memoryLimit: '256G' }) }, { token: customer });
     expectError(refused, 'FORBIDDEN');
-    assert.match(refused.errors![0]!.message, /input\.cpuLimit: only admins may set/);
+    assert.match(refused.errors[0]!.message, /input\.cpuLimit: only admins may set/);
     expectError(await daemon.gql(CREATE, { input: instanceInput({ memoryLimit: '2G' }) }, { token: customer }), 'FORBIDDEN');
     assert.equal(await countLive(defaultCustomerId), 0, 'nothing was created');
 
@@ -100,10 +100,10 @@ describe('plans decide resources; customers are held to their limits', () => {
     const others = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', customerId: randomUUID() });
     const forbidden = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: others.subscriptionId }) }, { token: customer });
     expectError(forbidden, 'FORBIDDEN');
-    assert.match(forbidden.errors![0]!.message, /belongs to another customer's Kill Bill account/);
+    assert.match(forbidden.errors[0]!.message, /belongs to another customer's Kill Bill account/);
     const missing = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: randomUUID() }) }, { token: customer });
     expectError(missing, 'VALIDATION_FAILED');
-    assert.match(missing.errors![0]!.message, /input\.subscriptionId: Kill Bill has no subscription/);
+    assert.match(missing.errors[0]!.message, /input\.subscriptionId: Kill Bill has no subscription/);
     // An admin creating for a customer is held to the same rule.
     expectError(await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: others.subscriptionId }) }), 'FORBIDDEN');
 
@@ -112,14 +112,14 @@ describe('plans decide resources; customers are held to their limits', () => {
     assert.equal(first.errors, undefined, JSON.stringify(first.errors));
     const twice = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: own.subscriptionId }) }, { token: customer });
     expectError(twice, 'CONFLICT');
-    assert.match(twice.errors![0]!.message, /already linked to a live instance/);
+    assert.match(twice.errors[0]!.message, /already linked to a live instance/);
 
     const secondInput = instanceInput();
     const second = await daemon.gql(CREATE, { input: secondInput }, { token: customer });
     assert.equal(second.errors, undefined);
     const third = await daemon.gql(CREATE, { input: instanceInput() }, { token: customer });
     expectError(third, 'CONFLICT');
-    assert.match(third.errors![0]!.message, /already has 2 live instances.*MAX_INSTANCES_PER_CUSTOMER=2/);
+    assert.match(third.errors[0]!.message, /already has 2 live instances.*MAX_INSTANCES_PER_CUSTOMER=2/);
     // Repeating a request that succeeded returns its instance: a retry is not refused by the limit.
     const repeat = await daemon.gql(CREATE, { input: secondInput }, { token: customer });
     assert.equal(repeat.data?.createInstance.id, second.data.createInstance.id, JSON.stringify(repeat.errors));

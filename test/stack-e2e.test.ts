@@ -153,7 +153,7 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
           if (name !== 'killbill_username') assert.ok(!spec.includes(value), `secret ${name} in the spec of ${short}`);
         }
       }
-      const env = ((await docker.getService(daemonService()).inspect()) as any).Spec.TaskTemplate.ContainerSpec.Env as string[];
+      const env = ((await docker.getService(daemonService()).inspect())).Spec.TaskTemplate.ContainerSpec.Env as string[];
       assert.ok(env.includes('POOL_ACCESS_MODE=overlay'));
       assert.ok(!env.some((entry) => /^(DATABASE_URL|REDIS_URL|ADMIN_TOKEN|MASTER_KEY)=/.test(entry)), env.join(' '));
     }));

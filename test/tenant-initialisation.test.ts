@@ -99,7 +99,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
       }
       const roles = await rolesOf(daemon, id);
       if (roles.includes('init')) sawInitJob = true;
-      if (state.base !== 'installed') assert.ok(!roles.includes('server'), `the server started before initialisation ended: ${roles}`);
+      if (state.base !== 'installed') assert.ok(!roles.includes('server'), `the server started before initialisation ended: ${roles.join(', ')}`);
       if ((await containersOf(daemon, id, 'init')).length > 0) {
         assert.deepEqual(commandLinesContaining(instance.credentials.db_password), [], 'the database password on a command line during initialisation');
         scannedDuringInit = true;
@@ -274,8 +274,8 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
       const state = await tenantState(scratchId);
       assert.equal(state.base, 'installed');
       assert.equal(state.admin?.login, 'admin');
-      assert.match(state.admin!.password, HASH);
-      assert.equal(passlibVerifies(state.admin!.password, 'admin'), true, "the image's default admin/admin");
+      assert.match(state.admin.password, HASH);
+      assert.equal(passlibVerifies(state.admin.password, 'admin'), true, "the image's default admin/admin");
       await removeJob(daemon.deps.docker, `${serviceName}-init`);
     } finally {
       await withPoolCatalog((client) => dropTenantDatabase(client, tenant));

@@ -25,14 +25,14 @@ export async function startDaemonProcess(env: Record<string, string> = {}, optio
   child.once('exit', (code) => (exitCode = code));
   const lines: Record<string, any>[] = [];
   let buffered = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buffered += chunk.toString();
     const parts = buffered.split('\n');
     buffered = parts.pop() ?? '';
     for (const line of parts) if (line.startsWith('{')) lines.push(JSON.parse(line));
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const started = await eventually(async () => lines.find((line) => line.event === 'daemon.started'), (line) => !!line || exitCode !== undefined, 60_000, 100);
   if (!started) {
     child.kill('SIGKILL');

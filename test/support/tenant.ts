@@ -50,7 +50,7 @@ export function passlibVerifies(hash: string, password: string): boolean {
 export function commandLinesContaining(needle: string): string[] {
   const found: string[] = [];
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    let cmdline = '';
+    let cmdline: string;
     try {
       cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     } catch {
