@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { isUuid } from '../domain/names.js';
+import { describeIssues } from '../issues.js';
 
 /**
  * A Kill Bill push notification as it is POSTed to the callback (Kill Bill's `NotificationJson`):
@@ -38,12 +40,11 @@ const jsonMetadataEvents = new Set([
 const objectIdRequired = new Set(['SUBSCRIPTION_CREATION', 'SUBSCRIPTION_CANCEL', 'SUBSCRIPTION_UNCANCEL', 'SUBSCRIPTION_CHANGE', 'INVOICE_PAYMENT_SUCCESS', 'BLOCKING_STATE']);
 const accountIdRequired = new Set([...objectIdRequired, 'OVERDUE_CHANGE']);
 
-const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const enumName = (example: string) =>
   z.string({ error: 'must be a string' }).regex(/^[A-Z][A-Z0-9_]{0,59}$/, `must be an upper-case Kill Bill name such as ${example}`);
 const idOrNull = z
   .string({ error: 'must be a UUID or null' })
-  .regex(uuid, 'must be a UUID or null')
+  .refine(isUuid, 'must be a UUID or null')
   .transform((id) => id.toLowerCase())
   .nullable()
   // Tenant-wide events carry no account; a serializer that drops nulls leaves the key out altogether.
@@ -113,13 +114,7 @@ export function parseNotification(raw: string): ParsedNotification {
   const parsed = bodySchema.safeParse(json);
   if (!parsed.success) {
     const input = (typeof json === 'object' && json !== null ? json : {}) as Record<string, unknown>;
-    const reason = parsed.error.issues
-      .map((issue) => {
-        const field = issue.path.join('.') || 'body';
-        const missing = issue.code === 'invalid_type' && issue.path.length === 1 && !(String(issue.path[0]) in input);
-        return `${field}: ${missing ? 'is required' : issue.message}`;
-      })
-      .join('; ');
+    const reason = describeIssues(parsed.error.issues, { whole: 'body', input }).join('; ');
     return { ok: false, reason };
   }
   const { eventType, objectType, objectId, accountId, metaData } = parsed.data;

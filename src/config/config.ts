@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
+import { describeIssues } from '../issues.js';
 import { billingSecretNames, billingSection } from './billing.js';
 import { coreSection } from './core.js';
 import { customerAuthSection } from './customer-auth.js';
@@ -56,11 +57,7 @@ export function loadConfig(env: Env = process.env): Config {
       parts.push(parsed.data);
       continue;
     }
-    for (const issue of parsed.error.issues) {
-      const name = issue.path.join('.');
-      const missing = issue.code === 'invalid_type' && resolved[name] === undefined;
-      problems.push(`${name}: ${missing ? 'is required' : issue.message}`);
-    }
+    problems.push(...describeIssues(parsed.error.issues, { input: resolved }));
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.assign({}, ...parts) as Config;

@@ -6,6 +6,7 @@ import { DomainError, notFound } from '../errors.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { isUuid } from './names.js';
 import { withTenantDatabase } from './tenant-database.js';
+import { lockInstance } from './instance-lock.js';
 
 /** Odoo 17's base data makes `base.user_admin` the user with id 2 (id 1 is the inactive `__system__`). */
 const ADMIN_USER_ID = 2;
@@ -51,8 +52,7 @@ export async function resetInstanceAdminPassword(
 ): Promise<AdminCredentials> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   return deps.db.transaction().execute(async (trx) => {
-    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
-    if (!instance) throw notFound('Instance', instanceId);
+    const instance = await lockInstance(trx, instanceId);
     if (!instance.initialized_at || !resettable.includes(instance.status)) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and its database is not initialised yet: try again once it runs.`);
     }

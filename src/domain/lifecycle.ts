@@ -7,6 +7,7 @@ import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { canTransition, endedStatuses } from './instance-status.js';
 import { isUuid } from './names.js';
 import { withTransaction } from '../db/transaction.js';
+import { lockInstance } from './instance-lock.js';
 
 interface RunStateChange {
   verb: string;
@@ -21,8 +22,7 @@ interface RunStateChange {
 function withLockedInstance<T>(deps: Deps, instanceId: string, work: (trx: Transaction<Database>, instance: InstanceRow) => Promise<T>): Promise<T> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   return withTransaction(deps.db, async (trx) => {
-    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
-    if (!instance) throw notFound('Instance', instanceId);
+    const instance = await lockInstance(trx, instanceId);
     return work(trx, instance);
   });
 }

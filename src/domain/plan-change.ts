@@ -8,6 +8,7 @@ import { updateServiceResources } from '../swarm/swarm.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses, servingStatuses } from './instance-status.js';
 import { isUuid } from './names.js';
+import { lockInstance } from './instance-lock.js';
 
 const restartedByResize: InstanceStatus[] = [...servingStatuses, 'FAILED'];
 
@@ -20,8 +21,7 @@ const restartedByResize: InstanceStatus[] = [...servingStatuses, 'FAILED'];
 export async function changeInstancePlan(deps: Deps, instanceId: string, plan: PlanRow, trigger: Trigger): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   return withTransaction(deps.db, async (trx) => {
-    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
-    if (!instance) throw notFound('Instance', instanceId);
+    const instance = await lockInstance(trx, instanceId);
     if (endedStatuses.includes(instance.status)) return instance;
     const same = instance.plan === plan.name && instance.cpu_limit === plan.cpu_limit && instance.memory_limit_mb === plan.memory_limit_mb;
     if (same) return instance;

@@ -14,6 +14,7 @@ import { isAllocated } from './instance-status.js';
 import { isUuid, odooSecretName, odooServiceName } from './names.js';
 import { withTransaction } from '../db/transaction.js';
 import { createInitJob, createServer, type SecretRef } from './odoo-services.js';
+import { lockInstance } from './instance-lock.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
 const alreadyProvisioned: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'SUSPENDED', 'RESTORING'];
@@ -34,8 +35,7 @@ export async function provisionInstance(
 ): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   const provisioned = await withTransaction(deps.db, async (trx) => {
-    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
-    if (!instance) throw notFound('Instance', instanceId);
+    const instance = await lockInstance(trx, instanceId);
     if (alreadyProvisioned.includes(instance.status)) return { instance, fresh: false };
     if (instance.status === 'TERMINATED') throw new DomainError('CONFLICT', `Instance ${instanceId} is terminated and cannot be provisioned.`);
     if (!isAllocated(instance) || !provisionable.includes(instance.status)) {

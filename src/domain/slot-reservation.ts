@@ -2,9 +2,10 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database, InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
-import { DomainError, notFound } from '../errors.js';
+import { DomainError } from '../errors.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { statusesBefore } from './instance-status.js';
+import { lockInstance } from './instance-lock.js';
 
 /**
  * How long a caller owns the slot it reserved while it makes the role and database. Far above the few hundred
@@ -89,8 +90,7 @@ async function reserveAtOnce(
 /** The instance row locked, then why the statement above reserved nothing, or a reservation after waiting. */
 async function reserveInTransaction(deps: Deps, instanceId: string, skipPoolIds: string[]): Promise<ReserveOutcome> {
   return withTransaction(deps.db, async (trx): Promise<ReserveOutcome> => {
-    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
-    if (!instance) throw notFound('Instance', instanceId);
+    const instance = await lockInstance(trx, instanceId);
     if (instance.status === 'TERMINATED') throw new DomainError('CONFLICT', `Instance ${instanceId} is terminated.`);
     if (instance.db_allocation === 'ready') return { kind: 'ready', instance };
     if (!allocatable.includes(instance.status)) {

@@ -1,10 +1,10 @@
 import type { Caller } from '../access/caller.js';
 import { sameSecret } from '../crypto/same-secret.js';
+import { isUuid } from '../domain/names.js';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/config.js';
 
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function bearerOrBasic(authorization: string | null): string | undefined {
   const [scheme, value] = (authorization ?? '').trim().split(/\s+/, 2);
@@ -38,7 +38,7 @@ export function callerIdentifier(config: Pick<Config, 'adminToken' | 'customerAu
       const { payload } = secret
         ? await jwtVerify(token, secret, { ...options, algorithms: ['HS256'] })
         : await jwtVerify(token, jwks!, options);
-      return payload.sub && UUID.test(payload.sub) ? { kind: 'customer', customerId: payload.sub.toLowerCase() } : { kind: 'anonymous' };
+      return payload.sub && isUuid(payload.sub) ? { kind: 'customer', customerId: payload.sub.toLowerCase() } : { kind: 'anonymous' };
     } catch {
       return { kind: 'anonymous' };
     }

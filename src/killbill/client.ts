@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssues } from '../issues.js';
 import type { KillbillApiConfig } from '../config/config.js';
 
 export type KillbillErrorCode =
@@ -147,7 +148,7 @@ function getter(config: KillbillApiConfig) {
     }
     const parsed = schema.safeParse(body);
     if (!parsed.success) {
-      const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+      const problems = describeIssues(parsed.error.issues, { whole: 'body' }).join('; ');
       throw new KillbillError('KILLBILL_BAD_RESPONSE', `Kill Bill's answer to ${call} is not the documented shape (${problems}).`, response.status);
     }
     return parsed.data;
