@@ -16,7 +16,8 @@ export interface PageRequest {
 
 /** `first` as a page size: a whole number from 1 to `max`. */
 export function checkPageSize(first: number, max: number, field = 'first'): number {
-  if (!Number.isInteger(first) || first < 1 || first > max) throw new DomainError('VALIDATION_FAILED', `${field}: must be between 1 and ${max}`, field);
+  if (!Number.isInteger(first) || first < 1 || first > max)
+    throw new DomainError('VALIDATION_FAILED', `${field}: must be between 1 and ${max}`, field);
   return first;
 }
 
