@@ -4,7 +4,6 @@ import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceU
 import type { Deps } from '../deps.js';
 import { afterCommit } from '../db/transaction.js';
 import { canTransition } from './instance-status.js';
-import { isUuid } from './names.js';
 import { checkPageSize, pageOf, readSerialCursor, serialCursor, type Page, type PageRequest } from './pages.js';
 
 /** Who or what caused a change: `cause` names the action, `actor` the caller (admin, customer:<id>, scheduler, killbill). */
@@ -76,13 +75,12 @@ export async function moveInstance(
 export async function pagesOfInstanceEvents(deps: Pick<Deps, 'db'>, instanceIds: readonly string[], request: PageRequest): Promise<Page<InstanceEventRow>[]> {
   const first = checkPageSize(request.first, 1000);
   const afterId = request.after ? readSerialCursor(request.after) : null;
-  const ids = instanceIds.filter(isUuid);
   const rows =
-    ids.length === 0
+    instanceIds.length === 0
       ? []
       : await deps.db
           .selectFrom('instances')
-          .where('instances.id', 'in', ids)
+          .where('instances.id', 'in', instanceIds)
           .innerJoinLateral(
             (eb) => {
               let events = eb.selectFrom('instance_events').selectAll().whereRef('instance_events.instance_id', '=', 'instances.id');
