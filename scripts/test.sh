@@ -63,6 +63,7 @@ suites=(
   test/hostile-documents.test.ts
   test/master-key.test.ts
   test/instance-events.test.ts
+  test/instance-events-loader.test.ts
   # Stops Redis, restarts PostgreSQL and freezes dockerd under a daemon: it waits to run alone.
   test/faults.test.ts
   test/unit/config.test.ts
@@ -75,6 +76,7 @@ suites=(
   test/unit/rollout.test.ts
   test/unit/scheduler.test.ts
   test/unit/swarm-postgres-service.test.ts
+  test/unit/pages.test.ts
 )
 unlisted=$(comm -23 <(find test -name '*.test.ts' | LC_ALL=C sort) <(printf '%s\n' "${suites[@]}" | LC_ALL=C sort))
 [ -z "$unlisted" ] || die "suites not listed in scripts/test.sh: $unlisted"

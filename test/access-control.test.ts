@@ -30,9 +30,9 @@ describe('who may do what', () => {
   const codeOf = (result: { errors?: { extensions?: { code?: string } }[] }) => result.errors?.[0]?.extensions?.code;
 
   it("lets a customer read its own instances and history, and nobody else's", async () => {
-    const own = await daemon.gql('query($id: ID!) { instance(id: $id) { id customerId events { to actor } } }', { id: aliceInstance }, { token: aliceToken });
+    const own = await daemon.gql('query($id: ID!) { instance(id: $id) { id customerId events { nodes { to actor } } } }', { id: aliceInstance }, { token: aliceToken });
     assert.equal(own.data.instance.customerId, alice);
-    assert.equal(own.data.instance.events[0].actor, `customer:${alice}`);
+    assert.equal(own.data.instance.events.nodes[0].actor, `customer:${alice}`);
     const list = await daemon.gql('{ instances { totalCount nodes { customerId } } }', undefined, { token: aliceToken });
     assert.deepEqual(list.data.instances.nodes, [{ customerId: alice }]);
     // Another customer's instance looks exactly like one that does not exist.

@@ -139,15 +139,17 @@ describe('database allocation', () => {
     for (let i = 0; i < 3; i++) await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
     await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ customerId: otherCustomer }) });
     const query = `query($first: Int, $after: String, $status: InstanceStatus, $customerId: ID) {
-      instances(first: $first, after: $after, status: $status, customerId: $customerId) { totalCount hasNextPage endCursor nodes { id status customerId } }
+      instances(first: $first, after: $after, status: $status, customerId: $customerId) { totalCount pageInfo { hasNextPage hasPreviousPage startCursor endCursor } edges { cursor } nodes { id status customerId } }
     }`;
     const page1 = (await daemon.gql(query, { first: 3 })).data.instances;
     assert.equal(page1.totalCount, 4);
     assert.equal(page1.nodes.length, 3);
-    assert.equal(page1.hasNextPage, true);
-    const page2 = (await daemon.gql(query, { first: 3, after: page1.endCursor })).data.instances;
+    assert.deepEqual([page1.pageInfo.hasNextPage, page1.pageInfo.hasPreviousPage], [true, false]);
+    assert.equal(page1.pageInfo.startCursor, page1.edges[0].cursor);
+    assert.equal(page1.pageInfo.endCursor, page1.edges[2].cursor);
+    const page2 = (await daemon.gql(query, { first: 3, after: page1.pageInfo.endCursor })).data.instances;
     assert.equal(page2.nodes.length, 1);
-    assert.equal(page2.hasNextPage, false);
+    assert.deepEqual([page2.pageInfo.hasNextPage, page2.pageInfo.hasPreviousPage], [false, true]);
     const ids = new Set([...page1.nodes, ...page2.nodes].map((node: { id: string }) => node.id));
     assert.equal(ids.size, 4);
     const waiting = (await daemon.gql(query, { status: 'WAITING_FOR_DATABASE' })).data.instances;

@@ -130,8 +130,8 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
     assert.deepEqual(resumed.map((result) => result.data?.resumeInstance.status), ['STARTING', 'STARTING'], JSON.stringify(resumed.map((r) => r.errors)));
     assert.equal((await statusWhen(id, 'RUNNING')).status, 'RUNNING');
 
-    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to cause actor } } }', { id });
-    const moves = history.data.instance.events.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string; cause: string; actor: string }) => `${e.from}->${e.to} ${e.cause} ${e.actor}`);
+    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor } } } }', { id });
+    const moves = history.data.instance.events.nodes.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string; cause: string; actor: string }) => `${e.from}->${e.to} ${e.cause} ${e.actor}`);
     assert.ok(moves.includes('RUNNING->SUSPENDED ENTITLEMENT killbill'), moves.join('\n'));
     assert.ok(moves.includes('SUSPENDED->STARTING INVOICE_PAYMENT_SUCCESS killbill'), moves.join('\n'));
     assert.ok(moves.includes('SUSPENDED->STARTING resumeInstance admin'), moves.join('\n'));
@@ -169,8 +169,8 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
     assert.equal((await statusWhen(id, 'TERMINATED', 15_000)).status, 'TERMINATED');
     console.log(`[measure] purge due -> TERMINATED: ${Date.now() - dueAt} ms`);
     assert.equal(await databaseExists(id), false);
-    const events = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to cause } } }', { id });
-    assert.deepEqual(events.data.instance.events.slice(-2).map((e: { from: string; to: string; cause: string }) => `${e.from}->${e.to} ${e.cause}`), [
+    const events = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause } } } }', { id });
+    assert.deepEqual(events.data.instance.events.nodes.slice(-2).map((e: { from: string; to: string; cause: string }) => `${e.from}->${e.to} ${e.cause}`), [
       'SUSPENDED->TERMINATING purge',
       'TERMINATING->TERMINATED purge',
     ]);

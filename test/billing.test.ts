@@ -133,7 +133,7 @@ describe('Kill Bill push notifications', () => {
     assert.equal(event.status, 'processed', event.last_error ?? '');
     const settled = await settledInstance(daemon, instance.id);
     assert.equal(settled.status, 'RUNNING', settled.error ?? '');
-    const history = (await daemon.gql(`query($id: ID!) { instance(id: $id) { events { actor cause message } } }`, { id: instance.id })).data.instance.events;
+    const history = (await daemon.gql(`query($id: ID!) { instance(id: $id) { events { nodes { actor cause message } } } }`, { id: instance.id })).data.instance.events.nodes;
     assert.ok(
       history.some((entry: { actor: string; cause: string; message: string | null }) =>
         entry.actor === 'killbill' && entry.cause === 'INVOICE_PAYMENT_SUCCESS' && /credentials expired/.test(entry.message ?? '')),
@@ -169,9 +169,16 @@ describe('Kill Bill push notifications', () => {
       assert.equal(await instanceStatus(instance.id), 'ALLOCATED');
       assert.equal((await servicesOf(instance.id)).length, 0);
     }
-    const ignored = await listBillingEvents(daemon.deps, { status: 'ignored', first: 10 });
-    assert.equal(ignored.length, 4);
-    assert.equal((await listBillingEvents(daemon.deps, { first: 2 })).length, 2);
+    const ignored = await listBillingEvents(daemon.deps, { status: 'ignored' }, { first: 10 });
+    assert.equal(ignored.edges.length, 4);
+    const ids = (page: { edges: { node: { id: string } }[] }) => page.edges.map((edge) => edge.node.id);
+    const all = await listBillingEvents(daemon.deps, {}, { first: 200 });
+    const newest = await listBillingEvents(daemon.deps, {}, { first: 2 });
+    assert.deepEqual(ids(newest), ids(all).slice(0, 2));
+    assert.equal(newest.pageInfo.hasNextPage, true);
+    const rest = await listBillingEvents(daemon.deps, {}, { first: 200, after: newest.pageInfo.endCursor });
+    assert.deepEqual(ids(rest), ids(all).slice(2), 'the next page starts where the first ended');
+    assert.deepEqual([rest.pageInfo.hasNextPage, rest.pageInfo.hasPreviousPage], [false, true]);
   });
 
   it('records a delivery once and makes one service, however many copies arrive and however they are spelled', async () => {
@@ -253,9 +260,9 @@ describe('Kill Bill push notifications', () => {
     assert.equal(failed.attempts, 1);
     assert.match(failed.last_error ?? '', new RegExp(`instance ${instance.id}: DATABASE_NOT_ALLOCATED`));
     assert.ok(failed.next_attempt_at && failed.next_attempt_at > failed.updated_at, 'a next try is scheduled');
-    assert.equal((await listBillingEvents(daemon.deps, { status: 'failed', first: 10 }))[0]?.id, failed.id);
-    const visible = await daemon.gql('{ billingEvents(status: FAILED) { id status attempts lastError } }');
-    assert.deepEqual(visible.data.billingEvents[0], { id: failed.id, status: 'FAILED', attempts: 1, lastError: failed.last_error }, 'admins see the failure in GraphQL');
+    assert.equal((await listBillingEvents(daemon.deps, { status: 'failed' }, { first: 10 })).edges[0]?.node.id, failed.id);
+    const visible = await daemon.gql('{ billingEvents(status: FAILED) { nodes { id status attempts lastError } } }');
+    assert.deepEqual(visible.data.billingEvents.nodes[0], { id: failed.id, status: 'FAILED', attempts: 1, lastError: failed.last_error }, 'admins see the failure in GraphQL');
 
     // Still waiting: the retry fails again and backs off further.
     await eventually(async () => (await retryBillingEvents(daemon.deps), getBillingEvent(daemon.deps, failed.id)), (event) => event!.attempts >= 2, 10_000);

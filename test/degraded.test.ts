@@ -77,8 +77,8 @@ describe('status follows reality after RUNNING', () => {
     assert.equal((await daemon.gql(act('restartInstance'), { id })).data.restartInstance.status, 'RESTARTING');
     assert.equal((await statusWhen(id, 'RUNNING')).status, 'RUNNING');
 
-    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to cause } } }', { id });
-    const moves = history.data.instance.events.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string }) => `${e.from}->${e.to}`);
+    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause } } } }', { id });
+    const moves = history.data.instance.events.nodes.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string }) => `${e.from}->${e.to}`);
     const sinceRunning = moves.slice(moves.indexOf('PROVISIONING->RUNNING') + 1);
     // The second death may be seen as DEGRADED first or, when Swarm's verdict is already in, as FAILED directly.
     const secondDeath = sinceRunning.includes('DEGRADED->FAILED') ? ['RUNNING->DEGRADED', 'DEGRADED->FAILED'] : ['RUNNING->FAILED'];

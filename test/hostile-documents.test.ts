@@ -72,12 +72,14 @@ describe('hostile documents against a replica with a small heap', () => {
   });
 
   it("bounds a customer's query cost, e.g. every instance's events under aliases", async () => {
-    const costly = await query('{ instances(first: 200) { nodes { id events { id from to cause actor message at } } } }', customerBearer);
+    const costly = await query('{ instances(first: 200) { nodes { id events { nodes { id from to cause actor message at } } } } }', customerBearer);
     expectError(costly.body, 'VALIDATION_FAILED');
     assert.match(costly.body.errors[0]!.message, /costs \d+ \(at most \d+\)/);
-    const aliased = await query(`{ ${Array.from({ length: 10 }, (_, i) => `a${i}: instances(first: 50) { nodes { id events(first: 20) { id } } }`).join(' ')} }`, customerBearer);
+    const throughEdges = await query('{ instances(first: 200) { edges { node { id events { edges { node { id from to cause actor message at } } } } } } }', customerBearer);
+    assert.equal(throughEdges.body.errors?.[0]?.extensions?.code, 'VALIDATION_FAILED', 'edges cost what nodes cost');
+    const aliased = await query(`{ ${Array.from({ length: 10 }, (_, i) => `a${i}: instances(first: 50) { nodes { id events(first: 20) { nodes { id } } } }`).join(' ')} }`, customerBearer);
     expectError(aliased.body, 'VALIDATION_FAILED');
-    const modest = await query('{ instances(first: 20) { totalCount nodes { id status events(first: 10) { to at } } } }', customerBearer);
+    const modest = await query('{ instances(first: 20) { totalCount pageInfo { hasNextPage endCursor } nodes { id status events(first: 10) { nodes { to at } } } } }', customerBearer);
     assert.equal(modest.body.errors, undefined, JSON.stringify(modest.body.errors));
     assert.equal(modest.body.data.instances.totalCount, 0);
   });

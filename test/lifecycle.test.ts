@@ -95,8 +95,8 @@ describe('instance lifecycle after RUNNING', () => {
       'RESTARTING->RUNNING',
     ]);
 
-    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to cause actor } } }', { id });
-    const transitions = history.data.instance.events.map((event: { from: string | null; to: string | null; cause: string; actor: string }) =>
+    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor } } } }', { id });
+    const transitions = history.data.instance.events.nodes.map((event: { from: string | null; to: string | null; cause: string; actor: string }) =>
       event.to ? `${event.from}->${event.to} ${event.cause} by ${event.actor}` : `${event.cause} by ${event.actor}`,
     );
     assert.deepEqual(transitions.slice(0, 6), [
@@ -136,8 +136,8 @@ describe('instance lifecycle after RUNNING', () => {
 
     const reused = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subdomain }) });
     assert.equal(reused.errors, undefined, 'the subdomain is free again');
-    const events = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to } } }', { id });
-    assert.deepEqual(events.data.instance.events.slice(-2).map((e: { from: string; to: string }) => `${e.from}->${e.to}`), ['RUNNING->TERMINATING', 'TERMINATING->TERMINATED']);
+    const events = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to } } } }', { id });
+    assert.deepEqual(events.data.instance.events.nodes.slice(-2).map((e: { from: string; to: string }) => `${e.from}->${e.to}`), ['RUNNING->TERMINATING', 'TERMINATING->TERMINATED']);
   });
 
   it('archives the filestore of a terminated instance when so configured', async () => {

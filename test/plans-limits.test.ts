@@ -176,8 +176,8 @@ describe('plans decide resources; customers are held to their limits', () => {
     const [after] = await runningTasks();
     assert.notEqual(after?.ID, before?.ID, 'a resized task replaced the old one');
     assert.deepEqual((after as unknown as { Spec: { Resources: { Limits: unknown } } }).Spec.Resources.Limits, { NanoCPUs: 0.75e9, MemoryBytes: 640 * MIB });
-    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to cause actor } } }', { id });
-    const moves = history.data.instance.events.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string; cause: string }) => `${e.from}->${e.to} ${e.cause}`);
+    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor } } } }', { id });
+    const moves = history.data.instance.events.nodes.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string; cause: string }) => `${e.from}->${e.to} ${e.cause}`);
     assert.deepEqual(moves.slice(-2), ['RUNNING->RESTARTING SUBSCRIPTION_CHANGE', 'RESTARTING->RUNNING tracking']);
   });
 });

@@ -33,7 +33,7 @@ import { commandLinesContaining, commandLinesMatching, passlibVerifies, tenantSt
 const INIT_SECONDS = 20;
 const RESET = `mutation($id: ID!) { resetInstanceAdminPassword(instanceId: $id) { login password } }`;
 const RESTART = `mutation($id: ID!) { restartInstance(instanceId: $id) { id status } }`;
-const EVENTS = `query($id: ID!) { instance(id: $id) { events { from to cause actor message } } }`;
+const EVENTS = `query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor message } } } }`;
 const HASH = /^\$pbkdf2-sha512\$600000\$[./A-Za-z0-9]{22}\$[./A-Za-z0-9]{86}$/;
 
 type Event = { from: string | null; to: string | null; cause: string; actor: string; message: string | null };
@@ -41,7 +41,7 @@ type Event = { from: string | null; to: string | null; cause: string; actor: str
 const servicesOf = async (daemon: TestDaemon, id: string) =>
   (await daemon.deps.docker.listServices({ filters: labelFilters(instanceLabels(id)) })) as unknown as SwarmService[];
 const rolesOf = async (daemon: TestDaemon, id: string) => (await servicesOf(daemon, id)).map((service) => service.Spec.Labels[labelKeys.role]).sort();
-const eventsOf = async (daemon: TestDaemon, id: string) => (await daemon.gql(EVENTS, { id })).data.instance.events as Event[];
+const eventsOf = async (daemon: TestDaemon, id: string) => (await daemon.gql(EVENTS, { id })).data.instance.events.nodes as Event[];
 const statusOf = async (daemon: TestDaemon, id: string) => (await daemon.gql(INSTANCE, { id })).data.instance.status as string;
 
 /** Running containers of the instance playing `role` (containers carry their service's role label). */

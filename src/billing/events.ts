@@ -3,6 +3,7 @@ import { billingEventStatuses, type BillingEventRow, type BillingEventStatus } f
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { isUuid } from '../domain/names.js';
+import { checkPageSize, pageOf, readTimeCursor, timeCursor, toMillisecond, type Page, type PageRequest } from '../domain/pages.js';
 import { DomainError, notFound } from '../errors.js';
 import type { KillbillNotification } from './notification.js';
 
@@ -77,19 +78,23 @@ export async function reopenBillingEvent(deps: Pick<Deps, 'db'>, id: string): Pr
 
 export interface BillingEventFilter {
   status?: BillingEventStatus | null;
-  first: number;
 }
 
-/** Newest first; for the GraphQL schema (admins) and operators looking for what failed. */
-export async function listBillingEvents(deps: Pick<Deps, 'db'>, filter: BillingEventFilter): Promise<BillingEventRow[]> {
-  const { status, first } = filter;
-  if (!Number.isInteger(first) || first < 1 || first > 200) throw new DomainError('VALIDATION_FAILED', 'first: must be between 1 and 200', 'first');
+/** Newest first, `first` at a time (1 to 200); for the GraphQL schema (admins) and operators looking for what failed. */
+export async function listBillingEvents(deps: Pick<Deps, 'db'>, filter: BillingEventFilter, request: PageRequest): Promise<Page<BillingEventRow>> {
+  const { status } = filter;
+  const first = checkPageSize(request.first, 200);
   if (status && !billingEventStatuses.includes(status)) {
     throw new DomainError('VALIDATION_FAILED', `status: must be one of ${billingEventStatuses.join(', ')}`, 'status');
   }
   let query = deps.db.selectFrom('billing_events').selectAll();
   if (status) query = query.where('status', '=', status);
-  return query.orderBy('received_at', 'desc').orderBy('id', 'desc').limit(first).execute();
+  if (request.after) {
+    const cursor = readTimeCursor(request.after);
+    query = query.where(sql<boolean>`(${toMillisecond('received_at')}, id) < (${cursor.at}, ${cursor.id}::uuid)`);
+  }
+  const rows = await query.orderBy(toMillisecond('received_at'), 'desc').orderBy('id', 'desc').limit(first + 1).execute();
+  return pageOf(rows, request, (row) => timeCursor(row.received_at, row.id));
 }
 
 export async function getBillingEvent(deps: Pick<Deps, 'db'>, id: string): Promise<BillingEventRow | undefined> {

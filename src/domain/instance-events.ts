@@ -4,6 +4,7 @@ import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceU
 import type { Deps } from '../deps.js';
 import { afterCommit } from '../db/transaction.js';
 import { canTransition } from './instance-status.js';
+import { checkPageSize, pageOf, readSerialCursor, serialCursor, type Page, type PageRequest } from './pages.js';
 
 /** Who or what caused a change: `cause` names the action, `actor` the caller (admin, customer:<id>, scheduler, killbill). */
 export interface Trigger {
@@ -103,6 +104,35 @@ export async function moveInstance(
   return moved;
 }
 
-export async function listInstanceEvents(deps: Pick<Deps, 'db'>, instanceId: string, first = 100): Promise<InstanceEventRow[]> {
-  return deps.db.selectFrom('instance_events').selectAll().where('instance_id', '=', instanceId).orderBy('id').limit(first).execute();
+/**
+ * The events of each instance, oldest first, a page of `first` (1 to 1000) each, in one query however many
+ * instances: for each instance, its next `first + 1` events by the (instance_id, id) index.
+ */
+export async function pagesOfInstanceEvents(deps: Pick<Deps, 'db'>, instanceIds: readonly string[], request: PageRequest): Promise<Page<InstanceEventRow>[]> {
+  const first = checkPageSize(request.first, 1000);
+  const afterId = request.after ? readSerialCursor(request.after) : null;
+  const rows =
+    instanceIds.length === 0
+      ? []
+      : await deps.db
+          .selectFrom('instances')
+          .where('instances.id', 'in', instanceIds)
+          .innerJoinLateral(
+            (eb) => {
+              let events = eb.selectFrom('instance_events').selectAll().whereRef('instance_events.instance_id', '=', 'instances.id');
+              if (afterId) events = events.where('instance_events.id', '>', afterId);
+              return events.orderBy('instance_events.id').limit(first + 1).as('event');
+            },
+            (join) => join.onTrue(),
+          )
+          .selectAll('event')
+          .orderBy('event.id')
+          .execute();
+  const byInstance = new Map<string, InstanceEventRow[]>();
+  for (const row of rows) {
+    const events = byInstance.get(row.instance_id);
+    if (events) events.push(row);
+    else byInstance.set(row.instance_id, [row]);
+  }
+  return instanceIds.map((id) => pageOf(byInstance.get(id) ?? [], request, (row) => serialCursor(row.id)));
 }

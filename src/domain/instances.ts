@@ -10,6 +10,7 @@ import { recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses } from './instance-status.js';
 import { resolvePlan } from './plans.js';
 import { isUuid } from './names.js';
+import { checkPageSize, pageOf, readTimeCursor, timeCursor, toMillisecond, type Page, type PageRequest } from './pages.js';
 import { isReservedSubdomain } from './reserved-names.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -133,25 +134,11 @@ export interface InstanceFilter {
   customerId?: string | null;
 }
 
-export interface InstancePage {
-  nodes: InstanceRow[];
-  totalCount: number;
-  endCursor: string | null;
-  hasNextPage: boolean;
-}
+export type InstancePage = Page<InstanceRow> & { totalCount: number };
 
-const encodeCursor = (row: InstanceRow) => Buffer.from(`${row.created_at.toISOString()}|${row.id}`).toString('base64url');
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [createdAt, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const date = new Date(createdAt ?? '');
-  if (!id || !isUuid(id) || Number.isNaN(date.getTime())) throw new DomainError('VALIDATION_FAILED', 'after: is not a cursor this API returned', 'after');
-  return { createdAt: date, id };
-}
-
-/** Newest first, `first` at a time; `after` is the previous page's `endCursor`. */
-export async function listInstances(deps: Pick<Deps, 'db'>, filter: InstanceFilter, first: number, after?: string | null): Promise<InstancePage> {
-  if (!Number.isInteger(first) || first < 1 || first > 200) throw new DomainError('VALIDATION_FAILED', 'first: must be between 1 and 200', 'first');
+/** Newest first, `first` at a time (1 to 200); `after` is the previous page's `endCursor`. */
+export async function listInstances(deps: Pick<Deps, 'db'>, filter: InstanceFilter, request: PageRequest): Promise<InstancePage> {
+  const first = checkPageSize(request.first, 200);
   if (filter.customerId && !isUuid(filter.customerId)) throw new DomainError('VALIDATION_FAILED', 'customerId: must be a UUID', 'customerId');
 
   let query = deps.db.selectFrom('instances');
@@ -159,15 +146,13 @@ export async function listInstances(deps: Pick<Deps, 'db'>, filter: InstanceFilt
   if (filter.customerId) query = query.where('customer_id', '=', filter.customerId);
 
   let pageQuery = query.selectAll();
-  if (after) {
-    const cursor = decodeCursor(after);
-    pageQuery = pageQuery.where(sql<boolean>`(created_at, id) < (${cursor.createdAt}, ${cursor.id}::uuid)`);
+  if (request.after) {
+    const cursor = readTimeCursor(request.after);
+    pageQuery = pageQuery.where(sql<boolean>`(${toMillisecond('created_at')}, id) < (${cursor.at}, ${cursor.id}::uuid)`);
   }
   const [rows, count] = await Promise.all([
-    pageQuery.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(first + 1).execute(),
+    pageQuery.orderBy(toMillisecond('created_at'), 'desc').orderBy('id', 'desc').limit(first + 1).execute(),
     query.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
-  const nodes = rows.slice(0, first);
-  const last = nodes.at(-1);
-  return { nodes, totalCount: Number(count.count), endCursor: last ? encodeCursor(last) : null, hasNextPage: rows.length > first };
+  return { ...pageOf(rows, request, (row) => timeCursor(row.created_at, row.id)), totalCount: Number(count.count) };
 }

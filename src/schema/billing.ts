@@ -24,13 +24,20 @@ const BillingEvent = builder.objectRef<BillingEventRow>('BillingEvent').implemen
   }),
 });
 
+const BillingEventConnection = builder.connectionObject({ type: BillingEvent, name: 'BillingEventConnection' });
+
 builder.queryFields((t) => ({
   billingEvents: t.field({
-    type: [BillingEvent],
-    description: 'Newest first; filter by status to see what is failing.',
+    type: BillingEventConnection,
+    description: 'Newest first, `first` (1 to 200) at a time; filter by status to see what is failing.',
     authScopes: adminOnly,
-    args: { status: t.arg({ type: BillingEventStatus, required: false }), first: t.arg.int({ required: false, defaultValue: 50 }) },
-    resolve: (_root, { status, first }, context) => listBillingEvents(context.deps, { status, first: first ?? 50 }),
+    args: {
+      status: t.arg({ type: BillingEventStatus, required: false }),
+      first: t.arg.int({ required: false, defaultValue: 50 }),
+      after: t.arg.string({ required: false, description: "The previous page's `pageInfo.endCursor`." }),
+    },
+    complexity: ({ first }) => ({ field: 1, multiplier: Math.min(first ?? 50, 200) }),
+    resolve: (_root, { status, first, after }, context) => listBillingEvents(context.deps, { status }, { first: first ?? 50, after }),
   }),
 }));
 

@@ -1,11 +1,14 @@
 import SchemaBuilder from '@pothos/core';
 import ComplexityPlugin from '@pothos/plugin-complexity';
+import DataloaderPlugin from '@pothos/plugin-dataloader';
+import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import type { InstanceEventRow, InstanceRow, PoolRow } from '../db/schema.js';
 import type { Allocation } from '../domain/allocation.js';
-import type { InstancePage } from '../domain/instances.js';
 import { DomainError } from '../errors.js';
 import type { GraphQLContext } from './context.js';
+
+const pageItems = { field: 1, multiplier: 1 };
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
@@ -14,7 +17,6 @@ export const builder = new SchemaBuilder<{
     Pool: PoolRow;
     Instance: InstanceRow;
     Allocation: Allocation;
-    InstanceConnection: InstancePage;
     InstanceEvent: InstanceEventRow;
   };
   Scalars: {
@@ -22,9 +24,21 @@ export const builder = new SchemaBuilder<{
     DateTime: { Input: Date; Output: Date };
   };
   DefaultFieldNullability: false;
+  DefaultEdgesNullability: false;
+  DefaultNodeNullability: false;
 }>({
   defaultFieldNullability: false,
-  plugins: [ScopeAuthPlugin, ComplexityPlugin],
+  plugins: [ScopeAuthPlugin, ComplexityPlugin, RelayPlugin, DataloaderPlugin],
+  // Relay's connection shape for paginated lists, nothing else of it: our ids are the plain UUIDs, not global ids.
+  relay: {
+    clientMutationId: 'omit',
+    cursorType: 'String',
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+    // A page's `first` multiplies what is selected under it (on the list field): its edges and nodes count once.
+    edgesFieldOptions: { complexity: pageItems },
+    nodesOnConnection: { complexity: pageItems },
+  },
   // A list costs what it may return: a page's `first` multiplies what is selected under it.
   complexity: {
     defaultComplexity: 1,

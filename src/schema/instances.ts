@@ -1,15 +1,17 @@
 import { instanceStatuses } from '../db/schema.js';
 import { allocateDatabase } from '../domain/allocation.js';
-import { createInstance, listInstances } from '../domain/instances.js';
+import { createInstance, listInstances, type InstancePage } from '../domain/instances.js';
 import { provisionInstance } from '../domain/provisioning.js';
 import { terminateInstance } from '../domain/termination.js';
-import { listInstanceEvents } from '../domain/instance-events.js';
+import { pagesOfInstanceEvents } from '../domain/instance-events.js';
 import { restartInstance, startInstance, stopInstance } from '../domain/lifecycle.js';
 import { DomainError } from '../errors.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer, customerScope, ownedInstance, triggerOf } from './context.js';
 
 const InstanceStatus = builder.enumType('InstanceStatus', { values: instanceStatuses });
+
+const InstanceEventConnection = builder.connectionObject({ type: 'InstanceEvent', name: 'InstanceEventConnection' });
 
 builder.objectType('Instance', {
   description: "A tenant's Odoo: its record, where its database lives and how far provisioning got.",
@@ -32,12 +34,18 @@ builder.objectType('Instance', {
     error: t.exposeString('error', { nullable: true }),
     createdAt: t.field({ type: 'DateTime', resolve: (instance) => instance.created_at }),
     updatedAt: t.field({ type: 'DateTime', resolve: (instance) => instance.updated_at }),
-    events: t.field({
-      type: ['InstanceEvent'],
-      description: 'Every transition, trigger and failure, oldest first.',
-      args: { first: t.arg.int({ required: false, defaultValue: 100 }) },
+    events: t.loadable({
+      type: InstanceEventConnection,
+      description: 'Every transition, trigger and failure, oldest first, `first` (1 to 1000) at a time.',
+      args: {
+        first: t.arg.int({ required: false, defaultValue: 100 }),
+        after: t.arg.string({ required: false, description: "The previous page's `pageInfo.endCursor`." }),
+      },
       complexity: ({ first }) => ({ field: 1, multiplier: Math.min(first ?? 100, 1000) }),
-      resolve: (instance, { first }, context) => listInstanceEvents(context.deps, instance.id, Math.min(first ?? 100, 1000)),
+      // One loader per place in the query (and so per arguments): a page of instances reads its events at once.
+      byPath: true,
+      load: (instanceIds: string[], context, { first, after }) => pagesOfInstanceEvents(context.deps, instanceIds, { first: first ?? 100, after }),
+      resolve: (instance) => instance.id,
     }),
   }),
 });
@@ -68,14 +76,10 @@ builder.objectType('Allocation', {
   }),
 });
 
-builder.objectType('InstanceConnection', {
-  fields: (t) => ({
-    // The page's `first` already multiplies what is selected under it.
-    nodes: t.field({ type: ['Instance'], complexity: { field: 1, multiplier: 1 }, resolve: (page) => page.nodes }),
-    totalCount: t.exposeInt('totalCount'),
-    endCursor: t.exposeString('endCursor', { nullable: true }),
-    hasNextPage: t.exposeBoolean('hasNextPage'),
-  }),
+const InstanceConnection = builder.connectionObject<'Instance', Promise<InstancePage>>({
+  type: 'Instance',
+  name: 'InstanceConnection',
+  fields: (t) => ({ totalCount: t.exposeInt('totalCount', { description: 'How many instances match, on every page.' }) }),
 });
 
 const CreateInstanceInput = builder.inputType('CreateInstanceInput', {
@@ -100,18 +104,18 @@ builder.queryFields((t) => ({
     resolve: (_root, { id }, context) => ownedInstance(context, id),
   }),
   instances: t.field({
-    type: 'InstanceConnection',
-    description: 'Newest first. A customer sees its own instances only.',
+    type: InstanceConnection,
+    description: 'Newest first, `first` (1 to 200) at a time. A customer sees its own instances only.',
     authScopes: adminOrCustomer,
     args: {
       status: t.arg({ type: InstanceStatus, required: false }),
       customerId: t.arg.id({ required: false }),
       first: t.arg.int({ required: false, defaultValue: 50 }),
-      after: t.arg.string({ required: false }),
+      after: t.arg.string({ required: false, description: "The previous page's `pageInfo.endCursor`." }),
     },
     complexity: ({ first }) => ({ field: 1, multiplier: Math.min(first ?? 50, 200) }),
     resolve: (_root, args, context) =>
-      listInstances(context.deps, { status: args.status, customerId: customerScope(context, args.customerId) }, args.first ?? 50, args.after),
+      listInstances(context.deps, { status: args.status, customerId: customerScope(context, args.customerId) }, { first: args.first ?? 50, after: args.after }),
   }),
 }));
 
