@@ -3,7 +3,7 @@ import './pools.js';
 import './instances.js';
 import './billing.js';
 import './plans.js';
-import './suspension.js';
+import './instance-actions.js';
 import './admin-credentials.js';
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -1,10 +1,7 @@
 import { instanceStatuses } from '../db/schema.js';
 import { allocateDatabase } from '../domain/allocation.js';
 import { createInstance, listInstances, type InstancePage } from '../domain/instances.js';
-import { provisionInstance } from '../domain/provisioning.js';
-import { terminateInstance } from '../domain/termination.js';
 import { pagesOfInstanceEvents } from '../domain/instance-events.js';
-import { restartInstance, startInstance, stopInstance } from '../domain/lifecycle.js';
 import { DomainError } from '../errors.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer, customerScope, ownedInstance, triggerOf } from './context.js';
@@ -140,43 +137,6 @@ builder.mutationFields((t) => ({
     authScopes: adminOnly,
     args: { instanceId: t.arg.id({ required: true }) },
     resolve: (_root, { instanceId }, context) => allocateDatabase(context.deps, instanceId, triggerOf(context, 'allocateDatabase')),
-  }),
-  provisionInstance: t.field({
-    type: 'Instance',
-    description: 'Creates the Odoo service from the allocated database; the scheduler then follows it to RUNNING or FAILED.',
-    authScopes: adminOnly,
-    args: { instanceId: t.arg.id({ required: true }) },
-    resolve: (_root, { instanceId }, context) => provisionInstance(context.deps, instanceId, triggerOf(context, 'provisionInstance')),
-  }),
-  stopInstance: t.field({
-    type: 'Instance',
-    description: 'STOPPING, then STOPPED once no task runs.',
-    authScopes: adminOrCustomer,
-    args: { instanceId: t.arg.id({ required: true }) },
-    resolve: async (_root, { instanceId }, context) => stopInstance(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'stopInstance')),
-  }),
-  startInstance: t.field({
-    type: 'Instance',
-    description: 'STARTING, then RUNNING once its task runs (healthy).',
-    authScopes: adminOrCustomer,
-    args: { instanceId: t.arg.id({ required: true }) },
-    resolve: async (_root, { instanceId }, context) => startInstance(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'startInstance')),
-  }),
-  restartInstance: t.field({
-    type: 'Instance',
-    description: 'RESTARTING, then RUNNING once a fresh task runs.',
-    authScopes: adminOrCustomer,
-    args: { instanceId: t.arg.id({ required: true }) },
-    resolve: async (_root, { instanceId }, context) =>
-      restartInstance(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'restartInstance')),
-  }),
-  terminateInstance: t.field({
-    type: 'Instance',
-    description: 'Removes the service and secret, drops the database and role, and frees the pool slot and the subdomain.',
-    authScopes: adminOrCustomer,
-    args: { instanceId: t.arg.id({ required: true }) },
-    resolve: async (_root, { instanceId }, context) =>
-      terminateInstance(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'terminateInstance')),
   }),
 }));
 
