@@ -10,6 +10,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+// Takes a slot like every suite, so the faults suite never freezes dockerd under this one.
+import './support/isolation.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
 import {
   buildDaemonImage,
