@@ -5,6 +5,7 @@ import * as allocationFields from './003_add_db_allocation_fields.js';
 import * as poolProvisioning from './004_pool_provisioning.js';
 import * as instanceLifecycle from './005_instance_lifecycle_events.js';
 import * as billingEvents from './006_billing_events.js';
+import * as backups from './012_backups.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '004_pool_provisioning': poolProvisioning,
   '005_instance_lifecycle_events': instanceLifecycle,
   '006_billing_events': billingEvents,
+  '012_backups': backups,
 };

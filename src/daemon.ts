@@ -10,6 +10,7 @@ import { createEventBus } from './events/event-bus.js';
 import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
 import { billingRetryJob } from './jobs/billing-retry.js';
+import { backupRetentionJob, backupScheduleJob, backupTrackingJob } from './jobs/backups.js';
 import { poolHealthJob } from './jobs/pool-health.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { instanceTrackingJob } from './jobs/instance-tracking.js';
@@ -49,6 +50,9 @@ const schedulerJobs = (deps: Deps): Job[] => [
   poolProvisioningJob(deps.config.pools.provisioningCron),
   poolHealthJob(deps.config.pools.healthCron),
   billingRetryJob(deps.config.billing.retryCron),
+  backupTrackingJob(deps.config.backups.trackingCron),
+  backupScheduleJob(deps.config.backups.cron),
+  backupRetentionJob(deps.config.backups.retentionCron),
 ];
 
 /** Migrates, then serves HTTP on `config.port` (0: any free port); runs the scheduler while this replica leads. */

@@ -31,6 +31,25 @@ export interface Config {
   /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
   filestoreOnTerminate: 'keep' | 'archive';
   billing: BillingConfig;
+  backups: BackupConfig;
+}
+
+/** When backups run, how many are kept, and how their one-shot jobs are bounded. */
+export interface BackupConfig {
+  /** When scheduled backups are due; each instance starts within `spreadSeconds` after, at an offset of its own. */
+  cron: string;
+  spreadSeconds: number;
+  keepDaily: number;
+  keepWeekly: number;
+  keepMonthly: number;
+  keepAfterTerminationDays: number;
+  /** How often the leader advances backups and restores in flight, and applies retention. */
+  trackingCron: string;
+  retentionCron: string;
+  /** Scheduled backups running at once (manual and final ones are never held back). */
+  maxConcurrent: number;
+  /** A backup or restore job still running after this long is failed and removed. */
+  jobDeadlineSeconds: number;
 }
 
 /** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how failed events are retried. */
@@ -133,6 +152,19 @@ function billingProblems(e: Record<string, unknown>): string[] {
   return problems;
 }
 
+const backupEnv = {
+  BACKUP_CRON: z.string().default('0 2 * * *'),
+  BACKUP_SPREAD_SECONDS: int(0, 24 * 3600).default(3600),
+  BACKUP_KEEP_DAILY: int(0, 1000).default(7),
+  BACKUP_KEEP_WEEKLY: int(0, 1000).default(4),
+  BACKUP_KEEP_MONTHLY: int(0, 1000).default(3),
+  BACKUP_KEEP_AFTER_TERMINATION_DAYS: int(0, 3650).default(30),
+  BACKUP_TRACKING_CRON: z.string().default('* * * * * *'),
+  BACKUP_RETENTION_CRON: z.string().default('17 * * * *'),
+  BACKUP_MAX_CONCURRENT: int(1, 100).default(2),
+  BACKUP_JOB_DEADLINE_SECONDS: int(30, 7 * 24 * 3600).default(6 * 3600),
+};
+
 const envSchema = z.object({
   PORT: int(0, 65535).default(4000),
   DATABASE_URL: urlWithScheme(['postgres:', 'postgresql:']),
@@ -189,6 +221,7 @@ const envSchema = z.object({
     .regex(/^([a-z0-9][a-z0-9._-]*=[^,=]*)(,[a-z0-9][a-z0-9._-]*=[^,=]*)*$/, 'must be key=value pairs separated by commas')
     .optional(),
   ...billingEnv,
+  ...backupEnv,
 });
 
 type Env = Record<string, string | undefined>;
@@ -286,6 +319,18 @@ export function loadConfig(env: Env = process.env): Config {
       retryCron: e.BILLING_RETRY_CRON,
       retryBaseSeconds: e.BILLING_RETRY_BASE_SECONDS,
       retryMaxSeconds: e.BILLING_RETRY_MAX_SECONDS,
+    },
+    backups: {
+      cron: e.BACKUP_CRON,
+      spreadSeconds: e.BACKUP_SPREAD_SECONDS,
+      keepDaily: e.BACKUP_KEEP_DAILY,
+      keepWeekly: e.BACKUP_KEEP_WEEKLY,
+      keepMonthly: e.BACKUP_KEEP_MONTHLY,
+      keepAfterTerminationDays: e.BACKUP_KEEP_AFTER_TERMINATION_DAYS,
+      trackingCron: e.BACKUP_TRACKING_CRON,
+      retentionCron: e.BACKUP_RETENTION_CRON,
+      maxConcurrent: e.BACKUP_MAX_CONCURRENT,
+      jobDeadlineSeconds: e.BACKUP_JOB_DEADLINE_SECONDS,
     },
     dockerLabels: Object.fromEntries((e.DOCKER_LABELS ?? '').split(',').filter(Boolean).map((pair) => pair.split('=') as [string, string])),
   };

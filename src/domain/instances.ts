@@ -7,6 +7,7 @@ import { allocateDatabase } from './allocation.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { isUuid } from './names.js';
 import { cpuCores, memorySize } from './sizes.js';
+import { loadFromBackup, usableBackup } from './restores.js';
 import { parseInput } from './validation.js';
 
 const reservedSubdomains = new Set(['www', 'api', 'admin', 'app', 'mail', 'smtp', 'imap', 'ftp', 'traefik', 'grafana', 'status']);
@@ -36,6 +37,7 @@ export const createInstanceInput = z.object({
     .nullish(),
   cpuLimit: cpuCores(0.1, 64).nullish(),
   memoryLimit: memorySize(256, 256 * 1024).nullish(),
+  fromBackupId: z.string().uuid('must be a backup id').nullish(),
 });
 export type CreateInstanceInput = z.input<typeof createInstanceInput>;
 
@@ -52,6 +54,7 @@ export async function createInstance(
   trigger: Trigger = { cause: 'createInstance', actor: 'admin' },
 ): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
+  if (input.fromBackupId) await usableBackup(deps, input.fromBackupId, input.customerId);
   const inserted = await deps.db
     .insertInto('instances')
     .values({
@@ -80,6 +83,7 @@ export async function createInstance(
   } catch (error) {
     if (!(error instanceof DomainError && error.code === 'NO_POOL_CAPACITY')) throw error;
   }
+  if (input.fromBackupId) await loadFromBackup(deps, instance.id, input.fromBackupId, trigger);
   return getInstance(deps, instance.id);
 }
 

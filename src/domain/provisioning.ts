@@ -9,6 +9,7 @@ import { deleteCredentials, readCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isAllocated } from './instance-status.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
+import { provisionAfterLoad } from './restores.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
 const alreadyProvisioned: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'STOPPED'];
@@ -26,6 +27,9 @@ export async function provisionInstance(
   trigger: Trigger = { cause: 'provisionInstance', actor: 'admin' },
 ): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
+  // An instance loading from a backup is provisioned once the load is done, never before.
+  const loading = await provisionAfterLoad(deps, instanceId, trigger);
+  if (loading) return loading;
   const provisioned = await deps.db.transaction().execute(async (trx) => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
     if (!instance) throw notFound('Instance', instanceId);

@@ -2,6 +2,7 @@ import { builder } from './builder.js';
 import './pools.js';
 import './instances.js';
 import './billing.js';
+import './backups.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 export type { GraphQLContext } from './context.js';

@@ -85,6 +85,7 @@ const CreateInstanceInput = builder.inputType('CreateInstanceInput', {
     subscriptionId: t.string({ required: false }),
     cpuLimit: t.float({ required: false, description: 'CPU cores (default 1).' }),
     memoryLimit: t.string({ required: false, description: 'Memory such as 512M or 2G (default 1G).' }),
+    fromBackupId: t.id({ required: false, description: "A backup of one of the customer's instances: loaded before the first start." }),
   }),
 });
 

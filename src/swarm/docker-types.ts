@@ -29,6 +29,8 @@ export interface HealthCheck {
 export interface ContainerSpec {
   Image: string;
   Labels?: Labels;
+  /** Replaces the image's ENTRYPOINT. */
+  Command?: string[];
   Args?: string[];
   Env?: string[];
   Mounts?: BindMount[];
@@ -88,7 +90,8 @@ export interface ServiceSpec {
   Name: string;
   Labels: Labels;
   TaskTemplate: TaskSpec;
-  Mode: { Replicated: { Replicas: number } };
+  /** A long-running service keeps `Replicas` tasks; a job runs tasks until `TotalCompletions` of them completed. */
+  Mode: { Replicated: { Replicas: number } } | { ReplicatedJob: { MaxConcurrent: number; TotalCompletions: number } };
   UpdateConfig?: UpdateConfig;
   /** `dnsrr` because this kernel has no IPVS: virtual IPs and the routing mesh do not work. */
   EndpointSpec?: { Mode: 'vip' | 'dnsrr'; Ports?: EndpointPort[] };
