@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
-import { backupDir } from '../src/swarm/backup-job.js';
-import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
+import { backupDir, exportsDir } from '../src/swarm/backup-job.js';
+import { CREATE_INSTANCE, customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 import { partnerNames, readFilestore, withTenant, writeAttachment, writePartners } from './support/tenant-data.js';
 
@@ -103,6 +105,44 @@ describe('backups and restore on the swarm', () => {
     const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to } } }', { id: source });
     const moves = history.data.instance.events.filter((event: { to: string | null }) => event.to).map((event: { from: string; to: string }) => `${event.from}->${event.to}`);
     assert.deepEqual(moves.slice(-3), ['RUNNING->RESTORING', 'RESTORING->STARTING', 'STARTING->RUNNING']);
+  });
+
+  it('shows the age of the newest completed backup and the failures in /metrics', async () => {
+    const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+    const age = new RegExp(`orchestrator_backup_newest_age_seconds\\{instance_id="${source}"\\} ([0-9.e+]+)`).exec(metrics);
+    assert.ok(age, 'a gauge for the instance');
+    assert.ok(Number(age[1]) < 600, `the newest backup is recent (${age[1]} s)`);
+    assert.match(metrics, /orchestrator_backups_failed \d+/);
+  });
+
+  it('downloads a backup as a zip that Odoo restores: dump.sql, filestore/…, manifest.json; nobody else may', async () => {
+    const url = `${daemon.url}/backups/${firstBackup}/download`;
+    assert.equal((await fetch(url)).status, 401);
+    const stranger = await fetch(url, { headers: { authorization: `Bearer ${await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c')}` } });
+    assert.equal(stranger.status, 403);
+    const response = await fetch(url, { headers: { authorization: `Bearer ${await customerToken(instanceInput().customerId)}` } });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'application/zip');
+    const zipPath = join(tmpdir(), `backup-${firstBackup}.zip`);
+    await writeFile(zipPath, Buffer.from(await response.arrayBuffer()));
+    const python = [
+      'import json, sys, zipfile',
+      'z = zipfile.ZipFile(sys.argv[1])',
+      "sql = z.read('dump.sql').decode()",
+      "print(json.dumps({'names': sorted(z.namelist()), 'bad': z.testzip(), 'manifest': json.loads(z.read('manifest.json')),",
+      "  'table': 'CREATE TABLE public.x_backup_probe' in sql, 'rows': 'Alice' in sql and 'Bob' in sql and 'Mallory' not in sql,",
+      "  'attachment': z.read('filestore/ab/ab12cd').decode()}))",
+    ].join('\n');
+    const opened = JSON.parse(execFileSync('python3', ['-c', python, zipPath], { encoding: 'utf8' }));
+    await rm(zipPath, { force: true });
+    assert.equal(opened.bad, null, 'every entry passes its CRC check');
+    assert.ok(opened.names.includes('dump.sql') && opened.names.includes('manifest.json') && opened.names.includes('filestore/ab/ab12cd'), opened.names.join(', '));
+    assert.ok(opened.names.every((name: string) => ['dump.sql', 'manifest.json'].includes(name) || name.startsWith('filestore/')));
+    assert.equal(opened.manifest.db_name, tenantDatabaseName(source));
+    assert.equal(opened.manifest.odooVersion, '17.0');
+    assert.ok(opened.table && opened.rows, 'plain SQL with the table and the rows backed up');
+    assert.equal(opened.attachment, 'first attachment');
+    assert.deepEqual(await eventually(() => readdir(exportsDir(cephfs, source)), (names) => names.length === 0, 10_000), [], 'the plain-SQL export is removed once sent');
   });
 
   it('a restore that fails (a damaged backup) leaves the tenant with the data it had', async () => {

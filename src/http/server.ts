@@ -5,6 +5,7 @@ import type { Deps } from '../deps.js';
 import type { Leadership } from '../jobs/leadership.js';
 import { readiness } from '../observability/readiness.js';
 import { callerIdentifier } from './auth.js';
+import { createBackupDownload } from './backup-download.js';
 import { createGraphQLHandler } from './graphql.js';
 import { sendJson } from './respond.js';
 
@@ -24,6 +25,7 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
   const identifyCaller = callerIdentifier(deps.config);
   const graphql = createGraphQLHandler(deps, identifyCaller);
   const killbillWebhook = createKillbillWebhook(deps);
+  const backupDownload = createBackupDownload(deps, identifyCaller);
   return createServer(async (request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdOf(request);
@@ -46,6 +48,8 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
     }
     // Its own shared secret, not the admin token: see src/billing/webhook.ts.
     if (path === '/webhooks/killbill') return killbillWebhook(request, response);
+    const download = /^\/backups\/([^/]+)\/download$/.exec(path);
+    if (download) return backupDownload(request, response, download[1]!);
     if (path === '/graphql') {
       // A browser without the admin token is asked for it (Basic; the token as password) instead of getting a query error.
       if (wantsHtml(request) && (await identifyCaller(request.headers.authorization ?? null)).kind !== 'admin') {
