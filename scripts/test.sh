@@ -16,6 +16,9 @@ suites=(
   test/unit/rollout.test.ts
   test/unit/scheduler.test.ts
   test/unit/swarm-postgres-service.test.ts
+  test/unit/backup-job.test.ts
+  test/unit/backup-retention.test.ts
+  test/unit/archive.test.ts
   test/allocation.test.ts
   test/allocation-concurrency.test.ts
   test/allocation-failures.test.ts
@@ -32,6 +35,8 @@ suites=(
   test/ha.test.ts
   test/shutdown.test.ts
   test/billing.test.ts
+  test/backups.test.ts
+  test/backup-schedule.test.ts
   # The daemon itself as a stack on the swarm (builds its image; about a minute).
   test/stack-e2e.test.ts
 )
