@@ -4,4 +4,5 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 . scripts/env/isolated.sh orchestrator_bench 2
-exec node --import tsx bench/provisioning.bench.ts "$@"
+node --import tsx bench/provisioning.bench.ts "$@"
+exec node --import tsx bench/backup.bench.ts "$@"

@@ -1,8 +1,9 @@
 import type { InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { jobLabels, pgpassLine, type PoolReach } from '../swarm/backup-job.js';
-import type { ServiceSpec, SwarmTask } from '../swarm/docker-types.js';
-import { createService, ensureSecret, hasStatusCode, removeSecret, removeService, taskLogTail } from '../swarm/swarm.js';
+import type { ServiceSpec, SwarmSecret, SwarmTask } from '../swarm/docker-types.js';
+import { labelFilters, labelKeys } from '../swarm/labels.js';
+import { createService, ensureSecret, findServiceByName, hasStatusCode, removeSecret, removeService, taskLogTail } from '../swarm/swarm.js';
 import { poolAdminAccess } from './pools.js';
 
 export type JobVerdict = { kind: 'done' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
@@ -65,4 +66,20 @@ export async function removeJob(deps: Pick<Deps, 'docker' | 'log'>, serviceName:
     }
   }
   deps.log.warn({ event: 'backup.secret_left', service: serviceName }, 'job secret still in use; removed on a later run');
+}
+
+/** A job's secret is made just before its job: one older than this without its job was left by a removal that failed. */
+const ORPHAN_SECRET_SECONDS = 600;
+
+/** Removes job secrets whose job is gone (the removal after the job failed, or the daemon stopped in between). */
+export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config' | 'log'>, now = new Date()): Promise<void> {
+  // The daemon's extra labels narrow the sweep to what this deployment (or test run) made.
+  const labels = { ...deps.config.dockerLabels, [labelKeys.managed]: 'true', [labelKeys.role]: 'backup' };
+  const secrets = (await deps.docker.listSecrets({ filters: labelFilters(labels) })) as unknown as SwarmSecret[];
+  for (const secret of secrets) {
+    const job = secret.Spec.Name.replace(/-pgpass$/, '');
+    if (job === secret.Spec.Name || Date.parse(secret.CreatedAt ?? '') > now.getTime() - ORPHAN_SECRET_SECONDS * 1000) continue;
+    if (await findServiceByName(deps.docker, job)) continue;
+    await removeSecret(deps.docker, secret.ID).catch((error: Error) => deps.log.debug({ event: 'backup.secret_left', secret: secret.Spec.Name, reason: error.message }));
+  }
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { applyRetention } from '../domain/backup-retention.js';
+import { removeOrphanJobSecrets } from '../domain/backup-jobs.js';
 import { advanceBackups } from '../domain/backups.js';
 import { advanceRestores } from '../domain/restores.js';
 import type { Job } from './scheduler.js';
@@ -35,10 +36,17 @@ export async function scheduleBackups(deps: Deps, now = new Date()): Promise<num
   return inserted.length;
 }
 
+const SWEEP_EVERY_MS = 60_000;
+let lastSweep = 0;
+
 /** Backups and restores in flight, one step each: how a restarted daemon finishes or fails them from the rows. */
 async function trackBackups(deps: Deps): Promise<void> {
   await advanceBackups(deps);
   await advanceRestores(deps);
+  if (Date.now() - lastSweep >= SWEEP_EVERY_MS) {
+    lastSweep = Date.now();
+    await removeOrphanJobSecrets(deps);
+  }
 }
 
 export const backupTrackingJob = (schedule: string): Job => ({ name: 'backup-tracking', schedule, run: trackBackups });
