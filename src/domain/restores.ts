@@ -139,7 +139,11 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
     }
   });
   if (step?.provision) {
-    await provisionInstance(deps, step.provision.instanceId, { cause: 'provisionInstance', actor: step.provision.actor });
+    const { instanceId, actor } = step.provision;
+    await provisionInstance(deps, instanceId, { cause: 'provisionInstance', actor }).catch(async (error: Error) => {
+      deps.log.warn({ event: 'restore.provision_failed', instanceId, reason: error.message }, 'provisioning after the load failed');
+      await recordEvent(deps, deps.db, instanceId, { cause: 'provisionInstance', actor }, `provisioning after the load failed (${error.message}); call provisionInstance again`);
+    });
   }
 }
 
