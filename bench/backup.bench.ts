@@ -101,7 +101,7 @@ for (let index = 0; index < runs; index++) {
   await mkdir(target);
   await run('tar', ['-C', target, '-xpf', archive]);
   record('restore baseline: createdb + pg_restore + untar, on the host', performance.now() - start);
-  await withPoolCatalog((client) => client.query(`drop database ${client.escapeIdentifier(fresh)} with (force)`));
+  await withPoolCatalog((client) => client.query(`drop database ${client.escapeIdentifier(fresh)}`));
   await rm(target, { recursive: true, force: true });
   await rm(dump, { force: true });
   await rm(archive, { force: true });

@@ -35,11 +35,27 @@ const exists = (path: string) => access(path).then(() => true, () => false);
 const databaseExists = async (client: pg.Client, name: string) =>
   (await client.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;
 
+/**
+ * Ends the sessions of the tenant's role (its Odoo) and of this admin (a job) on `databases`. Not DROP/ALTER … FORCE:
+ * a pool admin that is no superuser may not end autovacuum workers that way, while a plain DROP or RENAME stops them.
+ */
+async function endSessions(client: pg.Client, databases: string[], role: string): Promise<void> {
+  await client.query(
+    'select pg_terminate_backend(pid) from pg_stat_activity where datname = any($1) and usename in ($2, current_user) and pid <> pg_backend_pid()',
+    [databases, role],
+  );
+}
+
+async function dropDatabase(client: pg.Client, name: string, role: string): Promise<void> {
+  await endSessions(client, [name], role);
+  await client.query(`drop database if exists ${client.escapeIdentifier(name)}`);
+}
+
 /** A fresh, empty database owned by the tenant's role, closed to PUBLIC: what the backup is loaded into. */
 export async function createLoadTarget(client: pg.Client, names: SwapNames): Promise<void> {
   const loaded = client.escapeIdentifier(names.loaded);
   const role = client.escapeIdentifier(names.role);
-  await client.query(`drop database if exists ${loaded} with (force)`);
+  await dropDatabase(client, names.loaded, names.role);
   await client.query(`create database ${loaded} owner ${role} template template0 encoding 'UTF8'`);
   await client.query(`revoke all on database ${loaded} from public`);
   await client.query(`grant connect, temporary on database ${loaded} to ${role}`);
@@ -47,7 +63,7 @@ export async function createLoadTarget(client: pg.Client, names: SwapNames): Pro
 
 /** Removes what a failed load left: the fresh database and the sibling filestore directory. */
 export async function dropLoadTarget(client: pg.Client, names: SwapNames): Promise<void> {
-  await client.query(`drop database if exists ${client.escapeIdentifier(names.loaded)} with (force)`);
+  await dropDatabase(client, names.loaded, names.role);
   await rm(posix.join(names.filestoreRoot, names.filestoreLoaded), { recursive: true, force: true });
 }
 
@@ -68,7 +84,7 @@ export async function swapIn(client: pg.Client, names: SwapNames): Promise<void>
   }
   try {
     if (await databaseExists(client, names.loaded)) {
-      await client.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = any($1) and pid <> pg_backend_pid()', [[names.database, names.loaded]]);
+      await endSessions(client, [names.database, names.loaded], names.role);
       await client.query('begin');
       try {
         if (await databaseExists(client, names.database)) {
@@ -92,6 +108,6 @@ export async function swapIn(client: pg.Client, names: SwapNames): Promise<void>
 
 /** After a swap: the replaced database and filestore go (a FINAL backup holds them). */
 export async function dropReplaced(client: pg.Client, names: SwapNames): Promise<void> {
-  await client.query(`drop database if exists ${client.escapeIdentifier(names.aside)} with (force)`);
+  await dropDatabase(client, names.aside, names.role);
   await rm(posix.join(names.filestoreRoot, names.filestoreAside), { recursive: true, force: true });
 }
