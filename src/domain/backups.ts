@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import type { BackupKind, BackupRow, InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
-import { backupDir, backupJobSpec, instanceBackupsDir, MANIFEST_FILE } from '../swarm/backup-job.js';
+import { backupDir, backupJobSpec, instanceBackupsDir, MANIFEST_FILE, needsOverlay } from '../swarm/backup-job.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJob, startJob } from './backup-jobs.js';
@@ -106,6 +106,7 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
   try {
     await mkdir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), { recursive: true, mode: 0o700 });
     await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
+    const pool = await poolReach(deps, instance, name);
     const serviceId = await startJob(
       deps,
       backupJobSpec({
@@ -113,12 +114,12 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
         instanceId: instance.id,
         backupId: backup.id,
         image: deps.config.postgresPoolImage,
-        network: deps.config.swarmNetwork,
+        network: needsOverlay(pool.host) ? deps.config.swarmNetwork : null,
         cephfsRoot: deps.config.cephfsRoot,
         extraLabels: deps.config.dockerLabels,
         odooVersion: instance.odoo_version,
         db: { name: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) },
-        pool: await poolReach(deps, instance, name),
+        pool,
       }),
     );
     const running = await deps.db

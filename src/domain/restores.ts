@@ -3,7 +3,7 @@ import { sql, type Transaction } from 'kysely';
 import type { BackupRow, Database, InstanceRow, InstanceStatus, RestoreRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
-import { backupDir, DUMP_FILE, FILESTORE_FILE, restoreJobSpec } from '../swarm/backup-job.js';
+import { backupDir, DUMP_FILE, FILESTORE_FILE, needsOverlay, restoreJobSpec } from '../swarm/backup-job.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
 import { scaleService } from '../swarm/swarm.js';
@@ -197,20 +197,21 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   await withInstancePool(deps, instance, (client) => createLoadTarget(client, names));
   await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
   const name = restoreJobName(restore.id);
+  const pool = await poolReach(deps, instance, name);
   const serviceId = await startJob(
     deps,
     restoreJobSpec({
       name,
       instanceId: instance.id,
       image: deps.config.postgresPoolImage,
-      network: deps.config.swarmNetwork,
+      network: needsOverlay(pool.host) ? deps.config.swarmNetwork : null,
       cephfsRoot: deps.config.cephfsRoot,
       extraLabels: deps.config.dockerLabels,
       source: { instanceId: backup.instance_id, backupId: backup.id, dumpSha256: sha(DUMP_FILE), filestoreSha256: sha(FILESTORE_FILE) },
       db: { newName: names.loaded, role: names.role },
       filestoreNewDir: names.filestoreLoaded,
       odooUid: deps.config.odooUid,
-      pool: await poolReach(deps, instance, name),
+      pool,
     }),
   );
   await setRestore(trx, restore, { status: 'LOADING', job_service_id: serviceId });

@@ -46,7 +46,7 @@ async function exportSql(deps: Deps, backup: BackupRow, exportId: string, cancel
     backupId: backup.id,
     exportId,
     image: deps.config.postgresPoolImage,
-    network: deps.config.swarmNetwork,
+    network: null,
     cephfsRoot: deps.config.cephfsRoot,
     extraLabels: deps.config.dockerLabels,
   }));

@@ -49,6 +49,7 @@ async function trackBackups(deps: Deps): Promise<void> {
   }
 }
 
-export const backupTrackingJob = (schedule: string): Job => ({ name: 'backup-tracking', schedule, run: trackBackups });
+export const BACKUP_TRACKING = 'backup-tracking';
+export const backupTrackingJob = (schedule: string): Job => ({ name: BACKUP_TRACKING, schedule, run: trackBackups });
 export const backupScheduleJob = (schedule: string): Job => ({ name: 'backup-schedule', schedule, run: (deps) => scheduleBackups(deps).then(() => undefined) });
 export const backupRetentionJob = (schedule: string): Job => ({ name: 'backup-retention', schedule, run: (deps) => applyRetention(deps).then(() => undefined) });

@@ -1,5 +1,6 @@
 import type { Deps } from '../deps.js';
 import { labelKeys } from '../swarm/labels.js';
+import { BACKUP_TRACKING } from './backups.js';
 import { INSTANCE_TRACKING } from './instance-tracking.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -20,7 +21,7 @@ export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { 
       stream = events;
       // Swarm's task state follows the container's a moment later: look again shortly after.
       events.on('data', () => {
-        for (const delayMs of WAKEUP_DELAYS_MS) setTimeout(() => scheduler.runNow(INSTANCE_TRACKING), delayMs).unref();
+        for (const delayMs of WAKEUP_DELAYS_MS) setTimeout(() => [INSTANCE_TRACKING, BACKUP_TRACKING].forEach(scheduler.runNow), delayMs).unref();
       });
       events.on('error', (error: Error) => deps.log.warn({ event: 'docker.events_error', reason: error.message }, 'docker event stream failed'));
     })

@@ -20,6 +20,9 @@ export const jobLabels = (instanceId: string, role: InstanceServiceRole, extra?:
   [labelKeys.role]: role,
 });
 
+/** Whether a job must join the overlay network to reach `host`: a service name must be resolved there, an address not. */
+export const needsOverlay = (host: string): boolean => !/^\d{1,3}(\.\d{1,3}){3}$/.test(host);
+
 /** How a job reaches the pool: as its admin, with the password in a pgpass secret file, acting as the tenant's role. */
 export interface PoolReach {
   host: string;
@@ -32,7 +35,8 @@ export interface JobBase {
   name: string;
   instanceId: string;
   image: string;
-  network: string;
+  /** The overlay network, for a pool reached by service name; none when the job needs no name resolved there. */
+  network: string | null;
   cephfsRoot: string;
   extraLabels?: Labels;
 }
@@ -133,7 +137,8 @@ function jobSpec(base: JobBase, role: InstanceServiceRole, script: string, env: 
       },
       // One try: the daemon decides what a failure means (a final backup is asked for again, a restore undone).
       RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
-      Networks: [{ Target: base.network }],
+      // Attaching an overlay network costs a job about half a second: only when it must reach a pool by service name.
+      ...(base.network ? { Networks: [{ Target: base.network }] } : {}),
     },
     Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
     EndpointSpec: { Mode: 'dnsrr' },
