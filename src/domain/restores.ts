@@ -15,7 +15,7 @@ import { provisionInstance } from './provisioning.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { withPoolAdmin } from './pool-server.js';
 import { poolAdminAccess } from './pools.js';
-import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames } from './restore-swap.js';
+import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames, type SwapNames } from './restore-swap.js';
 
 /** Statuses a tenant's data can be replaced in: it has a service to stop and start again. */
 const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'];
@@ -118,7 +118,8 @@ export async function provisionAfterLoad(deps: Deps, instanceId: string, trigger
   return deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
 }
 
-type Step = { provision?: { instanceId: string; actor: string } } | void;
+/** What follows a step once its transaction committed: the replaced data's removal, provisioning after a load. */
+type Step = { dropReplaced?: { instance: InstanceRow; names: SwapNames }; provision?: { instanceId: string; actor: string } } | void;
 
 /**
  * One step of a restore, with its row locked (a concurrent caller skips it): a restarted daemon resumes from the row.
@@ -138,6 +139,13 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
       return failRestore(deps, trx, restore, instance, (error as Error).message);
     }
   });
+  if (step?.dropReplaced) {
+    // After the tenant is given back: dropping a database makes PostgreSQL checkpoint, which need not delay the start.
+    const { instance, names } = step.dropReplaced;
+    await withInstancePool(deps, instance, (client) => dropReplaced(client, names)).catch((error: Error) =>
+      deps.log.warn({ event: 'restore.cleanup_failed', restoreId, database: names.aside, filestore: names.filestoreAside, reason: error.message }, 'replaced data left aside; remove it by hand'),
+    );
+  }
   if (step?.provision) {
     const { instanceId, actor } = step.provision;
     await provisionInstance(deps, instanceId, { cause: 'provisionInstance', actor }).catch(async (error: Error) => {
@@ -219,16 +227,12 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
 
 async function swapAndFinish(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
   const names = namesOf(deps, restore);
-  await withInstancePool(deps, instance, async (client) => {
-    await swapIn(client, names);
-    await dropReplaced(client, names).catch((error: Error) =>
-      deps.log.warn({ event: 'restore.cleanup_failed', restoreId: restore.id, reason: error.message }, 'replaced data left aside'),
-    );
-  });
+  await withInstancePool(deps, instance, (client) => swapIn(client, names));
   await trx.updateTable('restores').set({ status: 'COMPLETED', finished_at: sql`now()`, updated_at: sql`now()` }).where('id', '=', restore.id).execute();
   deps.log.info({ event: 'restore.completed', instanceId: instance.id, restoreId: restore.id, backupId: restore.backup_id, mode: restore.mode }, 'restore completed');
   await giveBack(deps, trx, restore, instance, `restored from backup ${restore.backup_id}`);
-  return restore.mode === 'load' && restore.provision_requested_by ? { provision: { instanceId: instance.id, actor: restore.provision_requested_by } } : undefined;
+  const provision = restore.mode === 'load' && restore.provision_requested_by ? { instanceId: instance.id, actor: restore.provision_requested_by } : undefined;
+  return { dropReplaced: { instance, names }, provision };
 }
 
 /** Undoes what the restore made, records why, and gives the tenant back as it was (a new instance that could not load fails). */

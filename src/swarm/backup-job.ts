@@ -63,7 +63,6 @@ final="/backups/$BACKUP_ID"
 work="/backups/.partial-$BACKUP_ID"
 if [ -f "$final/${MANIFEST_FILE}" ]; then exit 0; fi
 rm -rf "$work" && mkdir -p "$work"
-pg_version=$(psql -X -At -d postgres -c 'show server_version' | cut -d' ' -f1)
 pg_dump -Fc --role="$DB_ROLE" -d "$DB_NAME" -f "$work/${DUMP_FILE}" &
 dump=$!
 src="/data/filestore/$DB_NAME"
@@ -74,6 +73,7 @@ wait "$dump"
 dump_sha=$(sha256sum "$work/${DUMP_FILE}" | cut -d' ' -f1)
 wait "$hash"
 fs_sha=$(cat "$work/.filestore.sha256") && rm "$work/.filestore.sha256"
+pg_version=$(pg_restore -l "$work/${DUMP_FILE}" | sed -n '/Dumped from database version:/{s/.*version: //;s/ .*//;p}')
 cat >"$work/${MANIFEST_FILE}" <<JSON
 {
   "odoo_dump": "1",
