@@ -102,6 +102,8 @@ async function limitCustomerBackups(deps: Pick<Deps, 'db'>, instanceId: string):
 export async function startBackup(deps: Deps, backup: BackupRow, known?: InstanceRow): Promise<BackupRow> {
   if (backup.status !== 'PENDING') return backup;
   const instance = known ?? (await deps.db.selectFrom('instances').selectAll().where('id', '=', backup.instance_id).executeTakeFirstOrThrow());
+  // A scheduled backup that waited while its instance was terminated (or is being restored) has nothing to back up.
+  if (backup.kind !== 'FINAL' && !backupable.has(instance.status)) return finishBackup(deps, backup, { status: 'FAILED', error: `the instance is ${instance.status}` });
   const name = backupJobName(backup.id);
   try {
     await mkdir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), { recursive: true, mode: 0o700 });
