@@ -6,6 +6,8 @@ import { advanceBackups } from '../domain/backups.js';
 import { advanceRestores } from '../domain/restores.js';
 import type { Job } from './scheduler.js';
 
+const SCHEDULE_SLICE = 1000;
+
 /** Statuses whose tenants are backed up on schedule. */
 const scheduledStatuses = ['RUNNING', 'DEGRADED', 'SUSPENDED'] as const;
 
@@ -26,14 +28,19 @@ export async function scheduleBackups(deps: Deps, now = new Date()): Promise<num
     actor: 'scheduler',
     not_before: new Date(now.getTime() + spreadOffsetSeconds(id, deps.config.backups.spreadSeconds) * 1000),
   }));
-  const inserted = await deps.db
-    .insertInto('backups')
-    .values(rows)
-    .onConflict((oc) => oc.column('instance_id').where('status', 'in', ['PENDING', 'RUNNING']).doNothing())
-    .returning('id')
-    .execute();
-  deps.log.info({ event: 'backup.scheduled', count: inserted.length }, 'scheduled backups recorded');
-  return inserted.length;
+  let inserted = 0;
+  // In slices: one statement has at most 65535 parameters.
+  for (let start = 0; start < rows.length; start += SCHEDULE_SLICE) {
+    const slice = await deps.db
+      .insertInto('backups')
+      .values(rows.slice(start, start + SCHEDULE_SLICE))
+      .onConflict((oc) => oc.column('instance_id').where('status', 'in', ['PENDING', 'RUNNING']).doNothing())
+      .returning('id')
+      .execute();
+    inserted += slice.length;
+  }
+  deps.log.info({ event: 'backup.scheduled', count: inserted }, 'scheduled backups recorded');
+  return inserted;
 }
 
 const SWEEP_EVERY_MS = 60_000;
