@@ -119,7 +119,7 @@ export async function provisionAfterLoad(deps: Deps, instanceId: string, trigger
 }
 
 /** What follows a step once its transaction committed: the replaced data's removal, provisioning after a load. */
-type Step = { dropReplaced?: { instance: InstanceRow; names: SwapNames }; provision?: { instanceId: string; actor: string } } | void;
+type Step = { again?: boolean; dropReplaced?: { instance: InstanceRow; names: SwapNames }; provision?: { instanceId: string; actor: string } } | void;
 
 /**
  * One step of a restore, with its row locked (a concurrent caller skips it): a restarted daemon resumes from the row.
@@ -146,6 +146,7 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
       deps.log.warn({ event: 'restore.cleanup_failed', restoreId, database: names.aside, filestore: names.filestoreAside, reason: error.message }, 'replaced data left aside; remove it by hand'),
     );
   }
+  if (step?.again) return advanceRestore(deps, restoreId);
   if (step?.provision) {
     const { instanceId, actor } = step.provision;
     await provisionInstance(deps, instanceId, { cause: 'provisionInstance', actor }).catch(async (error: Error) => {
@@ -184,8 +185,9 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
       if (verdict.kind === 'pending') return;
       if (verdict.kind === 'failed') return failRestore(deps, trx, restore, instance, await failureWithLog(deps, verdict));
       await removeJob(deps, restoreJobName(restore.id));
+      // Recorded before the swap begins: a daemon stopped half-way resumes the swap, never judges the job again.
       await setRestore(trx, restore, { status: 'SWAPPING' });
-      return swapAndFinish(deps, trx, restore, instance);
+      return { again: true };
     }
     case 'SWAPPING':
       return swapAndFinish(deps, trx, restore, instance);
