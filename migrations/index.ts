@@ -8,6 +8,7 @@ import * as billingEvents from './006_billing_events.js';
 import * as tenantInitialisation from './008_tenant_initialisation.js';
 import * as billingTruth from './009_billing_truth.js';
 import * as allocationReservations from './010_allocation_reservations.js';
+import * as backups from './012_backups.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '008_tenant_initialisation': tenantInitialisation,
   '009_billing_truth': billingTruth,
   '010_allocation_reservations': allocationReservations,
+  '012_backups': backups,
 };

@@ -7,4 +7,5 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 . scripts/env/isolated.sh orchestrator_bench 2
 node --import tsx bench/allocation.bench.ts
-exec node --import tsx bench/provisioning.bench.ts "$@"
+node --import tsx bench/provisioning.bench.ts "$@"
+exec node --import tsx bench/backup.bench.ts "$@"

@@ -41,6 +41,8 @@ slowest=(
   test/billing.test.ts
   test/billing-suspension.test.ts
   test/tenant-initialisation.test.ts
+  test/backups.test.ts
+  test/backup-schedule.test.ts
   test/provisioning-failures.test.ts
   test/pools.test.ts
   test/lifecycle.test.ts

@@ -13,6 +13,7 @@ import { createEventBus } from './events/event-bus.js';
 import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
 import { billingRetryJob } from './jobs/billing-retry.js';
+import { backupRetentionJob, backupScheduleJob, backupTrackingJob } from './jobs/backups.js';
 import { poolHealthJob } from './jobs/pool-health.js';
 import { purgeJob } from './jobs/purge.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
@@ -76,6 +77,9 @@ const schedulerJobs = (deps: Deps): Job[] => [
   poolHealthJob(deps.config.pools.healthCron),
   billingRetryJob(deps.config.billing.retryCron),
   purgeJob(deps.config.plans.purgeCron),
+  backupTrackingJob(deps.config.backups.trackingCron),
+  backupScheduleJob(deps.config.backups.cron),
+  backupRetentionJob(deps.config.backups.retentionCron),
 ];
 
 /**

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { z } from 'zod';
 import { describeIssues } from '../issues.js';
+import { backupSection } from './backups.js';
 import { billingSecretNames, billingSection } from './billing.js';
 import { coreSection } from './core.js';
 import { customerAuthSection } from './customer-auth.js';
@@ -8,10 +9,11 @@ import { planSection } from './plans.js';
 import { poolSection } from './pools.js';
 import { tenantSection } from './tenants.js';
 
+export type { BackupConfig } from './backups.js';
 export type { BillingConfig, KillbillApiConfig } from './billing.js';
 
 /** One schema per concern; each reads its own variables and gives its part of the Config. */
-const sections = [coreSection, tenantSection, poolSection, customerAuthSection, billingSection, planSection] as const;
+const sections = [coreSection, tenantSection, poolSection, customerAuthSection, billingSection, planSection, backupSection] as const;
 
 type UnionToIntersection<U> = (U extends unknown ? (part: U) => void : never) extends (part: infer I) => void ? I : never;
 

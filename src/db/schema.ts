@@ -146,8 +146,55 @@ export interface PlansTable {
   updated_at: Timestamp;
 }
 
+export const backupKinds = ['MANUAL', 'SCHEDULED', 'FINAL'] as const;
+export type BackupKind = (typeof backupKinds)[number];
+export const backupStatuses = ['PENDING', 'RUNNING', 'COMPLETED', 'FAILED'] as const;
+export type BackupStatus = (typeof backupStatuses)[number];
+
+/** One backup of an instance's database and filestore, under CEPHFS_ROOT/backups/<instance_id>/<id>/. */
+export interface BackupsTable {
+  id: Generated<string>;
+  instance_id: string;
+  kind: BackupKind;
+  status: BackupStatus;
+  actor: string;
+  size_bytes: ColumnType<string | null, number | null | undefined, number | null>;
+  error: string | null;
+  job_service_id: string | null;
+  /** A scheduled backup waits until then (the schedule spreads tenants); others start at once. */
+  not_before: Timestamp;
+  started_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export const restoreStatuses = ['PENDING', 'SAVING', 'LOADING', 'SWAPPING', 'COMPLETED', 'FAILED'] as const;
+export type RestoreStatus = (typeof restoreStatuses)[number];
+
+/** Replacing an instance's data with a backup's (`replace`), or loading a new instance from one (`load`). */
+export interface RestoresTable {
+  id: Generated<string>;
+  instance_id: string;
+  backup_id: string;
+  mode: 'replace' | 'load';
+  status: RestoreStatus;
+  actor: string;
+  previous_status: InstanceStatus | null;
+  final_backup_id: string | null;
+  job_service_id: string | null;
+  /** Who asked to provision the instance while it was loading: provisioning follows the load. */
+  provision_requested_by: string | null;
+  error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 export interface Database {
   plans: PlansTable;
+  backups: BackupsTable;
+  restores: RestoresTable;
   db_servers: DbServersTable;
   instances: InstancesTable;
   pool_name_counter: PoolNameCounterTable;
@@ -163,3 +210,5 @@ export type InstanceUpdate = Updateable<InstancesTable>;
 export type InstanceEventRow = Selectable<InstanceEventsTable>;
 export type BillingEventRow = Selectable<BillingEventsTable>;
 export type PlanRow = Selectable<PlansTable>;
+export type BackupRow = Selectable<BackupsTable>;
+export type RestoreRow = Selectable<RestoresTable>;

@@ -7,6 +7,7 @@ import { recordEvent, type Trigger } from './instance-events.js';
 import { isUuid } from './names.js';
 import { withTenantDatabase } from './tenant-database.js';
 import { lockInstance } from './instance-lock.js';
+import { withTransaction } from '../db/transaction.js';
 
 /** Odoo 17's base data makes `base.user_admin` the user with id 2 (id 1 is the inactive `__system__`). */
 const ADMIN_USER_ID = 2;
@@ -51,7 +52,7 @@ export async function resetInstanceAdminPassword(
   trigger: Trigger = { cause: 'resetInstanceAdminPassword', actor: 'admin' },
 ): Promise<AdminCredentials> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
-  return deps.db.transaction().execute(async (trx) => {
+  return withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
     if (!instance.initialized_at || !resettable.includes(instance.status)) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and its database is not initialised yet: try again once it runs.`);

@@ -4,20 +4,20 @@ import type { InstanceStatus } from '../db/schema.js';
 const next: Record<InstanceStatus, readonly InstanceStatus[]> = {
   CREATING: ['WAITING_FOR_DATABASE', 'ALLOCATED', 'FAILED', 'TERMINATING'],
   WAITING_FOR_DATABASE: ['ALLOCATED', 'FAILED', 'TERMINATING'],
-  ALLOCATED: ['PROVISIONING', 'FAILED', 'TERMINATING'],
+  ALLOCATED: ['PROVISIONING', 'RESTORING', 'FAILED', 'TERMINATING'],
   PROVISIONING: ['RUNNING', 'FAILED', 'TERMINATING'],
-  RUNNING: ['DEGRADED', 'STOPPING', 'RESTARTING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  RUNNING: ['DEGRADED', 'STOPPING', 'RESTARTING', 'SUSPENDED', 'RESTORING', 'FAILED', 'TERMINATING'],
   // Its task is not running while Swarm restarts it: back to RUNNING when it runs, FAILED when Swarm gives up.
-  DEGRADED: ['RUNNING', 'STOPPING', 'RESTARTING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  DEGRADED: ['RUNNING', 'STOPPING', 'RESTARTING', 'SUSPENDED', 'RESTORING', 'FAILED', 'TERMINATING'],
   STOPPING: ['STOPPED', 'SUSPENDED', 'FAILED', 'TERMINATING'],
-  STOPPED: ['STARTING', 'SUSPENDED', 'TERMINATING'],
+  STOPPED: ['STARTING', 'SUSPENDED', 'RESTORING', 'TERMINATING'],
   STARTING: ['RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
   RESTARTING: ['RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
   // Billing stopped it (scaled to 0; database, secret and filestore kept): only resuming or the purge ends it.
   SUSPENDED: ['STARTING', 'TERMINATING'],
-  // Entered by the backups work (restore); no transition leads here yet.
-  RESTORING: ['RUNNING', 'FAILED', 'TERMINATING'],
-  FAILED: ['PROVISIONING', 'RESTARTING', 'SUSPENDED', 'TERMINATING'],
+  // Its data is being replaced from a backup (or, for a new instance, loaded): back to where it was when done.
+  RESTORING: ['STARTING', 'STOPPED', 'ALLOCATED', 'RUNNING', 'FAILED', 'TERMINATING'],
+  FAILED: ['PROVISIONING', 'RESTARTING', 'SUSPENDED', 'RESTORING', 'TERMINATING'],
   TERMINATING: ['TERMINATED'],
   TERMINATED: [],
 };

@@ -13,6 +13,7 @@ import { isUuid } from './names.js';
 import { checkPageSize, pageOf, readTimeCursor, timeCursor, toMillisecond, type Page, type PageRequest } from './pages.js';
 import { isReservedSubdomain } from './reserved-names.js';
 import { cpuCores, memorySize } from './sizes.js';
+import { loadFromBackup, usableBackup } from './restores.js';
 import { parseInput } from './validation.js';
 
 const supportedOdooVersions = ['17.0'];
@@ -39,6 +40,7 @@ export const createInstanceInput = z.object({
     .nullish(),
   cpuLimit: cpuCores(0.1, 64).nullish(),
   memoryLimit: memorySize(256, 256 * 1024).nullish(),
+  fromBackupId: z.string().uuid('must be a backup id').nullish(),
 });
 export type CreateInstanceInput = z.input<typeof createInstanceInput>;
 
@@ -54,6 +56,7 @@ export async function createInstance(
 ): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
   if (isReservedSubdomain(deps.config, input.subdomain)) throw validationFailed('input.subdomain', 'is reserved for the platform');
+  if (input.fromBackupId) await usableBackup(deps, input.fromBackupId, input.customerId);
   const subscriptionId = input.subscriptionId?.toLowerCase() ?? null;
   const subscription = subscriptionId ? await subscriptionOfCustomer(deps, subscriptionId, input.customerId) : null;
   const plan = await resolvePlan(deps, subscription?.planName);
@@ -75,12 +78,14 @@ export async function createInstance(
   );
   if (inserted) deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain, plan: plan.name }, 'instance created');
 
+  let allocated: InstanceRow | undefined;
   try {
-    return await allocateInstance(deps, instance.id, trigger);
+    allocated = await allocateInstance(deps, instance.id, trigger);
   } catch (error) {
     if (!(error instanceof DomainError && error.code === 'NO_POOL_CAPACITY')) throw error;
   }
-  return getInstance(deps, instance.id);
+  if (input.fromBackupId) await loadFromBackup(deps, instance.id, input.fromBackupId, trigger);
+  return allocated && !input.fromBackupId ? allocated : getInstance(deps, instance.id);
 }
 
 /**

@@ -15,6 +15,7 @@ import { isUuid, odooSecretName, odooServiceName } from './names.js';
 import { withTransaction } from '../db/transaction.js';
 import { createInitJob, createServer, type SecretRef } from './odoo-services.js';
 import { lockInstance } from './instance-lock.js';
+import { provisionAfterLoad } from './restores.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
 const alreadyProvisioned: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'SUSPENDED', 'RESTORING'];
@@ -34,6 +35,9 @@ export async function provisionInstance(
   trigger: Trigger = { cause: 'provisionInstance', actor: 'admin' },
 ): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
+  // An instance loading from a backup is provisioned once the load is done, never before.
+  const loading = await provisionAfterLoad(deps, instanceId, trigger);
+  if (loading) return loading;
   const provisioned = await withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
     if (alreadyProvisioned.includes(instance.status)) return { instance, fresh: false };

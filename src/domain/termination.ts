@@ -6,14 +6,19 @@ import { moveDirAside } from '../swarm/data-dir.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
 import { instanceArchiveDir, instanceDataDir } from '../swarm/odoo-service.js';
 import { removeJob, removeSecret, removeService } from '../swarm/swarm.js';
+import { awaitFinalBackup, isCompletedFinal } from './backup-final.js';
 import { deleteCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase } from './pool-server.js';
 import { withTransaction } from '../db/transaction.js';
 
+/** How long terminateInstance waits for the final backup before it answers TERMINATING (the scheduler goes on). */
+const FINAL_BACKUP_WAIT_MS = 10 * 60_000;
+
 /**
- * Ends an instance: its service and secret go, then its database, role and pool slot go together (one transaction
+ * Ends an instance: a FINAL backup of its database and filestore first (nothing is dropped until one COMPLETED;
+ * meanwhile it stays TERMINATING and the scheduler tries again), then its service and secret go, then its database, role and pool slot go together (one transaction
  * holds the pool while the database is dropped: if the drop fails, the slot stays counted and the instance stays as
  * it was). The filestore is kept in place or archived (FILESTORE_ON_TERMINATE). Terminating again returns it.
  */
@@ -21,6 +26,7 @@ export async function terminateInstance(
   deps: Deps,
   instanceId: string,
   trigger: Trigger = { cause: 'terminateInstance', actor: 'admin' },
+  options: { finalBackupWaitMs?: number } = {},
 ): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   // Visible at once, and a daemon that stops half-way resumes from here (the scheduler finishes TERMINATING rows).
@@ -29,6 +35,14 @@ export async function terminateInstance(
     const current = await deps.db.selectFrom('instances').select(['id', 'status']).where('id', '=', instanceId).executeTakeFirst();
     if (!current) throw notFound('Instance', instanceId);
     moved = current.status === 'TERMINATED' || current.status === 'TERMINATING' || !!(await moveInstance(deps, deps.db, current, 'TERMINATING', trigger));
+  }
+  const terminating = await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
+  if (terminating.status === 'TERMINATING' && terminating.db_server_id) {
+    const final = await awaitFinalBackup(deps, instanceId, terminating.status_changed_at, trigger, options.finalBackupWaitMs ?? FINAL_BACKUP_WAIT_MS);
+    if (!isCompletedFinal(final)) {
+      const error = `Waiting for the final backup (${final.kind} ${final.status}${final.error ? `: ${final.error}` : ''}); the database is dropped only after one completed.`;
+      return deps.db.updateTable('instances').set({ error }).where('id', '=', instanceId).where('status', '=', 'TERMINATING').returningAll().executeTakeFirst().then((row) => row ?? terminating);
+    }
   }
   return withTransaction(deps.db, async (trx) => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirstOrThrow();

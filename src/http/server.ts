@@ -5,6 +5,7 @@ import type { Deps } from '../deps.js';
 import type { Leadership } from '../jobs/leadership.js';
 import { readiness } from '../observability/readiness.js';
 import { callerIdentifier } from './auth.js';
+import { createBackupDownload } from './backup-download.js';
 import { createGraphQLHandler } from './graphql.js';
 import { sendJson } from './respond.js';
 
@@ -33,11 +34,12 @@ const anonymousRefusal = {
   errors: [{ message: 'A bearer token is required: the admin token, or a customer token from the frontend.', extensions: { code: 'UNAUTHENTICATED' } }],
 };
 
-/** The daemon's HTTP surface: GraphQL (GraphiQL for admins), the Kill Bill webhook, liveness, readiness, metrics. */
+/** The daemon's HTTP surface: GraphQL (GraphiQL for admins), the Kill Bill webhook, backup downloads, liveness, readiness, metrics. */
 export function createHttpServer(deps: Deps, leadership: Leadership): Server {
   const identifyCaller = callerIdentifier(deps.config);
   const graphql = createGraphQLHandler(deps);
   const killbillWebhook = createKillbillWebhook(deps);
+  const backupDownload = createBackupDownload(deps, identifyCaller);
 
   const handle = async (request: IncomingMessage, response: ServerResponse, path: string): Promise<void> => {
     if (path === '/healthz') return sendJson(response, 200, { status: 'ok', leader: leadership.isLeader() });
@@ -52,6 +54,8 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
     }
     // Its own shared secret, not the admin token: see src/http/killbill-webhook.ts.
     if (path === '/webhooks/killbill') return killbillWebhook(request, response);
+    const download = /^\/backups\/([^/]+)\/download$/.exec(path);
+    if (download) return backupDownload(request, response, download[1]!);
     if (path === '/graphql') {
       const caller = await identifyCaller(request.headers.authorization ?? null);
       // A browser without the admin token is asked for it (Basic; the token as password) instead of getting a query error.

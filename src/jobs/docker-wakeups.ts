@@ -1,6 +1,7 @@
 import type { Deps } from '../deps.js';
 import { connectDocker } from '../docker.js';
 import { labelKeys } from '../swarm/labels.js';
+import { BACKUP_TRACKING } from './backups.js';
 import { INSTANCE_TRACKING } from './instance-tracking.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -38,7 +39,7 @@ export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { 
         stream = opened;
         // Swarm's task state follows the container's a moment later: look again shortly after.
         opened.on('data', () => {
-          for (const delayMs of WAKEUP_DELAYS_MS) setTimeout(() => scheduler.runNow(INSTANCE_TRACKING), delayMs).unref();
+          for (const delayMs of WAKEUP_DELAYS_MS) setTimeout(() => [INSTANCE_TRACKING, BACKUP_TRACKING].forEach((job) => scheduler.runNow(job)), delayMs).unref();
         });
         opened.on('error', (error: Error) => reopen(error.message));
         opened.on('end', () => reopen('stream ended'));

@@ -92,7 +92,7 @@ async function resumeTerminations(deps: Deps): Promise<void> {
     .where('status_changed_at', '<', sql<Date>`now() - make_interval(secs => ${STALE_TERMINATING_SECONDS})`)
     .execute();
   for (const { id } of stale) {
-    await terminateInstance(deps, id, scheduler('terminate-resume')).catch((error: unknown) =>
+    await terminateInstance(deps, id, scheduler('terminate-resume'), { finalBackupWaitMs: 0 }).catch((error: unknown) =>
       deps.log.warn({ event: 'instance.terminate_retry_failed', instanceId: id, err: error }, 'termination still fails'),
     );
   }

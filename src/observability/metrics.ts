@@ -79,6 +79,12 @@ export function createMetrics() {
       labelNames: ['event_type'],
       registers: [registry],
     }),
+    backupFailures: new Counter({
+      name: 'orchestrator_backup_failures_total',
+      help: 'Backups that ended FAILED, by kind',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
     leader: new Gauge({ name: 'orchestrator_leader', help: '1 on the replica that runs the scheduler', registers: [registry] }),
   };
 }
@@ -130,6 +136,40 @@ export function registerStateGauges(metrics: Metrics, db: Kysely<Database>, time
           this.reset();
           for (const row of rows) this.set({ status: row.status }, Number(row.count));
         },
+      );
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_backup_newest_age_seconds',
+    help: "Age of each live instance's newest completed backup (since its creation when it has none): an alert's input",
+    labelNames: ['instance_id'],
+    registers: [metrics.registry],
+    async collect() {
+      await read(
+        () =>
+          db
+            .selectFrom('instances')
+            .leftJoin('backups', (join) => join.onRef('backups.instance_id', '=', 'instances.id').on('backups.status', '=', 'COMPLETED'))
+            .select(['instances.id', sql<string>`extract(epoch from now() - coalesce(max(backups.created_at), instances.created_at))`.as('age')])
+            .where('instances.db_server_id', 'is not', null)
+            .where('instances.status', 'not in', ['TERMINATING', 'TERMINATED'])
+            .groupBy('instances.id')
+            .execute(),
+        (rows) => {
+          this.reset();
+          for (const row of rows) this.set({ instance_id: row.id }, Number(row.age));
+        },
+      );
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_backups_failed',
+    help: 'Backups whose last run ended FAILED and that retention has not pruned yet',
+    registers: [metrics.registry],
+    async collect() {
+      await read(
+        () => db.selectFrom('backups').select((eb) => eb.fn.countAll<string>().as('count')).where('status', '=', 'FAILED').executeTakeFirstOrThrow(),
+        (row) => this.set(Number(row.count)),
       );
     },
   });

@@ -5,6 +5,7 @@ import './billing.js';
 import './plans.js';
 import './instance-actions.js';
 import './admin-credentials.js';
+import './backups.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 export type { GraphQLContext } from './context.js';

@@ -89,6 +89,7 @@ const CreateInstanceInput = builder.inputType('CreateInstanceInput', {
     subscriptionId: t.string({ required: false }),
     cpuLimit: t.float({ required: false, description: "CPU cores (admins only; default: the plan's)." }),
     memoryLimit: t.string({ required: false, description: "Memory such as 512M or 2G (admins only; default: the plan's)." }),
+    fromBackupId: t.id({ required: false, description: "A backup of one of the customer's instances: loaded before the first start." }),
   }),
 });
 

@@ -107,6 +107,7 @@ export interface SwarmService {
 
 export interface SwarmSecret {
   ID: string;
+  CreatedAt?: string;
   Spec: { Name: string; Labels: Labels };
 }
 

@@ -22,8 +22,8 @@ describe('names', () => {
 });
 
 describe('instance status', () => {
-  it('lets allocation follow creation or waiting, and nothing follow termination', () => {
-    assert.deepEqual(statusesBefore('ALLOCATED').sort(), ['CREATING', 'WAITING_FOR_DATABASE']);
+  it('lets allocation follow creation or waiting (and a load from a backup end there), and nothing follow termination', () => {
+    assert.deepEqual(statusesBefore('ALLOCATED').sort(), ['CREATING', 'RESTORING', 'WAITING_FOR_DATABASE']);
     assert.equal(canTransition('TERMINATED', 'CREATING'), false);
     assert.equal(canTransition('PROVISIONING', 'RUNNING'), true);
     assert.equal(canTransition('ALLOCATED', 'RUNNING'), false);

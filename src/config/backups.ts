@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { cronExpression, int } from './rules.js';
+
+/** When backups run, how many are kept, and how their one-shot jobs are bounded. */
+export const backupSection = z
+  .object({
+    BACKUP_CRON: cronExpression.default('0 2 * * *'),
+    BACKUP_SPREAD_SECONDS: int(0, 24 * 3600).default(3600),
+    BACKUP_KEEP_DAILY: int(0, 1000).default(7),
+    BACKUP_KEEP_WEEKLY: int(0, 1000).default(4),
+    BACKUP_KEEP_MONTHLY: int(0, 1000).default(3),
+    BACKUP_KEEP_AFTER_TERMINATION_DAYS: int(0, 3650).default(30),
+    BACKUP_TRACKING_CRON: cronExpression.default('* * * * * *'),
+    BACKUP_RETENTION_CRON: cronExpression.default('17 * * * *'),
+    BACKUP_MAX_CONCURRENT: int(1, 100).default(2),
+    BACKUP_JOB_DEADLINE_SECONDS: int(30, 7 * 24 * 3600).default(6 * 3600),
+  })
+  .transform((e) => ({
+    backups: {
+      /** When scheduled backups are due; each instance starts within `spreadSeconds` after, at an offset of its own. */
+      cron: e.BACKUP_CRON,
+      spreadSeconds: e.BACKUP_SPREAD_SECONDS,
+      keepDaily: e.BACKUP_KEEP_DAILY,
+      keepWeekly: e.BACKUP_KEEP_WEEKLY,
+      keepMonthly: e.BACKUP_KEEP_MONTHLY,
+      keepAfterTerminationDays: e.BACKUP_KEEP_AFTER_TERMINATION_DAYS,
+      /** How often the leader advances backups and restores in flight, and applies retention. */
+      trackingCron: e.BACKUP_TRACKING_CRON,
+      retentionCron: e.BACKUP_RETENTION_CRON,
+      /** Scheduled backups running at once (manual and final ones are never held back). */
+      maxConcurrent: e.BACKUP_MAX_CONCURRENT,
+      /** A backup or restore job still running after this long is failed and removed. */
+      jobDeadlineSeconds: e.BACKUP_JOB_DEADLINE_SECONDS,
+    },
+  }));
+
+export type BackupConfig = z.output<typeof backupSection>['backups'];

@@ -1,0 +1,85 @@
+import type { InstanceRow, PoolRow } from '../db/schema.js';
+import type { Deps } from '../deps.js';
+import { jobLabels, pgpassLine, type PoolReach } from '../swarm/backup-job.js';
+import type { ServiceSpec, SwarmSecret, SwarmTask } from '../swarm/docker-types.js';
+import { labelFilters, labelKeys } from '../swarm/labels.js';
+import { createService, ensureSecret, findServiceByName, hasStatusCode, removeJob, removeSecret, taskLogTail } from '../swarm/swarm.js';
+import { poolAdminAccess } from './pools.js';
+
+export type JobVerdict = { kind: 'done' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
+
+/** Pure: a one-shot job (no restarts) is done once a task completed, failed once one failed or the deadline passed. */
+export function judgeJob(tasks: SwarmTask[], deadline: Date, now: Date): JobVerdict {
+  if (tasks.some((task) => task.Status.State === 'complete')) return { kind: 'done' };
+  const failed = tasks.find((task) => ['failed', 'rejected', 'orphaned'].includes(task.Status.State));
+  if (failed) {
+    const exit = failed.Status.ContainerStatus?.ExitCode;
+    const reason = [failed.Status.Err ?? failed.Status.Message, exit !== undefined ? `exit code ${exit}` : null].filter(Boolean).join(', ');
+    return { kind: 'failed', reason: `job ${failed.Status.State}: ${reason}`, taskId: failed.ID };
+  }
+  if (now >= deadline) return { kind: 'failed', reason: 'job did not finish before its deadline', taskId: tasks[0]?.ID ?? null };
+  return { kind: 'pending' };
+}
+
+/** Where the job reaches the instance's pool (the address its Odoo uses) and the admin's pgpass secret, made for this job. */
+export async function poolReach(deps: Deps, instance: InstanceRow, jobName: string): Promise<PoolReach> {
+  if (!instance.db_server_id || !instance.db_host) throw new Error(`instance ${instance.id} has no database`);
+  const pool: PoolRow = await deps.db.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).executeTakeFirstOrThrow();
+  const access = poolAdminAccess(pool, deps.config.masterKey);
+  const secret = await ensureSecret(
+    deps.docker,
+    `${jobName}-pgpass`,
+    pgpassLine(access.adminUser, access.adminPassword),
+    jobLabels(instance.id, 'backup', deps.config.dockerLabels),
+  );
+  return { host: instance.db_host, port: instance.db_port ?? 5432, adminUser: access.adminUser, secret: { id: secret.id, name: secret.name } };
+}
+
+export const startJob = (deps: Pick<Deps, 'docker'>, spec: ServiceSpec): Promise<string> => createService(deps.docker, spec);
+
+/** The job's tasks, or null when its service is gone. */
+export async function jobTasks(deps: Pick<Deps, 'docker'>, serviceName: string): Promise<SwarmTask[] | null> {
+  try {
+    await deps.docker.getService(serviceName).inspect();
+  } catch (error) {
+    if (hasStatusCode(error, 404)) return null;
+    throw error;
+  }
+  return (await deps.docker.listTasks({ filters: { service: [serviceName] } })) as SwarmTask[];
+}
+
+/** A failed job's reason with the last lines it wrote (pg_dump's and tar's errors say what went wrong). */
+export async function failureWithLog(deps: Pick<Deps, 'docker'>, verdict: { reason: string; taskId: string | null }): Promise<string> {
+  const tail = verdict.taskId ? await taskLogTail(deps.docker, verdict.taskId, 5).catch(() => '') : '';
+  return tail ? `${verdict.reason}; log: ${tail}` : verdict.reason;
+}
+
+/** Removes the job's service, its containers and its secret; Docker may still count a just-removed service as the secret's user. */
+export async function removeJobAndSecret(deps: Pick<Deps, 'docker' | 'log'>, serviceName: string): Promise<void> {
+  await removeJob(deps.docker, serviceName);
+  for (let attempt = 0; attempt < 10; attempt++) {
+    try {
+      await removeSecret(deps.docker, `${serviceName}-pgpass`);
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  deps.log.warn({ event: 'backup.secret_left', service: serviceName }, 'job secret still in use; removed on a later run');
+}
+
+/** A job's secret is made just before its job: one older than this without its job was left by a removal that failed. */
+const ORPHAN_SECRET_SECONDS = 600;
+
+/** Removes job secrets whose job is gone (the removal after the job failed, or the daemon stopped in between). */
+export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config' | 'log'>, now = new Date()): Promise<void> {
+  // The daemon's extra labels narrow the sweep to what this deployment (or test run) made.
+  const labels = { ...deps.config.dockerLabels, [labelKeys.managed]: 'true', [labelKeys.role]: 'backup' };
+  const secrets = (await deps.docker.listSecrets({ filters: labelFilters(labels) })) as unknown as SwarmSecret[];
+  for (const secret of secrets) {
+    const job = secret.Spec.Name.replace(/-pgpass$/, '');
+    if (job === secret.Spec.Name || Date.parse(secret.CreatedAt ?? '') > now.getTime() - ORPHAN_SECRET_SECONDS * 1000) continue;
+    if (await findServiceByName(deps.docker, job)) continue;
+    await removeSecret(deps.docker, secret.ID).catch((error: Error) => deps.log.debug({ event: 'backup.secret_left', secret: secret.Spec.Name, reason: error.message }));
+  }
+}

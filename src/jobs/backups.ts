@@ -1,0 +1,62 @@
+import { createHash } from 'node:crypto';
+import type { Deps } from '../deps.js';
+import { applyRetention } from '../domain/backup-retention.js';
+import { removeOrphanJobSecrets } from '../domain/backup-jobs.js';
+import { advanceBackups } from '../domain/backups.js';
+import { advanceRestores } from '../domain/restores.js';
+import type { Job } from './scheduler.js';
+
+const SCHEDULE_SLICE = 1000;
+
+/** Statuses whose tenants are backed up on schedule. */
+const scheduledStatuses = ['RUNNING', 'DEGRADED', 'SUSPENDED'] as const;
+
+/** Pure: an instance's own offset into the spread window, the same at every run, so tenants do not all start at once. */
+export function spreadOffsetSeconds(instanceId: string, spreadSeconds: number): number {
+  if (spreadSeconds <= 0) return 0;
+  return createHash('sha256').update(instanceId).digest().readUInt32BE(0) % spreadSeconds;
+}
+
+/** At BACKUP_CRON: a SCHEDULED backup for each live tenant, due at its offset; one already waiting or running is kept. */
+export async function scheduleBackups(deps: Deps, now = new Date()): Promise<number> {
+  const instances = await deps.db.selectFrom('instances').select('id').where('status', 'in', [...scheduledStatuses]).where('db_server_id', 'is not', null).execute();
+  if (instances.length === 0) return 0;
+  const rows = instances.map(({ id }) => ({
+    instance_id: id,
+    kind: 'SCHEDULED' as const,
+    status: 'PENDING' as const,
+    actor: 'scheduler',
+    not_before: new Date(now.getTime() + spreadOffsetSeconds(id, deps.config.backups.spreadSeconds) * 1000),
+  }));
+  let inserted = 0;
+  // In slices: one statement has at most 65535 parameters.
+  for (let start = 0; start < rows.length; start += SCHEDULE_SLICE) {
+    const slice = await deps.db
+      .insertInto('backups')
+      .values(rows.slice(start, start + SCHEDULE_SLICE))
+      .onConflict((oc) => oc.column('instance_id').where('status', 'in', ['PENDING', 'RUNNING']).doNothing())
+      .returning('id')
+      .execute();
+    inserted += slice.length;
+  }
+  deps.log.info({ event: 'backup.scheduled', count: inserted }, 'scheduled backups recorded');
+  return inserted;
+}
+
+const SWEEP_EVERY_MS = 60_000;
+let lastSweep = 0;
+
+/** Backups and restores in flight, one step each: how a restarted daemon finishes or fails them from the rows. */
+async function trackBackups(deps: Deps): Promise<void> {
+  await advanceBackups(deps);
+  await advanceRestores(deps);
+  if (Date.now() - lastSweep >= SWEEP_EVERY_MS) {
+    lastSweep = Date.now();
+    await removeOrphanJobSecrets(deps);
+  }
+}
+
+export const BACKUP_TRACKING = 'backup-tracking';
+export const backupTrackingJob = (schedule: string): Job => ({ name: BACKUP_TRACKING, schedule, run: trackBackups });
+export const backupScheduleJob = (schedule: string): Job => ({ name: 'backup-schedule', schedule, run: (deps) => scheduleBackups(deps).then(() => undefined) });
+export const backupRetentionJob = (schedule: string): Job => ({ name: 'backup-retention', schedule, run: (deps) => applyRetention(deps).then(() => undefined) });

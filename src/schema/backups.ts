@@ -1,0 +1,66 @@
+import { backupKinds, backupStatuses, type BackupRow } from '../db/schema.js';
+import { backupInstance, getBackup, listBackups } from '../domain/backups.js';
+import { restoreInstance } from '../domain/restores.js';
+import { builder } from './builder.js';
+import { adminOrCustomer, ownedInstance, triggerOf, type GraphQLContext } from './context.js';
+
+const BackupKind = builder.enumType('BackupKind', { values: backupKinds });
+const BackupStatus = builder.enumType('BackupStatus', { values: backupStatuses });
+
+const Backup = builder.objectRef<BackupRow>('Backup').implement({
+  description: "A backup of an instance's database and filestore; download it from /backups/{id}/download once COMPLETED.",
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    instanceId: t.exposeID('instance_id'),
+    kind: t.field({ type: BackupKind, resolve: (backup) => backup.kind }),
+    status: t.field({ type: BackupStatus, resolve: (backup) => backup.status }),
+    sizeBytes: t.float({ nullable: true, description: 'Bytes stored (the dump and the filestore archive).', resolve: (backup) => (backup.size_bytes === null ? null : Number(backup.size_bytes)) }),
+    startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (backup) => backup.started_at }),
+    finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (backup) => backup.finished_at }),
+    createdAt: t.field({ type: 'DateTime', resolve: (backup) => backup.created_at }),
+    error: t.exposeString('error', { nullable: true }),
+  }),
+});
+
+/** The backup, if this caller may see it: admins any, customers those of their own instances. */
+async function ownedBackup(context: GraphQLContext, id: string): Promise<BackupRow> {
+  const backup = await getBackup(context.deps, id);
+  await ownedInstance(context, backup.instance_id);
+  return backup;
+}
+
+builder.objectField('Instance', 'backups', (t) =>
+  t.field({
+    type: [Backup],
+    description: 'Every backup kept, oldest first.',
+    resolve: (instance, _args, context) => listBackups(context.deps, instance.id),
+  }),
+);
+
+builder.queryFields((t) => ({
+  backup: t.field({
+    type: Backup,
+    nullable: true,
+    authScopes: adminOrCustomer,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, context) => ownedBackup(context, id),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  backupInstance: t.field({
+    type: Backup,
+    description: 'Backs the instance up now (one at a time; customers: one manual backup an hour). Follow it with `backup(id)`.',
+    authScopes: adminOrCustomer,
+    args: { instanceId: t.arg.id({ required: true }) },
+    resolve: async (_root, { instanceId }, context) => backupInstance(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'backupInstance')),
+  }),
+  restoreInstance: t.field({
+    type: 'Instance',
+    description: "Replaces the instance's database and filestore with the backup's (RESTORING, then back to RUNNING); a FINAL backup keeps what it replaces.",
+    authScopes: adminOrCustomer,
+    args: { instanceId: t.arg.id({ required: true }), backupId: t.arg.id({ required: true }) },
+    resolve: async (_root, { instanceId, backupId }, context) =>
+      restoreInstance(context.deps, (await ownedInstance(context, instanceId)).id, backupId, triggerOf(context, 'restoreInstance')),
+  }),
+}));

@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict';
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { applyRetention } from '../src/domain/backup-retention.js';
+import { scheduleBackups } from '../src/jobs/backups.js';
+import { backupDir } from '../src/swarm/backup-job.js';
+import { customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+
+const BACKUP_FIELDS = 'id instanceId kind status sizeBytes error';
+const BACKUP_INSTANCE = `mutation($id: ID!) { backupInstance(instanceId: $id) { ${BACKUP_FIELDS} } }`;
+const BACKUP = `query($id: ID!) { backup(id: $id) { ${BACKUP_FIELDS} } }`;
+const DAY = 24 * 3600 * 1000;
+
+const ended = (daemon: TestDaemon, id: string) =>
+  eventually(async () => (await daemon.gql(BACKUP, { id })).data.backup, (backup) => ['COMPLETED', 'FAILED'].includes(backup.status), 120_000, 250);
+
+const exists = (path: string) => access(path).then(() => true, () => false);
+
+describe('backups: one at a time, on schedule, across restarts, kept as promised', () => {
+  let daemon: TestDaemon;
+  before(async () => {
+    daemon = await startTestDaemon({ BACKUP_SPREAD_SECONDS: '0' });
+    await resetState(daemon.deps);
+    await registerLocalPool(daemon, 'pool-local', 10);
+  });
+  after(async () => {
+    await resetState(daemon.deps);
+    await daemon.stop();
+  });
+
+  it('runs one backup per instance at a time, and lets a customer ask for one manual backup an hour', async () => {
+    const { id } = await allocatedInstance(daemon);
+    const [first, second] = await Promise.all([daemon.gql(BACKUP_INSTANCE, { id }), daemon.gql(BACKUP_INSTANCE, { id })]);
+    assert.equal(first.data.backupInstance.id, second.data.backupInstance.id, 'asking twice at once gives the one under way');
+    assert.equal((await ended(daemon, first.data.backupInstance.id)).status, 'COMPLETED');
+
+    const token = await customerToken(instanceInput().customerId);
+    const mine = await daemon.gql(BACKUP_INSTANCE, { id }, { token });
+    assert.equal(mine.errors, undefined, JSON.stringify(mine.errors));
+    assert.equal((await ended(daemon, mine.data.backupInstance.id)).status, 'COMPLETED');
+    const again = await daemon.gql(BACKUP_INSTANCE, { id }, { token });
+    assert.equal(again.errors?.[0]?.extensions?.code, 'CONFLICT');
+    assert.match(again.errors![0]!.message, /one manual backup an hour/i);
+    const stranger = await daemon.gql(BACKUP_INSTANCE, { id }, { token: await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c') });
+    assert.equal(stranger.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+    assert.equal((await daemon.gql(BACKUP_INSTANCE, { id }, { token: null })).errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+  });
+
+  it('finishes a backup from its row when the daemon that started it stopped', async () => {
+    const { id } = await allocatedInstance(daemon);
+    await daemon.stop();
+    const first = await startTestDaemon({ BACKUP_SPREAD_SECONDS: '0' });
+    const requested = await first.gql(BACKUP_INSTANCE, { id });
+    assert.equal(requested.data.backupInstance.status, 'RUNNING');
+    await first.stop();
+    daemon = await startTestDaemon({ BACKUP_SPREAD_SECONDS: '0' });
+    assert.equal((await ended(daemon, requested.data.backupInstance.id)).status, 'COMPLETED');
+  });
+
+  it('backs up every RUNNING instance at BACKUP_CRON, each at its own offset, and not the others', async () => {
+    const { id: allocated } = await allocatedInstance(daemon);
+    const { id: running } = await allocatedInstance(daemon);
+    await daemon.gql(PROVISION, { id: running });
+    assert.equal((await settledInstance(daemon, running)).status, 'RUNNING');
+
+    const now = new Date();
+    const spread = { ...daemon.deps, config: { ...daemon.deps.config, backups: { ...daemon.deps.config.backups, spreadSeconds: 3600 } } };
+    assert.equal(await scheduleBackups(spread, new Date(now.getTime() - 3600_000)), 1);
+    const waiting = await daemon.deps.db.selectFrom('backups').selectAll().where('instance_id', '=', running).where('kind', '=', 'SCHEDULED').executeTakeFirstOrThrow();
+    assert.ok(waiting.not_before.getTime() >= now.getTime() - 3600_000 && waiting.not_before.getTime() < now.getTime(), 'due within the spread window');
+    assert.equal(await scheduleBackups(spread, now), 0, 'one already waits: none added');
+
+    assert.equal((await ended(daemon, waiting.id)).status, 'COMPLETED', 'the leader starts it once due');
+    const scheduledForAllocated = await daemon.deps.db.selectFrom('backups').select('id').where('instance_id', '=', allocated).where('kind', '=', 'SCHEDULED').execute();
+    assert.deepEqual(scheduledForAllocated, [], 'an instance that never ran has nothing to back up on schedule');
+  });
+
+  it('prunes expired backups, files and rows together, with dates injected', async () => {
+    const now = new Date('2026-06-30T12:00:00Z');
+    const live = await daemon.deps.db
+      .insertInto('instances')
+      .values({ ...row(), subdomain: 'retention-live', status: 'RUNNING' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const gone = await daemon.deps.db
+      .insertInto('instances')
+      .values({ ...row(), subdomain: 'retention-gone', status: 'TERMINATED', status_changed_at: new Date(now.getTime() - 31 * DAY) })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const recent = await daemon.deps.db
+      .insertInto('instances')
+      .values({ ...row(), subdomain: 'retention-recent', status: 'TERMINATED', status_changed_at: new Date(now.getTime() - 10 * DAY) })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+
+    const made = new Map<string, { instance: string; id: string }>();
+    for (const [instance, days] of [[live.id, 40], [gone.id, 3], [recent.id, 3]] as const) {
+      for (let day = 0; day < days; day++) {
+        const created_at = new Date(Date.UTC(2026, 5, 30, 2) - day * DAY);
+        const backup = await daemon.deps.db
+          .insertInto('backups')
+          .values({ instance_id: instance, kind: 'SCHEDULED', status: 'COMPLETED', actor: 'scheduler', size_bytes: 1, created_at, not_before: created_at })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        const dir = backupDir(daemon.deps.config.cephfsRoot, instance, backup.id);
+        await mkdir(dir, { recursive: true });
+        await writeFile(join(dir, 'manifest.json'), '{}');
+        made.set(`${instance}:${created_at.toISOString().slice(0, 10)}`, { instance, id: backup.id });
+      }
+    }
+
+    await applyRetention(daemon.deps, now);
+    const left = new Set((await daemon.deps.db.selectFrom('backups').select('id').execute()).map((backup) => backup.id));
+    const keptDays = [...made].filter(([, backup]) => backup.instance === live.id && left.has(backup.id)).map(([key]) => key.split(':')[1]);
+    assert.deepEqual(keptDays, ['2026-06-30', '2026-06-29', '2026-06-28', '2026-06-27', '2026-06-26', '2026-06-25', '2026-06-24', '2026-06-21', '2026-06-14', '2026-05-31']);
+    for (const [, backup] of made) {
+      const dir = backupDir(daemon.deps.config.cephfsRoot, backup.instance, backup.id);
+      assert.equal(await exists(dir), left.has(backup.id), `files and row go together (${backup.id})`);
+    }
+    assert.equal([...made.values()].filter((backup) => backup.instance === gone.id && left.has(backup.id)).length, 0, '31 days after termination: none kept');
+    assert.equal([...made.values()].filter((backup) => backup.instance === recent.id && left.has(backup.id)).length, 3, '10 days after termination: all kept');
+  });
+});
+
+function row() {
+  const input = instanceInput();
+  return { customer_id: input.customerId, name: input.name, odoo_version: '17.0', admin_email: input.adminEmail, cpu_limit: 1, memory_limit_mb: 512 };
+}
