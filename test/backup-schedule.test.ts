@@ -44,7 +44,8 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
     assert.equal(again.errors?.[0]?.extensions?.code, 'CONFLICT');
     assert.match(again.errors![0]!.message, /one manual backup an hour/i);
     const stranger = await daemon.gql(BACKUP_INSTANCE, { id }, { token: await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c') });
-    assert.equal(stranger.errors?.[0]?.extensions?.code, 'FORBIDDEN');
+    // Another customer learns nothing, not even that the instance exists.
+    assert.equal(stranger.errors?.[0]?.extensions?.code, 'NOT_FOUND');
     assert.equal((await daemon.gql(BACKUP_INSTANCE, { id }, { token: null })).errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
   });
 

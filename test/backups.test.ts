@@ -102,8 +102,8 @@ describe('backups and restore on the swarm', () => {
     const { backups } = (await daemon.gql(BACKUPS, { id: source })).data.instance;
     const final = backups.find((candidate: { kind: string }) => candidate.kind === 'FINAL');
     assert.equal(final?.status, 'COMPLETED', 'the data it replaced was backed up first');
-    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to } } }', { id: source });
-    const moves = history.data.instance.events.filter((event: { to: string | null }) => event.to).map((event: { from: string; to: string }) => `${event.from}->${event.to}`);
+    const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events(first: 1000) { nodes { from to } } } }', { id: source });
+    const moves = history.data.instance.events.nodes.filter((event: { to: string | null }) => event.to).map((event: { from: string; to: string }) => `${event.from}->${event.to}`);
     assert.deepEqual(moves.slice(-3), ['RUNNING->RESTORING', 'RESTORING->STARTING', 'STARTING->RUNNING']);
   });
 
@@ -192,7 +192,7 @@ describe('backups and restore on the swarm', () => {
     assert.deepEqual(await partnerNames(id), ['Last words']);
     assert.deepEqual(await readFilestore(cephfs, id), { '0a/0a0b0c': 'last file' });
     assert.deepEqual(await tenantDatabases(id), [{ datname: tenantDatabaseName(id), owner: tenantRoleName(id) }]);
-    const moves = (await daemon.gql('query($id: ID!) { instance(id: $id) { events { from to } } }', { id })).data.instance.events
+    const moves = (await daemon.gql('query($id: ID!) { instance(id: $id) { events(first: 1000) { nodes { from to } } } }', { id })).data.instance.events.nodes
       .filter((event: { to: string | null }) => event.to)
       .map((event: { from: string; to: string }) => `${event.from}->${event.to}`);
     assert.deepEqual(moves.slice(0, 4), ['CREATING->ALLOCATED', 'ALLOCATED->RESTORING', 'RESTORING->ALLOCATED', 'ALLOCATED->PROVISIONING']);

@@ -10,7 +10,7 @@ import { ensureDataDir } from '../swarm/data-dir.js';
 import { poolLabels } from '../swarm/labels.js';
 import { poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
 import { withReservationPolicy } from '../swarm/reservations.js';
-import { createService, ensureSecret, removeSecret, removeService } from '../swarm/swarm.js';
+import { createService, ensureSecret, removeSecret, removeService, removeServiceAndWait } from '../swarm/swarm.js';
 import { poolAdminAccess } from './pools.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -195,6 +195,6 @@ export async function failPoolProvisioning(deps: Deps, pool: PoolRow, reason: st
 
 /** Service and secret of a provisioned pool, for decommissioning. */
 export async function removePoolService(deps: Deps, pool: PoolRow): Promise<void> {
-  await removeService(deps.docker, pool.name);
+  await removeServiceAndWait(deps.docker, pool.name, deps.config.dockerTimeoutMs);
   await removeSecret(deps.docker, poolSecretName(pool.name));
 }

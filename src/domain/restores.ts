@@ -256,7 +256,8 @@ async function giveBack(deps: Deps, trx: Transaction<Database>, restore: Restore
   if (instance.status !== 'RESTORING') return;
   const trigger = { cause: restore.mode === 'load' ? 'loadFromBackup' : 'restoreInstance', actor: restore.actor };
   if (restore.mode === 'load') {
-    await moveInstance(deps, trx, instance, 'ALLOCATED', trigger, { message });
+    // The backup's database was initialised by the tenant it came from: its first start needs no init job.
+    await moveInstance(deps, trx, instance, 'ALLOCATED', trigger, { message, patch: { initialized_at: new Date() } });
   } else if (restore.previous_status === 'STOPPED') {
     await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });
   } else {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 /**
  * The Docker calls the daemon makes, over dockerode. @types/dockerode describes list results as dockerode
  * handles, but Docker answers with plain JSON objects: ours are typed by docker-types.ts.
@@ -85,6 +86,19 @@ export async function removeJob(docker: Docker, idOrName: string): Promise<void>
   await removeService(docker, service.ID);
   const containers = await docker.listContainers({ all: true, filters: { label: [`com.docker.swarm.service.id=${service.ID}`] } });
   for (const container of containers) await docker.getContainer(container.Id).remove({ force: true }).catch(ignoreNotFound);
+}
+
+/**
+ * Removes the service and waits (up to `timeoutMs`) until its containers are gone, so nothing still writes to what
+ * it mounted (a pool's data directory) and its secret is free to remove.
+ */
+export async function removeServiceAndWait(docker: Docker, name: string, timeoutMs: number): Promise<void> {
+  await removeService(docker, name);
+  const filters = { label: [`com.docker.swarm.service.name=${name}`] };
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(250)) {
+    if ((await docker.listContainers({ all: true, filters })).length === 0) return;
+  }
+  throw new Error(`the containers of service ${name} were still there ${timeoutMs} ms after it was removed`);
 }
 
 /** Removes the secret by id or name; one already gone is fine. Docker refuses while a service still uses it. */
