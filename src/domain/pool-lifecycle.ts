@@ -68,7 +68,7 @@ export async function decommissionPool(deps: Deps, id: string, deleteData = fals
     }
     if (pool.server_type === 'provisioned') {
       await removePoolService(deps, pool);
-      if (deleteData) await rm(poolDataDir(deps.config.cephfsRoot, pool.name), { recursive: true, force: true });
+      if (deleteData) await rm(poolDataDir(deps.config.cephfsRoot, pool.name), { recursive: true, force: true, maxRetries: 5 });
     }
     const decommissioned = await trx
       .updateTable('db_servers')

@@ -8,7 +8,7 @@ import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { poolLabels } from '../swarm/labels.js';
-import { poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
+import { POOL_STOP_GRACE_SECONDS, poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
 import { withReservationPolicy } from '../swarm/reservations.js';
 import { createService, ensureSecret, removeSecret, removeService, removeServiceAndWait } from '../swarm/swarm.js';
 import { poolAdminAccess } from './pools.js';
@@ -195,6 +195,8 @@ export async function failPoolProvisioning(deps: Deps, pool: PoolRow, reason: st
 
 /** Service and secret of a provisioned pool, for decommissioning. */
 export async function removePoolService(deps: Deps, pool: PoolRow): Promise<void> {
-  await removeServiceAndWait(deps.docker, pool.name, deps.config.dockerTimeoutMs);
+  // PostgreSQL stops only once its sessions end (SIGTERM is a smart shutdown): the daemon's kept ones go first.
+  await deps.poolConnections.drop(pool.id);
+  await removeServiceAndWait(deps.docker, pool.name, (POOL_STOP_GRACE_SECONDS + 15) * 1000);
   await removeSecret(deps.docker, poolSecretName(pool.name));
 }

@@ -31,6 +31,8 @@ export interface PoolServerSettings {
 }
 
 const SECOND_NS = 1_000_000_000;
+/** How long Docker lets a pool's PostgreSQL shut down (fast shutdown, with its checkpoint) before it kills it. */
+export const POOL_STOP_GRACE_SECONDS = 60;
 const MIB = 1024 * 1024;
 const POSTGRES_PORT = 5432;
 const DATA_DIR = '/var/lib/postgresql/data';
@@ -149,7 +151,7 @@ export function postgresPoolServiceSpec(input: PostgresPoolServiceInput): Servic
         },
         // The image stops with SIGINT (fast shutdown), which still writes a checkpoint; Docker's default 10 s
         // can cut that short and leave crash recovery to the next start.
-        StopGracePeriod: 60 * SECOND_NS,
+        StopGracePeriod: POOL_STOP_GRACE_SECONDS * SECOND_NS,
       },
       // Reservations equal the limits: the scheduler places a pool only where what it is sized for is free,
       // and tenants scheduled later cannot crowd it out of the node.
