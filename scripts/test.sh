@@ -72,6 +72,7 @@ suites=(
   test/unit/swarm-odoo-service.test.ts
   test/unit/init-job.test.ts
   test/unit/rollout.test.ts
+  test/unit/pool-state.test.ts
   test/unit/scheduler.test.ts
   test/unit/swarm-postgres-service.test.ts
 )

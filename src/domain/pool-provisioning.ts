@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import { generatePassword } from '../crypto/passwords.js';
 import { seal } from '../crypto/secret-box.js';
@@ -10,6 +10,7 @@ import { ensureDataDir } from '../swarm/data-dir.js';
 import { poolLabels } from '../swarm/labels.js';
 import { poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
 import { createService, ensureSecret, removeSecret, removeService } from '../swarm/swarm.js';
+import { failPool, recordPoolService, reprovisionPool } from './pool-state.js';
 import { poolAdminAccess } from './pools.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -65,12 +66,7 @@ async function reservePool(
   if (input.name) {
     const existing = await trx.selectFrom('db_servers').selectAll().where('name', '=', input.name).forUpdate().executeTakeFirst();
     if (existing?.server_type === 'provisioned' && existing.status === 'error') {
-      const retried = await trx
-        .updateTable('db_servers')
-        .set({ ...sizing, status: 'provisioning', status_reason: null, status_changed_at: sql`now()`, updated_at: sql`now()` })
-        .where('id', '=', existing.id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const retried = await reprovisionPool(trx, existing, sizing);
       return { pool: retried, fresh: true };
     }
     if (existing?.server_type === 'provisioned' && existing.max_instances === input.maxInstances) return { pool: existing, fresh: false };
@@ -155,12 +151,7 @@ export async function startPoolService(deps: Deps, pool: PoolRow): Promise<PoolR
         extraLabels: deps.config.dockerLabels,
       }),
     );
-    return await deps.db
-      .updateTable('db_servers')
-      .set({ service_name: pool.name, service_id: serviceId, updated_at: sql`now()` })
-      .where('id', '=', pool.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    return await recordPoolService(deps.db, pool, serviceId);
   } catch (error) {
     return failPoolProvisioning(deps, pool, `Docker refused the pool service: ${(error as Error).message}`);
   }
@@ -181,12 +172,7 @@ export async function failPoolProvisioning(deps: Deps, pool: PoolRow, reason: st
     deps.log.warn({ event: 'pool.secret_not_removed', poolId: pool.id, err: error }, 'pool secret could not be removed'),
   );
   deps.log.warn({ event: 'pool.failed', poolId: pool.id, pool: pool.name, reason }, 'pool provisioning failed');
-  return deps.db
-    .updateTable('db_servers')
-    .set({ status: 'error', status_reason: reason, service_id: null, status_changed_at: sql`now()`, updated_at: sql`now()` })
-    .where('id', '=', pool.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return failPool(deps.db, pool, reason);
 }
 
 /** Service and secret of a provisioned pool, for decommissioning. */
