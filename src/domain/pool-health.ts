@@ -1,7 +1,7 @@
 import type { PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { probePool } from './pool-server.js';
-import { recordHealthy, recordProbeFailure } from './pool-state.js';
+import { recordHealthy, recordProbeFailure, watchedStatuses } from './pool-state.js';
 import { poolAdminAccess } from './pools.js';
 
 /**
@@ -14,7 +14,7 @@ export async function checkPoolHealth(deps: Deps): Promise<void> {
   const pools = await deps.db
     .selectFrom('db_servers')
     .selectAll()
-    .where('status', 'in', ['active', 'full', 'maintenance', 'error'])
+    .where('status', 'in', watchedStatuses)
     .where((eb) => eb.or([eb('server_type', '=', 'registered'), eb('service_id', 'is not', null)]))
     .execute();
   await deps.poolConnections.retain(pools);

@@ -10,7 +10,7 @@ import { ensureDataDir } from '../swarm/data-dir.js';
 import { poolLabels } from '../swarm/labels.js';
 import { poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
 import { createService, ensureSecret, removeSecret, removeService } from '../swarm/swarm.js';
-import { failPool, recordPoolService, reprovisionPool } from './pool-state.js';
+import { addProvisioningPool, failPool, recordPoolService, reprovisionPool } from './pool-state.js';
 import { poolAdminAccess } from './pools.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -91,24 +91,18 @@ async function reservePool(
   }
 
   const publishedPort = deps.config.pools.accessMode === 'published' ? await freePublishedPort(trx, deps) : null;
-  const pool = await trx
-    .insertInto('db_servers')
-    .values({
-      ...sizing,
-      name,
-      host: publishedPort === null ? name : deps.config.pools.publishedHost,
-      port: publishedPort ?? POSTGRES_PORT,
-      tenant_host: name,
-      tenant_port: POSTGRES_PORT,
-      published_port: publishedPort,
-      server_type: 'provisioned',
-      status: 'provisioning',
-      provision_reason: reason,
-      admin_user: deps.config.pools.adminUser,
-      admin_password_encrypted: seal(generatePassword(32), deps.config.masterKey),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const pool = await addProvisioningPool(trx, {
+    ...sizing,
+    name,
+    host: publishedPort === null ? name : deps.config.pools.publishedHost,
+    port: publishedPort ?? POSTGRES_PORT,
+    tenant_host: name,
+    tenant_port: POSTGRES_PORT,
+    published_port: publishedPort,
+    provision_reason: reason,
+    admin_user: deps.config.pools.adminUser,
+    admin_password_encrypted: seal(generatePassword(32), deps.config.masterKey),
+  });
   return { pool, fresh: true };
 }
 

@@ -1,9 +1,10 @@
 import { sql, type Expression, type Kysely, type RawBuilder, type Transaction } from 'kysely';
-import type { Database, HealthStatus, PoolRow, PoolStatus } from '../db/schema.js';
+import type { Database, HealthStatus, NewPoolRow, PoolRow, PoolStatus } from '../db/schema.js';
 
 /**
- * The one owner of a pool's state (`db_servers`): which status may follow which, the capacity rule, and every
- * statement that changes a pool's status, counter, health, settings or sealed admin password.
+ * The one owner of a pool's state (`db_servers`): which status may follow which, the capacity rule, the free-slot
+ * condition, and every statement that writes a pool row (its entry, status, counter, health, settings, service or
+ * sealed admin password).
  */
 
 export type Executor = Kysely<Database> | Transaction<Database>;
@@ -29,6 +30,10 @@ export const poolStatusesBefore = (to: PoolStatus): PoolStatus[] =>
 
 /** In service: counts decide between these two, and a slot taken or released moves between them. */
 const inService: readonly PoolStatus[] = ['active', 'full'];
+export const isInService = (status: PoolStatus): boolean => inService.includes(status);
+
+/** Pools whose server should answer its admin: their health is watched, and an `error` one may recover. */
+export const watchedStatuses: readonly PoolStatus[] = ['active', 'full', 'maintenance', 'error'];
 
 /** The capacity rule: a pool in service is `full` when it holds as many instances as it may, else `active`. */
 export const capacityStatus = (current: number, max: number): 'active' | 'full' => (current >= max ? 'full' : 'active');
@@ -55,6 +60,37 @@ const moved = { status_changed_at: sql<Date>`now()`, updated_at: sql<Date>`now()
 
 function assertMove(pool: Pick<PoolRow, 'name' | 'status'>, to: PoolStatus): void {
   if (!canMovePool(pool.status, to)) throw new Error(`illegal pool transition ${pool.status} -> ${to} (${pool.name})`);
+}
+
+/**
+ * A registered server enters in service: it has just proved its admin can log in and create tenants. Undefined
+ * when a pool of that name was registered meanwhile.
+ */
+export async function addRegisteredPool(
+  executor: Executor,
+  values: Omit<NewPoolRow, 'server_type' | 'status' | 'health_status' | 'last_health_check_at'>,
+): Promise<PoolRow | undefined> {
+  return executor
+    .insertInto('db_servers')
+    .values({
+      ...values,
+      server_type: 'registered',
+      status: capacityStatus(0, values.max_instances),
+      health_status: 'healthy',
+      last_health_check_at: new Date(),
+    })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+}
+
+/** A pool the daemon makes enters `provisioning`, until it logs in as its admin (activatePool). */
+export async function addProvisioningPool(executor: Executor, values: Omit<NewPoolRow, 'server_type' | 'status'>): Promise<PoolRow> {
+  return executor
+    .insertInto('db_servers')
+    .values({ ...values, server_type: 'provisioned', status: 'provisioning' })
+    .returningAll()
+    .executeTakeFirstOrThrow();
 }
 
 /**
@@ -111,7 +147,12 @@ export async function activatePool(executor: Executor, pool: Pick<PoolRow, 'id'>
 
 /** Why a pool being provisioned is not active yet, for the operator to see. */
 export async function recordProvisioningProgress(executor: Executor, pool: Pick<PoolRow, 'id'>, reason: string): Promise<void> {
-  await executor.updateTable('db_servers').set({ status_reason: reason, ...changed }).where('id', '=', pool.id).where('status', '=', 'provisioning').execute();
+  await executor
+    .updateTable('db_servers')
+    .set({ status_reason: reason, ...changed })
+    .where('id', '=', pool.id)
+    .where('status', '=', 'provisioning')
+    .execute();
 }
 
 /** The Swarm service a pool being provisioned runs as. */
@@ -167,7 +208,8 @@ export async function recordHealthy(executor: Executor, pool: Pick<PoolRow, 'id'
 }
 
 /** Health after failed probes in a row: `degraded`, then `unhealthy` (out of allocation) from `unhealthyAfter` on. */
-export const healthAfterFailures = (failures: number, unhealthyAfter: number): HealthStatus => (failures >= unhealthyAfter ? 'unhealthy' : 'degraded');
+export const healthAfterFailures = (failures: number, unhealthyAfter: number): HealthStatus =>
+  failures >= unhealthyAfter ? 'unhealthy' : 'degraded';
 
 /** The pool did not answer: one more failure in a row; returns the health it now reads. */
 export async function recordProbeFailure(
@@ -186,17 +228,21 @@ export async function recordProbeFailure(
   return { health, failures };
 }
 
-/** Statuses an admin may change a pool's settings in; the others belong to provisioning. */
-export const adjustableStatuses: readonly PoolStatus[] = ['active', 'full', 'maintenance', 'error'];
+/** Statuses an admin may change a pool's settings in: those of a running server; provisioning belongs to the tracker. */
+export const adjustableStatuses = watchedStatuses;
 
 /**
  * Pure: a pool's status after an admin's change: into maintenance, out of it (by capacity), or, in service, by the
  * new capacity; `error` stays until the pool answers again.
  */
-export function statusAfterSettings(pool: Pick<PoolRow, 'status' | 'current_instances'>, maxInstances: number, maintenance: boolean | null | undefined): PoolStatus {
+export function statusAfterSettings(
+  pool: Pick<PoolRow, 'status' | 'current_instances'>,
+  maxInstances: number,
+  maintenance: boolean | null | undefined,
+): PoolStatus {
   if (maintenance === true) return 'maintenance';
   if (maintenance === false && pool.status === 'maintenance') return capacityStatus(pool.current_instances, maxInstances);
-  if (inService.includes(pool.status)) return capacityStatus(pool.current_instances, maxInstances);
+  if (isInService(pool.status)) return capacityStatus(pool.current_instances, maxInstances);
   return pool.status;
 }
 

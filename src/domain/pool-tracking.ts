@@ -31,7 +31,11 @@ export async function trackPoolProvisioning(deps: Deps): Promise<void> {
       continue;
     }
     const deadline = new Date(pool.status_changed_at.getTime() + deps.config.pools.provisionDeadlineSeconds * 1000);
-    const verdict = judgeRollout(tasksByService.get(pool.service_id) ?? [], { subject: 'PostgreSQL', maxFailedTasks: MAX_FAILED_TASKS, deadline }, now);
+    const verdict = judgeRollout(
+      tasksByService.get(pool.service_id) ?? [],
+      { subject: 'PostgreSQL', maxFailedTasks: MAX_FAILED_TASKS, deadline },
+      now,
+    );
     if (verdict.kind === 'failed') {
       const lastLogin = pool.status_reason ? `; ${pool.status_reason}` : '';
       await failPoolProvisioning(deps, pool, `${verdict.reason}${lastLogin}`);

@@ -24,7 +24,11 @@ export async function retryWaitingAllocations(deps: Deps): Promise<void> {
           eb('db_allocation', 'is', null),
           eb('status_changed_at', '<', sql<Date>`now() - make_interval(secs => ${STALE_CREATING_SECONDS})`),
         ]),
-        eb.and([eb('status', 'in', ['CREATING', 'WAITING_FOR_DATABASE']), eb('db_allocation', '=', 'reserved'), eb('db_reserved_until', '<', sql<Date>`now()`)]),
+        eb.and([
+          eb('status', 'in', ['CREATING', 'WAITING_FOR_DATABASE']),
+          eb('db_allocation', '=', 'reserved'),
+          eb('db_reserved_until', '<', sql<Date>`now()`),
+        ]),
       ]),
     )
     .orderBy('created_at')

@@ -15,7 +15,7 @@ const statusesAfter = (from: PoolStatus) => poolStatuses.filter((to) => to !== f
 describe('pool transitions', () => {
   it('reaches every status from the ones a pool starts in (provisioning when made, active when registered)', () => {
     const reached = new Set<PoolStatus>(['provisioning', 'active']);
-    for (let grown = true; grown; ) {
+    for (let grown = true; grown;) {
       const before = reached.size;
       for (const from of [...reached]) for (const to of statusesAfter(from)) reached.add(to);
       grown = reached.size > before;
@@ -48,7 +48,11 @@ describe('pool transitions', () => {
   it('lets an admin change settings only where the status follows by capacity or maintenance', () => {
     for (const from of adjustableStatuses) {
       for (const maintenance of [true, false, null]) {
-        for (const [current, max] of [[0, 1], [1, 1], [2, 4]] as const) {
+        for (const [current, max] of [
+          [0, 1],
+          [1, 1],
+          [2, 4],
+        ] as const) {
           const to = statusAfterSettings({ status: from, current_instances: current }, max, maintenance);
           assert.equal(canMovePool(from, to), true, `${from} -> ${to}`);
         }
