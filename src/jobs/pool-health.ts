@@ -1,6 +1,4 @@
 import { checkPoolHealth } from '../domain/pool-health.js';
 import type { Job } from './scheduler.js';
 
-export { checkPoolHealth };
-
 export const poolHealthJob = (schedule: string): Job => ({ name: 'pool-health', schedule, run: checkPoolHealth });
