@@ -1,13 +1,12 @@
-import { sql, type Expression, type Kysely, type RawBuilder, type Transaction } from 'kysely';
+import { sql, type Expression, type RawBuilder, type Transaction } from 'kysely';
 import type { Database, HealthStatus, NewPoolRow, PoolRow, PoolStatus } from '../db/schema.js';
+import type { Executor } from './instance-events.js';
 
 /**
  * The one owner of a pool's state (`db_servers`): which status may follow which, the capacity rule, the free-slot
  * condition, and every statement that writes a pool row (its entry, status, counter, health, settings, service or
  * sealed admin password).
  */
-
-export type Executor = Kysely<Database> | Transaction<Database>;
 
 /** Which status may follow which. A pool that stays in its status is no transition and always allowed. */
 const next: Record<PoolStatus, readonly PoolStatus[]> = {
@@ -23,10 +22,6 @@ const next: Record<PoolStatus, readonly PoolStatus[]> = {
 };
 
 export const canMovePool = (from: PoolStatus, to: PoolStatus): boolean => from === to || next[from].includes(to);
-
-/** The statuses a pool may be in for a move to `to`. */
-export const poolStatusesBefore = (to: PoolStatus): PoolStatus[] =>
-  (Object.keys(next) as PoolStatus[]).filter((from) => from !== to && canMovePool(from, to));
 
 /** In service: counts decide between these two, and a slot taken or released moves between them. */
 const inService: readonly PoolStatus[] = ['active', 'full'];
@@ -50,7 +45,7 @@ const statusAfterCount = (current: RawBuilder<number>) =>
 const takesTenantsSql = sql<boolean>`status = 'active' and health_status <> 'unhealthy'`;
 
 /** A pool with a free slot. */
-export const hasFreeSlotSql = sql<boolean>`${takesTenantsSql} and current_instances < max_instances`;
+const hasFreeSlotSql = sql<boolean>`${takesTenantsSql} and current_instances < max_instances`;
 
 /** A pool's free slots: room left where allocation may place a database, else none. For sums. */
 export const freeSlotsSql = sql<number>`case when ${takesTenantsSql} then max_instances - current_instances else 0 end`;

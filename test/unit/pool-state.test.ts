@@ -1,16 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { poolStatuses, type PoolStatus } from '../../src/db/schema.js';
-import {
-  adjustableStatuses,
-  canMovePool,
-  capacityStatus,
-  healthAfterFailures,
-  poolStatusesBefore,
-  statusAfterSettings,
-} from '../../src/domain/pool-state.js';
+import { adjustableStatuses, canMovePool, capacityStatus, healthAfterFailures, statusAfterSettings } from '../../src/domain/pool-state.js';
 
 const statusesAfter = (from: PoolStatus) => poolStatuses.filter((to) => to !== from && canMovePool(from, to));
+const poolStatusesBefore = (to: PoolStatus) => poolStatuses.filter((from) => from !== to && canMovePool(from, to));
 
 describe('pool transitions', () => {
   it('reaches every status from the ones a pool starts in (provisioning when made, active when registered)', () => {
