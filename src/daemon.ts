@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type { Config } from './config/config.js';
 import { backgroundBillingWork } from './billing/processor.js';
 import { checkMasterKey } from './domain/master-key-check.js';
+import { poolStats } from './domain/pool-lifecycle.js';
 import { connectDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
@@ -106,7 +107,10 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
   await redisConnected(deps.redis, 2000);
   const resealed = await checkMasterKey(deps.db, deps.config.masterKey, deps.config.masterKeyPrevious);
   if (resealed.length > 0) deps.log.info({ event: 'master_key.rotated', pools: resealed }, 'pool passwords re-encrypted under MASTER_KEY');
-  registerStateGauges(deps.metrics, deps.db);
+  registerStateGauges(deps.metrics, deps.db, async () => {
+    const stats = await poolStats(deps);
+    return { used: stats.slotsUsed, free: stats.slotsFree };
+  });
 
   let scheduler: Scheduler | null = null;
   let wakeups: { stop: () => void } | null = null;

@@ -6,8 +6,8 @@ import { seal } from '../src/crypto/secret-box.js';
 import { readCredentials } from '../src/domain/credentials.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { RESERVATION_LEASE_MS } from '../src/domain/slot-reservation.js';
-import { retryWaitingAllocations } from '../src/jobs/allocation-retry.js';
-import { checkPoolHealth } from '../src/jobs/pool-health.js';
+import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
+import { checkPoolHealth } from '../src/domain/pool-health.js';
 import { CREATE_INSTANCE, REGISTER_POOL, eventually, instanceInput, localPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
 
 const admin = { user: `pool_admin_kept_${process.pid}`, password: 'kept-admin-password-for-tests' };

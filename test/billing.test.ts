@@ -14,7 +14,7 @@ import { createKillbillWebhook } from '../src/http/killbill-webhook.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { connectDatabase } from '../src/db/connect.js';
 import type { BillingEventRow } from '../src/db/schema.js';
-import { retryWaitingAllocations } from '../src/jobs/allocation-retry.js';
+import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
 import { retryBillingEvents } from '../src/jobs/billing-retry.js';
 import { credentialsKey } from '../src/domain/names.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { open, seal } from '../crypto/secret-box.js';
+import { resealAdminPassword } from './pool-state.js';
 
 export class MasterKeyMismatch extends Error {
   override readonly name = 'MasterKeyMismatch';
@@ -29,7 +30,7 @@ export async function checkMasterKey(db: Kysely<Database>, key: Buffer, previous
     if (previous && opens(pool.admin_password_encrypted, previous)) {
       const fresh = seal(open(pool.admin_password_encrypted, previous), key);
       // Only if no one changed it meanwhile (another replica rotating at the same time).
-      await db.updateTable('db_servers').set({ admin_password_encrypted: fresh }).where('id', '=', pool.id).where('admin_password_encrypted', '=', pool.admin_password_encrypted).execute();
+      await resealAdminPassword(db, pool.id, pool.admin_password_encrypted, fresh);
       resealed.push(pool.name);
     } else {
       unreadable.push(pool.name);

@@ -3,6 +3,7 @@ import { open } from '../crypto/secret-box.js';
 import type { PoolRow, PoolStatus } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { AdminClient } from './pool-server.js';
+import { isInService } from './pool-state.js';
 
 export interface PoolConnectionsOptions {
   masterKey: Buffer;
@@ -28,7 +29,7 @@ export interface PoolConnections {
 }
 
 /** `active` and `full` differ only in whether a new slot fits: the same server, reached the same way. */
-const serviceClass = (status: PoolStatus): string => (status === 'active' || status === 'full' ? 'in-service' : status);
+const serviceClass = (status: PoolStatus): string => (isInService(status) ? 'in-service' : status);
 
 /** What the connections were opened with: when a pool's row no longer matches, they are closed. */
 const fingerprint = (pool: PoolRow): string =>

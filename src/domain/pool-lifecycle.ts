@@ -1,5 +1,4 @@
 import { rm } from 'node:fs/promises';
-import { sql } from 'kysely';
 import { z } from 'zod';
 import type { PoolRow, PoolStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
@@ -7,6 +6,7 @@ import { DomainError, notFound } from '../errors.js';
 import { poolDataDir } from '../swarm/postgres-service.js';
 import { isUuid } from './names.js';
 import { removePoolService } from './pool-provisioning.js';
+import { adjustableStatuses, changePoolSettings, decommission, freeSlotsSql } from './pool-state.js';
 import { parseInput } from './validation.js';
 
 export const updatePoolInput = z.object({
@@ -15,12 +15,6 @@ export const updatePoolInput = z.object({
   maintenance: z.boolean().nullish(),
 });
 export type UpdatePoolInput = z.input<typeof updatePoolInput>;
-
-/** Statuses an admin may change a pool from; the others belong to provisioning. */
-const adjustable: PoolStatus[] = ['active', 'full', 'maintenance', 'error'];
-
-/** The status capacity gives a pool in service. */
-const byCapacity = (current: number, max: number): PoolStatus => (current >= max ? 'full' : 'active');
 
 /**
  * Changes a pool's capacity or priority, or takes it in or out of maintenance (no new allocations). Capacity
@@ -32,23 +26,13 @@ export async function updatePool(deps: Deps, id: string, rawInput: UpdatePoolInp
   return deps.db.transaction().execute(async (trx) => {
     const pool = await trx.selectFrom('db_servers').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!pool) throw notFound('Pool', id);
-    if (!adjustable.includes(pool.status)) throw new DomainError('CONFLICT', `Pool ${pool.name} is ${pool.status} and cannot be changed now.`);
+    if (!adjustableStatuses.includes(pool.status)) throw new DomainError('CONFLICT', `Pool ${pool.name} is ${pool.status} and cannot be changed now.`);
     const maxInstances = input.maxInstances ?? pool.max_instances;
     if (maxInstances < pool.current_instances) {
       throw new DomainError('VALIDATION_FAILED', `input.maxInstances: must not be below the ${pool.current_instances} instances the pool holds`, 'input.maxInstances');
     }
-    let status = pool.status;
-    if (input.maintenance === true) status = 'maintenance';
-    else if (input.maintenance === false && status === 'maintenance') status = byCapacity(pool.current_instances, maxInstances);
-    else if (status === 'active' || status === 'full') status = byCapacity(pool.current_instances, maxInstances);
-
-    const updated = await trx
-      .updateTable('db_servers')
-      .set({ max_instances: maxInstances, priority: input.priority ?? pool.priority, status, updated_at: sql`now()` })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    deps.log.info({ event: 'pool.updated', poolId: id, status, maxInstances }, 'pool updated');
+    const updated = await changePoolSettings(trx, pool, { maxInstances, priority: input.priority ?? pool.priority, maintenance: input.maintenance });
+    deps.log.info({ event: 'pool.updated', poolId: id, status: updated.status, maxInstances }, 'pool updated');
     return updated;
   });
 }
@@ -70,12 +54,7 @@ export async function decommissionPool(deps: Deps, id: string, deleteData = fals
       await removePoolService(deps, pool);
       if (deleteData) await rm(poolDataDir(deps.config.cephfsRoot, pool.name), { recursive: true, force: true, maxRetries: 5 });
     }
-    const decommissioned = await trx
-      .updateTable('db_servers')
-      .set({ status: 'decommissioned', service_id: null, published_port: null, status_changed_at: sql`now()`, updated_at: sql`now()` })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    const decommissioned = await decommission(trx, pool);
     deps.log.info({ event: 'pool.decommissioned', poolId: id, pool: pool.name, deleteData }, 'pool decommissioned');
     return decommissioned;
   });
@@ -103,7 +82,7 @@ export async function poolStats(deps: Pick<Deps, 'db'>): Promise<PoolStats> {
       'status',
       eb.fn.countAll<string>().as('pools'),
       eb.fn.sum<string>('current_instances').as('used'),
-      eb.fn.sum<string>(sql`case when status = 'active' and health_status <> 'unhealthy' then max_instances - current_instances else 0 end`).as('free'),
+      eb.fn.sum<string>(freeSlotsSql).as('free'),
     ])
     .where('status', '<>', 'decommissioned')
     .groupBy('status')

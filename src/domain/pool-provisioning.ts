@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import { generatePassword } from '../crypto/passwords.js';
 import { seal } from '../crypto/secret-box.js';
@@ -11,6 +11,7 @@ import { poolLabels } from '../swarm/labels.js';
 import { POOL_STOP_GRACE_SECONDS, poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
 import { withReservationPolicy } from '../swarm/reservations.js';
 import { createService, ensureSecret, removeSecret, removeService, removeServiceAndWait } from '../swarm/swarm.js';
+import { addProvisioningPool, failPool, recordPoolService, reprovisionPool } from './pool-state.js';
 import { poolAdminAccess } from './pools.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -66,12 +67,7 @@ async function reservePool(
   if (input.name) {
     const existing = await trx.selectFrom('db_servers').selectAll().where('name', '=', input.name).forUpdate().executeTakeFirst();
     if (existing?.server_type === 'provisioned' && existing.status === 'error') {
-      const retried = await trx
-        .updateTable('db_servers')
-        .set({ ...sizing, status: 'provisioning', status_reason: null, status_changed_at: sql`now()`, updated_at: sql`now()` })
-        .where('id', '=', existing.id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
+      const retried = await reprovisionPool(trx, existing, sizing);
       return { pool: retried, fresh: true };
     }
     if (existing?.server_type === 'provisioned' && existing.max_instances === input.maxInstances) return { pool: existing, fresh: false };
@@ -96,24 +92,18 @@ async function reservePool(
   }
 
   const publishedPort = deps.config.pools.accessMode === 'published' ? await freePublishedPort(trx, deps) : null;
-  const pool = await trx
-    .insertInto('db_servers')
-    .values({
-      ...sizing,
-      name,
-      host: publishedPort === null ? name : deps.config.pools.publishedHost,
-      port: publishedPort ?? POSTGRES_PORT,
-      tenant_host: name,
-      tenant_port: POSTGRES_PORT,
-      published_port: publishedPort,
-      server_type: 'provisioned',
-      status: 'provisioning',
-      provision_reason: reason,
-      admin_user: deps.config.pools.adminUser,
-      admin_password_encrypted: seal(generatePassword(32), deps.config.masterKey),
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  const pool = await addProvisioningPool(trx, {
+    ...sizing,
+    name,
+    host: publishedPort === null ? name : deps.config.pools.publishedHost,
+    port: publishedPort ?? POSTGRES_PORT,
+    tenant_host: name,
+    tenant_port: POSTGRES_PORT,
+    published_port: publishedPort,
+    provision_reason: reason,
+    admin_user: deps.config.pools.adminUser,
+    admin_password_encrypted: seal(generatePassword(32), deps.config.masterKey),
+  });
   return { pool, fresh: true };
 }
 
@@ -159,12 +149,7 @@ export async function startPoolService(deps: Deps, pool: PoolRow): Promise<PoolR
         deps.config.swarmReservations,
       ),
     );
-    return await deps.db
-      .updateTable('db_servers')
-      .set({ service_name: pool.name, service_id: serviceId, updated_at: sql`now()` })
-      .where('id', '=', pool.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
+    return await recordPoolService(deps.db, pool, serviceId);
   } catch (error) {
     return failPoolProvisioning(deps, pool, `Docker refused the pool service: ${(error as Error).message}`);
   }
@@ -185,12 +170,7 @@ export async function failPoolProvisioning(deps: Deps, pool: PoolRow, reason: st
     deps.log.warn({ event: 'pool.secret_not_removed', poolId: pool.id, err: error }, 'pool secret could not be removed'),
   );
   deps.log.warn({ event: 'pool.failed', poolId: pool.id, pool: pool.name, reason }, 'pool provisioning failed');
-  return deps.db
-    .updateTable('db_servers')
-    .set({ status: 'error', status_reason: reason, service_id: null, status_changed_at: sql`now()`, updated_at: sql`now()` })
-    .where('id', '=', pool.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+  return failPool(deps.db, pool, reason);
 }
 
 /** Service and secret of a provisioned pool, for decommissioning. */

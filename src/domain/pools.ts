@@ -5,6 +5,7 @@ import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { isUuid } from './names.js';
 import { assertCanHostTenants, withPoolAdmin, type PoolAdminAccess } from './pool-server.js';
+import { addRegisteredPool } from './pool-state.js';
 import { parseInput } from './validation.js';
 
 const hostOrIp = /^(?=.{1,253}$)[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
@@ -51,24 +52,15 @@ export async function registerPool(deps: Deps, rawInput: RegisterPoolInput): Pro
     );
   }
 
-  const inserted = await deps.db
-    .insertInto('db_servers')
-    .values({
-      name: input.name,
-      host: input.host,
-      port: input.port,
-      server_type: 'registered',
-      max_instances: input.maxInstances,
-      status: 'active',
-      health_status: 'healthy',
-      last_health_check_at: new Date(),
-      priority: input.priority,
-      admin_user: input.adminUser,
-      admin_password_encrypted: seal(input.adminPassword, deps.config.masterKey),
-    })
-    .onConflict((oc) => oc.column('name').doNothing())
-    .returningAll()
-    .executeTakeFirst();
+  const inserted = await addRegisteredPool(deps.db, {
+    name: input.name,
+    host: input.host,
+    port: input.port,
+    max_instances: input.maxInstances,
+    priority: input.priority,
+    admin_user: input.adminUser,
+    admin_password_encrypted: seal(input.adminPassword, deps.config.masterKey),
+  });
   if (inserted) {
     deps.log.info({ event: 'pool.registered', poolId: inserted.id, pool: inserted.name }, 'pool registered');
     return inserted;

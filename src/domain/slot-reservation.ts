@@ -6,6 +6,7 @@ import { DomainError } from '../errors.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { statusesBefore } from './instance-status.js';
 import { lockInstance } from './instance-lock.js';
+import { releaseSlot, takeSlotCtes } from './pool-state.js';
 
 /**
  * How long a caller owns the slot it reserved while it makes the role and database. Far above the few hundred
@@ -53,27 +54,12 @@ async function reserveAtOnce(
   locked: 'skip-locked' | 'wait',
 ): Promise<Reservation | undefined> {
   const lease = new Date(Date.now() + RESERVATION_LEASE_MS);
-  const skip = skipPoolIds.length > 0 ? sql`and id not in (${sql.join(skipPoolIds)})` : sql``;
   const { rows } = await sql<PoolRow & { instance_status: InstanceRow['status'] }>`
     with instance as (
       select id from instances
       where id = ${instanceId} and db_allocation is null and status in (${sql.join(allocatable)})
       for update
-    ), pool as (
-      select id from db_servers
-      where status = 'active' and health_status <> 'unhealthy' and current_instances < max_instances ${skip}
-      order by priority, current_instances::float8 / max_instances, name
-      limit 1
-      for update ${locked === 'skip-locked' ? sql`skip locked` : sql``}
-    ), bumped as (
-      update db_servers
-      set current_instances = current_instances + 1,
-          status = case when current_instances + 1 >= max_instances then 'full' else status end,
-          updated_at = now()
-      from pool, instance
-      where db_servers.id = pool.id
-      returning db_servers.*
-    ), reserved as (
+    ), ${takeSlotCtes(skipPoolIds, locked)}, reserved as (
       update instances
       set db_server_id = bumped.id, db_allocation = 'reserved', db_reserved_until = ${lease}, updated_at = now()
       from bumped
@@ -165,11 +151,7 @@ export async function releaseReservation(deps: Deps, reservation: Reservation): 
       .returning('id')
       .executeTakeFirst();
     if (!released) return false;
-    await trx
-      .updateTable('db_servers')
-      .set({ current_instances: sql`current_instances - 1`, status: sql`case when status = 'full' then 'active' else status end`, updated_at: sql`now()` })
-      .where('id', '=', reservation.pool.id)
-      .execute();
+    await releaseSlot(trx, reservation.pool.id);
     return true;
   });
 }

@@ -1,4 +1,3 @@
-import { sql } from 'kysely';
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { notFound } from '../errors.js';
@@ -11,6 +10,7 @@ import { deleteCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase } from './pool-server.js';
+import { releaseSlot } from './pool-state.js';
 import { withTransaction } from '../db/transaction.js';
 
 /** How long terminateInstance waits for the final backup before it answers TERMINATING (the scheduler goes on). */
@@ -57,15 +57,7 @@ export async function terminateInstance(
       await deps.poolConnections.use(pool, (client) =>
         dropTenantDatabase(client, { database: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) }),
       );
-      await trx
-        .updateTable('db_servers')
-        .set({
-          current_instances: sql`current_instances - 1`,
-          status: sql`case when status = 'full' then 'active' else status end`,
-          updated_at: sql`now()`,
-        })
-        .where('id', '=', pool.id)
-        .execute();
+      await releaseSlot(trx, pool.id);
     }
     await deleteCredentials(deps.redis, instance.id);
     if (deps.config.filestoreOnTerminate === 'archive') {

@@ -1,45 +1,16 @@
 import { sql } from 'kysely';
-import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { moveInstance, scheduler } from '../domain/instance-events.js';
 import { inFlightStatuses, servingStatuses } from '../domain/instance-status.js';
-import { judgeRollout, judgeServing, judgeStop, tasksSince } from '../domain/rollout.js';
+import { outcomeFor } from '../domain/instance-outcome.js';
 import { advanceInitialisation } from '../domain/tenant-init.js';
 import { terminateInstance } from '../domain/termination.js';
-import type { SwarmTask } from '../swarm/docker-types.js';
 import { managedLabels } from '../swarm/labels.js';
 import { listTasksByService, taskLogTail } from '../swarm/swarm.js';
 import type { Job } from './scheduler.js';
 
 /** A TERMINATING row this old was left by a daemon that stopped half-way through termination. */
 const STALE_TERMINATING_SECONDS = 30;
-
-type Outcome = { to: InstanceStatus; error: string | null; taskId?: string | null } | null;
-
-/** Pure: where the tasks say an instance in flight has arrived, or null while it is still on its way. */
-function outcomeFor(deps: Deps, instance: InstanceRow, tasks: SwarmTask[], now: Date): Outcome {
-  if (servingStatuses.includes(instance.status)) return servingOutcome(instance, tasks, now);
-  const deadline = new Date(instance.status_changed_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
-  if (instance.status === 'STOPPING') {
-    const verdict = judgeStop(tasks, deadline, now);
-    if (verdict.kind === 'pending') return null;
-    return verdict.kind === 'stopped' ? { to: 'STOPPED', error: null } : { to: 'FAILED', error: verdict.reason };
-  }
-  const relevant = instance.status === 'RESTARTING' ? tasksSince(tasks, instance.status_changed_at) : tasks;
-  const verdict = judgeRollout(relevant, { subject: 'Odoo', maxFailedTasks: deps.config.odooRestartMaxAttempts + 1, deadline }, now);
-  if (verdict.kind === 'pending') return null;
-  return verdict.kind === 'running' ? { to: 'RUNNING', error: null } : { to: 'FAILED', error: verdict.reason, taskId: verdict.taskId };
-}
-
-/** Pure: a serving instance reads DEGRADED while its task does not run, RUNNING again when it does, FAILED when Swarm gives up. */
-function servingOutcome(instance: InstanceRow, tasks: SwarmTask[], now: Date): Outcome {
-  // Only the long-running service's tasks say anything; a row that names none has nothing to judge.
-  if (!instance.service_id) return null;
-  const verdict = judgeServing(tasks, 'Odoo', now);
-  if (verdict.kind === 'running') return instance.status === 'RUNNING' ? null : { to: 'RUNNING', error: null };
-  if (verdict.kind === 'degraded') return instance.status === 'DEGRADED' ? null : { to: 'DEGRADED', error: verdict.reason };
-  return { to: 'FAILED', error: verdict.reason, taskId: verdict.taskId };
-}
 
 /**
  * Follows every instance in flight (provisioning, starting, restarting, stopping) to its end state; a PROVISIONING

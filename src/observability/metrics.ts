@@ -97,9 +97,15 @@ const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
 
 /**
  * Gauges read from the rows at scrape time, so every replica reports the same truth. While the database is away a
- * scrape still answers: the gauges keep the last values read and `orchestrator_state_fresh` says 0.
+ * scrape still answers: the gauges keep the last values read and `orchestrator_state_fresh` says 0. Pool slots come
+ * from `poolSlots`, so the rule of what counts as free stays with the pools.
  */
-export function registerStateGauges(metrics: Metrics, db: Kysely<Database>, timeoutMs = 1000): void {
+export function registerStateGauges(
+  metrics: Metrics,
+  db: Kysely<Database>,
+  poolSlots: () => Promise<{ used: number; free: number }>,
+  timeoutMs = 1000,
+): void {
   const fresh = new Gauge({ name: 'orchestrator_state_fresh', help: '1 when the state gauges were read from the database at this scrape, 0 when they are the last values read', registers: [metrics.registry] });
   const read = async <T>(work: () => Promise<T>, apply: (value: T) => void) => {
     try {
@@ -179,21 +185,10 @@ export function registerStateGauges(metrics: Metrics, db: Kysely<Database>, time
     labelNames: ['state'],
     registers: [metrics.registry],
     async collect() {
-      await read(
-        () =>
-          db
-            .selectFrom('db_servers')
-            .select([
-              sql<string>`coalesce(sum(current_instances), 0)`.as('used'),
-              sql<string>`coalesce(sum(case when status = 'active' and health_status <> 'unhealthy' then max_instances - current_instances else 0 end), 0)`.as('free'),
-            ])
-            .where('status', '<>', 'decommissioned')
-            .executeTakeFirstOrThrow(),
-        (row) => {
-          this.set({ state: 'used' }, Number(row.used));
-          this.set({ state: 'free' }, Number(row.free));
-        },
-      );
+      await read(poolSlots, (slots) => {
+        this.set({ state: 'used' }, slots.used);
+        this.set({ state: 'free' }, slots.free);
+      });
     },
   });
 }
