@@ -15,7 +15,15 @@ import { dropTenantDatabase, ensureTenantDatabase } from '../src/domain/pool-ser
 import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { instanceLabels, managedLabels } from '../src/swarm/labels.js';
 import { createService, listTasks } from '../src/swarm/swarm.js';
-import { CREATE_INSTANCE, REGISTER_POOL, instanceInput, localPool, resetState, startTestDaemon, type TestDaemon } from '../test/support/harness.js';
+import {
+  CREATE_INSTANCE,
+  REGISTER_POOL,
+  instanceInput,
+  localPool,
+  resetState,
+  startTestDaemon,
+  type TestDaemon,
+} from '../test/support/harness.js';
 import { startSecondServer, type SecondServer } from './second-server.js';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 40);
@@ -44,7 +52,13 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 const withLockTimeout = (url: string) => `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c lock_timeout=5s')}`;
 
 async function connectAdmin(server: Server): Promise<pg.Client> {
-  const client = new pg.Client({ host: server.host, port: server.port, user: server.adminUser, password: server.adminPassword, database: 'postgres' });
+  const client = new pg.Client({
+    host: server.host,
+    port: server.port,
+    user: server.adminUser,
+    password: server.adminPassword,
+    database: 'postgres',
+  });
   client.on('error', () => undefined);
   await client.connect();
   return client;
@@ -123,7 +137,10 @@ async function throughputRounds(daemon: TestDaemon, servers: Server[], poolNames
   return {
     daemon: { perSecond: totals.daemon.calls / totals.daemon.seconds, failures: totals.daemon.failures },
     bare: { perSecond: totals.bare.calls / totals.bare.seconds },
-    spread: [...spread].sort().map(([name, count]) => `${name} ${count}`).join(', '),
+    spread: [...spread]
+      .sort()
+      .map(([name, count]) => `${name} ${count}`)
+      .join(', '),
   };
 }
 
@@ -185,7 +202,11 @@ async function instancesInFlight(daemon: TestDaemon): Promise<void> {
           Mode: { Replicated: { Replicas: 1 } },
           EndpointSpec: { Mode: 'dnsrr' },
         });
-        await deps.db.updateTable('instances').set({ service_id: serviceId, service_name: row.subdomain }).where('id', '=', row.id).execute();
+        await deps.db
+          .updateTable('instances')
+          .set({ service_id: serviceId, service_name: row.subdomain })
+          .where('id', '=', row.id)
+          .execute();
       }
     }),
   );
@@ -196,7 +217,8 @@ async function tracking(daemon: TestDaemon) {
   await instancesInFlight(daemon);
   const labels = managedLabels(deps.config.dockerLabels);
   // Swarm makes the pending tasks shortly after the services.
-  for (let i = 0; i < 100 && (await listTasks(deps.docker, labels)).length < IN_FLIGHT; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  for (let i = 0; i < 100 && (await listTasks(deps.docker, labels)).length < IN_FLIGHT; i++)
+    await new Promise((resolve) => setTimeout(resolve, 100));
   const tickMs: number[] = [];
   const listMs: number[] = [];
   for (let run = -3; run < TICKS; run++) {
@@ -239,18 +261,34 @@ try {
   await resetState(daemon.deps);
 
   const failures = [...onePool.daemon.failures, ...twoPools.daemon.failures];
-  console.log(`\nallocation bench (${LATENCY_RUNS} single runs; ${ROUNDS} rounds of ${SIGNUPS} sign-ups by ${CALLERS} callers; ${TICKS} ticks)`);
-  console.log(`allocation p50: createInstance ${ms(p50(single.daemonMs))}   bare DDL, kept connection ${ms(p50(single.bareMs))}   (p90 ${ms(quantile(single.daemonMs, 0.9))} / ${ms(quantile(single.bareMs, 0.9))})`);
+  console.log(
+    `\nallocation bench (${LATENCY_RUNS} single runs; ${ROUNDS} rounds of ${SIGNUPS} sign-ups by ${CALLERS} callers; ${TICKS} ticks)`,
+  );
+  console.log(
+    `allocation p50: createInstance ${ms(p50(single.daemonMs))}   bare DDL, kept connection ${ms(p50(single.bareMs))}   (p90 ${ms(quantile(single.daemonMs, 0.9))} / ${ms(quantile(single.bareMs, 0.9))})`,
+  );
   console.log(`  the same, called in process (no HTTP, no GraphQL) ${ms(p50(single.domainMs))}`);
-  console.log(`throughput, one pool:            daemon ${onePool.daemon.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${onePool.bare.perSecond.toFixed(1).padStart(6)}/s`);
-  console.log(`throughput, two pools, 2 servers: daemon ${twoPools.daemon.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${twoPools.bare.perSecond.toFixed(1).padStart(6)}/s   (spread: ${twoPools.spread})`);
-  console.log(`tracking tick p50, ${IN_FLIGHT} in flight: ${ms(p50(tick.tickMs))}   bare task listing ${ms(p50(tick.listMs))}   (${tick.tasks} tasks; ${tick.stillInFlight} still in flight after)`);
-  console.log(`callers failed under lock_timeout=5s: ${failures.length}${failures.length ? ` (${[...new Set(failures)].slice(0, 3).join('; ')})` : ''}`);
+  console.log(
+    `throughput, one pool:            daemon ${onePool.daemon.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${onePool.bare.perSecond.toFixed(1).padStart(6)}/s`,
+  );
+  console.log(
+    `throughput, two pools, 2 servers: daemon ${twoPools.daemon.perSecond.toFixed(1).padStart(6)}/s   bare DDL ${twoPools.bare.perSecond.toFixed(1).padStart(6)}/s   (spread: ${twoPools.spread})`,
+  );
+  console.log(
+    `tracking tick p50, ${IN_FLIGHT} in flight: ${ms(p50(tick.tickMs))}   bare task listing ${ms(p50(tick.listMs))}   (${tick.tasks} tasks; ${tick.stillInFlight} still in flight after)`,
+  );
+  console.log(
+    `callers failed under lock_timeout=5s: ${failures.length}${failures.length ? ` (${[...new Set(failures)].slice(0, 3).join('; ')})` : ''}`,
+  );
   console.log('\nratios (goal)');
   console.log(`allocation p50 / bare DDL p50            ${(p50(single.daemonMs) / p50(single.bareMs)).toFixed(2)}   (at most 1.3)`);
   console.log(`  the same, called in process / bare DDL   ${(p50(single.domainMs) / p50(single.bareMs)).toFixed(2)}`);
-  console.log(`throughput one pool, daemon / bare       ${(onePool.daemon.perSecond / onePool.bare.perSecond).toFixed(2)}   (at least 0.7)`);
-  console.log(`throughput two pools, daemon / bare      ${(twoPools.daemon.perSecond / twoPools.bare.perSecond).toFixed(2)}   (at least 0.7)`);
+  console.log(
+    `throughput one pool, daemon / bare       ${(onePool.daemon.perSecond / onePool.bare.perSecond).toFixed(2)}   (at least 0.7)`,
+  );
+  console.log(
+    `throughput two pools, daemon / bare      ${(twoPools.daemon.perSecond / twoPools.bare.perSecond).toFixed(2)}   (at least 0.7)`,
+  );
   console.log(`tracking tick p50 / task listing p50     ${(p50(tick.tickMs) / p50(tick.listMs)).toFixed(2)}   (at most 1.5)`);
 } finally {
   await resetState(daemon.deps).catch((error: unknown) => log(`cleanup: ${(error as Error).message}`));

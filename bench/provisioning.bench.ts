@@ -7,7 +7,15 @@ import { generatePassword } from '../src/crypto/passwords.js';
 import type { SwarmTask } from '../src/swarm/docker-types.js';
 import { odooServiceSpec } from '../src/swarm/odoo-service.js';
 import { createService, ensureSecret, removeSecret, removeService } from '../src/swarm/swarm.js';
-import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, runLabels, startTestDaemon } from '../test/support/harness.js';
+import {
+  CREATE_INSTANCE,
+  eventually,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  runLabels,
+  startTestDaemon,
+} from '../test/support/harness.js';
 import { PROVISION } from '../test/support/odoo.js';
 
 const runs = Number(process.argv[2] ?? 5);
@@ -25,7 +33,8 @@ const record = (name: string, ms: number) => samples[name]!.push(ms);
 
 for (let run = 0; run < runs; run++) {
   // Allocation has a bench of its own (allocation.bench.ts).
-  const instance = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ memoryLimit: '512M', cpuLimit: 0.5 }) })).data.createInstance;
+  const instance = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ memoryLimit: '512M', cpuLimit: 0.5 }) })).data
+    .createInstance;
 
   let start = performance.now();
   const provisioned = (await daemon.gql(PROVISION, { id: instance.id })).data.provisionInstance;
@@ -78,11 +87,16 @@ const p50 = (name: string) => quantile(samples[name]!, 0.5);
 const format = (ms: number) => `${ms.toFixed(0).padStart(6)} ms`;
 
 console.log(`\nprovisioning bench, ${runs} runs (p50 / p90)`);
-for (const [name, values] of Object.entries(samples)) console.log(`${name.padEnd(60)} ${format(quantile(values, 0.5))} ${format(quantile(values, 0.9))}`);
+for (const [name, values] of Object.entries(samples))
+  console.log(`${name.padEnd(60)} ${format(quantile(values, 0.5))} ${format(quantile(values, 0.9))}`);
 console.log('\nratios (daemon / baseline, p50)');
-console.log(`provisioning ${(p50('provisioning: mutation to service created (daemon)') / p50('provisioning baseline: secret + service created directly')).toFixed(2)}x`);
+console.log(
+  `provisioning ${(p50('provisioning: mutation to service created (daemon)') / p50('provisioning baseline: secret + service created directly')).toFixed(2)}x`,
+);
 const trackingPeriodMs = 1000;
-console.log(`tracking     ${(p50('tracking: task running to row RUNNING (daemon)') / trackingPeriodMs).toFixed(2)}x of the 1 s tracking period (goal: p50 under 1 s)`);
+console.log(
+  `tracking     ${(p50('tracking: task running to row RUNNING (daemon)') / trackingPeriodMs).toFixed(2)}x of the 1 s tracking period (goal: p50 under 1 s)`,
+);
 
 await resetState(daemon.deps);
 await daemon.stop();

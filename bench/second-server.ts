@@ -25,7 +25,11 @@ function installedVersion(): string {
 }
 
 function removeCluster(version: string): void {
-  if (run('pg_lsclusters', ['--no-header']).split('\n').some((line) => line.split(/\s+/)[1] === CLUSTER)) {
+  if (
+    run('pg_lsclusters', ['--no-header'])
+      .split('\n')
+      .some((line) => line.split(/\s+/)[1] === CLUSTER)
+  ) {
     run('pg_dropcluster', ['--stop', version, CLUSTER]);
   }
 }
@@ -33,8 +37,31 @@ function removeCluster(version: string): void {
 export function startSecondServer(port: number): SecondServer {
   const version = installedVersion();
   removeCluster(version);
-  run('pg_createcluster', [version, CLUSTER, '-p', String(port), '--start', '-o', 'max_connections=200', '-o', "password_encryption=scram-sha-256"]);
+  run('pg_createcluster', [
+    version,
+    CLUSTER,
+    '-p',
+    String(port),
+    '--start',
+    '-o',
+    'max_connections=200',
+    '-o',
+    'password_encryption=scram-sha-256',
+  ]);
   const adminPassword = randomBytes(18).toString('base64url');
-  run('runuser', ['-u', 'postgres', '--', 'psql', '-X', '-q', '-p', String(port), '-v', 'ON_ERROR_STOP=1', '-c', `create role bench_admin login superuser password '${adminPassword}'`]);
+  run('runuser', [
+    '-u',
+    'postgres',
+    '--',
+    'psql',
+    '-X',
+    '-q',
+    '-p',
+    String(port),
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-c',
+    `create role bench_admin login superuser password '${adminPassword}'`,
+  ]);
   return { host: '127.0.0.1', port, adminUser: 'bench_admin', adminPassword, remove: () => removeCluster(version) };
 }

@@ -6,7 +6,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('id', 'uuid', (col) => col.primaryKey().defaultTo(sql`gen_random_uuid()`))
     .addColumn('name', 'varchar(63)', (col) => col.notNull().unique())
     .addColumn('host', 'varchar(255)', (col) => col.notNull())
-    .addColumn('port', 'integer', (col) => col.notNull().defaultTo(5432).check(sql`port between 1 and 65535`))
+    .addColumn('port', 'integer', (col) =>
+      col
+        .notNull()
+        .defaultTo(5432)
+        .check(sql`port between 1 and 65535`),
+    )
     .addColumn('server_type', 'varchar(20)', (col) => col.notNull().check(sql`server_type in ('registered', 'provisioned')`))
     .addColumn('max_instances', 'integer', (col) => col.notNull().check(sql`max_instances > 0`))
     .addColumn('current_instances', 'integer', (col) => col.notNull().defaultTo(0))
@@ -14,7 +19,10 @@ export async function up(db: Kysely<any>): Promise<void> {
       col.notNull().check(sql`status in ('provisioning', 'active', 'full', 'maintenance', 'error', 'decommissioned')`),
     )
     .addColumn('health_status', 'varchar(20)', (col) =>
-      col.notNull().defaultTo('unknown').check(sql`health_status in ('unknown', 'healthy', 'degraded', 'unhealthy')`),
+      col
+        .notNull()
+        .defaultTo('unknown')
+        .check(sql`health_status in ('unknown', 'healthy', 'degraded', 'unhealthy')`),
     )
     .addColumn('health_failures', 'integer', (col) => col.notNull().defaultTo(0))
     .addColumn('last_health_check_at', 'timestamptz')

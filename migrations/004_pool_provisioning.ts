@@ -23,7 +23,12 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Gap-free pool numbers: taken in the transaction that inserts the pool, so a failure gives the number back.
   await db.schema
     .createTable('pool_name_counter')
-    .addColumn('singleton', 'boolean', (col) => col.primaryKey().defaultTo(true).check(sql`singleton`))
+    .addColumn('singleton', 'boolean', (col) =>
+      col
+        .primaryKey()
+        .defaultTo(true)
+        .check(sql`singleton`),
+    )
     .addColumn('last_number', 'integer', (col) => col.notNull())
     .execute();
   await sql`insert into pool_name_counter (singleton, last_number) values (true, 0)`.execute(db);

@@ -5,11 +5,7 @@ import { sql, type Kysely } from 'kysely';
  * Instances whose service exists were initialised by that service (`--init base` in its arguments).
  */
 export async function up(db: Kysely<any>): Promise<void> {
-  await db.schema
-    .alterTable('instances')
-    .addColumn('initialized_at', 'timestamptz')
-    .addColumn('init_job_id', 'varchar(64)')
-    .execute();
+  await db.schema.alterTable('instances').addColumn('initialized_at', 'timestamptz').addColumn('init_job_id', 'varchar(64)').execute();
   await sql`update instances set initialized_at = updated_at where service_id is not null`.execute(db);
 }
 

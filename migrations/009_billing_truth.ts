@@ -1,6 +1,19 @@
 import { sql, type Kysely } from 'kysely';
 
-const statusesV2 = ['CREATING', 'WAITING_FOR_DATABASE', 'ALLOCATED', 'PROVISIONING', 'RUNNING', 'STOPPED', 'FAILED', 'TERMINATED', 'STARTING', 'STOPPING', 'RESTARTING', 'TERMINATING'];
+const statusesV2 = [
+  'CREATING',
+  'WAITING_FOR_DATABASE',
+  'ALLOCATED',
+  'PROVISIONING',
+  'RUNNING',
+  'STOPPED',
+  'FAILED',
+  'TERMINATED',
+  'STARTING',
+  'STOPPING',
+  'RESTARTING',
+  'TERMINATING',
+];
 const statusesV3 = [...statusesV2, 'DEGRADED', 'SUSPENDED', 'RESTORING'];
 const eventStatusesV1 = ['received', 'processed', 'ignored', 'failed'];
 const eventStatusesV2 = [...eventStatusesV1, 'abandoned'];
@@ -18,7 +31,9 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`create index instances_purge_due on instances (purge_at) where purge_at is not null`.execute(db);
   // Kill Bill ids are UUIDs in any case: kept lower-case, so that comparisons are plain equality.
   await sql`update instances set subscription_id = lower(subscription_id) where subscription_id <> lower(subscription_id)`.execute(db);
-  await sql`create unique index instances_subscription_live on instances (subscription_id) where subscription_id is not null and status <> 'TERMINATED'`.execute(db);
+  await sql`create unique index instances_subscription_live on instances (subscription_id) where subscription_id is not null and status <> 'TERMINATED'`.execute(
+    db,
+  );
 
   await db.schema
     .createTable('plans')

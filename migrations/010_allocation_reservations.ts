@@ -12,8 +12,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('db_reserved_until', 'timestamptz')
     .execute();
   await sql`update instances set db_allocation = 'ready' where db_server_id is not null`.execute(db);
-  await sql`alter table instances add constraint instances_db_allocation_names_pool check ((db_allocation is null) = (db_server_id is null))`.execute(db);
-  await sql`alter table instances add constraint instances_db_reservation_has_lease check ((db_allocation = 'reserved') = (db_reserved_until is not null))`.execute(db);
+  await sql`alter table instances add constraint instances_db_allocation_names_pool check ((db_allocation is null) = (db_server_id is null))`.execute(
+    db,
+  );
+  await sql`alter table instances add constraint instances_db_reservation_has_lease check ((db_allocation = 'reserved') = (db_reserved_until is not null))`.execute(
+    db,
+  );
   // The retry job's scan for abandoned reservations: as small as the reservations in progress.
   await sql`create index instances_db_reserved_until on instances (db_reserved_until) where db_allocation = 'reserved'`.execute(db);
 }

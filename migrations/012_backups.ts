@@ -2,10 +2,36 @@ import { sql, type Kysely } from 'kysely';
 
 /** Every status up to backups (DEGRADED and SUSPENDED come with billing; RESTORING with backups): idempotent with 009. */
 const statuses = [
-  'CREATING', 'WAITING_FOR_DATABASE', 'ALLOCATED', 'PROVISIONING', 'RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED',
-  'STARTING', 'RESTARTING', 'SUSPENDED', 'RESTORING', 'FAILED', 'TERMINATING', 'TERMINATED',
+  'CREATING',
+  'WAITING_FOR_DATABASE',
+  'ALLOCATED',
+  'PROVISIONING',
+  'RUNNING',
+  'DEGRADED',
+  'STOPPING',
+  'STOPPED',
+  'STARTING',
+  'RESTARTING',
+  'SUSPENDED',
+  'RESTORING',
+  'FAILED',
+  'TERMINATING',
+  'TERMINATED',
 ];
-const statusesBefore = ['CREATING', 'WAITING_FOR_DATABASE', 'ALLOCATED', 'PROVISIONING', 'RUNNING', 'STOPPED', 'FAILED', 'TERMINATED', 'STARTING', 'STOPPING', 'RESTARTING', 'TERMINATING'];
+const statusesBefore = [
+  'CREATING',
+  'WAITING_FOR_DATABASE',
+  'ALLOCATED',
+  'PROVISIONING',
+  'RUNNING',
+  'STOPPED',
+  'FAILED',
+  'TERMINATED',
+  'STARTING',
+  'STOPPING',
+  'RESTARTING',
+  'TERMINATING',
+];
 
 const statusCheck = (values: string[]) => sql`check (status in (${sql.join(values.map((value) => sql.lit(value)))}))`;
 
@@ -42,7 +68,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('instance_id', 'uuid', (col) => col.notNull().references('instances.id').onDelete('cascade'))
     .addColumn('backup_id', 'uuid', (col) => col.notNull().references('backups.id').onDelete('cascade'))
     .addColumn('mode', 'varchar(10)', (col) => col.notNull().check(sql`mode in ('replace', 'load')`))
-    .addColumn('status', 'varchar(20)', (col) => col.notNull().check(sql`status in ('PENDING', 'SAVING', 'LOADING', 'SWAPPING', 'COMPLETED', 'FAILED')`))
+    .addColumn('status', 'varchar(20)', (col) =>
+      col.notNull().check(sql`status in ('PENDING', 'SAVING', 'LOADING', 'SWAPPING', 'COMPLETED', 'FAILED')`),
+    )
     .addColumn('actor', 'varchar(100)', (col) => col.notNull())
     .addColumn('previous_status', 'varchar(30)')
     .addColumn('final_backup_id', 'uuid', (col) => col.references('backups.id').onDelete('set null'))

@@ -21,7 +21,7 @@ export function connectDocker(dockerHost: string | undefined, timeoutMs?: number
       const started = Date.now();
       dial(options, (error, data) => {
         if (!error || typeof error.statusCode === 'number') return callback(error, data);
-        const reason = Date.now() - started >= timeoutMs ? `no answer within ${timeoutMs} ms` : error.code ?? error.message;
+        const reason = Date.now() - started >= timeoutMs ? `no answer within ${timeoutMs} ms` : (error.code ?? error.message);
         callback(Object.assign(unavailable('docker', reason), { cause: error }), data);
       });
     };

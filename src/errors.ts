@@ -25,12 +25,12 @@ export class DomainError extends Error {
   }
 }
 
-export const notFound = (what: string, id: string) =>
-  new DomainError('NOT_FOUND', `${what} ${id} does not exist.`);
+export const notFound = (what: string, id: string) => new DomainError('NOT_FOUND', `${what} ${id} does not exist.`);
 
-export const validationFailed = (field: string, rule: string) =>
-  new DomainError('VALIDATION_FAILED', `${field}: ${rule}`, field);
+export const validationFailed = (field: string, rule: string) => new DomainError('VALIDATION_FAILED', `${field}: ${rule}`, field);
 
 /** A dependency (postgres, redis, docker, a pool server) that does not answer: retry once /readyz says ok. */
 export const unavailable = (dependency: string, reason: string) =>
-  Object.assign(new DomainError('SERVICE_UNAVAILABLE', `${dependency} is unavailable (${reason}); try again once /readyz reports it ok.`), { reason });
+  Object.assign(new DomainError('SERVICE_UNAVAILABLE', `${dependency} is unavailable (${reason}); try again once /readyz reports it ok.`), {
+    reason,
+  });

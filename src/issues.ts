@@ -15,7 +15,11 @@ export interface IssueWording {
 export function describeIssues(issues: readonly Issue[], wording: IssueWording = {}): string[] {
   return issues.map((issue) => {
     const field = [...(wording.prefix ?? []), ...issue.path].map(String).join('.') || (wording.whole ?? 'value');
-    const missing = wording.input !== undefined && issue.code === 'invalid_type' && issue.path.length === 1 && wording.input[String(issue.path[0])] === undefined;
+    const missing =
+      wording.input !== undefined &&
+      issue.code === 'invalid_type' &&
+      issue.path.length === 1 &&
+      wording.input[String(issue.path[0])] === undefined;
     return `${field}: ${missing ? 'is required' : issue.message}`;
   });
 }

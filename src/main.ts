@@ -16,7 +16,9 @@ const config = readConfig();
 const log = createLogger(config.logLevel);
 // Last resort only: every promise the daemon makes is awaited or caught where it is made. Should one slip through,
 // a dependency's hiccup must not take the replica down; the line says where to fix it.
-process.on('unhandledRejection', (reason) => log.error({ event: 'process.unhandled_rejection', err: reason }, 'a promise was left unhandled'));
+process.on('unhandledRejection', (reason) =>
+  log.error({ event: 'process.unhandled_rejection', err: reason }, 'a promise was left unhandled'),
+);
 const deps = connectDeps(config, log);
 const daemon = await startDaemon(deps).catch(async (error: unknown) => {
   log.fatal({ event: 'daemon.start_failed', err: error }, 'daemon could not start');

@@ -1,7 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { CREATE_INSTANCE, customerJwtSecret, customerToken, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  customerJwtSecret,
+  customerToken,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 
 const alice = '11111111-1111-4111-8111-111111111111';
 const bob = '22222222-2222-4222-8222-222222222222';
@@ -30,25 +40,40 @@ describe('who may do what', () => {
   const codeOf = (result: { errors?: { extensions?: { code?: string } }[] }) => result.errors?.[0]?.extensions?.code;
 
   it("lets a customer read its own instances and history, and nobody else's", async () => {
-    const own = await daemon.gql('query($id: ID!) { instance(id: $id) { id customerId events { nodes { to actor } } } }', { id: aliceInstance }, { token: aliceToken });
+    const own = await daemon.gql(
+      'query($id: ID!) { instance(id: $id) { id customerId events { nodes { to actor } } } }',
+      { id: aliceInstance },
+      { token: aliceToken },
+    );
     assert.equal(own.data.instance.customerId, alice);
     assert.equal(own.data.instance.events.nodes[0].actor, `customer:${alice}`);
     const list = await daemon.gql('{ instances { totalCount nodes { customerId } } }', undefined, { token: aliceToken });
     assert.deepEqual(list.data.instances.nodes, [{ customerId: alice }]);
     // Another customer's instance looks exactly like one that does not exist.
     expectError(await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: bobInstance }, { token: aliceToken }), 'NOT_FOUND');
-    const missing = await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: '33333333-3333-4333-8333-333333333333' }, { token: aliceToken });
+    const missing = await daemon.gql(
+      'query($id: ID!) { instance(id: $id) { id } }',
+      { id: '33333333-3333-4333-8333-333333333333' },
+      { token: aliceToken },
+    );
     expectError(missing, 'NOT_FOUND');
     assert.equal(
       (await daemon.gql('query($id: ID!) { instance(id: $id) { id } }', { id: bobInstance }, { token: aliceToken })).errors?.[0]?.message,
       missing.errors?.[0]?.message.replace('33333333-3333-4333-8333-333333333333', bobInstance),
     );
-    expectError(await daemon.gql('query($c: ID) { instances(customerId: $c) { totalCount } }', { c: bob }, { token: aliceToken }), 'FORBIDDEN');
+    expectError(
+      await daemon.gql('query($c: ID) { instances(customerId: $c) { totalCount } }', { c: bob }, { token: aliceToken }),
+      'FORBIDDEN',
+    );
   });
 
   it("refuses a customer acting on another customer's instance (as if it did not exist) or for another customer", async () => {
     for (const verb of ['stopInstance', 'startInstance', 'restartInstance', 'terminateInstance']) {
-      const result = await daemon.gql(`mutation($id: ID!) { ${verb}(instanceId: $id) { status } }`, { id: bobInstance }, { token: aliceToken });
+      const result = await daemon.gql(
+        `mutation($id: ID!) { ${verb}(instanceId: $id) { status } }`,
+        { id: bobInstance },
+        { token: aliceToken },
+      );
       assert.equal(codeOf(result), 'NOT_FOUND', verb);
     }
     expectError(await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ customerId: bob }) }, { token: aliceToken }), 'FORBIDDEN');
@@ -73,8 +98,16 @@ describe('who may do what', () => {
   it('refuses tokens it cannot verify', async () => {
     const forged = await customerToken(alice, 'another-secret-that-is-long-enough-to-sign');
     expectError(await daemon.gql('{ instances { totalCount } }', undefined, { token: forged }), 'UNAUTHENTICATED');
-    const forever = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(alice).setIssuedAt().sign(new TextEncoder().encode(customerJwtSecret));
-    assert.equal(codeOf(await daemon.gql('{ instances { totalCount } }', undefined, { token: forever })), 'UNAUTHENTICATED', 'a token without exp');
+    const forever = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(alice)
+      .setIssuedAt()
+      .sign(new TextEncoder().encode(customerJwtSecret));
+    assert.equal(
+      codeOf(await daemon.gql('{ instances { totalCount } }', undefined, { token: forever })),
+      'UNAUTHENTICATED',
+      'a token without exp',
+    );
     const [header, , signature] = aliceToken.split('.');
     const tampered = `${header}.${Buffer.from(JSON.stringify({ sub: bob })).toString('base64url')}.${signature}`;
     expectError(await daemon.gql('{ instances { totalCount } }', undefined, { token: tampered }), 'UNAUTHENTICATED');

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
-import { CREATE_INSTANCE, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  withPoolCatalog,
+  type TestDaemon,
+} from './support/harness.js';
 
 /** The control connection waits at most 5 s for a lock, as in production: no caller may fail on it here. */
 const withLockTimeout = (url: string) => `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c lock_timeout=5s')}`;
@@ -20,9 +28,7 @@ describe('allocation under concurrency', () => {
   it('allocates exactly the free slots when three times as many sign-ups arrive at once', async () => {
     const freeSlots = 6;
     const pool = await registerLocalPool(daemon, 'pool-race', freeSlots);
-    const results = await Promise.all(
-      Array.from({ length: freeSlots * 3 }, () => daemon.gql(CREATE_INSTANCE, { input: instanceInput() })),
-    );
+    const results = await Promise.all(Array.from({ length: freeSlots * 3 }, () => daemon.gql(CREATE_INSTANCE, { input: instanceInput() })));
     for (const result of results) assert.equal(result.errors, undefined, JSON.stringify(result.errors));
     const instances = results.map((result) => result.data.createInstance as { id: string; status: string; dbServerId: string | null });
     const allocated = instances.filter((instance) => instance.status === 'ALLOCATED');
@@ -37,12 +43,24 @@ describe('allocation under concurrency', () => {
 
     const onPool = await withPoolCatalog(async (client) => {
       const ids = instances.map((instance) => instance.id);
-      const databases = await client.query<{ datname: string }>('select datname from pg_database where datname = any($1)', [ids.map(tenantDatabaseName)]);
-      const roles = await client.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [ids.map(tenantRoleName)]);
+      const databases = await client.query<{ datname: string }>('select datname from pg_database where datname = any($1)', [
+        ids.map(tenantDatabaseName),
+      ]);
+      const roles = await client.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [
+        ids.map(tenantRoleName),
+      ]);
       return { databases: databases.rows.map((row) => row.datname).sort(), roles: roles.rows.map((row) => row.rolname).sort() };
     });
-    assert.deepEqual(onPool.databases, allocated.map((instance) => tenantDatabaseName(instance.id)).sort(), 'a database for each allocated instance, and no other');
-    assert.deepEqual(onPool.roles, allocated.map((instance) => tenantRoleName(instance.id)).sort(), 'a role for each allocated instance, and no other');
+    assert.deepEqual(
+      onPool.databases,
+      allocated.map((instance) => tenantDatabaseName(instance.id)).sort(),
+      'a database for each allocated instance, and no other',
+    );
+    assert.deepEqual(
+      onPool.roles,
+      allocated.map((instance) => tenantRoleName(instance.id)).sort(),
+      'a role for each allocated instance, and no other',
+    );
     for (const instance of waiting) assert.equal(await daemon.deps.redis.exists(`instance:${instance.id}:db_credentials`), 0);
   });
 
@@ -55,23 +73,44 @@ describe('allocation under concurrency', () => {
     const instances = results.map((result) => result.data.createInstance as { id: string; status: string; dbServerId: string | null });
     const allocated = instances.filter((instance) => instance.status === 'ALLOCATED');
     assert.equal(allocated.length, capacity);
-    assert.equal(instances.filter((instance) => instance.status === 'WAITING_FOR_DATABASE' && instance.dbServerId === null).length, capacity * 2);
+    assert.equal(
+      instances.filter((instance) => instance.status === 'WAITING_FOR_DATABASE' && instance.dbServerId === null).length,
+      capacity * 2,
+    );
     assert.equal(allocated.filter((instance) => instance.dbServerId === first.id).length, first.maxInstances);
     assert.equal(allocated.filter((instance) => instance.dbServerId === second.id).length, second.maxInstances);
 
-    const pools = await daemon.deps.db.selectFrom('db_servers').select(['id', 'current_instances', 'status']).where('id', 'in', [first.id, second.id]).orderBy('name').execute();
+    const pools = await daemon.deps.db
+      .selectFrom('db_servers')
+      .select(['id', 'current_instances', 'status'])
+      .where('id', 'in', [first.id, second.id])
+      .orderBy('name')
+      .execute();
     assert.deepEqual(pools, [
       { id: first.id, current_instances: first.maxInstances, status: 'full' },
       { id: second.id, current_instances: second.maxInstances, status: 'full' },
     ]);
     const ids = instances.map((instance) => instance.id);
     const onServer = await withPoolCatalog(async (client) => ({
-      databases: (await client.query<{ datname: string }>('select datname from pg_database where datname = any($1)', [ids.map(tenantDatabaseName)])).rows.map((row) => row.datname).sort(),
-      roles: (await client.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [ids.map(tenantRoleName)])).rows.map((row) => row.rolname).sort(),
+      databases: (
+        await client.query<{ datname: string }>('select datname from pg_database where datname = any($1)', [ids.map(tenantDatabaseName)])
+      ).rows
+        .map((row) => row.datname)
+        .sort(),
+      roles: (
+        await client.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [ids.map(tenantRoleName)])
+      ).rows
+        .map((row) => row.rolname)
+        .sort(),
     }));
     assert.deepEqual(onServer.databases, allocated.map((instance) => tenantDatabaseName(instance.id)).sort());
     assert.deepEqual(onServer.roles, allocated.map((instance) => tenantRoleName(instance.id)).sort());
-    const reservations = await daemon.deps.db.selectFrom('instances').select('db_allocation').where('id', 'in', ids).where('db_allocation', '=', 'reserved').execute();
+    const reservations = await daemon.deps.db
+      .selectFrom('instances')
+      .select('db_allocation')
+      .where('id', 'in', ids)
+      .where('db_allocation', '=', 'reserved')
+      .execute();
     assert.deepEqual(reservations, [], 'no slot is left reserved');
   });
 

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { readCredentials } from '../src/domain/credentials.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
-import { CREATE_INSTANCE, REGISTER_POOL, instanceInput, localPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  REGISTER_POOL,
+  instanceInput,
+  localPool,
+  resetState,
+  startTestDaemon,
+  withPoolCatalog,
+  type TestDaemon,
+} from './support/harness.js';
 
 const limitedAdmin = { user: `pool_admin_limited_${process.pid}`, password: 'limited-admin-password-for-tests' };
 
@@ -50,9 +59,17 @@ describe('allocation failures leave nothing behind', () => {
 
   it('falls through to the next pool when the preferred one fails', async () => {
     await daemon.gql(REGISTER_POOL, {
-      input: { ...localPool, adminUser: limitedAdmin.user, adminPassword: limitedAdmin.password, name: 'pool-broken', maxInstances: 5, priority: 1 },
+      input: {
+        ...localPool,
+        adminUser: limitedAdmin.user,
+        adminPassword: limitedAdmin.password,
+        name: 'pool-broken',
+        maxInstances: 5,
+        priority: 1,
+      },
     });
-    const healthy = (await daemon.gql(REGISTER_POOL, { input: { ...localPool, name: 'pool-healthy', maxInstances: 5, priority: 50 } })).data.registerPool;
+    const healthy = (await daemon.gql(REGISTER_POOL, { input: { ...localPool, name: 'pool-healthy', maxInstances: 5, priority: 50 } })).data
+      .registerPool;
     await withPoolCatalog((client) => client.query(`alter role ${limitedAdmin.user} nocreatedb`));
     const instance = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance;
     await withPoolCatalog((client) => client.query(`alter role ${limitedAdmin.user} createdb`));
@@ -69,7 +86,16 @@ describe('allocation failures leave nothing behind', () => {
     const pool = (await daemon.gql(REGISTER_POOL, { input: { ...localPool, name: 'pool-a', maxInstances: 5 } })).data.registerPool;
     const instanceRow = await daemon.deps.db
       .insertInto('instances')
-      .values({ customer_id: instanceInput().customerId, name: 'Interrupted', subdomain: `interrupted-${process.pid}`, odoo_version: '17.0', admin_email: 'a@b.example', cpu_limit: 1, memory_limit_mb: 1024, status: 'CREATING' })
+      .values({
+        customer_id: instanceInput().customerId,
+        name: 'Interrupted',
+        subdomain: `interrupted-${process.pid}`,
+        odoo_version: '17.0',
+        admin_email: 'a@b.example',
+        cpu_limit: 1,
+        memory_limit_mb: 1024,
+        status: 'CREATING',
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     // What a daemon killed between CREATE ROLE/DATABASE and its commit leaves: role and database, no row update.
@@ -78,12 +104,20 @@ describe('allocation failures leave nothing behind', () => {
       await client.query(`grant ${tenantRoleName(instanceRow.id)} to current_user`);
       await client.query(`create database ${tenantDatabaseName(instanceRow.id)} owner ${tenantRoleName(instanceRow.id)}`);
     });
-    const allocation = await daemon.gql(`mutation($id: ID!) { allocateDatabase(instanceId: $id) { dbServerId dbName } }`, { id: instanceRow.id });
+    const allocation = await daemon.gql(`mutation($id: ID!) { allocateDatabase(instanceId: $id) { dbServerId dbName } }`, {
+      id: instanceRow.id,
+    });
     assert.equal(allocation.errors, undefined);
     assert.equal(allocation.data.allocateDatabase.dbServerId, pool.id);
     const credentials = (await readCredentials(daemon.deps.redis, instanceRow.id))!;
     const pg = await import('pg');
-    const tenant = new pg.default.Client({ host: localPool.host, port: localPool.port, user: credentials.db_user, password: credentials.db_password, database: credentials.db_name });
+    const tenant = new pg.default.Client({
+      host: localPool.host,
+      port: localPool.port,
+      user: credentials.db_user,
+      password: credentials.db_password,
+      database: credentials.db_name,
+    });
     await tenant.connect();
     await tenant.end();
   });

@@ -8,7 +8,17 @@ import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { RESERVATION_LEASE_MS } from '../src/domain/slot-reservation.js';
 import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
 import { checkPoolHealth } from '../src/domain/pool-health.js';
-import { CREATE_INSTANCE, REGISTER_POOL, eventually, instanceInput, localPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  REGISTER_POOL,
+  eventually,
+  instanceInput,
+  localPool,
+  resetState,
+  startTestDaemon,
+  withPoolCatalog,
+  type TestDaemon,
+} from './support/harness.js';
 
 const admin = { user: `pool_admin_kept_${process.pid}`, password: 'kept-admin-password-for-tests' };
 
@@ -47,7 +57,9 @@ describe('slot reservations and kept admin connections', () => {
   });
 
   const registerPool = async (name: string, maxInstances: number, priority = 100) => {
-    const result = await daemon.gql(REGISTER_POOL, { input: { ...localPool, adminUser: admin.user, adminPassword: admin.password, name, maxInstances, priority } });
+    const result = await daemon.gql(REGISTER_POOL, {
+      input: { ...localPool, adminUser: admin.user, adminPassword: admin.password, name, maxInstances, priority },
+    });
     assert.equal(result.errors, undefined, JSON.stringify(result.errors));
     return result.data.registerPool as { id: string; maxInstances: number };
   };
@@ -71,12 +83,17 @@ describe('slot reservations and kept admin connections', () => {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await daemon.deps.db.updateTable('db_servers').set((eb) => ({ current_instances: eb('current_instances', '+', 1) })).where('id', '=', poolId).execute();
+    await daemon.deps.db
+      .updateTable('db_servers')
+      .set((eb) => ({ current_instances: eb('current_instances', '+', 1) }))
+      .where('id', '=', poolId)
+      .execute();
     return instance;
   };
 
   const poolCount = async (poolId: string) =>
-    (await daemon.deps.db.selectFrom('db_servers').select('current_instances').where('id', '=', poolId).executeTakeFirstOrThrow()).current_instances;
+    (await daemon.deps.db.selectFrom('db_servers').select('current_instances').where('id', '=', poolId).executeTakeFirstOrThrow())
+      .current_instances;
 
   it('finishes a reservation whose daemon died before the role and database were made, counting the slot once', async () => {
     const pool = await registerPool('pool-resume', 3);
@@ -90,7 +107,13 @@ describe('slot reservations and kept admin connections', () => {
     assert.equal(await poolCount(pool.id), 1);
     assert.deepEqual(await tenantOnServer(instance.id), { role: 1, database: 1 });
     const credentials = (await readCredentials(daemon.deps.redis, instance.id))!;
-    const tenant = new pg.Client({ host: localPool.host, port: localPool.port, user: credentials.db_user, password: credentials.db_password, database: credentials.db_name });
+    const tenant = new pg.Client({
+      host: localPool.host,
+      port: localPool.port,
+      user: credentials.db_user,
+      password: credentials.db_password,
+      database: credentials.db_name,
+    });
     await tenant.connect();
     await tenant.end();
   });
@@ -98,7 +121,11 @@ describe('slot reservations and kept admin connections', () => {
   it('leaves a reservation to its caller until the lease runs out', async () => {
     const pool = await registerPool('pool-lease', 3);
     const instance = await abandonedReservation(pool.id);
-    await daemon.deps.db.updateTable('instances').set({ db_reserved_until: new Date(Date.now() + RESERVATION_LEASE_MS) }).where('id', '=', instance.id).execute();
+    await daemon.deps.db
+      .updateTable('instances')
+      .set({ db_reserved_until: new Date(Date.now() + RESERVATION_LEASE_MS) })
+      .where('id', '=', instance.id)
+      .execute();
     await retryWaitingAllocations(daemon.deps);
     const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
     assert.equal(row.status, 'CREATING');
@@ -183,7 +210,16 @@ describe('slot reservations and kept admin connections', () => {
 
     await daemon.gql(`mutation($id: ID!) { updatePool(id: $id, input: { maintenance: true }) { status } }`, { id: pool.id });
     await checkPoolHealth(daemon.deps);
-    assert.deepEqual(await eventually(() => sessionsOf(admin.user), (open) => open.length === 0, 2_000, 50), [], 'the health job closed them: the pool is out of service');
+    assert.deepEqual(
+      await eventually(
+        () => sessionsOf(admin.user),
+        (open) => open.length === 0,
+        2_000,
+        50,
+      ),
+      [],
+      'the health job closed them: the pool is out of service',
+    );
 
     await daemon.gql(`mutation($id: ID!) { updatePool(id: $id, input: { maintenance: false }) { status } }`, { id: pool.id });
     await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
@@ -191,13 +227,25 @@ describe('slot reservations and kept admin connections', () => {
     assert.equal(before.length, 1);
     const newPassword = 'kept-admin-password-changed';
     await withPoolCatalog((client) => client.query(`alter role ${admin.user} password '${newPassword}'`));
-    await daemon.deps.db.updateTable('db_servers').set({ admin_password_encrypted: seal(newPassword, daemon.deps.config.masterKey) }).where('id', '=', pool.id).execute();
+    await daemon.deps.db
+      .updateTable('db_servers')
+      .set({ admin_password_encrypted: seal(newPassword, daemon.deps.config.masterKey) })
+      .where('id', '=', pool.id)
+      .execute();
     try {
       const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
       assert.equal(created.data.createInstance.status, 'ALLOCATED');
-      const after = await eventually(() => sessionsOf(admin.user), (open) => open.length === 1, 2_000, 50);
+      const after = await eventually(
+        () => sessionsOf(admin.user),
+        (open) => open.length === 1,
+        2_000,
+        50,
+      );
       assert.equal(after.length, 1, 'one session, logged in with the new password');
-      assert.ok(after[0]! > before[0]!, `the session from before the change is gone (${before[0]!.toISOString()} then ${after.map((d) => d.toISOString()).join(', ')})`);
+      assert.ok(
+        after[0]! > before[0]!,
+        `the session from before the change is gone (${before[0]!.toISOString()} then ${after.map((d) => d.toISOString()).join(', ')})`,
+      );
     } finally {
       await withPoolCatalog((client) => client.query(`alter role ${admin.user} password '${admin.password}'`));
     }

@@ -13,10 +13,18 @@ import {
   resetState,
   startTestDaemon,
   withPoolCatalog,
-  type TestDaemon, expectError } from './support/harness.js';
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 
 async function connectAsTenant(credentials: { db_user: string; db_password: string }, database: string) {
-  const client = new pg.Client({ host: localPool.host, port: localPool.port, user: credentials.db_user, password: credentials.db_password, database });
+  const client = new pg.Client({
+    host: localPool.host,
+    port: localPool.port,
+    user: credentials.db_user,
+    password: credentials.db_password,
+    database,
+  });
   await client.connect();
   return client;
 }
@@ -57,14 +65,21 @@ describe('database allocation', () => {
     assert.ok(ttl > 3590 && ttl <= 3600, `TTL is about an hour (${ttl})`);
 
     const catalog = await withPoolCatalog(async (client) => {
-      const role = await client.query('select rolcanlogin, rolconnlimit, rolsuper, rolcreatedb from pg_roles where rolname = $1', [credentials.db_user]);
+      const role = await client.query('select rolcanlogin, rolconnlimit, rolsuper, rolcreatedb from pg_roles where rolname = $1', [
+        credentials.db_user,
+      ]);
       const database = await client.query(
         'select pg_get_userbyid(datdba) as owner, datacl::text[] as acl from pg_database where datname = $1',
         [credentials.db_name],
       );
       return { role: role.rows[0], database: database.rows[0] };
     });
-    assert.deepEqual(catalog.role, { rolcanlogin: true, rolconnlimit: daemon.deps.config.tenantConnectionLimit, rolsuper: false, rolcreatedb: false });
+    assert.deepEqual(catalog.role, {
+      rolcanlogin: true,
+      rolconnlimit: daemon.deps.config.tenantConnectionLimit,
+      rolsuper: false,
+      rolcreatedb: false,
+    });
     assert.equal(catalog.database.owner, credentials.db_user);
     assert.ok(
       catalog.database.acl.every((entry: string) => !entry.startsWith('=')),
@@ -100,7 +115,11 @@ describe('database allocation', () => {
       assert.equal(result.data.allocateDatabase.dbUser, before!.db_user);
     }
     assert.deepEqual(await readCredentials(daemon.deps.redis, instance.id), before);
-    const poolRow = await daemon.deps.db.selectFrom('db_servers').select('current_instances').where('id', '=', pool.id).executeTakeFirstOrThrow();
+    const poolRow = await daemon.deps.db
+      .selectFrom('db_servers')
+      .select('current_instances')
+      .where('id', '=', pool.id)
+      .executeTakeFirstOrThrow();
     assert.equal(poolRow.current_instances, 1);
   });
 
@@ -155,6 +174,9 @@ describe('database allocation', () => {
     const waiting = (await daemon.gql(query, { status: 'WAITING_FOR_DATABASE' })).data.instances;
     assert.equal(waiting.totalCount, 2);
     const theirs = (await daemon.gql(query, { customerId: otherCustomer })).data.instances;
-    assert.deepEqual(theirs.nodes.map((node: { customerId: string }) => node.customerId), [otherCustomer]);
+    assert.deepEqual(
+      theirs.nodes.map((node: { customerId: string }) => node.customerId),
+      [otherCustomer],
+    );
   });
 });

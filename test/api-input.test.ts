@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ALLOCATE, CREATE_INSTANCE, REGISTER_POOL, instanceInput, localPool, registerLocalPool, resetState, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
+import {
+  ALLOCATE,
+  CREATE_INSTANCE,
+  REGISTER_POOL,
+  instanceInput,
+  localPool,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 
 describe('bad input and missing credentials', () => {
   let daemon: TestDaemon;
@@ -56,7 +67,9 @@ describe('bad input and missing credentials', () => {
   });
 
   it('refuses a pool whose admin cannot log in, naming the address, and stores nothing', async () => {
-    const result = await daemon.gql(REGISTER_POOL, { input: { ...localPool, adminPassword: 'wrong', name: 'pool-wrong', maxInstances: 5 } });
+    const result = await daemon.gql(REGISTER_POOL, {
+      input: { ...localPool, adminPassword: 'wrong', name: 'pool-wrong', maxInstances: 5 },
+    });
     expectError(result, 'VALIDATION_FAILED');
     assert.match(result.errors[0]!.message, /cannot use pool_admin@.*:5432 as pool admin \(password authentication failed/);
     assert.doesNotMatch(result.errors[0]!.message, /wrong/);
@@ -66,7 +79,8 @@ describe('bad input and missing credentials', () => {
   it('refuses a pool with bad fields, naming each', async () => {
     const result = await daemon.gql(REGISTER_POOL, { input: { ...localPool, name: 'Bad Name', port: 70000, maxInstances: 0 } });
     expectError(result, 'VALIDATION_FAILED');
-    for (const field of ['input.name', 'input.port', 'input.maxInstances']) assert.match(result.errors[0]!.message, new RegExp(field.replace('.', '\\.')));
+    for (const field of ['input.name', 'input.port', 'input.maxInstances'])
+      assert.match(result.errors[0]!.message, new RegExp(field.replace('.', '\\.')));
   });
 
   it('answers NOT_FOUND for unknown and malformed ids', async () => {

@@ -5,7 +5,15 @@ import { after, before, describe, it } from 'node:test';
 import { applyRetention } from '../src/domain/backup-retention.js';
 import { scheduleBackups } from '../src/jobs/backups.js';
 import { backupDir } from '../src/swarm/backup-job.js';
-import { customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import {
+  customerToken,
+  eventually,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  type TestDaemon,
+} from './support/harness.js';
 import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 
 const BACKUP_FIELDS = 'id instanceId kind status sizeBytes error';
@@ -14,9 +22,18 @@ const BACKUP = `query($id: ID!) { backup(id: $id) { ${BACKUP_FIELDS} } }`;
 const DAY = 24 * 3600 * 1000;
 
 const ended = (daemon: TestDaemon, id: string) =>
-  eventually(async () => (await daemon.gql(BACKUP, { id })).data.backup, (backup) => ['COMPLETED', 'FAILED'].includes(backup.status), 120_000, 250);
+  eventually(
+    async () => (await daemon.gql(BACKUP, { id })).data.backup,
+    (backup) => ['COMPLETED', 'FAILED'].includes(backup.status),
+    120_000,
+    250,
+  );
 
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 describe('backups: one at a time, on schedule, across restarts, kept as promised', () => {
   let daemon: TestDaemon;
@@ -42,7 +59,7 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
     assert.equal((await ended(daemon, mine.data.backupInstance.id)).status, 'COMPLETED');
     const again = await daemon.gql(BACKUP_INSTANCE, { id }, { token });
     assert.equal(again.errors?.[0]?.extensions?.code, 'CONFLICT');
-    assert.match(again.errors![0]!.message, /one manual backup an hour/i);
+    assert.match(again.errors[0].message, /one manual backup an hour/i);
     const stranger = await daemon.gql(BACKUP_INSTANCE, { id }, { token: await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c') });
     // Another customer learns nothing, not even that the instance exists.
     assert.equal(stranger.errors?.[0]?.extensions?.code, 'NOT_FOUND');
@@ -69,12 +86,25 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
     const now = new Date();
     const spread = { ...daemon.deps, config: { ...daemon.deps.config, backups: { ...daemon.deps.config.backups, spreadSeconds: 3600 } } };
     assert.equal(await scheduleBackups(spread, new Date(now.getTime() - 3600_000)), 1);
-    const waiting = await daemon.deps.db.selectFrom('backups').selectAll().where('instance_id', '=', running).where('kind', '=', 'SCHEDULED').executeTakeFirstOrThrow();
-    assert.ok(waiting.not_before.getTime() >= now.getTime() - 3600_000 && waiting.not_before.getTime() < now.getTime(), 'due within the spread window');
+    const waiting = await daemon.deps.db
+      .selectFrom('backups')
+      .selectAll()
+      .where('instance_id', '=', running)
+      .where('kind', '=', 'SCHEDULED')
+      .executeTakeFirstOrThrow();
+    assert.ok(
+      waiting.not_before.getTime() >= now.getTime() - 3600_000 && waiting.not_before.getTime() < now.getTime(),
+      'due within the spread window',
+    );
     assert.equal(await scheduleBackups(spread, now), 0, 'one already waits: none added');
 
     assert.equal((await ended(daemon, waiting.id)).status, 'COMPLETED', 'the leader starts it once due');
-    const scheduledForAllocated = await daemon.deps.db.selectFrom('backups').select('id').where('instance_id', '=', allocated).where('kind', '=', 'SCHEDULED').execute();
+    const scheduledForAllocated = await daemon.deps.db
+      .selectFrom('backups')
+      .select('id')
+      .where('instance_id', '=', allocated)
+      .where('kind', '=', 'SCHEDULED')
+      .execute();
     assert.deepEqual(scheduledForAllocated, [], 'an instance that never ran has nothing to back up on schedule');
   });
 
@@ -97,12 +127,24 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
       .executeTakeFirstOrThrow();
 
     const made = new Map<string, { instance: string; id: string }>();
-    for (const [instance, days] of [[live.id, 40], [gone.id, 3], [recent.id, 3]] as const) {
+    for (const [instance, days] of [
+      [live.id, 40],
+      [gone.id, 3],
+      [recent.id, 3],
+    ] as const) {
       for (let day = 0; day < days; day++) {
         const created_at = new Date(Date.UTC(2026, 5, 30, 2) - day * DAY);
         const backup = await daemon.deps.db
           .insertInto('backups')
-          .values({ instance_id: instance, kind: 'SCHEDULED', status: 'COMPLETED', actor: 'scheduler', size_bytes: 1, created_at, not_before: created_at })
+          .values({
+            instance_id: instance,
+            kind: 'SCHEDULED',
+            status: 'COMPLETED',
+            actor: 'scheduler',
+            size_bytes: 1,
+            created_at,
+            not_before: created_at,
+          })
           .returning('id')
           .executeTakeFirstOrThrow();
         const dir = backupDir(daemon.deps.config.cephfsRoot, instance, backup.id);
@@ -115,17 +157,43 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
     await applyRetention(daemon.deps, now);
     const left = new Set((await daemon.deps.db.selectFrom('backups').select('id').execute()).map((backup) => backup.id));
     const keptDays = [...made].filter(([, backup]) => backup.instance === live.id && left.has(backup.id)).map(([key]) => key.split(':')[1]);
-    assert.deepEqual(keptDays, ['2026-06-30', '2026-06-29', '2026-06-28', '2026-06-27', '2026-06-26', '2026-06-25', '2026-06-24', '2026-06-21', '2026-06-14', '2026-05-31']);
+    assert.deepEqual(keptDays, [
+      '2026-06-30',
+      '2026-06-29',
+      '2026-06-28',
+      '2026-06-27',
+      '2026-06-26',
+      '2026-06-25',
+      '2026-06-24',
+      '2026-06-21',
+      '2026-06-14',
+      '2026-05-31',
+    ]);
     for (const [, backup] of made) {
       const dir = backupDir(daemon.deps.config.cephfsRoot, backup.instance, backup.id);
       assert.equal(await exists(dir), left.has(backup.id), `files and row go together (${backup.id})`);
     }
-    assert.equal([...made.values()].filter((backup) => backup.instance === gone.id && left.has(backup.id)).length, 0, '31 days after termination: none kept');
-    assert.equal([...made.values()].filter((backup) => backup.instance === recent.id && left.has(backup.id)).length, 3, '10 days after termination: all kept');
+    assert.equal(
+      [...made.values()].filter((backup) => backup.instance === gone.id && left.has(backup.id)).length,
+      0,
+      '31 days after termination: none kept',
+    );
+    assert.equal(
+      [...made.values()].filter((backup) => backup.instance === recent.id && left.has(backup.id)).length,
+      3,
+      '10 days after termination: all kept',
+    );
   });
 });
 
 function row() {
   const input = instanceInput();
-  return { customer_id: input.customerId, name: input.name, odoo_version: '17.0', admin_email: input.adminEmail, cpu_limit: 1, memory_limit_mb: 512 };
+  return {
+    customer_id: input.customerId,
+    name: input.name,
+    odoo_version: '17.0',
+    admin_email: input.adminEmail,
+    cpu_limit: 1,
+    memory_limit_mb: 512,
+  };
 }

@@ -7,7 +7,17 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { backupDir, exportsDir } from '../src/swarm/backup-job.js';
-import { CREATE_INSTANCE, customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  customerToken,
+  eventually,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  withPoolCatalog,
+  type TestDaemon,
+} from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 import { partnerNames, readFilestore, withTenant, writeAttachment, writePartners } from './support/tenant-data.js';
 
@@ -18,14 +28,27 @@ const BACKUPS = `query($id: ID!) { instance(id: $id) { status backups { ${BACKUP
 const RESTORE = `mutation($id: ID!, $backupId: ID!) { restoreInstance(instanceId: $id, backupId: $backupId) { id status } }`;
 const TERMINATE = 'mutation($id: ID!) { terminateInstance(instanceId: $id) { id status error } }';
 
-const sha256 = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+const sha256 = async (path: string) =>
+  createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 
 async function completedBackup(daemon: TestDaemon, id: string) {
-  return eventually(async () => (await daemon.gql(BACKUP, { id })).data.backup, (backup) => backup.status === 'COMPLETED' || backup.status === 'FAILED', 120_000, 250);
+  return eventually(
+    async () => (await daemon.gql(BACKUP, { id })).data.backup,
+    (backup) => backup.status === 'COMPLETED' || backup.status === 'FAILED',
+    120_000,
+    250,
+  );
 }
 
 async function statusWhen(daemon: TestDaemon, id: string, wanted: string, timeoutMs = 180_000) {
-  return eventually(async () => (await daemon.gql(INSTANCE, { id })).data.instance, (instance) => instance.status === wanted, timeoutMs, 250);
+  return eventually(
+    async () => (await daemon.gql(INSTANCE, { id })).data.instance,
+    (instance) => instance.status === wanted,
+    timeoutMs,
+    250,
+  );
 }
 
 async function runningInstance(daemon: TestDaemon): Promise<string> {
@@ -37,10 +60,15 @@ async function runningInstance(daemon: TestDaemon): Promise<string> {
 
 /** Databases on the pool whose names start with the tenant's: its own, and any a restore left behind. */
 const tenantDatabases = (instanceId: string) =>
-  withPoolCatalog(async (client) => (await client.query<{ datname: string; owner: string }>(
-    'select datname, pg_get_userbyid(datdba) as owner from pg_database where datname like $1 order by datname',
-    [`${tenantDatabaseName(instanceId)}%`],
-  )).rows);
+  withPoolCatalog(
+    async (client) =>
+      (
+        await client.query<{ datname: string; owner: string }>(
+          'select datname, pg_get_userbyid(datdba) as owner from pg_database where datname like $1 order by datname',
+          [`${tenantDatabaseName(instanceId)}%`],
+        )
+      ).rows,
+  );
 
 describe('backups and restore on the swarm', () => {
   let daemon: TestDaemon;
@@ -76,7 +104,10 @@ describe('backups and restore on the swarm', () => {
     assert.equal(manifest.databaseName, tenantDatabaseName(source));
     assert.equal(manifest.odooVersion, '17.0');
     assert.match(manifest.postgresVersion, /^\d+\.\d+/);
-    assert.deepEqual(manifest.files.map((file: { name: string }) => file.name), ['dump.custom', 'filestore.tar']);
+    assert.deepEqual(
+      manifest.files.map((file: { name: string }) => file.name),
+      ['dump.custom', 'filestore.tar'],
+    );
     for (const file of manifest.files) {
       assert.equal(file.size, (await stat(join(dir, file.name))).size);
       assert.equal(file.sha256, await sha256(join(dir, file.name)));
@@ -92,18 +123,28 @@ describe('backups and restore on the swarm', () => {
     const restoring = await daemon.gql(RESTORE, { id: source, backupId: backup.id });
     assert.equal(restoring.errors, undefined, JSON.stringify(restoring.errors));
     assert.equal(restoring.data.restoreInstance.status, 'RESTORING');
-    assert.equal((await daemon.gql(RESTORE, { id: source, backupId: backup.id })).data.restoreInstance.status, 'RESTORING', 'asking again changes nothing');
+    assert.equal(
+      (await daemon.gql(RESTORE, { id: source, backupId: backup.id })).data.restoreInstance.status,
+      'RESTORING',
+      'asking again changes nothing',
+    );
     assert.equal((await statusWhen(daemon, source, 'RUNNING')).status, 'RUNNING');
 
     assert.deepEqual(await partnerNames(source), ['Alice', 'Bob']);
     assert.deepEqual(await readFilestore(cephfs, source), { 'ab/ab12cd': 'first attachment' });
-    assert.deepEqual(await tenantDatabases(source), [{ datname: tenantDatabaseName(source), owner: tenantRoleName(source) }], 'same name and owner; nothing left aside');
+    assert.deepEqual(
+      await tenantDatabases(source),
+      [{ datname: tenantDatabaseName(source), owner: tenantRoleName(source) }],
+      'same name and owner; nothing left aside',
+    );
 
     const { backups } = (await daemon.gql(BACKUPS, { id: source })).data.instance;
     const final = backups.find((candidate: { kind: string }) => candidate.kind === 'FINAL');
     assert.equal(final?.status, 'COMPLETED', 'the data it replaced was backed up first');
     const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events(first: 1000) { nodes { from to } } } }', { id: source });
-    const moves = history.data.instance.events.nodes.filter((event: { to: string | null }) => event.to).map((event: { from: string; to: string }) => `${event.from}->${event.to}`);
+    const moves = history.data.instance.events.nodes
+      .filter((event: { to: string | null }) => event.to)
+      .map((event: { from: string; to: string }) => `${event.from}->${event.to}`);
     assert.deepEqual(moves.slice(-3), ['RUNNING->RESTORING', 'RESTORING->STARTING', 'STARTING->RUNNING']);
   });
 
@@ -118,7 +159,9 @@ describe('backups and restore on the swarm', () => {
   it('downloads a backup as a zip that Odoo restores: dump.sql, filestore/…, manifest.json; nobody else may', async () => {
     const url = `${daemon.url}/backups/${firstBackup}/download`;
     assert.equal((await fetch(url)).status, 401);
-    const stranger = await fetch(url, { headers: { authorization: `Bearer ${await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c')}` } });
+    const stranger = await fetch(url, {
+      headers: { authorization: `Bearer ${await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c')}` },
+    });
     assert.equal(stranger.status, 403);
     const response = await fetch(url, { headers: { authorization: `Bearer ${await customerToken(instanceInput().customerId)}` } });
     assert.equal(response.status, 200);
@@ -136,13 +179,24 @@ describe('backups and restore on the swarm', () => {
     const opened = JSON.parse(execFileSync('python3', ['-c', python, zipPath], { encoding: 'utf8' }));
     await rm(zipPath, { force: true });
     assert.equal(opened.bad, null, 'every entry passes its CRC check');
-    assert.ok(opened.names.includes('dump.sql') && opened.names.includes('manifest.json') && opened.names.includes('filestore/ab/ab12cd'), opened.names.join(', '));
+    assert.ok(
+      opened.names.includes('dump.sql') && opened.names.includes('manifest.json') && opened.names.includes('filestore/ab/ab12cd'),
+      opened.names.join(', '),
+    );
     assert.ok(opened.names.every((name: string) => ['dump.sql', 'manifest.json'].includes(name) || name.startsWith('filestore/')));
     assert.equal(opened.manifest.db_name, tenantDatabaseName(source));
     assert.equal(opened.manifest.odooVersion, '17.0');
     assert.ok(opened.table && opened.rows, 'plain SQL with the table and the rows backed up');
     assert.equal(opened.attachment, 'first attachment');
-    assert.deepEqual(await eventually(() => readdir(exportsDir(cephfs, source)), (names) => names.length === 0, 10_000), [], 'the plain-SQL export is removed once sent');
+    assert.deepEqual(
+      await eventually(
+        () => readdir(exportsDir(cephfs, source)),
+        (names) => names.length === 0,
+        10_000,
+      ),
+      [],
+      'the plain-SQL export is removed once sent',
+    );
   });
 
   it('a restore that fails (a damaged backup) leaves the tenant with the data it had', async () => {
@@ -183,7 +237,9 @@ describe('backups and restore on the swarm', () => {
   });
 
   it('starts a new instance from a backup (of a terminated one), loaded before its first start', async () => {
-    const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ fromBackupId: finalOfTerminated, memoryLimit: '512M', cpuLimit: 0.5 }) });
+    const created = await daemon.gql(CREATE_INSTANCE, {
+      input: instanceInput({ fromBackupId: finalOfTerminated, memoryLimit: '512M', cpuLimit: 0.5 }),
+    });
     assert.equal(created.errors, undefined, JSON.stringify(created.errors));
     const id = created.data.createInstance.id;
     const provisioned = await daemon.gql(PROVISION, { id });
@@ -192,15 +248,19 @@ describe('backups and restore on the swarm', () => {
     assert.deepEqual(await partnerNames(id), ['Last words']);
     assert.deepEqual(await readFilestore(cephfs, id), { '0a/0a0b0c': 'last file' });
     assert.deepEqual(await tenantDatabases(id), [{ datname: tenantDatabaseName(id), owner: tenantRoleName(id) }]);
-    const moves = (await daemon.gql('query($id: ID!) { instance(id: $id) { events(first: 1000) { nodes { from to } } } }', { id })).data.instance.events.nodes
+    const moves = (
+      await daemon.gql('query($id: ID!) { instance(id: $id) { events(first: 1000) { nodes { from to } } } }', { id })
+    ).data.instance.events.nodes
       .filter((event: { to: string | null }) => event.to)
       .map((event: { from: string; to: string }) => `${event.from}->${event.to}`);
     assert.deepEqual(moves.slice(0, 4), ['CREATING->ALLOCATED', 'ALLOCATED->RESTORING', 'RESTORING->ALLOCATED', 'ALLOCATED->PROVISIONING']);
   });
 
   it('refuses a backup of another customer as a starting point', async () => {
-    const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ fromBackupId: firstBackup, customerId: '0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c' }) });
+    const created = await daemon.gql(CREATE_INSTANCE, {
+      input: instanceInput({ fromBackupId: firstBackup, customerId: '0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c' }),
+    });
     assert.equal(created.errors?.[0]?.extensions?.code, 'VALIDATION_FAILED');
-    assert.match(created.errors![0]!.message, /fromBackupId/);
+    assert.match(created.errors[0].message, /fromBackupId/);
   });
 });

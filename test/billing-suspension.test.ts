@@ -9,7 +9,19 @@ import type { BillingEventRow } from '../src/db/schema.js';
 import { tenantDatabaseName } from '../src/domain/names.js';
 import { instanceLabels, labelFilters, labelKeys } from '../src/swarm/labels.js';
 import type { SwarmService } from '../src/swarm/docker-types.js';
-import { CREATE_INSTANCE, customerToken, defaultCustomerId, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon, expectError } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  customerToken,
+  defaultCustomerId,
+  eventually,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  withPoolCatalog,
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 import { startKillbillFake, type KillbillFake, type SubscriptionJson } from './support/killbill-fake.js';
 import { blockingState, deliver, invoicePaid, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
 
@@ -24,25 +36,49 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
 
   const settledEvent = async (id: string): Promise<BillingEventRow> => {
     await backgroundBillingWork(daemon.deps);
-    return eventually(async () => (await getBillingEvent(daemon.deps, id))!, (event) => event.status !== 'received', 30_000);
+    return eventually(
+      async () => (await getBillingEvent(daemon.deps, id))!,
+      (event) => event.status !== 'received',
+      30_000,
+    );
   };
   const deliverSettled = async (body: unknown) => settledEvent((await deliver(daemon, body)).body.id);
-  const view = async (id: string) => (await daemon.gql(VIEW, { id })).data.instance as { id: string; status: string; error: string | null; purgeAt: string | null };
-  const statusWhen = (id: string, wanted: string, timeoutMs = 120_000) => eventually(() => view(id), (instance) => instance.status === wanted, timeoutMs, 100);
+  const view = async (id: string) =>
+    (await daemon.gql(VIEW, { id })).data.instance as { id: string; status: string; error: string | null; purgeAt: string | null };
+  const statusWhen = (id: string, wanted: string, timeoutMs = 120_000) =>
+    eventually(
+      () => view(id),
+      (instance) => instance.status === wanted,
+      timeoutMs,
+      100,
+    );
   const replicasOf = async (id: string) => {
-    const [service] = (await daemon.deps.docker.listServices({ filters: labelFilters({ ...instanceLabels(id), [labelKeys.role]: 'server' }) })) as unknown as SwarmService[];
+    const [service] = (await daemon.deps.docker.listServices({
+      filters: labelFilters({ ...instanceLabels(id), [labelKeys.role]: 'server' }),
+    })) as unknown as SwarmService[];
     const mode = service?.Spec.Mode;
     return mode && 'Replicated' in mode ? mode.Replicated.Replicas : undefined;
   };
-  const databaseExists = (id: string) => withPoolCatalog(async (client) => (await client.query('select 1 from pg_database where datname = $1', [tenantDatabaseName(id)])).rowCount === 1);
+  const databaseExists = (id: string) =>
+    withPoolCatalog(
+      async (client) => (await client.query('select 1 from pg_database where datname = $1', [tenantDatabaseName(id)])).rowCount === 1,
+    );
   const secretCount = async (id: string) => (await daemon.deps.docker.listSecrets({ filters: labelFilters(instanceLabels(id)) })).length;
   const setState = (subscription: SubscriptionJson, state: 'ACTIVE' | 'BLOCKED' | 'CANCELLED') =>
-    fake.subscription({ subscriptionId: subscription.subscriptionId, accountId: subscription.accountId, bundleId: subscription.bundleId, phaseType: 'EVERGREEN', state });
+    fake.subscription({
+      subscriptionId: subscription.subscriptionId,
+      accountId: subscription.accountId,
+      bundleId: subscription.bundleId,
+      phaseType: 'EVERGREEN',
+      state,
+    });
 
   /** A customer's instance on a trial subscription, RUNNING. */
   async function runningInstance(): Promise<{ id: string; subscription: SubscriptionJson }> {
     const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
-    const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subscriptionId: subscription.subscriptionId, memoryLimit: '512M', cpuLimit: 0.5 }) });
+    const created = await daemon.gql(CREATE_INSTANCE, {
+      input: instanceInput({ subscriptionId: subscription.subscriptionId, memoryLimit: '512M', cpuLimit: 0.5 }),
+    });
     assert.equal(created.errors, undefined, JSON.stringify(created.errors));
     const id = created.data.createInstance.id as string;
     const started = await deliverSettled(subscriptionEvent('SUBSCRIPTION_CREATION', subscription));
@@ -64,7 +100,12 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
 
   before(async () => {
     fake = await startKillbillFake();
-    daemon = await startTestDaemon({ ...fake.env, KILLBILL_WEBHOOK_TOKEN: webhookToken, BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '* * * * * *' });
+    daemon = await startTestDaemon({
+      ...fake.env,
+      KILLBILL_WEBHOOK_TOKEN: webhookToken,
+      BILLING_RETRY_BASE_SECONDS: '1',
+      BILLING_RETRY_CRON: '* * * * * *',
+    });
     customer = await customerToken(defaultCustomerId);
   });
   beforeEach(async () => {
@@ -90,7 +131,15 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
     setState(subscription, 'BLOCKED');
     const toSuspended = await timed(id, blockingState(subscription.accountId, true), 'SUSPENDED');
     console.log(`[measure] blocking notification -> SUSPENDED: ${toSuspended} ms`);
-    assert.equal(await eventually(() => replicasOf(id), (replicas) => replicas === 0, 5000), 0, 'the service is scaled to 0');
+    assert.equal(
+      await eventually(
+        () => replicasOf(id),
+        (replicas) => replicas === 0,
+        5000,
+      ),
+      0,
+      'the service is scaled to 0',
+    );
     assert.equal(await databaseExists(id), true, 'the database is kept');
     assert.equal(await secretCount(id), 1, 'the secret is kept');
     assert.ok(existsSync(join(daemon.deps.config.cephfsRoot, 'odoo_instances', id)), 'the filestore is kept');
@@ -110,15 +159,29 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
 
     // OVERDUE_CHANGE carries no direction: Kill Bill's subscription state gives it.
     setState(subscription, 'BLOCKED');
-    const overdue = { eventType: 'OVERDUE_CHANGE', objectType: 'ACCOUNT', objectId: subscription.accountId, accountId: subscription.accountId, metaData: null };
+    const overdue = {
+      eventType: 'OVERDUE_CHANGE',
+      objectType: 'ACCOUNT',
+      objectId: subscription.accountId,
+      accountId: subscription.accountId,
+      metaData: null,
+    };
     await timed(id, overdue, 'SUSPENDED');
     // A paid invoice while Kill Bill still blocks the subscription (more is owed) changes nothing.
-    const early = fake.invoice({ accountId: subscription.accountId, balance: 0, items: [{ subscriptionId: subscription.subscriptionId, amount: 29 }] });
+    const early = fake.invoice({
+      accountId: subscription.accountId,
+      balance: 0,
+      items: [{ subscriptionId: subscription.subscriptionId, amount: 29 }],
+    });
     const stillBlocked = await deliverSettled(invoicePaid(early.invoiceId, subscription.accountId));
     assert.match(stillBlocked.outcome ?? '', /subscription BLOCKED in Kill Bill/);
     assert.equal((await view(id)).status, 'SUSPENDED');
     setState(subscription, 'ACTIVE');
-    const last = fake.invoice({ accountId: subscription.accountId, balance: 0, items: [{ subscriptionId: subscription.subscriptionId, amount: 29 }] });
+    const last = fake.invoice({
+      accountId: subscription.accountId,
+      balance: 0,
+      items: [{ subscriptionId: subscription.subscriptionId, amount: 29 }],
+    });
     const toRunningPaid = await timed(id, invoicePaid(last.invoiceId, subscription.accountId), 'RUNNING');
     console.log(`[measure] payment notification -> RUNNING: ${toRunningPaid} ms`);
 
@@ -127,11 +190,17 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
     await timed(id, blockingState(subscription.accountId, true), 'SUSPENDED');
     // Twice at once: one resumes, the other finds it on its way back.
     const resumed = await Promise.all([daemon.gql(act('resumeInstance'), { id }), daemon.gql(act('resumeInstance'), { id })]);
-    assert.deepEqual(resumed.map((result) => result.data?.resumeInstance.status), ['STARTING', 'STARTING'], JSON.stringify(resumed.map((r) => r.errors)));
+    assert.deepEqual(
+      resumed.map((result) => result.data?.resumeInstance.status),
+      ['STARTING', 'STARTING'],
+      JSON.stringify(resumed.map((r) => r.errors)),
+    );
     assert.equal((await statusWhen(id, 'RUNNING')).status, 'RUNNING');
 
     const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor } } } }', { id });
-    const moves = history.data.instance.events.nodes.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string; cause: string; actor: string }) => `${e.from}->${e.to} ${e.cause} ${e.actor}`);
+    const moves = history.data.instance.events.nodes
+      .filter((e: { to: string | null }) => e.to)
+      .map((e: { from: string; to: string; cause: string; actor: string }) => `${e.from}->${e.to} ${e.cause} ${e.actor}`);
     assert.ok(moves.includes('RUNNING->SUSPENDED ENTITLEMENT killbill'), moves.join('\n'));
     assert.ok(moves.includes('SUSPENDED->STARTING INVOICE_PAYMENT_SUCCESS killbill'), moves.join('\n'));
     assert.ok(moves.includes('SUSPENDED->STARTING resumeInstance admin'), moves.join('\n'));
@@ -145,7 +214,10 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
     await timed(id, subscriptionEvent('SUBSCRIPTION_CANCEL', subscription), 'SUSPENDED');
     const purgeAt = Date.parse((await view(id)).purgeAt!);
     const grace = daemon.deps.config.plans.terminationGraceSeconds * 1000;
-    assert.ok(purgeAt >= before + grace - 1000 && purgeAt <= Date.now() + grace + 1000, `purgeAt ${new Date(purgeAt).toISOString()} is now + 30 days`);
+    assert.ok(
+      purgeAt >= before + grace - 1000 && purgeAt <= Date.now() + grace + 1000,
+      `purgeAt ${new Date(purgeAt).toISOString()} is now + 30 days`,
+    );
     assert.equal(await databaseExists(id), true);
     assert.equal(codeOf(await daemon.gql(act('resumeInstance'), { id })), 'CONFLICT', 'a cancelled instance is reactivated, not resumed');
     expectError(await daemon.gql(act('reactivateInstance'), { id }, { token: customer }), 'FORBIDDEN');
@@ -164,16 +236,20 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
     // Once the grace period is over (moved back here rather than waited for), the leader terminates it.
     setState(subscription, 'CANCELLED');
     await timed(id, subscriptionEvent('SUBSCRIPTION_CANCEL', subscription, 'EFFECTIVE', { attempt: 3 }), 'SUSPENDED');
-    await daemon.deps.db.updateTable('instances').set({ purge_at: sql<Date>`now() - interval '1 second'` }).where('id', '=', id).execute();
+    await daemon.deps.db
+      .updateTable('instances')
+      .set({ purge_at: sql<Date>`now() - interval '1 second'` })
+      .where('id', '=', id)
+      .execute();
     const dueAt = Date.now();
     assert.equal((await statusWhen(id, 'TERMINATED', 15_000)).status, 'TERMINATED');
     console.log(`[measure] purge due -> TERMINATED: ${Date.now() - dueAt} ms`);
     assert.equal(await databaseExists(id), false);
     const events = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause } } } }', { id });
     const transitions = events.data.instance.events.nodes.filter((e: { to: string | null }) => e.to);
-    assert.deepEqual(transitions.slice(-2).map((e: { from: string; to: string; cause: string }) => `${e.from}->${e.to} ${e.cause}`), [
-      'SUSPENDED->TERMINATING purge',
-      'TERMINATING->TERMINATED purge',
-    ]);
+    assert.deepEqual(
+      transitions.slice(-2).map((e: { from: string; to: string; cause: string }) => `${e.from}->${e.to} ${e.cause}`),
+      ['SUSPENDED->TERMINATING purge', 'TERMINATING->TERMINATED purge'],
+    );
   });
 });

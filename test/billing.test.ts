@@ -18,7 +18,17 @@ import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
 import { retryBillingEvents } from '../src/jobs/billing-retry.js';
 import { credentialsKey } from '../src/domain/names.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
-import { CREATE_INSTANCE, customerToken, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  customerToken,
+  eventually,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
 import { INSTANCE, settledInstance } from './support/odoo.js';
 import { deliver, invoicePaid, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
@@ -29,11 +39,23 @@ describe('Kill Bill push notifications', () => {
   let fake: KillbillFake;
   let daemon: TestDaemon;
 
-  const eventCount = async () => Number((await daemon.deps.db.selectFrom('billing_events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+  const eventCount = async () =>
+    Number(
+      (
+        await daemon.deps.db
+          .selectFrom('billing_events')
+          .select((eb) => eb.fn.countAll<string>().as('n'))
+          .executeTakeFirstOrThrow()
+      ).n,
+    );
   /** Waits for the processing the webhook started; the event is then settled or failed. */
   const settledEvent = async (id: string): Promise<BillingEventRow> => {
     await backgroundBillingWork(daemon.deps);
-    return eventually(async () => (await getBillingEvent(daemon.deps, id))!, (event) => event.status !== 'received', 30_000);
+    return eventually(
+      async () => (await getBillingEvent(daemon.deps, id))!,
+      (event) => event.status !== 'received',
+      30_000,
+    );
   };
   const linkedInstance = async (subscriptionId: string) => {
     const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subscriptionId, memoryLimit: '512M', cpuLimit: 0.5 }) });
@@ -46,7 +68,12 @@ describe('Kill Bill push notifications', () => {
   before(async () => {
     fake = await startKillbillFake();
     // The retry job is driven by the tests (retryBillingEvents); the webhook's own processing runs as in production.
-    daemon = await startTestDaemon({ ...fake.env, KILLBILL_WEBHOOK_TOKEN: TOKEN, BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '0 0 1 1 *' });
+    daemon = await startTestDaemon({
+      ...fake.env,
+      KILLBILL_WEBHOOK_TOKEN: TOKEN,
+      BILLING_RETRY_BASE_SECONDS: '1',
+      BILLING_RETRY_CRON: '0 0 1 1 *',
+    });
   });
   beforeEach(async () => {
     await backgroundBillingWork(daemon.deps);
@@ -60,7 +87,10 @@ describe('Kill Bill push notifications', () => {
     await daemon.deps.db.deleteFrom('billing_events').execute();
     for (const line of daemon.logs) {
       assert.ok(!line.includes(TOKEN), `webhook token in a log line: ${line}`);
-      assert.ok(!line.includes(fake.credentials.apiSecret) && !line.includes(fake.credentials.password), `Kill Bill secret in a log line: ${line}`);
+      assert.ok(
+        !line.includes(fake.credentials.apiSecret) && !line.includes(fake.credentials.password),
+        `Kill Bill secret in a log line: ${line}`,
+      );
     }
     await daemon.stop();
     await fake.close();
@@ -95,7 +125,10 @@ describe('Kill Bill push notifications', () => {
   it('provisions the instances of every subscription a paid invoice bills', async () => {
     await registerLocalPool(daemon, 'pool-local', 10);
     const accountId = randomUUID();
-    const [first, second] = [fake.subscription({ accountId, phaseType: 'EVERGREEN', state: 'ACTIVE' }), fake.subscription({ accountId, phaseType: 'EVERGREEN', state: 'ACTIVE' })];
+    const [first, second] = [
+      fake.subscription({ accountId, phaseType: 'EVERGREEN', state: 'ACTIVE' }),
+      fake.subscription({ accountId, phaseType: 'EVERGREEN', state: 'ACTIVE' }),
+    ];
     const instances = [await linkedInstance(first.subscriptionId), await linkedInstance(second.subscriptionId)];
     const invoice = fake.invoice({
       accountId,
@@ -113,7 +146,11 @@ describe('Kill Bill push notifications', () => {
     const event = await settledEvent(delivery.body.id);
     assert.equal(event.status, 'processed', event.last_error ?? '');
     const settled = await Promise.all(instances.map((instance) => settledInstance(daemon, instance.id)));
-    assert.deepEqual(settled.map((instance) => instance.status), ['RUNNING', 'RUNNING'], JSON.stringify(settled));
+    assert.deepEqual(
+      settled.map((instance) => instance.status),
+      ['RUNNING', 'RUNNING'],
+      JSON.stringify(settled),
+    );
     const invoiceRequest = fake.requests.find((request) => request.path === `/1.0/kb/invoices/${invoice.invoiceId}`);
     assert.deepEqual(invoiceRequest?.query, { withItems: 'true' });
   });
@@ -133,10 +170,14 @@ describe('Kill Bill push notifications', () => {
     assert.equal(event.status, 'processed', event.last_error ?? '');
     const settled = await settledInstance(daemon, instance.id);
     assert.equal(settled.status, 'RUNNING', settled.error ?? '');
-    const history = (await daemon.gql(`query($id: ID!) { instance(id: $id) { events { nodes { actor cause message } } } }`, { id: instance.id })).data.instance.events.nodes;
+    const history = (
+      await daemon.gql(`query($id: ID!) { instance(id: $id) { events { nodes { actor cause message } } } }`, { id: instance.id })
+    ).data.instance.events.nodes;
     assert.ok(
-      history.some((entry: { actor: string; cause: string; message: string | null }) =>
-        entry.actor === 'killbill' && entry.cause === 'INVOICE_PAYMENT_SUCCESS' && /credentials expired/.test(entry.message ?? '')),
+      history.some(
+        (entry: { actor: string; cause: string; message: string | null }) =>
+          entry.actor === 'killbill' && entry.cause === 'INVOICE_PAYMENT_SUCCESS' && /credentials expired/.test(entry.message ?? ''),
+      ),
       JSON.stringify(history),
     );
   });
@@ -146,7 +187,11 @@ describe('Kill Bill push notifications', () => {
     const evergreen = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
     const unpaidFor = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
     const instances = [await linkedInstance(evergreen.subscriptionId), await linkedInstance(unpaidFor.subscriptionId)];
-    const unpaid = fake.invoice({ accountId: unpaidFor.accountId, balance: 29, items: [{ subscriptionId: unpaidFor.subscriptionId, amount: 29 }] });
+    const unpaid = fake.invoice({
+      accountId: unpaidFor.accountId,
+      balance: 29,
+      items: [{ subscriptionId: unpaidFor.subscriptionId, amount: 29 }],
+    });
 
     const notTrial = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', evergreen))).body.id);
     assert.equal(notTrial.status, 'ignored');
@@ -159,7 +204,13 @@ describe('Kill Bill push notifications', () => {
     const requestsBefore = fake.requests.length;
     const requested = await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', evergreen, 'REQUESTED'));
     assert.deepEqual([requested.status, requested.body.status], [200, 'ignored']);
-    const other = await deliver(daemon, { eventType: 'ACCOUNT_CHANGE', objectType: 'ACCOUNT', objectId: evergreen.accountId, accountId: evergreen.accountId, metaData: null });
+    const other = await deliver(daemon, {
+      eventType: 'ACCOUNT_CHANGE',
+      objectType: 'ACCOUNT',
+      objectId: evergreen.accountId,
+      accountId: evergreen.accountId,
+      metaData: null,
+    });
     assert.deepEqual([other.status, other.body.status], [200, 'ignored']);
     assert.equal((await getBillingEvent(daemon.deps, other.body.id))?.outcome, 'ACCOUNT_CHANGE is not acted on');
     assert.equal(fake.requests.length, requestsBefore);
@@ -189,7 +240,10 @@ describe('Kill Bill push notifications', () => {
     fake.requests.length = 0;
 
     const deliveries = await Promise.all([1, 2, 3, 4, 5].map(() => deliver(daemon, notification)));
-    assert.deepEqual(deliveries.map((d) => d.status), [200, 200, 200, 200, 200]);
+    assert.deepEqual(
+      deliveries.map((d) => d.status),
+      [200, 200, 200, 200, 200],
+    );
     assert.equal(new Set(deliveries.map((d) => d.body.id)).size, 1);
     assert.equal(deliveries.filter((d) => !d.body.duplicate).length, 1);
     const event = await settledEvent(deliveries[0]!.body.id);
@@ -209,7 +263,14 @@ describe('Kill Bill push notifications', () => {
     const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
     const notification = subscriptionEvent('SUBSCRIPTION_CREATION', subscription);
     const adminToken = daemon.deps.config.adminToken;
-    for (const options of [{ token: null }, { token: `${TOKEN}x` }, { token: TOKEN.slice(0, -1) }, { token: adminToken }, { token: null, header: adminToken }, { token: '' }]) {
+    for (const options of [
+      { token: null },
+      { token: `${TOKEN}x` },
+      { token: TOKEN.slice(0, -1) },
+      { token: adminToken },
+      { token: null, header: adminToken },
+      { token: '' },
+    ]) {
       const refused = await deliver(daemon, notification, options);
       assert.equal(refused.status, 401, JSON.stringify(options));
       assert.match(refused.body.error, /webhook token/);
@@ -262,10 +323,18 @@ describe('Kill Bill push notifications', () => {
     assert.ok(failed.next_attempt_at && failed.next_attempt_at > failed.updated_at, 'a next try is scheduled');
     assert.equal((await listBillingEvents(daemon.deps, { status: 'failed' }, { first: 10 })).edges[0]?.node.id, failed.id);
     const visible = await daemon.gql('{ billingEvents(status: FAILED) { nodes { id status attempts lastError } } }');
-    assert.deepEqual(visible.data.billingEvents.nodes[0], { id: failed.id, status: 'FAILED', attempts: 1, lastError: failed.last_error }, 'admins see the failure in GraphQL');
+    assert.deepEqual(
+      visible.data.billingEvents.nodes[0],
+      { id: failed.id, status: 'FAILED', attempts: 1, lastError: failed.last_error },
+      'admins see the failure in GraphQL',
+    );
 
     // Still waiting: the retry fails again and backs off further.
-    await eventually(async () => (await retryBillingEvents(daemon.deps), getBillingEvent(daemon.deps, failed.id)), (event) => event!.attempts >= 2, 10_000);
+    await eventually(
+      async () => (await retryBillingEvents(daemon.deps), getBillingEvent(daemon.deps, failed.id)),
+      (event) => event!.attempts >= 2,
+      10_000,
+    );
     const second = (await getBillingEvent(daemon.deps, failed.id))!;
     assert.equal(second.status, 'failed');
     assert.ok(second.next_attempt_at!.getTime() - second.updated_at.getTime() >= 1_900, 'the delay doubled');
@@ -287,7 +356,13 @@ describe('Kill Bill push notifications', () => {
 
   it('treats an identical body as a new event once BILLING_DEDUPE_SECONDS have passed (a later overdue episode)', async () => {
     const subscription = fake.subscription({ phaseType: 'EVERGREEN', state: 'BLOCKED' });
-    const overdue = { eventType: 'OVERDUE_CHANGE', objectType: 'ACCOUNT', objectId: subscription.accountId, accountId: subscription.accountId, metaData: null };
+    const overdue = {
+      eventType: 'OVERDUE_CHANGE',
+      objectType: 'ACCOUNT',
+      objectId: subscription.accountId,
+      accountId: subscription.accountId,
+      metaData: null,
+    };
     const first = await deliver(daemon, overdue);
     assert.equal(first.body.duplicate, false);
     const again = await deliver(daemon, overdue);
@@ -295,7 +370,11 @@ describe('Kill Bill push notifications', () => {
     await settledEvent(first.body.id);
 
     // Ten minutes (the default window) later, Kill Bill sends the same body for the next episode.
-    await daemon.deps.db.updateTable('billing_events').set({ received_at: sql<Date>`now() - interval '601 seconds'` }).where('id', '=', first.body.id).execute();
+    await daemon.deps.db
+      .updateTable('billing_events')
+      .set({ received_at: sql<Date>`now() - interval '601 seconds'` })
+      .where('id', '=', first.body.id)
+      .execute();
     const later = await deliver(daemon, overdue);
     assert.equal(later.body.duplicate, false);
     assert.notEqual(later.body.id, first.body.id);
@@ -310,7 +389,11 @@ describe('Kill Bill push notifications', () => {
     const active = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
     const change = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CHANGE', active))).body.id);
     assert.equal(change.status, 'ignored');
-    const paidFor = fake.invoice({ accountId: cancelled.accountId, balance: 0, items: [{ subscriptionId: cancelled.subscriptionId, amount: 29 }] });
+    const paidFor = fake.invoice({
+      accountId: cancelled.accountId,
+      balance: 0,
+      items: [{ subscriptionId: cancelled.subscriptionId, amount: 29 }],
+    });
     const paid = await settledEvent((await deliver(daemon, invoicePaid(paidFor.invoiceId, cancelled.accountId))).body.id);
     assert.equal(paid.status, 'ignored');
     assert.match(paid.outcome ?? '', /no live instance is linked to subscription .*, and Kill Bill shows CANCELLED/);
@@ -334,12 +417,18 @@ describe('Kill Bill push notifications', () => {
   it('compares subscription ids case-insensitively', async () => {
     await registerLocalPool(daemon, 'pool-local', 10);
     const subscription = fake.subscription({ phaseType: 'EVERGREEN', state: 'ACTIVE' });
-    const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subscriptionId: subscription.subscriptionId.toUpperCase() }) });
+    const created = await daemon.gql(CREATE_INSTANCE, {
+      input: instanceInput({ subscriptionId: subscription.subscriptionId.toUpperCase() }),
+    });
     assert.equal(created.errors, undefined, JSON.stringify(created.errors));
     const id = created.data.createInstance.id;
     const stored = await daemon.gql('query($id: ID!) { instance(id: $id) { subscriptionId } }', { id });
     assert.equal(stored.data.instance.subscriptionId, subscription.subscriptionId);
-    const invoice = fake.invoice({ accountId: subscription.accountId, balance: 0, items: [{ subscriptionId: subscription.subscriptionId.toUpperCase(), amount: 29 }] });
+    const invoice = fake.invoice({
+      accountId: subscription.accountId,
+      balance: 0,
+      items: [{ subscriptionId: subscription.subscriptionId.toUpperCase(), amount: 29 }],
+    });
     const paid = await settledEvent((await deliver(daemon, invoicePaid(invoice.invoiceId, subscription.accountId))).body.id);
     assert.equal(paid.status, 'processed', paid.last_error ?? '');
     assert.match(paid.outcome ?? '', new RegExp(`provisioned or resumed ${id} PROVISIONING`));
@@ -352,7 +441,13 @@ describe('Kill Bill webhook configuration and failures', () => {
     const daemon = await startTestDaemon({ BILLING_RETRY_CRON: '0 0 1 1 *' });
     try {
       const before = await daemon.deps.db.selectFrom('billing_events').select('id').execute();
-      const response = await deliver(daemon, { eventType: 'ACCOUNT_CHANGE', objectType: 'ACCOUNT', objectId: null, accountId: null, metaData: null });
+      const response = await deliver(daemon, {
+        eventType: 'ACCOUNT_CHANGE',
+        objectType: 'ACCOUNT',
+        objectId: null,
+        accountId: null,
+        metaData: null,
+      });
       assert.equal(response.status, 503);
       assert.match(response.body.error, /webhook not configured/);
       assert.equal((await daemon.deps.db.selectFrom('billing_events').select('id').execute()).length, before.length);
@@ -363,7 +458,12 @@ describe('Kill Bill webhook configuration and failures', () => {
 
   it('records events without a Kill Bill API, fails them with the reason, and the scheduled job keeps retrying them', async () => {
     // Its retry job runs every second here: the failure must be retried by the scheduler, not only by a test.
-    const daemon = await startTestDaemon({ KILLBILL_WEBHOOK_TOKEN: TOKEN, BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '* * * * * *', LEADER_RETRY_MS: '200' });
+    const daemon = await startTestDaemon({
+      KILLBILL_WEBHOOK_TOKEN: TOKEN,
+      BILLING_RETRY_BASE_SECONDS: '1',
+      BILLING_RETRY_CRON: '* * * * * *',
+      LEADER_RETRY_MS: '200',
+    });
     try {
       const subscriptionId = randomUUID();
       const delivery = await deliver(daemon, {
@@ -374,9 +474,16 @@ describe('Kill Bill webhook configuration and failures', () => {
         metaData: '{"actionType":"EFFECTIVE","bundleExternalKey":"x"}',
       });
       assert.equal(delivery.status, 200);
-      const retried = await eventually(async () => (await getBillingEvent(daemon.deps, delivery.body.id))!, (event) => event.attempts >= 2, 15_000);
+      const retried = await eventually(
+        async () => (await getBillingEvent(daemon.deps, delivery.body.id))!,
+        (event) => event.attempts >= 2,
+        15_000,
+      );
       assert.equal(retried.status, 'failed');
-      assert.equal(retried.last_error, "KILLBILL_NOT_CONFIGURED: Kill Bill's API is not configured (KILLBILL_URL is unset): cannot read the subscription.");
+      assert.equal(
+        retried.last_error,
+        "KILLBILL_NOT_CONFIGURED: Kill Bill's API is not configured (KILLBILL_URL is unset): cannot read the subscription.",
+      );
     } finally {
       await daemon.daemon.leadership.stop();
       await backgroundBillingWork(daemon.deps);
@@ -386,7 +493,13 @@ describe('Kill Bill webhook configuration and failures', () => {
   });
 
   it('abandons an event after BILLING_MAX_ATTEMPTS failed tries, counts it in /metrics, and retryBillingEvent tries it again', async () => {
-    const daemon = await startTestDaemon({ KILLBILL_WEBHOOK_TOKEN: TOKEN, BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '* * * * * *', BILLING_MAX_ATTEMPTS: '2', LEADER_RETRY_MS: '200' });
+    const daemon = await startTestDaemon({
+      KILLBILL_WEBHOOK_TOKEN: TOKEN,
+      BILLING_RETRY_BASE_SECONDS: '1',
+      BILLING_RETRY_CRON: '* * * * * *',
+      BILLING_MAX_ATTEMPTS: '2',
+      LEADER_RETRY_MS: '200',
+    });
     try {
       const delivery = await deliver(daemon, {
         eventType: 'SUBSCRIPTION_CREATION',
@@ -395,7 +508,11 @@ describe('Kill Bill webhook configuration and failures', () => {
         accountId: randomUUID(),
         metaData: '{"actionType":"EFFECTIVE","bundleExternalKey":"abandon"}',
       });
-      const abandoned = await eventually(async () => (await getBillingEvent(daemon.deps, delivery.body.id))!, (event) => event.status === 'abandoned', 20_000);
+      const abandoned = await eventually(
+        async () => (await getBillingEvent(daemon.deps, delivery.body.id))!,
+        (event) => event.status === 'abandoned',
+        20_000,
+      );
       assert.deepEqual([abandoned.status, abandoned.attempts, abandoned.next_attempt_at], ['abandoned', 2, null]);
       assert.match(abandoned.last_error ?? '', /^KILLBILL_NOT_CONFIGURED: /);
       await new Promise((resolve) => setTimeout(resolve, 2500));
@@ -407,8 +524,8 @@ describe('Kill Bill webhook configuration and failures', () => {
       // The scheduler would take the reopened event too: stopped, so that the mutation's own try is the one seen.
       await daemon.daemon.leadership.stop();
       const RETRY = 'mutation($id: ID!) { retryBillingEvent(id: $id) { id status attempts lastError } }';
-      expectError((await daemon.gql(RETRY, { id: delivery.body.id }, { token: await customerToken(randomUUID()) })), 'FORBIDDEN');
-      expectError((await daemon.gql(RETRY, { id: randomUUID() })), 'NOT_FOUND');
+      expectError(await daemon.gql(RETRY, { id: delivery.body.id }, { token: await customerToken(randomUUID()) }), 'FORBIDDEN');
+      expectError(await daemon.gql(RETRY, { id: randomUUID() }), 'NOT_FOUND');
       const retried = await daemon.gql(RETRY, { id: delivery.body.id });
       assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
       assert.deepEqual([retried.data.retryBillingEvent.status, retried.data.retryBillingEvent.attempts], ['FAILED', 1]);
@@ -443,16 +560,33 @@ describe('Kill Bill webhook configuration and failures', () => {
 
 describe('billing building blocks', () => {
   it('parses the documented body, and its dedupe key ignores key order, UUID case and fields we do not read', () => {
-    const body = { eventType: 'SUBSCRIPTION_CREATION', objectType: 'SUBSCRIPTION', objectId: randomUUID(), accountId: randomUUID(), metaData: '{"actionType":"EFFECTIVE"}' };
+    const body = {
+      eventType: 'SUBSCRIPTION_CREATION',
+      objectType: 'SUBSCRIPTION',
+      objectId: randomUUID(),
+      accountId: randomUUID(),
+      metaData: '{"actionType":"EFFECTIVE"}',
+    };
     const first = parseNotification(JSON.stringify(body));
-    const second = parseNotification(JSON.stringify({ tenantId: 'x', metaData: body.metaData, accountId: body.accountId.toUpperCase(), objectId: body.objectId, objectType: body.objectType, eventType: body.eventType }));
+    const second = parseNotification(
+      JSON.stringify({
+        tenantId: 'x',
+        metaData: body.metaData,
+        accountId: body.accountId.toUpperCase(),
+        objectId: body.objectId,
+        objectType: body.objectType,
+        eventType: body.eventType,
+      }),
+    );
     assert.ok(first.ok && second.ok);
     assert.equal(first.dedupeKey, second.dedupeKey);
     assert.match(first.dedupeKey, /^[0-9a-f]{64}$/);
     const other = parseNotification(JSON.stringify({ ...body, metaData: '{"actionType":"REQUESTED"}' }));
     assert.ok(other.ok && other.dedupeKey !== first.dedupeKey);
     // A tenant-wide event: no account, metaData a plain string (the tenant key), nulls left out by the serializer.
-    const tenant = parseNotification(JSON.stringify({ eventType: 'TENANT_CONFIG_CHANGE', objectType: 'TENANT_KVS', metaData: 'PUSH_NOTIFICATION_CB' }));
+    const tenant = parseNotification(
+      JSON.stringify({ eventType: 'TENANT_CONFIG_CHANGE', objectType: 'TENANT_KVS', metaData: 'PUSH_NOTIFICATION_CB' }),
+    );
     assert.ok(tenant.ok);
     assert.deepEqual(intentOf(tenant.notification), { kind: 'ignore', reason: 'TENANT_CONFIG_CHANGE is not acted on' });
   });
@@ -460,7 +594,13 @@ describe('billing building blocks', () => {
   it('maps events to what is checked in Kill Bill', () => {
     const id = randomUUID();
     const account = randomUUID();
-    const n = (eventType: string, metaData: string | null) => ({ eventType, objectType: 'SUBSCRIPTION', objectId: id, accountId: account, metaData });
+    const n = (eventType: string, metaData: string | null) => ({
+      eventType,
+      objectType: 'SUBSCRIPTION',
+      objectId: id,
+      accountId: account,
+      metaData,
+    });
     assert.deepEqual(intentOf(n('SUBSCRIPTION_CREATION', '{"actionType":"EFFECTIVE"}')), { kind: 'trial', subscriptionId: id });
     assert.equal(intentOf(n('SUBSCRIPTION_CREATION', '{"actionType":"REQUESTED"}')).kind, 'ignore');
     assert.deepEqual(intentOf(n('INVOICE_PAYMENT_SUCCESS', null)), { kind: 'payment', invoiceId: id });
@@ -469,15 +609,30 @@ describe('billing building blocks', () => {
     assert.deepEqual(intentOf(n('SUBSCRIPTION_CHANGE', '{"actionType":"EFFECTIVE"}')), { kind: 'planChange', subscriptionId: id });
     assert.equal(intentOf(n('SUBSCRIPTION_CHANGE', '{"actionType":"REQUESTED"}')).kind, 'ignore');
     assert.deepEqual(intentOf(n('OVERDUE_CHANGE', null)), { kind: 'entitlement', accountId: account });
-    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"isTransitionedToBlockedEntitlement":true}')), { kind: 'entitlement', accountId: account });
-    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"transitionedToBlockedEntitlement":true}')), { kind: 'entitlement', accountId: account });
-    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"isTransitionedToUnblockedEntitlement":true}')), { kind: 'entitlement', accountId: account });
-    assert.equal(intentOf(n('BLOCKING_STATE', '{"isTransitionedToBlockedBilling":true,"isTransitionedToBlockedEntitlement":false}')).kind, 'ignore');
+    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"isTransitionedToBlockedEntitlement":true}')), {
+      kind: 'entitlement',
+      accountId: account,
+    });
+    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"transitionedToBlockedEntitlement":true}')), {
+      kind: 'entitlement',
+      accountId: account,
+    });
+    assert.deepEqual(intentOf(n('BLOCKING_STATE', '{"isTransitionedToUnblockedEntitlement":true}')), {
+      kind: 'entitlement',
+      accountId: account,
+    });
+    assert.equal(
+      intentOf(n('BLOCKING_STATE', '{"isTransitionedToBlockedBilling":true,"isTransitionedToBlockedEntitlement":false}')).kind,
+      'ignore',
+    );
     assert.equal(intentOf(n('INVOICE_PAYMENT_FAILED', null)).kind, 'ignore');
   });
 
   it('backs off by doubling from the base, up to the cap', () => {
-    assert.deepEqual([1, 2, 3, 4, 5].map((attempt) => retryDelaySeconds(attempt, 5, 3600)), [5, 10, 20, 40, 80]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map((attempt) => retryDelaySeconds(attempt, 5, 3600)),
+      [5, 10, 20, 40, 80],
+    );
     assert.equal(retryDelaySeconds(12, 5, 3600), 3600);
     assert.equal(retryDelaySeconds(10_000, 5, 3600), 3600);
   });
@@ -489,22 +644,41 @@ describe('billing building blocks', () => {
       const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
       const client = createKillbillClient(config);
       const read = await client.getSubscription(subscription.subscriptionId);
-      assert.deepEqual([read.subscriptionId, read.accountId, read.bundleId, read.phaseType, read.state], [subscription.subscriptionId, subscription.accountId, subscription.bundleId, 'TRIAL', 'ACTIVE']);
+      assert.deepEqual(
+        [read.subscriptionId, read.accountId, read.bundleId, read.phaseType, read.state],
+        [subscription.subscriptionId, subscription.accountId, subscription.bundleId, 'TRIAL', 'ACTIVE'],
+      );
       const bundles = await client.getAccountBundles(subscription.accountId);
-      assert.deepEqual(bundles.map((b) => b.subscriptions?.map((s) => s.subscriptionId)), [[subscription.subscriptionId]]);
+      assert.deepEqual(
+        bundles.map((b) => b.subscriptions?.map((s) => s.subscriptionId)),
+        [[subscription.subscriptionId]],
+      );
 
       const failures: [() => Promise<unknown>, string][] = [
         [() => client.getInvoice(randomUUID()), 'KILLBILL_NOT_FOUND'],
-        [() => createKillbillClient({ ...config, apiSecret: 'wrong-secret' }).getSubscription(subscription.subscriptionId), 'KILLBILL_UNAUTHORIZED'],
-        [() => createKillbillClient({ ...config, password: 'wrong-password' }).getSubscription(subscription.subscriptionId), 'KILLBILL_UNAUTHORIZED'],
-        [() => createKillbillClient({ ...config, url: 'http://127.0.0.1:1' }).getSubscription(subscription.subscriptionId), 'KILLBILL_UNREACHABLE'],
+        [
+          () => createKillbillClient({ ...config, apiSecret: 'wrong-secret' }).getSubscription(subscription.subscriptionId),
+          'KILLBILL_UNAUTHORIZED',
+        ],
+        [
+          () => createKillbillClient({ ...config, password: 'wrong-password' }).getSubscription(subscription.subscriptionId),
+          'KILLBILL_UNAUTHORIZED',
+        ],
+        [
+          () => createKillbillClient({ ...config, url: 'http://127.0.0.1:1' }).getSubscription(subscription.subscriptionId),
+          'KILLBILL_UNREACHABLE',
+        ],
         [() => createKillbillClient(null).getInvoice(randomUUID()), 'KILLBILL_NOT_CONFIGURED'],
       ];
       for (const [call, code] of failures) {
-        const error = await call().then(() => assert.fail('the call succeeded'), (e: unknown) => e);
+        const error = await call().then(
+          () => assert.fail('the call succeeded'),
+          (e: unknown) => e,
+        );
         assert.ok(error instanceof KillbillError, String(error));
         assert.equal(error.code, code, error.message);
-        for (const secret of [fake.credentials.apiSecret, fake.credentials.password, 'wrong-secret', 'wrong-password']) assert.ok(!error.message.includes(secret), error.message);
+        for (const secret of [fake.credentials.apiSecret, fake.credentials.password, 'wrong-secret', 'wrong-password'])
+          assert.ok(!error.message.includes(secret), error.message);
       }
     } finally {
       await fake.close();
@@ -512,7 +686,12 @@ describe('billing building blocks', () => {
   });
 
   it('takes the Kill Bill block as optional, but whole once KILLBILL_URL is set', () => {
-    const base = { DATABASE_URL: 'postgres://u:p@localhost/db', REDIS_URL: 'redis://localhost', ADMIN_TOKEN: 'a'.repeat(32), MASTER_KEY: Buffer.alloc(32, 1).toString('base64') };
+    const base = {
+      DATABASE_URL: 'postgres://u:p@localhost/db',
+      REDIS_URL: 'redis://localhost',
+      ADMIN_TOKEN: 'a'.repeat(32),
+      MASTER_KEY: Buffer.alloc(32, 1).toString('base64'),
+    };
     const plain = loadConfig(base).billing;
     assert.deepEqual(plain, {
       webhookToken: null,
@@ -524,7 +703,12 @@ describe('billing building blocks', () => {
       maxAttempts: 25,
       waitForInstanceSeconds: 3600,
     });
-    assert.deepEqual(loadConfig(base).plans, { defaultPlan: 'default', maxInstancesPerCustomer: 3, terminationGraceSeconds: 30 * 24 * 3600, purgeCron: '*/5 * * * * *' });
+    assert.deepEqual(loadConfig(base).plans, {
+      defaultPlan: 'default',
+      maxInstancesPerCustomer: 3,
+      terminationGraceSeconds: 30 * 24 * 3600,
+      purgeCron: '*/5 * * * * *',
+    });
     const problems = (env: Record<string, string>) => {
       try {
         loadConfig({ ...base, ...env });
@@ -539,12 +723,35 @@ describe('billing building blocks', () => {
       'KILLBILL_USERNAME: is required when KILLBILL_URL is set',
       'KILLBILL_PASSWORD: is required when KILLBILL_URL is set',
     ]);
-    assert.deepEqual(problems({ KILLBILL_WEBHOOK_TOKEN: 'a'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32) }), ['KILLBILL_WEBHOOK_TOKEN: must differ from ADMIN_TOKEN']);
-    assert.deepEqual(problems({ KILLBILL_WEBHOOK_TOKEN: 'short' }), ['KILLBILL_WEBHOOK_TOKEN: must be 24-200 letters, digits or . _ ~ -']);
-    assert.deepEqual(problems({ KILLBILL_URL: 'http://admin:password@killbill:8080', KILLBILL_API_KEY: 'k', KILLBILL_API_SECRET: 's', KILLBILL_USERNAME: 'u', KILLBILL_PASSWORD: 'p' }), [
-      'KILLBILL_URL: must not carry credentials (use KILLBILL_USERNAME and KILLBILL_PASSWORD)',
+    assert.deepEqual(problems({ KILLBILL_WEBHOOK_TOKEN: 'a'.repeat(32), ADMIN_TOKEN: 'a'.repeat(32) }), [
+      'KILLBILL_WEBHOOK_TOKEN: must differ from ADMIN_TOKEN',
     ]);
-    const full = loadConfig({ ...base, KILLBILL_URL: 'https://killbill.example/', KILLBILL_API_KEY: 'k', KILLBILL_API_SECRET: 's', KILLBILL_USERNAME: 'u', KILLBILL_PASSWORD: 'p' }).billing.killbill;
-    assert.deepEqual(full, { url: 'https://killbill.example', apiKey: 'k', apiSecret: 's', username: 'u', password: 'p', timeoutMs: 10_000 });
+    assert.deepEqual(problems({ KILLBILL_WEBHOOK_TOKEN: 'short' }), ['KILLBILL_WEBHOOK_TOKEN: must be 24-200 letters, digits or . _ ~ -']);
+    assert.deepEqual(
+      problems({
+        KILLBILL_URL: 'http://admin:password@killbill:8080',
+        KILLBILL_API_KEY: 'k',
+        KILLBILL_API_SECRET: 's',
+        KILLBILL_USERNAME: 'u',
+        KILLBILL_PASSWORD: 'p',
+      }),
+      ['KILLBILL_URL: must not carry credentials (use KILLBILL_USERNAME and KILLBILL_PASSWORD)'],
+    );
+    const full = loadConfig({
+      ...base,
+      KILLBILL_URL: 'https://killbill.example/',
+      KILLBILL_API_KEY: 'k',
+      KILLBILL_API_SECRET: 's',
+      KILLBILL_USERNAME: 'u',
+      KILLBILL_PASSWORD: 'p',
+    }).billing.killbill;
+    assert.deepEqual(full, {
+      url: 'https://killbill.example',
+      apiKey: 'k',
+      apiSecret: 's',
+      username: 'u',
+      password: 'p',
+      timeoutMs: 10_000,
+    });
   });
 });

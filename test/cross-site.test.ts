@@ -11,7 +11,8 @@ describe('cross-site requests with the admin credentials a browser holds', () =>
   let basic: string;
   const mutation = (name: string) =>
     `mutation { registerPool(input: { name: "${name}", host: "${localPool.host}", port: ${localPool.port}, adminUser: "${localPool.adminUser}", adminPassword: "${localPool.adminPassword}", maxInstances: 1 }) { id } }`;
-  const poolNamed = async (name: string) => daemon.deps.db.selectFrom('db_servers').select('id').where('name', '=', name).executeTakeFirst();
+  const poolNamed = async (name: string) =>
+    daemon.deps.db.selectFrom('db_servers').select('id').where('name', '=', name).executeTakeFirst();
   const post = (contentType: string, body: string | FormData, origin = foreign) =>
     fetch(`${daemon.url}/graphql`, {
       method: 'POST',
@@ -34,23 +35,36 @@ describe('cross-site requests with the admin credentials a browser holds', () =>
     const multipartBody = new FormData();
     multipartBody.set('operations', JSON.stringify({ query: mutation('csrf-multipart') }));
     multipartBody.set('map', '{}');
-    const multipart = await fetch(`${daemon.url}/graphql`, { method: 'POST', headers: { authorization: basic, origin: foreign }, body: multipartBody });
+    const multipart = await fetch(`${daemon.url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: basic, origin: foreign },
+      body: multipartBody,
+    });
     const text = await post('text/plain', JSON.stringify({ query: mutation('csrf-text') }));
-    for (const [kind, response] of [['form', form], ['multipart', multipart], ['text/plain', text]] as const) {
+    for (const [kind, response] of [
+      ['form', form],
+      ['multipart', multipart],
+      ['text/plain', text],
+    ] as const) {
       assert.ok(response.status >= 400 && response.status < 500, `${kind}: refused (${response.status})`);
       assert.equal(response.headers.get('access-control-allow-origin'), null, `${kind}: no CORS grant`);
     }
-    for (const name of ['csrf-form', 'csrf-multipart', 'csrf-text']) assert.equal(await poolNamed(name), undefined, `${name} was not registered`);
+    for (const name of ['csrf-form', 'csrf-multipart', 'csrf-text'])
+      assert.equal(await poolNamed(name), undefined, `${name} was not registered`);
   });
 
   it('runs nothing from a GET: no operation without the CSRF header, and never a mutation', async () => {
     const url = (query: string) => `${daemon.url}/graphql?query=${encodeURIComponent(query)}`;
     const bare = await fetch(url(mutation('csrf-get')), { headers: { authorization: basic, origin: foreign } });
     assert.equal(bare.status, 403);
-    const withHeader = await fetch(url(mutation('csrf-get')), { headers: { authorization: basic, 'x-graphql-yoga-csrf': '1', accept: 'application/json' } });
+    const withHeader = await fetch(url(mutation('csrf-get')), {
+      headers: { authorization: basic, 'x-graphql-yoga-csrf': '1', accept: 'application/json' },
+    });
     assert.equal(withHeader.status, 405, 'GraphQL over HTTP: mutations are POSTed');
     assert.equal(await poolNamed('csrf-get'), undefined);
-    const query = await fetch(url('{ pools { id } }'), { headers: { authorization: basic, 'x-graphql-yoga-csrf': '1', accept: 'application/json' } });
+    const query = await fetch(url('{ pools { id } }'), {
+      headers: { authorization: basic, 'x-graphql-yoga-csrf': '1', accept: 'application/json' },
+    });
     assert.equal(query.status, 200, 'a query may be a GET');
     assert.deepEqual((await query.json()).data, { pools: [] });
   });
@@ -58,7 +72,11 @@ describe('cross-site requests with the admin credentials a browser holds', () =>
   it('grants a foreign origin no CORS, on preflight or on a JSON POST', async () => {
     const preflight = await fetch(`${daemon.url}/graphql`, {
       method: 'OPTIONS',
-      headers: { origin: foreign, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      headers: {
+        origin: foreign,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
     });
     assert.equal(preflight.headers.get('access-control-allow-origin'), null);
     assert.equal(preflight.headers.get('access-control-allow-credentials'), null);
@@ -70,7 +88,11 @@ describe('cross-site requests with the admin credentials a browser holds', () =>
   it('grants the origin CORS_ORIGINS lists, with credentials', async () => {
     const preflight = await fetch(`${daemon.url}/graphql`, {
       method: 'OPTIONS',
-      headers: { origin: trusted, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      headers: {
+        origin: trusted,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
     });
     assert.equal(preflight.headers.get('access-control-allow-origin'), trusted);
     assert.equal(preflight.headers.get('access-control-allow-credentials'), 'true');
@@ -84,7 +106,11 @@ describe('cross-site requests with the admin credentials a browser holds', () =>
     try {
       const preflight = await fetch(`${plain.url}/graphql`, {
         method: 'OPTIONS',
-        headers: { origin: trusted, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+        headers: {
+          origin: trusted,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'authorization, content-type',
+        },
       });
       assert.equal(preflight.headers.get('access-control-allow-origin'), null);
     } finally {

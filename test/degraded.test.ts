@@ -9,7 +9,9 @@ const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { i
 
 /** Kills the container of the service's running task, as a crash would (SIGKILL). */
 async function killTask(docker: Docker, serviceId: string): Promise<void> {
-  const [container] = await docker.listContainers({ filters: { label: [`com.docker.swarm.service.id=${serviceId}`], status: ['running'] } });
+  const [container] = await docker.listContainers({
+    filters: { label: [`com.docker.swarm.service.id=${serviceId}`], status: ['running'] },
+  });
   assert.ok(container, 'a running container to kill');
   await docker.getContainer(container.Id).kill();
 }
@@ -28,30 +30,53 @@ describe('status follows reality after RUNNING', () => {
   });
 
   const view = async (id: string) => (await daemon.gql(INSTANCE, { id })).data.instance as { status: string; error: string | null };
-  const statusWhen = (id: string, wanted: string, timeoutMs = 120_000) => eventually(() => view(id), (instance) => instance.status === wanted, timeoutMs, 100);
+  const statusWhen = (id: string, wanted: string, timeoutMs = 120_000) =>
+    eventually(
+      () => view(id),
+      (instance) => instance.status === wanted,
+      timeoutMs,
+      100,
+    );
 
   it('reads DEGRADED while Swarm restarts a dead task, RUNNING again, FAILED when Swarm gives up; restart works from FAILED; one-shot jobs never count', async () => {
     const { id } = await allocatedInstance(daemon);
     await daemon.gql(PROVISION, { id });
     assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
-    const { service_id: serviceId } = await daemon.deps.db.selectFrom('instances').select('service_id').where('id', '=', id).executeTakeFirstOrThrow();
+    const { service_id: serviceId } = await daemon.deps.db
+      .selectFrom('instances')
+      .select('service_id')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
 
     // A one-shot job of the tenant (initialisation, backup) that fails is a separate service: the tenant stays RUNNING.
-    await daemon.deps.docker.createService({}, {
-      Name: `job-${id.slice(0, 8)}-init`,
-      Labels: { ...instanceLabels(id, runLabels), [labelKeys.role]: 'init' },
-      TaskTemplate: {
-        ContainerSpec: { Image: daemon.deps.config.odooImage, Command: ['/bin/sh', '-c', 'exit 3'], Labels: { ...instanceLabels(id, runLabels), [labelKeys.role]: 'init' } },
-        RestartPolicy: { Condition: 'none' },
+    await daemon.deps.docker.createService(
+      {},
+      {
+        Name: `job-${id.slice(0, 8)}-init`,
+        Labels: { ...instanceLabels(id, runLabels), [labelKeys.role]: 'init' },
+        TaskTemplate: {
+          ContainerSpec: {
+            Image: daemon.deps.config.odooImage,
+            Command: ['/bin/sh', '-c', 'exit 3'],
+            Labels: { ...instanceLabels(id, runLabels), [labelKeys.role]: 'init' },
+          },
+          RestartPolicy: { Condition: 'none' },
+        },
+        Mode: { Replicated: { Replicas: 1 } },
       },
-      Mode: { Replicated: { Replicas: 1 } },
-    });
+    );
     const jobFailed = await eventually(
-      async () => (await daemon.deps.docker.listTasks({ filters: { label: [`${labelKeys.role}=init`, `${labelKeys.instanceId}=${id}`] } })) as { Status: { State: string } }[],
+      async () =>
+        (await daemon.deps.docker.listTasks({ filters: { label: [`${labelKeys.role}=init`, `${labelKeys.instanceId}=${id}`] } })) as {
+          Status: { State: string };
+        }[],
       (tasks) => tasks.some((task) => task.Status.State === 'failed'),
       60_000,
     );
-    assert.ok(jobFailed.some((task) => task.Status.State === 'failed'), 'the job failed');
+    assert.ok(
+      jobFailed.some((task) => task.Status.State === 'failed'),
+      'the job failed',
+    );
     await new Promise((resolve) => setTimeout(resolve, 2000));
     assert.equal((await view(id)).status, 'RUNNING', 'a failed one-shot job does not degrade the tenant');
 
@@ -78,7 +103,9 @@ describe('status follows reality after RUNNING', () => {
     assert.equal((await statusWhen(id, 'RUNNING')).status, 'RUNNING');
 
     const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause } } } }', { id });
-    const moves = history.data.instance.events.nodes.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string }) => `${e.from}->${e.to}`);
+    const moves = history.data.instance.events.nodes
+      .filter((e: { to: string | null }) => e.to)
+      .map((e: { from: string; to: string }) => `${e.from}->${e.to}`);
     const sinceRunning = moves.slice(moves.indexOf('PROVISIONING->RUNNING') + 1);
     // The second death may be seen as DEGRADED first or, when Swarm's verdict is already in, as FAILED directly.
     const secondDeath = sinceRunning.includes('DEGRADED->FAILED') ? ['RUNNING->DEGRADED', 'DEGRADED->FAILED'] : ['RUNNING->FAILED'];

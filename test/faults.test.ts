@@ -20,8 +20,12 @@ import { CREATE_INSTANCE, instanceInput, localPool, REGISTER_POOL, resetState, r
 
 const DOCKER_TIMEOUT_MS = 3000;
 const WEBHOOK_TOKEN = `faults-webhook-${randomUUID()}`;
-const dockerLabels = Object.entries(runLabels).map(([key, value]) => `${key}=${value}`).join(',');
-const pgVersion = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(a) - Number(b)).at(-1)!;
+const dockerLabels = Object.entries(runLabels)
+  .map(([key, value]) => `${key}=${value}`)
+  .join(',');
+const pgVersion = readdirSync('/usr/lib/postgresql')
+  .sort((a, b) => Number(a) - Number(b))
+  .at(-1)!;
 const root = new URL('..', import.meta.url).pathname;
 
 /** A pool server that can go away and come back: a TCP relay in front of the local PostgreSQL. */
@@ -100,7 +104,9 @@ describe('dependencies fail, the daemon stays', () => {
       throw new Error('not ready a minute after the service came back');
     });
   const assertStillUp = async () => {
-    const errors = daemon.lines.filter((line) => line.level >= 50).map((line) => `${line.event}: ${line.err?.message ?? line.msg ?? line.args?.join(" ")}`);
+    const errors = daemon.lines
+      .filter((line) => line.level >= 50)
+      .map((line) => `${line.event}: ${line.err?.message ?? line.msg ?? line.args?.join(' ')}`);
     if (errors.length > 0) console.log(`daemon error lines so far: ${[...new Set(errors)].join(' | ')}`);
     assert.ok(!daemon.exited(), 'the daemon process is still running');
     assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200);
@@ -144,7 +150,11 @@ describe('dependencies fail, the daemon stays', () => {
       assert.equal(failed.value.errors?.[0]?.extensions?.code, 'SERVICE_UNAVAILABLE', JSON.stringify(failed.value.errors));
       assert.match(failed.value.errors[0].message, /redis/);
       console.log(`redis down: readyz ${JSON.stringify(ready.body)}; createInstance failed in ${failed.ms} ms`);
-      const rows = await local.db.selectFrom('instances').select(['status', 'db_server_id']).where('subdomain', '=', input.subdomain).execute();
+      const rows = await local.db
+        .selectFrom('instances')
+        .select(['status', 'db_server_id'])
+        .where('subdomain', '=', input.subdomain)
+        .execute();
       assert.deepEqual(rows, [{ status: 'CREATING', db_server_id: null }], 'no allocation recorded without its credentials');
       const pool = await local.db.selectFrom('db_servers').select('current_instances').executeTakeFirstOrThrow();
       assert.equal(pool.current_instances, 0, 'the slot was not taken');
@@ -177,7 +187,9 @@ describe('dependencies fail, the daemon stays', () => {
       assert.match(failed.value.errors[0].message, /postgres/);
       const metrics = await timed(metricsAnswer);
       assert.equal(metrics.value, 200, '/metrics never fails for the database');
-      console.log(`postgres down: readyz ${JSON.stringify(ready.body)}; a query failed in ${failed.ms} ms; /metrics answered 200 in ${metrics.ms} ms`);
+      console.log(
+        `postgres down: readyz ${JSON.stringify(ready.body)}; a query failed in ${failed.ms} ms; /metrics answered 200 in ${metrics.ms} ms`,
+      );
       await assertStillUp();
       assert.ok(daemon.lines.filter((line) => line.event === 'leader.lost').length > lostBefore, 'the leader saw its connection go');
     } finally {
@@ -199,7 +211,9 @@ describe('dependencies fail, the daemon stays', () => {
       return false;
     });
     assert.ok(leading.value, 'the replica leads again');
-    console.log(`postgres back (pg_ctlcluster start took ${restart.ms} ms): ready after ${recovered.ms} ms, first query served ${served.ms} ms later, leader again after ${leading.ms} ms more`);
+    console.log(
+      `postgres back (pg_ctlcluster start took ${restart.ms} ms): ready after ${recovered.ms} ms, first query served ${served.ms} ms later, leader again after ${leading.ms} ms more`,
+    );
     await assertStillUp();
   });
 
@@ -224,8 +238,18 @@ describe('dependencies fail, the daemon stays', () => {
         }),
         timed(async () => {
           await sleep(300);
-          const body = JSON.stringify({ eventType: 'ACCOUNT_CHANGE', objectType: 'ACCOUNT', objectId: account, accountId: account, metaData: null });
-          const response = await fetch(`${daemon.url}/webhooks/killbill?token=${WEBHOOK_TOKEN}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          const body = JSON.stringify({
+            eventType: 'ACCOUNT_CHANGE',
+            objectType: 'ACCOUNT',
+            objectId: account,
+            accountId: account,
+            metaData: null,
+          });
+          const response = await fetch(`${daemon.url}/webhooks/killbill?token=${WEBHOOK_TOKEN}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body,
+          });
           return response.status;
         }),
       ]);
@@ -261,7 +285,9 @@ describe('dependencies fail, the daemon stays', () => {
     try {
       const pools = (await gql('{ pools { id name } }')).data.pools as { id: string; name: string }[];
       for (const pool of pools) await gql(`mutation { updatePool(id: "${pool.id}", input: { maintenance: true }) { id } }`);
-      const registered = await gql(REGISTER_POOL, { input: { ...localPool, host: '127.0.0.1', port: relay.port(), name: 'pool-relayed', maxInstances: 5 } });
+      const registered = await gql(REGISTER_POOL, {
+        input: { ...localPool, host: '127.0.0.1', port: relay.port(), name: 'pool-relayed', maxInstances: 5 },
+      });
       assert.equal(registered.errors, undefined, JSON.stringify(registered.errors));
       await relay.down();
       const created = await timed(() => gql(CREATE_INSTANCE, { input: instanceInput() }));

@@ -57,7 +57,11 @@ describe('two replicas: one leader, takeover, signals', () => {
 
     const response = await fetch(`${second.url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-request-id': 'req-from-proxy-1234', authorization: `Bearer ${second.deps.config.adminToken}` },
+      headers: {
+        'content-type': 'application/json',
+        'x-request-id': 'req-from-proxy-1234',
+        authorization: `Bearer ${second.deps.config.adminToken}`,
+      },
       body: JSON.stringify({ query: '{ pools { name } }' }),
     });
     assert.equal(response.headers.get('x-request-id'), 'req-from-proxy-1234');

@@ -9,7 +9,8 @@ const HEAP_MB = 384;
 const customer = '44444444-4444-4444-8444-444444444444';
 
 const millionTokens = () => `{ ${'a '.repeat(1_000_000)}}`;
-const aliases = (count: number, field = 'pools { id name host port }') => `{ ${Array.from({ length: count }, (_, i) => `a${i}: ${field}`).join(' ')} }`;
+const aliases = (count: number, field = 'pools { id name host port }') =>
+  `{ ${Array.from({ length: count }, (_, i) => `a${i}: ${field}`).join(' ')} }`;
 
 describe('hostile documents against a replica with a small heap', () => {
   let daemon: DaemonProcess;
@@ -22,7 +23,10 @@ describe('hostile documents against a replica with a small heap', () => {
     });
   const query = async (document: string, authorization: string) => {
     const response = await post(JSON.stringify({ query: document }), authorization);
-    return { status: response.status, body: (await response.json()) as { data?: any; errors?: { message: string; extensions?: { code?: string } }[] } };
+    return {
+      status: response.status,
+      body: (await response.json()) as { data?: any; errors?: { message: string; extensions?: { code?: string } }[] },
+    };
   };
   const alive = async () => (await fetch(`${daemon.url}/healthz`)).status === 200;
 
@@ -33,7 +37,10 @@ describe('hostile documents against a replica with a small heap', () => {
   after(() => daemon.stop());
 
   it('refuses concurrent 2 MB anonymous documents before parsing them, and stays up', async () => {
-    const documents = [JSON.stringify({ query: millionTokens() }), JSON.stringify({ query: aliases(20_000, '__typename') + ' '.repeat(1_700_000) })];
+    const documents = [
+      JSON.stringify({ query: millionTokens() }),
+      JSON.stringify({ query: aliases(20_000, '__typename') + ' '.repeat(1_700_000) }),
+    ];
     assert.ok(documents.every((document) => document.length >= 1_900_000));
     const baseline = daemon.memoryMb().rss;
     const started = Date.now();
@@ -48,12 +55,14 @@ describe('hostile documents against a replica with a small heap', () => {
       await healthz;
       for (const answer of answers) {
         assert.equal(answer.status, 401);
-        assert.equal(((await answer.json())).errors[0].extensions.code, 'UNAUTHENTICATED');
+        assert.equal((await answer.json()).errors[0].extensions.code, 'UNAUTHENTICATED');
       }
     }
     assert.ok(await alive());
     const memory = daemon.memoryMb();
-    console.log(`anonymous: 40 documents of ~2 MB (8 at once) refused in ${Date.now() - started} ms (slowest /healthz meanwhile ${slowestHealthz} ms); RSS ${baseline.toFixed(0)} MB before, ${memory.rss.toFixed(0)} MB after, peak ${memory.peak.toFixed(0)} MB (heap limit ${HEAP_MB} MB)`);
+    console.log(
+      `anonymous: 40 documents of ~2 MB (8 at once) refused in ${Date.now() - started} ms (slowest /healthz meanwhile ${slowestHealthz} ms); RSS ${baseline.toFixed(0)} MB before, ${memory.rss.toFixed(0)} MB after, peak ${memory.peak.toFixed(0)} MB (heap limit ${HEAP_MB} MB)`,
+    );
   });
 
   it("refuses a customer's oversized documents by size, tokens, depth and aliases, and stays up", async () => {
@@ -63,23 +72,40 @@ describe('hostile documents against a replica with a small heap', () => {
     const tokens = await query(`{ ${'instances { totalCount } '.repeat(2000)}}`, customerBearer);
     assert.match(tokens.body.errors![0]!.message, /token/i);
     const deep = await query(`{ instances { nodes { ${'a { '.repeat(10)}b${' }'.repeat(10)} } } }`, customerBearer);
-    assert.ok(deep.body.errors?.some((error) => /depth/i.test(error.message)), `too deep: ${JSON.stringify(deep.body.errors)}`);
+    assert.ok(
+      deep.body.errors?.some((error) => /depth/i.test(error.message)),
+      `too deep: ${JSON.stringify(deep.body.errors)}`,
+    );
     const many = await query(aliases(20), customerBearer);
     assert.match(many.body.errors![0]!.message, /alias/i);
     assert.ok(await alive());
     const memory = daemon.memoryMb();
-    console.log(`customer: oversized documents refused in ${Date.now() - started} ms; RSS ${memory.rss.toFixed(0)} MB, peak ${memory.peak.toFixed(0)} MB`);
+    console.log(
+      `customer: oversized documents refused in ${Date.now() - started} ms; RSS ${memory.rss.toFixed(0)} MB, peak ${memory.peak.toFixed(0)} MB`,
+    );
   });
 
   it("bounds a customer's query cost, e.g. every instance's events under aliases", async () => {
-    const costly = await query('{ instances(first: 200) { nodes { id events { nodes { id from to cause actor message at } } } } }', customerBearer);
+    const costly = await query(
+      '{ instances(first: 200) { nodes { id events { nodes { id from to cause actor message at } } } } }',
+      customerBearer,
+    );
     expectError(costly.body, 'VALIDATION_FAILED');
     assert.match(costly.body.errors[0]!.message, /costs \d+ \(at most \d+\)/);
-    const throughEdges = await query('{ instances(first: 200) { edges { node { id events { edges { node { id from to cause actor message at } } } } } } }', customerBearer);
+    const throughEdges = await query(
+      '{ instances(first: 200) { edges { node { id events { edges { node { id from to cause actor message at } } } } } } }',
+      customerBearer,
+    );
     assert.equal(throughEdges.body.errors?.[0]?.extensions?.code, 'VALIDATION_FAILED', 'edges cost what nodes cost');
-    const aliased = await query(`{ ${Array.from({ length: 10 }, (_, i) => `a${i}: instances(first: 50) { nodes { id events(first: 20) { nodes { id } } } }`).join(' ')} }`, customerBearer);
+    const aliased = await query(
+      `{ ${Array.from({ length: 10 }, (_, i) => `a${i}: instances(first: 50) { nodes { id events(first: 20) { nodes { id } } } }`).join(' ')} }`,
+      customerBearer,
+    );
     expectError(aliased.body, 'VALIDATION_FAILED');
-    const modest = await query('{ instances(first: 20) { totalCount pageInfo { hasNextPage endCursor } nodes { id status events(first: 10) { nodes { to at } } } } }', customerBearer);
+    const modest = await query(
+      '{ instances(first: 20) { totalCount pageInfo { hasNextPage endCursor } nodes { id status events(first: 10) { nodes { to at } } } } }',
+      customerBearer,
+    );
     assert.equal(modest.body.errors, undefined, JSON.stringify(modest.body.errors));
     assert.equal(modest.body.data.instances.totalCount, 0);
   });

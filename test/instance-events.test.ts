@@ -28,7 +28,10 @@ describe('instance events are published after commit', () => {
     const events = {
       ...deps.events,
       publish: (_instanceId: string, event: { id: string }) =>
-        published.push({ id: event.id, committed: deps.db.selectFrom('instance_events').select('id').where('id', '=', event.id).executeTakeFirst().then(Boolean) }),
+        published.push({
+          id: event.id,
+          committed: deps.db.selectFrom('instance_events').select('id').where('id', '=', event.id).executeTakeFirst().then(Boolean),
+        }),
     };
     return { deps: { ...deps, events } as Deps, published };
   };
@@ -55,13 +58,25 @@ describe('instance events are published after commit', () => {
     const first = subscription.next().then((result) => received.push(result.value));
     await new Promise((resolve) => setTimeout(resolve, 200)); // the Redis SUBSCRIBE is on its way
     await withTransaction(deps.db, async (trx) => {
-      await moveInstance(deps, trx, { id: instanceId, status: 'WAITING_FOR_DATABASE' }, 'FAILED', { cause: 'test', actor: 'admin' }, { message: 'committed' });
+      await moveInstance(
+        deps,
+        trx,
+        { id: instanceId, status: 'WAITING_FOR_DATABASE' },
+        'FAILED',
+        { cause: 'test', actor: 'admin' },
+        { message: 'committed' },
+      );
       assert.equal(published.length, 0, 'nothing is published while the transaction is open');
     });
     assert.equal(published.length, 1);
     assert.equal(await published[0]!.committed, true, 'the row was committed when the event left');
     // Through the real bus as well: what the daemon publishes, a subscriber receives.
-    const [row] = await daemon.deps.db.selectFrom('instance_events').selectAll().where('instance_id', '=', instanceId).where('message', '=', 'committed').execute();
+    const [row] = await daemon.deps.db
+      .selectFrom('instance_events')
+      .selectAll()
+      .where('instance_id', '=', instanceId)
+      .where('message', '=', 'committed')
+      .execute();
     daemon.deps.events.publish(instanceId, row!);
     await first;
     await subscription.return?.();

@@ -3,13 +3,27 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
-import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, withPoolCatalog, type TestDaemon } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  eventually,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  withPoolCatalog,
+  type TestDaemon,
+} from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 
 const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status } }`;
 
 async function statusWhen(daemon: TestDaemon, id: string, wanted: string) {
-  return eventually(async () => (await daemon.gql(INSTANCE, { id })).data.instance, (instance) => instance.status === wanted, 90_000, 250);
+  return eventually(
+    async () => (await daemon.gql(INSTANCE, { id })).data.instance,
+    (instance) => instance.status === wanted,
+    90_000,
+    250,
+  );
 }
 
 /** Reads a GraphQL-over-SSE stream, yielding each `next` payload. */
@@ -57,8 +71,15 @@ describe('instance lifecycle after RUNNING', () => {
     const stream = await fetch(`${replica.url}/graphql`, {
       method: 'POST',
       signal: controller.signal,
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${replica.deps.config.adminToken}` },
-      body: JSON.stringify({ query: 'subscription($id: ID!) { instanceEvents(instanceId: $id) { from to cause actor } }', variables: { id } }),
+      headers: {
+        'content-type': 'application/json',
+        accept: 'text/event-stream',
+        authorization: `Bearer ${replica.deps.config.adminToken}`,
+      },
+      body: JSON.stringify({
+        query: 'subscription($id: ID!) { instanceEvents(instanceId: $id) { from to cause actor } }',
+        variables: { id },
+      }),
     });
     assert.equal(stream.status, 200);
     const live: { from: string; to: string }[] = [];
@@ -78,26 +99,31 @@ describe('instance lifecycle after RUNNING', () => {
     assert.equal((await daemon.gql(act('startInstance'), { id })).data.startInstance.status, 'STARTING');
     assert.equal((await statusWhen(daemon, id, 'RUNNING')).status, 'RUNNING');
 
-    const before = (await daemon.deps.docker.listTasks({ filters: { label: [`odoo-orchestrator.instance-id=${id}`], 'desired-state': ['running'] } })) as { ID: string }[];
+    const before = (await daemon.deps.docker.listTasks({
+      filters: { label: [`odoo-orchestrator.instance-id=${id}`], 'desired-state': ['running'] },
+    })) as { ID: string }[];
     assert.equal((await daemon.gql(act('restartInstance'), { id })).data.restartInstance.status, 'RESTARTING');
     assert.equal((await statusWhen(daemon, id, 'RUNNING')).status, 'RUNNING');
-    const afterRestart = (await daemon.deps.docker.listTasks({ filters: { label: [`odoo-orchestrator.instance-id=${id}`], 'desired-state': ['running'] } })) as { ID: string }[];
-    assert.notDeepEqual(afterRestart.map((task) => task.ID), before.map((task) => task.ID), 'a fresh task runs');
+    const afterRestart = (await daemon.deps.docker.listTasks({
+      filters: { label: [`odoo-orchestrator.instance-id=${id}`], 'desired-state': ['running'] },
+    })) as { ID: string }[];
+    assert.notDeepEqual(
+      afterRestart.map((task) => task.ID),
+      before.map((task) => task.ID),
+      'a fresh task runs',
+    );
 
     await Promise.race([collecting, new Promise((resolve) => setTimeout(resolve, 5000))]);
     controller.abort();
-    assert.deepEqual(live.map((event) => `${event.from}->${event.to}`), [
-      'RUNNING->STOPPING',
-      'STOPPING->STOPPED',
-      'STOPPED->STARTING',
-      'STARTING->RUNNING',
-      'RUNNING->RESTARTING',
-      'RESTARTING->RUNNING',
-    ]);
+    assert.deepEqual(
+      live.map((event) => `${event.from}->${event.to}`),
+      ['RUNNING->STOPPING', 'STOPPING->STOPPED', 'STOPPED->STARTING', 'STARTING->RUNNING', 'RUNNING->RESTARTING', 'RESTARTING->RUNNING'],
+    );
 
     const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor } } } }', { id });
-    const transitions = history.data.instance.events.nodes.map((event: { from: string | null; to: string | null; cause: string; actor: string }) =>
-      event.to ? `${event.from}->${event.to} ${event.cause} by ${event.actor}` : `${event.cause} by ${event.actor}`,
+    const transitions = history.data.instance.events.nodes.map(
+      (event: { from: string | null; to: string | null; cause: string; actor: string }) =>
+        event.to ? `${event.from}->${event.to} ${event.cause} by ${event.actor}` : `${event.cause} by ${event.actor}`,
     );
     assert.deepEqual(transitions.slice(0, 6), [
       'createInstance by admin',
@@ -115,7 +141,8 @@ describe('instance lifecycle after RUNNING', () => {
     const { id } = await allocatedInstance(daemon);
     await daemon.gql(PROVISION, { id });
     assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
-    const subdomain = (await daemon.deps.db.selectFrom('instances').select('subdomain').where('id', '=', id).executeTakeFirstOrThrow()).subdomain;
+    const subdomain = (await daemon.deps.db.selectFrom('instances').select('subdomain').where('id', '=', id).executeTakeFirstOrThrow())
+      .subdomain;
 
     const [first, second] = await Promise.all([daemon.gql(act('terminateInstance'), { id }), daemon.gql(act('terminateInstance'), { id })]);
     assert.equal(first.data.terminateInstance.status, 'TERMINATED');
@@ -132,13 +159,19 @@ describe('instance lifecycle after RUNNING', () => {
     const pool = await daemon.gql('{ pools { currentInstances } }');
     assert.equal(pool.data.pools[0].currentInstances, 0);
 
-    assert.ok(existsSync(join(daemon.deps.config.cephfsRoot, 'odoo_instances', id, 'filestore')), 'the filestore is kept (FILESTORE_ON_TERMINATE=keep)');
+    assert.ok(
+      existsSync(join(daemon.deps.config.cephfsRoot, 'odoo_instances', id, 'filestore')),
+      'the filestore is kept (FILESTORE_ON_TERMINATE=keep)',
+    );
 
     const reused = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subdomain }) });
     assert.equal(reused.errors, undefined, 'the subdomain is free again');
     const events = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to } } } }', { id });
     const transitions = events.data.instance.events.nodes.filter((e: { to: string | null }) => e.to);
-    assert.deepEqual(transitions.slice(-2).map((e: { from: string; to: string }) => `${e.from}->${e.to}`), ['RUNNING->TERMINATING', 'TERMINATING->TERMINATED']);
+    assert.deepEqual(
+      transitions.slice(-2).map((e: { from: string; to: string }) => `${e.from}->${e.to}`),
+      ['RUNNING->TERMINATING', 'TERMINATING->TERMINATED'],
+    );
   });
 
   it('archives the filestore of a terminated instance when so configured', async () => {

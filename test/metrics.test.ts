@@ -20,7 +20,13 @@ describe('Prometheus conventions', () => {
     assert.match(metrics, /^nodejs_heap_size_used_bytes \d/m);
     assert.doesNotMatch(metrics, /orchestrator_process_/);
     assert.doesNotMatch(metrics, /[{,]job="/);
-    assert.match(metrics, new RegExp(`^orchestrator_build_info\\{version="${version.replace(/\./g, '\\.')}",node_version="${process.versions.node}"\\} 1$`, 'm'));
+    assert.match(
+      metrics,
+      new RegExp(
+        `^orchestrator_build_info\\{version="${version.replace(/\./g, '\\.')}",node_version="${process.versions.node}"\\} 1$`,
+        'm',
+      ),
+    );
   });
 
   it('counts HTTP requests by route and GraphQL operations by name and outcome', async () => {

@@ -6,7 +6,17 @@ import { backgroundBillingWork } from '../src/billing/processor.js';
 import type { BillingEventRow } from '../src/db/schema.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
-import { customerToken, defaultCustomerId, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
+import {
+  customerToken,
+  defaultCustomerId,
+  eventually,
+  instanceInput,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
 import { deliver, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
 
@@ -24,16 +34,38 @@ describe('plans decide resources; customers are held to their limits', () => {
 
   const settledEvent = async (id: string): Promise<BillingEventRow> => {
     await backgroundBillingWork(daemon.deps);
-    return eventually(async () => (await getBillingEvent(daemon.deps, id))!, (event) => event.status !== 'received', 30_000);
+    return eventually(
+      async () => (await getBillingEvent(daemon.deps, id))!,
+      (event) => event.status !== 'received',
+      30_000,
+    );
   };
   const view = async (id: string) => (await daemon.gql(VIEW, { id })).data.instance;
-  const statusWhen = (id: string, wanted: string) => eventually(() => view(id), (instance) => instance.status === wanted, 120_000, 100);
+  const statusWhen = (id: string, wanted: string) =>
+    eventually(
+      () => view(id),
+      (instance) => instance.status === wanted,
+      120_000,
+      100,
+    );
   const countLive = async (customerId: string) =>
-    (await daemon.deps.db.selectFrom('instances').select('id').where('customer_id', '=', customerId).where('status', '<>', 'TERMINATED').execute()).length;
+    (
+      await daemon.deps.db
+        .selectFrom('instances')
+        .select('id')
+        .where('customer_id', '=', customerId)
+        .where('status', '<>', 'TERMINATED')
+        .execute()
+    ).length;
 
   before(async () => {
     fake = await startKillbillFake();
-    daemon = await startTestDaemon({ ...fake.env, KILLBILL_WEBHOOK_TOKEN: webhookToken, MAX_INSTANCES_PER_CUSTOMER: '2', BILLING_RETRY_CRON: '0 0 1 1 *' });
+    daemon = await startTestDaemon({
+      ...fake.env,
+      KILLBILL_WEBHOOK_TOKEN: webhookToken,
+      MAX_INSTANCES_PER_CUSTOMER: '2',
+      BILLING_RETRY_CRON: '0 0 1 1 *',
+    });
     customer = await customerToken(defaultCustomerId);
   });
   beforeEach(async () => {
@@ -57,12 +89,21 @@ describe('plans decide resources; customers are held to their limits', () => {
     assert.deepEqual((await daemon.gql(PLANS)).data.plans, [{ name: 'default', cpuLimit: 1, memoryLimitMb: 1024 }]);
     const plain = await daemon.gql(CREATE, { input: instanceInput() }, { token: customer });
     assert.equal(plain.errors, undefined, JSON.stringify(plain.errors));
-    assert.deepEqual([plain.data.createInstance.plan, plain.data.createInstance.cpuLimit, plain.data.createInstance.memoryLimitMb], ['default', 1, 1024]);
+    assert.deepEqual(
+      [plain.data.createInstance.plan, plain.data.createInstance.cpuLimit, plain.data.createInstance.memoryLimitMb],
+      ['default', 1, 1024],
+    );
 
     const bad = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo small', cpuLimit: 100, memoryLimit: '1X' } });
     expectError(bad, 'VALIDATION_FAILED');
-    assert.match(bad.errors[0]!.message, /input\.name: .*; input\.cpuLimit: must be between 0\.1 and 64 cores; input\.memoryLimit: must be a size such as 512M or 2G/);
-    expectError(await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 1, memoryLimit: '1G' } }, { token: customer }), 'FORBIDDEN');
+    assert.match(
+      bad.errors[0]!.message,
+      /input\.name: .*; input\.cpuLimit: must be between 0\.1 and 64 cores; input\.memoryLimit: must be a size such as 512M or 2G/,
+    );
+    expectError(
+      await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 1, memoryLimit: '1G' } }, { token: customer }),
+      'FORBIDDEN',
+    );
 
     const small = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.5, memoryLimit: '512M' } });
     assert.deepEqual(small.data.upsertPlan, { name: 'odoo-small', cpuLimit: 0.5, memoryLimitMb: 512, description: null });
@@ -86,14 +127,23 @@ describe('plans decide resources; customers are held to their limits', () => {
     const onSmall = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', planName: 'odoo-small' });
     const small = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: onSmall.subscriptionId }) }, { token: customer });
     assert.equal(small.errors, undefined, JSON.stringify(small.errors));
-    assert.deepEqual([small.data.createInstance.plan, small.data.createInstance.cpuLimit, small.data.createInstance.memoryLimitMb], ['odoo-small', 0.5, 512]);
+    assert.deepEqual(
+      [small.data.createInstance.plan, small.data.createInstance.cpuLimit, small.data.createInstance.memoryLimitMb],
+      ['odoo-small', 0.5, 512],
+    );
 
     const onUnknown = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', planName: 'odoo-enterprise-yearly' });
     const unknown = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: onUnknown.subscriptionId }) }, { token: customer });
-    assert.deepEqual([unknown.data.createInstance.plan, unknown.data.createInstance.cpuLimit, unknown.data.createInstance.memoryLimitMb], ['default', 1, 1024]);
+    assert.deepEqual(
+      [unknown.data.createInstance.plan, unknown.data.createInstance.cpuLimit, unknown.data.createInstance.memoryLimitMb],
+      ['default', 1, 1024],
+    );
 
     const admin = await daemon.gql(CREATE, { input: instanceInput({ customerId: randomUUID(), cpuLimit: 0.3, memoryLimit: '300M' }) });
-    assert.deepEqual([admin.data.createInstance.plan, admin.data.createInstance.cpuLimit, admin.data.createInstance.memoryLimitMb], ['default', 0.3, 300]);
+    assert.deepEqual(
+      [admin.data.createInstance.plan, admin.data.createInstance.cpuLimit, admin.data.createInstance.memoryLimitMb],
+      ['default', 0.3, 300],
+    );
   });
 
   it("links only the customer's own subscriptions, one instance each, and holds a customer to MAX_INSTANCES_PER_CUSTOMER, even at once", async () => {
@@ -126,13 +176,19 @@ describe('plans decide resources; customers are held to their limits', () => {
     assert.equal(await countLive(defaultCustomerId), 2);
 
     // A terminated instance no longer counts.
-    await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { status } }', { id: second.data.createInstance.id }, { token: customer });
+    await daemon.gql(
+      'mutation($id: ID!) { terminateInstance(instanceId: $id) { status } }',
+      { id: second.data.createInstance.id },
+      { token: customer },
+    );
     assert.equal((await daemon.gql(CREATE, { input: instanceInput() }, { token: customer })).errors, undefined);
 
     // Six requests at once from a fresh customer: exactly the limit gets through.
     const racer = randomUUID();
     const racerToken = await customerToken(racer);
-    const results = await Promise.all(Array.from({ length: 6 }, () => daemon.gql(CREATE, { input: instanceInput({ customerId: racer }) }, { token: racerToken })));
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => daemon.gql(CREATE, { input: instanceInput({ customerId: racer }) }, { token: racerToken })),
+    );
     assert.equal(results.filter((result) => !result.errors).length, 2, JSON.stringify(results.map((r) => r.errors?.[0]?.message)));
     assert.ok(results.filter((result) => result.errors).every((result) => result.errors?.[0]?.extensions?.code === 'CONFLICT'));
     assert.equal(await countLive(racer), 2);
@@ -140,7 +196,11 @@ describe('plans decide resources; customers are held to their limits', () => {
 
   it("acts on webhooks only for instances whose customer owns the subscription's account", async () => {
     const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE' });
-    const created = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: subscription.subscriptionId }) }, { token: customer });
+    const created = await daemon.gql(
+      CREATE,
+      { input: instanceInput({ subscriptionId: subscription.subscriptionId }) },
+      { token: customer },
+    );
     const id = created.data.createInstance.id;
     // The account now says it belongs to someone else (Kill Bill is the truth): the instance is not touched.
     fake.account({ accountId: subscription.accountId, externalKey: randomUUID() });
@@ -154,17 +214,33 @@ describe('plans decide resources; customers are held to their limits', () => {
     await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.25, memoryLimit: '384M' } });
     await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-big', cpuLimit: 0.75, memoryLimit: '640M' } });
     const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', planName: 'odoo-small' });
-    const created = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: subscription.subscriptionId }) }, { token: customer });
+    const created = await daemon.gql(
+      CREATE,
+      { input: instanceInput({ subscriptionId: subscription.subscriptionId }) },
+      { token: customer },
+    );
     const id = created.data.createInstance.id;
     await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CREATION', subscription))).body.id);
     assert.equal((await statusWhen(id, 'RUNNING')).status, 'RUNNING');
-    const service = async () => ((await daemon.deps.docker.listServices({ filters: labelFilters(instanceLabels(id)) })) as unknown as SwarmService[])[0]!;
+    const service = async () =>
+      ((await daemon.deps.docker.listServices({ filters: labelFilters(instanceLabels(id)) })) as unknown as SwarmService[])[0]!;
     const runningTasks = async () =>
-      ((await daemon.deps.docker.listTasks({ filters: { ...labelFilters(instanceLabels(id)), 'desired-state': ['running'] } })) as SwarmTask[]).filter((task) => task.Status.State === 'running');
+      (
+        (await daemon.deps.docker.listTasks({
+          filters: { ...labelFilters(instanceLabels(id)), 'desired-state': ['running'] },
+        })) as SwarmTask[]
+      ).filter((task) => task.Status.State === 'running');
     assert.deepEqual((await service()).Spec.TaskTemplate.Resources?.Limits, { NanoCPUs: 0.25e9, MemoryBytes: 384 * MIB });
     const [before] = await runningTasks();
 
-    fake.subscription({ subscriptionId: subscription.subscriptionId, accountId: subscription.accountId, bundleId: subscription.bundleId, phaseType: 'EVERGREEN', state: 'ACTIVE', planName: 'odoo-big' });
+    fake.subscription({
+      subscriptionId: subscription.subscriptionId,
+      accountId: subscription.accountId,
+      bundleId: subscription.bundleId,
+      phaseType: 'EVERGREEN',
+      state: 'ACTIVE',
+      planName: 'odoo-big',
+    });
     const started = Date.now();
     const changed = await settledEvent((await deliver(daemon, subscriptionEvent('SUBSCRIPTION_CHANGE', subscription))).body.id);
     assert.equal(changed.status, 'processed', changed.last_error ?? '');
@@ -175,9 +251,14 @@ describe('plans decide resources; customers are held to their limits', () => {
     assert.deepEqual((await service()).Spec.TaskTemplate.Resources?.Limits, { NanoCPUs: 0.75e9, MemoryBytes: 640 * MIB });
     const [after] = await runningTasks();
     assert.notEqual(after?.ID, before?.ID, 'a resized task replaced the old one');
-    assert.deepEqual((after as unknown as { Spec: { Resources: { Limits: unknown } } }).Spec.Resources.Limits, { NanoCPUs: 0.75e9, MemoryBytes: 640 * MIB });
+    assert.deepEqual((after as unknown as { Spec: { Resources: { Limits: unknown } } }).Spec.Resources.Limits, {
+      NanoCPUs: 0.75e9,
+      MemoryBytes: 640 * MIB,
+    });
     const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor } } } }', { id });
-    const moves = history.data.instance.events.nodes.filter((e: { to: string | null }) => e.to).map((e: { from: string; to: string; cause: string }) => `${e.from}->${e.to} ${e.cause}`);
+    const moves = history.data.instance.events.nodes
+      .filter((e: { to: string | null }) => e.to)
+      .map((e: { from: string; to: string; cause: string }) => `${e.from}->${e.to} ${e.cause}`);
     assert.deepEqual(moves.slice(-2), ['RUNNING->RESTARTING SUBSCRIPTION_CHANGE', 'RESTARTING->RUNNING tracking']);
   });
 });

@@ -18,7 +18,9 @@ import {
   resetState,
   runLabels,
   startTestDaemon,
-  type TestDaemon, expectError } from './support/harness.js';
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 import { holdLock } from './support/isolation.js';
 import { PROVISION, settledInstance } from './support/odoo.js';
 
@@ -60,10 +62,14 @@ describe('PostgreSQL pools on the swarm', () => {
     assert.equal(active.healthStatus, 'HEALTHY');
     assert.equal(statSync(join(daemon.deps.config.cephfsRoot, 'postgres_pools', 'postgres-pool-1')).uid, 999);
     const poolRow = await daemon.deps.db.selectFrom('db_servers').selectAll().where('id', '=', pool.id).executeTakeFirstOrThrow();
-    const settings = await withPoolAdmin(poolAdminAccess(poolRow, daemon.deps.config.masterKey), async (client) => (await client.query('show max_connections')).rows[0]);
+    const settings = await withPoolAdmin(
+      poolAdminAccess(poolRow, daemon.deps.config.masterKey),
+      async (client) => (await client.query('show max_connections')).rows[0],
+    );
     assert.equal(settings.max_connections, '50', 'max_connections was sized from maxInstances and passed with -c');
 
-    const instance = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ memoryLimit: '512M', cpuLimit: 0.5 }) })).data.createInstance;
+    const instance = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ memoryLimit: '512M', cpuLimit: 0.5 }) })).data
+      .createInstance;
     assert.equal(instance.status, 'ALLOCATED');
     assert.deepEqual([instance.dbServerId, instance.dbHost, instance.dbPort], [pool.id, 'postgres-pool-1', 5432]);
     await daemon.gql(PROVISION, { id: instance.id });
@@ -78,7 +84,10 @@ describe('PostgreSQL pools on the swarm', () => {
       client.query('select 1 from pg_database where datname = $1', [tenantDatabaseName(instance.id)]),
     );
     assert.equal(remaining.rowCount, 0, 'the database is gone from the pool');
-    assert.equal((await daemon.deps.docker.listServices({ filters: { label: [`odoo-orchestrator.instance-id=${instance.id}`] } })).length, 0);
+    assert.equal(
+      (await daemon.deps.docker.listServices({ filters: { label: [`odoo-orchestrator.instance-id=${instance.id}`] } })).length,
+      0,
+    );
   });
 
   it('marks a pool whose server stopped DEGRADED then UNHEALTHY, allocates elsewhere, and recovers when it answers', async () => {
@@ -88,14 +97,26 @@ describe('PostgreSQL pools on the swarm', () => {
 
     await scalePoolService(daemon, pool.serviceName, 0);
     const poolRow = await daemon.deps.db.selectFrom('db_servers').selectAll().where('id', '=', pool.id).executeTakeFirstOrThrow();
-    const stopped = await eventually(() => probePool(poolAdminAccess(poolRow, daemon.deps.config.masterKey), 1000), (probe) => !probe.ok, 60_000, 500);
+    const stopped = await eventually(
+      () => probePool(poolAdminAccess(poolRow, daemon.deps.config.masterKey), 1000),
+      (probe) => !probe.ok,
+      60_000,
+      500,
+    );
     assert.equal(stopped.ok, false, 'the server stopped');
     const views = [];
     for (let check = 0; check < 3; check++) {
       await checkPoolHealth(daemon.deps);
       views.push(await poolWhen(daemon, pool.id, () => true));
     }
-    assert.deepEqual(views.map((view) => [view.healthStatus, view.healthFailures]), [['DEGRADED', 1], ['DEGRADED', 2], ['UNHEALTHY', 3]]);
+    assert.deepEqual(
+      views.map((view) => [view.healthStatus, view.healthFailures]),
+      [
+        ['DEGRADED', 1],
+        ['DEGRADED', 2],
+        ['UNHEALTHY', 3],
+      ],
+    );
     assert.ok(views[2].lastHealthError);
 
     const instance = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance;
@@ -115,44 +136,71 @@ describe('PostgreSQL pools on the swarm', () => {
   });
 
   it('gives 20 concurrent provisionPool calls 20 distinct names and ports, and decommissioning leaves nothing', async () => {
-    const results = await Promise.all(Array.from({ length: 20 }, () => daemon.gql(PROVISION_POOL, { input: { maxInstances: 1, memoryLimit: '256M', cpuLimit: 4 } })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => daemon.gql(PROVISION_POOL, { input: { maxInstances: 1, memoryLimit: '256M', cpuLimit: 4 } })),
+    );
     for (const result of results) assert.equal(result.errors, undefined, JSON.stringify(result.errors));
     const pools = results.map((result) => result.data.provisionPool);
-    assert.deepEqual(
-      pools.map((pool) => pool.name).sort(),
-      Array.from({ length: 20 }, (_, i) => `postgres-pool-${i + 1}`).sort(),
-    );
+    assert.deepEqual(pools.map((pool) => pool.name).sort(), Array.from({ length: 20 }, (_, i) => `postgres-pool-${i + 1}`).sort());
     assert.equal(new Set(pools.map((pool) => pool.publishedPort)).size, 20);
-    assert.equal((await daemon.deps.docker.listServices({ filters: { label: Object.entries(runLabels).map(([k, v]) => `${k}=${v}`) } })).length, 20);
-    assert.equal((await daemon.deps.docker.listSecrets({ filters: { label: Object.entries(runLabels).map(([k, v]) => `${k}=${v}`) } })).length, 20);
+    assert.equal(
+      (await daemon.deps.docker.listServices({ filters: { label: Object.entries(runLabels).map(([k, v]) => `${k}=${v}`) } })).length,
+      20,
+    );
+    assert.equal(
+      (await daemon.deps.docker.listSecrets({ filters: { label: Object.entries(runLabels).map(([k, v]) => `${k}=${v}`) } })).length,
+      20,
+    );
 
     for (const pool of pools) {
-      const decommissioned = await daemon.gql('mutation($id: ID!) { decommissionPool(id: $id, deleteData: true) { status } }', { id: pool.id });
+      const decommissioned = await daemon.gql('mutation($id: ID!) { decommissionPool(id: $id, deleteData: true) { status } }', {
+        id: pool.id,
+      });
       const unexpected = daemon.logs.filter((line) => line.includes('graphql.unexpected_error')).join('\n');
-      assert.equal(decommissioned.data?.decommissionPool.status, 'DECOMMISSIONED', `${JSON.stringify(decommissioned.errors)}\n${unexpected}`);
+      assert.equal(
+        decommissioned.data?.decommissionPool.status,
+        'DECOMMISSIONED',
+        `${JSON.stringify(decommissioned.errors)}\n${unexpected}`,
+      );
     }
-    assert.equal((await daemon.deps.docker.listServices({ filters: { label: Object.entries(runLabels).map(([k, v]) => `${k}=${v}`) } })).length, 0);
-    assert.equal((await daemon.deps.docker.listSecrets({ filters: { label: Object.entries(runLabels).map(([k, v]) => `${k}=${v}`) } })).length, 0);
+    assert.equal(
+      (await daemon.deps.docker.listServices({ filters: { label: Object.entries(runLabels).map(([k, v]) => `${k}=${v}`) } })).length,
+      0,
+    );
+    assert.equal(
+      (await daemon.deps.docker.listSecrets({ filters: { label: Object.entries(runLabels).map(([k, v]) => `${k}=${v}`) } })).length,
+      0,
+    );
   });
 
   it('keeps capacity exact: maintenance, resizing, decommissioning and stats', async () => {
     const pool = await registerLocalPool(daemon, 'pool-capacity', 2);
     const first = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance;
     await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
-    const UPDATE = 'mutation($id: ID!, $input: UpdatePoolInput!) { updatePool(id: $id, input: $input) { status maxInstances currentInstances } }';
+    const UPDATE =
+      'mutation($id: ID!, $input: UpdatePoolInput!) { updatePool(id: $id, input: $input) { status maxInstances currentInstances } }';
 
     const tooSmall = await daemon.gql(UPDATE, { id: pool.id, input: { maxInstances: 1 } });
     expectError(tooSmall, 'VALIDATION_FAILED');
     assert.match(tooSmall.errors[0]!.message, /input\.maxInstances: must not be below the 2 instances the pool holds/);
 
-    assert.deepEqual((await daemon.gql(UPDATE, { id: pool.id, input: { maxInstances: 4 } })).data.updatePool, { status: 'ACTIVE', maxInstances: 4, currentInstances: 2 });
+    assert.deepEqual((await daemon.gql(UPDATE, { id: pool.id, input: { maxInstances: 4 } })).data.updatePool, {
+      status: 'ACTIVE',
+      maxInstances: 4,
+      currentInstances: 2,
+    });
     assert.equal((await daemon.gql(UPDATE, { id: pool.id, input: { maintenance: true } })).data.updatePool.status, 'MAINTENANCE');
     const waiting = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance;
     assert.equal(waiting.status, 'WAITING_FOR_DATABASE', 'no allocation on a pool in maintenance');
     assert.equal((await daemon.gql(UPDATE, { id: pool.id, input: { maintenance: false } })).data.updatePool.status, 'ACTIVE');
 
     const stats = await daemon.gql('{ poolStats { pools slotsUsed slotsFree byStatus { status pools slotsUsed slotsFree } } }');
-    assert.deepEqual(stats.data.poolStats, { pools: 1, slotsUsed: 2, slotsFree: 2, byStatus: [{ status: 'ACTIVE', pools: 1, slotsUsed: 2, slotsFree: 2 }] });
+    assert.deepEqual(stats.data.poolStats, {
+      pools: 1,
+      slotsUsed: 2,
+      slotsFree: 2,
+      byStatus: [{ status: 'ACTIVE', pools: 1, slotsUsed: 2, slotsFree: 2 }],
+    });
 
     const refused = await daemon.gql('mutation($id: ID!) { decommissionPool(id: $id) { status } }', { id: pool.id });
     expectError(refused, 'CONFLICT');

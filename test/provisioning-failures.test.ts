@@ -33,7 +33,9 @@ describe('provisioning failures reach the row', () => {
 
   it('ends in FAILED with the reason when the role password no longer matches, and runs once provisioned again', async () => {
     const { id, credentials } = await allocatedInstance(daemon);
-    await withPoolCatalog((client) => client.query(`alter role ${client.escapeIdentifier(credentials.db_user)} password 'changed-behind-its-back'`));
+    await withPoolCatalog((client) =>
+      client.query(`alter role ${client.escapeIdentifier(credentials.db_user)} password 'changed-behind-its-back'`),
+    );
     await daemon.gql(PROVISION, { id });
     const failed = await settledInstance(daemon, id);
     assert.equal(failed.status, 'FAILED');
@@ -50,7 +52,13 @@ describe('provisioning failures reach the row', () => {
     assert.equal(retried.data.provisionInstance.status, 'PROVISIONING');
     const settled = await settledInstance(daemon, id);
     assert.equal(settled.status, 'RUNNING', settled.error ?? '');
-    const services = (await daemon.deps.docker.listServices({ filters: { label: [`odoo-orchestrator.instance-id=${id}`] } })) as unknown as SwarmService[];
-    assert.deepEqual(services.map((service) => service.Spec.Labels['odoo-orchestrator.role']), ['server'], 'the tenant service, and no init job left');
+    const services = (await daemon.deps.docker.listServices({
+      filters: { label: [`odoo-orchestrator.instance-id=${id}`] },
+    })) as unknown as SwarmService[];
+    assert.deepEqual(
+      services.map((service) => service.Spec.Labels['odoo-orchestrator.role']),
+      ['server'],
+      'the tenant service, and no init job left',
+    );
   });
 });

@@ -8,7 +8,18 @@ import { credentialsKey } from '../src/domain/names.js';
 import { createLogger } from '../src/logger.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
-import { CREATE_INSTANCE, eventually, instanceInput, localPool, registerLocalPool, resetState, runLabels, startTestDaemon, type TestDaemon, expectError } from './support/harness.js';
+import {
+  CREATE_INSTANCE,
+  eventually,
+  instanceInput,
+  localPool,
+  registerLocalPool,
+  resetState,
+  runLabels,
+  startTestDaemon,
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 
 describe('provisioning Odoo on the swarm', () => {
@@ -38,7 +49,13 @@ describe('provisioning Odoo on the swarm', () => {
     assert.equal(settled.error, null);
 
     // What the stand-in wrote with the credentials it was given.
-    const tenant = new pg.Client({ host: localPool.host, port: localPool.port, user: credentials.db_user, password: credentials.db_password, database: credentials.db_name });
+    const tenant = new pg.Client({
+      host: localPool.host,
+      port: localPool.port,
+      user: credentials.db_user,
+      password: credentials.db_password,
+      database: credentials.db_name,
+    });
     await tenant.connect();
     const modules = await tenant.query("select name, state from ir_module_module where name = 'base'");
     await tenant.end();

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { readCredentials } from '../src/domain/credentials.js';
-import { ALLOCATE, CREATE_INSTANCE, instanceInput, localPool, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import {
+  ALLOCATE,
+  CREATE_INSTANCE,
+  instanceInput,
+  localPool,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  type TestDaemon,
+} from './support/harness.js';
 
 describe('where a tenant password may be', () => {
   let daemon: TestDaemon;

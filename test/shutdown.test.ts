@@ -34,7 +34,10 @@ describe('shutdown', () => {
     assert.equal(code, 0);
     assert.ok(Date.now() - signalledAt < 25_000);
     const stopping = events.indexOf('daemon.stopping');
-    assert.ok(stopping >= 0 && events.indexOf('leader.lost') > stopping && events.indexOf('daemon.stopped') > events.indexOf('leader.lost'), events.join(', '));
+    assert.ok(
+      stopping >= 0 && events.indexOf('leader.lost') > stopping && events.indexOf('daemon.stopped') > events.indexOf('leader.lost'),
+      events.join(', '),
+    );
 
     // Leadership is free at once: another replica takes it on its first try.
     const successor = await startTestDaemon({ LEADER_RETRY_MS: '200' });

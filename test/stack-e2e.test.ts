@@ -74,7 +74,12 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
   };
   const instanceOn = async (replica: Replica, id: string) => (await api(replica, INSTANCE, { id })).instance;
   const instanceWhen = (replica: () => Replica, id: string, done: (instance: any) => boolean, timeoutMs: number) =>
-    eventually(() => instanceOn(replica(), id).catch(() => null), (instance) => instance !== null && done(instance), timeoutMs, 500);
+    eventually(
+      () => instanceOn(replica(), id).catch(() => null),
+      (instance) => instance !== null && done(instance),
+      timeoutMs,
+      500,
+    );
   const instanceInput = (label: string, subscriptionId?: string) => ({
     customerId: randomUUID(),
     name: `Stack e2e ${label}`,
@@ -139,7 +144,10 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
         const result = await gql(replica, adminToken, '{ pools { id } }');
         assert.equal(result.status, 200);
         assert.deepEqual(result.data, { pools: [] });
-        assert.equal((await gql(replica, 'not-the-admin-token-at-all-xxxxxxxx', '{ pools { id } }')).errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
+        assert.equal(
+          (await gql(replica, 'not-the-admin-token-at-all-xxxxxxxx', '{ pools { id } }')).errors?.[0]?.extensions?.code,
+          'UNAUTHENTICATED',
+        );
         // GraphiQL, as an operator's browser asks for it (README: any user name, the admin token as password).
         const graphiql = await fetch(`${replica.url}/graphql`, {
           headers: { accept: 'text/html', authorization: `Basic ${Buffer.from(`operator:${adminToken}`).toString('base64')}` },
@@ -155,7 +163,7 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
           if (name !== 'killbill_username') assert.ok(!spec.includes(value), `secret ${name} in the spec of ${short}`);
         }
       }
-      const env = ((await docker.getService(daemonService()).inspect())).Spec.TaskTemplate.ContainerSpec.Env as string[];
+      const env = (await docker.getService(daemonService()).inspect()).Spec.TaskTemplate.ContainerSpec.Env as string[];
       assert.ok(env.includes('POOL_ACCESS_MODE=overlay'));
       assert.ok(!env.some((entry) => /^(DATABASE_URL|REDIS_URL|ADMIN_TOKEN|MASTER_KEY)=/.test(entry)), env.join(' '));
     }));
@@ -164,7 +172,9 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
     withLogs(async () => {
       const started = Date.now();
       const name = `${run.name}-pool`;
-      const provisioned = (await api(replicas[0]!, PROVISION_POOL, { input: { name, maxInstances: 5, cpuLimit: 0.25, memoryLimit: '256M' } })).provisionPool;
+      const provisioned = (
+        await api(replicas[0]!, PROVISION_POOL, { input: { name, maxInstances: 5, cpuLimit: 0.25, memoryLimit: '256M' } })
+      ).provisionPool;
       assert.equal(provisioned.status, 'PROVISIONING');
       // POOL_ACCESS_MODE=overlay: the daemon reaches the pool by its service name, no published port.
       assert.deepEqual([provisioned.host, provisioned.port], [name, 5432]);
@@ -189,17 +199,32 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
 
       const provisioning = (await api(replicas[1]!, PROVISION, { id: created.id })).provisionInstance;
       assert.equal(provisioning.status, 'PROVISIONING', provisioning.error ?? '');
-      const running = await instanceWhen(() => replicas[0]!, created.id, (instance) => instance.status !== 'PROVISIONING', 180_000);
+      const running = await instanceWhen(
+        () => replicas[0]!,
+        created.id,
+        (instance) => instance.status !== 'PROVISIONING',
+        180_000,
+      );
       assert.equal(running.status, 'RUNNING', running.error ?? '');
       note(`instance ${created.id} RUNNING ${seconds(started)} after createInstance`);
 
       const terminatedAt = Date.now();
       const terminating = (await api(replicas[0]!, TERMINATE, { id: created.id })).terminateInstance;
       const terminated =
-        terminating.status === 'TERMINATED' ? terminating : await instanceWhen(() => replicas[1]!, created.id, (instance) => instance.status === 'TERMINATED', 120_000);
+        terminating.status === 'TERMINATED'
+          ? terminating
+          : await instanceWhen(
+              () => replicas[1]!,
+              created.id,
+              (instance) => instance.status === 'TERMINATED',
+              120_000,
+            );
       assert.equal(terminated.status, 'TERMINATED', terminated.error ?? '');
       const odooServices = await docker.listServices({ filters: { label: [`odoo-orchestrator.instance-id=${created.id}`] } });
-      assert.deepEqual(odooServices.map((service) => service.Spec?.Name), []);
+      assert.deepEqual(
+        odooServices.map((service) => service.Spec?.Name),
+        [],
+      );
       note(`instance ${created.id} TERMINATED in ${seconds(terminatedAt)}`);
     }));
 
@@ -228,7 +253,8 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
       // The subscription's Kill Bill account carries the instance's customer id as its externalKey.
       const input = instanceInput('killbill');
       const subscription = killbill.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', customerId: input.customerId });
-      const created = (await api(follower, CREATE_INSTANCE, { input: { ...input, subscriptionId: subscription.subscriptionId } })).createInstance;
+      const created = (await api(follower, CREATE_INSTANCE, { input: { ...input, subscriptionId: subscription.subscriptionId } }))
+        .createInstance;
       assert.equal(created.status, 'ALLOCATED', created.error ?? '');
 
       const delivery = await fetch(`${follower.url}/webhooks/killbill?token=${encodeURIComponent(run.secrets.killbill_webhook_token!)}`, {
@@ -245,9 +271,16 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
       assert.equal(delivery.status, 200, await delivery.clone().text());
 
       // The follower processes the delivery itself; once the Odoo service exists, the leader tracks it: kill the leader.
-      const inFlight = await instanceWhen(() => follower, created.id, (instance) => instance.status !== 'ALLOCATED', 60_000);
+      const inFlight = await instanceWhen(
+        () => follower,
+        created.id,
+        (instance) => instance.status !== 'ALLOCATED',
+        60_000,
+      );
       assert.equal(inFlight.status, 'PROVISIONING', inFlight.error ?? JSON.stringify(killbill.requests));
-      assert.ok(killbill.requests.some((request) => request.authorized && request.path.endsWith(`/subscriptions/${subscription.subscriptionId}`)));
+      assert.ok(
+        killbill.requests.some((request) => request.authorized && request.path.endsWith(`/subscriptions/${subscription.subscriptionId}`)),
+      );
       const killedAt = Date.now();
       await docker.getContainer(leader.containerId).kill();
       note(`killed the leader's task ${leader.taskId.slice(0, 12)} with instance ${created.id} ${inFlight.status}`);
@@ -269,25 +302,45 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
         .split('\n')
         .filter((line) => line.includes('"event":"leader.acquired"'))
         .map((line) => (JSON.parse(line) as { time: number }).time);
-      assert.ok(acquired.length > 0, 'no leader.acquired in the successor\'s log');
+      assert.ok(acquired.length > 0, "no leader.acquired in the successor's log");
       const tookOver = Math.max(...acquired);
-      assert.ok(tookOver >= killedAt, `the successor's leader.acquired (${new Date(tookOver).toISOString()}) precedes the kill (${new Date(killedAt).toISOString()})`);
+      assert.ok(
+        tookOver >= killedAt,
+        `the successor's leader.acquired (${new Date(tookOver).toISOString()}) precedes the kill (${new Date(killedAt).toISOString()})`,
+      );
       note(`replica ${successor.taskId.slice(0, 12)} took the lead ${((tookOver - killedAt) / 1000).toFixed(1)}s after the kill`);
 
-      const running = await instanceWhen(() => successor, created.id, (instance) => instance.status !== 'PROVISIONING', 180_000);
+      const running = await instanceWhen(
+        () => successor,
+        created.id,
+        (instance) => instance.status !== 'PROVISIONING',
+        180_000,
+      );
       assert.equal(running.status, 'RUNNING', running.error ?? '');
       note(`instance ${created.id} RUNNING ${seconds(started)} after createInstance`);
 
       // Swarm replaces the killed task: two healthy replicas again, one leader.
       replicas = await waitForReplicas(daemonService(), 2, 180_000);
       assert.ok(!replicas.some((replica) => replica.containerId === leader.containerId));
-      const after = await eventually(() => Promise.all(replicas.map(leaderGauge)), (values) => values.filter((v) => v === 1).length === 1, 30_000);
+      const after = await eventually(
+        () => Promise.all(replicas.map(leaderGauge)),
+        (values) => values.filter((v) => v === 1).length === 1,
+        30_000,
+      );
       assert.equal(after.filter((value) => value === 1).length, 1, JSON.stringify(after));
       const failed = (await serviceTasks(daemonService())).filter((task) => task.Status.State === 'failed');
       assert.ok(failed.length >= 1, 'the killed task shows as failed');
 
       const terminated = (await api(successor, TERMINATE, { id: created.id })).terminateInstance;
-      const final = terminated.status === 'TERMINATED' ? terminated : await instanceWhen(() => successor, created.id, (instance) => instance.status === 'TERMINATED', 120_000);
+      const final =
+        terminated.status === 'TERMINATED'
+          ? terminated
+          : await instanceWhen(
+              () => successor,
+              created.id,
+              (instance) => instance.status === 'TERMINATED',
+              120_000,
+            );
       assert.equal(final.status, 'TERMINATED', final.error ?? '');
     }));
 });

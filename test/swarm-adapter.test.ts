@@ -46,7 +46,6 @@ async function removeEverythingOfThisRun(): Promise<void> {
   for (const secret of await listRunSecrets()) await removeSecret(docker, secret.ID);
 }
 
-
 describe('swarm adapter against the local Docker daemon', () => {
   let dataRoot: string | undefined;
 

@@ -26,7 +26,9 @@ import {
   startTestDaemon,
   testRun,
   withPoolCatalog,
-  type TestDaemon, expectError } from './support/harness.js';
+  type TestDaemon,
+  expectError,
+} from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 import { commandLinesContaining, commandLinesMatching, passlibVerifies, tenantState } from './support/tenant.js';
 
@@ -40,7 +42,8 @@ type Event = { from: string | null; to: string | null; cause: string; actor: str
 
 const servicesOf = async (daemon: TestDaemon, id: string) =>
   (await daemon.deps.docker.listServices({ filters: labelFilters(instanceLabels(id)) })) as unknown as SwarmService[];
-const rolesOf = async (daemon: TestDaemon, id: string) => (await servicesOf(daemon, id)).map((service) => service.Spec.Labels[labelKeys.role]).sort();
+const rolesOf = async (daemon: TestDaemon, id: string) =>
+  (await servicesOf(daemon, id)).map((service) => service.Spec.Labels[labelKeys.role]).sort();
 const eventsOf = async (daemon: TestDaemon, id: string) => (await daemon.gql(EVENTS, { id })).data.instance.events.nodes as Event[];
 const statusOf = async (daemon: TestDaemon, id: string) => (await daemon.gql(INSTANCE, { id })).data.instance.status as string;
 
@@ -50,7 +53,13 @@ async function containersOf(daemon: TestDaemon, id: string, role: string) {
 }
 
 async function canLogin(credentials: { db_user: string; db_password: string; db_name: string }): Promise<string> {
-  const client = new pg.Client({ host: localPool.host, port: localPool.port, user: credentials.db_user, password: credentials.db_password, database: credentials.db_name });
+  const client = new pg.Client({
+    host: localPool.host,
+    port: localPool.port,
+    user: credentials.db_user,
+    password: credentials.db_password,
+    database: credentials.db_name,
+  });
   try {
     await client.connect();
     await client.end();
@@ -99,9 +108,14 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
       }
       const roles = await rolesOf(daemon, id);
       if (roles.includes('init')) sawInitJob = true;
-      if (state.base !== 'installed') assert.ok(!roles.includes('server'), `the server started before initialisation ended: ${roles.join(', ')}`);
+      if (state.base !== 'installed')
+        assert.ok(!roles.includes('server'), `the server started before initialisation ended: ${roles.join(', ')}`);
       if ((await containersOf(daemon, id, 'init')).length > 0) {
-        assert.deepEqual(commandLinesContaining(instance.credentials.db_password), [], 'the database password on a command line during initialisation');
+        assert.deepEqual(
+          commandLinesContaining(instance.credentials.db_password),
+          [],
+          'the database password on a command line during initialisation',
+        );
         scannedDuringInit = true;
       }
       assert.ok(Date.now() - started < 240_000, 'provisioning took too long');
@@ -114,12 +128,30 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     assert.ok(scannedDuringInit, 'command lines were checked while the init job ran');
 
     const services = await servicesOf(daemon, id);
-    assert.deepEqual(services.map((service) => service.Spec.Labels[labelKeys.role]), ['server'], 'the init job is gone once done');
-    const jobContainers = await daemon.deps.docker.listContainers({ all: true, filters: { label: [`${labelKeys.instanceId}=${id}`, `${labelKeys.role}=init`] } });
-    assert.deepEqual(jobContainers.map((container) => container.Names), [], "and so are its finished containers");
-    const args = [...(services[0]!.Spec.TaskTemplate.ContainerSpec.Command ?? []), ...(services[0]!.Spec.TaskTemplate.ContainerSpec.Args ?? [])];
+    assert.deepEqual(
+      services.map((service) => service.Spec.Labels[labelKeys.role]),
+      ['server'],
+      'the init job is gone once done',
+    );
+    const jobContainers = await daemon.deps.docker.listContainers({
+      all: true,
+      filters: { label: [`${labelKeys.instanceId}=${id}`, `${labelKeys.role}=init`] },
+    });
+    assert.deepEqual(
+      jobContainers.map((container) => container.Names),
+      [],
+      'and so are its finished containers',
+    );
+    const args = [
+      ...(services[0]!.Spec.TaskTemplate.ContainerSpec.Command ?? []),
+      ...(services[0]!.Spec.TaskTemplate.ContainerSpec.Args ?? []),
+    ];
     for (const flag of ['-i', '--init', '-u', '--update']) assert.ok(!args.includes(flag), `${flag} on the server`);
-    const row = await daemon.deps.db.selectFrom('instances').select(['service_id', 'init_job_id', 'initialized_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await daemon.deps.db
+      .selectFrom('instances')
+      .select(['service_id', 'init_job_id', 'initialized_at'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     assert.equal(row.service_id, services[0]!.ID, "the row's service is the server");
     assert.equal(row.init_job_id, null);
     assert.ok(row.initialized_at);
@@ -133,7 +165,10 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     assert.ok(container, 'the server container runs');
     const top = (await daemon.deps.docker.getContainer(container.Id).top({ ps_args: '-eo pid,args' })) as { Processes: string[][] };
     const lines = top.Processes.map((process) => process.join(' '));
-    assert.ok(lines.some((line) => line.includes('odoo -c /run/secrets/odoo.conf')), `odoo runs on its config file: ${lines.join(' | ')}`);
+    assert.ok(
+      lines.some((line) => line.includes('odoo -c /run/secrets/odoo.conf')),
+      `odoo runs on its config file: ${lines.join(' | ')}`,
+    );
     for (const line of lines) assert.ok(!line.includes(instance.credentials.db_password), `password in docker top: ${line}`);
     assert.ok(commandLinesMatching(/odoo -c \/run\/secrets\/odoo\.conf/).length > 0, 'the scan sees the containers’ processes');
     assert.deepEqual(commandLinesContaining(instance.credentials.db_password), []);
@@ -146,7 +181,12 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     const before = await tenantState(id);
     const started = Date.now();
     assert.equal((await daemon.gql(RESTART, { id })).data.restartInstance.status, 'RESTARTING');
-    const settled = await eventually(() => statusOf(daemon, id), (status) => status !== 'RESTARTING', 180_000, 250);
+    const settled = await eventually(
+      () => statusOf(daemon, id),
+      (status) => status !== 'RESTARTING',
+      180_000,
+      250,
+    );
     const restartMs = Date.now() - started;
     t.diagnostic(`STANDIN_INIT_SECONDS=${INIT_SECONDS}: restartInstance to RUNNING ${(restartMs / 1000).toFixed(1)} s`);
     assert.equal(settled, 'RUNNING');
@@ -161,7 +201,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     const { id } = instance;
     const initial = (await tenantState(id)).admin!;
     assert.equal(initial.login, adminEmail);
-    assert.match(initial.password, HASH, "stored the way Odoo 17 stores it");
+    assert.match(initial.password, HASH, 'stored the way Odoo 17 stores it');
     assert.equal(passlibVerifies(initial.password, 'admin'), false, 'admin/admin is refused');
 
     const first = await daemon.gql(RESET, { id });
@@ -190,7 +230,10 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     assert.equal((await tenantState(id)).admin!.password, afterSecond.password);
 
     const resets = (await eventsOf(daemon, id)).filter((event) => event.cause === 'resetInstanceAdminPassword');
-    assert.deepEqual(resets.map((event) => event.actor), ['admin', 'customer:6f1c2a9e-2b1d-4c3e-9f10-0a1b2c3d4e5f']);
+    assert.deepEqual(
+      resets.map((event) => event.actor),
+      ['admin', 'customer:6f1c2a9e-2b1d-4c3e-9f10-0a1b2c3d4e5f'],
+    );
     const rows = JSON.stringify([
       await daemon.deps.db.selectFrom('instances').selectAll().execute(),
       await daemon.deps.db.selectFrom('instance_events').selectAll().execute(),
@@ -215,7 +258,12 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     assert.equal(provisioned.data.provisionInstance.status, 'PROVISIONING');
     assert.match(await canLogin(credentials), /password authentication failed/, 'the old password stops working');
     const events = await eventsOf(daemon, id);
-    assert.ok(events.some((event) => event.actor === 'admin' && /credentials expired: role odoo_[0-9a-f]{32}_user given a new password/.test(event.message ?? '')));
+    assert.ok(
+      events.some(
+        (event) =>
+          event.actor === 'admin' && /credentials expired: role odoo_[0-9a-f]{32}_user given a new password/.test(event.message ?? ''),
+      ),
+    );
 
     const settled = await settledInstance(daemon, id, 240_000);
     assert.equal(settled.status, 'RUNNING', settled.error ?? '');
@@ -223,7 +271,20 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
   });
 
   it('refuses the platform’s own host names with VALIDATION_FAILED', async () => {
-    for (const subdomain of ['orchestrator', 'killbill', 'traefik', 'grafana', 'prometheus', 'api', 'www', 'admin', 'mail', 'ops', 'billing-portal', 'status-page']) {
+    for (const subdomain of [
+      'orchestrator',
+      'killbill',
+      'traefik',
+      'grafana',
+      'prometheus',
+      'api',
+      'www',
+      'admin',
+      'mail',
+      'ops',
+      'billing-portal',
+      'status-page',
+    ]) {
       const refused = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subdomain }) });
       assert.equal(refused.errors?.[0]?.extensions?.code, 'VALIDATION_FAILED', subdomain);
       assert.match(refused.errors?.[0]?.message ?? '', /input\.subdomain: is reserved/, subdomain);
@@ -232,7 +293,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     assert.equal(allowed.errors, undefined, JSON.stringify(allowed.errors));
   });
 
-  it('runs the init job to completion on its own, leaving Odoo 17\'s admin/admin, as the real image would', async () => {
+  it("runs the init job to completion on its own, leaving Odoo 17's admin/admin, as the real image would", async () => {
     // The job spec alone, on a scratch database: what the daemon then replaces (see the tests above).
     const scratchId = randomUUID();
     const tenant = { database: tenantDatabaseName(scratchId), role: tenantRoleName(scratchId) };
@@ -270,7 +331,11 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
         120_000,
         500,
       );
-      assert.deepEqual(tasks.map((task) => task.Status.State), ['complete'], JSON.stringify(tasks.map((task) => task.Status)));
+      assert.deepEqual(
+        tasks.map((task) => task.Status.State),
+        ['complete'],
+        JSON.stringify(tasks.map((task) => task.Status)),
+      );
       const state = await tenantState(scratchId);
       assert.equal(state.base, 'installed');
       assert.equal(state.admin?.login, 'admin');
@@ -285,7 +350,11 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
   it('is followed to RUNNING by a daemon started while the first one was initialising', async () => {
     const { id } = await allocatedInstance(daemon);
     await daemon.gql(PROVISION, { id });
-    await eventually(() => containersOf(daemon, id, 'init'), (containers) => containers.length > 0, 60_000);
+    await eventually(
+      () => containersOf(daemon, id, 'init'),
+      (containers) => containers.length > 0,
+      60_000,
+    );
     await daemon.daemon.leadership.stop();
 
     const successor = connectDeps({ ...daemon.deps.config, port: 0 }, createLogger('silent'));
@@ -330,7 +399,12 @@ describe('tenant readiness without a slow initialisation (STANDIN_INIT_SECONDS=0
 
     started = Date.now();
     await daemon.gql(RESTART, { id });
-    const restarted = await eventually(() => statusOf(daemon, id), (status) => status !== 'RESTARTING', 180_000, 250);
+    const restarted = await eventually(
+      () => statusOf(daemon, id),
+      (status) => status !== 'RESTARTING',
+      180_000,
+      250,
+    );
     t.diagnostic(`STANDIN_INIT_SECONDS=0: restartInstance to RUNNING ${((Date.now() - started) / 1000).toFixed(1)} s`);
     assert.equal(restarted, 'RUNNING');
   });

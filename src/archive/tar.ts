@@ -33,7 +33,7 @@ function numeric(header: Buffer, start: number, length: number): number {
 /** pax extended header records: `<length> <key>=<value>\n`. */
 function paxRecords(data: Buffer): Record<string, string> {
   const records: Record<string, string> = {};
-  for (let offset = 0; offset < data.length; ) {
+  for (let offset = 0; offset < data.length;) {
     const space = data.indexOf(0x20, offset);
     const length = parseInt(data.subarray(offset, space).toString('ascii'), 10);
     if (!(length > 0)) break;
@@ -55,7 +55,7 @@ export async function* tarFiles(path: string): AsyncGenerator<TarFile> {
     const header = Buffer.alloc(BLOCK);
     let longName: string | null = null;
     let pax: Record<string, string> = {};
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const { bytesRead } = await file.read(header, 0, BLOCK, offset);
       if (bytesRead < BLOCK || header.every((byte) => byte === 0)) return;
       const type = String.fromCharCode(header[156]!);
@@ -69,7 +69,10 @@ export async function* tarFiles(path: string): AsyncGenerator<TarFile> {
         else pax = paxRecords(data);
       } else {
         if (pax.size) size = Number(pax.size);
-        const name = (pax.path ?? longName ?? (prefix ? `${prefix}/${text(header, 0, 100)}` : text(header, 0, 100))).replace(/^(\.\/)+/, '');
+        const name = (pax.path ?? longName ?? (prefix ? `${prefix}/${text(header, 0, 100)}` : text(header, 0, 100))).replace(
+          /^(\.\/)+/,
+          '',
+        );
         if ((type === '0' || type === '\0') && name) {
           yield { name, size, mode: numeric(header, 100, 8), modified: new Date(numeric(header, 136, 12) * 1000), offset: dataOffset };
         }

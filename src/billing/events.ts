@@ -73,7 +73,8 @@ export async function reopenBillingEvent(deps: Pick<Deps, 'db'>, id: string): Pr
   if (reopened) return;
   const event = await getBillingEvent(deps, id);
   if (!event) throw notFound('Billing event', id);
-  if (event.status !== 'received') throw new DomainError('CONFLICT', `Billing event ${id} is ${event.status}: only ${retryable.join(', ')} events are tried again.`);
+  if (event.status !== 'received')
+    throw new DomainError('CONFLICT', `Billing event ${id} is ${event.status}: only ${retryable.join(', ')} events are tried again.`);
 }
 
 export interface BillingEventFilter {
@@ -81,7 +82,11 @@ export interface BillingEventFilter {
 }
 
 /** Newest first, `first` at a time (1 to 200); for the GraphQL schema (admins) and operators looking for what failed. */
-export async function listBillingEvents(deps: Pick<Deps, 'db'>, filter: BillingEventFilter, request: PageRequest): Promise<Page<BillingEventRow>> {
+export async function listBillingEvents(
+  deps: Pick<Deps, 'db'>,
+  filter: BillingEventFilter,
+  request: PageRequest,
+): Promise<Page<BillingEventRow>> {
   const { status } = filter;
   const first = checkPageSize(request.first, 200);
   if (status && !billingEventStatuses.includes(status)) {
@@ -93,7 +98,11 @@ export async function listBillingEvents(deps: Pick<Deps, 'db'>, filter: BillingE
     const cursor = readTimeCursor(request.after);
     query = query.where(sql<boolean>`(${toMillisecond('received_at')}, id) < (${cursor.at}, ${cursor.id}::uuid)`);
   }
-  const rows = await query.orderBy(toMillisecond('received_at'), 'desc').orderBy('id', 'desc').limit(first + 1).execute();
+  const rows = await query
+    .orderBy(toMillisecond('received_at'), 'desc')
+    .orderBy('id', 'desc')
+    .limit(first + 1)
+    .execute();
   return pageOf(rows, request, (row) => timeCursor(row.received_at, row.id));
 }
 

@@ -11,13 +11,21 @@ export type LinkedInstance = Pick<InstanceRow, 'id' | 'status' | 'subscription_i
  * The live instances sold under these subscriptions to `customerId` (the account's owner), oldest first: an
  * instance some other customer linked is never touched. Ids compare case-insensitively (stored lower-case).
  */
-export async function linkedInstances(deps: Pick<Deps, 'db'>, subscriptionIds: string[], customerId: string | null): Promise<LinkedInstance[]> {
+export async function linkedInstances(
+  deps: Pick<Deps, 'db'>,
+  subscriptionIds: string[],
+  customerId: string | null,
+): Promise<LinkedInstance[]> {
   // An account whose externalKey is no customer id of ours pays for no instance.
   if (subscriptionIds.length === 0 || !customerId || !isUuid(customerId)) return [];
   return deps.db
     .selectFrom('instances')
     .select(['id', 'status', 'subscription_id', 'purge_at'])
-    .where('subscription_id', 'in', subscriptionIds.map((id) => id.toLowerCase()))
+    .where(
+      'subscription_id',
+      'in',
+      subscriptionIds.map((id) => id.toLowerCase()),
+    )
     .where('customer_id', '=', customerId)
     .where('status', 'not in', endedStatuses)
     .orderBy('created_at')

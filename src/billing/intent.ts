@@ -22,10 +22,14 @@ export type Intent =
 const effectiveOnly = (n: KillbillNotification, metadata: Record<string, unknown>, intent: Intent): Intent =>
   metadata.actionType === 'EFFECTIVE'
     ? intent
-    : { kind: 'ignore', reason: `${n.eventType} with actionType ${typeof metadata.actionType === 'string' ? metadata.actionType : 'missing'}: acted on when EFFECTIVE` };
+    : {
+        kind: 'ignore',
+        reason: `${n.eventType} with actionType ${typeof metadata.actionType === 'string' ? metadata.actionType : 'missing'}: acted on when EFFECTIVE`,
+      };
 
 /** BlockingStateMetadata's creator names its flags `isTransitionedTo...`, its getters `getTransitionedTo...`: either spelling counts. */
-const flag = (metadata: Record<string, unknown>, name: string): boolean => metadata[`is${name}`] === true || metadata[name.charAt(0).toLowerCase() + name.slice(1)] === true;
+const flag = (metadata: Record<string, unknown>, name: string): boolean =>
+  metadata[`is${name}`] === true || metadata[name.charAt(0).toLowerCase() + name.slice(1)] === true;
 
 /** Decides from the body alone which check, if any, a notification calls for. */
 export function intentOf(n: KillbillNotification): Intent {

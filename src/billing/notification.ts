@@ -15,9 +15,7 @@ export interface KillbillNotification {
   metaData: string | null;
 }
 
-export type ParsedNotification =
-  | { ok: true; notification: KillbillNotification; dedupeKey: string }
-  | { ok: false; reason: string };
+export type ParsedNotification = { ok: true; notification: KillbillNotification; dedupeKey: string } | { ok: false; reason: string };
 
 /** Events whose documented metadata is a JSON object (SubscriptionMetadata, BlockingStateMetadata, ...). */
 const jsonMetadataEvents = new Set([
@@ -37,7 +35,14 @@ const jsonMetadataEvents = new Set([
 ]);
 
 /** Events we act on name their object and account by id: without them there is nothing to look up. */
-const objectIdRequired = new Set(['SUBSCRIPTION_CREATION', 'SUBSCRIPTION_CANCEL', 'SUBSCRIPTION_UNCANCEL', 'SUBSCRIPTION_CHANGE', 'INVOICE_PAYMENT_SUCCESS', 'BLOCKING_STATE']);
+const objectIdRequired = new Set([
+  'SUBSCRIPTION_CREATION',
+  'SUBSCRIPTION_CANCEL',
+  'SUBSCRIPTION_UNCANCEL',
+  'SUBSCRIPTION_CHANGE',
+  'INVOICE_PAYMENT_SUCCESS',
+  'BLOCKING_STATE',
+]);
 const accountIdRequired = new Set([...objectIdRequired, 'OVERDUE_CHANGE']);
 
 const enumName = (example: string) =>
@@ -57,7 +62,11 @@ const bodySchema = z
       objectType: enumName('SUBSCRIPTION'),
       objectId: idOrNull,
       accountId: idOrNull,
-      metaData: z.string({ error: 'must be a string holding JSON, or null' }).max(16_384, 'must be at most 16384 characters').nullable().optional(),
+      metaData: z
+        .string({ error: 'must be a string holding JSON, or null' })
+        .max(16_384, 'must be at most 16384 characters')
+        .nullable()
+        .optional(),
     },
     { error: 'must be a JSON object' },
   )
@@ -118,6 +127,12 @@ export function parseNotification(raw: string): ParsedNotification {
     return { ok: false, reason };
   }
   const { eventType, objectType, objectId, accountId, metaData } = parsed.data;
-  const notification: KillbillNotification = { eventType, objectType, objectId: objectId ?? null, accountId: accountId ?? null, metaData: metaData ?? null };
+  const notification: KillbillNotification = {
+    eventType,
+    objectType,
+    objectId: objectId ?? null,
+    accountId: accountId ?? null,
+    metaData: metaData ?? null,
+  };
   return { ok: true, notification, dedupeKey: dedupeKeyOf(notification) };
 }

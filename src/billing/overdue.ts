@@ -11,13 +11,18 @@ import { accountCustomer } from '../domain/subscriptions.js';
  */
 export const applyEntitlement: IntentHandler<'entitlement'> = async (deps, client, { accountId }) => {
   const subscriptions = (await client.getAccountBundles(accountId)).flatMap((bundle) => bundle.subscriptions ?? []);
-  const stateOf = new Map(subscriptions.map((subscription) => [subscription.subscriptionId.toLowerCase(), subscription.state ?? 'UNKNOWN']));
+  const stateOf = new Map(
+    subscriptions.map((subscription) => [subscription.subscriptionId.toLowerCase(), subscription.state ?? 'UNKNOWN']),
+  );
   const instances = await linkedInstances(deps, [...stateOf.keys()], await accountCustomer(client, accountId));
-  if (instances.length === 0) return ignored(`no live instance of the account's customer is linked to a subscription of account ${accountId}`);
+  if (instances.length === 0)
+    return ignored(`no live instance of the account's customer is linked to a subscription of account ${accountId}`);
 
   const cause = byKillbill('ENTITLEMENT');
   const toSuspend = instances.filter((instance) => stateOf.get(instance.subscription_id!) === 'BLOCKED' && instance.status !== 'SUSPENDED');
-  const toResume = instances.filter((instance) => stateOf.get(instance.subscription_id!) === 'ACTIVE' && instance.status === 'SUSPENDED' && !instance.purge_at);
+  const toResume = instances.filter(
+    (instance) => stateOf.get(instance.subscription_id!) === 'ACTIVE' && instance.status === 'SUSPENDED' && !instance.purge_at,
+  );
   const suspended = await forEachInstance(toSuspend, (id) => suspendInstance(deps, id, cause));
   const resumed = await forEachInstance(toResume, (id) => resumeInstance(deps, id, cause));
   const failed = [...suspended.failed, ...resumed.failed];

@@ -17,7 +17,14 @@ const open = ['received', 'failed'] as const;
  */
 export async function processBillingEvent(deps: Deps, eventId: string): Promise<BillingEventRow | undefined> {
   return withTransaction(deps.db, async (trx) => {
-    const event = await trx.selectFrom('billing_events').selectAll().where('id', '=', eventId).where('status', 'in', open).forUpdate().skipLocked().executeTakeFirst();
+    const event = await trx
+      .selectFrom('billing_events')
+      .selectAll()
+      .where('id', '=', eventId)
+      .where('status', 'in', open)
+      .forUpdate()
+      .skipLocked()
+      .executeTakeFirst();
     return event && settle(deps, trx, event);
   });
 }
@@ -45,7 +52,12 @@ export async function processDueBillingEvents(deps: Deps, limit: number): Promis
   return count;
 }
 
-const handle = (deps: Deps, client: KillbillClient, intent: Exclude<Intent, { kind: 'ignore' }>, context: EventContext): Promise<Settled> => {
+const handle = (
+  deps: Deps,
+  client: KillbillClient,
+  intent: Exclude<Intent, { kind: 'ignore' }>,
+  context: EventContext,
+): Promise<Settled> => {
   switch (intent.kind) {
     case 'trial':
       return startTrial(deps, client, intent, context);
@@ -102,7 +114,13 @@ async function settle(deps: Deps, trx: Transaction<Database>, event: BillingEven
  * Records a failed try: retried after a growing delay, until BILLING_MAX_ATTEMPTS tries have failed; then the event is
  * `abandoned` with its reason (counted in /metrics) until an admin's retryBillingEvent.
  */
-async function fail(deps: Deps, trx: Transaction<Database>, event: BillingEventRow, lastError: string, log: Record<string, unknown>): Promise<BillingEventRow> {
+async function fail(
+  deps: Deps,
+  trx: Transaction<Database>,
+  event: BillingEventRow,
+  lastError: string,
+  log: Record<string, unknown>,
+): Promise<BillingEventRow> {
   const attempts = event.attempts + 1;
   const abandon = attempts >= deps.config.billing.maxAttempts;
   const delay = retryDelaySeconds(attempts, deps.config.billing.retryBaseSeconds, deps.config.billing.retryMaxSeconds);
@@ -120,9 +138,15 @@ async function fail(deps: Deps, trx: Transaction<Database>, event: BillingEventR
     .executeTakeFirstOrThrow();
   if (abandon) {
     deps.metrics.billingEventsAbandoned.inc({ event_type: event.event_type });
-    deps.log.error({ event: 'billing.event_abandoned', ...log, error: lastError }, `billing event abandoned after ${attempts} failed tries`);
+    deps.log.error(
+      { event: 'billing.event_abandoned', ...log, error: lastError },
+      `billing event abandoned after ${attempts} failed tries`,
+    );
   } else {
-    deps.log.warn({ event: 'billing.event_failed', ...log, error: lastError, retryInSeconds: delay }, 'billing event failed; it will be retried');
+    deps.log.warn(
+      { event: 'billing.event_failed', ...log, error: lastError, retryInSeconds: delay },
+      'billing event failed; it will be retried',
+    );
   }
   return failed;
 }
@@ -138,7 +162,11 @@ export function processInBackground(deps: Deps, eventId: string): void {
   const tail = (queues.get(deps) ?? Promise.resolve()).then(() =>
     processBillingEvent(deps, eventId).then(
       () => undefined,
-      (error: unknown) => deps.log.error({ event: 'billing.process_error', eventId, err: error }, 'billing event could not be processed; the retry job will take it'),
+      (error: unknown) =>
+        deps.log.error(
+          { event: 'billing.process_error', eventId, err: error },
+          'billing event could not be processed; the retry job will take it',
+        ),
     ),
   );
   queues.set(deps, tail);

@@ -5,10 +5,7 @@ import { parseNotification } from './notification.js';
 import { processInBackground } from './processor.js';
 
 /** What became of one delivery: how the transport should answer it. */
-export type Reception =
-  | { kind: 'rejected'; reason: string }
-  | { kind: 'unrecorded' }
-  | { kind: 'recorded'; recorded: RecordedEvent };
+export type Reception = { kind: 'rejected'; reason: string } | { kind: 'unrecorded' } | { kind: 'recorded'; recorded: RecordedEvent };
 
 /**
  * One Kill Bill delivery, whatever carried it: validates it, records it durably (deduped), and only then starts
@@ -30,7 +27,10 @@ export async function receiveNotification(deps: Deps, body: string): Promise<Rec
     recorded = await recordBillingEvent(deps, notification, dedupeKey, intent.kind === 'ignore' ? intent.reason : null);
   } catch (error) {
     count('unrecorded');
-    deps.log.error({ event: 'billing.webhook_record_failed', eventType: notification.eventType, err: error }, 'could not record a billing event');
+    deps.log.error(
+      { event: 'billing.webhook_record_failed', eventType: notification.eventType, err: error },
+      'could not record a billing event',
+    );
     return { kind: 'unrecorded' };
   }
   deps.log.info(

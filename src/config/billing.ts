@@ -7,18 +7,30 @@ const urlSafeSecret = z.string().regex(/^[A-Za-z0-9._~-]{24,200}$/, 'must be 24-
 const headerValue = z.string().regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
 /** Variables that may come from a file (`NAME_FILE`, a Docker secret). */
-export const billingSecretNames = ['KILLBILL_WEBHOOK_TOKEN', 'KILLBILL_API_KEY', 'KILLBILL_API_SECRET', 'KILLBILL_USERNAME', 'KILLBILL_PASSWORD'];
+export const billingSecretNames = [
+  'KILLBILL_WEBHOOK_TOKEN',
+  'KILLBILL_API_KEY',
+  'KILLBILL_API_SECRET',
+  'KILLBILL_USERNAME',
+  'KILLBILL_PASSWORD',
+];
 
 /** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how events are retried and kept. */
 export const billingSection = z
   .object({
     KILLBILL_WEBHOOK_TOKEN: urlSafeSecret.optional(),
     KILLBILL_URL: urlWithScheme(['http:', 'https:'])
-      .refine((value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password), 'must not carry credentials (use KILLBILL_USERNAME and KILLBILL_PASSWORD)')
+      .refine(
+        (value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password),
+        'must not carry credentials (use KILLBILL_USERNAME and KILLBILL_PASSWORD)',
+      )
       .optional(),
     KILLBILL_API_KEY: headerValue.optional(),
     KILLBILL_API_SECRET: headerValue.optional(),
-    KILLBILL_USERNAME: z.string().regex(/^[^:\p{Cc}]+$/u, 'must not be empty, nor contain a colon or control characters').optional(),
+    KILLBILL_USERNAME: z
+      .string()
+      .regex(/^[^:\p{Cc}]+$/u, 'must not be empty, nor contain a colon or control characters')
+      .optional(),
     KILLBILL_PASSWORD: z.string().min(1).optional(),
     KILLBILL_TIMEOUT_MS: int(100, 120_000).default(10_000),
     BILLING_RETRY_CRON: cronExpression.default('*/5 * * * * *'),

@@ -23,7 +23,10 @@ export const coreSection = z
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     LEADER_RETRY_MS: int(100, 60_000).default(2000),
     SWARM_NETWORK: z.string().regex(dockerName, 'must be a Docker network name').default('odoo-net'),
-    CEPHFS_ROOT: z.string().regex(/^\/[^\0]*$/, 'must be an absolute path').default('/mnt/cephfs'),
+    CEPHFS_ROOT: z
+      .string()
+      .regex(/^\/[^\0]*$/, 'must be an absolute path')
+      .default('/mnt/cephfs'),
     SWARM_RESERVATIONS: z.enum(['on', 'off']).default('on'),
     DOCKER_LABELS: z
       .string()

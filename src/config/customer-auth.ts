@@ -6,14 +6,21 @@ export const customerAuthSection = z
   .object({
     JWT_SECRET: z.string().min(32, 'must be at least 32 characters (HS256)').optional(),
     JWT_JWKS_URL: urlWithScheme(['https:', 'http:'])
-      .refine((value) => !URL.canParse(value) || new URL(value).protocol === 'https:' || isLoopback(new URL(value).hostname), 'must be https (http only on localhost)')
+      .refine(
+        (value) => !URL.canParse(value) || new URL(value).protocol === 'https:' || isLoopback(new URL(value).hostname),
+        'must be https (http only on localhost)',
+      )
       .optional(),
     JWT_ISSUER: z.string().min(1).optional(),
     JWT_AUDIENCE: z.string().min(1).optional(),
   })
   .superRefine((e, context) => {
     if (e.JWT_SECRET && e.JWT_JWKS_URL) {
-      context.addIssue({ code: 'custom', path: ['JWT_JWKS_URL'], message: 'cannot be set together with JWT_SECRET (choose one way to verify customer tokens)' });
+      context.addIssue({
+        code: 'custom',
+        path: ['JWT_JWKS_URL'],
+        message: 'cannot be set together with JWT_SECRET (choose one way to verify customer tokens)',
+      });
     }
   })
   .transform((e) => ({

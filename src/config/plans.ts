@@ -4,7 +4,10 @@ import { cronExpression, int } from './rules.js';
 /** What an instance gets and how many a customer may hold; how long a cancelled one waits before it is purged. */
 export const planSection = z
   .object({
-    DEFAULT_PLAN: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/, 'must be 1-60 letters, digits or . _ -').default('default'),
+    DEFAULT_PLAN: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/, 'must be 1-60 letters, digits or . _ -')
+      .default('default'),
     MAX_INSTANCES_PER_CUSTOMER: int(1, 100_000).default(3),
     TERMINATION_GRACE_SECONDS: int(0, 365 * 24 * 3600).default(30 * 24 * 3600),
     PURGE_CHECK_CRON: cronExpression.default('*/5 * * * * *'),

@@ -6,7 +6,10 @@ export const poolSection = z
   .object({
     POSTGRES_POOL_IMAGE: z.string().min(1).default('postgres:16'),
     POOL_ACCESS_MODE: z.enum(['published', 'overlay']).default('published'),
-    POOL_PUBLISHED_HOST: z.string().regex(/^[a-zA-Z0-9.-]+$/, 'must be a host name or an IPv4 address').default('127.0.0.1'),
+    POOL_PUBLISHED_HOST: z
+      .string()
+      .regex(/^[a-zA-Z0-9.-]+$/, 'must be a host name or an IPv4 address')
+      .default('127.0.0.1'),
     POOL_PUBLISHED_PORTS: z
       .string()
       .regex(/^\d{2,5}-\d{2,5}$/, 'must be a port range such as 25432-25999')
@@ -17,7 +20,10 @@ export const poolSection = z
       .default('25432-25999'),
     POOL_PLACEMENT_CONSTRAINTS: z.string().default('node.labels.role==database'),
     POOL_POSTGRES_UID: int(0, 2 ** 31).default(999),
-    POOL_ADMIN_USER: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name').default('postgres'),
+    POOL_ADMIN_USER: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a PostgreSQL role name')
+      .default('postgres'),
     POOL_PROVISION_DEADLINE_SECONDS: int(10, 3600).default(300),
     POOL_PROVISIONING_CRON: cronExpression.default('*/2 * * * * *'),
     POOL_HEALTH_CRON: cronExpression.default('*/15 * * * * *'),
@@ -27,7 +33,11 @@ export const poolSection = z
     POOL_ADMIN_IDLE_SECONDS: int(1, 3600).default(30),
     POOL_GROWTH: z.enum(['on', 'off']).default('off'),
     POOL_GROWTH_MAX_INSTANCES: int(1, 10_000).default(50),
-    POOL_GROWTH_CPU_LIMIT: z.coerce.number({ message: 'must be a number of cores' }).min(0.25, 'must be at least 0.25').max(64, 'must be at most 64').default(2),
+    POOL_GROWTH_CPU_LIMIT: z.coerce
+      .number({ message: 'must be a number of cores' })
+      .min(0.25, 'must be at least 0.25')
+      .max(64, 'must be at most 64')
+      .default(2),
     POOL_GROWTH_MEMORY_MB: int(256, 1024 * 1024).default(4096),
   })
   .transform((e) => ({

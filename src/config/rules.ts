@@ -8,13 +8,16 @@ export const dockerName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 export const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export const urlWithScheme = (schemes: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return schemes.includes(new URL(value).protocol);
-    } catch {
-      return false;
-    }
-  }, `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+  z.string().refine(
+    (value) => {
+      try {
+        return schemes.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    `must be a URL starting with ${schemes.map((s) => `${s}//`).join(' or ')}`,
+  );
 
 export const int = (min: number, max: number) => {
   const rule = `must be an integer from ${min} to ${max}`;
@@ -22,7 +25,9 @@ export const int = (min: number, max: number) => {
 };
 
 /** Checked at start-up, so a leader never fails on a schedule half-way through starting its jobs. */
-export const cronExpression = z.string().refine((value) => cron.validate(value), 'must be a cron expression (5 or 6 fields, as node-cron reads them)');
+export const cronExpression = z
+  .string()
+  .refine((value) => cron.validate(value), 'must be a cron expression (5 or 6 fields, as node-cron reads them)');
 
 export const base64Key = z.string().refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes encoded in base64');
 
@@ -39,4 +44,8 @@ export const origin = z.string().refine((value) => {
 }, 'must list origins such as https://admin.example.com (scheme, host and port only), separated by commas');
 
 /** `a,b,,c ` as ['a', 'b', 'c']. */
-export const commaList = (value: string | undefined): string[] => (value ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+export const commaList = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);

@@ -16,7 +16,10 @@ export const tenantSection = z
     ODOO_UID: int(0, 2 ** 31).default(101),
     FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
     TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
-    TLS_CERT_RESOLVER: z.string().regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a Traefik certificate resolver name').default('letsencrypt'),
+    TLS_CERT_RESOLVER: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a Traefik certificate resolver name')
+      .default('letsencrypt'),
     ORCHESTRATOR_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').optional(),
     RESERVED_SUBDOMAINS: z
       .string()

@@ -17,7 +17,9 @@ try {
     adminPassword: process.env.POOL_ADMIN_PASSWORD ?? '',
     maxInstances: Number(process.env.LOCAL_POOL_MAX_INSTANCES ?? 50),
   });
-  process.stdout.write(`pool ${pool.name} (${pool.host}:${pool.port}) is ${pool.status} with ${pool.max_instances - pool.current_instances} free slots\n`);
+  process.stdout.write(
+    `pool ${pool.name} (${pool.host}:${pool.port}) is ${pool.status} with ${pool.max_instances - pool.current_instances} free slots\n`,
+  );
 } finally {
   await closeDeps(deps);
 }

@@ -22,7 +22,11 @@ export interface AdminCredentials {
  * Gives Odoo's admin user the login `login` (and its partner that e-mail) and `password`, stored only as the hash
  * Odoo verifies. The password itself goes nowhere: not to the pool, a row, a log line or an event.
  */
-export async function writeAdminCredentials(deps: Pick<Deps, 'db' | 'config'>, instance: InstanceRow, credentials: AdminCredentials): Promise<void> {
+export async function writeAdminCredentials(
+  deps: Pick<Deps, 'db' | 'config'>,
+  instance: InstanceRow,
+  credentials: AdminCredentials,
+): Promise<void> {
   const hash = await odooPasswordHash(credentials.password);
   await withTenantDatabase(deps, instance, async (client) => {
     const updated = await client.query(
@@ -30,7 +34,10 @@ export async function writeAdminCredentials(deps: Pick<Deps, 'db' | 'config'>, i
       [credentials.login, hash, ADMIN_USER_ID],
     );
     if (updated.rowCount !== 1) throw new Error(`the tenant database has no admin user (res_users id ${ADMIN_USER_ID})`);
-    await client.query('update res_partner set email = $1 where id = (select partner_id from res_users where id = $2)', [credentials.login, ADMIN_USER_ID]);
+    await client.query('update res_partner set email = $1 where id = (select partner_id from res_users where id = $2)', [
+      credentials.login,
+      ADMIN_USER_ID,
+    ]);
   });
 }
 
@@ -55,7 +62,10 @@ export async function resetInstanceAdminPassword(
   return withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
     if (!instance.initialized_at || !resettable.includes(instance.status)) {
-      throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and its database is not initialised yet: try again once it runs.`);
+      throw new DomainError(
+        'CONFLICT',
+        `Instance ${instanceId} is ${instance.status} and its database is not initialised yet: try again once it runs.`,
+      );
     }
     const credentials = { login: instance.admin_email, password: generatePassword(ADMIN_PASSWORD_LENGTH) };
     await writeAdminCredentials(deps, instance, credentials);

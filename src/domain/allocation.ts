@@ -93,7 +93,8 @@ async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promi
       }
       continue;
     }
-    const reason = failures.length > 0 ? `No pool could take the database (${failures.join('; ')}).` : 'No pool has room for a new database.';
+    const reason =
+      failures.length > 0 ? `No pool could take the database (${failures.join('; ')}).` : 'No pool has room for a new database.';
     await recordWaiting(deps, instanceId, trigger, failures.length > 0 ? reason : null);
     if (deps.config.pools.growth.enabled) await growPools(deps);
     deps.log.debug({ event: 'allocation.waiting', instanceId }, 'no pool capacity; instance waits');
@@ -160,7 +161,14 @@ async function abandonReservation(deps: Deps, reservation: Reservation, tenant: 
     await deps.poolConnections.use(pool, (client) => dropTenantDatabase(client, tenant));
   } catch (error) {
     deps.log.error(
-      { event: 'allocation.orphan', instanceId: instance.id, poolId: pool.id, database: tenant.database, role: tenant.role, reason: (error as Error).message },
+      {
+        event: 'allocation.orphan',
+        instanceId: instance.id,
+        poolId: pool.id,
+        database: tenant.database,
+        role: tenant.role,
+        reason: (error as Error).message,
+      },
       'could not remove a partly made tenant database',
     );
   }
@@ -171,9 +179,16 @@ async function abandonReservation(deps: Deps, reservation: Reservation, tenant: 
 async function recordWaiting(deps: Deps, instanceId: string, trigger: Trigger, error: string | null): Promise<void> {
   const instance = await deps.db.selectFrom('instances').select(['id', 'status', 'error']).where('id', '=', instanceId).executeTakeFirst();
   if (instance?.status === 'CREATING') {
-    await moveInstance(deps, deps.db, instance, 'WAITING_FOR_DATABASE', trigger, { patch: { error }, message: error ?? 'no pool has room' });
+    await moveInstance(deps, deps.db, instance, 'WAITING_FOR_DATABASE', trigger, {
+      patch: { error },
+      message: error ?? 'no pool has room',
+    });
   } else if (instance?.status === 'WAITING_FOR_DATABASE' && instance.error !== error) {
-    await deps.db.updateTable('instances').set({ error, updated_at: sql`now()` }).where('id', '=', instanceId).execute();
+    await deps.db
+      .updateTable('instances')
+      .set({ error, updated_at: sql`now()` })
+      .where('id', '=', instanceId)
+      .execute();
   }
 }
 

@@ -30,7 +30,13 @@ export async function finalBackupSince(deps: Deps, instanceId: string, since: Da
 export const isCompletedFinal = (backup: BackupRow): boolean => backup.kind === 'FINAL' && backup.status === 'COMPLETED';
 
 /** Keeps advancing until a FINAL backup completed or failed, or `timeoutMs` passed; returns the last row seen. */
-export async function awaitFinalBackup(deps: Deps, instanceId: string, since: Date, trigger: Trigger, timeoutMs: number): Promise<BackupRow> {
+export async function awaitFinalBackup(
+  deps: Deps,
+  instanceId: string,
+  since: Date,
+  trigger: Trigger,
+  timeoutMs: number,
+): Promise<BackupRow> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const backup = await finalBackupSince(deps, instanceId, since, trigger);

@@ -24,7 +24,11 @@ export function judgeJob(tasks: SwarmTask[], deadline: Date, now: Date): JobVerd
 /** Where the job reaches the instance's pool (the address its Odoo uses) and the admin's pgpass secret, made for this job. */
 export async function poolReach(deps: Deps, instance: InstanceRow, jobName: string): Promise<PoolReach> {
   if (!instance.db_server_id || !instance.db_host) throw new Error(`instance ${instance.id} has no database`);
-  const pool: PoolRow = await deps.db.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).executeTakeFirstOrThrow();
+  const pool: PoolRow = await deps.db
+    .selectFrom('db_servers')
+    .selectAll()
+    .where('id', '=', instance.db_server_id)
+    .executeTakeFirstOrThrow();
   const access = poolAdminAccess(pool, deps.config.masterKey);
   const secret = await ensureSecret(
     deps.docker,
@@ -32,7 +36,12 @@ export async function poolReach(deps: Deps, instance: InstanceRow, jobName: stri
     pgpassLine(access.adminUser, access.adminPassword),
     jobLabels(instance.id, 'backup', deps.config.dockerLabels),
   );
-  return { host: instance.db_host, port: instance.db_port ?? 5432, adminUser: access.adminUser, secret: { id: secret.id, name: secret.name } };
+  return {
+    host: instance.db_host,
+    port: instance.db_port ?? 5432,
+    adminUser: access.adminUser,
+    secret: { id: secret.id, name: secret.name },
+  };
 }
 
 export const startJob = (deps: Pick<Deps, 'docker'>, spec: ServiceSpec): Promise<string> => createService(deps.docker, spec);
@@ -80,6 +89,8 @@ export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config
     const job = secret.Spec.Name.replace(/-pgpass$/, '');
     if (job === secret.Spec.Name || Date.parse(secret.CreatedAt ?? '') > now.getTime() - ORPHAN_SECRET_SECONDS * 1000) continue;
     if (await findServiceByName(deps.docker, job)) continue;
-    await removeSecret(deps.docker, secret.ID).catch((error: Error) => deps.log.debug({ event: 'backup.secret_left', secret: secret.Spec.Name, reason: error.message }));
+    await removeSecret(deps.docker, secret.ID).catch((error: Error) =>
+      deps.log.debug({ event: 'backup.secret_left', secret: secret.Spec.Name, reason: error.message }),
+    );
   }
 }

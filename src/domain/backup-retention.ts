@@ -39,9 +39,13 @@ function newestPerPeriod(newestFirst: RetainedBackup[], period: (date: Date) => 
 export function expiredBackups(backups: RetainedBackup[], policy: RetentionPolicy, now: Date, terminatedAt: Date | null): string[] {
   if (terminatedAt) {
     const expired = now.getTime() - terminatedAt.getTime() > policy.keepAfterTerminationDays * DAY_MS;
-    return expired ? backups.filter((backup) => backup.status === 'COMPLETED' || backup.status === 'FAILED').map((backup) => backup.id) : [];
+    return expired
+      ? backups.filter((backup) => backup.status === 'COMPLETED' || backup.status === 'FAILED').map((backup) => backup.id)
+      : [];
   }
-  const completed = backups.filter((backup) => backup.status === 'COMPLETED').sort((a, b) => b.created_at.getTime() - a.created_at.getTime());
+  const completed = backups
+    .filter((backup) => backup.status === 'COMPLETED')
+    .sort((a, b) => b.created_at.getTime() - a.created_at.getTime());
   const keep = new Set([
     ...completed.slice(0, 1).map((backup) => backup.id),
     ...newestPerPeriod(completed, dayOf, policy.keepDaily),
@@ -50,7 +54,11 @@ export function expiredBackups(backups: RetainedBackup[], policy: RetentionPolic
   ]);
   const failedBefore = now.getTime() - Math.max(policy.keepDaily, 1) * DAY_MS;
   return backups
-    .filter((backup) => (backup.status === 'COMPLETED' && !keep.has(backup.id)) || (backup.status === 'FAILED' && backup.created_at.getTime() < failedBefore))
+    .filter(
+      (backup) =>
+        (backup.status === 'COMPLETED' && !keep.has(backup.id)) ||
+        (backup.status === 'FAILED' && backup.created_at.getTime() < failedBefore),
+    )
     .map((backup) => backup.id);
 }
 
@@ -66,9 +74,15 @@ export async function applyRetention(deps: Deps, now = new Date()): Promise<numb
     .execute();
   let pruned = 0;
   for (const instance of instances) {
-    const backups = await deps.db.selectFrom('backups').select(['id', 'status', 'created_at']).where('instance_id', '=', instance.id).execute();
+    const backups = await deps.db
+      .selectFrom('backups')
+      .select(['id', 'status', 'created_at'])
+      .where('instance_id', '=', instance.id)
+      .execute();
     const inUse = new Set(
-      (await deps.db.selectFrom('restores').select('backup_id').where('status', 'not in', ['COMPLETED', 'FAILED']).execute()).map((restore) => restore.backup_id),
+      (await deps.db.selectFrom('restores').select('backup_id').where('status', 'not in', ['COMPLETED', 'FAILED']).execute()).map(
+        (restore) => restore.backup_id,
+      ),
     );
     const terminatedAt = instance.status === 'TERMINATED' ? instance.status_changed_at : null;
     for (const id of expiredBackups(backups, deps.config.backups, now, terminatedAt).filter((id) => !inUse.has(id))) {

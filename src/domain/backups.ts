@@ -21,7 +21,18 @@ export interface BackupManifest {
 
 const MANUAL_PER_CUSTOMER_SECONDS = 3600;
 /** Statuses an instance's database can be backed up in: it has one, and it is not being replaced or dropped. */
-const backupable = new Set(['ALLOCATED', 'PROVISIONING', 'RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'SUSPENDED', 'FAILED']);
+const backupable = new Set([
+  'ALLOCATED',
+  'PROVISIONING',
+  'RUNNING',
+  'DEGRADED',
+  'STOPPING',
+  'STOPPED',
+  'STARTING',
+  'RESTARTING',
+  'SUSPENDED',
+  'FAILED',
+]);
 
 export const backupJobName = (backupId: string) => `bk-${backupId}`;
 
@@ -55,7 +66,10 @@ export async function backupInstance(deps: Deps, instanceId: string, trigger: Tr
   if (kind === 'MANUAL' && trigger.actor.startsWith('customer:')) await limitCustomerBackups(deps, instanceId);
 
   const active = await activeBackup(deps, instanceId);
-  if (active) return active.status === 'PENDING' && active.kind === 'SCHEDULED' && kind !== 'SCHEDULED' ? takeOver(deps, active, kind, trigger) : active;
+  if (active)
+    return active.status === 'PENDING' && active.kind === 'SCHEDULED' && kind !== 'SCHEDULED'
+      ? takeOver(deps, active, kind, trigger)
+      : active;
   const inserted = await deps.db
     .insertInto('backups')
     .values({ instance_id: instanceId, kind, status: 'PENDING', actor: trigger.actor })
@@ -69,7 +83,12 @@ export async function backupInstance(deps: Deps, instanceId: string, trigger: Tr
 }
 
 const activeBackup = (deps: Pick<Deps, 'db'>, instanceId: string) =>
-  deps.db.selectFrom('backups').selectAll().where('instance_id', '=', instanceId).where('status', 'in', ['PENDING', 'RUNNING']).executeTakeFirst();
+  deps.db
+    .selectFrom('backups')
+    .selectAll()
+    .where('instance_id', '=', instanceId)
+    .where('status', 'in', ['PENDING', 'RUNNING'])
+    .executeTakeFirst();
 
 async function takeOver(deps: Deps, scheduled: BackupRow, kind: BackupKind, trigger: Trigger): Promise<BackupRow> {
   const taken = await deps.db
@@ -101,9 +120,11 @@ async function limitCustomerBackups(deps: Pick<Deps, 'db'>, instanceId: string):
 /** Starts a PENDING backup's job (or finds the one an earlier try made) and marks it RUNNING. */
 export async function startBackup(deps: Deps, backup: BackupRow, known?: InstanceRow): Promise<BackupRow> {
   if (backup.status !== 'PENDING') return backup;
-  const instance = known ?? (await deps.db.selectFrom('instances').selectAll().where('id', '=', backup.instance_id).executeTakeFirstOrThrow());
+  const instance =
+    known ?? (await deps.db.selectFrom('instances').selectAll().where('id', '=', backup.instance_id).executeTakeFirstOrThrow());
   // A scheduled backup that waited while its instance was terminated (or is being restored) has nothing to back up.
-  if (backup.kind !== 'FINAL' && !backupable.has(instance.status)) return finishBackup(deps, backup, { status: 'FAILED', error: `the instance is ${instance.status}` });
+  if (backup.kind !== 'FINAL' && !backupable.has(instance.status))
+    return finishBackup(deps, backup, { status: 'FAILED', error: `the instance is ${instance.status}` });
   const name = backupJobName(backup.id);
   try {
     await mkdir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), { recursive: true, mode: 0o700 });
@@ -143,7 +164,10 @@ export async function advanceBackup(deps: Deps, backup: BackupRow, now = new Dat
   if (backup.status !== 'RUNNING') return backup;
   const tasks = await jobTasks(deps, backupJobName(backup.id));
   const deadline = new Date((backup.started_at ?? backup.created_at).getTime() + deps.config.backups.jobDeadlineSeconds * 1000);
-  const verdict = tasks === null ? ({ kind: 'failed', reason: 'the backup job was removed before it finished', taskId: null } as const) : judgeJob(tasks, deadline, now);
+  const verdict =
+    tasks === null
+      ? ({ kind: 'failed', reason: 'the backup job was removed before it finished', taskId: null } as const)
+      : judgeJob(tasks, deadline, now);
   if (verdict.kind === 'pending') return backup;
   if (verdict.kind === 'failed') return finishBackup(deps, backup, { status: 'FAILED', error: await failureWithLog(deps, verdict) });
   try {
@@ -151,7 +175,10 @@ export async function advanceBackup(deps: Deps, backup: BackupRow, now = new Dat
     const size = manifest.files.reduce((total, file) => total + file.size, 0);
     return await finishBackup(deps, backup, { status: 'COMPLETED', size });
   } catch (error) {
-    return finishBackup(deps, backup, { status: 'FAILED', error: `the job ended without a readable manifest (${(error as Error).message})` });
+    return finishBackup(deps, backup, {
+      status: 'FAILED',
+      error: `the job ended without a readable manifest (${(error as Error).message})`,
+    });
   }
 }
 
@@ -176,11 +203,23 @@ async function finishBackup(deps: Deps, backup: BackupRow, ending: Ending): Prom
   if (ending.status === 'FAILED') {
     await rm(`${instanceBackupsDir(deps.config.cephfsRoot, backup.instance_id)}/.partial-${backup.id}`, { recursive: true, force: true });
     deps.metrics.backupFailures.inc({ kind: backup.kind });
-    deps.log.warn({ event: 'backup.failed', instanceId: backup.instance_id, backupId: backup.id, kind: backup.kind, error: ending.error }, 'backup failed');
+    deps.log.warn(
+      { event: 'backup.failed', instanceId: backup.instance_id, backupId: backup.id, kind: backup.kind, error: ending.error },
+      'backup failed',
+    );
   } else {
-    deps.log.info({ event: 'backup.completed', instanceId: backup.instance_id, backupId: backup.id, kind: backup.kind, sizeBytes: ending.size }, 'backup completed');
+    deps.log.info(
+      { event: 'backup.completed', instanceId: backup.instance_id, backupId: backup.id, kind: backup.kind, sizeBytes: ending.size },
+      'backup completed',
+    );
   }
-  await recordEvent(deps, deps.db, backup.instance_id, { cause: 'backup', actor: 'scheduler' }, `${backup.kind.toLowerCase()} backup ${backup.id} ${ending.status.toLowerCase()}${ending.status === 'FAILED' ? `: ${ending.error}` : ''}`);
+  await recordEvent(
+    deps,
+    deps.db,
+    backup.instance_id,
+    { cause: 'backup', actor: 'scheduler' },
+    `${backup.kind.toLowerCase()} backup ${backup.id} ${ending.status.toLowerCase()}${ending.status === 'FAILED' ? `: ${ending.error}` : ''}`,
+  );
   return finished;
 }
 
@@ -196,13 +235,21 @@ export async function waitForBackup(deps: Deps, backupId: string, timeoutMs: num
 
 /** Every backup in flight, advanced one step: the leader's tick, so a restarted daemon finishes or fails them from the rows. */
 export async function advanceBackups(deps: Deps, now = new Date()): Promise<void> {
-  const inFlight = await deps.db.selectFrom('backups').selectAll().where('status', 'in', ['PENDING', 'RUNNING']).orderBy('not_before').execute();
+  const inFlight = await deps.db
+    .selectFrom('backups')
+    .selectAll()
+    .where('status', 'in', ['PENDING', 'RUNNING'])
+    .orderBy('not_before')
+    .execute();
   let running = inFlight.filter((backup) => backup.status === 'RUNNING').length;
   for (const backup of inFlight) {
     // Scheduled backups wait for a free slot; manual and final ones never wait.
     if (backup.status === 'PENDING' && backup.kind === 'SCHEDULED' && running >= deps.config.backups.maxConcurrent) continue;
     const advanced = await advanceBackup(deps, backup, now).catch((error: unknown) => {
-      deps.log.warn({ event: 'backup.advance_failed', backupId: backup.id, err: error }, 'could not advance a backup; tried again next run');
+      deps.log.warn(
+        { event: 'backup.advance_failed', backupId: backup.id, err: error },
+        'could not advance a backup; tried again next run',
+      );
       return backup;
     });
     if (backup.status === 'PENDING' && advanced.status === 'RUNNING') running += 1;

@@ -24,5 +24,11 @@ export async function reissueCredentials(deps: Deps, executor: Executor, instanc
   );
   await recordEvent(deps, executor, instance.id, trigger, `database credentials expired: role ${role} given a new password`);
   deps.log.info({ event: 'credentials.reissued', instanceId: instance.id, role }, 'database credentials re-issued');
-  return { db_host: instance.db_host, db_port: instance.db_port ?? 5432, db_name: tenantDatabaseName(instance.id), db_user: role, db_password: password };
+  return {
+    db_host: instance.db_host,
+    db_port: instance.db_port ?? 5432,
+    db_name: tenantDatabaseName(instance.id),
+    db_user: role,
+    db_password: password,
+  };
 }

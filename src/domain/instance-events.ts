@@ -32,7 +32,13 @@ async function insertEvent(
 }
 
 /** Records something that happened to an instance without changing its status (a trigger, a failure). */
-export async function recordEvent(deps: Pick<Deps, 'events'>, executor: Executor, instanceId: string, trigger: Trigger, message: string | null = null) {
+export async function recordEvent(
+  deps: Pick<Deps, 'events'>,
+  executor: Executor,
+  instanceId: string,
+  trigger: Trigger,
+  message: string | null = null,
+) {
   const event = await insertEvent(executor, instanceId, null, null, trigger, message);
   afterCommit(executor, () => deps.events.publish(instanceId, event));
   return event;
@@ -100,7 +106,12 @@ export async function moveInstance(
     .executeTakeFirst();
   if (!row) return undefined;
   const { event_id, event_created_at, ...moved } = row;
-  publishWritten(deps, executor, { instance_id: instance.id, from_status: instance.status, to_status: to, trigger, message }, { event_id, event_created_at });
+  publishWritten(
+    deps,
+    executor,
+    { instance_id: instance.id, from_status: instance.status, to_status: to, trigger, message },
+    { event_id, event_created_at },
+  );
   return moved;
 }
 
@@ -108,7 +119,11 @@ export async function moveInstance(
  * The events of each instance, oldest first, a page of `first` (1 to 1000) each, in one query however many
  * instances: for each instance, its next `first + 1` events by the (instance_id, id) index.
  */
-export async function pagesOfInstanceEvents(deps: Pick<Deps, 'db'>, instanceIds: readonly string[], request: PageRequest): Promise<Page<InstanceEventRow>[]> {
+export async function pagesOfInstanceEvents(
+  deps: Pick<Deps, 'db'>,
+  instanceIds: readonly string[],
+  request: PageRequest,
+): Promise<Page<InstanceEventRow>[]> {
   const first = checkPageSize(request.first, 1000);
   const afterId = request.after ? readSerialCursor(request.after) : null;
   const rows =
@@ -121,7 +136,10 @@ export async function pagesOfInstanceEvents(deps: Pick<Deps, 'db'>, instanceIds:
             (eb) => {
               let events = eb.selectFrom('instance_events').selectAll().whereRef('instance_events.instance_id', '=', 'instances.id');
               if (afterId) events = events.where('instance_events.id', '>', afterId);
-              return events.orderBy('instance_events.id').limit(first + 1).as('event');
+              return events
+                .orderBy('instance_events.id')
+                .limit(first + 1)
+                .as('event');
             },
             (join) => join.onTrue(),
           )

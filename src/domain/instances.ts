@@ -76,7 +76,11 @@ export async function createInstance(
     },
     trigger,
   );
-  if (inserted) deps.log.info({ event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain, plan: plan.name }, 'instance created');
+  if (inserted)
+    deps.log.info(
+      { event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain, plan: plan.name },
+      'instance created',
+    );
 
   let allocated: InstanceRow | undefined;
   try {
@@ -98,7 +102,12 @@ async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise
   try {
     return await withTransaction(deps.db, async (trx) => {
       await sql`select pg_advisory_xact_lock(hashtextextended(${`customer:${row.customer_id}`}, 0))`.execute(trx);
-      const holder = await trx.selectFrom('instances').selectAll().where('subdomain', '=', row.subdomain).where('status', '<>', 'TERMINATED').executeTakeFirst();
+      const holder = await trx
+        .selectFrom('instances')
+        .selectAll()
+        .where('subdomain', '=', row.subdomain)
+        .where('status', '<>', 'TERMINATED')
+        .executeTakeFirst();
       if (holder) {
         if (holder.customer_id === row.customer_id && holder.name === row.name) return { instance: holder, inserted: false };
         throw new DomainError('CONFLICT', `The subdomain ${row.subdomain} is already taken.`, 'input.subdomain');
@@ -110,7 +119,11 @@ async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise
         .where('status', 'not in', endedStatuses)
         .executeTakeFirstOrThrow();
       if (Number(live.n) >= limit) {
-        throw new DomainError('CONFLICT', `Customer ${row.customer_id} already has ${live.n} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`, 'input.customerId');
+        throw new DomainError(
+          'CONFLICT',
+          `Customer ${row.customer_id} already has ${live.n} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`,
+          'input.customerId',
+        );
       }
       const instance = await trx.insertInto('instances').values(row).returningAll().executeTakeFirstOrThrow();
       await recordEvent(deps, trx, instance.id, trigger, `created ${instance.subdomain} (${instance.status}) on plan ${row.plan}`);
@@ -122,7 +135,11 @@ async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise
     if ((error as { code?: string }).code !== '23505') throw error;
     const index = (error as { constraint?: string }).constraint;
     if (index === 'instances_subscription_live') {
-      throw new DomainError('CONFLICT', `Subscription ${row.subscription_id} is already linked to a live instance: one subscription pays for one instance.`, 'input.subscriptionId');
+      throw new DomainError(
+        'CONFLICT',
+        `Subscription ${row.subscription_id} is already linked to a live instance: one subscription pays for one instance.`,
+        'input.subscriptionId',
+      );
     }
     throw new DomainError('CONFLICT', `The subdomain ${row.subdomain} is already taken.`, 'input.subdomain');
   }
@@ -144,7 +161,8 @@ export type InstancePage = Page<InstanceRow> & { totalCount: number };
 /** Newest first, `first` at a time (1 to 200); `after` is the previous page's `endCursor`. */
 export async function listInstances(deps: Pick<Deps, 'db'>, filter: InstanceFilter, request: PageRequest): Promise<InstancePage> {
   const first = checkPageSize(request.first, 200);
-  if (filter.customerId && !isUuid(filter.customerId)) throw new DomainError('VALIDATION_FAILED', 'customerId: must be a UUID', 'customerId');
+  if (filter.customerId && !isUuid(filter.customerId))
+    throw new DomainError('VALIDATION_FAILED', 'customerId: must be a UUID', 'customerId');
 
   let query = deps.db.selectFrom('instances');
   if (filter.status) query = query.where('status', '=', filter.status);
@@ -156,7 +174,11 @@ export async function listInstances(deps: Pick<Deps, 'db'>, filter: InstanceFilt
     pageQuery = pageQuery.where(sql<boolean>`(${toMillisecond('created_at')}, id) < (${cursor.at}, ${cursor.id}::uuid)`);
   }
   const [rows, count] = await Promise.all([
-    pageQuery.orderBy(toMillisecond('created_at'), 'desc').orderBy('id', 'desc').limit(first + 1).execute(),
+    pageQuery
+      .orderBy(toMillisecond('created_at'), 'desc')
+      .orderBy('id', 'desc')
+      .limit(first + 1)
+      .execute(),
     query.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
   return { ...pageOf(rows, request, (row) => timeCursor(row.created_at, row.id)), totalCount: Number(count.count) };

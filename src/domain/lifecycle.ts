@@ -19,7 +19,11 @@ interface RunStateChange {
 }
 
 /** Runs `work` with the instance's row locked until the transaction ends. */
-function withLockedInstance<T>(deps: Deps, instanceId: string, work: (trx: Transaction<Database>, instance: InstanceRow) => Promise<T>): Promise<T> {
+function withLockedInstance<T>(
+  deps: Deps,
+  instanceId: string,
+  work: (trx: Transaction<Database>, instance: InstanceRow) => Promise<T>,
+): Promise<T> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   return withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
@@ -33,7 +37,10 @@ function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change
     if (change.already.includes(instance.status)) return instance;
     // Billing stopped it: only paying, or an admin's resumeInstance, starts it again.
     if (instance.status === 'SUSPENDED') {
-      throw new DomainError('CONFLICT', `Instance ${instanceId} is SUSPENDED by billing and cannot be ${change.verb}: paying (or an admin's resumeInstance) brings it back.`);
+      throw new DomainError(
+        'CONFLICT',
+        `Instance ${instanceId} is SUSPENDED by billing and cannot be ${change.verb}: paying (or an admin's resumeInstance) brings it back.`,
+      );
     }
     if (!canTransition(instance.status, change.transitional) || !instance.service_name) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be ${change.verb}.`);
@@ -84,12 +91,20 @@ export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger
 export function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger, purgeAt: Date | null = null): Promise<InstanceRow> {
   return withLockedInstance(deps, instanceId, async (trx, instance) => {
     if (endedStatuses.includes(instance.status)) return instance;
-    if (instance.status === 'PROVISIONING') throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: it is suspended once it runs.`);
+    if (instance.status === 'PROVISIONING')
+      throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: it is suspended once it runs.`);
     const purge_at = instance.purge_at ?? purgeAt;
-    const message = purge_at ? `purged at ${purge_at.toISOString()} unless reactivated` : 'service scaled to 0; database, secret and filestore kept';
+    const message = purge_at
+      ? `purged at ${purge_at.toISOString()} unless reactivated`
+      : 'service scaled to 0; database, secret and filestore kept';
     if (instance.status === 'SUSPENDED' || !instance.service_name || !canTransition(instance.status, 'SUSPENDED')) {
       if (purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
-      const updated = await trx.updateTable('instances').set({ purge_at }).where('id', '=', instanceId).returningAll().executeTakeFirstOrThrow();
+      const updated = await trx
+        .updateTable('instances')
+        .set({ purge_at })
+        .where('id', '=', instanceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
       await recordEvent(deps, trx, instanceId, trigger, message);
       return updated;
     }
@@ -105,24 +120,42 @@ export function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger
  * subscription. A cancelled one (with a purge time) comes back only through reactivation, which also clears it.
  * An instance already on its way back or running is returned as it is.
  */
-export function resumeInstance(deps: Deps, instanceId: string, trigger: Trigger, options: { reactivate?: boolean } = {}): Promise<InstanceRow> {
+export function resumeInstance(
+  deps: Deps,
+  instanceId: string,
+  trigger: Trigger,
+  options: { reactivate?: boolean } = {},
+): Promise<InstanceRow> {
   return withLockedInstance(deps, instanceId, async (trx, instance) => {
     if (instance.purge_at && !options.reactivate) {
-      throw new DomainError('CONFLICT', `Instance ${instanceId} belongs to a cancelled subscription (purged at ${instance.purge_at.toISOString()}): reactivate it instead.`);
+      throw new DomainError(
+        'CONFLICT',
+        `Instance ${instanceId} belongs to a cancelled subscription (purged at ${instance.purge_at.toISOString()}): reactivate it instead.`,
+      );
     }
     if (instance.status !== 'SUSPENDED') {
-      if (endedStatuses.includes(instance.status)) throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be resumed.`);
+      if (endedStatuses.includes(instance.status))
+        throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be resumed.`);
       if (!instance.purge_at) return instance;
-      const updated = await trx.updateTable('instances').set({ purge_at: null }).where('id', '=', instanceId).returningAll().executeTakeFirstOrThrow();
+      const updated = await trx
+        .updateTable('instances')
+        .set({ purge_at: null })
+        .where('id', '=', instanceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
       await recordEvent(deps, trx, instanceId, trigger, 'purge cancelled');
       return updated;
     }
     await scaleService(deps.docker, instance.service_name!, 1);
-    const moved = await moveInstance(deps, trx, instance, 'STARTING', trigger, { patch: { purge_at: null }, message: instance.purge_at ? 'reactivated; purge cancelled' : 'resumed' });
+    const moved = await moveInstance(deps, trx, instance, 'STARTING', trigger, {
+      patch: { purge_at: null },
+      message: instance.purge_at ? 'reactivated; purge cancelled' : 'resumed',
+    });
     deps.log.info({ event: 'instance.resumed', instanceId, actor: trigger.actor }, 'instance resumed');
     return moved!;
   });
 }
 
 /** Clears a cancelled instance's purge time and resumes it: admins' reactivateInstance and SUBSCRIPTION_UNCANCEL. */
-export const reactivateInstance = (deps: Deps, instanceId: string, trigger: Trigger) => resumeInstance(deps, instanceId, trigger, { reactivate: true });
+export const reactivateInstance = (deps: Deps, instanceId: string, trigger: Trigger) =>
+  resumeInstance(deps, instanceId, trigger, { reactivate: true });

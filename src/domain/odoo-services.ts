@@ -30,7 +30,10 @@ function runtimeInput(deps: Pick<Deps, 'config'>, instance: InstanceRow, configS
 
 /** Creates (or finds, after an earlier try) the one-shot job that initialises the tenant's database; returns its id. */
 export const createInitJob = (deps: Pick<Deps, 'config' | 'docker'>, instance: InstanceRow, configSecret: SecretRef): Promise<string> =>
-  createService(deps.docker, withReservationPolicy(odooInitJobSpec(runtimeInput(deps, instance, configSecret)), deps.config.swarmReservations));
+  createService(
+    deps.docker,
+    withReservationPolicy(odooInitJobSpec(runtimeInput(deps, instance, configSecret)), deps.config.swarmReservations),
+  );
 
 /** Creates (or finds) the tenant's long-running Odoo service; returns its id. */
 export const createServer = (deps: Pick<Deps, 'config' | 'docker'>, instance: InstanceRow, configSecret: SecretRef): Promise<string> =>

@@ -26,11 +26,17 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
     const same = instance.plan === plan.name && instance.cpu_limit === plan.cpu_limit && instance.memory_limit_mb === plan.memory_limit_mb;
     if (same) return instance;
     // Its first task is being rolled out: resizing now would race it; the event is tried again once it runs.
-    if (instance.status === 'PROVISIONING') throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: its plan changes once it runs.`);
+    if (instance.status === 'PROVISIONING')
+      throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: its plan changes once it runs.`);
 
     const patch = { plan: plan.name, cpu_limit: plan.cpu_limit, memory_limit_mb: plan.memory_limit_mb };
     const message = `plan ${instance.plan ?? 'none'} -> ${plan.name} (${plan.cpu_limit} CPU, ${plan.memory_limit_mb} MiB)`;
-    if (instance.service_name) await updateServiceResources(deps.docker, instance.service_name, reservedAs(odooResources(plan.cpu_limit, plan.memory_limit_mb), deps.config.swarmReservations));
+    if (instance.service_name)
+      await updateServiceResources(
+        deps.docker,
+        instance.service_name,
+        reservedAs(odooResources(plan.cpu_limit, plan.memory_limit_mb), deps.config.swarmReservations),
+      );
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
     // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
     if (instance.service_name && restartedByResize.includes(instance.status)) {

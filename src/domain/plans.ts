@@ -5,7 +5,9 @@ import type { Deps } from '../deps.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
 
-export const planName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/, 'must be 1-60 letters, digits or . _ - (a Kill Bill plan name)');
+export const planName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/, 'must be 1-60 letters, digits or . _ - (a Kill Bill plan name)');
 
 export const planInput = z.object({
   name: planName,

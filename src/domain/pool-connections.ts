@@ -73,7 +73,9 @@ export function createPoolConnections(options: PoolConnectionsOptions): PoolConn
       application_name: 'odoo-orchestrator',
     });
     // An idle connection the server closed: pg-pool drops it; without a listener Node would exit.
-    pool.on('error', (error) => options.log.warn({ event: 'pool.connection_error', poolId: row.id, reason: error.message }, 'pool admin connection lost'));
+    pool.on('error', (error) =>
+      options.log.warn({ event: 'pool.connection_error', poolId: row.id, reason: error.message }, 'pool admin connection lost'),
+    );
     const entry = { fingerprint: wanted, pool };
     entries.set(row.id, entry);
     return entry;

@@ -26,12 +26,21 @@ export async function updatePool(deps: Deps, id: string, rawInput: UpdatePoolInp
   return deps.db.transaction().execute(async (trx) => {
     const pool = await trx.selectFrom('db_servers').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
     if (!pool) throw notFound('Pool', id);
-    if (!adjustableStatuses.includes(pool.status)) throw new DomainError('CONFLICT', `Pool ${pool.name} is ${pool.status} and cannot be changed now.`);
+    if (!adjustableStatuses.includes(pool.status))
+      throw new DomainError('CONFLICT', `Pool ${pool.name} is ${pool.status} and cannot be changed now.`);
     const maxInstances = input.maxInstances ?? pool.max_instances;
     if (maxInstances < pool.current_instances) {
-      throw new DomainError('VALIDATION_FAILED', `input.maxInstances: must not be below the ${pool.current_instances} instances the pool holds`, 'input.maxInstances');
+      throw new DomainError(
+        'VALIDATION_FAILED',
+        `input.maxInstances: must not be below the ${pool.current_instances} instances the pool holds`,
+        'input.maxInstances',
+      );
     }
-    const updated = await changePoolSettings(trx, pool, { maxInstances, priority: input.priority ?? pool.priority, maintenance: input.maintenance });
+    const updated = await changePoolSettings(trx, pool, {
+      maxInstances,
+      priority: input.priority ?? pool.priority,
+      maintenance: input.maintenance,
+    });
     deps.log.info({ event: 'pool.updated', poolId: id, status: updated.status, maxInstances }, 'pool updated');
     return updated;
   });
@@ -88,7 +97,12 @@ export async function poolStats(deps: Pick<Deps, 'db'>): Promise<PoolStats> {
     .groupBy('status')
     .orderBy('status')
     .execute();
-  const byStatus = rows.map((row) => ({ status: row.status, pools: Number(row.pools), slotsUsed: Number(row.used), slotsFree: Number(row.free) }));
+  const byStatus = rows.map((row) => ({
+    status: row.status,
+    pools: Number(row.pools),
+    slotsUsed: Number(row.used),
+    slotsFree: Number(row.free),
+  }));
   const total = (key: 'pools' | 'slotsUsed' | 'slotsFree') => byStatus.reduce((sum, row) => sum + row[key], 0);
   return { pools: total('pools'), slotsUsed: total('slotsUsed'), slotsFree: total('slotsFree'), byStatus };
 }

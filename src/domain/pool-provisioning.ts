@@ -37,7 +37,11 @@ const poolSecretName = (poolName: string) => `${poolName}-admin-password`;
  * its admin (the pool-provisioning job). Naming an `error` pool provisions it again in place, under that name.
  * For growth, returns null when a pool is already being made for that reason.
  */
-export async function provisionPool(deps: Deps, rawInput: ProvisionPoolInput, reason: PoolProvisionReason = 'admin'): Promise<PoolRow | null> {
+export async function provisionPool(
+  deps: Deps,
+  rawInput: ProvisionPoolInput,
+  reason: PoolProvisionReason = 'admin',
+): Promise<PoolRow | null> {
   const input = parseInput(provisionPoolInput, rawInput);
   const reserved = await deps.db.transaction().execute((trx) => reservePool(trx, deps, input, reason));
   if (!reserved?.fresh) return reserved?.pool ?? null;
@@ -54,7 +58,12 @@ async function reservePool(
   // Every reservation holds the counter row, so numbers, ports and the one-growth rule are decided one at a time.
   const { last_number } = await trx.selectFrom('pool_name_counter').select('last_number').forUpdate().executeTakeFirstOrThrow();
   if (reason === 'growth') {
-    const inFlight = await trx.selectFrom('db_servers').select('id').where('status', '=', 'provisioning').where('provision_reason', '=', 'growth').executeTakeFirst();
+    const inFlight = await trx
+      .selectFrom('db_servers')
+      .select('id')
+      .where('status', '=', 'provisioning')
+      .where('provision_reason', '=', 'growth')
+      .executeTakeFirst();
     if (inFlight) return null;
   }
 
@@ -112,7 +121,9 @@ const holdsData = async (dir: string) => (await readdir(dir).catch(() => [])).le
 async function freePublishedPort(trx: Transaction<Database>, deps: Deps): Promise<number> {
   const { first, last } = deps.config.pools.publishedPorts;
   const taken = new Set(
-    (await trx.selectFrom('db_servers').select('published_port').where('published_port', 'is not', null).execute()).map((row) => row.published_port),
+    (await trx.selectFrom('db_servers').select('published_port').where('published_port', 'is not', null).execute()).map(
+      (row) => row.published_port,
+    ),
   );
   for (let port = first; port <= last; port++) if (!taken.has(port)) return port;
   throw new DomainError('CONFLICT', `No published port is free in ${first}-${last} (POOL_PUBLISHED_PORTS).`);
@@ -122,30 +133,35 @@ async function freePublishedPort(trx: Transaction<Database>, deps: Deps): Promis
 export async function startPoolService(deps: Deps, pool: PoolRow): Promise<PoolRow> {
   try {
     const labels = poolLabels(pool.id, deps.config.dockerLabels);
-    const secret = await ensureSecret(deps.docker, poolSecretName(pool.name), poolAdminAccess(pool, deps.config.masterKey).adminPassword, labels);
+    const secret = await ensureSecret(
+      deps.docker,
+      poolSecretName(pool.name),
+      poolAdminAccess(pool, deps.config.masterKey).adminPassword,
+      labels,
+    );
     await ensureDataDir(poolDataDir(deps.config.cephfsRoot, pool.name), deps.config.pools.postgresUid, deps.config.pools.postgresUid);
     const serviceId = await createService(
       deps.docker,
       withReservationPolicy(
         postgresPoolServiceSpec({
-        pool: {
-          id: pool.id,
-          name: pool.name,
-          maxInstances: pool.max_instances,
-          cpuLimit: pool.cpu_limit ?? deps.config.pools.growth.cpuLimit,
-          memoryLimitMb: pool.memory_limit_mb ?? deps.config.pools.growth.memoryLimitMb,
-        },
-        serviceName: pool.name,
-        image: deps.config.postgresPoolImage,
-        network: deps.config.swarmNetwork,
-        cephfsRoot: deps.config.cephfsRoot,
-        adminUser: pool.admin_user,
-        secret,
-        publishedPort: pool.published_port,
-        placementConstraints: await placementConstraints(deps),
-        postgresUid: deps.config.pools.postgresUid,
-        extraLabels: deps.config.dockerLabels,
-      }),
+          pool: {
+            id: pool.id,
+            name: pool.name,
+            maxInstances: pool.max_instances,
+            cpuLimit: pool.cpu_limit ?? deps.config.pools.growth.cpuLimit,
+            memoryLimitMb: pool.memory_limit_mb ?? deps.config.pools.growth.memoryLimitMb,
+          },
+          serviceName: pool.name,
+          image: deps.config.postgresPoolImage,
+          network: deps.config.swarmNetwork,
+          cephfsRoot: deps.config.cephfsRoot,
+          adminUser: pool.admin_user,
+          secret,
+          publishedPort: pool.published_port,
+          placementConstraints: await placementConstraints(deps),
+          postgresUid: deps.config.pools.postgresUid,
+          extraLabels: deps.config.dockerLabels,
+        }),
         deps.config.swarmReservations,
       ),
     );

@@ -83,8 +83,7 @@ export async function ensureTenantDatabase(
   // A non-superuser admin (PostgreSQL 15) must be a member of the owner to create a database owned by it.
   await client.query(`grant ${role} to current_user`);
 
-  const databaseExists =
-    (await client.query('select 1 from pg_database where datname = $1', [tenant.database])).rowCount === 1;
+  const databaseExists = (await client.query('select 1 from pg_database where datname = $1', [tenant.database])).rowCount === 1;
   if (!databaseExists) {
     await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8'`);
   }

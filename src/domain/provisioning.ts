@@ -18,7 +18,17 @@ import { lockInstance } from './instance-lock.js';
 import { provisionAfterLoad } from './restores.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
-const alreadyProvisioned: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'SUSPENDED', 'RESTORING'];
+const alreadyProvisioned: InstanceStatus[] = [
+  'PROVISIONING',
+  'RUNNING',
+  'DEGRADED',
+  'STOPPING',
+  'STOPPED',
+  'STARTING',
+  'RESTARTING',
+  'SUSPENDED',
+  'RESTORING',
+];
 const provisionable: InstanceStatus[] = ['ALLOCATED', 'FAILED'];
 
 /**
@@ -41,7 +51,8 @@ export async function provisionInstance(
   const provisioned = await withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
     if (alreadyProvisioned.includes(instance.status)) return { instance, fresh: false };
-    if (instance.status === 'TERMINATED') throw new DomainError('CONFLICT', `Instance ${instanceId} is terminated and cannot be provisioned.`);
+    if (instance.status === 'TERMINATED')
+      throw new DomainError('CONFLICT', `Instance ${instanceId} is terminated and cannot be provisioned.`);
     if (!isAllocated(instance) || !provisionable.includes(instance.status)) {
       throw new DomainError('DATABASE_NOT_ALLOCATED', 'Database not allocated. Cannot provision instance.');
     }
@@ -56,7 +67,11 @@ export async function provisionInstance(
     await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
     const started = instance.initialized_at
       ? { service_id: await createServer(deps, named, secret), init_job_id: null, message: `service ${serviceName} created` }
-      : { service_id: null, init_job_id: await createInitJob(deps, named, secret), message: `initialising the database (job ${initJobName(serviceName)})` };
+      : {
+          service_id: null,
+          init_job_id: await createInitJob(deps, named, secret),
+          message: `initialising the database (job ${initJobName(serviceName)})`,
+        };
     const updated = await moveInstance(deps, trx, instance, 'PROVISIONING', trigger, {
       patch: { service_name: serviceName, service_id: started.service_id, init_job_id: started.init_job_id, error: null },
       message: started.message,
@@ -80,7 +95,13 @@ async function ensureConfigSecret(deps: Deps, trx: Executor, instance: InstanceR
   if (existing) return { id: existing.ID, name };
   const credentials = (await readCredentials(deps.redis, instance.id)) ?? (await reissueCredentials(deps, trx, instance, trigger));
   const config = odooConfigFile({
-    db: { host: credentials.db_host, port: credentials.db_port, name: credentials.db_name, user: credentials.db_user, password: credentials.db_password },
+    db: {
+      host: credentials.db_host,
+      port: credentials.db_port,
+      name: credentials.db_name,
+      user: credentials.db_user,
+      password: credentials.db_password,
+    },
     settings: odooProductionSettings({ cpuLimit: instance.cpu_limit, memoryLimitMb: instance.memory_limit_mb }),
   });
   return ensureSecret(deps.docker, name, config, instanceLabels(instance.id, deps.config.dockerLabels));

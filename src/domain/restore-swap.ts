@@ -30,7 +30,11 @@ export function swapNames(database: string, role: string, restoreId: string, ins
   };
 }
 
-const exists = (path: string) => access(path).then(() => true, () => false);
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 const databaseExists = async (client: pg.Client, name: string) =>
   (await client.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;

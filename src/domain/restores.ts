@@ -25,14 +25,18 @@ export const restoreJobName = (restoreId: string) => `rs-${restoreId}`;
 
 /** The backup's manifest, after checking its files are all there with the sizes it gives (their sha256 the job checks). */
 async function intactManifest(deps: Pick<Deps, 'config'>, backup: BackupRow): Promise<BackupManifest> {
-  if (backup.status !== 'COMPLETED') throw new DomainError('CONFLICT', `Backup ${backup.id} is ${backup.status}: only a COMPLETED backup can be restored.`);
+  if (backup.status !== 'COMPLETED')
+    throw new DomainError('CONFLICT', `Backup ${backup.id} is ${backup.status}: only a COMPLETED backup can be restored.`);
   const problem = new DomainError('CONFLICT', `Backup ${backup.id} is damaged or incomplete: its files do not match its manifest.`);
   const manifest = await readManifest(deps, backup).catch(() => {
     throw problem;
   });
   for (const name of [DUMP_FILE, FILESTORE_FILE]) {
     const file = manifest.files.find((entry) => entry.name === name);
-    const size = await stat(`${backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id)}/${name}`).then((found) => found.size, () => -1);
+    const size = await stat(`${backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id)}/${name}`).then(
+      (found) => found.size,
+      () => -1,
+    );
     if (!file || !/^[0-9a-f]{64}$/.test(file.sha256) || file.size !== size) throw problem;
   }
   return manifest;
@@ -47,12 +51,21 @@ async function intactManifest(deps: Pick<Deps, 'config'>, backup: BackupRow): Pr
 export async function restoreInstance(deps: Deps, instanceId: string, backupId: string, trigger: Trigger): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   const backup = await getBackup(deps, backupId);
-  if (backup.instance_id !== instanceId) throw validationFailed('backupId', 'must be a backup of this instance (createInstance with fromBackupId starts a new one from another)');
+  if (backup.instance_id !== instanceId)
+    throw validationFailed(
+      'backupId',
+      'must be a backup of this instance (createInstance with fromBackupId starts a new one from another)',
+    );
   await intactManifest(deps, backup);
   const restore = await withTransaction(deps.db, async (trx) => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
     if (!instance) throw notFound('Instance', instanceId);
-    const active = await trx.selectFrom('restores').selectAll().where('instance_id', '=', instanceId).where('status', 'not in', ['COMPLETED', 'FAILED']).executeTakeFirst();
+    const active = await trx
+      .selectFrom('restores')
+      .selectAll()
+      .where('instance_id', '=', instanceId)
+      .where('status', 'not in', ['COMPLETED', 'FAILED'])
+      .executeTakeFirst();
     if (active) {
       if (active.backup_id === backupId) return null;
       throw new DomainError('CONFLICT', `Instance ${instanceId} is being restored from backup ${active.backup_id} already.`);
@@ -62,32 +75,51 @@ export async function restoreInstance(deps: Deps, instanceId: string, backupId: 
     }
     const inserted = await trx
       .insertInto('restores')
-      .values({ instance_id: instanceId, backup_id: backupId, mode: 'replace', status: 'PENDING', actor: trigger.actor, previous_status: instance.status })
+      .values({
+        instance_id: instanceId,
+        backup_id: backupId,
+        mode: 'replace',
+        status: 'PENDING',
+        actor: trigger.actor,
+        previous_status: instance.status,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     await scaleService(deps.docker, instance.service_name, 0);
-    await moveInstance(deps, trx, instance, 'RESTORING', trigger, { patch: { error: null }, message: `restoring backup ${backupId}; the tenant is stopped` });
+    await moveInstance(deps, trx, instance, 'RESTORING', trigger, {
+      patch: { error: null },
+      message: `restoring backup ${backupId}; the tenant is stopped`,
+    });
     return inserted;
   });
   if (restore) {
     deps.log.info({ event: 'restore.started', instanceId, backupId, restoreId: restore.id, actor: trigger.actor }, 'restore started');
     await advanceRestore(deps, restore.id);
   }
-  return (await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow());
+  return await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
 }
 
 /** The backup a new instance of `customerId` may start from: a COMPLETED backup of one of that customer's instances. */
 export async function usableBackup(deps: Pick<Deps, 'db' | 'config'>, backupId: string, customerId: string): Promise<BackupRow> {
-  const backup = isUuid(backupId) ? await deps.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst() : undefined;
-  const owner = backup && (await deps.db.selectFrom('instances').select('customer_id').where('id', '=', backup.instance_id).executeTakeFirst());
-  if (!backup || owner?.customer_id !== customerId) throw validationFailed('input.fromBackupId', "must be a backup of one of the customer's instances");
+  const backup = isUuid(backupId)
+    ? await deps.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst()
+    : undefined;
+  const owner =
+    backup && (await deps.db.selectFrom('instances').select('customer_id').where('id', '=', backup.instance_id).executeTakeFirst());
+  if (!backup || owner?.customer_id !== customerId)
+    throw validationFailed('input.fromBackupId', "must be a backup of one of the customer's instances");
   await intactManifest(deps, backup);
   return backup;
 }
 
 /** Loads a new instance from a backup before its first start; once per instance (asking again changes nothing). */
 export async function loadFromBackup(deps: Deps, instanceId: string, backupId: string, trigger: Trigger): Promise<void> {
-  const earlier = await deps.db.selectFrom('restores').select('id').where('instance_id', '=', instanceId).where('mode', '=', 'load').executeTakeFirst();
+  const earlier = await deps.db
+    .selectFrom('restores')
+    .select('id')
+    .where('instance_id', '=', instanceId)
+    .where('mode', '=', 'load')
+    .executeTakeFirst();
   if (earlier) return;
   const inserted = await deps.db
     .insertInto('restores')
@@ -105,9 +137,18 @@ export async function loadFromBackup(deps: Deps, instanceId: string, backupId: s
  * Returns the instance then, or null when no load is under way. A failed load is refused: the tenant would start empty.
  */
 export async function provisionAfterLoad(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow | null> {
-  const load = await deps.db.selectFrom('restores').selectAll().where('instance_id', '=', instanceId).where('mode', '=', 'load').executeTakeFirst();
+  const load = await deps.db
+    .selectFrom('restores')
+    .selectAll()
+    .where('instance_id', '=', instanceId)
+    .where('mode', '=', 'load')
+    .executeTakeFirst();
   if (!load || load.status === 'COMPLETED') return null;
-  if (load.status === 'FAILED') throw new DomainError('CONFLICT', `Instance ${instanceId} could not be loaded from backup ${load.backup_id} (${load.error}); terminate it and create it again.`);
+  if (load.status === 'FAILED')
+    throw new DomainError(
+      'CONFLICT',
+      `Instance ${instanceId} could not be loaded from backup ${load.backup_id} (${load.error}); terminate it and create it again.`,
+    );
   const marked = await deps.db
     .updateTable('restores')
     .set({ provision_requested_by: trigger.actor, updated_at: sql`now()` })
@@ -120,7 +161,11 @@ export async function provisionAfterLoad(deps: Deps, instanceId: string, trigger
 }
 
 /** What follows a step once its transaction committed: the replaced data's removal, provisioning after a load. */
-type Step = { again?: boolean; dropReplaced?: { instance: InstanceRow; names: SwapNames }; provision?: { instanceId: string; actor: string } } | void;
+type Step = {
+  again?: boolean;
+  dropReplaced?: { instance: InstanceRow; names: SwapNames };
+  provision?: { instanceId: string; actor: string };
+} | void;
 
 /**
  * One step of a restore, with its row locked (a concurrent caller skips it): a restarted daemon resumes from the row.
@@ -132,7 +177,12 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
     const restore = await trx.selectFrom('restores').selectAll().where('id', '=', restoreId).forUpdate().skipLocked().executeTakeFirst();
     if (!restore || restore.status === 'COMPLETED' || restore.status === 'FAILED') return;
     // Not FOR UPDATE: a backup started from here records events on the instance from another connection (a key share).
-    const instance = await trx.selectFrom('instances').selectAll().where('id', '=', restore.instance_id).forNoKeyUpdate().executeTakeFirstOrThrow();
+    const instance = await trx
+      .selectFrom('instances')
+      .selectAll()
+      .where('id', '=', restore.instance_id)
+      .forNoKeyUpdate()
+      .executeTakeFirstOrThrow();
     try {
       return await stepRestore(deps, trx, restore, instance);
     } catch (error) {
@@ -144,7 +194,10 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
     // After the tenant is given back: dropping a database makes PostgreSQL checkpoint, which need not delay the start.
     const { instance, names } = step.dropReplaced;
     await withInstancePool(deps, instance, (client) => dropReplaced(client, names)).catch((error: Error) =>
-      deps.log.warn({ event: 'restore.cleanup_failed', restoreId, database: names.aside, filestore: names.filestoreAside, reason: error.message }, 'replaced data left aside; remove it by hand'),
+      deps.log.warn(
+        { event: 'restore.cleanup_failed', restoreId, database: names.aside, filestore: names.filestoreAside, reason: error.message },
+        'replaced data left aside; remove it by hand',
+      ),
     );
   }
   if (step?.again) return advanceRestore(deps, restoreId);
@@ -152,19 +205,39 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
     const { instanceId, actor } = step.provision;
     await provisionInstance(deps, instanceId, { cause: 'provisionInstance', actor }).catch(async (error: Error) => {
       deps.log.warn({ event: 'restore.provision_failed', instanceId, reason: error.message }, 'provisioning after the load failed');
-      await recordEvent(deps, deps.db, instanceId, { cause: 'provisionInstance', actor }, `provisioning after the load failed (${error.message}); call provisionInstance again`);
+      await recordEvent(
+        deps,
+        deps.db,
+        instanceId,
+        { cause: 'provisionInstance', actor },
+        `provisioning after the load failed (${error.message}); call provisionInstance again`,
+      );
     });
   }
 }
 
 const namesOf = (deps: Pick<Deps, 'config'>, restore: RestoreRow) =>
-  swapNames(tenantDatabaseName(restore.instance_id), tenantRoleName(restore.instance_id), restore.id, instanceDataDir(deps.config.cephfsRoot, restore.instance_id));
+  swapNames(
+    tenantDatabaseName(restore.instance_id),
+    tenantRoleName(restore.instance_id),
+    restore.id,
+    instanceDataDir(deps.config.cephfsRoot, restore.instance_id),
+  );
 
-const setRestore = (trx: Transaction<Database>, restore: RestoreRow, patch: Partial<Pick<RestoreRow, 'status' | 'final_backup_id' | 'job_service_id' | 'error'>>) =>
-  trx.updateTable('restores').set({ ...patch, updated_at: sql`now()` }).where('id', '=', restore.id).execute();
+const setRestore = (
+  trx: Transaction<Database>,
+  restore: RestoreRow,
+  patch: Partial<Pick<RestoreRow, 'status' | 'final_backup_id' | 'job_service_id' | 'error'>>,
+) =>
+  trx
+    .updateTable('restores')
+    .set({ ...patch, updated_at: sql`now()` })
+    .where('id', '=', restore.id)
+    .execute();
 
 async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
-  if (instance.status === 'TERMINATING' || instance.status === 'TERMINATED') return failRestore(deps, trx, restore, instance, 'the instance is being terminated');
+  if (instance.status === 'TERMINATING' || instance.status === 'TERMINATED')
+    return failRestore(deps, trx, restore, instance, 'the instance is being terminated');
   const trigger = { cause: restore.mode === 'load' ? 'loadFromBackup' : 'restoreInstance', actor: restore.actor };
   switch (restore.status) {
     case 'PENDING':
@@ -174,7 +247,8 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
       return startLoad(deps, trx, restore, instance);
     case 'SAVING': {
       const final = await finalBackupSince(deps, instance.id, restore.created_at, trigger);
-      if (final.kind === 'FINAL' && final.status === 'FAILED') return failRestore(deps, trx, restore, instance, `the final backup of the data it replaces failed: ${final.error}`);
+      if (final.kind === 'FINAL' && final.status === 'FAILED')
+        return failRestore(deps, trx, restore, instance, `the final backup of the data it replaces failed: ${final.error}`);
       if (!isCompletedFinal(final)) return;
       await setRestore(trx, restore, { final_backup_id: final.id });
       return startLoad(deps, trx, restore, instance);
@@ -182,7 +256,10 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
     case 'LOADING': {
       const tasks = await jobTasks(deps, restoreJobName(restore.id));
       const deadline = new Date(restore.updated_at.getTime() + deps.config.backups.jobDeadlineSeconds * 1000);
-      const verdict = tasks === null ? ({ kind: 'failed', reason: 'the restore job was removed before it finished', taskId: null } as const) : judgeJob(tasks, deadline, new Date());
+      const verdict =
+        tasks === null
+          ? ({ kind: 'failed', reason: 'the restore job was removed before it finished', taskId: null } as const)
+          : judgeJob(tasks, deadline, new Date());
       if (verdict.kind === 'pending') return;
       if (verdict.kind === 'failed') return failRestore(deps, trx, restore, instance, await failureWithLog(deps, verdict));
       await removeJobAndSecret(deps, restoreJobName(restore.id));
@@ -231,28 +308,64 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
 async function swapAndFinish(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
   const names = namesOf(deps, restore);
   await withInstancePool(deps, instance, (client) => swapIn(client, names));
-  await trx.updateTable('restores').set({ status: 'COMPLETED', finished_at: sql`now()`, updated_at: sql`now()` }).where('id', '=', restore.id).execute();
-  deps.log.info({ event: 'restore.completed', instanceId: instance.id, restoreId: restore.id, backupId: restore.backup_id, mode: restore.mode }, 'restore completed');
+  await trx
+    .updateTable('restores')
+    .set({ status: 'COMPLETED', finished_at: sql`now()`, updated_at: sql`now()` })
+    .where('id', '=', restore.id)
+    .execute();
+  deps.log.info(
+    { event: 'restore.completed', instanceId: instance.id, restoreId: restore.id, backupId: restore.backup_id, mode: restore.mode },
+    'restore completed',
+  );
   await giveBack(deps, trx, restore, instance, `restored from backup ${restore.backup_id}`);
-  const provision = restore.mode === 'load' && restore.provision_requested_by ? { instanceId: instance.id, actor: restore.provision_requested_by } : undefined;
+  const provision =
+    restore.mode === 'load' && restore.provision_requested_by
+      ? { instanceId: instance.id, actor: restore.provision_requested_by }
+      : undefined;
   return { dropReplaced: { instance, names }, provision };
 }
 
 /** Undoes what the restore made, records why, and gives the tenant back as it was (a new instance that could not load fails). */
-async function failRestore(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow, reason: string): Promise<Step> {
+async function failRestore(
+  deps: Deps,
+  trx: Transaction<Database>,
+  restore: RestoreRow,
+  instance: InstanceRow,
+  reason: string,
+): Promise<Step> {
   await removeJobAndSecret(deps, restoreJobName(restore.id));
   if (instance.db_server_id) await withInstancePool(deps, instance, (client) => dropLoadTarget(client, namesOf(deps, restore)));
-  await trx.updateTable('restores').set({ status: 'FAILED', error: reason, finished_at: sql`now()`, updated_at: sql`now()` }).where('id', '=', restore.id).execute();
-  deps.log.warn({ event: 'restore.failed', instanceId: instance.id, restoreId: restore.id, backupId: restore.backup_id, reason }, 'restore failed; the tenant keeps its data');
+  await trx
+    .updateTable('restores')
+    .set({ status: 'FAILED', error: reason, finished_at: sql`now()`, updated_at: sql`now()` })
+    .where('id', '=', restore.id)
+    .execute();
+  deps.log.warn(
+    { event: 'restore.failed', instanceId: instance.id, restoreId: restore.id, backupId: restore.backup_id, reason },
+    'restore failed; the tenant keeps its data',
+  );
   if (restore.mode === 'load' && instance.status === 'RESTORING') {
-    await moveInstance(deps, trx, instance, 'FAILED', { cause: 'loadFromBackup', actor: restore.actor }, { patch: { error: `loading backup ${restore.backup_id} failed: ${reason}` }, message: reason });
+    await moveInstance(
+      deps,
+      trx,
+      instance,
+      'FAILED',
+      { cause: 'loadFromBackup', actor: restore.actor },
+      { patch: { error: `loading backup ${restore.backup_id} failed: ${reason}` }, message: reason },
+    );
   } else if (restore.mode === 'replace') {
     await giveBack(deps, trx, restore, instance, `restore from backup ${restore.backup_id} failed; the data it had is kept: ${reason}`);
   }
 }
 
 /** The tenant after a restore: running again (or stopped, as it was); a loaded new instance waits for provisioning. */
-async function giveBack(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow, message: string): Promise<void> {
+async function giveBack(
+  deps: Deps,
+  trx: Transaction<Database>,
+  restore: RestoreRow,
+  instance: InstanceRow,
+  message: string,
+): Promise<void> {
   if (instance.status !== 'RESTORING') return;
   const trigger = { cause: restore.mode === 'load' ? 'loadFromBackup' : 'restoreInstance', actor: restore.actor };
   if (restore.mode === 'load') {
@@ -268,8 +381,15 @@ async function giveBack(deps: Deps, trx: Transaction<Database>, restore: Restore
 
 /** Every restore in flight, one step each: the leader's tick. */
 export async function advanceRestores(deps: Deps): Promise<void> {
-  const inFlight = await deps.db.selectFrom('restores').select('id').where('status', 'not in', ['COMPLETED', 'FAILED']).orderBy('created_at').execute();
+  const inFlight = await deps.db
+    .selectFrom('restores')
+    .select('id')
+    .where('status', 'not in', ['COMPLETED', 'FAILED'])
+    .orderBy('created_at')
+    .execute();
   for (const { id } of inFlight) {
-    await advanceRestore(deps, id).catch((error: unknown) => deps.log.warn({ event: 'restore.advance_failed', restoreId: id, err: error }, 'could not advance a restore'));
+    await advanceRestore(deps, id).catch((error: unknown) =>
+      deps.log.warn({ event: 'restore.advance_failed', restoreId: id, err: error }, 'could not advance a restore'),
+    );
   }
 }

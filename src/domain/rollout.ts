@@ -2,9 +2,7 @@ import type { SwarmTask } from '../swarm/docker-types.js';
 
 /** What the tasks of an instance's service say about its rollout. */
 export type RolloutVerdict =
-  | { kind: 'running'; since: Date }
-  | { kind: 'failed'; reason: string; taskId: string | null }
-  | { kind: 'pending' };
+  { kind: 'running'; since: Date } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
 
 export interface RolloutPolicy {
   /** What the service runs, as the reasons name it. */
@@ -37,7 +35,11 @@ export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Dat
   const failed = tasks.filter((task) => failedStates.has(task.Status.State)).sort(newestFirst);
   const lastFailure = failed[0];
   if (lastFailure && failed.length >= policy.maxFailedTasks) {
-    return { kind: 'failed', reason: `${policy.subject} failed ${failed.length} times; last: ${describeTaskFailure(lastFailure)}`, taskId: lastFailure.ID };
+    return {
+      kind: 'failed',
+      reason: `${policy.subject} failed ${failed.length} times; last: ${describeTaskFailure(lastFailure)}`,
+      taskId: lastFailure.ID,
+    };
   }
   if (now >= policy.deadline) {
     const latest = [...tasks].sort(newestFirst)[0];
@@ -50,17 +52,23 @@ export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Dat
 const endedStates = new Set(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
 
 /** Pure: stopped once no task is left that runs or is about to; failed if that takes past the deadline. */
-export function judgeStop(tasks: SwarmTask[], deadline: Date, now: Date): { kind: 'stopped' } | { kind: 'failed'; reason: string } | { kind: 'pending' } {
+export function judgeStop(
+  tasks: SwarmTask[],
+  deadline: Date,
+  now: Date,
+): { kind: 'stopped' } | { kind: 'failed'; reason: string } | { kind: 'pending' } {
   if (tasks.every((task) => endedStates.has(task.Status.State))) return { kind: 'stopped' };
   if (now >= deadline) return { kind: 'failed', reason: 'Odoo did not stop before the deadline' };
   return { kind: 'pending' };
 }
 
 /** Tasks Swarm created at or after `since` (a restart's replacements, not the tasks it shut down). */
-export const tasksSince = (tasks: SwarmTask[], since: Date): SwarmTask[] => tasks.filter((task) => Date.parse(task.CreatedAt) >= since.getTime());
+export const tasksSince = (tasks: SwarmTask[], since: Date): SwarmTask[] =>
+  tasks.filter((task) => Date.parse(task.CreatedAt) >= since.getTime());
 
 /** What the tasks of a serving (RUNNING or DEGRADED) instance's service say about it now. */
-export type ServingVerdict = { kind: 'running' } | { kind: 'degraded'; reason: string } | { kind: 'failed'; reason: string; taskId: string | null };
+export type ServingVerdict =
+  { kind: 'running' } | { kind: 'degraded'; reason: string } | { kind: 'failed'; reason: string; taskId: string | null };
 
 /** Desired states of a task Swarm still means to run (`ready` while the restart policy's delay runs). */
 const meantToRun = new Set(['running', 'ready']);
@@ -79,7 +87,8 @@ export function judgeServing(tasks: SwarmTask[], subject: string, now: Date): Se
   const newest = [...tasks].sort(newestFirst);
   const lastFailure = newest.find((task) => failedStates.has(task.Status.State)) ?? newest.find((task) => task.DesiredState === 'shutdown');
   const reason = lastFailure ? describeTaskFailure(lastFailure) : newest[0] ? `task ${newest[0].Status.State}` : 'no task';
-  if (tasks.some((task) => meantToRun.has(task.DesiredState))) return { kind: 'degraded', reason: `${subject} is not running (${reason}); Swarm is restarting it` };
+  if (tasks.some((task) => meantToRun.has(task.DesiredState)))
+    return { kind: 'degraded', reason: `${subject} is not running (${reason}); Swarm is restarting it` };
   const quietMs = newest[0] ? now.getTime() - Date.parse(newest[0].Status.Timestamp) : Number.POSITIVE_INFINITY;
   if (quietMs < GIVE_UP_SETTLE_MS) return { kind: 'degraded', reason: `${subject} is not running (${reason})` };
   return { kind: 'failed', reason: `Swarm gave up restarting ${subject}; last: ${reason}`, taskId: lastFailure?.ID ?? null };

@@ -18,7 +18,11 @@ export async function withTenantDatabase<T>(
   work: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
   if (!instance.db_server_id) throw new Error(`instance ${instance.id} has no database`);
-  const pool: PoolRow = await deps.db.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).executeTakeFirstOrThrow();
+  const pool: PoolRow = await deps.db
+    .selectFrom('db_servers')
+    .selectAll()
+    .where('id', '=', instance.db_server_id)
+    .executeTakeFirstOrThrow();
   const access = poolAdminAccess(pool, deps.config.masterKey);
   const client = new pg.Client({
     host: access.host,

@@ -20,10 +20,16 @@ const failedStates = new Set(['failed', 'rejected']);
  */
 export function judgeInitJob(tasks: SwarmTask[], policy: { maxFailedTasks: number; deadline: Date }, now: Date): InitVerdict {
   if (tasks.some((task) => task.Status.State === 'complete')) return { kind: 'initialised' };
-  const failed = tasks.filter((task) => failedStates.has(task.Status.State)).sort((a, b) => Date.parse(b.Status.Timestamp) - Date.parse(a.Status.Timestamp));
+  const failed = tasks
+    .filter((task) => failedStates.has(task.Status.State))
+    .sort((a, b) => Date.parse(b.Status.Timestamp) - Date.parse(a.Status.Timestamp));
   const last = failed[0];
   if (last && failed.length >= policy.maxFailedTasks) {
-    return { kind: 'failed', reason: `Odoo initialisation failed ${failed.length} times; last: ${describeTaskFailure(last)}`, taskId: last.ID };
+    return {
+      kind: 'failed',
+      reason: `Odoo initialisation failed ${failed.length} times; last: ${describeTaskFailure(last)}`,
+      taskId: last.ID,
+    };
   }
   if (now >= policy.deadline) {
     const state = last ? `last try: ${describeTaskFailure(last)}` : tasks.length > 0 ? 'still running' : 'no task was scheduled';
@@ -46,7 +52,10 @@ export async function advanceInitialisation(deps: Deps, instance: InstanceRow, j
     // A step that keeps failing (the pool unreachable, the secret gone) is retried each tick until the deadline.
     if (now < deadline) throw error;
     const reason = `Odoo initialisation could not finish before the deadline: ${(error as Error).message}`;
-    const moved = await moveInstance(deps, deps.db, instance, 'FAILED', scheduler('tracking'), { patch: { error: reason }, message: reason });
+    const moved = await moveInstance(deps, deps.db, instance, 'FAILED', scheduler('tracking'), {
+      patch: { error: reason },
+      message: reason,
+    });
     if (moved) deps.log.warn({ event: 'instance.failed', instanceId: instance.id, phase: 'init', error: reason }, 'instance FAILED');
   }
 }
@@ -73,7 +82,13 @@ async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[],
       .returningAll()
       .executeTakeFirst();
     if (!marked) return;
-    await recordEvent(deps, deps.db, current.id, scheduler('initialisation'), `database initialised; admin login ${current.admin_email}, password not issued`);
+    await recordEvent(
+      deps,
+      deps.db,
+      current.id,
+      scheduler('initialisation'),
+      `database initialised; admin login ${current.admin_email}, password not issued`,
+    );
     deps.log.info({ event: 'instance.initialised', instanceId: current.id }, 'database initialised');
     current = marked;
   }

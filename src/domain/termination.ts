@@ -31,17 +31,33 @@ export async function terminateInstance(
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   // Visible at once, and a daemon that stops half-way resumes from here (the scheduler finishes TERMINATING rows).
   // The move applies only to the status read; when the scheduler moved the instance meanwhile, read again.
-  for (let moved = false; !moved; ) {
+  for (let moved = false; !moved;) {
     const current = await deps.db.selectFrom('instances').select(['id', 'status']).where('id', '=', instanceId).executeTakeFirst();
     if (!current) throw notFound('Instance', instanceId);
-    moved = current.status === 'TERMINATED' || current.status === 'TERMINATING' || !!(await moveInstance(deps, deps.db, current, 'TERMINATING', trigger));
+    moved =
+      current.status === 'TERMINATED' ||
+      current.status === 'TERMINATING' ||
+      !!(await moveInstance(deps, deps.db, current, 'TERMINATING', trigger));
   }
   const terminating = await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
   if (terminating.status === 'TERMINATING' && terminating.db_server_id) {
-    const final = await awaitFinalBackup(deps, instanceId, terminating.status_changed_at, trigger, options.finalBackupWaitMs ?? FINAL_BACKUP_WAIT_MS);
+    const final = await awaitFinalBackup(
+      deps,
+      instanceId,
+      terminating.status_changed_at,
+      trigger,
+      options.finalBackupWaitMs ?? FINAL_BACKUP_WAIT_MS,
+    );
     if (!isCompletedFinal(final)) {
       const error = `Waiting for the final backup (${final.kind} ${final.status}${final.error ? `: ${final.error}` : ''}); the database is dropped only after one completed.`;
-      return deps.db.updateTable('instances').set({ error }).where('id', '=', instanceId).where('status', '=', 'TERMINATING').returningAll().executeTakeFirst().then((row) => row ?? terminating);
+      return deps.db
+        .updateTable('instances')
+        .set({ error })
+        .where('id', '=', instanceId)
+        .where('status', '=', 'TERMINATING')
+        .returningAll()
+        .executeTakeFirst()
+        .then((row) => row ?? terminating);
     }
   }
   return withTransaction(deps.db, async (trx) => {
@@ -53,7 +69,12 @@ export async function terminateInstance(
     await removeSecret(deps.docker, odooSecretName(instance));
 
     if (instance.db_server_id) {
-      const pool = await trx.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).forUpdate().executeTakeFirstOrThrow();
+      const pool = await trx
+        .selectFrom('db_servers')
+        .selectAll()
+        .where('id', '=', instance.db_server_id)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
       await deps.poolConnections.use(pool, (client) =>
         dropTenantDatabase(client, { database: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) }),
       );
@@ -67,7 +88,10 @@ export async function terminateInstance(
       patch: { service_id: null, error: null },
       message: instance.db_server_id ? 'service, secret, database and role removed; pool slot released' : 'service and secret removed',
     });
-    deps.log.info({ event: 'instance.terminated', instanceId, poolId: instance.db_server_id }, 'instance terminated; database dropped and slot released');
+    deps.log.info(
+      { event: 'instance.terminated', instanceId, poolId: instance.db_server_id },
+      'instance terminated; database dropped and slot released',
+    );
     return terminated!;
   });
 }

@@ -22,8 +22,11 @@ export interface EventBus {
 export function createEventBus(redisUrl: string, publishClient: Redis, log: Logger): EventBus {
   const subscribeClient = new Redis(redisUrl, { maxRetriesPerRequest: null, lazyConnect: false });
   subscribeClient.on('error', () => undefined); // the publishing client reports the same outage
-  const failed = (event: string) => (error: Error) => log.warn({ event, reason: error.message }, 'instance event not relayed through Redis');
-  const publisher = { publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(failed('events.publish_failed')) };
+  const failed = (event: string) => (error: Error) =>
+    log.warn({ event, reason: error.message }, 'instance event not relayed through Redis');
+  const publisher = {
+    publish: (channel: string, message: string) => publishClient.publish(channel, message).catch(failed('events.publish_failed')),
+  };
   const subscriber = {
     on: subscribeClient.on.bind(subscribeClient),
     subscribe: (channel: string) => subscribeClient.subscribe(channel).catch(failed('events.subscribe_failed')),

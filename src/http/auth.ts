@@ -4,8 +4,6 @@ import { isUuid } from '../domain/names.js';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/config.js';
 
-
-
 function bearerOrBasic(authorization: string | null): string | undefined {
   const [scheme, value] = (authorization ?? '').trim().split(/\s+/, 2);
   if (scheme?.toLowerCase() === 'bearer') return value;

@@ -31,7 +31,8 @@ async function* odooEntries(sqlPath: string, backupPath: string, manifest: Buffe
       name: `filestore/${file.name}`,
       size: file.size,
       modified: file.modified,
-      open: () => (file.size === 0 ? Readable.from([]) : createReadStream(archive, { start: file.offset, end: file.offset + file.size - 1 })),
+      open: () =>
+        file.size === 0 ? Readable.from([]) : createReadStream(archive, { start: file.offset, end: file.offset + file.size - 1 }),
     };
   }
   yield { name: 'manifest.json', size: manifest.length, modified: created, open: () => Readable.from([manifest]) };
@@ -40,21 +41,27 @@ async function* odooEntries(sqlPath: string, backupPath: string, manifest: Buffe
 /** Runs the job that writes the backup's database as plain SQL; resolves with the file's path once it is there. */
 async function exportSql(deps: Deps, backup: BackupRow, exportId: string, cancelled: () => boolean): Promise<string> {
   const name = `ex-${exportId}`;
-  await startJob(deps, exportJobSpec({
-    name,
-    instanceId: backup.instance_id,
-    backupId: backup.id,
-    exportId,
-    image: deps.config.postgresPoolImage,
-    network: null,
-    cephfsRoot: deps.config.cephfsRoot,
-    extraLabels: deps.config.dockerLabels,
-  }));
+  await startJob(
+    deps,
+    exportJobSpec({
+      name,
+      instanceId: backup.instance_id,
+      backupId: backup.id,
+      exportId,
+      image: deps.config.postgresPoolImage,
+      network: null,
+      cephfsRoot: deps.config.cephfsRoot,
+      extraLabels: deps.config.dockerLabels,
+    }),
+  );
   const deadline = new Date(Date.now() + deps.config.backups.jobDeadlineSeconds * 1000);
   for (;;) {
     if (cancelled()) throw new Error('the client went away');
     const tasks = await jobTasks(deps, name);
-    const verdict = tasks === null ? ({ kind: 'failed', reason: 'the export job was removed', taskId: null } as const) : judgeJob(tasks, deadline, new Date());
+    const verdict =
+      tasks === null
+        ? ({ kind: 'failed', reason: 'the export job was removed', taskId: null } as const)
+        : judgeJob(tasks, deadline, new Date());
     if (verdict.kind === 'done') return `${exportsDir(deps.config.cephfsRoot, backup.instance_id)}/${exportId}.sql`;
     if (verdict.kind === 'failed') throw new Error(await failureWithLog(deps, verdict));
     await sleep(JOB_POLL_MS);
@@ -71,16 +78,26 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
     if (request.method !== 'GET') return sendJson(response, 405, { error: 'Use GET.' }, { allow: 'GET' });
     const caller = await identifyCaller(request.headers.authorization ?? null);
     if (caller.kind === 'anonymous') {
-      return sendJson(response, 401, { error: 'A bearer token is required: the admin token, or the owner’s customer token.' }, { 'www-authenticate': 'Bearer' });
+      return sendJson(
+        response,
+        401,
+        { error: 'A bearer token is required: the admin token, or the owner’s customer token.' },
+        { 'www-authenticate': 'Bearer' },
+      );
     }
-    const backup = isUuid(backupId) ? await deps.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst() : undefined;
+    const backup = isUuid(backupId)
+      ? await deps.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst()
+      : undefined;
     if (!backup) return sendJson(response, 404, { error: `Backup ${backupId} does not exist.` });
     if (caller.kind === 'customer') {
       const owner = await deps.db.selectFrom('instances').select('customer_id').where('id', '=', backup.instance_id).executeTakeFirst();
-      if (owner?.customer_id !== caller.customerId) return sendJson(response, 403, { error: `Backup ${backupId} belongs to another customer.` });
+      if (owner?.customer_id !== caller.customerId)
+        return sendJson(response, 403, { error: `Backup ${backupId} belongs to another customer.` });
     }
-    if (backup.status !== 'COMPLETED') return sendJson(response, 409, { error: `Backup ${backupId} is ${backup.status}: only a COMPLETED backup can be downloaded.` });
-    if (downloads >= MAX_DOWNLOADS) return sendJson(response, 503, { error: 'Too many downloads at once; try again shortly.' }, { 'retry-after': '30' });
+    if (backup.status !== 'COMPLETED')
+      return sendJson(response, 409, { error: `Backup ${backupId} is ${backup.status}: only a COMPLETED backup can be downloaded.` });
+    if (downloads >= MAX_DOWNLOADS)
+      return sendJson(response, 503, { error: 'Too many downloads at once; try again shortly.' }, { 'retry-after': '30' });
 
     downloads += 1;
     const exportId = randomUUID();
@@ -94,12 +111,16 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
       const filename = `${manifest.databaseName}_${backup.created_at.toISOString().replace(/[:.]/g, '-')}.zip`;
       response.writeHead(200, { 'content-type': 'application/zip', 'content-disposition': `attachment; filename="${filename}"` });
       const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-      await writeZip(response, odooEntries(sqlPath, backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id), manifestBytes, backup.created_at));
+      await writeZip(
+        response,
+        odooEntries(sqlPath, backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id), manifestBytes, backup.created_at),
+      );
       response.end();
       deps.log.info({ event: 'backup.downloaded', backupId, instanceId: backup.instance_id }, 'backup downloaded');
     } catch (error) {
       deps.log.warn({ event: 'backup.download_failed', backupId, reason: (error as Error).message }, 'backup download failed');
-      if (!response.headersSent) sendJson(response, 500, { error: `The backup could not be prepared for download: ${(error as Error).message}` });
+      if (!response.headersSent)
+        sendJson(response, 500, { error: `The backup could not be prepared for download: ${(error as Error).message}` });
       else response.destroy();
     } finally {
       downloads -= 1;

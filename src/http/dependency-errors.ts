@@ -4,7 +4,8 @@ type Failure = Error & { code?: unknown; name: string };
 
 // SQLSTATE classes of a connection that failed or a server shutting down, starting or overloaded.
 const pgUnavailable = /^(08...|57P0[1-3]|53300|57014)$/;
-const pgMessages = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated due to connection timeout/;
+const pgMessages =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated due to connection timeout/;
 const redisMessages = /Stream isn't writeable|Connection is closed|Command timed out|enableOfflineQueue/;
 
 /**
@@ -15,7 +16,8 @@ export function dependencyFailure(error: unknown): DomainError | null {
   if (!(error instanceof Error)) return null;
   const { code, name, message } = error as Failure;
   if (code === '55P03') return new DomainError('CONFLICT', 'Another operation holds this object right now; try again in a moment.');
-  if ((typeof code === 'string' && pgUnavailable.test(code)) || pgMessages.test(message)) return unavailable('postgres', typeof code === 'string' ? code : message);
+  if ((typeof code === 'string' && pgUnavailable.test(code)) || pgMessages.test(message))
+    return unavailable('postgres', typeof code === 'string' ? code : message);
   if (name === 'MaxRetriesPerRequestError' || redisMessages.test(message)) return unavailable('redis', message);
   return null;
 }

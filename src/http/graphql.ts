@@ -32,7 +32,8 @@ function toClientError(deps: Deps) {
     if (graphQLError && !original) return graphQLError;
     const known = original instanceof DomainError ? original : dependencyFailure(original);
     if (known) {
-      if (known.code === 'SERVICE_UNAVAILABLE') deps.log.warn({ event: 'graphql.dependency_unavailable', reason: known.message }, 'request failed on a dependency');
+      if (known.code === 'SERVICE_UNAVAILABLE')
+        deps.log.warn({ event: 'graphql.dependency_unavailable', reason: known.message }, 'request failed on a dependency');
       return new GraphQLError(known.message, {
         nodes: graphQLError?.nodes,
         path: graphQLError?.path,
@@ -62,7 +63,13 @@ function corsPolicy(origins: string[]) {
   return (request: Request) => {
     const origin = request.headers.get('origin');
     if (!origin || !origins.includes(origin)) return false as const;
-    return { origin: [origin], credentials: true, methods: ['GET', 'POST'], allowedHeaders: ['authorization', 'content-type', CSRF_HEADER], maxAge: 600 };
+    return {
+      origin: [origin],
+      credentials: true,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['authorization', 'content-type', CSRF_HEADER],
+      maxAge: 600,
+    };
   };
 }
 

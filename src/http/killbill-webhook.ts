@@ -50,7 +50,10 @@ export function createKillbillWebhook(deps: Deps): Handler {
     }
     if (!authorized(request, token)) {
       count('unauthorized');
-      deps.log.warn({ event: 'billing.webhook_unauthorized', remote: request.socket.remoteAddress }, 'webhook delivery without a valid token');
+      deps.log.warn(
+        { event: 'billing.webhook_unauthorized', remote: request.socket.remoteAddress },
+        'webhook delivery without a valid token',
+      );
       return answer(response, 401, { error: 'A valid webhook token is required (?token= in the callback URL, or X-Webhook-Token).' });
     }
     const body = await readBody(request);

@@ -9,7 +9,6 @@ import { createBackupDownload } from './backup-download.js';
 import { createGraphQLHandler } from './graphql.js';
 import { sendJson } from './respond.js';
 
-
 const wantsHtml = (request: IncomingMessage) => request.method === 'GET' && (request.headers.accept ?? '').includes('text/html');
 
 /** A caller's request id when it looks like one (a proxy's), else a new one; it ties the request's log lines together. */
@@ -31,7 +30,12 @@ export const routeOf = (path: string): string => {
 
 /** Refused before the body is read: no root field is open to anonymous callers, so nothing is worth parsing for them. */
 const anonymousRefusal = {
-  errors: [{ message: 'A bearer token is required: the admin token, or a customer token from the frontend.', extensions: { code: 'UNAUTHENTICATED' } }],
+  errors: [
+    {
+      message: 'A bearer token is required: the admin token, or a customer token from the frontend.',
+      extensions: { code: 'UNAUTHENTICATED' },
+    },
+  ],
 };
 
 /** The daemon's HTTP surface: GraphQL (GraphiQL for admins), the Kill Bill webhook, backup downloads, liveness, readiness, metrics. */
@@ -60,9 +64,14 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
       const caller = await identifyCaller(request.headers.authorization ?? null);
       // A browser without the admin token is asked for it (Basic; the token as password) instead of getting a query error.
       if (wantsHtml(request) && caller.kind !== 'admin') {
-        return sendJson(response, 401, { error: 'GraphiQL is for admins: give the admin token as the password.' }, {
-          'www-authenticate': 'Basic realm="odoo-orchestrator", charset="UTF-8"',
-        });
+        return sendJson(
+          response,
+          401,
+          { error: 'GraphiQL is for admins: give the admin token as the password.' },
+          {
+            'www-authenticate': 'Basic realm="odoo-orchestrator", charset="UTF-8"',
+          },
+        );
       }
       // A CORS preflight carries no credentials: yoga answers it from CORS_ORIGINS.
       if (caller.kind === 'anonymous' && request.method !== 'OPTIONS') return sendJson(response, 401, anonymousRefusal);

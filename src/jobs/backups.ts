@@ -19,7 +19,12 @@ export function spreadOffsetSeconds(instanceId: string, spreadSeconds: number): 
 
 /** At BACKUP_CRON: a SCHEDULED backup for each live tenant, due at its offset; one already waiting or running is kept. */
 export async function scheduleBackups(deps: Deps, now = new Date()): Promise<number> {
-  const instances = await deps.db.selectFrom('instances').select('id').where('status', 'in', [...scheduledStatuses]).where('db_server_id', 'is not', null).execute();
+  const instances = await deps.db
+    .selectFrom('instances')
+    .select('id')
+    .where('status', 'in', [...scheduledStatuses])
+    .where('db_server_id', 'is not', null)
+    .execute();
   if (instances.length === 0) return 0;
   const rows = instances.map(({ id }) => ({
     instance_id: id,
@@ -58,5 +63,13 @@ async function trackBackups(deps: Deps): Promise<void> {
 
 export const BACKUP_TRACKING = 'backup-tracking';
 export const backupTrackingJob = (schedule: string): Job => ({ name: BACKUP_TRACKING, schedule, run: trackBackups });
-export const backupScheduleJob = (schedule: string): Job => ({ name: 'backup-schedule', schedule, run: (deps) => scheduleBackups(deps).then(() => undefined) });
-export const backupRetentionJob = (schedule: string): Job => ({ name: 'backup-retention', schedule, run: (deps) => applyRetention(deps).then(() => undefined) });
+export const backupScheduleJob = (schedule: string): Job => ({
+  name: 'backup-schedule',
+  schedule,
+  run: (deps) => scheduleBackups(deps).then(() => undefined),
+});
+export const backupRetentionJob = (schedule: string): Job => ({
+  name: 'backup-retention',
+  schedule,
+  run: (deps) => applyRetention(deps).then(() => undefined),
+});

@@ -39,7 +39,8 @@ export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { 
         stream = opened;
         // Swarm's task state follows the container's a moment later: look again shortly after.
         opened.on('data', () => {
-          for (const delayMs of WAKEUP_DELAYS_MS) setTimeout(() => [INSTANCE_TRACKING, BACKUP_TRACKING].forEach((job) => scheduler.runNow(job)), delayMs).unref();
+          for (const delayMs of WAKEUP_DELAYS_MS)
+            setTimeout(() => [INSTANCE_TRACKING, BACKUP_TRACKING].forEach((job) => scheduler.runNow(job)), delayMs).unref();
         });
         opened.on('error', (error: Error) => reopen(error.message));
         opened.on('end', () => reopen('stream ended'));

@@ -23,7 +23,11 @@ const STALE_TERMINATING_SECONDS = 30;
 export async function trackInstances(deps: Deps): Promise<void> {
   // Neither waits for the other: the tick costs little more than its one task listing.
   const [inFlight] = await Promise.all([
-    deps.db.selectFrom('instances').selectAll().where('status', 'in', [...inFlightStatuses, ...servingStatuses]).execute(),
+    deps.db
+      .selectFrom('instances')
+      .selectAll()
+      .where('status', 'in', [...inFlightStatuses, ...servingStatuses])
+      .execute(),
     resumeTerminations(deps),
   ]);
   if (inFlight.length === 0) return;
@@ -35,7 +39,10 @@ export async function trackInstances(deps: Deps): Promise<void> {
     // No Odoo service yet: its database is being initialised by the init job, never judged as the service.
     if (instance.status === 'PROVISIONING' && !instance.service_id) {
       await advanceInitialisation(deps, instance, tasksByService.get(instance.init_job_id ?? '') ?? [], now).catch((error: unknown) =>
-        deps.log.warn({ event: 'instance.init_step_failed', instanceId: instance.id, err: error }, 'initialisation step failed; retried next tick'),
+        deps.log.warn(
+          { event: 'instance.init_step_failed', instanceId: instance.id, err: error },
+          'initialisation step failed; retried next tick',
+        ),
       );
       continue;
     }
@@ -50,7 +57,16 @@ export async function trackInstances(deps: Deps): Promise<void> {
     }
     if (moved) {
       const level = outcome.to === 'FAILED' || outcome.to === 'DEGRADED' ? 'warn' : 'info';
-      deps.log[level]({ event: `instance.${outcome.to.toLowerCase()}`, instanceId: instance.id, service: instance.service_name, from: instance.status, error }, `instance ${outcome.to}`);
+      deps.log[level](
+        {
+          event: `instance.${outcome.to.toLowerCase()}`,
+          instanceId: instance.id,
+          service: instance.service_name,
+          from: instance.status,
+          error,
+        },
+        `instance ${outcome.to}`,
+      );
     }
   }
 }

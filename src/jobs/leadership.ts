@@ -34,7 +34,9 @@ export function startLeadership(deps: Deps, work: LeaderWork, retryMs: number): 
     if (leader) {
       leader = false;
       deps.log.warn({ event: 'leader.lost', reason }, 'leadership lost');
-      await work.stop().catch((error: unknown) => deps.log.error({ event: 'leader.stop_failed', err: error }, 'leader work did not stop cleanly'));
+      await work
+        .stop()
+        .catch((error: unknown) => deps.log.error({ event: 'leader.stop_failed', err: error }, 'leader work did not stop cleanly'));
     }
     const ending = client;
     client = null;

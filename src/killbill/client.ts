@@ -94,7 +94,9 @@ export interface KillbillClient {
 export function createKillbillClient(config: KillbillApiConfig | null): KillbillClient {
   if (!config) {
     const unconfigured = (what: string) => () =>
-      Promise.reject(new KillbillError('KILLBILL_NOT_CONFIGURED', `Kill Bill's API is not configured (KILLBILL_URL is unset): cannot read ${what}.`));
+      Promise.reject(
+        new KillbillError('KILLBILL_NOT_CONFIGURED', `Kill Bill's API is not configured (KILLBILL_URL is unset): cannot read ${what}.`),
+      );
     return {
       getSubscription: unconfigured('the subscription'),
       getInvoice: unconfigured('the invoice'),
@@ -138,7 +140,11 @@ function getter(config: KillbillApiConfig) {
     }
     if (response.status === 404) throw new KillbillError('KILLBILL_NOT_FOUND', `Kill Bill has no ${what} (${call} answered 404).`, 404);
     if (!response.ok) {
-      throw new KillbillError('KILLBILL_ERROR', `Kill Bill answered HTTP ${response.status} to ${call}${killbillMessage(text)}.`, response.status);
+      throw new KillbillError(
+        'KILLBILL_ERROR',
+        `Kill Bill answered HTTP ${response.status} to ${call}${killbillMessage(text)}.`,
+        response.status,
+      );
     }
     let body: unknown;
     try {
@@ -149,7 +155,11 @@ function getter(config: KillbillApiConfig) {
     const parsed = schema.safeParse(body);
     if (!parsed.success) {
       const problems = describeIssues(parsed.error.issues, { whole: 'body' }).join('; ');
-      throw new KillbillError('KILLBILL_BAD_RESPONSE', `Kill Bill's answer to ${call} is not the documented shape (${problems}).`, response.status);
+      throw new KillbillError(
+        'KILLBILL_BAD_RESPONSE',
+        `Kill Bill's answer to ${call} is not the documented shape (${problems}).`,
+        response.status,
+      );
     }
     return parsed.data;
   };

@@ -59,7 +59,12 @@ export function createMetrics() {
       registers: [registry],
     }),
     // `task`, not `job`: Prometheus sets `job` itself, and would rename ours `exported_job`.
-    jobRuns: new Counter({ name: 'orchestrator_scheduler_runs_total', help: 'Scheduler job runs', labelNames: ['task', 'outcome'], registers: [registry] }),
+    jobRuns: new Counter({
+      name: 'orchestrator_scheduler_runs_total',
+      help: 'Scheduler job runs',
+      labelNames: ['task', 'outcome'],
+      registers: [registry],
+    }),
     jobSeconds: new Histogram({
       name: 'orchestrator_scheduler_run_duration_seconds',
       help: 'Scheduler job run durations',
@@ -106,7 +111,11 @@ export function registerStateGauges(
   poolSlots: () => Promise<{ used: number; free: number }>,
   timeoutMs = 1000,
 ): void {
-  const fresh = new Gauge({ name: 'orchestrator_state_fresh', help: '1 when the state gauges were read from the database at this scrape, 0 when they are the last values read', registers: [metrics.registry] });
+  const fresh = new Gauge({
+    name: 'orchestrator_state_fresh',
+    help: '1 when the state gauges were read from the database at this scrape, 0 when they are the last values read',
+    registers: [metrics.registry],
+  });
   const read = async <T>(work: () => Promise<T>, apply: (value: T) => void) => {
     try {
       apply(await within(timeoutMs, work()));
@@ -122,7 +131,12 @@ export function registerStateGauges(
     registers: [metrics.registry],
     async collect() {
       await read(
-        () => db.selectFrom('instances').select((eb) => ['status', eb.fn.countAll<string>().as('count')]).groupBy('status').execute(),
+        () =>
+          db
+            .selectFrom('instances')
+            .select((eb) => ['status', eb.fn.countAll<string>().as('count')])
+            .groupBy('status')
+            .execute(),
         (rows) => {
           this.reset();
           for (const row of rows) this.set({ status: row.status }, Number(row.count));
@@ -137,7 +151,12 @@ export function registerStateGauges(
     registers: [metrics.registry],
     async collect() {
       await read(
-        () => db.selectFrom('billing_events').select((eb) => ['status', eb.fn.countAll<string>().as('count')]).groupBy('status').execute(),
+        () =>
+          db
+            .selectFrom('billing_events')
+            .select((eb) => ['status', eb.fn.countAll<string>().as('count')])
+            .groupBy('status')
+            .execute(),
         (rows) => {
           this.reset();
           for (const row of rows) this.set({ status: row.status }, Number(row.count));
@@ -156,7 +175,10 @@ export function registerStateGauges(
           db
             .selectFrom('instances')
             .leftJoin('backups', (join) => join.onRef('backups.instance_id', '=', 'instances.id').on('backups.status', '=', 'COMPLETED'))
-            .select(['instances.id', sql<string>`extract(epoch from now() - coalesce(max(backups.created_at), instances.created_at))`.as('age')])
+            .select([
+              'instances.id',
+              sql<string>`extract(epoch from now() - coalesce(max(backups.created_at), instances.created_at))`.as('age'),
+            ])
             .where('instances.db_server_id', 'is not', null)
             .where('instances.status', 'not in', ['TERMINATING', 'TERMINATED'])
             .groupBy('instances.id')
@@ -174,7 +196,12 @@ export function registerStateGauges(
     registers: [metrics.registry],
     async collect() {
       await read(
-        () => db.selectFrom('backups').select((eb) => eb.fn.countAll<string>().as('count')).where('status', '=', 'FAILED').executeTakeFirstOrThrow(),
+        () =>
+          db
+            .selectFrom('backups')
+            .select((eb) => eb.fn.countAll<string>().as('count'))
+            .where('status', '=', 'FAILED')
+            .executeTakeFirstOrThrow(),
         (row) => this.set(Number(row.count)),
       );
     },

@@ -26,6 +26,10 @@ builder.mutationFields((t) => ({
     authScopes: adminOrCustomer,
     args: { instanceId: t.arg.id({ required: true }) },
     resolve: async (_root, { instanceId }, context) =>
-      resetInstanceAdminPassword(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'resetInstanceAdminPassword')),
+      resetInstanceAdminPassword(
+        context.deps,
+        (await ownedInstance(context, instanceId)).id,
+        triggerOf(context, 'resetInstanceAdminPassword'),
+      ),
   }),
 }));

@@ -14,7 +14,11 @@ const Backup = builder.objectRef<BackupRow>('Backup').implement({
     instanceId: t.exposeID('instance_id'),
     kind: t.field({ type: BackupKind, resolve: (backup) => backup.kind }),
     status: t.field({ type: BackupStatus, resolve: (backup) => backup.status }),
-    sizeBytes: t.float({ nullable: true, description: 'Bytes stored (the dump and the filestore archive).', resolve: (backup) => (backup.size_bytes === null ? null : Number(backup.size_bytes)) }),
+    sizeBytes: t.float({
+      nullable: true,
+      description: 'Bytes stored (the dump and the filestore archive).',
+      resolve: (backup) => (backup.size_bytes === null ? null : Number(backup.size_bytes)),
+    }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (backup) => backup.started_at }),
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (backup) => backup.finished_at }),
     createdAt: t.field({ type: 'DateTime', resolve: (backup) => backup.created_at }),
@@ -53,11 +57,13 @@ builder.mutationFields((t) => ({
     description: 'Backs the instance up now (one at a time; customers: one manual backup an hour). Follow it with `backup(id)`.',
     authScopes: adminOrCustomer,
     args: { instanceId: t.arg.id({ required: true }) },
-    resolve: async (_root, { instanceId }, context) => backupInstance(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'backupInstance')),
+    resolve: async (_root, { instanceId }, context) =>
+      backupInstance(context.deps, (await ownedInstance(context, instanceId)).id, triggerOf(context, 'backupInstance')),
   }),
   restoreInstance: t.field({
     type: 'Instance',
-    description: "Replaces the instance's database and filestore with the backup's (RESTORING, then back to RUNNING); a FINAL backup keeps what it replaces.",
+    description:
+      "Replaces the instance's database and filestore with the backup's (RESTORING, then back to RUNNING); a FINAL backup keeps what it replaces.",
     authScopes: adminOrCustomer,
     args: { instanceId: t.arg.id({ required: true }), backupId: t.arg.id({ required: true }) },
     resolve: async (_root, { instanceId, backupId }, context) =>

@@ -43,9 +43,14 @@ export const builder = new SchemaBuilder<{
   complexity: {
     defaultComplexity: 1,
     defaultListMultiplier: 10,
-    limit: (context) => (context.caller.kind === 'admin' ? { complexity: 100_000, depth: 10, breadth: 200 } : { complexity: 5_000, depth: 8, breadth: 60 }),
+    limit: (context) =>
+      context.caller.kind === 'admin' ? { complexity: 100_000, depth: 10, breadth: 200 } : { complexity: 5_000, depth: 8, breadth: 60 },
     complexityError: (_kind, result) =>
-      new DomainError('VALIDATION_FAILED', `query: costs ${result.complexity} (at most ${result.maxComplexity}), depth ${result.depth} (at most ${result.maxDepth}), breadth ${result.breadth} (at most ${result.maxBreadth}); ask for fewer items or fields`, 'query'),
+      new DomainError(
+        'VALIDATION_FAILED',
+        `query: costs ${result.complexity} (at most ${result.maxComplexity}), depth ${result.depth} (at most ${result.maxDepth}), breadth ${result.breadth} (at most ${result.maxBreadth}); ask for fewer items or fields`,
+        'query',
+      ),
   },
   scopeAuth: {
     authScopes: (context) => ({ admin: context.caller.kind === 'admin', customer: context.caller.kind === 'customer' }),

@@ -13,7 +13,6 @@ export interface GraphQLContext {
 export const adminOnly = { admin: true } as const;
 export const adminOrCustomer = { admin: true, customer: true } as const;
 
-
 export const triggerOf = (context: GraphQLContext, cause: string): Trigger => ({ cause, actor: actorOf(context.caller) });
 
 /**

@@ -41,7 +41,8 @@ builder.objectType('Instance', {
       complexity: ({ first }) => ({ field: 1, multiplier: Math.min(first ?? 100, 1000) }),
       // One loader per place in the query (and so per arguments): a page of instances reads its events at once.
       byPath: true,
-      load: (instanceIds: string[], context, { first, after }) => pagesOfInstanceEvents(context.deps, instanceIds, { first: first ?? 100, after }),
+      load: (instanceIds: string[], context, { first, after }) =>
+        pagesOfInstanceEvents(context.deps, instanceIds, { first: first ?? 100, after }),
       resolve: (instance) => instance.id,
     }),
   }),
@@ -113,7 +114,11 @@ builder.queryFields((t) => ({
     },
     complexity: ({ first }) => ({ field: 1, multiplier: Math.min(first ?? 50, 200) }),
     resolve: (_root, args, context) =>
-      listInstances(context.deps, { status: args.status, customerId: customerScope(context, args.customerId) }, { first: args.first ?? 50, after: args.after }),
+      listInstances(
+        context.deps,
+        { status: args.status, customerId: customerScope(context, args.customerId) },
+        { first: args.first ?? 50, after: args.after },
+      ),
   }),
 }));
 
@@ -127,9 +132,18 @@ builder.mutationFields((t) => ({
       // The plan decides a customer's resources; only an admin may override them for one instance.
       if (context.caller.kind === 'customer') {
         const field = input.cpuLimit != null ? 'cpuLimit' : input.memoryLimit != null ? 'memoryLimit' : null;
-        if (field) throw new DomainError('FORBIDDEN', `input.${field}: only admins may set an instance's limits; the subscription's plan decides them.`, `input.${field}`);
+        if (field)
+          throw new DomainError(
+            'FORBIDDEN',
+            `input.${field}: only admins may set an instance's limits; the subscription's plan decides them.`,
+            `input.${field}`,
+          );
       }
-      return createInstance(context.deps, { ...input, customerId: customerScope(context, input.customerId) ?? input.customerId }, triggerOf(context, 'createInstance'));
+      return createInstance(
+        context.deps,
+        { ...input, customerId: customerScope(context, input.customerId) ?? input.customerId },
+        triggerOf(context, 'createInstance'),
+      );
     },
   }),
   allocateDatabase: t.field({

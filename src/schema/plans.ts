@@ -4,7 +4,7 @@ import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer } from './context.js';
 
 const Plan = builder.objectRef<PlanRow>('Plan').implement({
-  description: "A catalog entry: what an instance sold under a Kill Bill plan of this name gets. DEFAULT_PLAN covers the rest.",
+  description: 'A catalog entry: what an instance sold under a Kill Bill plan of this name gets. DEFAULT_PLAN covers the rest.',
   fields: (t) => ({
     name: t.exposeString('name'),
     cpuLimit: t.exposeFloat('cpu_limit'),
@@ -23,7 +23,10 @@ const PlanInput = builder.inputType('PlanInput', {
 });
 
 builder.objectFields('Instance', (t) => ({
-  plan: t.exposeString('plan', { nullable: true, description: 'The plan its limits came from (cpuLimit and memoryLimitMb show what applies).' }),
+  plan: t.exposeString('plan', {
+    nullable: true,
+    description: 'The plan its limits came from (cpuLimit and memoryLimitMb show what applies).',
+  }),
   purgeAt: t.field({
     type: 'DateTime',
     nullable: true,

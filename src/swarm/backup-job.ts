@@ -8,7 +8,8 @@ export const instanceBackupsDir = (cephfsRoot: string, instanceId: string): stri
 export const backupDir = (cephfsRoot: string, instanceId: string, backupId: string): string =>
   posix.join(instanceBackupsDir(cephfsRoot, instanceId), backupId);
 /** Plain-SQL exports made for a download, removed once it is sent. */
-export const exportsDir = (cephfsRoot: string, instanceId: string): string => posix.join(instanceBackupsDir(cephfsRoot, instanceId), '.exports');
+export const exportsDir = (cephfsRoot: string, instanceId: string): string =>
+  posix.join(instanceBackupsDir(cephfsRoot, instanceId), '.exports');
 
 export const DUMP_FILE = 'dump.custom';
 export const FILESTORE_FILE = 'filestore.tar';
@@ -121,7 +122,14 @@ pg_restore --no-owner --no-privileges -f "/backups/.exports/$EXPORT_ID.sql.parti
 mv "/backups/.exports/$EXPORT_ID.sql.partial" "/backups/.exports/$EXPORT_ID.sql"
 `;
 
-function jobSpec(base: JobBase, role: InstanceServiceRole, script: string, env: string[], mounts: BindMount[], secret?: PoolReach['secret']): ServiceSpec {
+function jobSpec(
+  base: JobBase,
+  role: InstanceServiceRole,
+  script: string,
+  env: string[],
+  mounts: BindMount[],
+  secret?: PoolReach['secret'],
+): ServiceSpec {
   const labels = jobLabels(base.instanceId, role, base.extraLabels);
   return {
     Name: base.name,
@@ -133,7 +141,9 @@ function jobSpec(base: JobBase, role: InstanceServiceRole, script: string, env: 
         Command: ['bash', '-c', script],
         Env: env,
         Mounts: mounts,
-        ...(secret ? { Secrets: [{ SecretID: secret.id, SecretName: secret.name, File: { Name: 'pgpass', UID: '0', GID: '0', Mode: 0o400 } }] } : {}),
+        ...(secret
+          ? { Secrets: [{ SecretID: secret.id, SecretName: secret.name, File: { Name: 'pgpass', UID: '0', GID: '0', Mode: 0o400 } }] }
+          : {}),
       },
       // One try: the daemon decides what a failure means (a final backup is asked for again, a restore undone).
       RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
@@ -158,7 +168,14 @@ export const backupJobSpec = (input: BackupJobInput): ServiceSpec =>
     input,
     'backup',
     BACKUP_SCRIPT,
-    [...poolEnv(input.pool), `BACKUP_ID=${input.backupId}`, `INSTANCE_ID=${input.instanceId}`, `DB_NAME=${input.db.name}`, `DB_ROLE=${input.db.role}`, `ODOO_VERSION=${input.odooVersion}`],
+    [
+      ...poolEnv(input.pool),
+      `BACKUP_ID=${input.backupId}`,
+      `INSTANCE_ID=${input.instanceId}`,
+      `DB_NAME=${input.db.name}`,
+      `DB_ROLE=${input.db.role}`,
+      `ODOO_VERSION=${input.odooVersion}`,
+    ],
     [
       { Type: 'bind', Source: instanceBackupsDir(input.cephfsRoot, input.instanceId), Target: '/backups' },
       { Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instanceId), Target: '/data', ReadOnly: true },
@@ -191,7 +208,12 @@ export const restoreJobSpec = (input: RestoreJobInput): ServiceSpec =>
       `ODOO_UID=${input.odooUid}`,
     ],
     [
-      { Type: 'bind', Source: backupDir(input.cephfsRoot, input.source.instanceId, input.source.backupId), Target: '/backup', ReadOnly: true },
+      {
+        Type: 'bind',
+        Source: backupDir(input.cephfsRoot, input.source.instanceId, input.source.backupId),
+        Target: '/backup',
+        ReadOnly: true,
+      },
       { Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instanceId), Target: '/data' },
     ],
     input.pool.secret,
@@ -204,6 +226,10 @@ export interface ExportJobInput extends JobBase {
 
 /** The one-shot job that writes a backup's database as plain SQL for a download; it needs no database server. Pure. */
 export const exportJobSpec = (input: ExportJobInput): ServiceSpec =>
-  jobSpec(input, 'backup', EXPORT_SCRIPT, [`BACKUP_ID=${input.backupId}`, `EXPORT_ID=${input.exportId}`], [
-    { Type: 'bind', Source: instanceBackupsDir(input.cephfsRoot, input.instanceId), Target: '/backups' },
-  ]);
+  jobSpec(
+    input,
+    'backup',
+    EXPORT_SCRIPT,
+    [`BACKUP_ID=${input.backupId}`, `EXPORT_ID=${input.exportId}`],
+    [{ Type: 'bind', Source: instanceBackupsDir(input.cephfsRoot, input.instanceId), Target: '/backups' }],
+  );

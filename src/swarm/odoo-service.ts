@@ -38,8 +38,7 @@ const SECOND_NS = 1_000_000_000;
 const RESTART_WINDOW_NS = 300 * SECOND_NS;
 
 /** A tenant's filestore on CephFS, bind-mounted into its Odoo as the data dir. */
-export const instanceDataDir = (cephfsRoot: string, instanceId: string): string =>
-  posix.join(cephfsRoot, 'odoo_instances', instanceId);
+export const instanceDataDir = (cephfsRoot: string, instanceId: string): string => posix.join(cephfsRoot, 'odoo_instances', instanceId);
 
 /** Where a terminated tenant's filestore goes when FILESTORE_ON_TERMINATE=archive. */
 export const instanceArchiveDir = (cephfsRoot: string, instanceId: string): string =>
@@ -52,7 +51,11 @@ export const roleLabels = (instanceId: string, role: InstanceServiceRole, extra?
 });
 
 /** The container and resources shared by the server and its jobs: same image, config secret, data dir and limits. */
-export function odooTask(input: OdooRuntimeInput, role: InstanceServiceRole, odooArgs: string[]): { container: ContainerSpec; task: Omit<TaskSpec, 'ContainerSpec'> } {
+export function odooTask(
+  input: OdooRuntimeInput,
+  role: InstanceServiceRole,
+  odooArgs: string[],
+): { container: ContainerSpec; task: Omit<TaskSpec, 'ContainerSpec'> } {
   return {
     container: {
       Image: input.image,

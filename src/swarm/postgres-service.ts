@@ -69,7 +69,8 @@ const clamp = (value: number, min: number, max: number): number => Math.min(max,
  * - maintenance_work_mem: 5%, within 16 MB..1 GB (VACUUM and CREATE INDEX; autovacuum workers use it each).
  */
 export function poolServerSettings(maxInstances: number, memoryLimitMb: number): PoolServerSettings {
-  if (!Number.isInteger(maxInstances) || maxInstances < 1) throw new RangeError(`maxInstances must be a positive integer, got ${maxInstances}`);
+  if (!Number.isInteger(maxInstances) || maxInstances < 1)
+    throw new RangeError(`maxInstances must be a positive integer, got ${maxInstances}`);
   if (!Number.isFinite(memoryLimitMb) || memoryLimitMb <= 0) throw new RangeError(`memoryLimitMb must be positive, got ${memoryLimitMb}`);
 
   const maxConnections = clamp(maxInstances * CONNECTIONS_PER_TENANT + RESERVED_CONNECTIONS, MIN_CONNECTIONS, MAX_CONNECTIONS);

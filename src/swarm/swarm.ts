@@ -141,7 +141,7 @@ export async function taskLogTail(docker: Docker, taskId: string, lines: number)
 /** Without a TTY, Docker frames each log chunk: a stream byte, three zero bytes, the length (uint32 BE), the bytes. */
 function demultiplexLogs(raw: Buffer): string {
   const chunks: Buffer[] = [];
-  for (let offset = 0; offset + 8 <= raw.length; ) {
+  for (let offset = 0; offset + 8 <= raw.length;) {
     const length = raw.readUInt32BE(offset + 4);
     chunks.push(raw.subarray(offset + 8, offset + 8 + length));
     offset += 8 + length;
@@ -178,6 +178,10 @@ export async function forceRestartService(docker: Docker, idOrName: string): Pro
 }
 
 /** Sets the limits and reservations of the service's tasks; Swarm replaces the running task with one that has them. */
-export async function updateServiceResources(docker: Docker, idOrName: string, resources: NonNullable<ServiceSpec['TaskTemplate']['Resources']>): Promise<void> {
+export async function updateServiceResources(
+  docker: Docker,
+  idOrName: string,
+  resources: NonNullable<ServiceSpec['TaskTemplate']['Resources']>,
+): Promise<void> {
   await updateService(docker, idOrName, (spec) => ({ ...spec, TaskTemplate: { ...spec.TaskTemplate, Resources: resources } }));
 }

@@ -33,12 +33,24 @@ export async function startDaemonProcess(env: Record<string, string> = {}, optio
   });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const started = await eventually(async () => lines.find((line) => line.event === 'daemon.started'), (line) => !!line || exitCode !== undefined, 60_000, 100);
+  const started = await eventually(
+    async () => lines.find((line) => line.event === 'daemon.started'),
+    (line) => !!line || exitCode !== undefined,
+    60_000,
+    100,
+  );
   if (!started) {
     child.kill('SIGKILL');
     throw new Error(`daemon did not start (exit ${exitCode}): ${stderr.slice(-2000)} ${JSON.stringify(lines.slice(-5))}`);
   }
-  const status = (field: string) => Number(/(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? 0) / 1024;
+  const status = (field: string) =>
+    Number(
+      /(\d+) kB/.exec(
+        readFileSync(`/proc/${child.pid}/status`, 'utf8')
+          .split('\n')
+          .find((l) => l.startsWith(field)) ?? '',
+      )?.[1] ?? 0,
+    ) / 1024;
   return {
     child,
     url: `http://127.0.0.1:${started.port}`,

@@ -25,13 +25,20 @@ export const customerJwtSecret = `customer-jwt-secret-${randomUUID()}`;
 
 /** A frontend token for `customerId`, signed as the frontend would (HS256, sub = customer id). */
 export async function customerToken(customerId: string, secret = customerJwtSecret): Promise<string> {
-  return new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(customerId).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(secret));
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(customerId)
+    .setIssuedAt()
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(secret));
 }
 
 /** Every Docker object a test daemon makes carries this run's label, so cleanup removes exactly those. */
 export const testRun = `t-${randomUUID().slice(0, 8)}`;
 export const runLabels = testRunLabels(testRun);
-const dockerLabelsEnv = Object.entries(runLabels).map(([key, value]) => `${key}=${value}`).join(',');
+const dockerLabelsEnv = Object.entries(runLabels)
+  .map(([key, value]) => `${key}=${value}`)
+  .join(',');
 
 export interface GraphQLResult<T = any> {
   status: number;
@@ -116,13 +123,16 @@ export async function removeDockerObjects(deps: Deps): Promise<void> {
   const secrets = (await deps.docker.listSecrets({ filters: labelFilters(runLabels) })) as unknown as SwarmSecret[];
   for (const secret of secrets) {
     await eventually(
-      () => removeSecret(deps.docker, secret.ID).then(() => true, () => false),
+      () =>
+        removeSecret(deps.docker, secret.ID).then(
+          () => true,
+          () => false,
+        ),
       (removed) => removed,
       15_000,
     );
   }
 }
-
 
 /** Removes this run's Docker objects, drops every tenant database the tests made, then empties the tables and Redis. */
 export async function resetState(deps: Deps): Promise<void> {
@@ -154,13 +164,19 @@ export async function withPoolCatalog<T>(work: (client: pg.Client) => Promise<T>
   return withPoolAdmin(localPool, work);
 }
 
-export const POOL_FIELDS = 'id name host port tenantHost tenantPort maxInstances currentInstances status healthStatus healthFailures lastHealthError statusReason serviceName publishedPort';
+export const POOL_FIELDS =
+  'id name host port tenantHost tenantPort maxInstances currentInstances status healthStatus healthFailures lastHealthError statusReason serviceName publishedPort';
 
 export const PROVISION_POOL = `mutation($input: ProvisionPoolInput!) { provisionPool(input: $input) { ${POOL_FIELDS} } }`;
 
 /** Polls the pool over GraphQL until `done` holds (or `timeoutMs` passes); returns the last view. */
 export async function poolWhen(daemon: TestDaemon, id: string, done: (pool: any) => boolean, timeoutMs = 90_000): Promise<any> {
-  return eventually(async () => (await daemon.gql(`query($id: ID!) { pool(id: $id) { ${POOL_FIELDS} } }`, { id })).data.pool, done, timeoutMs, 250);
+  return eventually(
+    async () => (await daemon.gql(`query($id: ID!) { pool(id: $id) { ${POOL_FIELDS} } }`, { id })).data.pool,
+    done,
+    timeoutMs,
+    250,
+  );
 }
 
 export const REGISTER_POOL = `mutation($input: RegisterPoolInput!) {

@@ -197,7 +197,14 @@ function send(response: ServerResponse, status: number, body: unknown, headers: 
   response.end(body === undefined ? undefined : JSON.stringify(body));
 }
 
-const notFound = (className: string, message: string) => ({ className, code: 404, message, causeClassName: null, causeMessage: null, stackTrace: [] });
+const notFound = (className: string, message: string) => ({
+  className,
+  code: 404,
+  message,
+  causeClassName: null,
+  causeMessage: null,
+  stackTrace: [],
+});
 
 export async function startKillbillFake(): Promise<KillbillFake> {
   const credentials = {
@@ -232,21 +239,36 @@ export async function startKillbillFake(): Promise<KillbillFake> {
       const subscription = subscriptions.get(match[1]!);
       return subscription
         ? send(response, 200, subscriptionJson(subscription))
-        : send(response, 404, notFound('org.killbill.billing.entitlement.api.EntitlementApiException', `Object id=${match[1]} type=SUBSCRIPTION doesn't exist!`));
+        : send(
+            response,
+            404,
+            notFound(
+              'org.killbill.billing.entitlement.api.EntitlementApiException',
+              `Object id=${match[1]} type=SUBSCRIPTION doesn't exist!`,
+            ),
+          );
     }
     match = /^\/1\.0\/kb\/invoices\/([^/]+)$/.exec(url.pathname);
     if (match) {
       const invoice = invoices.get(match[1]!);
       return invoice
         ? send(response, 200, invoiceJson(invoice, url.searchParams.get('withItems') === 'true'))
-        : send(response, 404, notFound('org.killbill.billing.invoice.api.InvoiceApiException', `No invoice could be found for id ${match[1]}.`));
+        : send(
+            response,
+            404,
+            notFound('org.killbill.billing.invoice.api.InvoiceApiException', `No invoice could be found for id ${match[1]}.`),
+          );
     }
     match = /^\/1\.0\/kb\/accounts\/([^/]+)$/.exec(url.pathname);
     if (match) {
       const accountId = match[1]!;
       return accounts.has(accountId)
         ? send(response, 200, accountJson(accountId, accounts.get(accountId)!))
-        : send(response, 404, notFound('org.killbill.billing.account.api.AccountApiException', `Account does not exist for id ${accountId}`));
+        : send(
+            response,
+            404,
+            notFound('org.killbill.billing.account.api.AccountApiException', `Account does not exist for id ${accountId}`),
+          );
     }
     match = /^\/1\.0\/kb\/accounts\/([^/]+)\/bundles$/.exec(url.pathname);
     if (match) {
@@ -259,7 +281,14 @@ export async function startKillbillFake(): Promise<KillbillFake> {
       return send(
         response,
         200,
-        [...bundles].map(([bundleId, subs]) => ({ accountId, bundleId, externalKey: `bundle-${bundleId.slice(0, 8)}`, subscriptions: subs, timeline: null, auditLogs: [] })),
+        [...bundles].map(([bundleId, subs]) => ({
+          accountId,
+          bundleId,
+          externalKey: `bundle-${bundleId.slice(0, 8)}`,
+          subscriptions: subs,
+          timeline: null,
+          auditLogs: [],
+        })),
       );
     }
     return send(response, 404, undefined);

@@ -13,7 +13,12 @@ export interface Notification {
 }
 
 /** A subscription event as Kill Bill sends it; `extra` metadata makes an otherwise identical body distinct. */
-export const subscriptionEvent = (eventType: string, subscription: Pick<SubscriptionJson, 'subscriptionId' | 'accountId' | 'bundleExternalKey'>, actionType = 'EFFECTIVE', extra: Record<string, unknown> = {}): Notification => ({
+export const subscriptionEvent = (
+  eventType: string,
+  subscription: Pick<SubscriptionJson, 'subscriptionId' | 'accountId' | 'bundleExternalKey'>,
+  actionType = 'EFFECTIVE',
+  extra: Record<string, unknown> = {},
+): Notification => ({
   eventType,
   objectType: 'SUBSCRIPTION',
   objectId: subscription.subscriptionId,
@@ -26,7 +31,14 @@ export const invoicePaid = (invoiceId: string, accountId: string): Notification 
   objectType: 'INVOICE',
   objectId: invoiceId,
   accountId,
-  metaData: JSON.stringify({ invoicePaymentId: randomUUID(), invoiceId, paymentId: randomUUID(), invoicePaymentType: 'ATTEMPT', linkedInvoicePaymentId: null, paymentCookieId: null }),
+  metaData: JSON.stringify({
+    invoicePaymentId: randomUUID(),
+    invoiceId,
+    paymentId: randomUUID(),
+    invoicePaymentType: 'ATTEMPT',
+    linkedInvoicePaymentId: null,
+    paymentCookieId: null,
+  }),
 });
 
 /** Kill Bill's BLOCKING_STATE for an account's overdue state: `blocked` true blocks entitlement, false unblocks it, null warns only. */
@@ -54,12 +66,20 @@ export interface Delivery {
 }
 
 /** POSTs a body to the webhook as Kill Bill does: the token in the callback URL's query string. */
-export async function deliver(daemon: { url: string }, body: unknown, options: { token?: string | null; header?: string } = {}): Promise<Delivery> {
+export async function deliver(
+  daemon: { url: string },
+  body: unknown,
+  options: { token?: string | null; header?: string } = {},
+): Promise<Delivery> {
   const token = options.token === undefined ? webhookToken : options.token;
   const query = token === null ? '' : `?token=${encodeURIComponent(token)}`;
   const response = await fetch(`${daemon.url}/webhooks/killbill${query}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json; charset=UTF-8', 'user-agent': 'KillBill/1.0', ...(options.header ? { 'x-webhook-token': options.header } : {}) },
+    headers: {
+      'content-type': 'application/json; charset=UTF-8',
+      'user-agent': 'KillBill/1.0',
+      ...(options.header ? { 'x-webhook-token': options.header } : {}),
+    },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();

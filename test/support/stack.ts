@@ -33,7 +33,8 @@ export function dockerCmd(args: string[], options: { input?: string; env?: NodeJ
       dockerCli,
       args,
       { env: options.env ?? process.env, timeout: options.timeoutMs ?? 120_000, maxBuffer: 32 * 1024 * 1024 },
-      (error, stdout, stderr) => (error ? reject(new Error(`docker ${args.join(' ')}: ${stderr.trim() || error.message}`)) : resolve(stdout)),
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`docker ${args.join(' ')}: ${stderr.trim() || error.message}`)) : resolve(stdout),
     );
     if (options.input !== undefined) child.stdin!.end(options.input);
   });
@@ -68,7 +69,9 @@ export interface StackRun {
 
 const STACK_PREFIX = 'oe2e-';
 
-export function newStackRun(options: { files?: string[]; extraSecrets?: Record<string, string>; env?: Record<string, string> } = {}): StackRun {
+export function newStackRun(
+  options: { files?: string[]; extraSecrets?: Record<string, string>; env?: Record<string, string> } = {},
+): StackRun {
   const name = `${STACK_PREFIX}${randomBytes(3).toString('hex')}`;
   const cephfsRoot = join(repoRoot, '.local', name, 'cephfs');
   const labels = { [TEST_RUN_LABEL]: name };
@@ -165,7 +168,10 @@ export async function liveReplicas(service: string): Promise<Replica[]> {
     const containerId = task.Status.ContainerStatus?.ContainerID;
     const address = containerId && addresses.get(containerId);
     if (!containerId || !address) continue;
-    const health = (await docker.getContainer(containerId).inspect().catch(() => null)) as { State?: { Health?: { Status?: string } } } | null;
+    const health = (await docker
+      .getContainer(containerId)
+      .inspect()
+      .catch(() => null)) as { State?: { Health?: { Status?: string } } } | null;
     if (health?.State?.Health?.Status !== 'healthy') continue;
     const url = `http://${address}:${DAEMON_PORT}`;
     if (await healthz(url)) replicas.push({ taskId: task.ID, containerId, url });
@@ -181,7 +187,9 @@ export async function waitForReplicas(service: string, count: number, timeoutMs:
     if (replicas.length === count) return replicas;
     if (Date.now() > deadline) {
       const tasks = await serviceTasks(service);
-      const states = tasks.map((task) => `${task.ID.slice(0, 12)} desired=${task.DesiredState} state=${task.Status.State} ${task.Status.Err ?? ''}`.trim());
+      const states = tasks.map((task) =>
+        `${task.ID.slice(0, 12)} desired=${task.DesiredState} state=${task.Status.State} ${task.Status.Err ?? ''}`.trim(),
+      );
       throw new Error(`${service}: ${replicas.length} of ${count} replicas live after ${timeoutMs / 1000}s; tasks: ${states.join('; ')}`);
     }
     await sleep(1000);
@@ -194,7 +202,12 @@ export interface GraphQLResult<T = any> {
   errors?: { message: string; extensions?: { code?: string } }[];
 }
 
-export async function gql<T = any>(replica: Replica, adminToken: string, query: string, variables?: Record<string, unknown>): Promise<GraphQLResult<T>> {
+export async function gql<T = any>(
+  replica: Replica,
+  adminToken: string,
+  query: string,
+  variables?: Record<string, unknown>,
+): Promise<GraphQLResult<T>> {
   const response = await fetch(`${replica.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` },
@@ -224,9 +237,9 @@ export async function containerLogs(containerId: string): Promise<string> {
 export async function stackLogs(run: StackRun, tail = 40): Promise<string> {
   const parts: string[] = [];
   for (const short of ['orchestrator', 'orchestrator-db', 'orchestrator-redis']) {
-    const lines = await dockerCmd(['service', 'logs', '--no-trunc', '--tail', String(tail), run.service(short)], { timeoutMs: 20_000 }).catch(
-      (error: Error) => error.message,
-    );
+    const lines = await dockerCmd(['service', 'logs', '--no-trunc', '--tail', String(tail), run.service(short)], {
+      timeoutMs: 20_000,
+    }).catch((error: Error) => error.message);
     parts.push(`--- ${run.service(short)} ---\n${lines}`);
   }
   return parts.join('\n');
@@ -242,12 +255,15 @@ export async function leftovers(run: Pick<StackRun, 'name'>): Promise<string[]> 
   const runLabel = `${TEST_RUN_LABEL}=${run.name}`;
   for (const filter of [namespace, runLabel]) {
     for (const service of await docker.listServices({ filters: byLabel(filter) })) left.push(`service ${service.Spec?.Name}`);
-    for (const container of await docker.listContainers({ all: true, filters: byLabel(filter) })) left.push(`container ${container.Names.join(',')}`);
+    for (const container of await docker.listContainers({ all: true, filters: byLabel(filter) }))
+      left.push(`container ${container.Names.join(',')}`);
     for (const network of await docker.listNetworks({ filters: byLabel(filter) })) left.push(`network ${network.Name}`);
-    for (const secret of (await docker.listSecrets({ filters: byLabel(filter) })) as { Spec?: { Name?: string } }[]) left.push(`secret ${secret.Spec?.Name}`);
+    for (const secret of (await docker.listSecrets({ filters: byLabel(filter) })) as { Spec?: { Name?: string } }[])
+      left.push(`secret ${secret.Spec?.Name}`);
   }
   // Tasks of the daemon's services carry the service's labels only on the service: find them by name too.
-  for (const service of await docker.listServices()) if (service.Spec?.Name?.startsWith(`${run.name}_`)) left.push(`service ${service.Spec.Name}`);
+  for (const service of await docker.listServices())
+    if (service.Spec?.Name?.startsWith(`${run.name}_`)) left.push(`service ${service.Spec.Name}`);
   if (existsSync(join(repoRoot, '.local', run.name))) left.push(`directory .local/${run.name}`);
   return [...new Set(left)];
 }
@@ -277,10 +293,9 @@ export async function removeStack(run: Pick<StackRun, 'name'>, timeoutMs = 120_0
   const labelled = { label: [`${TEST_RUN_LABEL}=${run.name}`] };
   const namespaced = { label: [`${STACK_NAMESPACE_LABEL}=${run.name}`] };
 
-  const services = [
-    ...(await docker.listServices({ filters: namespaced })),
-    ...(await docker.listServices({ filters: labelled })),
-  ].map((service) => service.Spec?.Name ?? service.ID);
+  const services = [...(await docker.listServices({ filters: namespaced })), ...(await docker.listServices({ filters: labelled }))].map(
+    (service) => service.Spec?.Name ?? service.ID,
+  );
 
   // The daemon first, so it creates nothing more; its services go with the stack.
   await attempt('docker stack rm', () => dockerCmd(['stack', 'rm', run.name]));
@@ -295,7 +310,11 @@ export async function removeStack(run: Pick<StackRun, 'name'>, timeoutMs = 120_0
   });
   await attempt('stack networks gone', async () => {
     const networks = await docker.listNetworks({ filters: namespaced });
-    for (const network of networks) await docker.getNetwork(network.Id).remove().catch(() => undefined);
+    for (const network of networks)
+      await docker
+        .getNetwork(network.Id)
+        .remove()
+        .catch(() => undefined);
     if ((await docker.listNetworks({ filters: namespaced })).length > 0) throw new Error('stack network still there');
   });
   for (const secret of (await docker.listSecrets({ filters: labelled })) as { ID: string; Spec?: { Name?: string } }[]) {

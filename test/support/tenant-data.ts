@@ -6,8 +6,18 @@ import { instanceDataDir } from '../../src/swarm/odoo-service.js';
 import { localPool } from './harness.js';
 
 /** Runs `work` in the tenant's own database as its role, as Odoo would write (the pool admin is a member of it). */
-export async function withTenant<T>(instanceId: string, work: (client: pg.Client) => Promise<T>, database = tenantDatabaseName(instanceId)): Promise<T> {
-  const client = new pg.Client({ host: localPool.host, port: localPool.port, user: localPool.adminUser, password: localPool.adminPassword, database });
+export async function withTenant<T>(
+  instanceId: string,
+  work: (client: pg.Client) => Promise<T>,
+  database = tenantDatabaseName(instanceId),
+): Promise<T> {
+  const client = new pg.Client({
+    host: localPool.host,
+    port: localPool.port,
+    user: localPool.adminUser,
+    password: localPool.adminPassword,
+    database,
+  });
   await client.connect();
   try {
     await client.query(`set role ${client.escapeIdentifier(tenantRoleName(instanceId))}`);
@@ -18,7 +28,9 @@ export async function withTenant<T>(instanceId: string, work: (client: pg.Client
 }
 
 export const partnerNames = (instanceId: string): Promise<string[]> =>
-  withTenant(instanceId, async (client) => (await client.query<{ name: string }>('select name from x_backup_probe order by id')).rows.map((row) => row.name));
+  withTenant(instanceId, async (client) =>
+    (await client.query<{ name: string }>('select name from x_backup_probe order by id')).rows.map((row) => row.name),
+  );
 
 export async function writePartners(instanceId: string, names: string[]): Promise<void> {
   await withTenant(instanceId, async (client) => {
@@ -28,7 +40,8 @@ export async function writePartners(instanceId: string, names: string[]): Promis
 }
 
 /** The tenant's filestore as Odoo lays it out: <data dir>/filestore/<database>/<2 hex>/<sha1>. */
-export const filestoreDir = (cephfsRoot: string, instanceId: string) => join(instanceDataDir(cephfsRoot, instanceId), 'filestore', tenantDatabaseName(instanceId));
+export const filestoreDir = (cephfsRoot: string, instanceId: string) =>
+  join(instanceDataDir(cephfsRoot, instanceId), 'filestore', tenantDatabaseName(instanceId));
 
 export async function writeAttachment(cephfsRoot: string, instanceId: string, name: string, content: string | Buffer): Promise<void> {
   const dir = join(filestoreDir(cephfsRoot, instanceId), name.slice(0, 2));

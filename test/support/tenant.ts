@@ -6,7 +6,12 @@ import { localPool } from './harness.js';
 
 /** Runs `work` inside the tenant's database as the pool admin (a member of the tenant's role), then closes it. */
 export async function withTenantCatalog<T>(instanceId: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...localPool, user: localPool.adminUser, password: localPool.adminPassword, database: tenantDatabaseName(instanceId) });
+  const client = new pg.Client({
+    ...localPool,
+    user: localPool.adminUser,
+    password: localPool.adminPassword,
+    database: tenantDatabaseName(instanceId),
+  });
   await client.connect();
   try {
     return await work(client);
@@ -28,7 +33,8 @@ export async function tenantState(instanceId: string): Promise<TenantState> {
       "select to_regclass('ir_module_module') is not null as modules, to_regclass('res_users') is not null as users",
     );
     const base = tables.rows[0]!.modules
-      ? (await client.query<{ state: string; write_date: Date }>("select state, write_date from ir_module_module where name = 'base'")).rows[0]
+      ? (await client.query<{ state: string; write_date: Date }>("select state, write_date from ir_module_module where name = 'base'"))
+          .rows[0]
       : undefined;
     const admin = tables.rows[0]!.users
       ? (await client.query<{ login: string; password: string }>('select login, password from res_users where id = 2')).rows[0]
@@ -39,7 +45,8 @@ export async function tenantState(instanceId: string): Promise<TenantState> {
 
 /** Whether passlib (what Odoo verifies passwords with) accepts `password` for `hash`; both travel on stdin. */
 export function passlibVerifies(hash: string, password: string): boolean {
-  const script = 'import sys\nfrom passlib.hash import pbkdf2_sha512\nh, p = sys.stdin.read().split("\\n", 1)\nprint(pbkdf2_sha512.verify(p, h))';
+  const script =
+    'import sys\nfrom passlib.hash import pbkdf2_sha512\nh, p = sys.stdin.read().split("\\n", 1)\nprint(pbkdf2_sha512.verify(p, h))';
   // Debian's python3, where python3-passlib is installed (a python3 earlier on PATH may lack it).
   const run = spawnSync('/usr/bin/python3', ['-c', script], { input: `${hash}\n${password}`, encoding: 'utf8' });
   if (run.status !== 0) throw new Error(`passlib failed: ${run.stderr}`);

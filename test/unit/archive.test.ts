@@ -38,9 +38,18 @@ describe('archives', () => {
   it('lists the regular files of a GNU tar archive, long names included, where their bytes are', async () => {
     const files = [];
     for await (const file of tarFiles(join(dir, 'filestore.tar'))) files.push(file);
-    assert.deepEqual(files.map((file) => [file.name, file.size]).sort(), [['ab/ab12', 16], ['empty', 0], [longName, 70_000]].sort());
+    assert.deepEqual(
+      files.map((file) => [file.name, file.size]).sort(),
+      [
+        ['ab/ab12', 16],
+        ['empty', 0],
+        [longName, 70_000],
+      ].sort(),
+    );
     const attachment = files.find((file) => file.name === 'ab/ab12')!;
-    const bytes = await Readable.from(createReadStream(join(dir, 'filestore.tar'), { start: attachment.offset, end: attachment.offset + 15 })).toArray();
+    const bytes = await Readable.from(
+      createReadStream(join(dir, 'filestore.tar'), { start: attachment.offset, end: attachment.offset + 15 }),
+    ).toArray();
     assert.equal(Buffer.concat(bytes).toString(), 'hello attachment');
   });
 
@@ -50,7 +59,13 @@ describe('archives', () => {
     const entries: ZipEntry[] = [
       { name: 'dump.sql', size: 11, modified: new Date(), open: () => Readable.from([Buffer.from('select 1;\n\n')]) },
       { name: 'filestore/empty', size: 0, modified: new Date(), open: () => Readable.from([]) },
-      { name: 'filestore/stored.bin', size: big.length, modified: new Date(), compress: false, open: () => Readable.from([big.subarray(0, 1000), big.subarray(1000)]) },
+      {
+        name: 'filestore/stored.bin',
+        size: big.length,
+        modified: new Date(),
+        compress: false,
+        open: () => Readable.from([big.subarray(0, 1000), big.subarray(1000)]),
+      },
       // Declared as huge: written with ZIP64 sizes, which readers must accept for any size.
       { name: 'filestore/zip64.bin', size: 0xf0000000, modified: new Date(), open: () => Readable.from([big]) },
       { name: 'manifest.json', size: 2, modified: new Date('1975-01-01'), open: () => Readable.from([Buffer.from('{}')]) },
@@ -61,7 +76,10 @@ describe('archives', () => {
     await new Promise<void>((resolve) => out.end(resolve));
     const view = pythonView(path);
     assert.equal(view.bad, null);
-    assert.deepEqual(view.names, entries.map((entry) => entry.name));
+    assert.deepEqual(
+      view.names,
+      entries.map((entry) => entry.name),
+    );
     assert.equal(view.contents['dump.sql'], 'select 1;\n\n');
     assert.equal(view.contents['filestore/empty'], '');
     assert.equal(view.contents['filestore/stored.bin'], big.toString('latin1'));

@@ -7,7 +7,13 @@ import type { SwarmTask } from '../../src/swarm/docker-types.js';
 import { labelKeys } from '../../src/swarm/labels.js';
 
 const instanceId = '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60';
-const base = { instanceId, image: 'postgres:16', network: 'odoo-net', cephfsRoot: '/mnt/cephfs', extraLabels: { [labelKeys.testRun]: 'unit' } };
+const base = {
+  instanceId,
+  image: 'postgres:16',
+  network: 'odoo-net',
+  cephfsRoot: '/mnt/cephfs',
+  extraLabels: { [labelKeys.testRun]: 'unit' },
+};
 const pool = { host: 'pool-1', port: 5432, adminUser: 'postgres', secret: { id: 'sid', name: 'bk-1-pgpass' } };
 
 const backup = backupJobSpec({
@@ -40,7 +46,11 @@ const task = (state: SwarmTask['Status']['State'], exitCode?: number): SwarmTask
 
 describe('backup, restore and export jobs', () => {
   it('are one-shot Swarm jobs labelled apart from the tenant server', () => {
-    for (const [spec, role] of [[backup, 'backup'], [restore, 'restore'], [exported, 'backup']] as const) {
+    for (const [spec, role] of [
+      [backup, 'backup'],
+      [restore, 'restore'],
+      [exported, 'backup'],
+    ] as const) {
       assert.deepEqual(spec.Mode, { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
       assert.equal(spec.Labels[labelKeys.role], role);
       assert.equal(spec.Labels[labelKeys.instanceId], instanceId);
@@ -54,7 +64,11 @@ describe('backup, restore and export jobs', () => {
       const container = spec.TaskTemplate.ContainerSpec;
       assert.ok(container.Env?.includes('PGPASSFILE=/run/secrets/pgpass'));
       assert.ok(!container.Env?.some((entry) => /PASSWORD=/i.test(entry)));
-      assert.deepEqual(container.Secrets?.[0], { SecretID: 'sid', SecretName: 'bk-1-pgpass', File: { Name: 'pgpass', UID: '0', GID: '0', Mode: 0o400 } });
+      assert.deepEqual(container.Secrets?.[0], {
+        SecretID: 'sid',
+        SecretName: 'bk-1-pgpass',
+        File: { Name: 'pgpass', UID: '0', GID: '0', Mode: 0o400 },
+      });
     }
     assert.equal(exported.TaskTemplate.ContainerSpec.Secrets, undefined, 'the export needs no database server');
   });
@@ -92,7 +106,9 @@ describe('backup, restore and export jobs', () => {
   });
 
   it('spread scheduled backups: each instance at an offset of its own, the same every time, within the window', () => {
-    const offsets = Array.from({ length: 50 }, (_, index) => spreadOffsetSeconds(`3f1c2a9e-8b7d-4c6e-9f0a-${String(index).padStart(12, '0')}`, 3600));
+    const offsets = Array.from({ length: 50 }, (_, index) =>
+      spreadOffsetSeconds(`3f1c2a9e-8b7d-4c6e-9f0a-${String(index).padStart(12, '0')}`, 3600),
+    );
     assert.ok(offsets.every((offset) => offset >= 0 && offset < 3600));
     assert.ok(new Set(offsets).size > 40, 'not all at once');
     assert.equal(spreadOffsetSeconds(instanceId, 3600), spreadOffsetSeconds(instanceId, 3600));

@@ -8,7 +8,11 @@ const now = new Date('2026-06-30T12:00:00Z');
 
 /** One completed backup a day at 02:00 for `days` days up to `now`. */
 const daily = (days: number): RetainedBackup[] =>
-  Array.from({ length: days }, (_, index) => ({ id: `d${index}`, status: 'COMPLETED' as const, created_at: new Date(Date.UTC(2026, 5, 30, 2) - index * DAY) }));
+  Array.from({ length: days }, (_, index) => ({
+    id: `d${index}`,
+    status: 'COMPLETED' as const,
+    created_at: new Date(Date.UTC(2026, 5, 30, 2) - index * DAY),
+  }));
 
 describe('backup retention', () => {
   it('keeps 7 daily, 4 weekly and 3 monthly backups of a year of daily ones', () => {
@@ -16,9 +20,17 @@ describe('backup retention', () => {
     const expired = new Set(expiredBackups(backups, policy, now, null));
     const kept = backups.filter((backup) => !expired.has(backup.id)).map((backup) => backup.created_at.toISOString().slice(0, 10));
     assert.deepEqual(kept, [
-      '2026-06-30', '2026-06-29', '2026-06-28', '2026-06-27', '2026-06-26', '2026-06-25', '2026-06-24', // 7 days
-      '2026-06-21', '2026-06-14', // the Sundays closing the weeks before (this week's newest is today)
-      '2026-05-31', '2026-04-30', // the newest of May and April (June's is today)
+      '2026-06-30',
+      '2026-06-29',
+      '2026-06-28',
+      '2026-06-27',
+      '2026-06-26',
+      '2026-06-25',
+      '2026-06-24', // 7 days
+      '2026-06-21',
+      '2026-06-14', // the Sundays closing the weeks before (this week's newest is today)
+      '2026-05-31',
+      '2026-04-30', // the newest of May and April (June's is today)
     ]);
   });
 

@@ -50,7 +50,9 @@ describe('configuration', () => {
     writeFileSync(join(dir, 'token'), `${'t'.repeat(40)}\n`);
     const config = loadConfig({ ...valid, ADMIN_TOKEN: '', ADMIN_TOKEN_FILE: join(dir, 'token') });
     assert.equal(config.adminToken, 't'.repeat(40));
-    assert.deepEqual(problemsOf({ ...valid, MASTER_KEY_FILE: join(dir, 'missing') }), [`MASTER_KEY_FILE: cannot read ${join(dir, 'missing')} (ENOENT)`]);
+    assert.deepEqual(problemsOf({ ...valid, MASTER_KEY_FILE: join(dir, 'missing') }), [
+      `MASTER_KEY_FILE: cannot read ${join(dir, 'missing')} (ENOENT)`,
+    ]);
   });
 
   it('checks every cron expression at start-up', () => {
@@ -66,12 +68,22 @@ describe('configuration', () => {
     assert.deepEqual(problemsOf({ ...valid, JWT_SECRET: secret, JWT_JWKS_URL: 'https://auth.example/.well-known/jwks.json' }), [
       'JWT_JWKS_URL: cannot be set together with JWT_SECRET (choose one way to verify customer tokens)',
     ]);
-    assert.deepEqual(problemsOf({ ...valid, JWT_JWKS_URL: 'http://auth.example/jwks.json' }), ['JWT_JWKS_URL: must be https (http only on localhost)']);
-    assert.equal(loadConfig({ ...valid, JWT_JWKS_URL: 'http://localhost:8080/jwks.json' }).customerAuth.jwksUrl, 'http://localhost:8080/jwks.json');
+    assert.deepEqual(problemsOf({ ...valid, JWT_JWKS_URL: 'http://auth.example/jwks.json' }), [
+      'JWT_JWKS_URL: must be https (http only on localhost)',
+    ]);
+    assert.equal(
+      loadConfig({ ...valid, JWT_JWKS_URL: 'http://localhost:8080/jwks.json' }).customerAuth.jwksUrl,
+      'http://localhost:8080/jwks.json',
+    );
   });
 
   it('reads CORS origins, Docker timeout and a previous master key', () => {
-    const config = loadConfig({ ...valid, CORS_ORIGINS: 'https://admin.example, http://localhost:3000/', DOCKER_TIMEOUT_MS: '5000', MASTER_KEY_PREVIOUS: Buffer.alloc(32, 8).toString('base64') });
+    const config = loadConfig({
+      ...valid,
+      CORS_ORIGINS: 'https://admin.example, http://localhost:3000/',
+      DOCKER_TIMEOUT_MS: '5000',
+      MASTER_KEY_PREVIOUS: Buffer.alloc(32, 8).toString('base64'),
+    });
     assert.deepEqual(config.corsOrigins, ['https://admin.example', 'http://localhost:3000']);
     assert.equal(config.dockerTimeoutMs, 5000);
     assert.equal(config.masterKeyPrevious?.length, 32);

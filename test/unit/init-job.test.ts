@@ -30,7 +30,10 @@ describe('judging the init job from its tasks', () => {
   });
 
   it('fails once Swarm used up its retries, naming the last failure', () => {
-    const tasks = [task('failed', '2026-01-01T00:01:00Z', { Err: 'first' }), task('failed', '2026-01-01T00:03:00Z', { Err: 'task: non-zero exit (1)', ContainerStatus: { ExitCode: 1 } })];
+    const tasks = [
+      task('failed', '2026-01-01T00:01:00Z', { Err: 'first' }),
+      task('failed', '2026-01-01T00:03:00Z', { Err: 'task: non-zero exit (1)', ContainerStatus: { ExitCode: 1 } }),
+    ];
     assert.deepEqual(judgeInitJob(tasks, policy, now), {
       kind: 'failed',
       reason: 'Odoo initialisation failed 2 times; last: task: non-zero exit (1), exit code 1',
@@ -55,7 +58,8 @@ describe("Odoo's password hash", () => {
 
   it('is exactly what passlib computes for the same salt and rounds (python3-passlib, as Odoo uses it)', async () => {
     const salt = Buffer.from('0123456789abcdef');
-    const script = 'from passlib.hash import pbkdf2_sha512\nprint(pbkdf2_sha512.using(rounds=1000, salt=b"0123456789abcdef").hash("pässword"))';
+    const script =
+      'from passlib.hash import pbkdf2_sha512\nprint(pbkdf2_sha512.using(rounds=1000, salt=b"0123456789abcdef").hash("pässword"))';
     const passlib = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8' });
     assert.equal(passlib.status, 0, passlib.stderr);
     assert.equal(await odooPasswordHash('pässword', 1000, salt), passlib.stdout.trim());
@@ -63,7 +67,15 @@ describe("Odoo's password hash", () => {
 });
 
 describe('reserved subdomains', () => {
-  const config = { tenants: { tlsMode: 'per-host' as const, tlsCertResolver: 'le', orchestratorDomain: 'ops.example.com', reservedSubdomains: ['ops', 'shop'], odooExtraEnv: [] } };
+  const config = {
+    tenants: {
+      tlsMode: 'per-host' as const,
+      tlsCertResolver: 'le',
+      orchestratorDomain: 'ops.example.com',
+      reservedSubdomains: ['ops', 'shop'],
+      odooExtraEnv: [],
+    },
+  };
   it("refuses the platform's names and the configured ones, not others", () => {
     for (const name of ['orchestrator', 'killbill', 'traefik', 'grafana', 'prometheus', 'api', 'www', 'admin', 'mail', 'ops', 'shop']) {
       assert.equal(isReservedSubdomain(config, name), true, name);

@@ -21,7 +21,11 @@ const policy = { subject: 'Odoo', maxFailedTasks: 2, deadline: new Date('2026-01
 
 describe('judging a rollout from its tasks', () => {
   it('is running once a task wanted running runs, since the task says so', () => {
-    const verdict = judgeRollout([task('failed', '2026-01-01T00:01:00Z', {}, 'shutdown'), task('running', '2026-01-01T00:02:00Z')], policy, now);
+    const verdict = judgeRollout(
+      [task('failed', '2026-01-01T00:01:00Z', {}, 'shutdown'), task('running', '2026-01-01T00:02:00Z')],
+      policy,
+      now,
+    );
     assert.deepEqual(verdict, { kind: 'running', since: new Date('2026-01-01T00:02:00Z') });
   });
 
@@ -42,16 +46,25 @@ describe('judging a rollout from its tasks', () => {
   });
 
   it('keeps waiting after fewer failures than the restart policy allows', () => {
-    assert.deepEqual(judgeRollout([task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: x' })], policy, now), { kind: 'pending' });
+    assert.deepEqual(judgeRollout([task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: x' })], policy, now), {
+      kind: 'pending',
+    });
   });
 
   it('fails at the deadline with the last task state', () => {
     const verdict = judgeRollout([task('preparing', '2026-01-01T00:01:00Z')], policy, new Date('2026-01-01T00:20:00Z'));
-    assert.deepEqual(verdict, { kind: 'failed', reason: 'Odoo was not running before the deadline (last task preparing: preparing)', taskId: null });
+    assert.deepEqual(verdict, {
+      kind: 'failed',
+      reason: 'Odoo was not running before the deadline (last task preparing: preparing)',
+      taskId: null,
+    });
   });
 
   it('describes a rejected task by its error alone', () => {
-    assert.equal(describeTaskFailure(task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: local/nope:1' })), 'No such image: local/nope:1');
+    assert.equal(
+      describeTaskFailure(task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: local/nope:1' })),
+      'No such image: local/nope:1',
+    );
   });
 });
 
@@ -59,13 +72,19 @@ describe('judging a serving instance from its tasks', () => {
   const killed = { Err: 'task: non-zero exit (137)', ContainerStatus: { ExitCode: 137 } };
 
   it('is running while a task wanted running runs', () => {
-    assert.deepEqual(judgeServing([task('failed', '2026-01-01T00:01:00Z', killed, 'shutdown'), task('running', '2026-01-01T00:02:00Z')], 'Odoo', now), { kind: 'running' });
+    assert.deepEqual(
+      judgeServing([task('failed', '2026-01-01T00:01:00Z', killed, 'shutdown'), task('running', '2026-01-01T00:02:00Z')], 'Odoo', now),
+      { kind: 'running' },
+    );
   });
 
   it("is degraded, in Docker's words, while Swarm restarts a dead task (its replacement waits, desired ready, or starts)", () => {
     for (const replacement of [task('ready', '2026-01-01T00:09:59Z', {}, 'ready'), task('starting', '2026-01-01T00:09:59Z')]) {
       const verdict = judgeServing([task('failed', '2026-01-01T00:09:58Z', killed, 'shutdown'), replacement], 'Odoo', now);
-      assert.deepEqual(verdict, { kind: 'degraded', reason: 'Odoo is not running (task: non-zero exit (137), exit code 137); Swarm is restarting it' });
+      assert.deepEqual(verdict, {
+        kind: 'degraded',
+        reason: 'Odoo is not running (task: non-zero exit (137), exit code 137); Swarm is restarting it',
+      });
     }
   });
 
@@ -73,21 +92,26 @@ describe('judging a serving instance from its tasks', () => {
     const dead = [task('failed', '2026-01-01T00:05:00Z', killed, 'shutdown'), task('failed', '2026-01-01T00:09:59Z', killed, 'shutdown')];
     assert.equal(judgeServing(dead, 'Odoo', now).kind, 'degraded');
     const verdict = judgeServing(dead, 'Odoo', new Date('2026-01-01T00:10:05Z'));
-    assert.deepEqual(verdict, { kind: 'failed', reason: 'Swarm gave up restarting Odoo; last: task: non-zero exit (137), exit code 137', taskId: 'task-2026-01-01T00:09:59Z' });
+    assert.deepEqual(verdict, {
+      kind: 'failed',
+      reason: 'Swarm gave up restarting Odoo; last: task: non-zero exit (137), exit code 137',
+      taskId: 'task-2026-01-01T00:09:59Z',
+    });
     assert.equal(judgeServing([], 'Odoo', now).kind, 'failed', 'a service with no task at all does not serve');
   });
 });
 
 describe('the instance status machine', () => {
   it('suspends from any status with a service, and leaves SUSPENDED only by resuming (STARTING) or terminating', () => {
-    for (const from of ['RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'] as const) assert.ok(canTransition(from, 'SUSPENDED'), from);
+    for (const from of ['RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'] as const)
+      assert.ok(canTransition(from, 'SUSPENDED'), from);
     assert.ok(!canTransition('PROVISIONING', 'SUSPENDED'));
     assert.deepEqual(statusesAfter('SUSPENDED'), ['STARTING', 'TERMINATING']);
   });
 
-  it('follows a RUNNING instance to DEGRADED and back, restarts from DEGRADED and FAILED, and enters RESTORING from nowhere yet', () => {
+  it('follows a RUNNING instance to DEGRADED and back, restarts from DEGRADED and FAILED, and enters RESTORING from a tenant with data', () => {
     assert.ok(canTransition('RUNNING', 'DEGRADED') && canTransition('DEGRADED', 'RUNNING') && canTransition('DEGRADED', 'FAILED'));
     assert.ok(canTransition('DEGRADED', 'RESTARTING') && canTransition('FAILED', 'RESTARTING'));
-    assert.deepEqual(statusesBefore('RESTORING'), []);
+    assert.deepEqual(statusesBefore('RESTORING'), ['ALLOCATED', 'RUNNING', 'DEGRADED', 'STOPPED', 'FAILED']);
   });
 });

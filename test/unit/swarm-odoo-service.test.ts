@@ -34,7 +34,12 @@ const db = { host: 'pool-1', port: 5432, name: 'odoo_3f1c2a9e8b7d4c6e9f0a1b2c3d4
 const argv = (c: typeof container) => [...(c.Command ?? []), ...(c.Args ?? [])];
 
 const parseIni = (text: string): Record<string, string> =>
-  Object.fromEntries(text.split('\n').filter((line) => line.includes(' = ')).map((line) => line.split(' = ') as [string, string]));
+  Object.fromEntries(
+    text
+      .split('\n')
+      .filter((line) => line.includes(' = '))
+      .map((line) => line.split(' = ') as [string, string]),
+  );
 
 describe('odooServiceSpec', () => {
   it('reads every database setting from the config secret: no password, host or user in env or on argv', () => {
@@ -63,9 +68,7 @@ describe('odooServiceSpec', () => {
   });
 
   it('bind-mounts the tenant directory under <cephfsRoot>/odoo_instances/<id> as the data dir', () => {
-    assert.deepEqual(container.Mounts, [
-      { Type: 'bind', Source: `/mnt/cephfs/odoo_instances/${instanceId}`, Target: '/var/lib/odoo' },
-    ]);
+    assert.deepEqual(container.Mounts, [{ Type: 'bind', Source: `/mnt/cephfs/odoo_instances/${instanceId}`, Target: '/var/lib/odoo' }]);
     assert.equal(instanceDataDir('/mnt/cephfs/', instanceId), `/mnt/cephfs/odoo_instances/${instanceId}`);
   });
 
@@ -146,7 +149,10 @@ describe('odooServiceSpec', () => {
   });
 
   it('does not let extra labels override the instance labels or the role', () => {
-    const spoofed = odooServiceSpec({ ...input, extraLabels: { [labelKeys.instanceId]: 'other', [labelKeys.managed]: 'false', [labelKeys.role]: 'init' } });
+    const spoofed = odooServiceSpec({
+      ...input,
+      extraLabels: { [labelKeys.instanceId]: 'other', [labelKeys.managed]: 'false', [labelKeys.role]: 'init' },
+    });
     assert.equal(spoofed.Labels[labelKeys.instanceId], instanceId);
     assert.equal(spoofed.Labels[labelKeys.managed], 'true');
     assert.equal(spoofed.Labels[labelKeys.role], 'server');

@@ -187,7 +187,12 @@ describe('poolServerSettings', () => {
   });
 
   it('refuses sizes that would produce a nonsensical server', () => {
-    for (const [instances, memory] of [[0, 4096], [1.5, 4096], [50, 0], [50, Number.NaN]] as const) {
+    for (const [instances, memory] of [
+      [0, 4096],
+      [1.5, 4096],
+      [50, 0],
+      [50, Number.NaN],
+    ] as const) {
       assert.throws(() => poolServerSettings(instances, memory), RangeError, `${instances}, ${memory}`);
     }
   });
