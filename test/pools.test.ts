@@ -210,7 +210,7 @@ describe('PostgreSQL pools on the swarm', () => {
   });
 
   it('ends a pool provisioning that cannot succeed in ERROR with the reason, leaving no service or secret', async () => {
-    const failing = await startTestDaemon({ POSTGRES_POOL_IMAGE: 'local/does-not-exist:1', POOL_PROVISION_DEADLINE_SECONDS: '10' });
+    const failing = await startTestDaemon({ POSTGRES_POOL_IMAGE: 'local/does-not-exist:1', POOL_PROVISION_DEADLINE_SECONDS: '30' });
     try {
       const pool = (await failing.gql(PROVISION_POOL, { input: smallPool })).data.provisionPool;
       assert.equal(pool.status, 'PROVISIONING');
