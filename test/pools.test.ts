@@ -226,7 +226,10 @@ describe('PostgreSQL pools on the swarm', () => {
       );
       assert.equal(failed.status, 'ERROR');
       // Swarm gives up first, or the deadline passes first: either way the reason names the missing image.
-      assert.match(failed.statusReason, /^PostgreSQL (was not running before the deadline|failed \d+ times).*No such image: local\/does-not-exist:1/);
+      assert.match(
+        failed.statusReason,
+        /^PostgreSQL (was not running before the deadline|failed \d+ times).*No such image: local\/does-not-exist:1/,
+      );
       const label = [`odoo-orchestrator.pool-id=${pool.id}`];
       assert.equal((await failing.deps.docker.listServices({ filters: { label } })).length, 0);
       assert.equal((await failing.deps.docker.listSecrets({ filters: { label } })).length, 0);
