@@ -124,46 +124,34 @@ export function registerStateGauges(
       fresh.set(0);
     }
   };
-  new Gauge({
-    name: 'orchestrator_instances',
-    help: 'Instances by status',
-    labelNames: ['status'],
-    registers: [metrics.registry],
-    async collect() {
-      await read(
-        () =>
-          db
-            .selectFrom('instances')
-            .select((eb) => ['status', eb.fn.countAll<string>().as('count')])
-            .groupBy('status')
-            .execute(),
-        (rows) => {
+  /** A gauge of rows by status, read from the database at each scrape. */
+  const byStatus = (name: string, help: string, rows: () => Promise<{ status: string; count: string }[]>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['status'],
+      registers: [metrics.registry],
+      async collect() {
+        await read(rows, (found) => {
           this.reset();
-          for (const row of rows) this.set({ status: row.status }, Number(row.count));
-        },
-      );
-    },
-  });
-  new Gauge({
-    name: 'orchestrator_billing_events',
-    help: 'Kill Bill events by status (abandoned ones wait for retryBillingEvent)',
-    labelNames: ['status'],
-    registers: [metrics.registry],
-    async collect() {
-      await read(
-        () =>
-          db
-            .selectFrom('billing_events')
-            .select((eb) => ['status', eb.fn.countAll<string>().as('count')])
-            .groupBy('status')
-            .execute(),
-        (rows) => {
-          this.reset();
-          for (const row of rows) this.set({ status: row.status }, Number(row.count));
-        },
-      );
-    },
-  });
+          for (const row of found) this.set({ status: row.status }, Number(row.count));
+        });
+      },
+    });
+  byStatus('orchestrator_instances', 'Instances by status', () =>
+    db
+      .selectFrom('instances')
+      .select((eb) => ['status', eb.fn.countAll<string>().as('count')])
+      .groupBy('status')
+      .execute(),
+  );
+  byStatus('orchestrator_billing_events', 'Kill Bill events by status (abandoned ones wait for retryBillingEvent)', () =>
+    db
+      .selectFrom('billing_events')
+      .select((eb) => ['status', eb.fn.countAll<string>().as('count')])
+      .groupBy('status')
+      .execute(),
+  );
   new Gauge({
     name: 'orchestrator_backup_newest_age_seconds',
     help: "Age of each live instance's newest completed backup (since its creation when it has none): an alert's input",
