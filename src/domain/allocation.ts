@@ -9,7 +9,14 @@ import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, ensureTenantDatabase, type TenantDatabase } from './pool-server.js';
 import { provisionPool } from './pool-provisioning.js';
-import { confirmReservation, releaseReservation, renewReservation, reserveSlot, type Reservation } from './slot-reservation.js';
+import {
+  confirmReservation,
+  releaseReservation,
+  renewReservation,
+  reserveSlot,
+  type Reservation,
+  type ReserveOutcome,
+} from './slot-reservation.js';
 
 /** Where an instance's database lives. The password is not part of it: it waits in Redis for provisioning. */
 export interface Allocation {
@@ -51,11 +58,14 @@ export async function allocateDatabase(
   return allocationOf(await allocateInstance(deps, instanceId, trigger))!;
 }
 
-/** allocateDatabase, answering with the instance row (createInstance returns it). */
-export async function allocateInstance(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow> {
+/**
+ * allocateDatabase, answering with the instance row (createInstance returns it). `reserved` is a slot the caller
+ * already reserved for the instance (createInstance does, as it inserts the row): it is tried first.
+ */
+export async function allocateInstance(deps: Deps, instanceId: string, trigger: Trigger, reserved?: Reservation): Promise<InstanceRow> {
   const endTimer = deps.metrics.allocationSeconds.startTimer();
   try {
-    const instance = await allocate(deps, instanceId, trigger);
+    const instance = await allocate(deps, instanceId, trigger, reserved);
     endTimer({ outcome: 'allocated' });
     return instance;
   } catch (error) {
@@ -67,7 +77,7 @@ export async function allocateInstance(deps: Deps, instanceId: string, trigger: 
 /** How often a caller looks again while another caller holds the instance's reservation. */
 const BUSY_POLL_MS = 25;
 
-async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow> {
+async function allocate(deps: Deps, instanceId: string, trigger: Trigger, reserved?: Reservation): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   // The verifier's key derivation runs on libuv's threads while the slot is reserved.
   const password = generatePassword(32);
@@ -75,8 +85,10 @@ async function allocate(deps: Deps, instanceId: string, trigger: Trigger): Promi
   verifier.catch(() => undefined);
   const failedPoolIds: string[] = [];
   const failures: string[] = [];
+  let head: ReserveOutcome | undefined = reserved && { kind: 'reserved', reservation: reserved };
   for (;;) {
-    const slot = await reserveSlot(deps, instanceId, failedPoolIds);
+    const slot = head ?? (await reserveSlot(deps, instanceId, failedPoolIds));
+    head = undefined;
     if (slot.kind === 'ready') return slot.instance;
     if (slot.kind === 'busy') {
       await sleep(BUSY_POLL_MS);

@@ -1,12 +1,14 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import type { InstanceRow, InstanceStatus, NewInstanceRow } from '../db/schema.js';
+import type { Transaction } from 'kysely';
+import type { Database, InstanceRow, InstanceStatus, NewInstanceRow } from '../db/schema.js';
 import { subscriptionOfCustomer } from './subscriptions.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
 import { allocateInstance } from './allocation.js';
-import { recordEvent, type Trigger } from './instance-events.js';
+import { eventColumns, eventSelection, publishWritten, type Trigger } from './instance-events.js';
+import { reserveWithin, type Reservation } from './slot-reservation.js';
 import { endedStatuses } from './instance-status.js';
 import { resolvePlan } from './plans.js';
 import { isUuid } from './names.js';
@@ -60,7 +62,7 @@ export async function createInstance(
   const subscriptionId = input.subscriptionId?.toLowerCase() ?? null;
   const subscription = subscriptionId ? await subscriptionOfCustomer(deps, subscriptionId, input.customerId) : null;
   const plan = await resolvePlan(deps, subscription?.planName);
-  const { instance, inserted } = await admit(
+  const { instance, inserted, reservation } = await admit(
     deps,
     {
       customer_id: input.customerId,
@@ -84,7 +86,7 @@ export async function createInstance(
 
   let allocated: InstanceRow | undefined;
   try {
-    allocated = await allocateInstance(deps, instance.id, trigger);
+    allocated = await allocateInstance(deps, instance.id, trigger, reservation);
   } catch (error) {
     if (!(error instanceof DomainError && error.code === 'NO_POOL_CAPACITY')) throw error;
   }
@@ -92,12 +94,48 @@ export async function createInstance(
   return allocated && !input.fromBackupId ? allocated : getInstance(deps, instance.id);
 }
 
+/** What admit did: the instance, whether this call inserted it, and the slot it reserved with it (when one was free). */
+interface Admission {
+  instance: InstanceRow;
+  inserted: boolean;
+  reservation?: Reservation;
+}
+
 /**
- * Inserts the instance and its first event unless the same request made it already, within the customer's limit.
- * The customer's requests are taken one at a time (a transaction-scoped advisory lock), so two at once cannot both
- * pass the count.
+ * Inserts the instance and its first event in one statement (one round trip inside the customer's lock). The event
+ * is published once the transaction commits.
  */
-async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise<{ instance: InstanceRow; inserted: boolean }> {
+async function insertInstance(deps: Pick<Deps, 'events'>, trx: Transaction<Database>, row: NewInstanceRow, trigger: Trigger) {
+  const message = `created ${row.subdomain} (${row.status}) on plan ${row.plan}`;
+  const { event_id, event_created_at, ...instance } = await trx
+    .with('inserted', (db) => db.insertInto('instances').values(row).returningAll())
+    .with('event', (db) =>
+      db
+        .insertInto('instance_events')
+        .columns(eventColumns)
+        .expression((eb) => eb.selectFrom('inserted').select(['inserted.id', ...eventSelection(null, null, trigger, message)]))
+        .returning(['id as event_id', 'created_at as event_created_at']),
+    )
+    .selectFrom('inserted')
+    .innerJoin('event', (join) => join.onTrue())
+    .selectAll('inserted')
+    .select(['event.event_id', 'event.event_created_at'])
+    .executeTakeFirstOrThrow();
+  publishWritten(
+    deps,
+    trx,
+    { instance_id: instance.id, from_status: null, to_status: null, trigger, message },
+    { event_id, event_created_at },
+  );
+  return instance;
+}
+
+/**
+ * Inserts the instance and its first event unless the same request made it already, within the customer's limit,
+ * and reserves it a slot in the same commit when a pool has one free. The customer's requests are taken one at a
+ * time (a transaction-scoped advisory lock), so two at once cannot both pass the count.
+ */
+async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise<Admission> {
   const limit = deps.config.plans.maxInstancesPerCustomer;
   try {
     return await withTransaction(deps.db, async (trx) => {
@@ -125,9 +163,8 @@ async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise
           'input.customerId',
         );
       }
-      const instance = await trx.insertInto('instances').values(row).returningAll().executeTakeFirstOrThrow();
-      await recordEvent(deps, trx, instance.id, trigger, `created ${instance.subdomain} (${instance.status}) on plan ${row.plan}`);
-      return { instance, inserted: true };
+      const instance = await insertInstance(deps, trx, row, trigger);
+      return { instance, inserted: true, reservation: await reserveWithin(trx, instance.id) };
     });
   } catch (error) {
     // Both unique indexes hold for live instances only: a subdomain taken by another customer at once, or a

@@ -41,6 +41,13 @@ export async function reserveSlot(deps: Deps, instanceId: string, skipPoolIds: s
 }
 
 /**
+ * Reserves a slot inside the caller's transaction (the one that inserts the instance, so both commit together), on
+ * a pool no other caller holds; undefined when there is none, and reserveSlot is left to decide.
+ */
+export const reserveWithin = (trx: Transaction<Database>, instanceId: string): Promise<Reservation | undefined> =>
+  reserveAtOnce(trx, instanceId, [], 'skip-locked');
+
+/**
  * One statement, so one round trip (and its own commit, outside a transaction): the instance row (unallocated and
  * allocatable), the best pool with room (by priority, then load), its counter bumped, and the instance naming it.
  * `skip-locked` passes over pool rows other callers hold, so concurrent callers spread over the pools; `wait` waits

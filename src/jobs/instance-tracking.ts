@@ -21,18 +21,17 @@ const STALE_TERMINATING_SECONDS = 30;
  * Each transition is written once (moveInstance only applies to the status read).
  */
 export async function trackInstances(deps: Deps): Promise<void> {
-  // Neither waits for the other: the tick costs little more than its one task listing.
-  const [inFlight] = await Promise.all([
+  // None waits for another, so the tick costs little more than its one task listing. The listing does not wait for
+  // the rows to say it is needed: RUNNING instances are always among them on a platform in use.
+  const [inFlight, tasksByService] = await Promise.all([
     deps.db
       .selectFrom('instances')
       .selectAll()
       .where('status', 'in', [...inFlightStatuses, ...servingStatuses])
       .execute(),
+    listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels)),
     resumeTerminations(deps),
   ]);
-  if (inFlight.length === 0) return;
-
-  const tasksByService = await listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels));
 
   const now = new Date();
   for (const instance of inFlight) {
