@@ -140,26 +140,33 @@ async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise
   try {
     return await withTransaction(deps.db, async (trx) => {
       await sql`select pg_advisory_xact_lock(hashtextextended(${`customer:${row.customer_id}`}, 0))`.execute(trx);
-      const holder = await trx
-        .selectFrom('instances')
-        .selectAll()
-        .where('subdomain', '=', row.subdomain)
-        .where('status', '<>', 'TERMINATED')
-        .executeTakeFirst();
-      if (holder) {
+      // What the customer's lock guards, read in one round trip: who holds the subdomain, and how many live instances.
+      const seen = await trx
+        .selectNoFrom((eb) => [
+          eb
+            .selectFrom('instances')
+            .select('id')
+            .where('subdomain', '=', row.subdomain)
+            .where('status', '<>', 'TERMINATED')
+            .as('holder_id'),
+          eb
+            .selectFrom('instances')
+            .select((count) => count.fn.countAll<string>().as('n'))
+            .where('customer_id', '=', row.customer_id)
+            .where('status', 'not in', endedStatuses)
+            .as('live'),
+        ])
+        .executeTakeFirstOrThrow();
+      if (seen.holder_id) {
+        const holder = await trx.selectFrom('instances').selectAll().where('id', '=', seen.holder_id).executeTakeFirstOrThrow();
         if (holder.customer_id === row.customer_id && holder.name === row.name) return { instance: holder, inserted: false };
         throw new DomainError('CONFLICT', `The subdomain ${row.subdomain} is already taken.`, 'input.subdomain');
       }
-      const live = await trx
-        .selectFrom('instances')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .where('customer_id', '=', row.customer_id)
-        .where('status', 'not in', endedStatuses)
-        .executeTakeFirstOrThrow();
-      if (Number(live.n) >= limit) {
+      const live = Number(seen.live ?? 0);
+      if (live >= limit) {
         throw new DomainError(
           'CONFLICT',
-          `Customer ${row.customer_id} already has ${live.n} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`,
+          `Customer ${row.customer_id} already has ${live} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`,
           'input.customerId',
         );
       }
