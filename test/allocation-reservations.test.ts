@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
-import { seal } from '../src/crypto/secret-box.js';
+import { sealSecret } from '../src/crypto/secret-box.js';
 import { readCredentials } from '../src/domain/credentials.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { RESERVATION_LEASE_MS } from '../src/domain/slot-reservation.js';
@@ -229,7 +229,7 @@ describe('slot reservations and kept admin connections', () => {
     await withPoolCatalog((client) => client.query(`alter role ${admin.user} password '${newPassword}'`));
     await daemon.deps.db
       .updateTable('db_servers')
-      .set({ admin_password_encrypted: seal(newPassword, daemon.deps.config.masterKey) })
+      .set({ admin_password_encrypted: sealSecret(newPassword, daemon.deps.config.masterKey) })
       .where('id', '=', pool.id)
       .execute();
     try {
