@@ -30,3 +30,18 @@ export async function settledInstance(daemon: TestDaemon, id: string, timeoutMs 
     250,
   );
 }
+
+/** Polls the instance over GraphQL (with `query`, INSTANCE by default) until it reads `wanted` (or `timeoutMs` passes). */
+export async function instanceWithStatus<T extends { status: string }>(
+  daemon: TestDaemon,
+  id: string,
+  wanted: string,
+  options: { query?: string; timeoutMs?: number } = {},
+): Promise<T> {
+  return eventually(
+    async () => (await daemon.gql(options.query ?? INSTANCE, { id })).data.instance as T,
+    (instance) => instance.status === wanted,
+    options.timeoutMs ?? 120_000,
+    100,
+  );
+}
