@@ -19,7 +19,7 @@ import {
 } from './support/harness.js';
 import { resetBilling, settledBillingEvent, startBillingDaemon, stopBillingDaemon } from './support/billing-daemon.js';
 import type { KillbillFake, SubscriptionJson } from './support/killbill-fake.js';
-import { blockingState, deliver, invoicePaid, subscriptionEvent } from './support/killbill-notifications.js';
+import { blockingState, deliver, invoicePaid, overdueChange, subscriptionEvent } from './support/killbill-notifications.js';
 import { instanceWithStatus } from './support/odoo.js';
 
 const VIEW = 'query($id: ID!) { instance(id: $id) { id status error purgeAt plan } }';
@@ -129,13 +129,7 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
 
     // OVERDUE_CHANGE carries no direction: Kill Bill's subscription state gives it.
     setState(subscription, 'BLOCKED');
-    const overdue = {
-      eventType: 'OVERDUE_CHANGE',
-      objectType: 'ACCOUNT',
-      objectId: subscription.accountId,
-      accountId: subscription.accountId,
-      metaData: null,
-    };
+    const overdue = overdueChange(subscription.accountId);
     await timed(id, overdue, 'SUSPENDED');
     // A paid invoice while Kill Bill still blocks the subscription (more is owed) changes nothing.
     const early = fake.invoice({

@@ -30,7 +30,7 @@ import {
 import { resetBilling, settledBillingEvent, startBillingDaemon, stopBillingDaemon } from './support/billing-daemon.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
 import { INSTANCE, settledInstance } from './support/odoo.js';
-import { deliver, invoicePaid, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
+import { deliver, invoicePaid, overdueChange, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
 
 const TOKEN = webhookToken;
 
@@ -332,13 +332,7 @@ describe('Kill Bill push notifications', () => {
 
   it('treats an identical body as a new event once BILLING_DEDUPE_SECONDS have passed (a later overdue episode)', async () => {
     const subscription = fake.subscription({ phaseType: 'EVERGREEN', state: 'BLOCKED' });
-    const overdue = {
-      eventType: 'OVERDUE_CHANGE',
-      objectType: 'ACCOUNT',
-      objectId: subscription.accountId,
-      accountId: subscription.accountId,
-      metaData: null,
-    };
+    const overdue = overdueChange(subscription.accountId);
     const first = await deliver(daemon, overdue);
     assert.equal(first.body.duplicate, false);
     const again = await deliver(daemon, overdue);
