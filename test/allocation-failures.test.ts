@@ -6,6 +6,7 @@ import {
   CREATE_INSTANCE,
   REGISTER_POOL,
   instanceInput,
+  connectAsTenant,
   localPool,
   resetState,
   startTestDaemon,
@@ -110,15 +111,6 @@ describe('allocation failures leave nothing behind', () => {
     assert.equal(allocation.errors, undefined);
     assert.equal(allocation.data.allocateDatabase.dbServerId, pool.id);
     const credentials = (await readCredentials(daemon.deps.redis, instanceRow.id))!;
-    const pg = await import('pg');
-    const tenant = new pg.default.Client({
-      host: localPool.host,
-      port: localPool.port,
-      user: credentials.db_user,
-      password: credentials.db_password,
-      database: credentials.db_name,
-    });
-    await tenant.connect();
-    await tenant.end();
+    await (await connectAsTenant(credentials)).end();
   });
 });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import pg from 'pg';
-import { seal } from '../src/crypto/secret-box.js';
+import { sealSecret } from '../src/crypto/secret-box.js';
 import { readCredentials } from '../src/domain/credentials.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { RESERVATION_LEASE_MS } from '../src/domain/slot-reservation.js';
@@ -13,6 +12,7 @@ import {
   REGISTER_POOL,
   eventually,
   instanceInput,
+  connectAsTenant,
   localPool,
   resetState,
   startTestDaemon,
@@ -107,15 +107,7 @@ describe('slot reservations and kept admin connections', () => {
     assert.equal(await poolCount(pool.id), 1);
     assert.deepEqual(await tenantOnServer(instance.id), { role: 1, database: 1 });
     const credentials = (await readCredentials(daemon.deps.redis, instance.id))!;
-    const tenant = new pg.Client({
-      host: localPool.host,
-      port: localPool.port,
-      user: credentials.db_user,
-      password: credentials.db_password,
-      database: credentials.db_name,
-    });
-    await tenant.connect();
-    await tenant.end();
+    await (await connectAsTenant(credentials)).end();
   });
 
   it('leaves a reservation to its caller until the lease runs out', async () => {
@@ -229,7 +221,7 @@ describe('slot reservations and kept admin connections', () => {
     await withPoolCatalog((client) => client.query(`alter role ${admin.user} password '${newPassword}'`));
     await daemon.deps.db
       .updateTable('db_servers')
-      .set({ admin_password_encrypted: seal(newPassword, daemon.deps.config.masterKey) })
+      .set({ admin_password_encrypted: sealSecret(newPassword, daemon.deps.config.masterKey) })
       .where('id', '=', pool.id)
       .execute();
     try {

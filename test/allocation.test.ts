@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import pg from 'pg';
 import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
 import { readCredentials } from '../src/domain/credentials.js';
 import { credentialsKey } from '../src/domain/names.js';
@@ -8,6 +7,7 @@ import {
   ALLOCATE,
   CREATE_INSTANCE,
   instanceInput,
+  connectAsTenant,
   localPool,
   registerLocalPool,
   resetState,
@@ -16,18 +16,6 @@ import {
   type TestDaemon,
   expectError,
 } from './support/harness.js';
-
-async function connectAsTenant(credentials: { db_user: string; db_password: string }, database: string) {
-  const client = new pg.Client({
-    host: localPool.host,
-    port: localPool.port,
-    user: credentials.db_user,
-    password: credentials.db_password,
-    database,
-  });
-  await client.connect();
-  return client;
-}
 
 describe('database allocation', () => {
   let daemon: TestDaemon;
@@ -86,7 +74,7 @@ describe('database allocation', () => {
       `no PUBLIC entry in the database ACL: ${catalog.database.acl.join(', ')}`,
     );
 
-    const tenant = await connectAsTenant(credentials, credentials.db_name);
+    const tenant = await connectAsTenant(credentials);
     const { rows } = await tenant.query('select current_user, current_database()');
     await tenant.end();
     assert.deepEqual(rows[0], { current_user: credentials.db_user, current_database: credentials.db_name });

@@ -3,9 +3,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { getBillingEvent } from '../src/billing/events.js';
-import { backgroundBillingWork } from '../src/billing/processor.js';
-import type { BillingEventRow } from '../src/db/schema.js';
 import { tenantDatabaseName } from '../src/domain/names.js';
 import { instanceLabels, labelFilters, labelKeys } from '../src/swarm/labels.js';
 import type { SwarmService } from '../src/swarm/docker-types.js';
@@ -16,14 +13,14 @@ import {
   eventually,
   instanceInput,
   registerLocalPool,
-  resetState,
-  startTestDaemon,
   withPoolCatalog,
   type TestDaemon,
   expectError,
 } from './support/harness.js';
-import { startKillbillFake, type KillbillFake, type SubscriptionJson } from './support/killbill-fake.js';
-import { blockingState, deliver, invoicePaid, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
+import { resetBilling, settledBillingEvent, startBillingDaemon, stopBillingDaemon } from './support/billing-daemon.js';
+import type { KillbillFake, SubscriptionJson } from './support/killbill-fake.js';
+import { blockingState, deliver, invoicePaid, overdueChange, subscriptionEvent } from './support/killbill-notifications.js';
+import { instanceWithStatus } from './support/odoo.js';
 
 const VIEW = 'query($id: ID!) { instance(id: $id) { id status error purgeAt plan } }';
 const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status purgeAt } }`;
@@ -34,24 +31,12 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
   let daemon: TestDaemon;
   let customer: string;
 
-  const settledEvent = async (id: string): Promise<BillingEventRow> => {
-    await backgroundBillingWork(daemon.deps);
-    return eventually(
-      async () => (await getBillingEvent(daemon.deps, id))!,
-      (event) => event.status !== 'received',
-      30_000,
-    );
-  };
+  const settledEvent = (id: string) => settledBillingEvent(daemon, id);
   const deliverSettled = async (body: unknown) => settledEvent((await deliver(daemon, body)).body.id);
-  const view = async (id: string) =>
-    (await daemon.gql(VIEW, { id })).data.instance as { id: string; status: string; error: string | null; purgeAt: string | null };
-  const statusWhen = (id: string, wanted: string, timeoutMs = 120_000) =>
-    eventually(
-      () => view(id),
-      (instance) => instance.status === wanted,
-      timeoutMs,
-      100,
-    );
+  type View = { id: string; status: string; error: string | null; purgeAt: string | null };
+  const view = async (id: string) => (await daemon.gql(VIEW, { id })).data.instance as View;
+  const statusWhen = (id: string, wanted: string, timeoutMs?: number) =>
+    instanceWithStatus<View>(daemon, id, wanted, { query: VIEW, timeoutMs });
   const replicasOf = async (id: string) => {
     const [service] = (await daemon.deps.docker.listServices({
       filters: labelFilters({ ...instanceLabels(id), [labelKeys.role]: 'server' }),
@@ -99,29 +84,14 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
   }
 
   before(async () => {
-    fake = await startKillbillFake();
-    daemon = await startTestDaemon({
-      ...fake.env,
-      KILLBILL_WEBHOOK_TOKEN: webhookToken,
-      BILLING_RETRY_BASE_SECONDS: '1',
-      BILLING_RETRY_CRON: '* * * * * *',
-    });
+    ({ fake, daemon } = await startBillingDaemon({ BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '* * * * * *' }));
     customer = await customerToken(defaultCustomerId);
   });
   beforeEach(async () => {
-    await backgroundBillingWork(daemon.deps);
-    await resetState(daemon.deps);
-    await daemon.deps.db.deleteFrom('billing_events').execute();
-    fake.reset();
+    await resetBilling({ fake, daemon });
     await registerLocalPool(daemon, 'pool-local', 10);
   });
-  after(async () => {
-    await backgroundBillingWork(daemon.deps);
-    await resetState(daemon.deps);
-    await daemon.deps.db.deleteFrom('billing_events').execute();
-    await daemon.stop();
-    await fake.close();
-  });
+  after(() => stopBillingDaemon({ fake, daemon }));
 
   it('suspends on a blocked entitlement (kept whole), refuses the customer, and comes back when unblocked or paid', async () => {
     const { id, subscription } = await runningInstance();
@@ -159,13 +129,7 @@ describe('billing suspends, resumes, and purges after a grace period', () => {
 
     // OVERDUE_CHANGE carries no direction: Kill Bill's subscription state gives it.
     setState(subscription, 'BLOCKED');
-    const overdue = {
-      eventType: 'OVERDUE_CHANGE',
-      objectType: 'ACCOUNT',
-      objectId: subscription.accountId,
-      accountId: subscription.accountId,
-      metaData: null,
-    };
+    const overdue = overdueChange(subscription.accountId);
     await timed(id, overdue, 'SUSPENDED');
     // A paid invoice while Kill Bill still blocks the subscription (more is owed) changes nothing.
     const early = fake.invoice({

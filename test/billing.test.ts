@@ -13,7 +13,6 @@ import { retryDelaySeconds } from '../src/billing/retry-policy.js';
 import { createKillbillWebhook } from '../src/http/killbill-webhook.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { connectDatabase } from '../src/db/connect.js';
-import type { BillingEventRow } from '../src/db/schema.js';
 import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
 import { retryBillingEvents } from '../src/jobs/billing-retry.js';
 import { credentialsKey } from '../src/domain/names.js';
@@ -24,14 +23,14 @@ import {
   eventually,
   instanceInput,
   registerLocalPool,
-  resetState,
   startTestDaemon,
   type TestDaemon,
   expectError,
 } from './support/harness.js';
+import { resetBilling, settledBillingEvent, startBillingDaemon, stopBillingDaemon } from './support/billing-daemon.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
 import { INSTANCE, settledInstance } from './support/odoo.js';
-import { deliver, invoicePaid, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
+import { deliver, invoicePaid, overdueChange, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
 
 const TOKEN = webhookToken;
 
@@ -48,15 +47,7 @@ describe('Kill Bill push notifications', () => {
           .executeTakeFirstOrThrow()
       ).n,
     );
-  /** Waits for the processing the webhook started; the event is then settled or failed. */
-  const settledEvent = async (id: string): Promise<BillingEventRow> => {
-    await backgroundBillingWork(daemon.deps);
-    return eventually(
-      async () => (await getBillingEvent(daemon.deps, id))!,
-      (event) => event.status !== 'received',
-      30_000,
-    );
-  };
+  const settledEvent = (id: string) => settledBillingEvent(daemon, id);
   const linkedInstance = async (subscriptionId: string) => {
     const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ subscriptionId, memoryLimit: '512M', cpuLimit: 0.5 }) });
     assert.equal(created.errors, undefined, JSON.stringify(created.errors));
@@ -66,25 +57,12 @@ describe('Kill Bill push notifications', () => {
   const servicesOf = async (id: string) => daemon.deps.docker.listServices({ filters: labelFilters(instanceLabels(id)) });
 
   before(async () => {
-    fake = await startKillbillFake();
     // The retry job is driven by the tests (retryBillingEvents); the webhook's own processing runs as in production.
-    daemon = await startTestDaemon({
-      ...fake.env,
-      KILLBILL_WEBHOOK_TOKEN: TOKEN,
-      BILLING_RETRY_BASE_SECONDS: '1',
-      BILLING_RETRY_CRON: '0 0 1 1 *',
-    });
+    ({ fake, daemon } = await startBillingDaemon({ BILLING_RETRY_BASE_SECONDS: '1', BILLING_RETRY_CRON: '0 0 1 1 *' }));
   });
-  beforeEach(async () => {
-    await backgroundBillingWork(daemon.deps);
-    await resetState(daemon.deps);
-    await daemon.deps.db.deleteFrom('billing_events').execute();
-    fake.reset();
-  });
+  beforeEach(() => resetBilling({ fake, daemon }));
   after(async () => {
-    await backgroundBillingWork(daemon.deps);
-    await resetState(daemon.deps);
-    await daemon.deps.db.deleteFrom('billing_events').execute();
+    await stopBillingDaemon({ fake, daemon });
     for (const line of daemon.logs) {
       assert.ok(!line.includes(TOKEN), `webhook token in a log line: ${line}`);
       assert.ok(
@@ -92,8 +70,6 @@ describe('Kill Bill push notifications', () => {
         `Kill Bill secret in a log line: ${line}`,
       );
     }
-    await daemon.stop();
-    await fake.close();
   });
 
   it('provisions the instance of a subscription that starts in a TRIAL phase, through Kill Bill facts', async () => {
@@ -356,13 +332,7 @@ describe('Kill Bill push notifications', () => {
 
   it('treats an identical body as a new event once BILLING_DEDUPE_SECONDS have passed (a later overdue episode)', async () => {
     const subscription = fake.subscription({ phaseType: 'EVERGREEN', state: 'BLOCKED' });
-    const overdue = {
-      eventType: 'OVERDUE_CHANGE',
-      objectType: 'ACCOUNT',
-      objectId: subscription.accountId,
-      accountId: subscription.accountId,
-      metaData: null,
-    };
+    const overdue = overdueChange(subscription.accountId);
     const first = await deliver(daemon, overdue);
     assert.equal(first.body.duplicate, false);
     const again = await deliver(daemon, overdue);
@@ -437,6 +407,14 @@ describe('Kill Bill push notifications', () => {
 });
 
 describe('Kill Bill webhook configuration and failures', () => {
+  /** Stops a daemon whose scheduler retries billing events, after its last try and without the events it recorded. */
+  const stopRetrying = async (daemon: TestDaemon) => {
+    await daemon.daemon.leadership.stop();
+    await backgroundBillingWork(daemon.deps);
+    await daemon.deps.db.deleteFrom('billing_events').execute();
+    await daemon.stop();
+  };
+
   it('answers 503 when no webhook token is configured, and records nothing', async () => {
     const daemon = await startTestDaemon({ BILLING_RETRY_CRON: '0 0 1 1 *' });
     try {
@@ -485,10 +463,7 @@ describe('Kill Bill webhook configuration and failures', () => {
         "KILLBILL_NOT_CONFIGURED: Kill Bill's API is not configured (KILLBILL_URL is unset): cannot read the subscription.",
       );
     } finally {
-      await daemon.daemon.leadership.stop();
-      await backgroundBillingWork(daemon.deps);
-      await daemon.deps.db.deleteFrom('billing_events').execute();
-      await daemon.stop();
+      await stopRetrying(daemon);
     }
   });
 
@@ -530,10 +505,7 @@ describe('Kill Bill webhook configuration and failures', () => {
       assert.equal(retried.errors, undefined, JSON.stringify(retried.errors));
       assert.deepEqual([retried.data.retryBillingEvent.status, retried.data.retryBillingEvent.attempts], ['FAILED', 1]);
     } finally {
-      await daemon.daemon.leadership.stop();
-      await backgroundBillingWork(daemon.deps);
-      await daemon.deps.db.deleteFrom('billing_events').execute();
-      await daemon.stop();
+      await stopRetrying(daemon);
     }
   });
 

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { instanceLabels, labelKeys } from '../src/swarm/labels.js';
 import { eventually, registerLocalPool, resetState, runLabels, startTestDaemon, type TestDaemon } from './support/harness.js';
-import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+import { INSTANCE, PROVISION, allocatedInstance, instanceWithStatus, settledInstance } from './support/odoo.js';
 
 const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status } }`;
 
@@ -29,14 +29,9 @@ describe('status follows reality after RUNNING', () => {
     await daemon.stop();
   });
 
-  const view = async (id: string) => (await daemon.gql(INSTANCE, { id })).data.instance as { status: string; error: string | null };
-  const statusWhen = (id: string, wanted: string, timeoutMs = 120_000) =>
-    eventually(
-      () => view(id),
-      (instance) => instance.status === wanted,
-      timeoutMs,
-      100,
-    );
+  type View = { status: string; error: string | null };
+  const view = async (id: string) => (await daemon.gql(INSTANCE, { id })).data.instance as View;
+  const statusWhen = (id: string, wanted: string, timeoutMs?: number) => instanceWithStatus<View>(daemon, id, wanted, { timeoutMs });
 
   it('reads DEGRADED while Swarm restarts a dead task, RUNNING again, FAILED when Swarm gives up; restart works from FAILED; one-shot jobs never count', async () => {
     const { id } = await allocatedInstance(daemon);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
-import { open } from '../src/crypto/secret-box.js';
+import { unsealSecret } from '../src/crypto/secret-box.js';
 import { closeDeps, connectDeps, startDaemon } from '../src/daemon.js';
 import { createLogger } from '../src/logger.js';
 import { CREATE_INSTANCE, instanceInput, registerLocalPool, resetState, startTestDaemon } from './support/harness.js';
@@ -48,7 +48,7 @@ describe('MASTER_KEY at start-up', () => {
     try {
       assert.ok(daemon.logs.some((line) => line.includes('"event":"master_key.rotated"') && line.includes('pool-sealed')));
       const pool = await daemon.deps.db.selectFrom('db_servers').select('admin_password_encrypted').executeTakeFirstOrThrow();
-      assert.doesNotThrow(() => open(pool.admin_password_encrypted, Buffer.from(rotated, 'base64')));
+      assert.doesNotThrow(() => unsealSecret(pool.admin_password_encrypted, Buffer.from(rotated, 'base64')));
       const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
       assert.equal(created.data?.createInstance.status, 'ALLOCATED', JSON.stringify(created.errors));
     } finally {

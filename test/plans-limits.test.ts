@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { getBillingEvent } from '../src/billing/events.js';
-import { backgroundBillingWork } from '../src/billing/processor.js';
-import type { BillingEventRow } from '../src/db/schema.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
-import {
-  customerToken,
-  defaultCustomerId,
-  eventually,
-  instanceInput,
-  registerLocalPool,
-  resetState,
-  startTestDaemon,
-  type TestDaemon,
-  expectError,
-} from './support/harness.js';
-import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
-import { deliver, subscriptionEvent, webhookToken } from './support/killbill-notifications.js';
+import { customerToken, defaultCustomerId, instanceInput, registerLocalPool, type TestDaemon, expectError } from './support/harness.js';
+import { resetBilling, settledBillingEvent, startBillingDaemon, stopBillingDaemon } from './support/billing-daemon.js';
+import type { KillbillFake } from './support/killbill-fake.js';
+import { deliver, subscriptionEvent } from './support/killbill-notifications.js';
+import { instanceWithStatus } from './support/odoo.js';
 
 const FIELDS = 'id customerId status plan cpuLimit memoryLimitMb subscriptionId error';
 const CREATE = `mutation($input: CreateInstanceInput!) { createInstance(input: $input) { ${FIELDS} } }`;
@@ -32,22 +21,9 @@ describe('plans decide resources; customers are held to their limits', () => {
   let daemon: TestDaemon;
   let customer: string;
 
-  const settledEvent = async (id: string): Promise<BillingEventRow> => {
-    await backgroundBillingWork(daemon.deps);
-    return eventually(
-      async () => (await getBillingEvent(daemon.deps, id))!,
-      (event) => event.status !== 'received',
-      30_000,
-    );
-  };
+  const settledEvent = (id: string) => settledBillingEvent(daemon, id);
   const view = async (id: string) => (await daemon.gql(VIEW, { id })).data.instance;
-  const statusWhen = (id: string, wanted: string) =>
-    eventually(
-      () => view(id),
-      (instance) => instance.status === wanted,
-      120_000,
-      100,
-    );
+  const statusWhen = (id: string, wanted: string) => instanceWithStatus<any>(daemon, id, wanted, { query: VIEW });
   const countLive = async (customerId: string) =>
     (
       await daemon.deps.db
@@ -59,31 +35,14 @@ describe('plans decide resources; customers are held to their limits', () => {
     ).length;
 
   before(async () => {
-    fake = await startKillbillFake();
-    daemon = await startTestDaemon({
-      ...fake.env,
-      KILLBILL_WEBHOOK_TOKEN: webhookToken,
-      MAX_INSTANCES_PER_CUSTOMER: '2',
-      BILLING_RETRY_CRON: '0 0 1 1 *',
-    });
+    ({ fake, daemon } = await startBillingDaemon({ MAX_INSTANCES_PER_CUSTOMER: '2', BILLING_RETRY_CRON: '0 0 1 1 *' }));
     customer = await customerToken(defaultCustomerId);
   });
   beforeEach(async () => {
-    await backgroundBillingWork(daemon.deps);
-    await resetState(daemon.deps);
-    await daemon.deps.db.deleteFrom('billing_events').execute();
-    await daemon.deps.db.deleteFrom('plans').execute();
-    fake.reset();
+    await resetBilling({ fake, daemon }, ['plans']);
     await registerLocalPool(daemon, 'pool-local', 20);
   });
-  after(async () => {
-    await backgroundBillingWork(daemon.deps);
-    await resetState(daemon.deps);
-    await daemon.deps.db.deleteFrom('billing_events').execute();
-    await daemon.deps.db.deleteFrom('plans').execute();
-    await daemon.stop();
-    await fake.close();
-  });
+  after(() => stopBillingDaemon({ fake, daemon }, ['plans']));
 
   it('has the built-in default plan on a fresh install, and records the catalog admins define', async () => {
     assert.deepEqual((await daemon.gql(PLANS)).data.plans, [{ name: 'default', cpuLimit: 1, memoryLimitMb: 1024 }]);

@@ -2,17 +2,13 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import pg from 'pg';
-import { closeDeps, connectDeps, startDaemon } from '../src/daemon.js';
 import { credentialsKey } from '../src/domain/names.js';
-import { createLogger } from '../src/logger.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
 import {
   CREATE_INSTANCE,
-  eventually,
   instanceInput,
-  localPool,
+  connectAsTenant,
   registerLocalPool,
   resetState,
   runLabels,
@@ -20,7 +16,7 @@ import {
   type TestDaemon,
   expectError,
 } from './support/harness.js';
-import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+import { PROVISION, allocatedInstance, settledBySuccessor, settledInstance } from './support/odoo.js';
 
 describe('provisioning Odoo on the swarm', () => {
   let daemon: TestDaemon;
@@ -49,14 +45,7 @@ describe('provisioning Odoo on the swarm', () => {
     assert.equal(settled.error, null);
 
     // What the stand-in wrote with the credentials it was given.
-    const tenant = new pg.Client({
-      host: localPool.host,
-      port: localPool.port,
-      user: credentials.db_user,
-      password: credentials.db_password,
-      database: credentials.db_name,
-    });
-    await tenant.connect();
+    const tenant = await connectAsTenant(credentials);
     const modules = await tenant.query("select name, state from ir_module_module where name = 'base'");
     await tenant.end();
     assert.deepEqual(modules.rows, [{ name: 'base', state: 'installed' }]);
@@ -112,18 +101,6 @@ describe('provisioning Odoo on the swarm', () => {
     const row = await daemon.deps.db.selectFrom('instances').select('status').where('id', '=', id).executeTakeFirstOrThrow();
     assert.equal(row.status, 'PROVISIONING');
 
-    const successor = connectDeps({ ...daemon.deps.config, port: 0 }, createLogger('silent'));
-    const second = await startDaemon(successor);
-    try {
-      const settled = await eventually(
-        () => successor.db.selectFrom('instances').select(['status', 'error']).where('id', '=', id).executeTakeFirstOrThrow(),
-        (instance) => instance.status !== 'PROVISIONING',
-        120_000,
-      );
-      assert.deepEqual(settled, { status: 'RUNNING', error: null });
-    } finally {
-      await second.stop();
-      await closeDeps(successor);
-    }
+    assert.deepEqual(await settledBySuccessor(daemon, id, 120_000), { status: 'RUNNING', error: null });
   });
 });

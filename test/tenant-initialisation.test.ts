@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
-import { closeDeps, connectDeps, startDaemon } from '../src/daemon.js';
 import { generatePassword } from '../src/crypto/passwords.js';
 import { credentialsKey, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { dropTenantDatabase } from '../src/domain/pool-server.js';
@@ -11,7 +9,6 @@ import { odooConfigFile, odooProductionSettings } from '../src/swarm/odoo-config
 import { odooInitJobSpec } from '../src/swarm/odoo-init-job.js';
 import { instanceDataDir } from '../src/swarm/odoo-service.js';
 import { createService, ensureSecret, removeJob } from '../src/swarm/swarm.js';
-import { createLogger } from '../src/logger.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters, labelKeys } from '../src/swarm/labels.js';
 import {
@@ -19,7 +16,7 @@ import {
   customerToken,
   eventually,
   instanceInput,
-  localPool,
+  connectAsTenant,
   registerLocalPool,
   resetState,
   runLabels,
@@ -29,7 +26,7 @@ import {
   type TestDaemon,
   expectError,
 } from './support/harness.js';
-import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+import { INSTANCE, PROVISION, allocatedInstance, settledBySuccessor, settledInstance } from './support/odoo.js';
 import { commandLinesContaining, commandLinesMatching, passlibVerifies, tenantState } from './support/tenant.js';
 
 const INIT_SECONDS = 20;
@@ -53,16 +50,8 @@ async function containersOf(daemon: TestDaemon, id: string, role: string) {
 }
 
 async function canLogin(credentials: { db_user: string; db_password: string; db_name: string }): Promise<string> {
-  const client = new pg.Client({
-    host: localPool.host,
-    port: localPool.port,
-    user: credentials.db_user,
-    password: credentials.db_password,
-    database: credentials.db_name,
-  });
   try {
-    await client.connect();
-    await client.end();
+    await (await connectAsTenant(credentials)).end();
     return 'ok';
   } catch (error) {
     return (error as Error).message;
@@ -357,22 +346,10 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     );
     await daemon.daemon.leadership.stop();
 
-    const successor = connectDeps({ ...daemon.deps.config, port: 0 }, createLogger('silent'));
-    const second = await startDaemon(successor);
-    try {
-      const settled = await eventually(
-        () => successor.db.selectFrom('instances').select(['status', 'error']).where('id', '=', id).executeTakeFirstOrThrow(),
-        (row) => row.status !== 'PROVISIONING',
-        240_000,
-      );
-      assert.deepEqual(settled, { status: 'RUNNING', error: null });
-      const state = await tenantState(id);
-      assert.equal(state.base, 'installed');
-      assert.equal(state.admin?.login, adminEmail);
-    } finally {
-      await second.stop();
-      await closeDeps(successor);
-    }
+    assert.deepEqual(await settledBySuccessor(daemon, id, 240_000), { status: 'RUNNING', error: null });
+    const state = await tenantState(id);
+    assert.equal(state.base, 'installed');
+    assert.equal(state.admin?.login, adminEmail);
   });
 });
 

@@ -1,7 +1,12 @@
-# Sourced by images.sh and daemon-image.sh, after they define say, die and docker.
-# BuildKit would look the base image up in a registry, which is not reachable here: the classic builder is used.
+# Sourced by images.sh and daemon-image.sh, after they define say, die and LABEL (the label holding an image's
+# content hash). BuildKit would look the base image up in a registry, which is not reachable here: the classic
+# builder is used.
+
+if [[ -x /usr/bin/docker ]]; then DOCKER_BIN=/usr/bin/docker; else DOCKER_BIN="$(command -v docker || true)"; fi
+docker() { "$DOCKER_BIN" "$@"; }
 
 image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+image_label() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
 
 # classic_build TAG CONTEXT LOG [docker build args...]: builds, replaces TAG, drops the image it replaced
 # (unless a container still uses it).

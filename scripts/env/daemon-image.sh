@@ -52,13 +52,9 @@ NODE_BASE_RECIPE=2
 say() { echo "daemon-image.sh: $*" >&2; }
 die() { echo "daemon-image.sh: error: $*" >&2; exit 1; }
 
-if [[ -x /usr/bin/docker ]]; then DOCKER_BIN=/usr/bin/docker; else DOCKER_BIN="$(command -v docker || true)"; fi
-[[ -n "$DOCKER_BIN" ]] || die "no docker CLI found"
-docker() { "$DOCKER_BIN" "$@"; }
-
-image_label() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
-sha16() { sha256sum | cut -c1-16; }
 . "$(dirname "${BASH_SOURCE[0]}")/classic-build.sh"
+[[ -n "$DOCKER_BIN" ]] || die "no docker CLI found"
+sha16() { sha256sum | cut -c1-16; }
 
 # --- local/node-base:24 -------------------------------------------------------------------------
 

@@ -53,11 +53,7 @@ BASE_RECIPE=4
 say() { echo "images.sh: $*" >&2; }
 die() { echo "images.sh: error: $*" >&2; exit 1; }
 
-if [[ -x /usr/bin/docker ]]; then DOCKER_BIN=/usr/bin/docker; else DOCKER_BIN="$(command -v docker || true)"; fi
-docker() { "$DOCKER_BIN" "$@"; }
 . "$(dirname "${BASH_SOURCE[0]}")/classic-build.sh"
-
-image_label() { docker image inspect --format "{{index .Config.Labels \"$LABEL\"}}" "$1" 2>/dev/null || true; }
 
 # Hash of a build context (file names, modes and contents), stable across checkouts.
 context_hash() {

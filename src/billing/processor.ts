@@ -9,7 +9,7 @@ import { createKillbillClient, type KillbillClient } from '../killbill/client.js
 import { applyEntitlement } from './overdue.js';
 import { retryDelaySeconds } from './retry-policy.js';
 
-const open = ['received', 'failed'] as const;
+const unsettled = ['received', 'failed'] as const;
 
 /**
  * Processes one event if it is still open and no one else holds it. The row stays locked (FOR UPDATE SKIP LOCKED)
@@ -21,7 +21,7 @@ export async function processBillingEvent(deps: Deps, eventId: string): Promise<
       .selectFrom('billing_events')
       .selectAll()
       .where('id', '=', eventId)
-      .where('status', 'in', open)
+      .where('status', 'in', unsettled)
       .forUpdate()
       .skipLocked()
       .executeTakeFirst();
@@ -37,7 +37,7 @@ export async function processDueBillingEvents(deps: Deps, limit: number): Promis
       const event = await trx
         .selectFrom('billing_events')
         .selectAll()
-        .where('status', 'in', open)
+        .where('status', 'in', unsettled)
         .where('next_attempt_at', '<=', sql<Date>`now()`)
         .orderBy('next_attempt_at')
         .limit(1)

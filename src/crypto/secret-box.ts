@@ -3,7 +3,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 const VERSION = 'v1';
 
 /** AES-256-GCM with a random 96-bit nonce: `v1:<nonce>:<tag>:<ciphertext>`, each part base64. */
-export function seal(plaintext: string, key: Buffer): string {
+export function sealSecret(plaintext: string, key: Buffer): string {
   const nonce = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
@@ -12,7 +12,8 @@ export function seal(plaintext: string, key: Buffer): string {
     .join(':');
 }
 
-export function open(sealed: string, key: Buffer): string {
+/** The plaintext of a `sealSecret` value; throws on another key or a tampered value. */
+export function unsealSecret(sealed: string, key: Buffer): string {
   const [version, nonce, tag, ciphertext] = sealed.split(':');
   if (version !== VERSION || !nonce || !tag || ciphertext === undefined) {
     throw new Error('sealed value has an unknown format');

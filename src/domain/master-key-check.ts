@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { open, seal } from '../crypto/secret-box.js';
+import { sealSecret, unsealSecret } from '../crypto/secret-box.js';
 import { resealAdminPassword } from './pool-state.js';
 
 export class MasterKeyMismatch extends Error {
@@ -9,7 +9,7 @@ export class MasterKeyMismatch extends Error {
 
 const opens = (sealed: string, key: Buffer): boolean => {
   try {
-    open(sealed, key);
+    unsealSecret(sealed, key);
     return true;
   } catch {
     return false;
@@ -28,7 +28,7 @@ export async function checkMasterKey(db: Kysely<Database>, key: Buffer, previous
   for (const pool of pools) {
     if (opens(pool.admin_password_encrypted, key)) continue;
     if (previous && opens(pool.admin_password_encrypted, previous)) {
-      const fresh = seal(open(pool.admin_password_encrypted, previous), key);
+      const fresh = sealSecret(unsealSecret(pool.admin_password_encrypted, previous), key);
       // Only if no one changed it meanwhile (another replica rotating at the same time).
       await resealAdminPassword(db, pool.id, pool.admin_password_encrypted, fresh);
       resealed.push(pool.name);

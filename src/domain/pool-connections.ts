@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { open } from '../crypto/secret-box.js';
+import { unsealSecret } from '../crypto/secret-box.js';
 import type { PoolRow, PoolStatus } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { AdminClient } from './pool-server.js';
@@ -64,7 +64,7 @@ export function createPoolConnections(options: PoolConnectionsOptions): PoolConn
       host: row.host,
       port: row.port,
       user: row.admin_user,
-      password: open(row.admin_password_encrypted, options.masterKey),
+      password: unsealSecret(row.admin_password_encrypted, options.masterKey),
       database: 'postgres',
       max: options.max,
       idleTimeoutMillis: options.idleMs,

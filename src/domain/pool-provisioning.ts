@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import { generatePassword } from '../crypto/passwords.js';
-import { seal } from '../crypto/secret-box.js';
+import { sealSecret } from '../crypto/secret-box.js';
 import type { Database, PoolProvisionReason, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
@@ -111,7 +111,7 @@ async function reservePool(
     published_port: publishedPort,
     provision_reason: reason,
     admin_user: deps.config.pools.adminUser,
-    admin_password_encrypted: seal(generatePassword(32), deps.config.masterKey),
+    admin_password_encrypted: sealSecret(generatePassword(32), deps.config.masterKey),
   });
   return { pool, fresh: true };
 }

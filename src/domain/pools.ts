@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { open, seal } from '../crypto/secret-box.js';
+import { sealSecret, unsealSecret } from '../crypto/secret-box.js';
 import type { PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
@@ -26,7 +26,7 @@ export function poolAdminAccess(pool: PoolRow, masterKey: Buffer): PoolAdminAcce
     host: pool.host,
     port: pool.port,
     adminUser: pool.admin_user,
-    adminPassword: open(pool.admin_password_encrypted, masterKey),
+    adminPassword: unsealSecret(pool.admin_password_encrypted, masterKey),
   };
 }
 
@@ -59,7 +59,7 @@ export async function registerPool(deps: Deps, rawInput: RegisterPoolInput): Pro
     max_instances: input.maxInstances,
     priority: input.priority,
     admin_user: input.adminUser,
-    admin_password_encrypted: seal(input.adminPassword, deps.config.masterKey),
+    admin_password_encrypted: sealSecret(input.adminPassword, deps.config.masterKey),
   });
   if (inserted) {
     deps.log.info({ event: 'pool.registered', poolId: inserted.id, pool: inserted.name }, 'pool registered');

@@ -28,9 +28,9 @@ export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { 
     if (stopped) return;
     deps.log.warn({ event: 'docker.events_lost', reason }, 'docker event stream lost; tracking on schedule until it is back');
     clearTimeout(retry);
-    retry = setTimeout(open, RECONNECT_MS).unref();
+    retry = setTimeout(subscribe, RECONNECT_MS).unref();
   };
-  function open() {
+  function subscribe() {
     docker
       .getEvents({ filters: JSON.stringify(filters) })
       .then((events) => {
@@ -47,7 +47,7 @@ export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { 
       })
       .catch((error: Error) => reopen(error.message));
   }
-  open();
+  subscribe();
   return {
     stop: () => {
       stopped = true;

@@ -1,7 +1,8 @@
 import { posix } from 'node:path';
 import type { BindMount, ServiceSpec } from './docker-types.js';
-import { instanceLabels, labelKeys, type InstanceServiceRole, type Labels } from './labels.js';
+import { roleLabels, type InstanceServiceRole, type Labels } from './labels.js';
 import { instanceDataDir } from './odoo-service.js';
+import { oneShotJob, onNetwork, secretFile } from './spec-parts.js';
 
 /** Where an instance's backups live on CephFS; each backup is a directory named by its id. */
 export const instanceBackupsDir = (cephfsRoot: string, instanceId: string): string => posix.join(cephfsRoot, 'backups', instanceId);
@@ -16,10 +17,7 @@ export const FILESTORE_FILE = 'filestore.tar';
 export const MANIFEST_FILE = 'manifest.json';
 
 /** Labels of an instance's one-shot job: its role comes last, so no extra label can pass it for the tenant's server. */
-export const jobLabels = (instanceId: string, role: InstanceServiceRole, extra?: Labels): Labels => ({
-  ...instanceLabels(instanceId, extra),
-  [labelKeys.role]: role,
-});
+export const jobLabels = roleLabels;
 
 /** Whether a job must join the overlay network to reach `host`: a service name must be resolved there, an address not. */
 export const needsOverlay = (host: string): boolean => !/^\d{1,3}(\.\d{1,3}){3}$/.test(host);
@@ -131,28 +129,20 @@ function jobSpec(
   secret?: PoolReach['secret'],
 ): ServiceSpec {
   const labels = jobLabels(base.instanceId, role, base.extraLabels);
-  return {
-    Name: base.name,
-    Labels: labels,
-    TaskTemplate: {
-      ContainerSpec: {
-        Image: base.image,
-        Labels: labels,
-        Command: ['bash', '-c', script],
-        Env: env,
-        Mounts: mounts,
-        ...(secret
-          ? { Secrets: [{ SecretID: secret.id, SecretName: secret.name, File: { Name: 'pgpass', UID: '0', GID: '0', Mode: 0o400 } }] }
-          : {}),
-      },
-      // One try: the daemon decides what a failure means (a final backup is asked for again, a restore undone).
-      RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
-      // Attaching an overlay network costs a job about half a second: only when it must reach a pool by service name.
-      ...(base.network ? { Networks: [{ Target: base.network }] } : {}),
+  return oneShotJob(base.name, labels, {
+    ContainerSpec: {
+      Image: base.image,
+      Labels: labels,
+      Command: ['bash', '-c', script],
+      Env: env,
+      Mounts: mounts,
+      ...(secret ? { Secrets: [secretFile(secret, 'pgpass', 0)] } : {}),
     },
-    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
-    EndpointSpec: { Mode: 'dnsrr' },
-  };
+    // One try: the daemon decides what a failure means (a final backup is asked for again, a restore undone).
+    RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
+    // Attaching an overlay network costs a job about half a second: only when it must reach a pool by service name.
+    ...(base.network ? { Networks: onNetwork(base.network) } : {}),
+  });
 }
 
 export interface BackupJobInput extends JobBase {

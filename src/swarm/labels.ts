@@ -26,6 +26,12 @@ export const instanceLabels = (instanceId: string, extra: Labels = {}): Labels =
 export const instanceServiceRoles = ['server', 'init', 'backup', 'restore'] as const;
 export type InstanceServiceRole = (typeof instanceServiceRoles)[number];
 
+/** The labels of one of an instance's services; the role comes last, so no extra label can change it. */
+export const roleLabels = (instanceId: string, role: InstanceServiceRole, extra?: Labels): Labels => ({
+  ...instanceLabels(instanceId, extra),
+  [labelKeys.role]: role,
+});
+
 export const poolLabels = (poolId: string, extra: Labels = {}): Labels => ({
   ...managedLabels(extra),
   [labelKeys.poolId]: poolId,

@@ -1,7 +1,7 @@
 import type { ServiceSpec } from './docker-types.js';
-import { odooTask, roleLabels, type OdooRuntimeInput } from './odoo-service.js';
-
-const SECOND_NS = 1_000_000_000;
+import { roleLabels } from './labels.js';
+import { odooTask, type OdooRuntimeInput } from './odoo-service.js';
+import { oneShotJob, seconds } from './spec-parts.js';
 
 /** The init job's service name: the tenant's service name (at most 54 characters) and a suffix. */
 export const initJobName = (serviceName: string): string => `${serviceName}-init`;
@@ -16,15 +16,9 @@ export const INIT_ARGS = ['-i', 'base', '--without-demo', 'all', '--stop-after-i
  */
 export function odooInitJobSpec(input: OdooRuntimeInput): ServiceSpec {
   const { container, task } = odooTask(input, 'init', INIT_ARGS);
-  return {
-    Name: initJobName(input.serviceName),
-    Labels: roleLabels(input.instance.id, 'init', input.extraLabels),
-    TaskTemplate: {
-      ...task,
-      ContainerSpec: container,
-      RestartPolicy: { Condition: 'on-failure', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts },
-    },
-    Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
-    EndpointSpec: { Mode: 'dnsrr' },
-  };
+  return oneShotJob(initJobName(input.serviceName), roleLabels(input.instance.id, 'init', input.extraLabels), {
+    ...task,
+    ContainerSpec: container,
+    RestartPolicy: { Condition: 'on-failure', Delay: seconds(5), MaxAttempts: input.restartMaxAttempts },
+  });
 }

@@ -1,7 +1,6 @@
 import type { ServiceSpec } from './docker-types.js';
+import { resourceAmounts } from './spec-parts.js';
 
-const SECOND_NS = 1_000_000_000;
-const MIB = 1024 * 1024;
 /** Reservations are a quarter of the limits: enough to spread tenants over nodes without starving small ones. */
 const RESERVATION_SHARE = 4;
 
@@ -9,10 +8,12 @@ export type ServiceResources = NonNullable<ServiceSpec['TaskTemplate']['Resource
 
 /** Pure: an Odoo task's limits and reservations for a plan's CPU cores and memory. */
 export function odooResources(cpuLimit: number, memoryLimitMb: number): ServiceResources {
-  const nanoCpus = Math.round(cpuLimit * SECOND_NS);
-  const memoryBytes = Math.round(memoryLimitMb * MIB);
+  const limits = resourceAmounts(cpuLimit, memoryLimitMb);
   return {
-    Limits: { NanoCPUs: nanoCpus, MemoryBytes: memoryBytes },
-    Reservations: { NanoCPUs: Math.floor(nanoCpus / RESERVATION_SHARE), MemoryBytes: Math.floor(memoryBytes / RESERVATION_SHARE) },
+    Limits: limits,
+    Reservations: {
+      NanoCPUs: Math.floor(limits.NanoCPUs / RESERVATION_SHARE),
+      MemoryBytes: Math.floor(limits.MemoryBytes / RESERVATION_SHARE),
+    },
   };
 }

@@ -1,8 +1,9 @@
 import { posix } from 'node:path';
 import type { ContainerSpec, ServiceSpec, TaskSpec } from './docker-types.js';
-import { instanceLabels, labelKeys, type InstanceServiceRole, type Labels } from './labels.js';
+import { roleLabels, type InstanceServiceRole, type Labels } from './labels.js';
 import { odooResources } from './odoo-resources.js';
 import { ODOO_CONFIG_FILE_NAME, ODOO_CONFIG_PATH, ODOO_DATA_DIR, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, odooLaunch } from './odoo-config.js';
+import { healthCheck, onNetwork, secretFile, seconds, singleTaskService } from './spec-parts.js';
 
 export type { ServiceSpec } from './docker-types.js';
 
@@ -34,8 +35,7 @@ export interface OdooServiceInput extends OdooRuntimeInput {
   tls: TlsSettings;
 }
 
-const SECOND_NS = 1_000_000_000;
-const RESTART_WINDOW_NS = 300 * SECOND_NS;
+const RESTART_WINDOW_SECONDS = 300;
 
 /** A tenant's filestore on CephFS, bind-mounted into its Odoo as the data dir. */
 export const instanceDataDir = (cephfsRoot: string, instanceId: string): string => posix.join(cephfsRoot, 'odoo_instances', instanceId);
@@ -43,12 +43,6 @@ export const instanceDataDir = (cephfsRoot: string, instanceId: string): string 
 /** Where a terminated tenant's filestore goes when FILESTORE_ON_TERMINATE=archive. */
 export const instanceArchiveDir = (cephfsRoot: string, instanceId: string): string =>
   posix.join(cephfsRoot, 'odoo_instances_archive', instanceId);
-
-/** The daemon's labels for one of an instance's services; the role comes last, so no extra label can change it. */
-export const roleLabels = (instanceId: string, role: InstanceServiceRole, extra?: Labels): Labels => ({
-  ...instanceLabels(instanceId, extra),
-  [labelKeys.role]: role,
-});
 
 /** The container and resources shared by the server and its jobs: same image, config secret, data dir and limits. */
 export function odooTask(
@@ -63,19 +57,12 @@ export function odooTask(
       ...odooLaunch(odooArgs),
       // Only the config file's path: the password is inside the secret, never in the environment or on argv.
       Env: [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...(input.extraEnv ?? [])],
-      Secrets: [
-        {
-          SecretID: input.configSecret.id,
-          SecretName: input.configSecret.name,
-          File: { Name: ODOO_CONFIG_FILE_NAME, UID: String(input.odooUid), GID: String(input.odooUid), Mode: 0o400 },
-        },
-      ],
+      Secrets: [secretFile(input.configSecret, ODOO_CONFIG_FILE_NAME, input.odooUid)],
       Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
     },
     task: {
       Resources: odooResources(input.instance.cpuLimit, input.instance.memoryLimitMb),
-      // Here rather than on the service: ServiceSpec.Networks is deprecated.
-      Networks: [{ Target: input.network, Aliases: [input.serviceName] }],
+      Networks: onNetwork(input.network, input.serviceName),
     },
   };
 }
@@ -119,29 +106,27 @@ function traefikLabels(input: OdooServiceInput): Labels {
  */
 export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
   const { container, task } = odooTask(input, 'server', []);
-  return {
-    Name: input.serviceName,
-    Labels: { ...traefikLabels(input), ...roleLabels(input.instance.id, 'server', input.extraLabels) },
-    TaskTemplate: {
-      ...task,
-      ContainerSpec: {
-        ...container,
-        // Swarm reports a task `running` only once it is healthy: that is the readiness signal, so check often.
-        HealthCheck: {
-          Test: ['CMD', 'curl', '-fsS', `http://localhost:${ODOO_HTTP_PORT}/web/health`],
-          Interval: 5 * SECOND_NS,
-          Timeout: 3 * SECOND_NS,
-          StartPeriod: 60 * SECOND_NS,
-          Retries: 3,
-        },
-      },
-      // `any`, not `on-failure`: a dockerd that restarts stops its containers with exit 0, and Swarm would leave
-      // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.
-      RestartPolicy: { Condition: 'any', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts, Window: RESTART_WINDOW_NS },
+  const labels = { ...traefikLabels(input), ...roleLabels(input.instance.id, 'server', input.extraLabels) };
+  // Two Odoos must never share a tenant's database and filestore: one task, stopped before its replacement starts.
+  return singleTaskService(input.serviceName, labels, {
+    ...task,
+    ContainerSpec: {
+      ...container,
+      // Swarm reports a task `running` only once it is healthy: that is the readiness signal, so check often.
+      HealthCheck: healthCheck(['CMD', 'curl', '-fsS', `http://localhost:${ODOO_HTTP_PORT}/web/health`], {
+        intervalSeconds: 5,
+        timeoutSeconds: 3,
+        startPeriodSeconds: 60,
+        retries: 3,
+      }),
     },
-    Mode: { Replicated: { Replicas: 1 } },
-    // Two Odoos must never share a tenant's database and filestore, even during an update.
-    UpdateConfig: { Parallelism: 1, Order: 'stop-first' },
-    EndpointSpec: { Mode: 'dnsrr' },
-  };
+    // `any`, not `on-failure`: a dockerd that restarts stops its containers with exit 0, and Swarm would leave
+    // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.
+    RestartPolicy: {
+      Condition: 'any',
+      Delay: seconds(5),
+      MaxAttempts: input.restartMaxAttempts,
+      Window: seconds(RESTART_WINDOW_SECONDS),
+    },
+  });
 }

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { EndpointPort, ServiceSpec } from './docker-types.js';
 import { poolLabels, type Labels } from './labels.js';
+import { healthCheck, onNetwork, resourceAmounts, secretFile, seconds, singleTaskService } from './spec-parts.js';
 
 export type { ServiceSpec } from './docker-types.js';
 
@@ -30,10 +31,8 @@ export interface PoolServerSettings {
   maintenanceWorkMemMb: number;
 }
 
-const SECOND_NS = 1_000_000_000;
 /** How long Docker lets a pool's PostgreSQL shut down (fast shutdown, with its checkpoint) before it kills it. */
 export const POOL_STOP_GRACE_SECONDS = 60;
-const MIB = 1024 * 1024;
 const POSTGRES_PORT = 5432;
 const DATA_DIR = '/var/lib/postgresql/data';
 /** A subdirectory of the mount, as the official image recommends: a mount point's root may hold lost+found. */
@@ -111,16 +110,17 @@ export function poolDataDir(cephfsRoot: string, poolName: string): string {
 export function postgresPoolServiceSpec(input: PostgresPoolServiceInput): ServiceSpec {
   const { pool } = input;
   const labels = poolLabels(pool.id, input.extraLabels);
-  const limits = { NanoCPUs: Math.round(pool.cpuLimit * SECOND_NS), MemoryBytes: Math.round(pool.memoryLimitMb * MIB) };
+  const limits = resourceAmounts(pool.cpuLimit, pool.memoryLimitMb);
   const ports: EndpointPort[] =
     input.publishedPort === null
       ? []
       : [{ Protocol: 'tcp', TargetPort: POSTGRES_PORT, PublishedPort: input.publishedPort, PublishMode: 'host' }];
 
-  return {
-    Name: input.serviceName,
-    Labels: labels,
-    TaskTemplate: {
+  // Two servers must never share a data directory: one task, stopped before its replacement starts.
+  return singleTaskService(
+    input.serviceName,
+    labels,
+    {
       ContainerSpec: {
         Image: input.image,
         Labels: labels,
@@ -132,27 +132,20 @@ export function postgresPoolServiceSpec(input: PostgresPoolServiceInput): Servic
           'POSTGRES_DB=postgres',
           `PGDATA=${PGDATA}`,
         ],
-        Secrets: [
-          {
-            SecretID: input.secret.id,
-            SecretName: input.secret.name,
-            File: { Name: PASSWORD_FILE_NAME, UID: String(input.postgresUid), GID: String(input.postgresUid), Mode: 0o400 },
-          },
-        ],
+        Secrets: [secretFile(input.secret, PASSWORD_FILE_NAME, input.postgresUid)],
         Mounts: [{ Type: 'bind', Source: poolDataDir(input.cephfsRoot, pool.name), Target: DATA_DIR }],
         // TCP on 127.0.0.1, not the socket: the entrypoint's init server listens on the socket only, so the
         // check passes once the real server accepts clients. Swarm reports `running` only then. A busy server
         // gets about 30 s of failed probes before Swarm replaces it.
-        HealthCheck: {
-          Test: ['CMD', 'pg_isready', '-U', input.adminUser, '-d', 'postgres', '-h', '127.0.0.1'],
-          Interval: 3 * SECOND_NS,
-          Timeout: 3 * SECOND_NS,
-          StartPeriod: 30 * SECOND_NS,
-          Retries: 5,
-        },
+        HealthCheck: healthCheck(['CMD', 'pg_isready', '-U', input.adminUser, '-d', 'postgres', '-h', '127.0.0.1'], {
+          intervalSeconds: 3,
+          timeoutSeconds: 3,
+          startPeriodSeconds: 30,
+          retries: 5,
+        }),
         // The image stops with SIGINT (fast shutdown), which still writes a checkpoint; Docker's default 10 s
         // can cut that short and leave crash recovery to the next start.
-        StopGracePeriod: POOL_STOP_GRACE_SECONDS * SECOND_NS,
+        StopGracePeriod: seconds(POOL_STOP_GRACE_SECONDS),
       },
       // Reservations equal the limits: the scheduler places a pool only where what it is sized for is free,
       // and tenants scheduled later cannot crowd it out of the node.
@@ -161,14 +154,11 @@ export function postgresPoolServiceSpec(input: PostgresPoolServiceInput): Servic
       // Unbounded: every tenant on the pool depends on it, and what crash-loops a database here is mostly
       // outside it (CephFS away, node memory pressure). A bounded count would turn such an outage into one
       // that lasts until an operator steps in; the pool health job sees a flapping task either way.
-      RestartPolicy: { Condition: 'any', Delay: 10 * SECOND_NS, MaxAttempts: RESTART_MAX_ATTEMPTS },
+      RestartPolicy: { Condition: 'any', Delay: seconds(10), MaxAttempts: RESTART_MAX_ATTEMPTS },
       ...(input.placementConstraints.length > 0 ? { Placement: { Constraints: [...input.placementConstraints] } } : {}),
-      // Here rather than on the service: ServiceSpec.Networks is deprecated. Tenants reach the pool by this name.
-      Networks: [{ Target: input.network, Aliases: [input.serviceName] }],
+      // Tenants reach the pool by its service name.
+      Networks: onNetwork(input.network, input.serviceName),
     },
-    Mode: { Replicated: { Replicas: 1 } },
-    // Two servers must never share a data directory, even during an update.
-    UpdateConfig: { Parallelism: 1, Order: 'stop-first' },
-    EndpointSpec: ports.length > 0 ? { Mode: 'dnsrr', Ports: ports } : { Mode: 'dnsrr' },
-  };
+    ports,
+  );
 }

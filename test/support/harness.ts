@@ -159,6 +159,22 @@ export const localPool = {
   adminPassword: process.env.POOL_ADMIN_PASSWORD ?? '',
 };
 
+/** A connection to the local pool as a tenant's own role, with the credentials allocation issued. */
+export async function connectAsTenant(
+  credentials: { db_user: string; db_password: string; db_name: string },
+  database = credentials.db_name,
+): Promise<pg.Client> {
+  const client = new pg.Client({
+    host: localPool.host,
+    port: localPool.port,
+    user: credentials.db_user,
+    password: credentials.db_password,
+    database,
+  });
+  await client.connect();
+  return client;
+}
+
 /** A connection to the local PostgreSQL as the pool admin, for looking at what allocation made. */
 export async function withPoolCatalog<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   return withPoolAdmin(localPool, work);

@@ -41,6 +41,15 @@ export const invoicePaid = (invoiceId: string, accountId: string): Notification 
   }),
 });
 
+/** Kill Bill's OVERDUE_CHANGE: it says only that the account's overdue state moved, not which way. */
+export const overdueChange = (accountId: string): Notification => ({
+  eventType: 'OVERDUE_CHANGE',
+  objectType: 'ACCOUNT',
+  objectId: accountId,
+  accountId,
+  metaData: null,
+});
+
 /** Kill Bill's BLOCKING_STATE for an account's overdue state: `blocked` true blocks entitlement, false unblocks it, null warns only. */
 export const blockingState = (accountId: string, blocked: boolean | null): Notification => ({
   eventType: 'BLOCKING_STATE',

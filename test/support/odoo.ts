@@ -1,5 +1,7 @@
+import { closeDeps, connectDeps, startDaemon } from '../../src/daemon.js';
 import type { DbCredentials } from '../../src/domain/credentials.js';
 import { readCredentials } from '../../src/domain/credentials.js';
+import { createLogger } from '../../src/logger.js';
 import { CREATE_INSTANCE, eventually, instanceInput, type TestDaemon } from './harness.js';
 
 export const PROVISION = `mutation($id: ID!) { provisionInstance(instanceId: $id) { id status serviceName error } }`;
@@ -29,4 +31,42 @@ export async function settledInstance(daemon: TestDaemon, id: string, timeoutMs 
     timeoutMs,
     250,
   );
+}
+
+/** Polls the instance over GraphQL (with `query`, INSTANCE by default) until it reads `wanted` (or `timeoutMs` passes). */
+export async function instanceWithStatus<T extends { status: string }>(
+  daemon: TestDaemon,
+  id: string,
+  wanted: string,
+  options: { query?: string; timeoutMs?: number } = {},
+): Promise<T> {
+  return eventually(
+    async () => (await daemon.gql(options.query ?? INSTANCE, { id })).data.instance as T,
+    (instance) => instance.status === wanted,
+    options.timeoutMs ?? 120_000,
+    100,
+  );
+}
+
+/**
+ * Starts a second daemon on the first one's config (as after a restart: its own handles, silent), waits until it
+ * moves the instance out of PROVISIONING, stops it, and returns the row's status and error.
+ */
+export async function settledBySuccessor(
+  daemon: TestDaemon,
+  id: string,
+  timeoutMs: number,
+): Promise<{ status: string; error: string | null }> {
+  const successor = connectDeps({ ...daemon.deps.config, port: 0 }, createLogger('silent'));
+  const second = await startDaemon(successor);
+  try {
+    return await eventually(
+      () => successor.db.selectFrom('instances').select(['status', 'error']).where('id', '=', id).executeTakeFirstOrThrow(),
+      (row) => row.status !== 'PROVISIONING',
+      timeoutMs,
+    );
+  } finally {
+    await second.stop();
+    await closeDeps(successor);
+  }
 }

@@ -2,22 +2,22 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { generatePassword, scramSha256Verifier, scramSha256VerifierAsync } from '../../src/crypto/passwords.js';
-import { open, seal } from '../../src/crypto/secret-box.js';
+import { sealSecret, unsealSecret } from '../../src/crypto/secret-box.js';
 
 describe('secret box', () => {
   const key = randomBytes(32);
   it('opens what it sealed, and seals the same text differently each time', () => {
-    const sealed = seal('pool admin password', key);
-    assert.equal(open(sealed, key), 'pool admin password');
-    assert.notEqual(seal('pool admin password', key), sealed);
+    const sealed = sealSecret('pool admin password', key);
+    assert.equal(unsealSecret(sealed, key), 'pool admin password');
+    assert.notEqual(sealSecret('pool admin password', key), sealed);
     assert.ok(!sealed.includes('pool admin password'));
   });
   it('refuses a tampered value or another key', () => {
-    const sealed = seal('secret', key);
+    const sealed = sealSecret('secret', key);
     const parts = sealed.split(':');
     parts[3] = Buffer.from('SECRET').toString('base64');
-    assert.throws(() => open(parts.join(':'), key));
-    assert.throws(() => open(sealed, randomBytes(32)));
+    assert.throws(() => unsealSecret(parts.join(':'), key));
+    assert.throws(() => unsealSecret(sealed, randomBytes(32)));
   });
 });
 
