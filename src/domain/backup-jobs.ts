@@ -8,15 +8,30 @@ import { poolAdminAccess } from './pools.js';
 
 export type JobVerdict = { kind: 'done' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
 
-/** Pure: a one-shot job (no restarts) is done once a task completed, failed once one failed or the deadline passed. */
-export function judgeJob(tasks: SwarmTask[], deadline: Date, now: Date): JobVerdict {
-  if (tasks.some((task) => task.Status.State === 'complete')) return { kind: 'done' };
+/**
+ * A job's task as Swarm reports it, with the exit code of its container when that container already ended on this
+ * node: Swarm records the task's end a few hundred milliseconds after its container's.
+ */
+export type JobTask = SwarmTask & { containerExitCode?: number };
+
+const ended = new Set(['complete', 'failed', 'rejected', 'orphaned', 'shutdown', 'remove']);
+
+/**
+ * Pure: a one-shot job (no restarts) is done once a task completed (or its container exited with 0), failed once
+ * one failed (or its container exited otherwise) or the deadline passed.
+ */
+export function judgeJob(tasks: JobTask[], deadline: Date, now: Date): JobVerdict {
+  const exitedWith = (task: JobTask, code: (exit: number) => boolean) =>
+    !ended.has(task.Status.State) && task.containerExitCode !== undefined && code(task.containerExitCode);
+  if (tasks.some((task) => task.Status.State === 'complete' || exitedWith(task, (exit) => exit === 0))) return { kind: 'done' };
   const failed = tasks.find((task) => ['failed', 'rejected', 'orphaned'].includes(task.Status.State));
   if (failed) {
     const exit = failed.Status.ContainerStatus?.ExitCode;
     const reason = [failed.Status.Err ?? failed.Status.Message, exit !== undefined ? `exit code ${exit}` : null].filter(Boolean).join(', ');
     return { kind: 'failed', reason: `job ${failed.Status.State}: ${reason}`, taskId: failed.ID };
   }
+  const exited = tasks.find((task) => exitedWith(task, (exit) => exit !== 0));
+  if (exited) return { kind: 'failed', reason: `job container exited with exit code ${exited.containerExitCode}`, taskId: exited.ID };
   if (now >= deadline) return { kind: 'failed', reason: 'job did not finish before its deadline', taskId: tasks[0]?.ID ?? null };
   return { kind: 'pending' };
 }
@@ -46,15 +61,28 @@ export async function poolReach(deps: Deps, instance: InstanceRow, jobName: stri
 
 export const startJob = (deps: Pick<Deps, 'docker'>, spec: ServiceSpec): Promise<string> => createService(deps.docker, spec);
 
-/** The job's tasks, or null when its service is gone. */
-export async function jobTasks(deps: Pick<Deps, 'docker'>, serviceName: string): Promise<SwarmTask[] | null> {
+/** The job's tasks, or null when its service is gone; a task Swarm still counts as under way carries its container's exit. */
+export async function jobTasks(deps: Pick<Deps, 'docker'>, serviceName: string): Promise<JobTask[] | null> {
   try {
     await deps.docker.getService(serviceName).inspect();
   } catch (error) {
     if (hasStatusCode(error, 404)) return null;
     throw error;
   }
-  return (await deps.docker.listTasks({ filters: { service: [serviceName] } })) as SwarmTask[];
+  const tasks = (await deps.docker.listTasks({ filters: { service: [serviceName] } })) as SwarmTask[];
+  return Promise.all(tasks.map((task) => withContainerExit(deps, task)));
+}
+
+/** The exit code of the task's container once it has ended; only this node's containers can be seen, others wait for Swarm. */
+async function withContainerExit(deps: Pick<Deps, 'docker'>, task: SwarmTask): Promise<JobTask> {
+  const containerId = task.Status.ContainerStatus?.ContainerID;
+  if (!containerId || ended.has(task.Status.State)) return task;
+  const container = await deps.docker
+    .getContainer(containerId)
+    .inspect()
+    .catch(() => null);
+  const state = container?.State;
+  return state && (state.Status === 'exited' || state.Status === 'dead') ? { ...task, containerExitCode: state.ExitCode } : task;
 }
 
 /** A failed job's reason with the last lines it wrote (pg_dump's and tar's errors say what went wrong). */

@@ -36,7 +36,10 @@ export interface JobBase {
   name: string;
   instanceId: string;
   image: string;
-  /** The overlay network, for a pool reached by service name; none when the job needs no name resolved there. */
+  /**
+   * The overlay network, for a pool reached by service name; null runs the job in the host's network namespace, where
+   * a pool's address is reached as from the host (a namespace of its own would cost the job ~150 ms to start).
+   */
   network: string | null;
   cephfsRoot: string;
   extraLabels?: Labels;
@@ -67,14 +70,17 @@ rm -rf "$work" && mkdir -p "$work"
 pg_dump -Fc --role="$DB_ROLE" -d "$DB_NAME" -f "$work/${DUMP_FILE}" &
 dump=$!
 src="/data/filestore/$DB_NAME"
-if [ -d "$src" ]; then tar -C "$src" -cf "$work/${FILESTORE_FILE}" .; else tar -cf "$work/${FILESTORE_FILE}" -T /dev/null; fi
-sha256sum "$work/${FILESTORE_FILE}" | cut -d' ' -f1 >"$work/.filestore.sha256" &
-hash=$!
+# The archive is hashed as it is written; the dump cannot be: pg_dump rewrites its table of contents at the end.
+{ if [ -d "$src" ]; then tar -C "$src" -cf - .; else tar -cf - -T /dev/null; fi; } |
+  tee "$work/${FILESTORE_FILE}" | sha256sum | cut -d' ' -f1 >"$work/.filestore.sha256" &
+archive=$!
 wait "$dump"
+pg_restore -l "$work/${DUMP_FILE}" | sed -n '/Dumped from database version:/{s/.*version: //;s/ .*//;p}' >"$work/.pg_version" &
+toc=$!
 dump_sha=$(sha256sum "$work/${DUMP_FILE}" | cut -d' ' -f1)
-wait "$hash"
-fs_sha=$(cat "$work/.filestore.sha256") && rm "$work/.filestore.sha256"
-pg_version=$(pg_restore -l "$work/${DUMP_FILE}" | sed -n '/Dumped from database version:/{s/.*version: //;s/ .*//;p}')
+wait "$archive"
+wait "$toc"
+fs_sha=$(cat "$work/.filestore.sha256") && pg_version=$(cat "$work/.pg_version") && rm "$work/.filestore.sha256" "$work/.pg_version"
 cat >"$work/${MANIFEST_FILE}" <<JSON
 {
   "odoo_dump": "1",
@@ -148,7 +154,7 @@ function jobSpec(
       // One try: the daemon decides what a failure means (a final backup is asked for again, a restore undone).
       RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
       // Attaching an overlay network costs a job about half a second: only when it must reach a pool by service name.
-      ...(base.network ? { Networks: [{ Target: base.network }] } : {}),
+      Networks: [{ Target: base.network ?? 'host' }],
     },
     Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
     EndpointSpec: { Mode: 'dnsrr' },
