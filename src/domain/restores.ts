@@ -13,8 +13,7 @@ import { getBackup, readManifest, type BackupManifest } from './backups.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { provisionInstance } from './provisioning.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
-import { withPoolAdmin } from './pool-server.js';
-import { poolAdminAccess } from './pools.js';
+import type { AdminClient } from './pool-server.js';
 import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames, type SwapNames } from './restore-swap.js';
 import { withTransaction } from '../db/transaction.js';
 
@@ -280,9 +279,10 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
   }
 }
 
-async function withInstancePool<T>(deps: Deps, instance: InstanceRow, work: Parameters<typeof withPoolAdmin<T>>[1]): Promise<T> {
+/** On one of the daemon's kept admin connections to the instance's pool: a restore pays no login. */
+async function withInstancePool<T>(deps: Deps, instance: InstanceRow, work: (client: AdminClient) => Promise<T>): Promise<T> {
   const pool = await deps.db.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id!).executeTakeFirstOrThrow();
-  return withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), work);
+  return deps.poolConnections.use(pool, work);
 }
 
 async function startLoad(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
