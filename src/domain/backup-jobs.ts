@@ -9,29 +9,26 @@ import { poolAdminAccess } from './pools.js';
 export type JobVerdict = { kind: 'done' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
 
 /**
- * A job's task as Swarm reports it, with the exit code of its container when that container already ended on this
- * node: Swarm records the task's end a few hundred milliseconds after its container's.
+ * A job's task as Swarm reports it, marked when its container already exited with 0 on this node: Swarm records the
+ * task's end a few hundred milliseconds after its container's.
  */
-export type JobTask = SwarmTask & { containerExitCode?: number };
+export type JobTask = SwarmTask & { containerExitedCleanly?: boolean };
 
 const ended = new Set(['complete', 'failed', 'rejected', 'orphaned', 'shutdown', 'remove']);
 
 /**
  * Pure: a one-shot job (no restarts) is done once a task completed (or its container exited with 0), failed once
- * one failed (or its container exited otherwise) or the deadline passed.
+ * one failed or the deadline passed.
  */
 export function judgeJob(tasks: JobTask[], deadline: Date, now: Date): JobVerdict {
-  const exitedWith = (task: JobTask, code: (exit: number) => boolean) =>
-    !ended.has(task.Status.State) && task.containerExitCode !== undefined && code(task.containerExitCode);
-  if (tasks.some((task) => task.Status.State === 'complete' || exitedWith(task, (exit) => exit === 0))) return { kind: 'done' };
+  const done = (task: JobTask) => task.Status.State === 'complete' || (!ended.has(task.Status.State) && task.containerExitedCleanly);
+  if (tasks.some(done)) return { kind: 'done' };
   const failed = tasks.find((task) => ['failed', 'rejected', 'orphaned'].includes(task.Status.State));
   if (failed) {
     const exit = failed.Status.ContainerStatus?.ExitCode;
     const reason = [failed.Status.Err ?? failed.Status.Message, exit !== undefined ? `exit code ${exit}` : null].filter(Boolean).join(', ');
     return { kind: 'failed', reason: `job ${failed.Status.State}: ${reason}`, taskId: failed.ID };
   }
-  const exited = tasks.find((task) => exitedWith(task, (exit) => exit !== 0));
-  if (exited) return { kind: 'failed', reason: `job container exited with exit code ${exited.containerExitCode}`, taskId: exited.ID };
   if (now >= deadline) return { kind: 'failed', reason: 'job did not finish before its deadline', taskId: tasks[0]?.ID ?? null };
   return { kind: 'pending' };
 }
@@ -70,19 +67,20 @@ export async function jobTasks(deps: Pick<Deps, 'docker'>, serviceName: string):
     throw error;
   }
   const tasks = (await deps.docker.listTasks({ filters: { service: [serviceName] } })) as SwarmTask[];
-  return Promise.all(tasks.map((task) => withContainerExit(deps, task)));
+  return Promise.all(tasks.map((task) => withCleanExit(deps, task)));
 }
 
-/** The exit code of the task's container once it has ended; only this node's containers can be seen, others wait for Swarm. */
-async function withContainerExit(deps: Pick<Deps, 'docker'>, task: SwarmTask): Promise<JobTask> {
+/**
+ * Marks a task whose container exited with 0. Only this node's containers can be seen: the others wait for Swarm. A
+ * list, not an inspect: for a while after its exit the container is locked for its clean-up, and an inspect waits.
+ * A container that failed waits for Swarm too, whose task gives the reason.
+ */
+async function withCleanExit(deps: Pick<Deps, 'docker'>, task: SwarmTask): Promise<JobTask> {
   const containerId = task.Status.ContainerStatus?.ContainerID;
   if (!containerId || ended.has(task.Status.State)) return task;
-  const container = await deps.docker
-    .getContainer(containerId)
-    .inspect()
-    .catch(() => null);
-  const state = container?.State;
-  return state && (state.Status === 'exited' || state.Status === 'dead') ? { ...task, containerExitCode: state.ExitCode } : task;
+  // Docker's `exited` filter matches only a container that ran and stopped with that code.
+  const exited = await deps.docker.listContainers({ all: true, filters: { id: [containerId], exited: ['0'] } }).catch(() => []);
+  return exited.some((container) => container.Id === containerId) ? { ...task, containerExitedCleanly: true } : task;
 }
 
 /** A failed job's reason with the last lines it wrote (pg_dump's and tar's errors say what went wrong). */
