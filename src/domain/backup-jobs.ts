@@ -1,7 +1,7 @@
 import type { InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { jobLabels, pgpassLine, type PoolReach } from '../swarm/backup-job.js';
-import type { ServiceSpec, SwarmSecret, SwarmTask } from '../swarm/docker-types.js';
+import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from '../swarm/docker-types.js';
 import { labelFilters, labelKeys } from '../swarm/labels.js';
 import { createService, ensureSecret, findServiceByName, hasStatusCode, removeJob, removeSecret, taskLogTail } from '../swarm/swarm.js';
 import { poolAdminAccess } from './pools.js';
@@ -117,6 +117,31 @@ export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config
     if (await findServiceByName(deps.docker, job)) continue;
     await removeSecret(deps.docker, secret.ID).catch((error: Error) =>
       deps.log.debug({ event: 'backup.secret_left', secret: secret.Spec.Name, reason: error.message }),
+    );
+  }
+}
+
+/** The rows a backup's (`bk-`) or restore's (`rs-`) job is named after. */
+const JOB_NAME = /^(bk|rs)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/**
+ * Removes the jobs of backups and restores that ended (or whose row is gone): a job is removed just after its end is
+ * recorded, and a daemon stopped in between leaves it behind.
+ */
+export async function removeEndedJobs(deps: Pick<Deps, 'docker' | 'config' | 'log' | 'db'>): Promise<void> {
+  const labels = { ...deps.config.dockerLabels, [labelKeys.managed]: 'true' };
+  const services = (await deps.docker.listServices({ filters: labelFilters(labels) })) as unknown as SwarmService[];
+  for (const service of services) {
+    const match = JOB_NAME.exec(service.Spec.Name);
+    if (!match) continue;
+    const row = await deps.db
+      .selectFrom(match[1] === 'bk' ? 'backups' : 'restores')
+      .select('status')
+      .where('id', '=', match[2]!)
+      .executeTakeFirst();
+    if (row && row.status !== 'COMPLETED' && row.status !== 'FAILED') continue;
+    await removeJobAndSecret(deps, service.Spec.Name).catch((error: Error) =>
+      deps.log.warn({ event: 'backup.job_left', service: service.Spec.Name, reason: error.message }, 'ended job not removed'),
     );
   }
 }
