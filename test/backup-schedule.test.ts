@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { removeEndedJobs } from '../src/domain/backup-jobs.js';
 import { applyRetention } from '../src/domain/backup-retention.js';
 import { scheduleBackups } from '../src/jobs/backups.js';
-import { backupDir } from '../src/swarm/backup-job.js';
+import { backupDir, exportJobSpec, jobLabels } from '../src/swarm/backup-job.js';
+import { createService, ensureSecret, findServiceByName } from '../src/swarm/swarm.js';
 import {
   customerToken,
   eventually,
@@ -75,6 +78,51 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
     await first.stop();
     daemon = await startTestDaemon({ BACKUP_SPREAD_SECONDS: '0' });
     assert.equal((await ended(daemon, requested.data.backupInstance.id)).status, 'COMPLETED');
+  });
+
+  it('removes the job and secret a stopped daemon left after recording the end of a backup, not those still running', async () => {
+    const { id: endedFor } = await allocatedInstance(daemon);
+    const { id: runningFor } = await allocatedInstance(daemon);
+    const ended = await daemon.deps.db
+      .insertInto('backups')
+      .values({ instance_id: endedFor, kind: 'MANUAL', status: 'COMPLETED', actor: 'test' })
+      .returning('id')
+      .executeTakeFirstOrThrow();
+    const leave = async (instanceId: string, backupId: string) => {
+      const name = `bk-${backupId}`;
+      const labels = jobLabels(instanceId, 'backup', daemon.deps.config.dockerLabels);
+      await ensureSecret(daemon.deps.docker, `${name}-pgpass`, 'x', labels);
+      const spec = exportJobSpec({
+        name,
+        instanceId,
+        backupId,
+        exportId: 'left',
+        image: daemon.deps.config.postgresPoolImage,
+        network: null,
+        cephfsRoot: daemon.deps.config.cephfsRoot,
+        extraLabels: daemon.deps.config.dockerLabels,
+      });
+      spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
+      await createService(daemon.deps.docker, spec);
+      return name;
+    };
+    const endedJob = await leave(endedFor, ended.id);
+    // Its job first: the daemon fails a running backup whose job is gone.
+    const running = { id: randomUUID() };
+    const runningJob = await leave(runningFor, running.id);
+    await daemon.deps.db
+      .insertInto('backups')
+      .values({ id: running.id, instance_id: runningFor, kind: 'MANUAL', status: 'RUNNING', actor: 'test', started_at: new Date() })
+      .execute();
+
+    await removeEndedJobs(daemon.deps);
+    assert.equal(await findServiceByName(daemon.deps.docker, endedJob), undefined, 'the ended backup’s job is removed');
+    const secrets = await daemon.deps.docker.listSecrets({ filters: { name: [endedJob] } });
+    assert.deepEqual(secrets, [], 'with its secret');
+    assert.ok(await findServiceByName(daemon.deps.docker, runningJob), 'the running backup’s job is kept');
+    await daemon.deps.db.updateTable('backups').set({ status: 'FAILED', error: 'test' }).where('id', '=', running.id).execute();
+    await removeEndedJobs(daemon.deps);
+    assert.equal(await findServiceByName(daemon.deps.docker, runningJob), undefined);
   });
 
   it('backs up every RUNNING instance at BACKUP_CRON, each at its own offset, and not the others', async () => {

@@ -1,16 +1,28 @@
 import type { InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { jobLabels, pgpassLine, type PoolReach } from '../swarm/backup-job.js';
-import type { ServiceSpec, SwarmSecret, SwarmTask } from '../swarm/docker-types.js';
+import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from '../swarm/docker-types.js';
 import { labelFilters, labelKeys } from '../swarm/labels.js';
 import { createService, ensureSecret, findServiceByName, hasStatusCode, removeJob, removeSecret, taskLogTail } from '../swarm/swarm.js';
 import { poolAdminAccess } from './pools.js';
 
 export type JobVerdict = { kind: 'done' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
 
-/** Pure: a one-shot job (no restarts) is done once a task completed, failed once one failed or the deadline passed. */
-export function judgeJob(tasks: SwarmTask[], deadline: Date, now: Date): JobVerdict {
-  if (tasks.some((task) => task.Status.State === 'complete')) return { kind: 'done' };
+/**
+ * A job's task as Swarm reports it, marked when its container already exited with 0 on this node: Swarm records the
+ * task's end a few hundred milliseconds after its container's.
+ */
+export type JobTask = SwarmTask & { containerExitedCleanly?: boolean };
+
+const ended = new Set(['complete', 'failed', 'rejected', 'orphaned', 'shutdown', 'remove']);
+
+/**
+ * Pure: a one-shot job (no restarts) is done once a task completed (or its container exited with 0), failed once
+ * one failed or the deadline passed.
+ */
+export function judgeJob(tasks: JobTask[], deadline: Date, now: Date): JobVerdict {
+  const done = (task: JobTask) => task.Status.State === 'complete' || (!ended.has(task.Status.State) && task.containerExitedCleanly);
+  if (tasks.some(done)) return { kind: 'done' };
   const failed = tasks.find((task) => ['failed', 'rejected', 'orphaned'].includes(task.Status.State));
   if (failed) {
     const exit = failed.Status.ContainerStatus?.ExitCode;
@@ -46,15 +58,33 @@ export async function poolReach(deps: Deps, instance: InstanceRow, jobName: stri
 
 export const startJob = (deps: Pick<Deps, 'docker'>, spec: ServiceSpec): Promise<string> => createService(deps.docker, spec);
 
-/** The job's tasks, or null when its service is gone. */
-export async function jobTasks(deps: Pick<Deps, 'docker'>, serviceName: string): Promise<SwarmTask[] | null> {
+/** The job's tasks, or null when its service is gone; one Swarm still counts as under way is marked once its container exited with 0. */
+export async function jobTasks(deps: Pick<Deps, 'docker'>, serviceName: string): Promise<JobTask[] | null> {
   try {
     await deps.docker.getService(serviceName).inspect();
   } catch (error) {
     if (hasStatusCode(error, 404)) return null;
     throw error;
   }
-  return (await deps.docker.listTasks({ filters: { service: [serviceName] } })) as SwarmTask[];
+  const tasks = (await deps.docker.listTasks({ filters: { service: [serviceName] } })) as SwarmTask[];
+  return Promise.all(tasks.map((task) => withCleanExit(deps, task)));
+}
+
+/**
+ * Marks a task whose container exited with 0; only this node's containers can be seen, the others wait for Swarm. An
+ * inspect, not a list: here the container list showed the exit ~150 ms after the `die` event, an inspect within ~90 ms
+ * (once the container's clean-up is done). A container that failed waits for Swarm, whose task says why.
+ */
+async function withCleanExit(deps: Pick<Deps, 'docker'>, task: SwarmTask): Promise<JobTask> {
+  const containerId = task.Status.ContainerStatus?.ContainerID;
+  if (!containerId || ended.has(task.Status.State)) return task;
+  const state = (
+    await deps.docker
+      .getContainer(containerId)
+      .inspect()
+      .catch(() => null)
+  )?.State;
+  return state?.Status === 'exited' && state.ExitCode === 0 ? { ...task, containerExitedCleanly: true } : task;
 }
 
 /** A failed job's reason with the last lines it wrote (pg_dump's and tar's errors say what went wrong). */
@@ -91,6 +121,31 @@ export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config
     if (await findServiceByName(deps.docker, job)) continue;
     await removeSecret(deps.docker, secret.ID).catch((error: Error) =>
       deps.log.debug({ event: 'backup.secret_left', secret: secret.Spec.Name, reason: error.message }),
+    );
+  }
+}
+
+/** The rows a backup's (`bk-`) or restore's (`rs-`) job is named after. */
+const JOB_NAME = /^(bk|rs)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+
+/**
+ * Removes the jobs of backups and restores that ended (or whose row is gone): a job is removed just after its end is
+ * recorded, and a daemon stopped in between leaves it behind.
+ */
+export async function removeEndedJobs(deps: Pick<Deps, 'docker' | 'config' | 'log' | 'db'>): Promise<void> {
+  const labels = { ...deps.config.dockerLabels, [labelKeys.managed]: 'true' };
+  const services = (await deps.docker.listServices({ filters: labelFilters(labels) })) as unknown as SwarmService[];
+  for (const service of services) {
+    const match = JOB_NAME.exec(service.Spec.Name);
+    if (!match) continue;
+    const row = await deps.db
+      .selectFrom(match[1] === 'bk' ? 'backups' : 'restores')
+      .select('status')
+      .where('id', '=', match[2]!)
+      .executeTakeFirst();
+    if (row && row.status !== 'COMPLETED' && row.status !== 'FAILED') continue;
+    await removeJobAndSecret(deps, service.Spec.Name).catch((error: Error) =>
+      deps.log.warn({ event: 'backup.job_left', service: service.Spec.Name, reason: error.message }, 'ended job not removed'),
     );
   }
 }

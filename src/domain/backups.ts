@@ -127,9 +127,11 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
     return finishBackup(deps, backup, { status: 'FAILED', error: `the instance is ${instance.status}` });
   const name = backupJobName(backup.id);
   try {
-    await mkdir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), { recursive: true, mode: 0o700 });
-    await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
-    const pool = await poolReach(deps, instance, name);
+    const [pool] = await Promise.all([
+      poolReach(deps, instance, name),
+      mkdir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), { recursive: true, mode: 0o700 }),
+      ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
+    ]);
     const serviceId = await startJob(
       deps,
       backupJobSpec({

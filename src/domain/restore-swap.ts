@@ -1,6 +1,6 @@
 import { access, rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
-import type pg from 'pg';
+import type { AdminClient } from './pool-server.js';
 
 /** The names a restore loads beside the tenant's own, then swaps with them; short suffixes from the restore's id. */
 export interface SwapNames {
@@ -36,27 +36,27 @@ const exists = (path: string) =>
     () => false,
   );
 
-const databaseExists = async (client: pg.Client, name: string) =>
+const databaseExists = async (client: AdminClient, name: string) =>
   (await client.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;
 
 /**
  * Ends the sessions of the tenant's role (its Odoo) and of this admin (a job) on `databases`. Not DROP/ALTER … FORCE:
  * a pool admin that is no superuser may not end autovacuum workers that way, while a plain DROP or RENAME stops them.
  */
-async function endSessions(client: pg.Client, databases: string[], role: string): Promise<void> {
+async function endSessions(client: AdminClient, databases: string[], role: string): Promise<void> {
   await client.query(
     'select pg_terminate_backend(pid) from pg_stat_activity where datname = any($1) and usename in ($2, current_user) and pid <> pg_backend_pid()',
     [databases, role],
   );
 }
 
-async function dropDatabase(client: pg.Client, name: string, role: string): Promise<void> {
+async function dropDatabase(client: AdminClient, name: string, role: string): Promise<void> {
   await endSessions(client, [name], role);
   await client.query(`drop database if exists ${client.escapeIdentifier(name)}`);
 }
 
 /** A fresh, empty database owned by the tenant's role, closed to PUBLIC: what the backup is loaded into. */
-export async function createLoadTarget(client: pg.Client, names: SwapNames): Promise<void> {
+export async function createLoadTarget(client: AdminClient, names: SwapNames): Promise<void> {
   const loaded = client.escapeIdentifier(names.loaded);
   const role = client.escapeIdentifier(names.role);
   await dropDatabase(client, names.loaded, names.role);
@@ -66,7 +66,7 @@ export async function createLoadTarget(client: pg.Client, names: SwapNames): Pro
 }
 
 /** Removes what a failed load left: the fresh database and the sibling filestore directory. */
-export async function dropLoadTarget(client: pg.Client, names: SwapNames): Promise<void> {
+export async function dropLoadTarget(client: AdminClient, names: SwapNames): Promise<void> {
   await dropDatabase(client, names.loaded, names.role);
   await rm(posix.join(names.filestoreRoot, names.filestoreLoaded), { recursive: true, force: true });
 }
@@ -76,7 +76,7 @@ export async function dropLoadTarget(client: pg.Client, names: SwapNames): Promi
  * is already swapped is left as it is. The database names change in one transaction; if that fails, the filestore
  * is swapped back, so the tenant keeps the data it had, never half of each.
  */
-export async function swapIn(client: pg.Client, names: SwapNames): Promise<void> {
+export async function swapIn(client: AdminClient, names: SwapNames): Promise<void> {
   const current = posix.join(names.filestoreRoot, names.database);
   const loaded = posix.join(names.filestoreRoot, names.filestoreLoaded);
   const aside = posix.join(names.filestoreRoot, names.filestoreAside);
@@ -111,7 +111,7 @@ export async function swapIn(client: pg.Client, names: SwapNames): Promise<void>
 }
 
 /** After a swap: the replaced database and filestore go (a FINAL backup holds them). */
-export async function dropReplaced(client: pg.Client, names: SwapNames): Promise<void> {
+export async function dropReplaced(client: AdminClient, names: SwapNames): Promise<void> {
   await dropDatabase(client, names.aside, names.role);
   await rm(posix.join(names.filestoreRoot, names.filestoreAside), { recursive: true, force: true });
 }

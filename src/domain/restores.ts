@@ -13,8 +13,7 @@ import { getBackup, readManifest, type BackupManifest } from './backups.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { provisionInstance } from './provisioning.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
-import { withPoolAdmin } from './pool-server.js';
-import { poolAdminAccess } from './pools.js';
+import type { AdminClient } from './pool-server.js';
 import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames, type SwapNames } from './restore-swap.js';
 import { withTransaction } from '../db/transaction.js';
 
@@ -160,9 +159,13 @@ export async function provisionAfterLoad(deps: Deps, instanceId: string, trigger
   return deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
 }
 
-/** What follows a step once its transaction committed: the replaced data's removal, provisioning after a load. */
+/**
+ * What follows a step once its transaction committed: the next step, the finished job's removal, the replaced
+ * data's removal, provisioning after a load.
+ */
 type Step = {
   again?: boolean;
+  removeJob?: boolean;
   dropReplaced?: { instance: InstanceRow; names: SwapNames };
   provision?: { instanceId: string; actor: string };
 } | void;
@@ -214,6 +217,11 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
       );
     });
   }
+  // Last: the tenant has its data back before the job's service and secret go (Swarm is slow to let go of a secret).
+  if (step?.removeJob)
+    await removeJobAndSecret(deps, restoreJobName(restoreId)).catch((error: Error) =>
+      deps.log.warn({ event: 'restore.job_left', restoreId, reason: error.message }, 'finished restore job not removed'),
+    );
 }
 
 const namesOf = (deps: Pick<Deps, 'config'>, restore: RestoreRow) =>
@@ -262,7 +270,6 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
           : judgeJob(tasks, deadline, new Date());
       if (verdict.kind === 'pending') return;
       if (verdict.kind === 'failed') return failRestore(deps, trx, restore, instance, await failureWithLog(deps, verdict));
-      await removeJobAndSecret(deps, restoreJobName(restore.id));
       // Recorded before the swap begins: a daemon stopped half-way resumes the swap, never judges the job again.
       await setRestore(trx, restore, { status: 'SWAPPING' });
       return { again: true };
@@ -272,9 +279,10 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
   }
 }
 
-async function withInstancePool<T>(deps: Deps, instance: InstanceRow, work: Parameters<typeof withPoolAdmin<T>>[1]): Promise<T> {
+/** On one of the daemon's kept admin connections to the instance's pool: a restore pays no login. */
+async function withInstancePool<T>(deps: Deps, instance: InstanceRow, work: (client: AdminClient) => Promise<T>): Promise<T> {
   const pool = await deps.db.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id!).executeTakeFirstOrThrow();
-  return withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), work);
+  return deps.poolConnections.use(pool, work);
 }
 
 async function startLoad(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
@@ -282,10 +290,12 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   const manifest = await intactManifest(deps, backup);
   const sha = (name: string) => manifest.files.find((file) => file.name === name)!.sha256;
   const names = namesOf(deps, restore);
-  await withInstancePool(deps, instance, (client) => createLoadTarget(client, names));
-  await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
   const name = restoreJobName(restore.id);
-  const pool = await poolReach(deps, instance, name);
+  const [pool] = await Promise.all([
+    poolReach(deps, instance, name),
+    withInstancePool(deps, instance, (client) => createLoadTarget(client, names)),
+    ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
+  ]);
   const serviceId = await startJob(
     deps,
     restoreJobSpec({
@@ -322,7 +332,7 @@ async function swapAndFinish(deps: Deps, trx: Transaction<Database>, restore: Re
     restore.mode === 'load' && restore.provision_requested_by
       ? { instanceId: instance.id, actor: restore.provision_requested_by }
       : undefined;
-  return { dropReplaced: { instance, names }, provision };
+  return { removeJob: true, dropReplaced: { instance, names }, provision };
 }
 
 /** Undoes what the restore made, records why, and gives the tenant back as it was (a new instance that could not load fails). */

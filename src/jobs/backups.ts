@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { applyRetention } from '../domain/backup-retention.js';
-import { removeOrphanJobSecrets } from '../domain/backup-jobs.js';
+import { removeEndedJobs, removeOrphanJobSecrets } from '../domain/backup-jobs.js';
 import { advanceBackups } from '../domain/backups.js';
 import { advanceRestores } from '../domain/restores.js';
 import type { Job } from './scheduler.js';
@@ -57,6 +57,7 @@ async function trackBackups(deps: Deps): Promise<void> {
   await advanceRestores(deps);
   if (Date.now() - lastSweep >= SWEEP_EVERY_MS) {
     lastSweep = Date.now();
+    await removeEndedJobs(deps);
     await removeOrphanJobSecrets(deps);
   }
 }

@@ -34,7 +34,10 @@ export interface JobBase {
   name: string;
   instanceId: string;
   image: string;
-  /** The overlay network, for a pool reached by service name; none when the job needs no name resolved there. */
+  /**
+   * The overlay network, for a pool reached by service name; null runs the job in the host's network namespace, where
+   * a pool's address is reached as from the host (a namespace of its own would cost the job ~150 ms to start).
+   */
   network: string | null;
   cephfsRoot: string;
   extraLabels?: Labels;
@@ -55,9 +58,16 @@ const poolEnv = (pool: PoolReach): string[] => [
   'PGAPPNAME=odoo-orchestrator-job',
 ];
 
+/**
+ * The sha256 of a file (or of stdin), in hex. OpenSSL uses the CPU's SHA instructions, about five times faster than
+ * coreutils' sha256sum, which stands in where the image has no openssl.
+ */
+const SHA256_FUNCTION = `sha256() { if command -v openssl >/dev/null; then openssl dgst -sha256 -r "$@"; else sha256sum "$@"; fi | cut -d' ' -f1; }`;
+
 /** Every value reaches the script through its environment, as a quoted variable: nothing is spliced into the code. */
 const BACKUP_SCRIPT = `set -euo pipefail
 umask 022
+${SHA256_FUNCTION}
 final="/backups/$BACKUP_ID"
 work="/backups/.partial-$BACKUP_ID"
 if [ -f "$final/${MANIFEST_FILE}" ]; then exit 0; fi
@@ -65,14 +75,17 @@ rm -rf "$work" && mkdir -p "$work"
 pg_dump -Fc --role="$DB_ROLE" -d "$DB_NAME" -f "$work/${DUMP_FILE}" &
 dump=$!
 src="/data/filestore/$DB_NAME"
-if [ -d "$src" ]; then tar -C "$src" -cf "$work/${FILESTORE_FILE}" .; else tar -cf "$work/${FILESTORE_FILE}" -T /dev/null; fi
-sha256sum "$work/${FILESTORE_FILE}" | cut -d' ' -f1 >"$work/.filestore.sha256" &
-hash=$!
+# The archive is hashed as it is written; the dump cannot be: pg_dump rewrites its table of contents at the end.
+{ if [ -d "$src" ]; then tar -C "$src" -cf - .; else tar -cf - -T /dev/null; fi; } |
+  tee "$work/${FILESTORE_FILE}" | sha256 >"$work/.filestore.sha256" &
+archive=$!
 wait "$dump"
-dump_sha=$(sha256sum "$work/${DUMP_FILE}" | cut -d' ' -f1)
-wait "$hash"
-fs_sha=$(cat "$work/.filestore.sha256") && rm "$work/.filestore.sha256"
-pg_version=$(pg_restore -l "$work/${DUMP_FILE}" | sed -n '/Dumped from database version:/{s/.*version: //;s/ .*//;p}')
+pg_restore -l "$work/${DUMP_FILE}" | sed -n '/Dumped from database version:/{s/.*version: //;s/ .*//;p}' >"$work/.pg_version" &
+toc=$!
+dump_sha=$(sha256 "$work/${DUMP_FILE}")
+wait "$archive"
+wait "$toc"
+fs_sha=$(cat "$work/.filestore.sha256") && pg_version=$(cat "$work/.pg_version") && rm "$work/.filestore.sha256" "$work/.pg_version"
 cat >"$work/${MANIFEST_FILE}" <<JSON
 {
   "odoo_dump": "1",
@@ -99,7 +112,9 @@ mv "$work" "$final"
 /** Checks the backup while loading it into a fresh database and a sibling filestore directory; touches nothing else. */
 const RESTORE_SCRIPT = `set -euo pipefail
 cd /backup
-printf '%s  %s\\n' "$DUMP_SHA256" ${DUMP_FILE} "$FILESTORE_SHA256" ${FILESTORE_FILE} | sha256sum -c --quiet - &
+${SHA256_FUNCTION}
+verify() { [ "$(sha256 "$1")" = "$2" ] || { echo "$1: sha256 does not match the manifest" >&2; return 1; }; }
+{ verify ${DUMP_FILE} "$DUMP_SHA256" && verify ${FILESTORE_FILE} "$FILESTORE_SHA256"; } &
 verify=$!
 target="/data/filestore/$FILESTORE_NEW"
 mkdir -p /data/filestore && chown "$ODOO_UID:$ODOO_UID" /data/filestore
@@ -141,7 +156,7 @@ function jobSpec(
     // One try: the daemon decides what a failure means (a final backup is asked for again, a restore undone).
     RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
     // Attaching an overlay network costs a job about half a second: only when it must reach a pool by service name.
-    ...(base.network ? { Networks: onNetwork(base.network) } : {}),
+    Networks: onNetwork(base.network ?? 'host'),
   });
 }
 

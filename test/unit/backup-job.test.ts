@@ -105,6 +105,27 @@ describe('backup, restore and export jobs', () => {
     assert.equal(judgeJob([task('running')], now, now).kind, 'failed', 'past its deadline');
   });
 
+  it('are done once their container exited with 0, before Swarm records the end of the task', () => {
+    const now = new Date('2026-01-01T00:00:00Z');
+    const later = new Date('2026-01-02T00:00:00Z');
+    assert.deepEqual(judgeJob([{ ...task('running'), containerExitedCleanly: true }], later, now), { kind: 'done' });
+    assert.equal(judgeJob([{ ...task('failed', 1), containerExitedCleanly: true }], later, now).kind, 'failed', "Swarm's own end stands");
+  });
+
+  it('join the overlay network only to reach a pool by name; otherwise the host network', () => {
+    assert.deepEqual(backup.TaskTemplate.Networks, [{ Target: 'odoo-net' }]);
+    const byAddress = backupJobSpec({
+      ...base,
+      network: null,
+      name: 'bk-2',
+      backupId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
+      odooVersion: '17.0',
+      db: { name: 'odoo_3f1c', role: 'odoo_3f1c_user' },
+      pool: { ...pool, host: '10.0.0.5' },
+    });
+    assert.deepEqual(byAddress.TaskTemplate.Networks, [{ Target: 'host' }]);
+  });
+
   it('spread scheduled backups: each instance at an offset of its own, the same every time, within the window', () => {
     const offsets = Array.from({ length: 50 }, (_, index) =>
       spreadOffsetSeconds(`3f1c2a9e-8b7d-4c6e-9f0a-${String(index).padStart(12, '0')}`, 3600),
