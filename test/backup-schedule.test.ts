@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { removeEndedJobs } from '../src/domain/backup-jobs.js';
 import { applyRetention } from '../src/domain/backup-retention.js';
 import { scheduleBackups } from '../src/jobs/backups.js';
-import { backupDir, exportJobSpec, jobLabels } from '../src/swarm/backup-job.js';
+import { backupDir, exportJobSpec } from '../src/swarm/backup-job.js';
+import { roleLabels } from '../src/swarm/labels.js';
 import { createService, ensureSecret, findServiceByName } from '../src/swarm/swarm.js';
 import {
   customerToken,
@@ -90,7 +91,7 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
       .executeTakeFirstOrThrow();
     const leave = async (instanceId: string, backupId: string) => {
       const name = `bk-${backupId}`;
-      const labels = jobLabels(instanceId, 'backup', daemon.deps.config.dockerLabels);
+      const labels = roleLabels(instanceId, 'backup', daemon.deps.config.dockerLabels);
       await ensureSecret(daemon.deps.docker, `${name}-pgpass`, 'x', labels);
       const spec = exportJobSpec({
         name,

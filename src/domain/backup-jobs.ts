@@ -1,8 +1,8 @@
 import type { InstanceRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { jobLabels, pgpassLine, type PoolReach } from '../swarm/backup-job.js';
+import { pgpassLine, type PoolReach } from '../swarm/backup-job.js';
 import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from '../swarm/docker-types.js';
-import { labelFilters, labelKeys } from '../swarm/labels.js';
+import { labelFilters, labelKeys, roleLabels } from '../swarm/labels.js';
 import { createService, ensureSecret, findServiceByName, hasStatusCode, removeJob, removeSecret, taskLogTail } from '../swarm/swarm.js';
 import { poolAdminAccess } from './pools.js';
 
@@ -46,7 +46,7 @@ export async function poolReach(deps: Deps, instance: InstanceRow, jobName: stri
     deps.docker,
     `${jobName}-pgpass`,
     pgpassLine(access.adminUser, access.adminPassword),
-    jobLabels(instance.id, 'backup', deps.config.dockerLabels),
+    roleLabels(instance.id, 'backup', deps.config.dockerLabels),
   );
   return {
     host: instance.db_host,

@@ -16,9 +16,6 @@ export const DUMP_FILE = 'dump.custom';
 export const FILESTORE_FILE = 'filestore.tar';
 export const MANIFEST_FILE = 'manifest.json';
 
-/** Labels of an instance's one-shot job: its role comes last, so no extra label can pass it for the tenant's server. */
-export const jobLabels = roleLabels;
-
 /** Whether a job must join the overlay network to reach `host`: a service name must be resolved there, an address not. */
 export const needsOverlay = (host: string): boolean => !/^\d{1,3}(\.\d{1,3}){3}$/.test(host);
 
@@ -143,7 +140,7 @@ function jobSpec(
   mounts: BindMount[],
   secret?: PoolReach['secret'],
 ): ServiceSpec {
-  const labels = jobLabels(base.instanceId, role, base.extraLabels);
+  const labels = roleLabels(base.instanceId, role, base.extraLabels);
   return oneShotJob(base.name, labels, {
     ContainerSpec: {
       Image: base.image,
