@@ -22,7 +22,7 @@ export function odooInitJobSpec(input: OdooRuntimeInput): ServiceSpec {
     TaskTemplate: {
       ...task,
       ContainerSpec: container,
-      RestartPolicy: { Condition: 'on-failure', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts },
+      RestartPolicy: { Condition: 'on-failure', Delay: input.restartDelaySeconds * SECOND_NS, MaxAttempts: input.restartMaxAttempts },
     },
     Mode: { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } },
     EndpointSpec: { Mode: 'dnsrr' },

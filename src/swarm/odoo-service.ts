@@ -22,6 +22,8 @@ export interface OdooRuntimeInput {
   /** The Docker secret holding Odoo's config file (database settings and password included). */
   configSecret: { id: string; name: string };
   restartMaxAttempts: number;
+  /** Seconds Swarm waits before it starts a failed task again. */
+  restartDelaySeconds: number;
   /** The image's `odoo` user: it owns the data directory and must read the secret file. */
   odooUid: number;
   /** `KEY=value` entries added to the container's environment. */
@@ -32,6 +34,8 @@ export interface OdooRuntimeInput {
 export interface OdooServiceInput extends OdooRuntimeInput {
   baseDomain: string;
   tls: TlsSettings;
+  /** Seconds between health checks: Swarm reports a started task `running` at its first passing check. */
+  healthIntervalSeconds: number;
 }
 
 const SECOND_NS = 1_000_000_000;
@@ -129,7 +133,7 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
         // Swarm reports a task `running` only once it is healthy: that is the readiness signal, so check often.
         HealthCheck: {
           Test: ['CMD', 'curl', '-fsS', `http://localhost:${ODOO_HTTP_PORT}/web/health`],
-          Interval: 5 * SECOND_NS,
+          Interval: input.healthIntervalSeconds * SECOND_NS,
           Timeout: 3 * SECOND_NS,
           StartPeriod: 60 * SECOND_NS,
           Retries: 3,
@@ -137,7 +141,12 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
       },
       // `any`, not `on-failure`: a dockerd that restarts stops its containers with exit 0, and Swarm would leave
       // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.
-      RestartPolicy: { Condition: 'any', Delay: 5 * SECOND_NS, MaxAttempts: input.restartMaxAttempts, Window: RESTART_WINDOW_NS },
+      RestartPolicy: {
+        Condition: 'any',
+        Delay: input.restartDelaySeconds * SECOND_NS,
+        MaxAttempts: input.restartMaxAttempts,
+        Window: RESTART_WINDOW_NS,
+      },
     },
     Mode: { Replicated: { Replicas: 1 } },
     // Two Odoos must never share a tenant's database and filestore, even during an update.

@@ -17,6 +17,8 @@ const input: OdooServiceInput = {
   cephfsRoot: '/mnt/cephfs',
   configSecret: { id: 'secret-id-1', name: 'odoo-config-3f1c2a9e' },
   restartMaxAttempts: 3,
+  restartDelaySeconds: 5,
+  healthIntervalSeconds: 5,
   odooUid: 101,
   extraEnv: ['STANDIN_INIT_SECONDS=20'],
   extraLabels: { [labelKeys.testRun]: 'unit' },
