@@ -37,23 +37,23 @@ done
 # this order; node --test would sort them by name). The faults suite stops the shared services, so it runs alone: last,
 # once the short suites before it are done. Arguments, if any, name the suites to run instead.
 slowest=(
-  test/provisioning-failures.test.ts
+  test/stack-e2e.test.ts
   test/tenant-initialisation.test.ts
   test/pools.test.ts
-  test/stack-e2e.test.ts
   test/backups.test.ts
   test/billing-suspension.test.ts
   test/billing.test.ts
-  test/lifecycle.test.ts
   test/pool-provisioning-error.test.ts
+  test/lifecycle.test.ts
   test/degraded.test.ts
+  test/provisioning-failures.test.ts
   test/plans-limits.test.ts
   test/allocation-reservations.test.ts
   test/backup-schedule.test.ts
-  test/provisioning.test.ts
-  test/ha.test.ts
-  test/tenant-readiness.test.ts
   test/pool-growth.test.ts
+  test/ha.test.ts
+  test/provisioning.test.ts
+  test/tenant-readiness.test.ts
   test/hostile-documents.test.ts
   test/allocation-concurrency.test.ts
 )
