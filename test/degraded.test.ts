@@ -20,7 +20,8 @@ async function killTask(docker: Docker, serviceId: string): Promise<void> {
 describe('status follows reality after RUNNING', () => {
   let daemon: TestDaemon;
   before(async () => {
-    // One restart allowed: the second crash is the one Swarm gives up on. Swarm waits 2 s before it restarts: time enough to read DEGRADED.
+    // One restart allowed: the second crash is the one Swarm gives up on. Swarm waits 2 s before it restarts a task:
+    // time enough to read DEGRADED.
     daemon = await startTestDaemon({ ODOO_RESTART_MAX_ATTEMPTS: '1', ODOO_RESTART_DELAY_SECONDS: '2' });
     await resetState(daemon.deps);
     await registerLocalPool(daemon, 'pool-local', 5);
