@@ -4,3 +4,6 @@
  * the suites start Odoo some sixty times. What RUNNING means does not change.
  */
 export const testTimings = { ODOO_HEALTH_INTERVAL_SECONDS: '1' };
+
+/** The stack's own replicas are live at their first passing health check too (the stack file's default is 10 s). */
+export const stackTimings = { ...testTimings, ORCHESTRATOR_HEALTH_INTERVAL: '2s' };
