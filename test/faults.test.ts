@@ -116,7 +116,6 @@ describe('dependencies fail, the daemon stays', () => {
   const metricsAnswer = async () => (await fetch(`${daemon.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).status;
 
   before(async () => {
-    await holdExclusive();
     local = connectDeps(loadConfig({ ...process.env, DOCKER_LABELS: dockerLabels }), createLogger('silent'));
     await resetState(local);
     daemon = await startDaemonProcess({
@@ -126,6 +125,8 @@ describe('dependencies fail, the daemon stays', () => {
       ALLOCATION_RETRY_CRON: '0 0 1 1 *',
       KILLBILL_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
     });
+    // Set up beside the other suites (this slot's own state); no fault starts before the services are ours alone.
+    await holdExclusive();
     const registered = await gql(REGISTER_POOL, { input: { name: 'pool-faults', maxInstances: 10, ...localPool } });
     assert.equal(registered.errors, undefined, JSON.stringify(registered.errors));
   });
