@@ -11,6 +11,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
+import { migrateToLatest } from '../src/db/migrate.js';
 import { closeDeps, connectDeps } from '../src/daemon.js';
 import type { Deps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
@@ -117,6 +118,8 @@ describe('dependencies fail, the daemon stays', () => {
 
   before(async () => {
     local = connectDeps(loadConfig({ ...process.env, DOCKER_LABELS: dockerLabels }), createLogger('silent'));
+    // The daemon would make the tables of a fresh slot database at start; the reset comes before it.
+    await migrateToLatest(local.db);
     await resetState(local);
     daemon = await startDaemonProcess({
       DOCKER_LABELS: dockerLabels,
