@@ -29,12 +29,11 @@ import {
   type TestDaemon,
   expectError,
 } from './support/harness.js';
-import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+import { INSTANCE, PROVISION, RESTART, allocatedInstance, settledInstance, statusOf } from './support/odoo.js';
 import { commandLinesContaining, commandLinesMatching, passlibVerifies, tenantState } from './support/tenant.js';
 
 const INIT_SECONDS = 8;
 const RESET = `mutation($id: ID!) { resetInstanceAdminPassword(instanceId: $id) { login password } }`;
-const RESTART = `mutation($id: ID!) { restartInstance(instanceId: $id) { id status } }`;
 const EVENTS = `query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor message } } } }`;
 const HASH = /^\$pbkdf2-sha512\$600000\$[./A-Za-z0-9]{22}\$[./A-Za-z0-9]{86}$/;
 
@@ -45,7 +44,6 @@ const servicesOf = async (daemon: TestDaemon, id: string) =>
 const rolesOf = async (daemon: TestDaemon, id: string) =>
   (await servicesOf(daemon, id)).map((service) => service.Spec.Labels[labelKeys.role]).sort();
 const eventsOf = async (daemon: TestDaemon, id: string) => (await daemon.gql(EVENTS, { id })).data.instance.events.nodes as Event[];
-const statusOf = async (daemon: TestDaemon, id: string) => (await daemon.gql(INSTANCE, { id })).data.instance.status as string;
 
 /** Running containers of the instance playing `role` (containers carry their service's role label). */
 async function containersOf(daemon: TestDaemon, id: string, role: string) {

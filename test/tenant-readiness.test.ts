@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eventually, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
-import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+import { PROVISION, RESTART, allocatedInstance, settledInstance, statusOf } from './support/odoo.js';
 import { tenantState } from './support/tenant.js';
 
 // A file of its own (tenant-initialisation.test.ts has the slow initialisation): npm test runs them side by side.
-const RESTART = `mutation($id: ID!) { restartInstance(instanceId: $id) { id status } }`;
-const statusOf = async (daemon: TestDaemon, id: string) => (await daemon.gql(INSTANCE, { id })).data.instance.status as string;
-
 describe('tenant readiness without a slow initialisation (STANDIN_INIT_SECONDS=0)', () => {
   let daemon: TestDaemon;
   before(async () => {
