@@ -39,21 +39,21 @@ done
 slowest=(
   test/stack-e2e.test.ts
   test/tenant-initialisation.test.ts
-  test/backups.test.ts
   test/pools.test.ts
   test/billing.test.ts
   test/pool-provisioning-error.test.ts
+  test/backups.test.ts
   test/lifecycle.test.ts
   test/billing-suspension.test.ts
-  test/allocation-reservations.test.ts
   test/plans-limits.test.ts
+  test/allocation-reservations.test.ts
   test/degraded.test.ts
   test/backup-schedule.test.ts
-  test/provisioning.test.ts
   test/provisioning-failures.test.ts
-  test/ha.test.ts
   test/tenant-readiness.test.ts
+  test/ha.test.ts
   test/pool-growth.test.ts
+  test/provisioning.test.ts
   test/hostile-documents.test.ts
   test/allocation-concurrency.test.ts
 )
