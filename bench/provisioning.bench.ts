@@ -55,6 +55,8 @@ for (let run = 0; run < runs; run++) {
       cephfsRoot: daemon.deps.config.cephfsRoot,
       configSecret: secret,
       restartMaxAttempts: 1,
+      restartDelaySeconds: daemon.deps.config.odooRestartDelaySeconds,
+      healthIntervalSeconds: daemon.deps.config.odooHealthIntervalSeconds,
       odooUid: 101,
       extraLabels: runLabels,
     }),

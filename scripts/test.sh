@@ -33,20 +33,35 @@ for ((slot = 0; slot < concurrency; slot++)); do
   redis-cli -n $((TEST_SLOT_REDIS_BASE + slot)) flushdb >/dev/null
 done
 
-# Every suite under test/, the slowest first so the run ends with short ones. The faults suite runs alone: first,
-# so that no other suite is held up half-way.
+# Every suite under test/, the slowest first, so the run ends with short ones (test/support/run-suites.ts starts them in
+# this order; node --test would sort them by name). The faults suite stops the shared services, so it runs alone: last,
+# once the short suites before it are done. Arguments, if any, name the suites to run instead.
 slowest=(
-  test/faults.test.ts
   test/stack-e2e.test.ts
-  test/billing.test.ts
-  test/billing-suspension.test.ts
   test/tenant-initialisation.test.ts
+  test/pools.test.ts
+  test/billing.test.ts
+  test/pool-provisioning-error.test.ts
   test/backups.test.ts
+  test/lifecycle.test.ts
+  test/billing-suspension.test.ts
+  test/plans-limits.test.ts
+  test/allocation-reservations.test.ts
+  test/degraded.test.ts
   test/backup-schedule.test.ts
   test/provisioning-failures.test.ts
-  test/pools.test.ts
-  test/lifecycle.test.ts
+  test/tenant-readiness.test.ts
+  test/ha.test.ts
+  test/pool-growth.test.ts
+  test/provisioning.test.ts
+  test/hostile-documents.test.ts
+  test/allocation-concurrency.test.ts
 )
-mapfile -t rest < <(find test -name '*.test.ts' | LC_ALL=C sort | grep -vxF -f <(printf '%s\n' "${slowest[@]}"))
-suites=("${slowest[@]}" "${rest[@]}")
-exec node --import tsx --test --test-concurrency="$concurrency" --test-reporter=spec "${suites[@]}" "$@"
+last=(test/faults.test.ts)
+mapfile -t rest < <(find test -name '*.test.ts' | LC_ALL=C sort | grep -vxF -f <(printf '%s\n' "${slowest[@]}" "${last[@]}"))
+suites=("${slowest[@]}" "${rest[@]}" "${last[@]}")
+(($# == 0)) || suites=("$@")
+# The stack suite's daemon image (scripts/env/daemon-image.sh: a quick no-op when nothing it is made from changed), built
+# here like the stand-in images, not on two busy cores in the middle of the suites.
+if printf '%s\n' "${suites[@]}" | grep -qxF test/stack-e2e.test.ts; then bash scripts/env/daemon-image.sh; fi
+exec node --import tsx test/support/run-suites.ts "${suites[@]}"

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
+import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { instanceLabels, labelKeys } from '../src/swarm/labels.js';
 import { eventually, registerLocalPool, resetState, runLabels, startTestDaemon, type TestDaemon } from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, instanceWithStatus, settledInstance } from './support/odoo.js';
@@ -19,8 +20,9 @@ async function killTask(docker: Docker, serviceId: string): Promise<void> {
 describe('status follows reality after RUNNING', () => {
   let daemon: TestDaemon;
   before(async () => {
-    // One restart allowed: the second crash is the one Swarm gives up on.
-    daemon = await startTestDaemon({ ODOO_RESTART_MAX_ATTEMPTS: '1' });
+    // One restart allowed: the second crash is the one Swarm gives up on. Swarm waits 2 s before it restarts a task:
+    // time enough to read DEGRADED.
+    daemon = await startTestDaemon({ ODOO_RESTART_MAX_ATTEMPTS: '1', ODOO_RESTART_DELAY_SECONDS: '2' });
     await resetState(daemon.deps);
     await registerLocalPool(daemon, 'pool-local', 5);
   });
@@ -72,7 +74,8 @@ describe('status follows reality after RUNNING', () => {
       jobFailed.some((task) => task.Status.State === 'failed'),
       'the job failed',
     );
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    // A tracking pass that sees the failed job (the leader's own passes run meanwhile too).
+    await trackInstances(daemon.deps);
     assert.equal((await view(id)).status, 'RUNNING', 'a failed one-shot job does not degrade the tenant');
 
     let killedAt = Date.now();

@@ -11,6 +11,7 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
+import { migrateToLatest } from '../src/db/migrate.js';
 import { closeDeps, connectDeps } from '../src/daemon.js';
 import type { Deps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
@@ -116,8 +117,9 @@ describe('dependencies fail, the daemon stays', () => {
   const metricsAnswer = async () => (await fetch(`${daemon.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).status;
 
   before(async () => {
-    await holdExclusive();
     local = connectDeps(loadConfig({ ...process.env, DOCKER_LABELS: dockerLabels }), createLogger('silent'));
+    // The daemon would make the tables of a fresh slot database at start; the reset comes before it.
+    await migrateToLatest(local.db);
     await resetState(local);
     daemon = await startDaemonProcess({
       DOCKER_LABELS: dockerLabels,
@@ -126,6 +128,8 @@ describe('dependencies fail, the daemon stays', () => {
       ALLOCATION_RETRY_CRON: '0 0 1 1 *',
       KILLBILL_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
     });
+    // Set up beside the other suites (this slot's own state); no fault starts before the services are ours alone.
+    await holdExclusive();
     const registered = await gql(REGISTER_POOL, { input: { name: 'pool-faults', maxInstances: 10, ...localPool } });
     assert.equal(registered.errors, undefined, JSON.stringify(registered.errors));
   });

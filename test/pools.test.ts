@@ -3,7 +3,6 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { checkPoolHealth } from '../src/domain/pool-health.js';
-import { trackPoolProvisioning } from '../src/domain/pool-tracking.js';
 import { tenantDatabaseName } from '../src/domain/names.js';
 import { probePool, withPoolAdmin } from '../src/domain/pool-server.js';
 import { poolAdminAccess } from '../src/domain/pools.js';
@@ -207,34 +206,5 @@ describe('PostgreSQL pools on the swarm', () => {
     await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { status } }', { id: first.id });
     const afterRelease = await poolWhen(daemon, pool.id, () => true);
     assert.equal(afterRelease.currentInstances, 1);
-  });
-
-  it('ends a pool provisioning that cannot succeed in ERROR with the reason, leaving no service or secret', async () => {
-    const failing = await startTestDaemon({ POSTGRES_POOL_IMAGE: 'local/does-not-exist:1', POOL_PROVISION_DEADLINE_SECONDS: '30' });
-    try {
-      const pool = (await failing.gql(PROVISION_POOL, { input: smallPool })).data.provisionPool;
-      assert.equal(pool.status, 'PROVISIONING');
-      // This daemon does not lead (the suite's does), so it runs the job itself.
-      const failed = await eventually(
-        async () => {
-          await trackPoolProvisioning(failing.deps);
-          return poolWhen(failing, pool.id, () => true);
-        },
-        (view) => view.status !== 'PROVISIONING',
-        60_000,
-        1000,
-      );
-      assert.equal(failed.status, 'ERROR');
-      // Swarm gives up first, or the deadline passes first: either way the reason names the missing image.
-      assert.match(
-        failed.statusReason,
-        /^PostgreSQL (was not running before the deadline|failed \d+ times).*No such image: local\/does-not-exist:1/,
-      );
-      const label = [`odoo-orchestrator.pool-id=${pool.id}`];
-      assert.equal((await failing.deps.docker.listServices({ filters: { label } })).length, 0);
-      assert.equal((await failing.deps.docker.listSecrets({ filters: { label } })).length, 0);
-    } finally {
-      await failing.stop();
-    }
   });
 });

@@ -7,7 +7,7 @@ import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js
 describe('provisioning failures reach the row', () => {
   let daemon: TestDaemon;
   before(async () => {
-    daemon = await startTestDaemon({ ODOO_RESTART_MAX_ATTEMPTS: '1' });
+    daemon = await startTestDaemon({ ODOO_RESTART_MAX_ATTEMPTS: '1', ODOO_RESTART_DELAY_SECONDS: '1' });
   });
   beforeEach(async () => {
     await resetState(daemon.deps);

@@ -95,6 +95,8 @@ describe('swarm adapter against the local Docker daemon', () => {
       cephfsRoot: dataRoot,
       configSecret: { id: secret.id, name: secret.name },
       restartMaxAttempts: 0,
+      restartDelaySeconds: 5,
+      healthIntervalSeconds: 5,
       odooUid: 101,
       extraLabels: runLabels,
     });

@@ -13,6 +13,8 @@ export const tenantSection = z
     PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600).default(600),
     // Swarm reads 0 as "restart forever", which would never let an instance fail.
     ODOO_RESTART_MAX_ATTEMPTS: int(1, 100).default(3),
+    ODOO_RESTART_DELAY_SECONDS: int(0, 3600).default(5),
+    ODOO_HEALTH_INTERVAL_SECONDS: int(1, 300).default(5),
     ODOO_UID: int(0, 2 ** 31).default(101),
     FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
     TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
@@ -40,6 +42,10 @@ export const tenantSection = z
     provisionTrackingCron: e.PROVISION_TRACKING_CRON,
     provisionDeadlineSeconds: e.PROVISION_DEADLINE_SECONDS,
     odooRestartMaxAttempts: e.ODOO_RESTART_MAX_ATTEMPTS,
+    /** How long Swarm waits before it starts a failed Odoo task (server or init job) again. */
+    odooRestartDelaySeconds: e.ODOO_RESTART_DELAY_SECONDS,
+    /** How often Docker checks a tenant's Odoo: a start reads RUNNING at the first passing check, so at least this late. */
+    odooHealthIntervalSeconds: e.ODOO_HEALTH_INTERVAL_SECONDS,
     odooUid: e.ODOO_UID,
     /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
     filestoreOnTerminate: e.FILESTORE_ON_TERMINATE,

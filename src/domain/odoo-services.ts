@@ -22,6 +22,7 @@ function runtimeInput(deps: Pick<Deps, 'config'>, instance: InstanceRow, configS
     cephfsRoot: config.cephfsRoot,
     configSecret,
     restartMaxAttempts: config.odooRestartMaxAttempts,
+    restartDelaySeconds: config.odooRestartDelaySeconds,
     odooUid: config.odooUid,
     extraEnv: config.tenants.odooExtraEnv,
     extraLabels: config.dockerLabels,
@@ -43,6 +44,7 @@ export const createServer = (deps: Pick<Deps, 'config' | 'docker'>, instance: In
       odooServiceSpec({
         ...runtimeInput(deps, instance, configSecret),
         baseDomain: deps.config.baseDomain,
+        healthIntervalSeconds: deps.config.odooHealthIntervalSeconds,
         tls: { mode: deps.config.tenants.tlsMode, certResolver: deps.config.tenants.tlsCertResolver },
       }),
       deps.config.swarmReservations,

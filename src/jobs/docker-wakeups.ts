@@ -1,6 +1,6 @@
 import type { Deps } from '../deps.js';
 import { connectDocker } from '../docker.js';
-import { labelKeys } from '../swarm/labels.js';
+import { labelFilters, managedLabels } from '../swarm/labels.js';
 import { BACKUP_TRACKING } from './backups.js';
 import { INSTANCE_TRACKING } from './instance-tracking.js';
 import type { Scheduler } from './scheduler.js';
@@ -21,7 +21,12 @@ export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { 
   let stream: EventStream | null = null;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
-  const filters = { type: ['container'], event: ['health_status', 'die', 'start'], label: [`${labelKeys.managed}=true`] };
+  // Only this daemon's containers (DOCKER_LABELS too, as the tracker lists them): another deployment's do not wake it.
+  const filters = {
+    type: ['container'],
+    event: ['health_status', 'die', 'start'],
+    ...labelFilters(managedLabels(deps.config.dockerLabels)),
+  };
 
   const reopen = (reason: string) => {
     stream = null;

@@ -89,6 +89,7 @@ export function odooConfigFile(input: OdooConfigInput): string {
  * Waits until the database server accepts the tenant's login (what the official image's wait-for-psql.py does,
  * which takes the password on its command line), reading the settings from the config file, then execs the
  * command after it. python3 and psycopg2 are in the official image. The script holds no secret.
+ * A refused password fails at once: waiting helps a server that is away or starting, never a wrong password.
  */
 const WAIT_FOR_DATABASE = `
 import configparser, os, sys, time
@@ -103,7 +104,7 @@ while True:
                          password=o['db_password'], connect_timeout=5).close()
         break
     except psycopg2.OperationalError as error:
-        if time.time() >= deadline:
+        if time.time() >= deadline or 'password authentication failed' in str(error):
             print('Database connection failure: %s' % error, file=sys.stderr)
             sys.exit(1)
         time.sleep(1)

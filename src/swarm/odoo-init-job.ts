@@ -19,6 +19,6 @@ export function odooInitJobSpec(input: OdooRuntimeInput): ServiceSpec {
   return oneShotJob(initJobName(input.serviceName), roleLabels(input.instance.id, 'init', input.extraLabels), {
     ...task,
     ContainerSpec: container,
-    RestartPolicy: { Condition: 'on-failure', Delay: seconds(5), MaxAttempts: input.restartMaxAttempts },
+    RestartPolicy: { Condition: 'on-failure', Delay: seconds(input.restartDelaySeconds), MaxAttempts: input.restartMaxAttempts },
   });
 }

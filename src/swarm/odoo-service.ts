@@ -23,6 +23,8 @@ export interface OdooRuntimeInput {
   /** The Docker secret holding Odoo's config file (database settings and password included). */
   configSecret: { id: string; name: string };
   restartMaxAttempts: number;
+  /** Seconds Swarm waits before it starts a failed task again. */
+  restartDelaySeconds: number;
   /** The image's `odoo` user: it owns the data directory and must read the secret file. */
   odooUid: number;
   /** `KEY=value` entries added to the container's environment. */
@@ -33,6 +35,8 @@ export interface OdooRuntimeInput {
 export interface OdooServiceInput extends OdooRuntimeInput {
   baseDomain: string;
   tls: TlsSettings;
+  /** Seconds between health checks: Swarm reports a started task `running` at its first passing check. */
+  healthIntervalSeconds: number;
 }
 
 const RESTART_WINDOW_SECONDS = 300;
@@ -114,7 +118,7 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
       ...container,
       // Swarm reports a task `running` only once it is healthy: that is the readiness signal, so check often.
       HealthCheck: healthCheck(['CMD', 'curl', '-fsS', `http://localhost:${ODOO_HTTP_PORT}/web/health`], {
-        intervalSeconds: 5,
+        intervalSeconds: input.healthIntervalSeconds,
         timeoutSeconds: 3,
         startPeriodSeconds: 60,
         retries: 3,
@@ -124,7 +128,7 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
     // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.
     RestartPolicy: {
       Condition: 'any',
-      Delay: seconds(5),
+      Delay: seconds(input.restartDelaySeconds),
       MaxAttempts: input.restartMaxAttempts,
       Window: seconds(RESTART_WINDOW_SECONDS),
     },

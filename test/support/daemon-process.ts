@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { eventually } from './harness.js';
+import { testTimings } from './timings.js';
 
 export interface DaemonProcess {
   child: ChildProcess;
@@ -18,7 +19,7 @@ export interface DaemonProcess {
 export async function startDaemonProcess(env: Record<string, string> = {}, options: { heapMb?: number } = {}): Promise<DaemonProcess> {
   const args = [...(options.heapMb ? [`--max-old-space-size=${options.heapMb}`] : []), '--import', 'tsx', 'src/main.ts'];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', LEADER_RETRY_MS: '500', ...env },
+    env: { ...process.env, ...testTimings, PORT: '0', LOG_LEVEL: 'info', LEADER_RETRY_MS: '500', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let exitCode: number | null | undefined;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import './isolation.js';
 import { eventually } from './eventually.js';
+import { testTimings } from './timings.js';
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -75,6 +76,7 @@ export async function startTestDaemon(env: Record<string, string> = {}): Promise
   // Suites create many instances for one customer; the limit's own suite sets MAX_INSTANCES_PER_CUSTOMER.
   const config = loadConfig({
     ...process.env,
+    ...testTimings,
     PORT: '0',
     ALLOCATION_RETRY_CRON: '0 0 1 1 *',
     DOCKER_LABELS: dockerLabelsEnv,

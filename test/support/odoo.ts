@@ -6,6 +6,7 @@ import { CREATE_INSTANCE, eventually, instanceInput, type TestDaemon } from './h
 
 export const PROVISION = `mutation($id: ID!) { provisionInstance(instanceId: $id) { id status serviceName error } }`;
 export const INSTANCE = `query($id: ID!) { instance(id: $id) { id status serviceName error statusChangedAt } }`;
+export const RESTART = `mutation($id: ID!) { restartInstance(instanceId: $id) { id status } }`;
 
 export interface InstanceView {
   id: string;
@@ -70,3 +71,7 @@ export async function settledBySuccessor(
     await closeDeps(successor);
   }
 }
+
+/** The instance's status, as a client reads it. */
+export const statusOf = async (daemon: TestDaemon, id: string): Promise<string> =>
+  (await daemon.gql(INSTANCE, { id })).data.instance.status as string;

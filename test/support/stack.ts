@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
+import { stackTimings } from './timings.js';
 
 /**
  * Helpers for test/stack-e2e.test.ts: the daemon deployed with `docker stack deploy` from stack/, driven from this
@@ -102,6 +103,7 @@ export function newStackRun(
       SECRETS_PREFIX: name,
       DOCKER_LABELS: `${TEST_RUN_LABEL}=${name}`,
       LOG_LEVEL: 'info',
+      ...stackTimings,
       ...options.env,
     },
     service: (short) => `${name}_${short}`,

@@ -31,6 +31,15 @@ describe('configuration', () => {
     assert.equal(config.cephfsRoot, '/mnt/cephfs');
     assert.equal(config.credentialsTtlSeconds, 3600);
     assert.equal(config.masterKey.length, 32);
+    assert.deepEqual([config.odooRestartDelaySeconds, config.odooHealthIntervalSeconds], [5, 5]);
+  });
+
+  it('takes the Odoo restart delay and health-check interval in whole seconds, a check at least every 300 s', () => {
+    const config = loadConfig({ ...valid, ODOO_RESTART_DELAY_SECONDS: '0', ODOO_HEALTH_INTERVAL_SECONDS: '1' });
+    assert.deepEqual([config.odooRestartDelaySeconds, config.odooHealthIntervalSeconds], [0, 1]);
+    assert.deepEqual(problemsOf({ ...valid, ODOO_HEALTH_INTERVAL_SECONDS: '0' }), [
+      'ODOO_HEALTH_INTERVAL_SECONDS: must be an integer from 1 to 300',
+    ]);
   });
 
   it('reports every problem on a line of its own, naming the variable', () => {

@@ -17,6 +17,8 @@ const input: OdooServiceInput = {
   cephfsRoot: '/mnt/cephfs',
   configSecret: { id: 'secret-id-1', name: 'odoo-config-3f1c2a9e' },
   restartMaxAttempts: 3,
+  restartDelaySeconds: 7,
+  healthIntervalSeconds: 4,
   odooUid: 101,
   extraEnv: ['STANDIN_INIT_SECONDS=20'],
   extraLabels: { [labelKeys.testRun]: 'unit' },
@@ -92,14 +94,14 @@ describe('odooServiceSpec', () => {
     assert.equal(spec.UpdateConfig?.Order, 'stop-first');
   });
 
-  it('restarts a failed task a bounded number of times', () => {
-    assert.deepEqual(task.RestartPolicy, { Condition: 'any', MaxAttempts: 3, Delay: 5 * SECOND_NS, Window: 300 * SECOND_NS });
+  it('restarts a failed task a bounded number of times, after the configured delay', () => {
+    assert.deepEqual(task.RestartPolicy, { Condition: 'any', MaxAttempts: 3, Delay: 7 * SECOND_NS, Window: 300 * SECOND_NS });
   });
 
-  it('health-checks /web/health on 8069, with durations in nanoseconds', () => {
+  it('health-checks /web/health on 8069 at the configured interval, with durations in nanoseconds', () => {
     const health = container.HealthCheck;
     assert.deepEqual(health?.Test, ['CMD', 'curl', '-fsS', 'http://localhost:8069/web/health']);
-    assert.equal(health?.Interval, 5 * SECOND_NS);
+    assert.equal(health?.Interval, 4 * SECOND_NS);
     assert.equal(health?.Timeout, 3 * SECOND_NS);
     assert.equal(health?.StartPeriod, 60 * SECOND_NS);
     assert.equal(health?.Retries, 3);
@@ -164,7 +166,7 @@ describe('odooInitJobSpec', () => {
     assert.deepEqual(job.Mode, { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
     assert.deepEqual(jobContainer.Args, ['odoo', '-c', '/run/secrets/odoo.conf', ...INIT_ARGS]);
     assert.deepEqual(INIT_ARGS, ['-i', 'base', '--without-demo', 'all', '--stop-after-init']);
-    assert.deepEqual(job.TaskTemplate.RestartPolicy, { Condition: 'on-failure', Delay: 5 * SECOND_NS, MaxAttempts: 3 });
+    assert.deepEqual(job.TaskTemplate.RestartPolicy, { Condition: 'on-failure', Delay: 7 * SECOND_NS, MaxAttempts: 3 });
   });
 
   it('uses the same image, config secret, wait step, data dir, limits and network as the server', () => {

@@ -1,0 +1,16 @@
+import { run } from 'node:test';
+import { spec } from 'node:test/reporters';
+
+/**
+ * `npm test`'s runner (scripts/test.sh). `node --test` sorts the files it is given by name, so the longest suites would
+ * start last and the run would end with them alone; this one starts them in the order given, TEST_SLOTS at a time.
+ * Test files inherit this process's flags (`--import tsx`).
+ */
+const files = process.argv.slice(2);
+const concurrency = Number(process.env.TEST_SLOTS ?? 4);
+run({ files, concurrency })
+  .on('test:fail', (data) => {
+    if (!data.todo) process.exitCode = 1;
+  })
+  .compose(new spec())
+  .pipe(process.stdout);
