@@ -106,7 +106,13 @@ JSON
 mv "$work" "$final"
 `;
 
-/** Checks the backup while loading it into a fresh database and a sibling filestore directory; touches nothing else. */
+/** How long a restore job waits for the daemon to create the database it loads into. */
+const TARGET_WAIT_SECONDS = 60;
+
+/**
+ * Checks the backup while loading it into a fresh database and a sibling filestore directory; touches nothing else.
+ * The daemon creates that database while Swarm starts the job: the load waits for it, the filestore does not.
+ */
 const RESTORE_SCRIPT = `set -euo pipefail
 cd /backup
 ${SHA256_FUNCTION}
@@ -116,6 +122,12 @@ verify=$!
 target="/data/filestore/$FILESTORE_NEW"
 mkdir -p /data/filestore && chown "$ODOO_UID:$ODOO_UID" /data/filestore
 rm -rf "$target" && mkdir -p "$target"
+waited=0
+until psql -X -q -A -t -c 'select 1' -d "$DATABASE_NEW" >/dev/null 2>&1; do
+  waited=$((waited + 1))
+  if [ "$waited" -gt $((${TARGET_WAIT_SECONDS} * 20)) ]; then echo "database $DATABASE_NEW was not created" >&2; exit 1; fi
+  sleep 0.05
+done
 pg_restore --no-owner --no-privileges --exit-on-error --role="$DB_ROLE" -j 2 -d "$DATABASE_NEW" ${DUMP_FILE} &
 restore=$!
 tar -C "$target" -xpf ${FILESTORE_FILE} --numeric-owner
