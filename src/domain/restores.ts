@@ -291,8 +291,8 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   const sha = (name: string) => manifest.files.find((file) => file.name === name)!.sha256;
   const names = namesOf(deps, restore);
   const name = restoreJobName(restore.id);
-  // The database the job loads into is created while Swarm starts the job, which waits for it.
-  const target = withInstancePool(deps, instance, (client) => createLoadTarget(client, names));
+  // What the job loads into is made while Swarm starts the job, which waits for it.
+  const target = withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid));
   const job = Promise.all([
     poolReach(deps, instance, name),
     ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),

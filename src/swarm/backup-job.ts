@@ -106,12 +106,12 @@ JSON
 mv "$work" "$final"
 `;
 
-/** How long a restore job waits for the daemon to create the database it loads into. */
+/** How long a restore job waits for the daemon to make what it loads into. */
 const TARGET_WAIT_SECONDS = 60;
 
 /**
  * Checks the backup while loading it into a fresh database and a sibling filestore directory; touches nothing else.
- * The daemon creates that database while Swarm starts the job: the load waits for it, the filestore does not.
+ * The daemon makes both while Swarm starts the job, the directory last: the job waits for the directory.
  */
 const RESTORE_SCRIPT = `set -euo pipefail
 cd /backup
@@ -120,13 +120,11 @@ verify() { [ "$(sha256 "$1")" = "$2" ] || { echo "$1: sha256 does not match the 
 { verify ${DUMP_FILE} "$DUMP_SHA256" && verify ${FILESTORE_FILE} "$FILESTORE_SHA256"; } &
 verify=$!
 target="/data/filestore/$FILESTORE_NEW"
-mkdir -p /data/filestore && chown "$ODOO_UID:$ODOO_UID" /data/filestore
-rm -rf "$target" && mkdir -p "$target"
 waited=0
-until psql -X -q -A -t -c 'select 1' -d "$DATABASE_NEW" >/dev/null 2>&1; do
+until [ -d "$target" ]; do
   waited=$((waited + 1))
-  if [ "$waited" -gt $((${TARGET_WAIT_SECONDS} * 20)) ]; then echo "database $DATABASE_NEW was not created" >&2; exit 1; fi
-  sleep 0.05
+  if [ "$waited" -gt $((${TARGET_WAIT_SECONDS} * 50)) ]; then echo "$DATABASE_NEW and its filestore directory were not made" >&2; exit 1; fi
+  sleep 0.02
 done
 pg_restore --no-owner --no-privileges --exit-on-error --role="$DB_ROLE" -j 2 -d "$DATABASE_NEW" ${DUMP_FILE} &
 restore=$!
