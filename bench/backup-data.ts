@@ -229,9 +229,12 @@ const small: TableSpec[] = Array.from({ length: SMALL_TABLES }, (_, index) => ({
   indexes: index % 3 === 0 ? [['company_id'], ['partner_id']] : [['company_id']],
 }));
 
+/** Made, or completed when the tenant's Odoo made it already (its res_partner and res_users); then filled and indexed. */
 async function createTable(client: pg.Client, table: TableSpec): Promise<void> {
   const columns = [...table.columns, ...audit.columns];
-  await client.query(`create table ${table.name} (id serial primary key, ${columns.join(', ')})`);
+  const exists = (await client.query<{ found: string | null }>('select to_regclass($1) as found', [table.name])).rows[0]!.found;
+  if (exists) for (const column of columns) await client.query(`alter table ${table.name} add column if not exists ${column}`);
+  else await client.query(`create table ${table.name} (id serial primary key, ${columns.join(', ')})`);
   const names = columns.map((column) => column.split(' ')[0]);
   if (table.rows > 0)
     await client.query(
@@ -242,14 +245,26 @@ async function createTable(client: pg.Client, table: TableSpec): Promise<void> {
     await client.query(`create index ${table.name}__${index.join('_')}_index on ${table.name} (${index.join(', ')})`);
 }
 
-/** An Odoo-shaped database: ~200 tables, primary keys, indexes, foreign keys; a few tables hold most of the rows. */
+/**
+ * An Odoo-shaped database: ~200 tables, primary keys, indexes, foreign keys; a few tables hold most of the rows. Over
+ * what the tenant's Odoo made at its start, if anything: res_partner and res_users are completed, not made again.
+ */
 export async function odooShaped(client: pg.Client): Promise<void> {
-  await client.query('create table res_company (id serial primary key, name varchar not null)');
+  await client.query('create table if not exists res_company (id serial primary key, name varchar not null)');
   await client.query("insert into res_company (name) select 'Company ' || g from generate_series(1, 3) g");
   await client.query(
-    'create table res_users (id serial primary key, login varchar not null unique, company_id integer not null references res_company (id))',
+    'create table if not exists res_partner (id serial primary key, name varchar, email varchar, active boolean default true)',
   );
-  await client.query("insert into res_users (login, company_id) select 'user' || g, 1 + g % 3 from generate_series(1, 150) g");
+  await client.query(
+    "insert into res_partner (name) select 'Base ' || g from generate_series(1, 3) g where not exists (select from res_partner)",
+  );
+  await client.query(
+    'create table if not exists res_users (id serial primary key, login varchar not null unique, partner_id integer not null references res_partner (id), company_id integer not null default 1)',
+  );
+  // 150 users at least: the audit columns point at ids 1 to 150.
+  await client.query(
+    "insert into res_users (login, partner_id, company_id) select 'bench_user' || g, 1 + g % 3, 1 + g % 3 from generate_series(1, 150) g",
+  );
   for (const table of [...referenced, ...large, ...small]) await createTable(client, table);
   await client.query('analyze');
 }
