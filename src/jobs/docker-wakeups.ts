@@ -34,16 +34,17 @@ interface DockerEvent {
   Actor?: { ID?: string; Attributes?: Record<string, string> };
 }
 
-/** Records the exit code a `die` event carries. */
-function recordExit(exits: ContainerExits, line: string): void {
+/** Pure: the container and exit code a `die` event (one line of Docker's event stream) gives; null for any other line. */
+export function exitOfEvent(line: string): { containerId: string; exitCode: number } | null {
   let event: DockerEvent;
   try {
     event = JSON.parse(line) as DockerEvent;
   } catch {
-    return;
+    return null;
   }
-  const exitCode = Number(event.Actor?.Attributes?.exitCode);
-  if (event.Action === 'die' && event.Actor?.ID && Number.isInteger(exitCode)) exits.record(event.Actor.ID, exitCode);
+  const exitCode = Number(event.Actor?.Attributes?.exitCode ?? Number.NaN);
+  if (event.Action !== 'die' || !event.Actor?.ID || !Number.isInteger(exitCode)) return null;
+  return { containerId: event.Actor.ID, exitCode };
 }
 
 /**
@@ -80,7 +81,7 @@ export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { 
           // One JSON event a line; a chunk may hold several, or part of one.
           const lines = (partial + chunk.toString()).split('\n');
           partial = lines.pop() ?? '';
-          for (const line of lines) if (line.trim()) recordExit(deps.containerExits, line);
+          for (const exit of lines.map(exitOfEvent)) if (exit) deps.containerExits.record(exit.containerId, exit.exitCode);
           for (const delayMs of WAKEUP_DELAYS_MS)
             setTimeout(() => [INSTANCE_TRACKING, BACKUP_TRACKING].forEach((job) => scheduler.runNow(job)), delayMs).unref();
         });

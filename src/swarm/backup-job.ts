@@ -71,17 +71,18 @@ if [ -f "$final/${MANIFEST_FILE}" ]; then exit 0; fi
 rm -rf "$work" && mkdir -p "$work"
 pg_dump -Fc --role="$DB_ROLE" -d "$DB_NAME" -f "$work/${DUMP_FILE}" &
 dump=$!
+# The server's version, as the dump records it, asked beside the dump: reading the dump's header after it costs ~35 ms.
+psql -X -A -t -d "$DB_NAME" -c 'show server_version' | sed 's/ .*//' >"$work/.pg_version" &
+version=$!
 src="/data/filestore/$DB_NAME"
 # The archive is hashed as it is written; the dump cannot be: pg_dump rewrites its table of contents at the end.
 { if [ -d "$src" ]; then tar -C "$src" -cf - .; else tar -cf - -T /dev/null; fi; } |
   tee "$work/${FILESTORE_FILE}" | sha256 >"$work/.filestore.sha256" &
 archive=$!
 wait "$dump"
-pg_restore -l "$work/${DUMP_FILE}" | sed -n '/Dumped from database version:/{s/.*version: //;s/ .*//;p}' >"$work/.pg_version" &
-toc=$!
 dump_sha=$(sha256 "$work/${DUMP_FILE}")
 wait "$archive"
-wait "$toc"
+wait "$version"
 fs_sha=$(cat "$work/.filestore.sha256") && pg_version=$(cat "$work/.pg_version") && rm "$work/.filestore.sha256" "$work/.pg_version"
 cat >"$work/${MANIFEST_FILE}" <<JSON
 {
