@@ -19,7 +19,7 @@ import { poolHealthJob } from './jobs/pool-health.js';
 import { purgeJob } from './jobs/purge.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { instanceTrackingJob } from './jobs/instance-tracking.js';
-import { wakeTrackingOnDockerEvents } from './jobs/docker-wakeups.js';
+import { createContainerExits, wakeTrackingOnDockerEvents } from './jobs/docker-wakeups.js';
 import { startLeadership, type Leadership } from './jobs/leadership.js';
 import { startScheduler, type Job, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
@@ -68,6 +68,7 @@ export function connectDeps(config: Config, log: Logger): Deps {
       queryTimeoutMs: ADMIN_QUERY_TIMEOUT_MS,
       log,
     }),
+    containerExits: createContainerExits(),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Config } from './config/config.js';
 import type { Database } from './db/schema.js';
 import type { PoolConnections } from './domain/pool-connections.js';
 import type { EventBus } from './events/event-bus.js';
+import type { ContainerExits } from './jobs/docker-wakeups.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
 
@@ -19,4 +20,6 @@ export interface Deps {
   metrics: Metrics;
   /** Kept admin connections to the pool servers. */
   poolConnections: PoolConnections;
+  /** Exit codes of this node's containers, filled from Docker's events while this replica leads. */
+  containerExits: ContainerExits;
 }

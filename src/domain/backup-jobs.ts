@@ -58,8 +58,10 @@ export async function poolReach(deps: Deps, instance: InstanceRow, jobName: stri
 
 export const startJob = (deps: Pick<Deps, 'docker'>, spec: ServiceSpec): Promise<string> => createService(deps.docker, spec);
 
+type JobDeps = Pick<Deps, 'docker' | 'containerExits'>;
+
 /** The job's tasks, or null when its service is gone; one Swarm still counts as under way is marked once its container exited with 0. */
-export async function jobTasks(deps: Pick<Deps, 'docker'>, serviceName: string): Promise<JobTask[] | null> {
+export async function jobTasks(deps: JobDeps, serviceName: string): Promise<JobTask[] | null> {
   try {
     await deps.docker.getService(serviceName).inspect();
   } catch (error) {
@@ -71,20 +73,26 @@ export async function jobTasks(deps: Pick<Deps, 'docker'>, serviceName: string):
 }
 
 /**
- * Marks a task whose container exited with 0; only this node's containers can be seen, the others wait for Swarm. An
- * inspect, not a list: here the container list showed the exit ~150 ms after the `die` event, an inspect within ~90 ms
- * (once the container's clean-up is done). A container that failed waits for Swarm, whose task says why.
+ * Marks a task whose container exited with 0; only this node's containers can be seen, the others wait for Swarm. The
+ * exit code comes from Docker's `die` event when the event stream caught it; else from an inspect, which answers only
+ * once the container's clean-up is done (~90 ms after the event here; a container list shows it later still). A
+ * container that failed waits for Swarm, whose task says why.
  */
-async function withCleanExit(deps: Pick<Deps, 'docker'>, task: SwarmTask): Promise<JobTask> {
+async function withCleanExit(deps: JobDeps, task: SwarmTask): Promise<JobTask> {
   const containerId = task.Status.ContainerStatus?.ContainerID;
   if (!containerId || ended.has(task.Status.State)) return task;
+  const exitCode = deps.containerExits.exitCode(containerId) ?? (await inspectedExitCode(deps, containerId));
+  return exitCode === 0 ? { ...task, containerExitedCleanly: true } : task;
+}
+
+async function inspectedExitCode(deps: Pick<Deps, 'docker'>, containerId: string): Promise<number | undefined> {
   const state = (
     await deps.docker
       .getContainer(containerId)
       .inspect()
       .catch(() => null)
   )?.State;
-  return state?.Status === 'exited' && state.ExitCode === 0 ? { ...task, containerExitedCleanly: true } : task;
+  return state?.Status === 'exited' ? state.ExitCode : undefined;
 }
 
 /** A failed job's reason with the last lines it wrote (pg_dump's and tar's errors say what went wrong). */

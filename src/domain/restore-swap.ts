@@ -1,4 +1,4 @@
-import { access, rename, rm } from 'node:fs/promises';
+import { access, chown, mkdir, rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { AdminClient } from './pool-server.js';
 
@@ -55,14 +55,24 @@ async function dropDatabase(client: AdminClient, name: string, role: string): Pr
   await client.query(`drop database if exists ${client.escapeIdentifier(name)}`);
 }
 
-/** A fresh, empty database owned by the tenant's role, closed to PUBLIC: what the backup is loaded into. */
-export async function createLoadTarget(client: AdminClient, names: SwapNames): Promise<void> {
+/**
+ * A fresh, empty database owned by the tenant's role, closed to PUBLIC, and an empty filestore directory owned by
+ * Odoo's user beside the tenant's: what the backup is loaded into. The directory comes last and tells the job, started
+ * meanwhile, that both are ready (a look at a directory costs it nothing, a login to probe the database ~50 ms).
+ */
+export async function createLoadTarget(client: AdminClient, names: SwapNames, odooUid: number): Promise<void> {
   const loaded = client.escapeIdentifier(names.loaded);
   const role = client.escapeIdentifier(names.role);
+  const directory = posix.join(names.filestoreRoot, names.filestoreLoaded);
+  await rm(directory, { recursive: true, force: true });
   await dropDatabase(client, names.loaded, names.role);
   await client.query(`create database ${loaded} owner ${role} template template0 encoding 'UTF8'`);
   await client.query(`revoke all on database ${loaded} from public`);
   await client.query(`grant connect, temporary on database ${loaded} to ${role}`);
+  await mkdir(names.filestoreRoot, { recursive: true });
+  await chown(names.filestoreRoot, odooUid, odooUid);
+  await mkdir(directory);
+  await chown(directory, odooUid, odooUid);
 }
 
 /** Removes what a failed load left: the fresh database and the sibling filestore directory. */

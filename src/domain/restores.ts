@@ -291,27 +291,34 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   const sha = (name: string) => manifest.files.find((file) => file.name === name)!.sha256;
   const names = namesOf(deps, restore);
   const name = restoreJobName(restore.id);
-  const [pool] = await Promise.all([
+  // What the job loads into is made while Swarm starts the job, which waits for it.
+  const target = withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid));
+  const job = Promise.all([
     poolReach(deps, instance, name),
-    withInstancePool(deps, instance, (client) => createLoadTarget(client, names)),
     ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
-  ]);
-  const serviceId = await startJob(
-    deps,
-    restoreJobSpec({
-      name,
-      instanceId: instance.id,
-      image: deps.config.postgresPoolImage,
-      network: needsOverlay(pool.host) ? deps.config.swarmNetwork : null,
-      cephfsRoot: deps.config.cephfsRoot,
-      extraLabels: deps.config.dockerLabels,
-      source: { instanceId: backup.instance_id, backupId: backup.id, dumpSha256: sha(DUMP_FILE), filestoreSha256: sha(FILESTORE_FILE) },
-      db: { newName: names.loaded, role: names.role },
-      filestoreNewDir: names.filestoreLoaded,
-      odooUid: deps.config.odooUid,
-      pool,
-    }),
+  ]).then(([pool]) =>
+    startJob(
+      deps,
+      restoreJobSpec({
+        name,
+        instanceId: instance.id,
+        image: deps.config.postgresPoolImage,
+        network: needsOverlay(pool.host) ? deps.config.swarmNetwork : null,
+        cephfsRoot: deps.config.cephfsRoot,
+        extraLabels: deps.config.dockerLabels,
+        source: { instanceId: backup.instance_id, backupId: backup.id, dumpSha256: sha(DUMP_FILE), filestoreSha256: sha(FILESTORE_FILE) },
+        db: { newName: names.loaded, role: names.role },
+        filestoreNewDir: names.filestoreLoaded,
+        odooUid: deps.config.odooUid,
+        pool,
+      }),
+    ),
   );
+  // Both settled before a failure is acted on: the job is not created after the failure removed it.
+  const [started, created] = await Promise.allSettled([job, target]);
+  if (started.status === 'rejected') throw started.reason;
+  if (created.status === 'rejected') throw created.reason;
+  const serviceId = started.value;
   await setRestore(trx, restore, { status: 'LOADING', job_service_id: serviceId });
 }
 

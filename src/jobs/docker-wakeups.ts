@@ -10,9 +10,47 @@ const RECONNECT_MS = 5000;
 
 type EventStream = NodeJS.ReadableStream & { destroy: () => void };
 
+/** Exit codes of this node's containers of ours, as Docker's `die` events give them; the newest few only. */
+export interface ContainerExits {
+  record(containerId: string, exitCode: number): void;
+  exitCode(containerId: string): number | undefined;
+}
+
+export function createContainerExits(capacity = 1000): ContainerExits {
+  const codes = new Map<string, number>();
+  return {
+    record(containerId, exitCode) {
+      codes.delete(containerId);
+      codes.set(containerId, exitCode);
+      // A Map iterates in insertion order: the first key is the oldest.
+      if (codes.size > capacity) codes.delete(codes.keys().next().value!);
+    },
+    exitCode: (containerId) => codes.get(containerId),
+  };
+}
+
+interface DockerEvent {
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> };
+}
+
+/** Pure: the container and exit code a `die` event (one line of Docker's event stream) gives; null for any other line. */
+export function exitOfEvent(line: string): { containerId: string; exitCode: number } | null {
+  let event: DockerEvent;
+  try {
+    event = JSON.parse(line) as DockerEvent;
+  } catch {
+    return null;
+  }
+  const exitCode = Number(event.Actor?.Attributes?.exitCode ?? Number.NaN);
+  if (event.Action !== 'die' || !event.Actor?.ID || !Number.isInteger(exitCode)) return null;
+  return { containerId: event.Actor.ID, exitCode };
+}
+
 /**
  * Wakes the instance tracker as soon as Docker reports a container of ours turning healthy or dying, instead of
- * at its next tick. Docker reports only this node's containers; the tracker's schedule covers the others.
+ * at its next tick, and records the exit codes of those that died: a job's end is then known without waiting for an
+ * inspect, which answers only once Docker has cleaned the container up. Docker reports only this node's containers; the tracker's schedule covers the others.
  * The stream may stay quiet for hours, so it has a Docker client without the call timeout; when it ends (dockerd
  * restarted, say) it is opened again.
  */
@@ -42,8 +80,13 @@ export function wakeTrackingOnDockerEvents(deps: Deps, scheduler: Scheduler): { 
         const opened = events as EventStream;
         if (stopped) return opened.destroy();
         stream = opened;
+        let partial = '';
         // Swarm's task state follows the container's a moment later: look again shortly after.
-        opened.on('data', () => {
+        opened.on('data', (chunk: Buffer | string) => {
+          // One JSON event a line; a chunk may hold several, or part of one.
+          const lines = (partial + chunk.toString()).split('\n');
+          partial = lines.pop() ?? '';
+          for (const exit of lines.map(exitOfEvent)) if (exit) deps.containerExits.record(exit.containerId, exit.exitCode);
           for (const delayMs of WAKEUP_DELAYS_MS)
             setTimeout(() => [INSTANCE_TRACKING, BACKUP_TRACKING].forEach((job) => scheduler.runNow(job)), delayMs).unref();
         });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { judgeJob } from '../../src/domain/backup-jobs.js';
 import { spreadOffsetSeconds } from '../../src/jobs/backups.js';
+import { createContainerExits, exitOfEvent } from '../../src/jobs/docker-wakeups.js';
 import { backupJobSpec, exportJobSpec, pgpassLine, restoreJobSpec } from '../../src/swarm/backup-job.js';
 import type { SwarmTask } from '../../src/swarm/docker-types.js';
 import { labelKeys } from '../../src/swarm/labels.js';
@@ -134,5 +135,27 @@ describe('backup, restore and export jobs', () => {
     assert.ok(new Set(offsets).size > 40, 'not all at once');
     assert.equal(spreadOffsetSeconds(instanceId, 3600), spreadOffsetSeconds(instanceId, 3600));
     assert.equal(spreadOffsetSeconds(instanceId, 0), 0);
+  });
+});
+
+describe("a job container's exit, from Docker's events", () => {
+  it("is read from a die event's attributes; other events and lines give nothing", () => {
+    const die = (exitCode: string) =>
+      JSON.stringify({ Type: 'container', Action: 'die', Actor: { ID: 'c1', Attributes: { exitCode, name: 'rs-1.1.x' } } });
+    assert.deepEqual(exitOfEvent(die('0')), { containerId: 'c1', exitCode: 0 });
+    assert.deepEqual(exitOfEvent(die('2')), { containerId: 'c1', exitCode: 2 });
+    assert.equal(exitOfEvent(JSON.stringify({ Type: 'container', Action: 'start', Actor: { ID: 'c1', Attributes: {} } })), null);
+    assert.equal(exitOfEvent(JSON.stringify({ Type: 'container', Action: 'die', Actor: { ID: 'c1', Attributes: {} } })), null);
+    assert.equal(exitOfEvent('{"Action":"di'), null);
+  });
+
+  it('is kept for the newest containers only', () => {
+    const exits = createContainerExits(2);
+    exits.record('a', 0);
+    exits.record('b', 1);
+    exits.record('c', 0);
+    assert.equal(exits.exitCode('a'), undefined, 'the oldest went');
+    assert.equal(exits.exitCode('b'), 1);
+    assert.equal(exits.exitCode('c'), 0);
   });
 });
