@@ -50,7 +50,8 @@ export function exitOfEvent(line: string): { containerId: string; exitCode: numb
 /**
  * Wakes the instance tracker as soon as Docker reports a container of ours turning healthy or dying, instead of
  * at its next tick, and records the exit codes of those that died: a job's end is then known without waiting for an
- * inspect, which answers only once Docker has cleaned the container up. Docker reports only this node's containers; the tracker's schedule covers the others.
+ * inspect, which answers only once Docker has cleaned the container up. Docker reports only this node's containers;
+ * the tracker's schedule covers the others.
  * The stream may stay quiet for hours, so it has a Docker client without the call timeout; when it ends (dockerd
  * restarted, say) it is opened again.
  */

@@ -85,7 +85,8 @@ export async function removeJob(docker: Docker, idOrName: string): Promise<void>
   if (!service) return;
   await removeService(docker, service.ID);
   const containers = await docker.listContainers({ all: true, filters: { label: [`com.docker.swarm.service.id=${service.ID}`] } });
-  for (const container of containers) await docker.getContainer(container.Id).remove({ force: true }).catch(ignoreNotFound);
+  // With its anonymous volumes: the pool image declares one for its data directory, which a job never uses.
+  for (const container of containers) await docker.getContainer(container.Id).remove({ force: true, v: true }).catch(ignoreNotFound);
 }
 
 /**
