@@ -1,4 +1,5 @@
 import type { InstanceRow, PoolRow } from '../db/schema.js';
+import { isUuid } from './names.js';
 import type { Deps } from '../deps.js';
 import { pgpassLine, type PoolReach } from '../swarm/backup-job.js';
 import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from '../swarm/docker-types.js';
@@ -134,7 +135,7 @@ export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config
 }
 
 /** The rows a backup's (`bk-`) or restore's (`rs-`) job is named after. */
-const JOB_NAME = /^(bk|rs)-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+const JOB_NAME = /^(bk|rs)-(.+)$/;
 
 /**
  * Removes the jobs of backups and restores that ended (or whose row is gone): a job is removed just after its end is
@@ -145,7 +146,7 @@ export async function removeEndedJobs(deps: Pick<Deps, 'docker' | 'config' | 'lo
   const services = (await deps.docker.listServices({ filters: labelFilters(labels) })) as unknown as SwarmService[];
   for (const service of services) {
     const match = JOB_NAME.exec(service.Spec.Name);
-    if (!match) continue;
+    if (!match || !isUuid(match[2]!)) continue;
     const row = await deps.db
       .selectFrom(match[1] === 'bk' ? 'backups' : 'restores')
       .select('status')
