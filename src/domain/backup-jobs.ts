@@ -1,11 +1,11 @@
-import type { InstanceRow, PoolRow } from '../db/schema.js';
+import type { InstanceRow } from '../db/schema.js';
 import { isUuid } from './names.js';
 import type { Deps } from '../deps.js';
 import { pgpassLine, type PoolReach } from '../swarm/backup-job.js';
 import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from '../swarm/docker-types.js';
 import { labelFilters, labelKeys, roleLabels } from '../swarm/labels.js';
 import { createService, ensureSecret, findServiceByName, hasStatusCode, removeJob, removeSecret, taskLogTail } from '../swarm/swarm.js';
-import { poolAdminAccess } from './pools.js';
+import { poolAdminAccess, poolOfInstance } from './pools.js';
 
 export type JobVerdict = { kind: 'done' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
 
@@ -36,13 +36,8 @@ export function judgeJob(tasks: JobTask[], deadline: Date, now: Date): JobVerdic
 
 /** Where the job reaches the instance's pool (the address its Odoo uses) and the admin's pgpass secret, made for this job. */
 export async function poolReach(deps: Deps, instance: InstanceRow, jobName: string): Promise<PoolReach> {
-  if (!instance.db_server_id || !instance.db_host) throw new Error(`instance ${instance.id} has no database`);
-  const pool: PoolRow = await deps.db
-    .selectFrom('db_servers')
-    .selectAll()
-    .where('id', '=', instance.db_server_id)
-    .executeTakeFirstOrThrow();
-  const access = poolAdminAccess(pool, deps.config.masterKey);
+  if (!instance.db_host) throw new Error(`instance ${instance.id} has no database`);
+  const access = poolAdminAccess(await poolOfInstance(deps.db, instance), deps.config.masterKey);
   const secret = await ensureSecret(
     deps.docker,
     `${jobName}-pgpass`,

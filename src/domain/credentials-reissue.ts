@@ -4,8 +4,7 @@ import type { Deps } from '../deps.js';
 import type { DbCredentials } from './credentials.js';
 import { recordEvent, type Executor, type Trigger } from './instance-events.js';
 import { tenantDatabaseName, tenantRoleName } from './names.js';
-import { withPoolAdmin } from './pool-server.js';
-import { poolAdminAccess } from './pools.js';
+import { poolOfInstance } from './pools.js';
 
 const PASSWORD_LENGTH = 32;
 
@@ -16,10 +15,10 @@ const PASSWORD_LENGTH = 32;
  */
 export async function reissueCredentials(deps: Deps, executor: Executor, instance: InstanceRow, trigger: Trigger): Promise<DbCredentials> {
   if (!instance.db_server_id || !instance.db_host) throw new Error(`instance ${instance.id} has no database to re-issue credentials for`);
-  const pool = await executor.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).executeTakeFirstOrThrow();
+  const pool = await poolOfInstance(executor, instance);
   const password = generatePassword(PASSWORD_LENGTH);
   const role = tenantRoleName(instance.id);
-  await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), (client) =>
+  await deps.poolConnections.use(pool, (client) =>
     client.query(`alter role ${client.escapeIdentifier(role)} with password ${client.escapeLiteral(scramSha256Verifier(password))}`),
   );
   await recordEvent(deps, executor, instance.id, trigger, `database credentials expired: role ${role} given a new password`);

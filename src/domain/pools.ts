@@ -5,6 +5,7 @@ import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { isUuid } from './names.js';
 import { assertCanHostTenants, withPoolAdmin, type PoolAdminAccess } from './pool-server.js';
+import type { Executor } from './instance-events.js';
 import { addRegisteredPool } from './pool-state.js';
 import { parseInput } from './validation.js';
 
@@ -72,6 +73,12 @@ export async function getPool(deps: Pick<Deps, 'db'>, id: string): Promise<PoolR
   const pool = isUuid(id) ? await deps.db.selectFrom('db_servers').selectAll().where('id', '=', id).executeTakeFirst() : undefined;
   if (!pool) throw notFound('Pool', id);
   return pool;
+}
+
+/** The pool the instance's database is on; asking for it before allocation is a caller's mistake. */
+export async function poolOfInstance(executor: Executor, instance: { id: string; db_server_id: string | null }): Promise<PoolRow> {
+  if (!instance.db_server_id) throw new Error(`instance ${instance.id} has no database`);
+  return executor.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).executeTakeFirstOrThrow();
 }
 
 export async function listPools(deps: Pick<Deps, 'db'>): Promise<PoolRow[]> {

@@ -14,6 +14,7 @@ import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { provisionInstance } from './provisioning.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import type { AdminClient } from './pool-server.js';
+import { poolOfInstance } from './pools.js';
 import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames, type SwapNames } from './restore-swap.js';
 import { withTransaction } from '../db/transaction.js';
 
@@ -281,8 +282,7 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
 
 /** On one of the daemon's kept admin connections to the instance's pool: a restore pays no login. */
 async function withInstancePool<T>(deps: Deps, instance: InstanceRow, work: (client: AdminClient) => Promise<T>): Promise<T> {
-  const pool = await deps.db.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id!).executeTakeFirstOrThrow();
-  return deps.poolConnections.use(pool, work);
+  return deps.poolConnections.use(await poolOfInstance(deps.db, instance), work);
 }
 
 async function startLoad(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {

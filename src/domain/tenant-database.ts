@@ -1,8 +1,7 @@
 import pg from 'pg';
-import type { PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { tenantDatabaseName, tenantRoleName } from './names.js';
-import { poolAdminAccess } from './pools.js';
+import { poolAdminAccess, poolOfInstance } from './pools.js';
 
 const CONNECT_TIMEOUT_MS = 5_000;
 const QUERY_TIMEOUT_MS = 60_000;
@@ -17,13 +16,7 @@ export async function withTenantDatabase<T>(
   instance: { id: string; db_server_id: string | null },
   work: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
-  if (!instance.db_server_id) throw new Error(`instance ${instance.id} has no database`);
-  const pool: PoolRow = await deps.db
-    .selectFrom('db_servers')
-    .selectAll()
-    .where('id', '=', instance.db_server_id)
-    .executeTakeFirstOrThrow();
-  const access = poolAdminAccess(pool, deps.config.masterKey);
+  const access = poolAdminAccess(await poolOfInstance(deps.db, instance), deps.config.masterKey);
   const client = new pg.Client({
     host: access.host,
     port: access.port,
