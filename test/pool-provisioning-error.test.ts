@@ -12,7 +12,7 @@ describe('a pool provisioning that cannot succeed', () => {
   before(async () => {
     failing = await startTestDaemon({
       POSTGRES_POOL_IMAGE: 'local/does-not-exist:1',
-      POOL_PROVISION_DEADLINE_SECONDS: '10',
+      POOL_PROVISION_DEADLINE_SECONDS: '15',
       POOL_PUBLISHED_PORTS: '26900-26999',
       // The test runs the provisioning job itself, as often as it looks.
       POOL_PROVISIONING_CRON: '0 0 1 1 *',

@@ -44,7 +44,9 @@ export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Dat
   if (now >= policy.deadline) {
     const latest = [...tasks].sort(newestFirst)[0];
     const state = latest ? `last task ${latest.Status.State}: ${describeTaskFailure(latest)}` : 'no task was scheduled';
-    return { kind: 'failed', reason: `${policy.subject} was not running before the deadline (${state})`, taskId: lastFailure?.ID ?? null };
+    // Swarm makes a failed task's replacement at once, so the newest task is often one still waiting to be scheduled.
+    const failure = lastFailure && lastFailure !== latest ? `; last failure: ${describeTaskFailure(lastFailure)}` : '';
+    return { kind: 'failed', reason: `${policy.subject} was not running before the deadline (${state}${failure})`, taskId: lastFailure?.ID ?? null };
   }
   return { kind: 'pending' };
 }

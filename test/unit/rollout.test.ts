@@ -60,6 +60,20 @@ describe('judging a rollout from its tasks', () => {
     });
   });
 
+  it("names the last failure at the deadline when the newest task is that failure's replacement", () => {
+    const tasks = [
+      task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: local/nope:1' }, 'shutdown'),
+      task('pending', '2026-01-01T00:01:01Z', { Message: 'pending task scheduling' }),
+    ];
+    const verdict = judgeRollout(tasks, policy, new Date('2026-01-01T00:20:00Z'));
+    assert.deepEqual(verdict, {
+      kind: 'failed',
+      reason:
+        'Odoo was not running before the deadline (last task pending: pending task scheduling; last failure: No such image: local/nope:1)',
+      taskId: 'task-2026-01-01T00:01:00Z',
+    });
+  });
+
   it('describes a rejected task by its error alone', () => {
     assert.equal(
       describeTaskFailure(task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: local/nope:1' })),
