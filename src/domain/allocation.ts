@@ -58,14 +58,33 @@ export async function allocateDatabase(
   return allocationOf(await allocateInstance(deps, instanceId, trigger))!;
 }
 
+/** A tenant's new password, and its SCRAM verifier on the way: the key derivation runs on libuv's threads meanwhile. */
+export interface TenantSecret {
+  password: string;
+  verifier: Promise<string>;
+}
+
+export function newTenantSecret(): TenantSecret {
+  const password = generatePassword(32);
+  const verifier = scramSha256VerifierAsync(password);
+  verifier.catch(() => undefined);
+  return { password, verifier };
+}
+
+/** What a caller may have prepared for an allocation: a slot it reserved for the instance, tried first, and its secret. */
+export interface AllocationStart {
+  reserved?: Reservation;
+  secret?: TenantSecret;
+}
+
 /**
- * allocateDatabase, answering with the instance row (createInstance returns it). `reserved` is a slot the caller
- * already reserved for the instance (createInstance does, as it inserts the row): it is tried first.
+ * allocateDatabase, answering with the instance row. createInstance starts the secret before it inserts the row, and
+ * reserves the slot as it does.
  */
-export async function allocateInstance(deps: Deps, instanceId: string, trigger: Trigger, reserved?: Reservation): Promise<InstanceRow> {
+export async function allocateInstance(deps: Deps, instanceId: string, trigger: Trigger, start: AllocationStart = {}): Promise<InstanceRow> {
   const endTimer = deps.metrics.allocationSeconds.startTimer();
   try {
-    const instance = await allocate(deps, instanceId, trigger, reserved);
+    const instance = await allocate(deps, instanceId, trigger, start);
     endTimer({ outcome: 'allocated' });
     return instance;
   } catch (error) {
@@ -77,15 +96,12 @@ export async function allocateInstance(deps: Deps, instanceId: string, trigger: 
 /** How often a caller looks again while another caller holds the instance's reservation. */
 const BUSY_POLL_MS = 25;
 
-async function allocate(deps: Deps, instanceId: string, trigger: Trigger, reserved?: Reservation): Promise<InstanceRow> {
+async function allocate(deps: Deps, instanceId: string, trigger: Trigger, start: AllocationStart): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
-  // The verifier's key derivation runs on libuv's threads while the slot is reserved.
-  const password = generatePassword(32);
-  const verifier = scramSha256VerifierAsync(password);
-  verifier.catch(() => undefined);
+  const { password, verifier } = start.secret ?? newTenantSecret();
   const failedPoolIds: string[] = [];
   const failures: string[] = [];
-  let head: ReserveOutcome | undefined = reserved && { kind: 'reserved', reservation: reserved };
+  let head: ReserveOutcome | undefined = start.reserved && { kind: 'reserved', reservation: start.reserved };
   for (;;) {
     const slot = head ?? (await reserveSlot(deps, instanceId, failedPoolIds));
     head = undefined;

@@ -6,7 +6,7 @@ import { subscriptionOfCustomer } from './subscriptions.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
-import { allocateInstance } from './allocation.js';
+import { allocateInstance, newTenantSecret } from './allocation.js';
 import { eventColumns, eventSelection, publishWritten, type Trigger } from './instance-events.js';
 import { reserveWithin, type Reservation } from './slot-reservation.js';
 import { endedStatuses } from './instance-status.js';
@@ -58,10 +58,18 @@ export async function createInstance(
 ): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
   if (isReservedSubdomain(deps.config, input.subdomain)) throw validationFailed('input.subdomain', 'is reserved for the platform');
+  // Derived while the lookups and the admission run, off the event loop.
+  const secret = newTenantSecret();
   if (input.fromBackupId) await usableBackup(deps, input.fromBackupId, input.customerId);
   const subscriptionId = input.subscriptionId?.toLowerCase() ?? null;
   const subscription = subscriptionId ? await subscriptionOfCustomer(deps, subscriptionId, input.customerId) : null;
-  const plan = await resolvePlan(deps, subscription?.planName);
+  // Looked up on another connection while the admission's transaction starts.
+  const limits = resolvePlan(deps, subscription?.planName).then((plan) => ({
+    plan: plan.name,
+    cpu_limit: input.cpuLimit ?? plan.cpu_limit,
+    memory_limit_mb: input.memoryLimit ?? plan.memory_limit_mb,
+  }));
+  limits.catch(() => undefined);
   const { instance, inserted, reservation } = await admit(
     deps,
     {
@@ -71,28 +79,29 @@ export async function createInstance(
       odoo_version: input.odooVersion,
       admin_email: input.adminEmail,
       subscription_id: subscriptionId,
-      plan: plan.name,
-      cpu_limit: input.cpuLimit ?? plan.cpu_limit,
-      memory_limit_mb: input.memoryLimit ?? plan.memory_limit_mb,
       status: 'CREATING',
     },
+    limits,
     trigger,
   );
   if (inserted)
     deps.log.info(
-      { event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain, plan: plan.name },
+      { event: 'instance.created', instanceId: instance.id, subdomain: instance.subdomain, plan: instance.plan },
       'instance created',
     );
 
   let allocated: InstanceRow | undefined;
   try {
-    allocated = await allocateInstance(deps, instance.id, trigger, reservation);
+    allocated = await allocateInstance(deps, instance.id, trigger, { reserved: reservation, secret });
   } catch (error) {
     if (!(error instanceof DomainError && error.code === 'NO_POOL_CAPACITY')) throw error;
   }
   if (input.fromBackupId) await loadFromBackup(deps, instance.id, input.fromBackupId, trigger);
   return allocated && !input.fromBackupId ? allocated : getInstance(deps, instance.id);
 }
+
+/** What an instance takes from its plan, unless an admin sets it. */
+type PlanLimit = 'plan' | 'cpu_limit' | 'memory_limit_mb';
 
 /** What admit did: the instance, whether this call inserted it, and the slot it reserved with it (when one was free). */
 interface Admission {
@@ -135,11 +144,17 @@ async function insertInstance(deps: Pick<Deps, 'events'>, trx: Transaction<Datab
  * and reserves it a slot in the same commit when a pool has one free. The customer's requests are taken one at a
  * time (a transaction-scoped advisory lock), so two at once cannot both pass the count.
  */
-async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise<Admission> {
+async function admit(
+  deps: Deps,
+  request: Omit<NewInstanceRow, PlanLimit>,
+  limits: Promise<Pick<NewInstanceRow, PlanLimit>>,
+  trigger: Trigger,
+): Promise<Admission> {
   const limit = deps.config.plans.maxInstancesPerCustomer;
   try {
     return await withTransaction(deps.db, async (trx) => {
-      await sql`select pg_advisory_xact_lock(hashtextextended(${`customer:${row.customer_id}`}, 0))`.execute(trx);
+      await sql`select pg_advisory_xact_lock(hashtextextended(${`customer:${request.customer_id}`}, 0))`.execute(trx);
+      const row: NewInstanceRow = { ...request, ...(await limits) };
       // What the customer's lock guards, read in one round trip: who holds the subdomain, and how many live instances.
       const seen = await trx
         .selectNoFrom((eb) => [
@@ -181,11 +196,11 @@ async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise
     if (index === 'instances_subscription_live') {
       throw new DomainError(
         'CONFLICT',
-        `Subscription ${row.subscription_id} is already linked to a live instance: one subscription pays for one instance.`,
+        `Subscription ${request.subscription_id} is already linked to a live instance: one subscription pays for one instance.`,
         'input.subscriptionId',
       );
     }
-    throw new DomainError('CONFLICT', `The subdomain ${row.subdomain} is already taken.`, 'input.subdomain');
+    throw new DomainError('CONFLICT', `The subdomain ${request.subdomain} is already taken.`, 'input.subdomain');
   }
 }
 

@@ -71,19 +71,37 @@ export function expectError<R extends Pick<GraphQLResult, 'data' | 'errors'>>(
   if (field !== undefined) assert.equal(error.extensions?.field, field, error.message);
 }
 
+/** What a test daemon runs with, in this process or another: this run's labels and timings, then `env`. */
+export const testDaemonEnv = (env: Record<string, string> = {}): Record<string, string | undefined> => ({
+  ...process.env,
+  ...testTimings,
+  PORT: '0',
+  ALLOCATION_RETRY_CRON: '0 0 1 1 *',
+  DOCKER_LABELS: dockerLabelsEnv,
+  JWT_SECRET: customerJwtSecret,
+  // Suites create many instances for one customer; the limit's own suite sets MAX_INSTANCES_PER_CUSTOMER.
+  MAX_INSTANCES_PER_CUSTOMER: '10000',
+  ...env,
+});
+
+/** A GraphQL client of the daemon at `url`, sending `token` (the admin token unless a call gives another, or null). */
+export function graphqlClient(url: string, token: string, responses: string[] = []): TestDaemon['gql'] {
+  return async (query, variables, options) => {
+    const bearer = options?.token === undefined ? token : options.token;
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    const text = await response.text();
+    responses.push(text);
+    return { status: response.status, ...JSON.parse(text) };
+  };
+}
+
 /** A daemon in this process on a free port, with its own handles, logging into `logs` at debug level (or `env.LOG_LEVEL`). */
 export async function startTestDaemon(env: Record<string, string> = {}): Promise<TestDaemon> {
-  // Suites create many instances for one customer; the limit's own suite sets MAX_INSTANCES_PER_CUSTOMER.
-  const config = loadConfig({
-    ...process.env,
-    ...testTimings,
-    PORT: '0',
-    ALLOCATION_RETRY_CRON: '0 0 1 1 *',
-    DOCKER_LABELS: dockerLabelsEnv,
-    JWT_SECRET: customerJwtSecret,
-    MAX_INSTANCES_PER_CUSTOMER: '10000',
-    ...env,
-  });
+  const config = loadConfig(testDaemonEnv(env));
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
@@ -94,17 +112,7 @@ export async function startTestDaemon(env: Record<string, string> = {}): Promise
   const deps = connectDeps(config, createLogger(env.LOG_LEVEL ?? 'debug', sink));
   const daemon = await startDaemon(deps);
   const responses: string[] = [];
-  const gql: TestDaemon['gql'] = async (query, variables, options) => {
-    const token = options?.token === undefined ? config.adminToken : options.token;
-    const response = await fetch(`${daemon.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ query, variables }),
-    });
-    const text = await response.text();
-    responses.push(text);
-    return { status: response.status, ...JSON.parse(text) };
-  };
+  const gql = graphqlClient(daemon.url, config.adminToken, responses);
   return {
     url: daemon.url,
     deps,
