@@ -35,7 +35,7 @@ const layerRules = Object.entries(above).map(([files, layers]) => ({
 }));
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/images/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'test/images/**', '.local/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
