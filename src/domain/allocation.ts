@@ -81,7 +81,12 @@ export interface AllocationStart {
  * allocateDatabase, answering with the instance row. createInstance starts the secret before it inserts the row, and
  * reserves the slot as it does.
  */
-export async function allocateInstance(deps: Deps, instanceId: string, trigger: Trigger, start: AllocationStart = {}): Promise<InstanceRow> {
+export async function allocateInstance(
+  deps: Deps,
+  instanceId: string,
+  trigger: Trigger,
+  start: AllocationStart = {},
+): Promise<InstanceRow> {
   const endTimer = deps.metrics.allocationSeconds.startTimer();
   try {
     const instance = await allocate(deps, instanceId, trigger, start);

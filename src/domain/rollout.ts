@@ -46,7 +46,11 @@ export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Dat
     const state = latest ? `last task ${latest.Status.State}: ${describeTaskFailure(latest)}` : 'no task was scheduled';
     // Swarm makes a failed task's replacement at once, so the newest task is often one still waiting to be scheduled.
     const failure = lastFailure && lastFailure !== latest ? `; last failure: ${describeTaskFailure(lastFailure)}` : '';
-    return { kind: 'failed', reason: `${policy.subject} was not running before the deadline (${state}${failure})`, taskId: lastFailure?.ID ?? null };
+    return {
+      kind: 'failed',
+      reason: `${policy.subject} was not running before the deadline (${state}${failure})`,
+      taskId: lastFailure?.ID ?? null,
+    };
   }
   return { kind: 'pending' };
 }

@@ -16,7 +16,10 @@ export interface DaemonProcess {
 }
 
 /** The daemon as `npm start` runs it, in a process of its own (optionally with a smaller heap), on a free port. */
-export async function startDaemonProcess(env: Record<string, string | undefined> = {}, options: { heapMb?: number } = {}): Promise<DaemonProcess> {
+export async function startDaemonProcess(
+  env: Record<string, string | undefined> = {},
+  options: { heapMb?: number } = {},
+): Promise<DaemonProcess> {
   const args = [...(options.heapMb ? [`--max-old-space-size=${options.heapMb}`] : []), '--import', 'tsx', 'src/main.ts'];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...testTimings, PORT: '0', LOG_LEVEL: 'info', LEADER_RETRY_MS: '500', ...env },
