@@ -12,7 +12,9 @@ set -a
 . .local/env
 set +a
 
-npx tsc --noEmit -p .
+# Type-checks, and compiles the suites with what they import into .local/build: a test process then starts in about
+# half the CPU time it takes through tsx, and npm test starts four dozen of them on two cores.
+npx tsc -p tsconfig.test.json
 
 # Suites side by side: more would only queue on this machine's two cores and one dockerd.
 concurrency=${TEST_CONCURRENCY:-4}
@@ -64,4 +66,5 @@ suites=("${slowest[@]}" "${rest[@]}" "${last[@]}")
 # The stack suite's daemon image (scripts/env/daemon-image.sh: a quick no-op when nothing it is made from changed), built
 # here like the stand-in images, not on two busy cores in the middle of the suites.
 if printf '%s\n' "${suites[@]}" | grep -qxF test/stack-e2e.test.ts; then bash scripts/env/daemon-image.sh; fi
-exec node --import tsx test/support/run-suites.ts "${suites[@]}"
+compiled=("${suites[@]/%.ts/.js}")
+exec node .local/build/test/support/run-suites.js "${compiled[@]/#/.local/build/}"

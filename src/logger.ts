@@ -24,7 +24,11 @@ export const redactedPaths = [
   'variables.input.adminPassword',
 ];
 
-export function createLogger(level: string, destination?: DestinationStream): Logger {
+/**
+ * Lines go to stdout as they are logged (pino's default destination writes asynchronously: at process.exit it writes
+ * what is queued ahead of the line still on its way, so the last lines of a shutdown came out of order or were lost).
+ */
+export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: true })): Logger {
   return pino({ level, redact: { paths: redactedPaths, censor: '[redacted]' } }, destination);
 }
 

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
@@ -15,6 +16,7 @@ import { migrateToLatest } from '../src/db/migrate.js';
 import { closeDeps, connectDeps } from '../src/daemon.js';
 import type { Deps } from '../src/deps.js';
 import { createLogger } from '../src/logger.js';
+import { projectRoot } from '../src/project-root.js';
 import { startDaemonProcess, type DaemonProcess } from './support/daemon-process.js';
 import { holdExclusive } from './support/isolation.js';
 import { CREATE_INSTANCE, instanceInput, localPool, REGISTER_POOL, resetState, runLabels } from './support/harness.js';
@@ -27,7 +29,6 @@ const dockerLabels = Object.entries(runLabels)
 const pgVersion = readdirSync('/usr/lib/postgresql')
   .sort((a, b) => Number(a) - Number(b))
   .at(-1)!;
-const root = new URL('..', import.meta.url).pathname;
 
 /** A pool server that can go away and come back: a TCP relay in front of the local PostgreSQL. */
 function poolRelay() {
@@ -62,7 +63,7 @@ function poolRelay() {
 
 const sh = (command: string, args: string[]) => execFileSync(command, args, { stdio: 'pipe', timeout: 120_000 }).toString();
 const redisStop = () => sh('redis-cli', ['-h', '127.0.0.1', '-p', '6379', 'shutdown']);
-const redisStart = () => sh('bash', [`${root}scripts/env/redis.sh`]);
+const redisStart = () => sh('bash', [join(projectRoot, 'scripts/env/redis.sh')]);
 const postgresStop = () => sh('pg_ctlcluster', [pgVersion, 'main', 'stop', '-m', 'fast']);
 const postgresStart = () => sh('pg_ctlcluster', [pgVersion, 'main', 'start']);
 const dockerdPid = () => readFileSync('/var/run/docker.pid', 'utf8').trim();

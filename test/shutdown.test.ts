@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { daemonArguments } from './support/daemon-process.js';
 import { eventually, startTestDaemon } from './support/harness.js';
 
 /** Runs the daemon as `npm start` does, collecting its JSON log lines. */
 function startDaemonProcess() {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, daemonArguments(), {
     env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', LEADER_RETRY_MS: '200' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { packageVersion } from './build.js';
+import { projectManifest } from '../project-root.js';
 
 /** The daemon's Prometheus metrics, in a registry of its own (several daemons can share a process in tests). */
 export function createMetrics() {
@@ -15,7 +15,7 @@ export function createMetrics() {
     help: 'Always 1; the labels say which build and runtime this replica runs',
     labelNames: ['version', 'node_version'],
     registers: [registry],
-  }).set({ version: packageVersion, node_version: process.versions.node }, 1);
+  }).set({ version: projectManifest.version, node_version: process.versions.node }, 1);
   return {
     registry,
     httpRequests: new Counter({

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { eventually } from './harness.js';
 import { testTimings } from './timings.js';
 
@@ -15,12 +16,16 @@ export interface DaemonProcess {
   stop: () => Promise<void>;
 }
 
+/** The arguments that start the daemon from this checkout: compiled when the tests are (scripts/test.sh), else through tsx. */
+export const daemonArguments = (): string[] =>
+  import.meta.url.endsWith('.js') ? [fileURLToPath(new URL('../../src/main.js', import.meta.url))] : ['--import', 'tsx', 'src/main.ts'];
+
 /** The daemon as `npm start` runs it, in a process of its own (optionally with a smaller heap), on a free port. */
 export async function startDaemonProcess(
   env: Record<string, string | undefined> = {},
   options: { heapMb?: number } = {},
 ): Promise<DaemonProcess> {
-  const args = [...(options.heapMb ? [`--max-old-space-size=${options.heapMb}`] : []), '--import', 'tsx', 'src/main.ts'];
+  const args = [...(options.heapMb ? [`--max-old-space-size=${options.heapMb}`] : []), ...daemonArguments()];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ...testTimings, PORT: '0', LOG_LEVEL: 'info', LEADER_RETRY_MS: '500', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

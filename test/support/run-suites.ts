@@ -4,7 +4,7 @@ import { spec } from 'node:test/reporters';
 /**
  * `npm test`'s runner (scripts/test.sh). `node --test` sorts the files it is given by name, so the longest suites would
  * start last and the run would end with them alone; this one starts them in the order given, TEST_SLOTS at a time.
- * Test files inherit this process's flags (`--import tsx`).
+ * scripts/test.sh gives it the suites compiled into .local/build; test files inherit this process's flags.
  */
 const files = process.argv.slice(2);
 const concurrency = Number(process.env.TEST_SLOTS ?? 4);

@@ -3,10 +3,10 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket, connect } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import Docker from 'dockerode';
+import { projectRoot } from '../../src/project-root.js';
 import { stackTimings } from './timings.js';
 
 /**
@@ -16,8 +16,7 @@ import { stackTimings } from './timings.js';
  * label, or `odoo-orchestrator.test-run=<stack>` on secrets and on what the daemon creates), so removal finds it all.
  */
 
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const stackFile = (name: string) => join(repoRoot, 'stack', name);
+export const stackFile = (name: string) => join(projectRoot, 'stack', name);
 
 /** The CLI that matches the engine (Debian's docker.io); a newer one on PATH works too. */
 const dockerCli = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
@@ -45,7 +44,7 @@ export function dockerCmd(args: string[], options: { input?: string; env?: NodeJ
 export async function buildDaemonImage(): Promise<number> {
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn('bash', [join(repoRoot, 'scripts/env/daemon-image.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn('bash', [join(projectRoot, 'scripts/env/daemon-image.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`scripts/env/daemon-image.sh exited with ${code}`))));
   });
@@ -74,7 +73,7 @@ export function newStackRun(
   options: { files?: string[]; extraSecrets?: Record<string, string>; env?: Record<string, string> } = {},
 ): StackRun {
   const name = `${STACK_PREFIX}${randomBytes(3).toString('hex')}`;
-  const cephfsRoot = join(repoRoot, '.local', name, 'cephfs');
+  const cephfsRoot = join(projectRoot, '.local', name, 'cephfs');
   const labels = { [TEST_RUN_LABEL]: name };
   const secrets: Record<string, string> = {
     admin_token: token(32),
@@ -266,7 +265,7 @@ export async function leftovers(run: Pick<StackRun, 'name'>): Promise<string[]> 
   // Tasks of the daemon's services carry the service's labels only on the service: find them by name too.
   for (const service of await docker.listServices())
     if (service.Spec?.Name?.startsWith(`${run.name}_`)) left.push(`service ${service.Spec.Name}`);
-  if (existsSync(join(repoRoot, '.local', run.name))) left.push(`directory .local/${run.name}`);
+  if (existsSync(join(projectRoot, '.local', run.name))) left.push(`directory .local/${run.name}`);
   return [...new Set(left)];
 }
 
@@ -322,7 +321,7 @@ export async function removeStack(run: Pick<StackRun, 'name'>, timeoutMs = 120_0
   for (const secret of (await docker.listSecrets({ filters: labelled })) as { ID: string; Spec?: { Name?: string } }[]) {
     await attempt(`secret ${secret.Spec?.Name}`, () => docker.getSecret(secret.ID).remove());
   }
-  await attempt(`directory .local/${run.name}`, () => rm(join(repoRoot, '.local', run.name), { recursive: true, force: true }));
+  await attempt(`directory .local/${run.name}`, () => rm(join(projectRoot, '.local', run.name), { recursive: true, force: true }));
   return problems;
 }
 
