@@ -8,7 +8,8 @@ import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
 import { allocateInstance, newTenantSecret } from './allocation.js';
 import { eventColumns, eventSelection, publishWritten, type Trigger } from './instance-events.js';
-import { admitWithSlot, type Reservation } from './slot-reservation.js';
+import { reserveWithin, type Reservation } from './slot-reservation.js';
+import { endedStatuses } from './instance-status.js';
 import { resolvePlan } from './plans.js';
 import { isUuid } from './names.js';
 import { checkPageSize, pageOf, readTimeCursor, timeCursor, toMillisecond, type Page, type PageRequest } from './pages.js';
@@ -153,27 +154,39 @@ async function admit(
   try {
     return await withTransaction(deps.db, async (trx) => {
       await sql`select pg_advisory_xact_lock(hashtextextended(${`customer:${request.customer_id}`}, 0))`.execute(trx);
-      const admittance = await admitWithSlot(trx, { customerId: request.customer_id, subdomain: request.subdomain, limit });
-      if (admittance.holderId) {
-        const holder = await trx.selectFrom('instances').selectAll().where('id', '=', admittance.holderId).executeTakeFirstOrThrow();
-        if (holder.customer_id === request.customer_id && holder.name === request.name) return { instance: holder, inserted: false };
-        throw new DomainError('CONFLICT', `The subdomain ${request.subdomain} is already taken.`, 'input.subdomain');
+      const row: NewInstanceRow = { ...request, ...(await limits) };
+      // What the customer's lock guards, read in one round trip: who holds the subdomain, and how many live instances.
+      const seen = await trx
+        .selectNoFrom((eb) => [
+          eb
+            .selectFrom('instances')
+            .select('id')
+            .where('subdomain', '=', row.subdomain)
+            .where('status', '<>', 'TERMINATED')
+            .as('holder_id'),
+          eb
+            .selectFrom('instances')
+            .select((count) => count.fn.countAll<string>().as('n'))
+            .where('customer_id', '=', row.customer_id)
+            .where('status', 'not in', endedStatuses)
+            .as('live'),
+        ])
+        .executeTakeFirstOrThrow();
+      if (seen.holder_id) {
+        const holder = await trx.selectFrom('instances').selectAll().where('id', '=', seen.holder_id).executeTakeFirstOrThrow();
+        if (holder.customer_id === row.customer_id && holder.name === row.name) return { instance: holder, inserted: false };
+        throw new DomainError('CONFLICT', `The subdomain ${row.subdomain} is already taken.`, 'input.subdomain');
       }
-      if (admittance.live >= limit) {
+      const live = Number(seen.live ?? 0);
+      if (live >= limit) {
         throw new DomainError(
           'CONFLICT',
-          `Customer ${request.customer_id} already has ${admittance.live} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`,
+          `Customer ${row.customer_id} already has ${live} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`,
           'input.customerId',
         );
       }
-      const { slot } = admittance;
-      const row: NewInstanceRow = {
-        ...request,
-        ...(await limits),
-        ...(slot ? { db_server_id: slot.pool.id, db_allocation: 'reserved', db_reserved_until: slot.lease } : {}),
-      };
       const instance = await insertInstance(deps, trx, row, trigger);
-      return { instance, inserted: true, reservation: slot && { instance: { id: instance.id, status: instance.status }, ...slot } };
+      return { instance, inserted: true, reservation: await reserveWithin(trx, instance.id) };
     });
   } catch (error) {
     // Both unique indexes hold for live instances only: a subdomain taken by another customer at once, or a

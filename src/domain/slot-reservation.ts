@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError } from '../errors.js';
 import { moveInstance, type Trigger } from './instance-events.js';
-import { endedStatuses, statusesBefore } from './instance-status.js';
+import { statusesBefore } from './instance-status.js';
 import { lockInstance } from './instance-lock.js';
 import { releaseSlot, takeSlotCtes } from './pool-state.js';
 
@@ -40,39 +40,12 @@ export async function reserveSlot(deps: Deps, instanceId: string, skipPoolIds: s
   return quick ? { kind: 'reserved', reservation: quick } : reserveInTransaction(deps, instanceId, skipPoolIds);
 }
 
-/** What a new instance's admission reads under its customer's lock, and the slot it took when it may be inserted. */
-export interface Admittance {
-  /** A live instance holding the subdomain: the admission inserts nothing. */
-  holderId: string | null;
-  /** The customer's live instances. */
-  live: number;
-  /** A slot taken for the instance about to be inserted (on a pool no other caller holds), owned until `lease`. */
-  slot?: { pool: PoolRow; lease: Date };
-}
-
 /**
- * In the admitting transaction, one statement (one round trip): who holds the subdomain, how many live instances the
- * customer has, and, when the instance may be inserted (no holder, under `limit`), a slot taken for it. The caller
- * inserts the instance already naming the slot's pool, so both commit together.
+ * Reserves a slot inside the caller's transaction (the one that inserts the instance, so both commit together), on
+ * a pool no other caller holds; undefined when there is none, and reserveSlot is left to decide.
  */
-export async function admitWithSlot(
-  trx: Transaction<Database>,
-  request: { customerId: string; subdomain: string; limit: number },
-): Promise<Admittance> {
-  const lease = new Date(Date.now() + RESERVATION_LEASE_MS);
-  const { rows } = await sql<{ holder_id: string | null; live: number } & ({ id: null } | PoolRow)>`
-    with holder as (
-      select id from instances where subdomain = ${request.subdomain} and status <> 'TERMINATED' limit 1
-    ), live as (
-      select count(*)::int as n from instances where customer_id = ${request.customerId} and status not in (${sql.join(endedStatuses)})
-    ), instance as (
-      select 1 where not exists (select 1 from holder) and (select n from live) < ${request.limit}
-    ), ${takeSlotCtes([], 'skip-locked')}
-    select (select id from holder) as holder_id, (select n from live) as live, bumped.*
-    from (select 1) as one left join bumped on true`.execute(trx);
-  const { holder_id: holderId, live, ...pool } = rows[0]!;
-  return { holderId, live, ...(pool.id === null ? {} : { slot: { pool, lease } }) };
-}
+export const reserveWithin = (trx: Transaction<Database>, instanceId: string): Promise<Reservation | undefined> =>
+  reserveAtOnce(trx, instanceId, [], 'skip-locked');
 
 /**
  * One statement, so one round trip (and its own commit, outside a transaction): the instance row (unallocated and
