@@ -1,4 +1,4 @@
-import type { Kysely, RawBuilder, Transaction } from 'kysely';
+import type { InsertQueryBuilder, Kysely, QueryCreator, RawBuilder, Transaction, UpdateQueryBuilder } from 'kysely';
 import { sql } from 'kysely';
 import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceUpdate } from '../db/schema.js';
 import type { Deps } from '../deps.js';
@@ -45,7 +45,7 @@ export async function recordEvent(
 }
 
 /** An event's values but its instance id, for an INSERT ... SELECT from the rows a statement writes. */
-export const eventSelection = (from: InstanceStatus | null, to: InstanceStatus | null, trigger: Trigger, message: string | null) => [
+const eventSelection = (from: InstanceStatus | null, to: InstanceStatus | null, trigger: Trigger, message: string | null) => [
   sql<InstanceStatus | null>`${from}::varchar`.as('from_status'),
   sql<InstanceStatus | null>`${to}::varchar`.as('to_status'),
   sql<string>`${trigger.cause}::varchar`.as('cause'),
@@ -53,18 +53,52 @@ export const eventSelection = (from: InstanceStatus | null, to: InstanceStatus |
   sql<string | null>`${message}::text`.as('message'),
 ];
 
-export const eventColumns = ['instance_id', 'from_status', 'to_status', 'cause', 'actor', 'message'] as const;
+const eventColumns = ['instance_id', 'from_status', 'to_status', 'cause', 'actor', 'message'] as const;
 
-/** Publishes an event a statement wrote beside its instance row (see eventSelection), once `executor` commits. */
-export function publishWritten(
+/** A statement's write of one instance row (an insert or an update), returning the row. */
+export type InstanceWrite = (
+  db: QueryCreator<Database>,
+) => InsertQueryBuilder<Database, 'instances', InstanceRow> | UpdateQueryBuilder<Database, 'instances', 'instances', InstanceRow>;
+
+/**
+ * The instance row `write` writes and its event, in one statement (atomic in or out of a transaction, one round
+ * trip); the event is published once `executor` commits. Undefined when `write` wrote no row.
+ */
+export async function writeWithEvent(
   deps: Pick<Deps, 'events'>,
   executor: Executor,
-  event: Omit<InstanceEventRow, 'id' | 'created_at' | 'cause' | 'actor'> & { trigger: Trigger },
-  written: { event_id: string; event_created_at: Date },
-): void {
-  const { trigger, ...rest } = event;
-  const published = { ...rest, cause: trigger.cause, actor: trigger.actor, id: written.event_id, created_at: written.event_created_at };
-  afterCommit(executor, () => deps.events.publish(event.instance_id, published));
+  write: InstanceWrite,
+  event: { from: InstanceStatus | null; to: InstanceStatus | null; trigger: Trigger; message: string | null },
+): Promise<InstanceRow | undefined> {
+  const { from, to, trigger, message } = event;
+  const row = await executor
+    .with('written', write)
+    .with('event', (db) =>
+      db
+        .insertInto('instance_events')
+        .columns(eventColumns)
+        .expression((eb) => eb.selectFrom('written').select(['written.id', ...eventSelection(from, to, trigger, message)]))
+        .returning(['id as event_id', 'created_at as event_created_at']),
+    )
+    .selectFrom('written')
+    .innerJoin('event', (join) => join.onTrue())
+    .selectAll('written')
+    .select(['event.event_id', 'event.event_created_at'])
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { event_id, event_created_at, ...written } = row;
+  const published = {
+    instance_id: written.id,
+    from_status: from,
+    to_status: to,
+    cause: trigger.cause,
+    actor: trigger.actor,
+    message,
+    id: event_id,
+    created_at: event_created_at,
+  };
+  afterCommit(executor, () => deps.events.publish(written.id, published));
+  return written;
 }
 
 /**
@@ -82,37 +116,19 @@ export async function moveInstance(
   options: { patch?: InstanceUpdate; message?: string | null; onlyIf?: RawBuilder<boolean> } = {},
 ): Promise<InstanceRow | undefined> {
   if (!canTransition(instance.status, to)) throw new Error(`illegal transition ${instance.status} -> ${to}`);
-  const message = options.message ?? null;
-  const row = await executor
-    .with('moved', (db) => {
+  return writeWithEvent(
+    deps,
+    executor,
+    (db) => {
       const update = db
         .updateTable('instances')
         .set({ ...options.patch, status: to, status_changed_at: sql`now()`, updated_at: sql`now()` })
         .where('id', '=', instance.id)
         .where('status', '=', instance.status);
       return (options.onlyIf ? update.where(options.onlyIf) : update).returningAll();
-    })
-    .with('event', (db) =>
-      db
-        .insertInto('instance_events')
-        .columns(eventColumns)
-        .expression((eb) => eb.selectFrom('moved').select(['moved.id', ...eventSelection(instance.status, to, trigger, message)]))
-        .returning(['id as event_id', 'created_at as event_created_at']),
-    )
-    .selectFrom('moved')
-    .innerJoin('event', (join) => join.onTrue())
-    .selectAll('moved')
-    .select(['event.event_id', 'event.event_created_at'])
-    .executeTakeFirst();
-  if (!row) return undefined;
-  const { event_id, event_created_at, ...moved } = row;
-  publishWritten(
-    deps,
-    executor,
-    { instance_id: instance.id, from_status: instance.status, to_status: to, trigger, message },
-    { event_id, event_created_at },
+    },
+    { from: instance.status, to, trigger, message: options.message ?? null },
   );
-  return moved;
 }
 
 /**

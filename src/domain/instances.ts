@@ -7,7 +7,7 @@ import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
 import { allocateInstance, newTenantSecret } from './allocation.js';
-import { eventColumns, eventSelection, publishWritten, type Trigger } from './instance-events.js';
+import { writeWithEvent, type Trigger } from './instance-events.js';
 import { reserveWithin, type Reservation } from './slot-reservation.js';
 import { endedStatuses } from './instance-status.js';
 import { resolvePlan } from './plans.js';
@@ -116,26 +116,13 @@ interface Admission {
  */
 async function insertInstance(deps: Pick<Deps, 'events'>, trx: Transaction<Database>, row: NewInstanceRow, trigger: Trigger) {
   const message = `created ${row.subdomain} (${row.status}) on plan ${row.plan}`;
-  const { event_id, event_created_at, ...instance } = await trx
-    .with('inserted', (db) => db.insertInto('instances').values(row).returningAll())
-    .with('event', (db) =>
-      db
-        .insertInto('instance_events')
-        .columns(eventColumns)
-        .expression((eb) => eb.selectFrom('inserted').select(['inserted.id', ...eventSelection(null, null, trigger, message)]))
-        .returning(['id as event_id', 'created_at as event_created_at']),
-    )
-    .selectFrom('inserted')
-    .innerJoin('event', (join) => join.onTrue())
-    .selectAll('inserted')
-    .select(['event.event_id', 'event.event_created_at'])
-    .executeTakeFirstOrThrow();
-  publishWritten(
-    deps,
-    trx,
-    { instance_id: instance.id, from_status: null, to_status: null, trigger, message },
-    { event_id, event_created_at },
-  );
+  const instance = await writeWithEvent(deps, trx, (db) => db.insertInto('instances').values(row).returningAll(), {
+    from: null,
+    to: null,
+    trigger,
+    message,
+  });
+  if (!instance) throw new Error(`inserting instance ${row.subdomain} returned no row`);
   return instance;
 }
 
