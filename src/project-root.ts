@@ -4,20 +4,28 @@ import { fileURLToPath } from 'node:url';
 
 const PACKAGE_NAME = 'odoo-orchestrator';
 
+interface Manifest {
+  name?: string;
+  version: string;
+}
+
 /**
- * The directory holding the project's package.json, found upwards from this module, which runs as TypeScript
- * (src/), compiled into the image (dist/src/), or compiled for the tests (.local/build/src/).
+ * The directory holding the project's package.json, and that file, found upwards from this module, which runs as
+ * TypeScript (src/), compiled into the image (dist/src/), or compiled for the tests (.local/build/src/).
  */
-function findProjectRoot(): string {
+function findProject(): { root: string; manifest: Manifest } {
   const start = dirname(fileURLToPath(import.meta.url));
   for (let dir = start; ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir;
+    const file = join(dir, 'package.json');
+    const manifest = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Manifest) : null;
+    if (manifest?.name === PACKAGE_NAME) return { root: dir, manifest };
     if (dirname(dir) === dir) throw new Error(`No package.json of ${PACKAGE_NAME} in ${start} or above it.`);
   }
 }
 
-export const projectRoot = findProjectRoot();
+const project = findProject();
+
+export const projectRoot = project.root;
 
 /** The project's package.json. */
-export const projectManifest = JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { name: string; version: string };
+export const projectManifest = project.manifest;
