@@ -1,32 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
-import { daemonArguments } from './support/daemon-process.js';
+import { startDaemonProcess } from './support/daemon-process.js';
 import { eventually, startTestDaemon } from './support/harness.js';
-
-/** Runs the daemon as `npm start` does, collecting its JSON log lines. */
-function startDaemonProcess() {
-  const child = spawn(process.execPath, daemonArguments(), {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', LEADER_RETRY_MS: '200' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const events: string[] = [];
-  let buffered = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) if (line.startsWith('{')) events.push(JSON.parse(line).event);
-  });
-  return { child, events };
-}
 
 describe('shutdown', () => {
   it('on SIGTERM stops taking work, hands leadership back and exits 0', async () => {
-    const { child, events } = startDaemonProcess();
-    const leading = await eventually(async () => events.includes('leader.acquired'), Boolean, 30_000);
-    assert.ok(leading, `the daemon led (events: ${events.join(', ')})`);
+    const { child, lines } = await startDaemonProcess({ LEADER_RETRY_MS: '200' });
+    const events = () => lines.map((line) => line.event as string);
+    const leading = await eventually(async () => events().includes('leader.acquired'), Boolean, 30_000);
+    assert.ok(leading, `the daemon led (events: ${events().join(', ')})`);
 
     const exited = once(child, 'exit');
     const signalledAt = Date.now();
@@ -34,10 +17,11 @@ describe('shutdown', () => {
     const [code] = await exited;
     assert.equal(code, 0);
     assert.ok(Date.now() - signalledAt < 25_000);
-    const stopping = events.indexOf('daemon.stopping');
+    const ended = events();
+    const stopping = ended.indexOf('daemon.stopping');
     assert.ok(
-      stopping >= 0 && events.indexOf('leader.lost') > stopping && events.indexOf('daemon.stopped') > events.indexOf('leader.lost'),
-      events.join(', '),
+      stopping >= 0 && ended.indexOf('leader.lost') > stopping && ended.indexOf('daemon.stopped') > ended.indexOf('leader.lost'),
+      ended.join(', '),
     );
 
     // Leadership is free at once: another replica takes it on its first try.

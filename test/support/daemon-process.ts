@@ -17,7 +17,7 @@ export interface DaemonProcess {
 }
 
 /** The arguments that start the daemon from this checkout: compiled when the tests are (scripts/test.sh), else through tsx. */
-export const daemonArguments = (): string[] =>
+const daemonArguments = (): string[] =>
   import.meta.url.endsWith('.js') ? [fileURLToPath(new URL('../../src/main.js', import.meta.url))] : ['--import', 'tsx', 'src/main.ts'];
 
 /** The daemon as `npm start` runs it, in a process of its own (optionally with a smaller heap), on a free port. */
