@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { unavailable } from '../errors.js';
+import { preparingClient } from './prepared.js';
 import type { Database } from './schema.js';
 
 // numeric (cpu_limit) as a JS number: limits are small decimals, never money.
@@ -36,7 +37,7 @@ export function connectDatabase(connectionString: string, options: DatabaseOptio
   pool.on('connect', (client) => client.on('error', report));
   // A connection that cannot be had (server down, starting, or not answering) is the control database's absence.
   const connect = () =>
-    pool.connect().catch((error: Error & { code?: string }) => {
+    pool.connect().then(preparingClient, (error: Error & { code?: string }) => {
       throw Object.assign(unavailable('postgres', error.message || error.code || 'no connection'), { cause: error });
     });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool: { connect, end: () => pool.end() } }) });
