@@ -9,6 +9,7 @@ import * as tenantInitialisation from './008_tenant_initialisation.js';
 import * as billingTruth from './009_billing_truth.js';
 import * as allocationReservations from './010_allocation_reservations.js';
 import * as backups from './012_backups.js';
+import * as instanceAdmission from './013_instance_admission.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '009_billing_truth': billingTruth,
   '010_allocation_reservations': allocationReservations,
   '012_backups': backups,
+  '013_instance_admission': instanceAdmission,
 };

@@ -55,24 +55,26 @@ const eventSelection = (from: InstanceStatus | null, to: InstanceStatus | null, 
 
 const eventColumns = ['instance_id', 'from_status', 'to_status', 'cause', 'actor', 'message'] as const;
 
-/** A statement's write of one instance row (an insert or an update), returning the row. */
-export type InstanceWrite = (
-  db: QueryCreator<Database>,
-) => InsertQueryBuilder<Database, 'instances', InstanceRow> | UpdateQueryBuilder<Database, 'instances', 'instances', InstanceRow>;
+/** A statement's write of one instance row (an insert or an update), returning the row; `DB` holds earlier CTEs. */
+export type InstanceWrite<DB extends Database = Database> = (
+  db: QueryCreator<DB>,
+) => InsertQueryBuilder<DB, 'instances', InstanceRow> | UpdateQueryBuilder<DB, 'instances', 'instances', InstanceRow>;
 
 /**
  * The instance row `write` writes and its event, in one statement (atomic in or out of a transaction, one round
- * trip); the event is published once `executor` commits. Undefined when `write` wrote no row.
+ * trip); the event is published once `executor` commits. Undefined when `write` wrote no row. `creator`, when given,
+ * is `executor` with CTEs the write reads.
  */
-export async function writeWithEvent(
+export async function writeWithEvent<DB extends Database = Database>(
   deps: Pick<Deps, 'events'>,
   executor: Executor,
-  write: InstanceWrite,
+  write: InstanceWrite<DB>,
   event: { from: InstanceStatus | null; to: InstanceStatus | null; trigger: Trigger; message: string | null },
+  creator: QueryCreator<DB> = executor as unknown as QueryCreator<DB>,
 ): Promise<InstanceRow | undefined> {
   const { from, to, trigger, message } = event;
-  const row = await executor
-    .with('written', write)
+  const row = await (creator as unknown as QueryCreator<Database>)
+    .with('written', write as unknown as InstanceWrite)
     .with('event', (db) =>
       db
         .insertInto('instance_events')

@@ -1,15 +1,12 @@
 import { sql } from 'kysely';
 import { z } from 'zod';
-import type { Transaction } from 'kysely';
-import type { Database, InstanceRow, InstanceStatus, NewInstanceRow } from '../db/schema.js';
+import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import { subscriptionOfCustomer } from './subscriptions.js';
 import type { Deps } from '../deps.js';
-import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
 import { allocateInstance, newTenantSecret } from './allocation.js';
-import { writeWithEvent, type Trigger } from './instance-events.js';
-import { reserveWithin, type Reservation } from './slot-reservation.js';
-import { endedStatuses } from './instance-status.js';
+import { admit } from './admission.js';
+import type { Trigger } from './instance-events.js';
 import { resolvePlan } from './plans.js';
 import { isUuid } from './names.js';
 import { checkPageSize, pageOf, readTimeCursor, timeCursor, toMillisecond, type Page, type PageRequest } from './pages.js';
@@ -63,13 +60,7 @@ export async function createInstance(
   if (input.fromBackupId) await usableBackup(deps, input.fromBackupId, input.customerId);
   const subscriptionId = input.subscriptionId?.toLowerCase() ?? null;
   const subscription = subscriptionId ? await subscriptionOfCustomer(deps, subscriptionId, input.customerId) : null;
-  // Looked up on another connection while the admission's transaction starts.
-  const limits = resolvePlan(deps, subscription?.planName).then((plan) => ({
-    plan: plan.name,
-    cpu_limit: input.cpuLimit ?? plan.cpu_limit,
-    memory_limit_mb: input.memoryLimit ?? plan.memory_limit_mb,
-  }));
-  limits.catch(() => undefined);
+  const plan = await resolvePlan(deps, subscription?.planName);
   const { instance, inserted, reservation } = await admit(
     deps,
     {
@@ -80,8 +71,10 @@ export async function createInstance(
       admin_email: input.adminEmail,
       subscription_id: subscriptionId,
       status: 'CREATING',
+      plan: plan.name,
+      cpu_limit: input.cpuLimit ?? plan.cpu_limit,
+      memory_limit_mb: input.memoryLimit ?? plan.memory_limit_mb,
     },
-    limits,
     trigger,
   );
   if (inserted)
@@ -98,97 +91,6 @@ export async function createInstance(
   }
   if (input.fromBackupId) await loadFromBackup(deps, instance.id, input.fromBackupId, trigger);
   return allocated && !input.fromBackupId ? allocated : getInstance(deps, instance.id);
-}
-
-/** What an instance takes from its plan, unless an admin sets it. */
-type PlanLimit = 'plan' | 'cpu_limit' | 'memory_limit_mb';
-
-/** What admit did: the instance, whether this call inserted it, and the slot it reserved with it (when one was free). */
-interface Admission {
-  instance: InstanceRow;
-  inserted: boolean;
-  reservation?: Reservation;
-}
-
-/**
- * Inserts the instance and its first event in one statement (one round trip inside the customer's lock). The event
- * is published once the transaction commits.
- */
-async function insertInstance(deps: Pick<Deps, 'events'>, trx: Transaction<Database>, row: NewInstanceRow, trigger: Trigger) {
-  const message = `created ${row.subdomain} (${row.status}) on plan ${row.plan}`;
-  const instance = await writeWithEvent(deps, trx, (db) => db.insertInto('instances').values(row).returningAll(), {
-    from: null,
-    to: null,
-    trigger,
-    message,
-  });
-  if (!instance) throw new Error(`inserting instance ${row.subdomain} returned no row`);
-  return instance;
-}
-
-/**
- * Inserts the instance and its first event unless the same request made it already, within the customer's limit,
- * and reserves it a slot in the same commit when a pool has one free. The customer's requests are taken one at a
- * time (a transaction-scoped advisory lock), so two at once cannot both pass the count.
- */
-async function admit(
-  deps: Deps,
-  request: Omit<NewInstanceRow, PlanLimit>,
-  limits: Promise<Pick<NewInstanceRow, PlanLimit>>,
-  trigger: Trigger,
-): Promise<Admission> {
-  const limit = deps.config.plans.maxInstancesPerCustomer;
-  try {
-    return await withTransaction(deps.db, async (trx) => {
-      await sql`select pg_advisory_xact_lock(hashtextextended(${`customer:${request.customer_id}`}, 0))`.execute(trx);
-      const row: NewInstanceRow = { ...request, ...(await limits) };
-      // What the customer's lock guards, read in one round trip: who holds the subdomain, and how many live instances.
-      const seen = await trx
-        .selectNoFrom((eb) => [
-          eb
-            .selectFrom('instances')
-            .select('id')
-            .where('subdomain', '=', row.subdomain)
-            .where('status', '<>', 'TERMINATED')
-            .as('holder_id'),
-          eb
-            .selectFrom('instances')
-            .select((count) => count.fn.countAll<string>().as('n'))
-            .where('customer_id', '=', row.customer_id)
-            .where('status', 'not in', endedStatuses)
-            .as('live'),
-        ])
-        .executeTakeFirstOrThrow();
-      if (seen.holder_id) {
-        const holder = await trx.selectFrom('instances').selectAll().where('id', '=', seen.holder_id).executeTakeFirstOrThrow();
-        if (holder.customer_id === row.customer_id && holder.name === row.name) return { instance: holder, inserted: false };
-        throw new DomainError('CONFLICT', `The subdomain ${row.subdomain} is already taken.`, 'input.subdomain');
-      }
-      const live = Number(seen.live ?? 0);
-      if (live >= limit) {
-        throw new DomainError(
-          'CONFLICT',
-          `Customer ${row.customer_id} already has ${live} live instances, the most allowed (MAX_INSTANCES_PER_CUSTOMER=${limit}).`,
-          'input.customerId',
-        );
-      }
-      const instance = await insertInstance(deps, trx, row, trigger);
-      return { instance, inserted: true, reservation: await reserveWithin(trx, instance.id) };
-    });
-  } catch (error) {
-    // Both unique indexes hold for live instances only: a subdomain taken by another customer at once, or a
-    // subscription that already has its instance.
-    if ((error as { code?: string }).code !== '23505') throw error;
-    const index = (error as { constraint?: string }).constraint;
-    if (index === 'instances_subscription_live') {
-      throw new DomainError(
-        'CONFLICT',
-        `Subscription ${request.subscription_id} is already linked to a live instance: one subscription pays for one instance.`,
-        'input.subscriptionId',
-      );
-    }
-    throw new DomainError('CONFLICT', `The subdomain ${request.subdomain} is already taken.`, 'input.subdomain');
-  }
 }
 
 export async function getInstance(deps: Pick<Deps, 'db'>, id: string): Promise<InstanceRow> {

@@ -89,28 +89,27 @@ export async function addProvisioningPool(executor: Executor, values: Omit<NewPo
 }
 
 /**
- * Take a slot, as two CTEs for a statement whose CTE `instance` yields the taker's row (none when it may not take
- * one): `pool`, the best pool with a free slot (by priority, then load), locked; `bumped`, that pool with one more
- * instance counted. `skip-locked` passes over pools other callers hold; `wait` waits for them.
+ * Take a slot, as two CTE bodies for a statement whose CTE `instance` yields a row when the taker may take one:
+ * `slotPoolSql` (the CTE `pool`), the best pool with a free slot (by priority, then load), locked once `instance`
+ * said yes (so a taker waiting on its own locks holds no pool); `slotBumpSql` (the CTE `bumped`), that pool with one
+ * more instance counted. `skip-locked` passes over pools other callers hold; `wait` waits for them.
  */
-export function takeSlotCtes(skipPoolIds: string[], locked: 'skip-locked' | 'wait'): RawBuilder<unknown> {
+export function slotPoolSql(skipPoolIds: string[], locked: 'skip-locked' | 'wait'): RawBuilder<{ id: string }> {
   const skip = skipPoolIds.length > 0 ? sql`and id not in (${sql.join(skipPoolIds)})` : sql``;
-  return sql`pool as (
-      select id from db_servers
-      where ${hasFreeSlotSql} ${skip}
-      order by priority, current_instances::float8 / max_instances, name
-      limit 1
-      for update ${locked === 'skip-locked' ? sql`skip locked` : sql``}
-    ), bumped as (
-      update db_servers
-      set current_instances = current_instances + 1,
-          status = ${statusAfterCount(sql<number>`current_instances + 1`)},
-          updated_at = now()
-      from pool, instance
-      where db_servers.id = pool.id
-      returning db_servers.*
-    )`;
+  return sql`select id from db_servers
+    where ${hasFreeSlotSql} ${skip} and exists (select 1 from instance)
+    order by priority, current_instances::float8 / max_instances, name
+    limit 1
+    for update ${locked === 'skip-locked' ? sql`skip locked` : sql``}`;
 }
+
+export const slotBumpSql = (): RawBuilder<PoolRow> => sql`update db_servers
+    set current_instances = current_instances + 1,
+        status = ${statusAfterCount(sql<number>`current_instances + 1`)},
+        updated_at = now()
+    from pool, instance
+    where db_servers.id = pool.id
+    returning db_servers.*`;
 
 /** Gives a slot back: one fewer instance counted, and a `full` pool opens. */
 export async function releaseSlot(executor: Executor, poolId: string): Promise<void> {

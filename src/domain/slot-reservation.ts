@@ -6,7 +6,7 @@ import { DomainError } from '../errors.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { statusesBefore } from './instance-status.js';
 import { lockInstance } from './instance-lock.js';
-import { releaseSlot, takeSlotCtes } from './pool-state.js';
+import { releaseSlot, slotBumpSql, slotPoolSql } from './pool-state.js';
 
 /**
  * How long a caller owns the slot it reserved while it makes the role and database. Far above the few hundred
@@ -41,13 +41,6 @@ export async function reserveSlot(deps: Deps, instanceId: string, skipPoolIds: s
 }
 
 /**
- * Reserves a slot inside the caller's transaction (the one that inserts the instance, so both commit together), on
- * a pool no other caller holds; undefined when there is none, and reserveSlot is left to decide.
- */
-export const reserveWithin = (trx: Transaction<Database>, instanceId: string): Promise<Reservation | undefined> =>
-  reserveAtOnce(trx, instanceId, [], 'skip-locked');
-
-/**
  * One statement, so one round trip (and its own commit, outside a transaction): the instance row (unallocated and
  * allocatable), the best pool with room (by priority, then load), its counter bumped, and the instance naming it.
  * `skip-locked` passes over pool rows other callers hold, so concurrent callers spread over the pools; `wait` waits
@@ -66,7 +59,7 @@ async function reserveAtOnce(
       select id from instances
       where id = ${instanceId} and db_allocation is null and status in (${sql.join(allocatable)})
       for update
-    ), ${takeSlotCtes(skipPoolIds, locked)}, reserved as (
+    ), pool as (${slotPoolSql(skipPoolIds, locked)}), bumped as (${slotBumpSql()}), reserved as (
       update instances
       set db_server_id = bumped.id, db_allocation = 'reserved', db_reserved_until = ${lease}, updated_at = now()
       from bumped
