@@ -19,6 +19,7 @@ import {
   withPoolCatalog,
   type TestDaemon,
 } from './support/harness.js';
+import { withTenant } from './support/tenant-data.js';
 
 const admin = { user: `pool_admin_kept_${process.pid}`, password: 'kept-admin-password-for-tests' };
 
@@ -108,6 +109,35 @@ describe('slot reservations and kept admin connections', () => {
     assert.deepEqual(await tenantOnServer(instance.id), { role: 1, database: 1 });
     const credentials = (await readCredentials(daemon.deps.redis, instance.id))!;
     await (await connectAsTenant(credentials)).end();
+  });
+
+  it('finishes a reservation whose daemon died after making the role and database: the role takes the new password, the data stays', async () => {
+    const pool = await registerPool('pool-resume-made', 3);
+    const instance = await abandonedReservation(pool.id);
+    const left = { role: tenantRoleName(instance.id), database: tenantDatabaseName(instance.id) };
+    // What the first try made before it died: its role (with the password it had drawn), the database, some data.
+    await withPoolCatalog(async (client) => {
+      await client.query(`create role ${left.role} login password 'the-first-try'`);
+      await client.query(`grant ${left.role} to current_user`);
+      await client.query(`create database ${left.database} owner ${left.role}`);
+    });
+    await withTenant(instance.id, async (client) => {
+      await client.query('create table left_behind (note text)');
+      await client.query(`insert into left_behind values ('made by the first try')`);
+    });
+
+    await retryWaitingAllocations(daemon.deps);
+
+    const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
+    assert.equal(row.status, 'ALLOCATED');
+    assert.equal(await poolCount(pool.id), 1);
+    const credentials = (await readCredentials(daemon.deps.redis, instance.id))!;
+    assert.notEqual(credentials.db_password, 'the-first-try');
+    const tenant = await connectAsTenant(credentials);
+    const { rows } = await tenant.query<{ note: string }>('select note from left_behind');
+    await tenant.end();
+    assert.deepEqual(rows, [{ note: 'made by the first try' }]);
+    await assert.rejects(connectAsTenant({ ...credentials, db_password: 'the-first-try' }), /password authentication failed/);
   });
 
   it('leaves a reservation to its caller until the lease runs out', async () => {

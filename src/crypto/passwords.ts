@@ -1,4 +1,4 @@
-import { createHash, createHmac, pbkdf2, pbkdf2Sync, randomBytes, randomInt } from 'node:crypto';
+import { createHash, createHmac, pbkdf2, randomBytes, randomInt } from 'node:crypto';
 import { promisify } from 'node:util';
 
 const pbkdf2Async = promisify(pbkdf2);
@@ -14,13 +14,9 @@ export function generatePassword(length = 32): string {
 
 /**
  * PostgreSQL's SCRAM-SHA-256 verifier for `password` (RFC 5802/7677, as `CREATE ROLE ... PASSWORD` accepts it),
- * so the plaintext never reaches the pool server, its statement log or its statistics.
+ * so the plaintext never reaches the pool server, its statement log or its statistics. The key derivation runs on
+ * libuv's thread pool: concurrent allocations do not queue on the event loop.
  */
-export function scramSha256Verifier(password: string, iterations = 4096, salt = randomBytes(16)): string {
-  return verifierFrom(pbkdf2Sync(password.normalize('NFKC'), salt, iterations, 32, 'sha256'), iterations, salt);
-}
-
-/** The same verifier, its key derivation on libuv's thread pool: concurrent allocations do not queue on the event loop. */
 export async function scramSha256VerifierAsync(password: string, iterations = 4096, salt = randomBytes(16)): Promise<string> {
   return verifierFrom(await pbkdf2Async(password.normalize('NFKC'), salt, iterations, 32, 'sha256'), iterations, salt);
 }

@@ -1,12 +1,11 @@
-import { generatePassword, scramSha256Verifier } from '../crypto/passwords.js';
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import type { DbCredentials } from './credentials.js';
+import { newTenantSecret } from './allocation.js';
 import { recordEvent, type Executor, type Trigger } from './instance-events.js';
 import { tenantDatabaseName, tenantRoleName } from './names.js';
+import { setRolePassword } from './pool-server.js';
 import { poolOfInstance } from './pools.js';
-
-const PASSWORD_LENGTH = 32;
 
 /**
  * Credentials for an allocated instance whose Redis copy expired before any secret was made: the tenant's role gets
@@ -16,11 +15,10 @@ const PASSWORD_LENGTH = 32;
 export async function reissueCredentials(deps: Deps, executor: Executor, instance: InstanceRow, trigger: Trigger): Promise<DbCredentials> {
   if (!instance.db_server_id || !instance.db_host) throw new Error(`instance ${instance.id} has no database to re-issue credentials for`);
   const pool = await poolOfInstance(executor, instance);
-  const password = generatePassword(PASSWORD_LENGTH);
+  const { password, verifier } = newTenantSecret();
   const role = tenantRoleName(instance.id);
-  await deps.poolConnections.use(pool, (client) =>
-    client.query(`alter role ${client.escapeIdentifier(role)} with password ${client.escapeLiteral(scramSha256Verifier(password))}`),
-  );
+  const derived = await verifier;
+  await deps.poolConnections.use(pool, (client) => setRolePassword(client, role, derived));
   await recordEvent(deps, executor, instance.id, trigger, `database credentials expired: role ${role} given a new password`);
   deps.log.info({ event: 'credentials.reissued', instanceId: instance.id, role }, 'database credentials re-issued');
   return {

@@ -55,9 +55,16 @@ export async function assertCanHostTenants(client: AdminClient): Promise<void> {
   }
 }
 
+/** SQLSTATEs of what an interrupted try may have left: the role, the database. */
+const DUPLICATE_OBJECT = '42710';
+const DUPLICATE_DATABASE = '42P04';
+
+const hasCode = (error: unknown, code: string): boolean => (error as { code?: string }).code === code;
+
 /**
  * Makes `tenant.role` (LOGIN, the password behind `verifier`, a connection limit) and `tenant.database` owned by it,
- * closed to PUBLIC. `verifier` comes from scramSha256Verifier*: the plaintext never reaches the server.
+ * closed to PUBLIC. `verifier` comes from scramSha256VerifierAsync: the plaintext never reaches the server.
+ * Three round trips (statements that may share a transaction are sent together; CREATE DATABASE cannot).
  * Idempotent: a role left by an interrupted try is given the new password, an existing database is kept.
  */
 export async function ensureTenantDatabase(
@@ -68,31 +75,26 @@ export async function ensureTenantDatabase(
 ): Promise<void> {
   const role = client.escapeIdentifier(tenant.role);
   const database = client.escapeIdentifier(tenant.database);
-  const limit = Math.trunc(connectionLimit);
-
-  const roleExists = (await client.query('select 1 from pg_roles where rolname = $1', [tenant.role])).rowCount === 1;
-  if (roleExists) {
-    await setRolePassword(client, tenant.role, verifier);
-    await client.query(`alter role ${role} with login connection limit ${limit}`);
-  } else {
-    // The role must INHERIT: it owns the schema `public` through its implicit membership of pg_database_owner (15+).
-    await client.query(
-      `create role ${role} with login nosuperuser nocreatedb nocreaterole password ${client.escapeLiteral(verifier)} connection limit ${limit}`,
-    );
-  }
+  const login = `login password ${client.escapeLiteral(verifier)} connection limit ${Math.trunc(connectionLimit)}`;
   // A non-superuser admin (PostgreSQL 15) must be a member of the owner to create a database owned by it.
-  await client.query(`grant ${role} to current_user`);
-
-  const databaseExists = (await client.query('select 1 from pg_database where datname = $1', [tenant.database])).rowCount === 1;
-  if (!databaseExists) {
-    await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8'`);
+  const adminJoinsRole = `grant ${role} to current_user`;
+  try {
+    // The role must INHERIT: it owns the schema `public` through its implicit membership of pg_database_owner (15+).
+    await client.query(`create role ${role} with nosuperuser nocreatedb nocreaterole ${login}; ${adminJoinsRole}`);
+  } catch (error) {
+    if (!hasCode(error, DUPLICATE_OBJECT)) throw error;
+    await client.query(`alter role ${role} with ${login}; ${adminJoinsRole}`);
   }
-  await client.query(`revoke all on database ${database} from public`);
-  await client.query(`grant connect, temporary on database ${database} to ${role}`);
+  try {
+    await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8'`);
+  } catch (error) {
+    if (!hasCode(error, DUPLICATE_DATABASE)) throw error;
+  }
+  await client.query(`revoke all on database ${database} from public; grant connect, temporary on database ${database} to ${role}`);
 }
 
 /**
- * Gives an existing role the password behind `verifier` (a SCRAM-SHA-256 verifier from scramSha256Verifier*), so the
+ * Gives an existing role the password behind `verifier` (a SCRAM-SHA-256 verifier from scramSha256VerifierAsync), so the
  * plaintext never reaches the server. Re-issuing credentials goes through here.
  */
 export async function setRolePassword(client: AdminClient, role: string, verifier: string): Promise<void> {
