@@ -8,12 +8,14 @@
  * The control connection runs with lock_timeout=5s, as production would: a caller failing on it is counted.
  * Sign-ups go over HTTP to a daemon in a process of its own, as deployed: the bench's own work as a client (fetch,
  * JSON) does not run on the daemon's event loop. The daemon in this process serves the in-process calls and set-up.
+ * Each sign-up is a new customer's, as sign-ups are: one customer's requests queue behind one another by design.
  */
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { generatePassword, scramSha256VerifierAsync } from '../src/crypto/passwords.js';
 import { createInstance } from '../src/domain/instances.js';
-import { dropTenantDatabase, ensureTenantDatabase } from '../src/domain/pool-server.js';
+import { dropTenantDatabase, type TenantDatabase } from '../src/domain/pool-server.js';
 import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { instanceLabels, managedLabels } from '../src/swarm/labels.js';
 import { createService, listTasks } from '../src/swarm/swarm.js';
@@ -94,13 +96,30 @@ async function concurrently(callers: number, total: number, call: (caller: numbe
 /** The daemon the sign-ups go to: its GraphQL client. */
 type Served = TestDaemon['gql'];
 
+/** A sign-up is a new customer's first instance. */
+const signUpInput = () => instanceInput({ customerId: randomUUID() });
+
 async function signUp(served: Served): Promise<void> {
-  const result = await served(CREATE_INSTANCE, { input: instanceInput() });
+  const result = await served(CREATE_INSTANCE, { input: signUpInput() });
   const status = result.data?.createInstance?.status;
   if (status !== 'ALLOCATED') throw new Error(`sign-up ended ${status ?? JSON.stringify(result.errors)}`);
 }
 
 const bareTenant = (n: number) => ({ database: `bench_bare_${n}`, role: `bench_bare_${n}_user` });
+
+/**
+ * The bare DDL the daemon's allocation is measured against: CREATE ROLE (with a password, its SCRAM verifier derived
+ * here), GRANT, CREATE DATABASE and REVOKE, one statement at a time on a kept admin connection.
+ */
+async function bareDdl(client: pg.Client, tenant: TenantDatabase): Promise<void> {
+  const verifier = await scramSha256VerifierAsync(generatePassword());
+  const role = client.escapeIdentifier(tenant.role);
+  const database = client.escapeIdentifier(tenant.database);
+  await client.query(`create role ${role} with login password ${client.escapeLiteral(verifier)} connection limit 10`);
+  await client.query(`grant ${role} to current_user`);
+  await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8'`);
+  await client.query(`revoke all on database ${database} from public`);
+}
 
 /** The bare DDL by `clients` kept connections spread over `servers`; what they made is dropped afterwards. */
 async function bareThroughput(servers: Server[], total: number) {
@@ -108,7 +127,7 @@ async function bareThroughput(servers: Server[], total: number) {
   const made: { client: pg.Client; n: number }[] = [];
   const result = await concurrently(CALLERS, total, async (caller, n) => {
     const client = clients[caller]!;
-    await ensureTenantDatabase(client, bareTenant(n), await scramSha256VerifierAsync(generatePassword()), 10);
+    await bareDdl(client, bareTenant(n));
     made.push({ client, n });
   });
   for (const { client, n } of made) await dropTenantDatabase(client, bareTenant(n));
@@ -166,11 +185,11 @@ async function latency(daemon: TestDaemon, served: Served) {
     if (run >= 0) daemonMs.push(performance.now() - start);
     // The same call without HTTP and GraphQL: what allocation itself adds.
     start = performance.now();
-    const created = await createInstance(daemon.deps, instanceInput());
+    const created = await createInstance(daemon.deps, signUpInput());
     if (created.status !== 'ALLOCATED') throw new Error(`sign-up ended ${created.status}`);
     if (run >= 0) domainMs.push(performance.now() - start);
     start = performance.now();
-    await ensureTenantDatabase(client, bareTenant(100_000 + run), await scramSha256VerifierAsync(generatePassword()), 10);
+    await bareDdl(client, bareTenant(100_000 + run));
     if (run >= 0) bareMs.push(performance.now() - start);
   }
   for (let run = -WARM_UP_RUNS; run < LATENCY_RUNS; run++) await dropTenantDatabase(client, bareTenant(100_000 + run));
