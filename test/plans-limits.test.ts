@@ -90,6 +90,10 @@ describe('plans decide resources; customers are held to their limits', () => {
       [small.data.createInstance.plan, small.data.createInstance.cpuLimit, small.data.createInstance.memoryLimitMb],
       ['odoo-small', 0.5, 512],
     );
+    const history = await daemon.gql(`query($id: ID!) { instance(id: $id) { events(first: 1) { edges { node { message } } } } }`, {
+      id: small.data.createInstance.id,
+    });
+    assert.match(history.data.instance.events.edges[0].node.message, /^created .* on plan odoo-small$/);
 
     const onUnknown = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', planName: 'odoo-enterprise-yearly' });
     const unknown = await daemon.gql(CREATE, { input: instanceInput({ subscriptionId: onUnknown.subscriptionId }) }, { token: customer });

@@ -1,14 +1,22 @@
 import { sql } from 'kysely';
-import type { Database, InstanceRow, NewInstanceRow, PoolRow } from '../db/schema.js';
+import type { Database, InstanceRow, NewInstanceRow, PlanRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
 import { writeWithEvent, type Trigger } from './instance-events.js';
 import { endedStatuses } from './instance-status.js';
+import { chosenPlanSql } from './plans.js';
 import { slotBumpSql, slotPoolSql } from './pool-state.js';
 import { RESERVATION_LEASE_MS, type Reservation } from './slot-reservation.js';
 
 /** What an instance takes from its plan, unless an admin sets it. */
 export type PlanLimit = 'plan' | 'cpu_limit' | 'memory_limit_mb';
+
+/** The plan asked for (a subscription's planName; resolved as resolvePlan does) and what an admin set instead. */
+export interface PlanRequest {
+  name: string | null | undefined;
+  cpuLimit?: number | null;
+  memoryLimitMb?: number | null;
+}
 
 /** What admit did: the instance, whether this call inserted it, and the slot it reserved with it (when one was free). */
 export interface Admission {
@@ -25,6 +33,7 @@ type PgError = { code?: string; constraint?: string; detail?: string };
 
 /** The CTEs the admitting statement reads: `admitted` runs admit_instance; `pool` and `bumped` take a slot after it. */
 interface AdmissionCtes {
+  plan: PlanRow;
   admitted: { customer_id: string };
   instance: { one: number };
   pool: { id: string };
@@ -32,16 +41,17 @@ interface AdmissionCtes {
 }
 
 /**
- * Inserts the instance and its first event, within the customer's limit, with a slot reserved on the best pool
- * with room when one is free: one statement, so one round trip and one commit. admit_instance takes the customer's
+ * Inserts the instance on its plan and its first event, within the customer's limit, with a slot reserved on the
+ * best pool with room when one is free: one statement, so one round trip and one commit. admit_instance takes the customer's
  * lock and checks under it before anything is written; the same request again (customer, name, subdomain) returns
  * the instance it made.
  */
-export async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): Promise<Admission> {
+export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, plan: PlanRequest, trigger: Trigger): Promise<Admission> {
   const limit = deps.config.plans.maxInstancesPerCustomer;
   const lease = new Date(Date.now() + RESERVATION_LEASE_MS);
   try {
     const creator = deps.db
+      .with('plan', () => sql<PlanRow>`(${chosenPlanSql(deps.config, plan.name)})`)
       .with(
         'admitted',
         () =>
@@ -60,13 +70,21 @@ export async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): 
           .insertInto('instances')
           .values({
             ...row,
+            plan: db.selectFrom('plan').select('name'),
+            cpu_limit: plan.cpuLimit ?? db.selectFrom('plan').select('cpu_limit'),
+            memory_limit_mb: plan.memoryLimitMb ?? db.selectFrom('plan').select('memory_limit_mb'),
             customer_id: db.selectFrom('admitted').select('customer_id'),
             db_server_id: db.selectFrom('bumped').select('id'),
             db_allocation: db.selectFrom('bumped').select(sql<'reserved'>`'reserved'`.as('allocation')),
             db_reserved_until: db.selectFrom('bumped').select(sql<Date>`${lease}::timestamptz`.as('lease')),
           })
           .returningAll(),
-      { from: null, to: null, trigger, message: `created ${row.subdomain} (${row.status}) on plan ${row.plan}` },
+      {
+        from: null,
+        to: null,
+        trigger,
+        message: sql<string>`${`created ${row.subdomain} (${row.status}) on plan `} || (select name from plan)`,
+      },
       creator,
     );
     if (!instance) throw new Error(`inserting instance ${row.subdomain} returned no row`);
@@ -79,7 +97,7 @@ export async function admit(deps: Deps, row: NewInstanceRow, trigger: Trigger): 
 }
 
 /** Why admit_instance or a unique index refused the row: the same request's instance, or a CONFLICT naming the field. */
-async function refused(deps: Deps, row: NewInstanceRow, limit: number, thrown: unknown): Promise<Admission> {
+async function refused(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, limit: number, thrown: unknown): Promise<Admission> {
   const error = thrown as PgError;
   if (error.code === SUBDOMAIN_HELD) {
     const holder = await deps.db.selectFrom('instances').selectAll().where('id', '=', error.detail!).executeTakeFirst();

@@ -45,7 +45,12 @@ export async function recordEvent(
 }
 
 /** An event's values but its instance id, for an INSERT ... SELECT from the rows a statement writes. */
-const eventSelection = (from: InstanceStatus | null, to: InstanceStatus | null, trigger: Trigger, message: string | null) => [
+const eventSelection = (
+  from: InstanceStatus | null,
+  to: InstanceStatus | null,
+  trigger: Trigger,
+  message: string | RawBuilder<string> | null,
+) => [
   sql<InstanceStatus | null>`${from}::varchar`.as('from_status'),
   sql<InstanceStatus | null>`${to}::varchar`.as('to_status'),
   sql<string>`${trigger.cause}::varchar`.as('cause'),
@@ -63,13 +68,13 @@ export type InstanceWrite<DB extends Database = Database> = (
 /**
  * The instance row `write` writes and its event, in one statement (atomic in or out of a transaction, one round
  * trip); the event is published once `executor` commits. Undefined when `write` wrote no row. `creator`, when given,
- * is `executor` with CTEs the write reads.
+ * is `executor` with CTEs the write (and a message given as SQL) reads.
  */
 export async function writeWithEvent<DB extends Database = Database>(
   deps: Pick<Deps, 'events'>,
   executor: Executor,
   write: InstanceWrite<DB>,
-  event: { from: InstanceStatus | null; to: InstanceStatus | null; trigger: Trigger; message: string | null },
+  event: { from: InstanceStatus | null; to: InstanceStatus | null; trigger: Trigger; message: string | RawBuilder<string> | null },
   creator: QueryCreator<DB> = executor as unknown as QueryCreator<DB>,
 ): Promise<InstanceRow | undefined> {
   const { from, to, trigger, message } = event;
@@ -80,22 +85,22 @@ export async function writeWithEvent<DB extends Database = Database>(
         .insertInto('instance_events')
         .columns(eventColumns)
         .expression((eb) => eb.selectFrom('written').select(['written.id', ...eventSelection(from, to, trigger, message)]))
-        .returning(['id as event_id', 'created_at as event_created_at']),
+        .returning(['id as event_id', 'created_at as event_created_at', 'message as event_message']),
     )
     .selectFrom('written')
     .innerJoin('event', (join) => join.onTrue())
     .selectAll('written')
-    .select(['event.event_id', 'event.event_created_at'])
+    .select(['event.event_id', 'event.event_created_at', 'event.event_message'])
     .executeTakeFirst();
   if (!row) return undefined;
-  const { event_id, event_created_at, ...written } = row;
+  const { event_id, event_created_at, event_message, ...written } = row;
   const published = {
     instance_id: written.id,
     from_status: from,
     to_status: to,
     cause: trigger.cause,
     actor: trigger.actor,
-    message,
+    message: event_message,
     id: event_id,
     created_at: event_created_at,
   };

@@ -7,7 +7,6 @@ import { DomainError, notFound, validationFailed } from '../errors.js';
 import { allocateInstance, newTenantSecret } from './allocation.js';
 import { admit } from './admission.js';
 import type { Trigger } from './instance-events.js';
-import { resolvePlan } from './plans.js';
 import { isUuid } from './names.js';
 import { checkPageSize, pageOf, readTimeCursor, timeCursor, toMillisecond, type Page, type PageRequest } from './pages.js';
 import { isReservedSubdomain } from './reserved-names.js';
@@ -60,7 +59,6 @@ export async function createInstance(
   if (input.fromBackupId) await usableBackup(deps, input.fromBackupId, input.customerId);
   const subscriptionId = input.subscriptionId?.toLowerCase() ?? null;
   const subscription = subscriptionId ? await subscriptionOfCustomer(deps, subscriptionId, input.customerId) : null;
-  const plan = await resolvePlan(deps, subscription?.planName);
   const { instance, inserted, reservation } = await admit(
     deps,
     {
@@ -71,10 +69,8 @@ export async function createInstance(
       admin_email: input.adminEmail,
       subscription_id: subscriptionId,
       status: 'CREATING',
-      plan: plan.name,
-      cpu_limit: input.cpuLimit ?? plan.cpu_limit,
-      memory_limit_mb: input.memoryLimit ?? plan.memory_limit_mb,
     },
+    { name: subscription?.planName, cpuLimit: input.cpuLimit, memoryLimitMb: input.memoryLimit },
     trigger,
   );
   if (inserted)

@@ -1,6 +1,7 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { z } from 'zod';
 import type { PlanRow } from '../db/schema.js';
+import type { Config } from '../config/config.js';
 import type { Deps } from '../deps.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { parseInput } from './validation.js';
@@ -41,10 +42,24 @@ export async function listPlans(deps: Pick<Deps, 'db' | 'config'>): Promise<Plan
   return rows.some((row) => row.name === defaultName) ? rows : [builtInPlan(defaultName), ...rows];
 }
 
-/** The plan named (by a Kill Bill subscription's planName), or DEFAULT_PLAN when there is none or it is not in the catalog. */
+const planColumns = sql.join(['name', 'cpu_limit', 'memory_limit_mb', 'description', 'created_at', 'updated_at'].map((c) => sql.ref(c)));
+
+/**
+ * The plan named (by a Kill Bill subscription's planName), or DEFAULT_PLAN when there is none or it is not in the
+ * catalog, else the built-in default: one row, as a query a statement can read from (admission reads it while it
+ * inserts the instance).
+ */
+export function chosenPlanSql(config: Pick<Config, 'plans'>, name: string | null | undefined): RawBuilder<PlanRow> {
+  const defaultName = config.plans.defaultPlan;
+  const builtIn = builtInPlan(defaultName);
+  return sql<PlanRow>`select ${planColumns} from (
+      select ${planColumns}, 0 as rank from plans where name = ${name || defaultName}
+      union all select ${planColumns}, 1 from plans where name = ${defaultName}
+      union all select ${builtIn.name}, ${builtIn.cpu_limit}, ${builtIn.memory_limit_mb}, ${builtIn.description},
+        ${builtIn.created_at}, ${builtIn.updated_at}, 2
+    ) as candidates order by rank limit 1`;
+}
+
 export async function resolvePlan(deps: Pick<Deps, 'db' | 'config'>, name: string | null | undefined): Promise<PlanRow> {
-  const defaultName = deps.config.plans.defaultPlan;
-  const wanted = [...new Set([name, defaultName].filter((n): n is string => !!n))];
-  const rows = await deps.db.selectFrom('plans').selectAll().where('name', 'in', wanted).execute();
-  return rows.find((row) => row.name === name) ?? rows.find((row) => row.name === defaultName) ?? builtInPlan(defaultName);
+  return (await chosenPlanSql(deps.config, name).execute(deps.db)).rows[0]!;
 }
