@@ -9,7 +9,7 @@ import { slotBumpSql, slotPoolSql } from './pool-state.js';
 import { RESERVATION_LEASE_MS, type Reservation } from './slot-reservation.js';
 
 /** What an instance takes from its plan, unless an admin sets it. */
-export type PlanLimit = 'plan' | 'cpu_limit' | 'memory_limit_mb';
+type PlanLimit = 'plan' | 'cpu_limit' | 'memory_limit_mb';
 
 /** The plan asked for (a subscription's planName; resolved as resolvePlan does) and what an admin set instead. */
 export interface PlanRequest {
@@ -42,9 +42,9 @@ interface AdmissionCtes {
 
 /**
  * Inserts the instance on its plan and its first event, within the customer's limit, with a slot reserved on the
- * best pool with room when one is free: one statement, so one round trip and one commit. admit_instance takes the customer's
- * lock and checks under it before anything is written; the same request again (customer, name, subdomain) returns
- * the instance it made.
+ * best pool with room when one is free: one statement, so one round trip and one commit. admit_instance takes the
+ * customer's lock and checks under it before anything is written; the same request again (customer, name,
+ * subdomain) returns the instance it made.
  */
 export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, plan: PlanRequest, trigger: Trigger): Promise<Admission> {
   const limit = deps.config.plans.maxInstancesPerCustomer;
@@ -73,6 +73,7 @@ export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, pl
             plan: db.selectFrom('plan').select('name'),
             cpu_limit: plan.cpuLimit ?? db.selectFrom('plan').select('cpu_limit'),
             memory_limit_mb: plan.memoryLimitMb ?? db.selectFrom('plan').select('memory_limit_mb'),
+            // From admit_instance: the row cannot be written before the customer's check has run.
             customer_id: db.selectFrom('admitted').select('customer_id'),
             db_server_id: db.selectFrom('bumped').select('id'),
             db_allocation: db.selectFrom('bumped').select(sql<'reserved'>`'reserved'`.as('allocation')),
