@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { PostgresCursor, PostgresPoolClient } from 'kysely';
-import type pg from 'pg';
+import pg from 'pg';
 
 /** Past this many statements prepared on one connection, further ones are sent unnamed: a bound on the server's memory. */
-export const PREPARED_PER_CONNECTION = 200;
+const PREPARED_PER_CONNECTION = 200;
 
 /** A connection's prepared statements: their names carry a generation, renewed when the schema changed under them. */
 interface Prepared {
@@ -18,7 +18,7 @@ const statementName = (generation: number, text: string): string => `k${generati
 
 /** PostgreSQL refuses a prepared statement whose result columns changed since it was prepared (a migration added one). */
 const isStalePlan = (error: unknown): boolean =>
-  (error as { code?: string }).code === '0A000' && /cached plan must not change result type/.test((error as Error).message);
+  error instanceof pg.DatabaseError && error.code === '0A000' && /cached plan must not change result type/.test(error.message);
 
 /**
  * A pooled connection whose parameterised statements are prepared once and then reused: the server parses each of

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import type { Database, InstanceRow, NewInstanceRow, PlanRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
@@ -28,8 +29,6 @@ export interface Admission {
 /** The SQLSTATEs admit_instance (migration 013) raises a refusal with; its DETAIL says who holds, or how many. */
 const SUBDOMAIN_HELD = 'IA001';
 const AT_LIMIT = 'IA002';
-
-type PgError = { code?: string; constraint?: string; detail?: string };
 
 /** The CTEs the admitting statement reads: `admitted` runs admit_instance; `pool` and `bumped` take a slot after it. */
 interface AdmissionCtes {
@@ -98,8 +97,8 @@ export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, pl
 }
 
 /** Why admit_instance or a unique index refused the row: the same request's instance, or a CONFLICT naming the field. */
-async function refused(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, limit: number, thrown: unknown): Promise<Admission> {
-  const error = thrown as PgError;
+async function refused(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, limit: number, error: unknown): Promise<Admission> {
+  if (!(error instanceof pg.DatabaseError)) throw error;
   if (error.code === SUBDOMAIN_HELD) {
     const holder = await deps.db.selectFrom('instances').selectAll().where('id', '=', error.detail!).executeTakeFirst();
     if (holder?.customer_id === row.customer_id && holder.name === row.name) return { instance: holder, inserted: false };
@@ -114,7 +113,7 @@ async function refused(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, limit: 
   }
   // Both unique indexes hold for live instances only: a subdomain taken by another customer at once, or a
   // subscription that already has its instance.
-  if (error.code !== '23505') throw thrown;
+  if (error.code !== '23505') throw error;
   if (error.constraint === 'instances_subscription_live') {
     throw new DomainError(
       'CONFLICT',

@@ -59,7 +59,7 @@ export async function assertCanHostTenants(client: AdminClient): Promise<void> {
 const DUPLICATE_OBJECT = '42710';
 const DUPLICATE_DATABASE = '42P04';
 
-const hasCode = (error: unknown, code: string): boolean => (error as { code?: string }).code === code;
+const hasCode = (error: unknown, code: string): boolean => error instanceof pg.DatabaseError && error.code === code;
 
 /**
  * Makes `tenant.role` (LOGIN, the password behind `verifier`, a connection limit) and `tenant.database` owned by it,
