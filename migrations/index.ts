@@ -10,6 +10,7 @@ import * as billingTruth from './009_billing_truth.js';
 import * as allocationReservations from './010_allocation_reservations.js';
 import * as backups from './012_backups.js';
 import * as instanceAdmission from './013_instance_admission.js';
+import * as reservationsByPool from './014_reservations_by_pool.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -24,4 +25,5 @@ export const migrations: Record<string, Migration> = {
   '010_allocation_reservations': allocationReservations,
   '012_backups': backups,
   '013_instance_admission': instanceAdmission,
+  '014_reservations_by_pool': reservationsByPool,
 };

@@ -50,7 +50,11 @@ describe('slot reservations and kept admin connections', () => {
       await client.query(`grant ${admin.user} to current_user`);
     });
   });
-  beforeEach(() => resetState(daemon.deps));
+  beforeEach(async () => {
+    await resetState(daemon.deps);
+    // The pools are gone: their kept connections close, as the health job closes them, so sessions counted are a test's own.
+    await daemon.deps.poolConnections.retain([]);
+  });
   after(async () => {
     await resetState(daemon.deps);
     await daemon.stop();
@@ -205,6 +209,26 @@ describe('slot reservations and kept admin connections', () => {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => silent.close(resolve));
     }
+  });
+
+  it('gives a sign-up to the pool with fewer reservations in flight before the less loaded one of the same priority', async () => {
+    const loaded = await registerPool('pool-loaded', 10);
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance.dbServerId, loaded.id);
+    }
+    const busy = await registerPool('pool-busy', 10);
+    // Another caller (or replica) is making a tenant's role and database on the less loaded pool right now.
+    const inFlight = await abandonedReservation(busy.id);
+    await daemon.deps.db
+      .updateTable('instances')
+      .set({ db_reserved_until: new Date(Date.now() + RESERVATION_LEASE_MS) })
+      .where('id', '=', inFlight.id)
+      .execute();
+
+    const next = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance;
+    assert.equal(next.status, 'ALLOCATED');
+    assert.equal(next.dbServerId, loaded.id, 'pool-busy (load 1/10, one in flight) is passed over for pool-loaded (3/10, none)');
+    assert.deepEqual([await poolCount(busy.id), await poolCount(loaded.id)], [1, 4]);
   });
 
   it('keeps at most POOL_ADMIN_CONNECTIONS admin connections per pool, reused, and closes them when idle', async () => {

@@ -89,16 +89,25 @@ export async function addProvisioningPool(executor: Executor, values: Omit<NewPo
 }
 
 /**
+ * A pool's reservations whose role and database are still being made. Among pools of one priority the one with the
+ * fewest goes first: by load alone, a slower server would be handed as many sign-ups as a fast one, and the DDL
+ * pending on it would pile up (its CPU then spent on contention) while the fast one idles.
+ */
+const reservationsInFlightSql = sql<number>`(select count(*) from instances reserved
+    where reserved.db_server_id = db_servers.id and reserved.db_allocation = 'reserved')`;
+
+/**
  * Take a slot, as two CTE bodies for a statement whose CTE `instance` yields a row when the taker may take one:
- * `slotPoolSql` (the CTE `pool`), the best pool with a free slot (by priority, then load), locked once `instance`
- * said yes (so a taker waiting on its own locks holds no pool); `slotBumpSql` (the CTE `bumped`), that pool with one
- * more instance counted. `skip-locked` passes over pools other callers hold; `wait` waits for them.
+ * `slotPoolSql` (the CTE `pool`), the best pool with a free slot (by priority, then reservations in flight, then
+ * load), locked once `instance` said yes (so a taker waiting on its own locks holds no pool); `slotBumpSql` (the CTE
+ * `bumped`), that pool with one more instance counted. `skip-locked` passes over pools other callers hold; `wait`
+ * waits for them.
  */
 export function slotPoolSql(skipPoolIds: string[], locked: 'skip-locked' | 'wait'): RawBuilder<{ id: string }> {
   const skip = skipPoolIds.length > 0 ? sql`and id not in (${sql.join(skipPoolIds)})` : sql``;
   return sql`select id from db_servers
     where ${hasFreeSlotSql} ${skip} and exists (select 1 from instance)
-    order by priority, current_instances::float8 / max_instances, name
+    order by priority, ${reservationsInFlightSql}, current_instances::float8 / max_instances, name
     limit 1
     for update ${locked === 'skip-locked' ? sql`skip locked` : sql``}`;
 }

@@ -42,7 +42,7 @@ export async function reserveSlot(deps: Deps, instanceId: string, skipPoolIds: s
 
 /**
  * One statement, so one round trip (and its own commit, outside a transaction): the instance row (unallocated and
- * allocatable), the best pool with room (by priority, then load), its counter bumped, and the instance naming it.
+ * allocatable), the best pool with room (as `slotPoolSql` orders them), its counter bumped, and the instance naming it.
  * `skip-locked` passes over pool rows other callers hold, so concurrent callers spread over the pools; `wait` waits
  * for them (each held only for another caller's bump), so a pool with room never reads as full. Nothing when any of
  * that does not hold.
