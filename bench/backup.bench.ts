@@ -7,6 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,8 @@ import { promisify } from 'node:util';
 import type pg from 'pg';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { backupDir } from '../src/swarm/backup-job.js';
+import { oneShotJob, onNetwork } from '../src/swarm/spec-parts.js';
+import { createService, removeJob } from '../src/swarm/swarm.js';
 import {
   CREATE_INSTANCE,
   eventually,
@@ -63,7 +66,36 @@ const RESTORE_BASELINE = 'restore baseline: createdb + pg_restore + untar, on th
 const RESTORE_BASELINE_J2 = 'restore, for comparison: createdb + pg_restore -j 2 + untar, on the host';
 const SWAPPED = 'in place: restoreInstance to data swapped (final backup included)';
 const RUNNING = 'in place: restoreInstance to RUNNING again';
+const EMPTY_JOB = 'floor: an empty one-shot job (`true`, the same image), created to exited';
 const work = await mkdtemp(join(tmpdir(), 'backup-bench-'));
+
+/**
+ * What any job on the swarm costs before it does anything: Swarm schedules a job's task (~170 ms here) and starts
+ * its container (~100 ms). A job of the backup's image on the host's network that runs `true`, timed from its
+ * creation to its container's exit (the Docker event the daemon waits for too).
+ */
+async function emptyJobMs(index: number): Promise<number> {
+  const { docker, config } = daemon.deps;
+  const name = `bench-empty-job-${process.pid}-${index}`;
+  const events = await docker.getEvents({
+    filters: { type: ['container'], event: ['die'], label: [`com.docker.swarm.service.name=${name}`] },
+  });
+  const died = once(events, 'data');
+  const start = performance.now();
+  await createService(
+    docker,
+    oneShotJob(name, config.dockerLabels, {
+      ContainerSpec: { Image: config.postgresPoolImage, Command: ['true'] },
+      RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
+      Networks: onNetwork('host'),
+    }),
+  );
+  await died;
+  const elapsed = performance.now() - start;
+  (events as unknown as { destroy: () => void }).destroy();
+  await removeJob(docker, name);
+  return elapsed;
+}
 
 /** One dataset in a tenant of its own: its figures and their ratios, printed. */
 async function measure(dataset: (typeof datasets)[number]): Promise<void> {
@@ -91,14 +123,14 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
   process.stderr.write(`tenant data: database ${(Number(sizes) / 1024 / 1024).toFixed(0)} MB, filestore ${filestoreMb.toFixed(0)} MB\n`);
 
   const samples: Record<string, number[]> = Object.fromEntries(
-    [BACKUP, BACKUP_ROWS, BACKUP_BASELINE, RESTORE, LOAD, RESTORE_BASELINE, RESTORE_BASELINE_J2, SWAPPED, RUNNING].map((name) => [
-      name,
-      [],
-    ]),
+    [BACKUP, BACKUP_ROWS, BACKUP_BASELINE, RESTORE, LOAD, RESTORE_BASELINE, RESTORE_BASELINE_J2, SWAPPED, RUNNING, EMPTY_JOB].map(
+      (name) => [name, []],
+    ),
   );
   const record = (name: string, ms: number) => samples[name]!.push(ms);
 
   for (let index = 0; index < runs; index++) {
+    record(EMPTY_JOB, await emptyJobMs(index));
     let start = performance.now();
     const requested = (await daemon.gql('mutation($id: ID!) { backupInstance(instanceId: $id) { id } }', { id })).data.backupInstance;
     const backup = await eventually(
@@ -207,6 +239,9 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
   console.log(`  restore, ${dataset.label}  ${ratio(RESTORE, p50(RESTORE_BASELINE))}`);
   console.log(
     `  restore, ${dataset.label}, vs pg_restore -j 2 as the job loads (not the goal)  ${ratio(RESTORE, p50(RESTORE_BASELINE_J2))}`,
+  );
+  console.log(
+    `  the least a Swarm job could reach, (baseline + empty job) / baseline: backup ${((p50(BACKUP_BASELINE) + p50(EMPTY_JOB)) / p50(BACKUP_BASELINE)).toFixed(2)}x, restore ${((p50(RESTORE_BASELINE) + p50(EMPTY_JOB)) / p50(RESTORE_BASELINE)).toFixed(2)}x`,
   );
   console.log(
     `  in place, ${dataset.label}, to data swapped, vs both baselines (it takes a final backup first)  ${ratio(SWAPPED, p50(BACKUP_BASELINE) + p50(RESTORE_BASELINE))}`,
