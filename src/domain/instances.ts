@@ -23,7 +23,7 @@ export const createInstanceInput = z.object({
     .trim()
     .min(1, 'must not be empty')
     .max(100, 'must be at most 100 characters')
-    .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters'),
+    .regex(/^[^\p{Cc}]*$/u, 'must not contain control characters'),
   subdomain: z
     .string()
     .regex(
