@@ -36,7 +36,12 @@ export function createEventBus(redisUrl: string, publishClient: Redis, log: Logg
     eventTarget: createRedisEventTarget({ publishClient: publisher as unknown as Redis, subscribeClient: subscriber as unknown as Redis }),
   });
   return {
-    publish: (instanceId, event) => pubSub.publish('instance-events', instanceId, { ...event, created_at: event.created_at.toISOString() }),
+    publish: (instanceId, event) => {
+      const message = { ...event, created_at: event.created_at.toISOString() };
+      // Sent once the work at hand has gone on (the next statement, the response): writing to Redis wakes it, which
+      // costs the caller a few tenths of a millisecond it need not wait for. Events keep their order.
+      setImmediate(() => pubSub.publish('instance-events', instanceId, message));
+    },
     subscribe: (instanceId) => pubSub.subscribe('instance-events', instanceId),
     close: () => subscribeClient.disconnect(),
   };
