@@ -3,10 +3,10 @@ import pg from 'pg';
 import type { Database, InstanceRow, NewInstanceRow, PlanRow, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
-import { writeWithEvent, type Trigger } from './instance-events.js';
+import { writeWithEventAnd, type Trigger } from './instance-events.js';
 import { endedStatuses } from './instance-status.js';
 import { chosenPlanSql } from './plans.js';
-import { slotBumpSql, slotPoolSql } from './pool-state.js';
+import { poolAccessJsonSql, slotBumpSql, slotPoolSql, type PoolAccess } from './pool-state.js';
 import { RESERVATION_LEASE_MS, type Reservation } from './slot-reservation.js';
 
 /** What an instance takes from its plan, unless an admin sets it. */
@@ -61,7 +61,7 @@ export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, pl
       .with('instance', () => sql<AdmissionCtes['instance']>`(select 1 as one from admitted)`)
       .with('pool', () => sql<AdmissionCtes['pool']>`(${slotPoolSql([], 'skip-locked')})`)
       .with('bumped', () => sql<PoolRow>`(${slotBumpSql()})`);
-    const instance = await writeWithEvent<Database & AdmissionCtes>(
+    const written = await writeWithEventAnd<Database & AdmissionCtes, PoolAccess>(
       deps,
       deps.db,
       (db) =>
@@ -86,10 +86,12 @@ export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, pl
         message: sql<string>`${`created ${row.subdomain} (${row.status}) on plan `} || (select name from plan)`,
       },
       creator,
+      // The pool the slot was taken on, for its DDL: read by the same statement, not by another round trip.
+      sql<PoolAccess>`(select ${poolAccessJsonSql('bumped')} from bumped)`,
     );
-    if (!instance) throw new Error(`inserting instance ${row.subdomain} returned no row`);
-    if (!instance.db_server_id) return { instance, inserted: true };
-    const pool = await deps.db.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id).executeTakeFirstOrThrow();
+    if (!written) throw new Error(`inserting instance ${row.subdomain} returned no row`);
+    const { written: instance, extra: pool } = written;
+    if (!pool) return { instance, inserted: true };
     return { instance, inserted: true, reservation: { instance: { id: instance.id, status: instance.status }, pool, lease } };
   } catch (error) {
     return refused(deps, row, limit, error);

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { generatePassword, scramSha256VerifierAsync } from '../crypto/passwords.js';
-import type { InstanceRow, PoolRow } from '../db/schema.js';
+import type { InstanceRow } from '../db/schema.js';
+import type { PoolAccess } from './pool-state.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { deleteCredentials, storeCredentials } from './credentials.js';
@@ -226,7 +227,7 @@ async function recordWaiting(deps: Deps, instanceId: string, trigger: Trigger, e
 }
 
 /** What tenants are given: a provisioned pool's service name on the overlay, a registered pool's own address. */
-const tenantAddress = (pool: PoolRow) => ({ host: pool.tenant_host ?? pool.host, port: pool.tenant_port ?? pool.port });
+const tenantAddress = (pool: PoolAccess) => ({ host: pool.tenant_host ?? pool.host, port: pool.tenant_port ?? pool.port });
 
 /** No room anywhere: start one more pool, unless one is already being made for that reason. */
 async function growPools(deps: Deps): Promise<void> {

@@ -74,9 +74,29 @@ export async function writeWithEvent<DB extends Database = Database>(
   deps: Pick<Deps, 'events'>,
   executor: Executor,
   write: InstanceWrite<DB>,
-  event: { from: InstanceStatus | null; to: InstanceStatus | null; trigger: Trigger; message: string | RawBuilder<string> | null },
+  event: InstanceEventWritten,
   creator: QueryCreator<DB> = executor as unknown as QueryCreator<DB>,
 ): Promise<InstanceRow | undefined> {
+  return (await writeWithEventAnd(deps, executor, write, event, creator, null))?.written;
+}
+
+/** The event recorded with a write: the move it makes, who caused it, and a message (or SQL that makes it). */
+export interface InstanceEventWritten {
+  from: InstanceStatus | null;
+  to: InstanceStatus | null;
+  trigger: Trigger;
+  message: string | RawBuilder<string> | null;
+}
+
+/** `writeWithEvent`, reading `extra` (SQL over the statement's CTEs, such as a row another CTE wrote) in the same statement. */
+export async function writeWithEventAnd<DB extends Database, Extra>(
+  deps: Pick<Deps, 'events'>,
+  executor: Executor,
+  write: InstanceWrite<DB>,
+  event: InstanceEventWritten,
+  creator: QueryCreator<DB>,
+  extra: RawBuilder<Extra> | null,
+): Promise<{ written: InstanceRow; extra: Extra | null } | undefined> {
   const { from, to, trigger, message } = event;
   const row = await (creator as unknown as QueryCreator<Database>)
     .with('written', write as unknown as InstanceWrite)
@@ -91,9 +111,10 @@ export async function writeWithEvent<DB extends Database = Database>(
     .innerJoin('event', (join) => join.onTrue())
     .selectAll('written')
     .select(['event.event_id', 'event.event_created_at', 'event.event_message'])
+    .select((extra ?? sql<Extra | null>`null`).as('extra'))
     .executeTakeFirst();
   if (!row) return undefined;
-  const { event_id, event_created_at, event_message, ...written } = row;
+  const { event_id, event_created_at, event_message, extra: extraRead, ...written } = row;
   const published = {
     instance_id: written.id,
     from_status: from,
@@ -105,7 +126,7 @@ export async function writeWithEvent<DB extends Database = Database>(
     created_at: event_created_at,
   };
   afterCommit(executor, () => deps.events.publish(written.id, published));
-  return written;
+  return { written, extra: extraRead as Extra | null };
 }
 
 /**

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { unsealSecret } from '../crypto/secret-box.js';
-import type { PoolRow, PoolStatus } from '../db/schema.js';
+import type { PoolStatus } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import type { AdminClient } from './pool-server.js';
-import { isInService } from './pool-state.js';
+import { isInService, type PoolAccess } from './pool-state.js';
 
 export interface PoolConnectionsOptions {
   masterKey: Buffer;
@@ -18,9 +18,9 @@ export interface PoolConnectionsOptions {
 /** Kept admin connections to each pool server, so an allocation pays no login: the pool's own DDL is the cost. */
 export interface PoolConnections {
   /** Runs `work` on one of the pool's admin connections; a connection that broke is closed rather than lent again. */
-  use<T>(pool: PoolRow, work: (client: AdminClient) => Promise<T>): Promise<T>;
+  use<T>(pool: PoolAccess, work: (client: AdminClient) => Promise<T>): Promise<T>;
   /** Closes the connections of every pool not among `pools` as they read now (gone, or another password or status). */
-  retain(pools: PoolRow[]): Promise<void>;
+  retain(pools: PoolAccess[]): Promise<void>;
   /** Closes one pool's connections (say, after its health probe failed). */
   drop(poolId: string): Promise<void>;
   /** Connections per pool: open, idle, and callers waiting for one. */
@@ -32,7 +32,7 @@ export interface PoolConnections {
 const serviceClass = (status: PoolStatus): string => (isInService(status) ? 'in-service' : status);
 
 /** What the connections were opened with: when a pool's row no longer matches, they are closed. */
-const fingerprint = (pool: PoolRow): string =>
+const fingerprint = (pool: PoolAccess): string =>
   JSON.stringify([pool.host, pool.port, pool.admin_user, pool.admin_password_encrypted, serviceClass(pool.status)]);
 
 interface Entry {
@@ -55,7 +55,7 @@ export function createPoolConnections(options: PoolConnectionsOptions): PoolConn
     await entry.pool.end().catch(() => undefined);
   };
 
-  const entryFor = (row: PoolRow): Entry => {
+  const entryFor = (row: PoolAccess): Entry => {
     const wanted = fingerprint(row);
     const current = entries.get(row.id);
     if (current?.fingerprint === wanted) return current;

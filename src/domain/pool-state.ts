@@ -112,6 +112,24 @@ export function slotPoolSql(skipPoolIds: string[], locked: 'skip-locked' | 'wait
     for update ${locked === 'skip-locked' ? sql`skip locked` : sql``}`;
 }
 
+/** What reaching a pool's server takes: its address (and the one tenants use), its admin, and its status. */
+export const poolAccessColumns = [
+  'id',
+  'name',
+  'host',
+  'port',
+  'tenant_host',
+  'tenant_port',
+  'admin_user',
+  'admin_password_encrypted',
+  'status',
+] as const satisfies readonly (keyof PoolRow)[];
+export type PoolAccess = Pick<PoolRow, (typeof poolAccessColumns)[number]>;
+
+/** A pool row's access columns as one JSON value (all strings and integers: nothing JSON would change the type of). */
+export const poolAccessJsonSql = (table: string): RawBuilder<PoolAccess> =>
+  sql`json_build_object(${sql.join(poolAccessColumns.map((column) => sql`${sql.lit(column)}::text, ${sql.ref(`${table}.${column}`)}`))})`;
+
 export const slotBumpSql = (): RawBuilder<PoolRow> => sql`update db_servers
     set current_instances = current_instances + 1,
         status = ${statusAfterCount(sql<number>`current_instances + 1`)},

@@ -6,7 +6,7 @@ import { DomainError } from '../errors.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { statusesBefore } from './instance-status.js';
 import { lockInstance } from './instance-lock.js';
-import { releaseSlot, slotBumpSql, slotPoolSql } from './pool-state.js';
+import { releaseSlot, slotBumpSql, slotPoolSql, type PoolAccess } from './pool-state.js';
 
 /**
  * How long a caller owns the slot it reserved while it makes the role and database. Far above the few hundred
@@ -17,7 +17,7 @@ export const RESERVATION_LEASE_MS = 120_000;
 /** A slot counted on `pool` for the instance (in `status`), owned by the caller until `lease`. */
 export interface Reservation {
   instance: Pick<InstanceRow, 'id' | 'status'>;
-  pool: PoolRow;
+  pool: PoolAccess;
   lease: Date;
 }
 
