@@ -69,8 +69,8 @@ describe('slot reservations and kept admin connections', () => {
     return result.data.registerPool as { id: string; maxInstances: number };
   };
 
-  /** What a daemon killed right after reserving a slot leaves: the pool counts it, the instance names the pool. */
-  const abandonedReservation = async (poolId: string) => {
+  /** A slot reserved on the pool, owned until `leaseUntil`: the pool counts it, the instance names the pool. */
+  const reservation = async (poolId: string, leaseUntil: Date) => {
     const instance = await daemon.deps.db
       .insertInto('instances')
       .values({
@@ -84,7 +84,7 @@ describe('slot reservations and kept admin connections', () => {
         status: 'CREATING',
         db_server_id: poolId,
         db_allocation: 'reserved',
-        db_reserved_until: new Date(Date.now() - 1000),
+        db_reserved_until: leaseUntil,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -95,6 +95,10 @@ describe('slot reservations and kept admin connections', () => {
       .execute();
     return instance;
   };
+  /** What a daemon killed right after reserving a slot leaves, its lease run out. */
+  const abandonedReservation = (poolId: string) => reservation(poolId, new Date(Date.now() - 1000));
+  /** Another caller (or replica) at work on the slot: its lease still runs. */
+  const reservationInFlight = (poolId: string) => reservation(poolId, new Date(Date.now() + RESERVATION_LEASE_MS));
 
   const poolCount = async (poolId: string) =>
     (await daemon.deps.db.selectFrom('db_servers').select('current_instances').where('id', '=', poolId).executeTakeFirstOrThrow())
@@ -146,12 +150,7 @@ describe('slot reservations and kept admin connections', () => {
 
   it('leaves a reservation to its caller until the lease runs out', async () => {
     const pool = await registerPool('pool-lease', 3);
-    const instance = await abandonedReservation(pool.id);
-    await daemon.deps.db
-      .updateTable('instances')
-      .set({ db_reserved_until: new Date(Date.now() + RESERVATION_LEASE_MS) })
-      .where('id', '=', instance.id)
-      .execute();
+    const instance = await reservationInFlight(pool.id);
     await retryWaitingAllocations(daemon.deps);
     const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
     assert.equal(row.status, 'CREATING');
@@ -218,12 +217,7 @@ describe('slot reservations and kept admin connections', () => {
     }
     const busy = await registerPool('pool-busy', 10);
     // Another caller (or replica) is making a tenant's role and database on the less loaded pool right now.
-    const inFlight = await abandonedReservation(busy.id);
-    await daemon.deps.db
-      .updateTable('instances')
-      .set({ db_reserved_until: new Date(Date.now() + RESERVATION_LEASE_MS) })
-      .where('id', '=', inFlight.id)
-      .execute();
+    await reservationInFlight(busy.id);
 
     const next = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance;
     assert.equal(next.status, 'ALLOCATED');
