@@ -111,7 +111,7 @@ export async function writeWithEventAnd<DB extends Database, Extra>(
     .innerJoin('event', (join) => join.onTrue())
     .selectAll('written')
     .select(['event.event_id', 'event.event_created_at', 'event.event_message'])
-    .select((extra ?? sql<Extra | null>`null`).as('extra'))
+    .$if(extra !== null, (query) => query.select(extra!.as('extra')))
     .executeTakeFirst();
   if (!row) return undefined;
   const { event_id, event_created_at, event_message, extra: extraRead, ...written } = row;
@@ -126,7 +126,7 @@ export async function writeWithEventAnd<DB extends Database, Extra>(
     created_at: event_created_at,
   };
   afterCommit(executor, () => deps.events.publish(written.id, published));
-  return { written, extra: extraRead as Extra | null };
+  return { written, extra: (extraRead as Extra | undefined) ?? null };
 }
 
 /**
