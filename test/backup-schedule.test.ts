@@ -98,9 +98,11 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
         instanceId,
         backupId,
         exportId: 'left',
+        dumpSha256: '0'.repeat(64),
         image: daemon.deps.config.postgresPoolImage,
         network: null,
         cephfsRoot: daemon.deps.config.cephfsRoot,
+        uid: daemon.deps.config.odooUid,
         extraLabels: daemon.deps.config.dockerLabels,
       });
       spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
