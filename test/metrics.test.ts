@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { projectRoot } from '../src/project-root.js';
-import { startTestDaemon, type TestDaemon } from './support/harness.js';
+import { scrapeMetrics, startTestDaemon, type TestDaemon } from './support/harness.js';
 
 const version = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -14,7 +14,7 @@ describe('Prometheus conventions', () => {
   });
   after(() => daemon.stop());
 
-  const scrape = async () => (await fetch(`${daemon.url}/metrics`)).text();
+  const scrape = async () => (await scrapeMetrics(daemon.url)).text();
 
   it('names default metrics the standard way, labels no series `job`, and says which build runs', async () => {
     const metrics = await scrape();
