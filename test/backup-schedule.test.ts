@@ -3,14 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { removeEndedJobs } from '../src/domain/backup-jobs.js';
+import { exportJobName, exportLeftovers, removeEndedJobs } from '../src/domain/backup-jobs.js';
 import { applyRetention } from '../src/domain/backup-retention.js';
+import { backupInstance } from '../src/domain/backups.js';
 import { scheduleBackups } from '../src/jobs/backups.js';
-import { backupDir, exportJobSpec } from '../src/swarm/backup-job.js';
+import { backupDir, exportJobSpec, exportsDir } from '../src/swarm/backup-job.js';
 import { roleLabels } from '../src/swarm/labels.js';
 import { createService, ensureSecret, findServiceByName } from '../src/swarm/swarm.js';
 import {
   customerToken,
+  defaultCustomerId,
   eventually,
   instanceInput,
   registerLocalPool,
@@ -126,6 +128,72 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
     await daemon.deps.db.updateTable('backups').set({ status: 'FAILED', error: 'test' }).where('id', '=', running.id).execute();
     await removeEndedJobs(daemon.deps);
     assert.equal(await findServiceByName(daemon.deps.docker, runningJob), undefined);
+  });
+
+  it('refuses a manual backup the storage has no room for, and a customer’s manual backups and restores beyond 24 a day', async () => {
+    const { id } = await allocatedInstance(daemon);
+    const crowded = {
+      ...daemon.deps,
+      config: { ...daemon.deps.config, backups: { ...daemon.deps.config.backups, minFreeMb: 100 * 1024 * 1024 } },
+    };
+    await assert.rejects(backupInstance(crowded, id, { cause: 'backupInstance', actor: 'admin' }), /MiB free, less than the 104857600 MiB/);
+
+    const { id: other } = await allocatedInstance(daemon);
+    const actor = `customer:${defaultCustomerId}`;
+    const earlier = new Date(Date.now() - 2 * 3600_000);
+    await daemon.deps.db
+      .insertInto('backups')
+      .values(
+        Array.from({ length: 24 }, () => ({
+          instance_id: other,
+          kind: 'MANUAL' as const,
+          status: 'COMPLETED' as const,
+          actor,
+          created_at: earlier,
+        })),
+      )
+      .execute();
+    const refused = await daemon.gql(BACKUP_INSTANCE, { id }, { token: await customerToken(defaultCustomerId) });
+    assert.equal(refused.errors?.[0]?.extensions?.code, 'CONFLICT');
+    assert.match(refused.errors[0].message, /At most 24 manual backups and restores a day/);
+  });
+
+  it('sweeps the export job and SQL file a download left when the daemon stopped, once no download can still read them', async () => {
+    const { id: instanceId } = await allocatedInstance(daemon);
+    const exportId = randomUUID();
+    const spec = exportJobSpec({
+      name: exportJobName(exportId),
+      instanceId,
+      backupId: randomUUID(),
+      exportId,
+      dumpSha256: '0'.repeat(64),
+      image: daemon.deps.config.postgresPoolImage,
+      network: null,
+      cephfsRoot: daemon.deps.config.cephfsRoot,
+      uid: daemon.deps.config.odooUid,
+      extraLabels: daemon.deps.config.dockerLabels,
+    });
+    spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
+    await createService(daemon.deps.docker, spec);
+    const files = exportLeftovers(daemon.deps.config.cephfsRoot, instanceId, exportId);
+    await mkdir(exportsDir(daemon.deps.config.cephfsRoot, instanceId), { recursive: true });
+    for (const file of files) await writeFile(file, 'select 1;');
+    const present = async () =>
+      Promise.all(
+        files.map((file) =>
+          access(file).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      );
+
+    await removeEndedJobs(daemon.deps);
+    assert.ok(await findServiceByName(daemon.deps.docker, exportJobName(exportId)), 'a download may still be reading it');
+    assert.deepEqual(await present(), [true, true]);
+    await removeEndedJobs(daemon.deps, new Date(Date.now() + 2 * 3600_000));
+    assert.equal(await findServiceByName(daemon.deps.docker, exportJobName(exportId)), undefined, 'the job is swept');
+    assert.deepEqual(await present(), [false, false], 'with what it wrote');
   });
 
   it('backs up every RUNNING instance at BACKUP_CRON, each at its own offset, and not the others', async () => {
