@@ -43,6 +43,23 @@ const exists = (path: string) =>
 
 describe('backups: one at a time, on schedule, across restarts, kept as promised', () => {
   let daemon: TestDaemon;
+  /** A job as a daemon stopped in the middle leaves it (it sleeps instead of exporting). */
+  const leaveJob = async (name: string, instanceId: string, exportId: string) => {
+    const spec = exportJobSpec({
+      name,
+      instanceId,
+      backupId: randomUUID(),
+      exportId,
+      dumpSha256: '0'.repeat(64),
+      image: daemon.deps.config.postgresPoolImage,
+      network: null,
+      cephfsRoot: daemon.deps.config.cephfsRoot,
+      uid: daemon.deps.config.odooUid,
+      extraLabels: daemon.deps.config.dockerLabels,
+    });
+    spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
+    await createService(daemon.deps.docker, spec);
+  };
   before(async () => {
     daemon = await startTestDaemon({ BACKUP_SPREAD_SECONDS: '0' });
     await resetState(daemon.deps);
@@ -95,20 +112,7 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
       const name = `bk-${backupId}`;
       const labels = roleLabels(instanceId, 'backup', daemon.deps.config.dockerLabels);
       await ensureSecret(daemon.deps.docker, `${name}-pgpass`, 'x', labels);
-      const spec = exportJobSpec({
-        name,
-        instanceId,
-        backupId,
-        exportId: 'left',
-        dumpSha256: '0'.repeat(64),
-        image: daemon.deps.config.postgresPoolImage,
-        network: null,
-        cephfsRoot: daemon.deps.config.cephfsRoot,
-        uid: daemon.deps.config.odooUid,
-        extraLabels: daemon.deps.config.dockerLabels,
-      });
-      spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
-      await createService(daemon.deps.docker, spec);
+      await leaveJob(name, instanceId, 'left');
       return name;
     };
     const endedJob = await leave(endedFor, ended.id);
@@ -161,32 +165,11 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
   it('sweeps the export job and SQL file a download left when the daemon stopped, once no download can still read them', async () => {
     const { id: instanceId } = await allocatedInstance(daemon);
     const exportId = randomUUID();
-    const spec = exportJobSpec({
-      name: exportJobName(exportId),
-      instanceId,
-      backupId: randomUUID(),
-      exportId,
-      dumpSha256: '0'.repeat(64),
-      image: daemon.deps.config.postgresPoolImage,
-      network: null,
-      cephfsRoot: daemon.deps.config.cephfsRoot,
-      uid: daemon.deps.config.odooUid,
-      extraLabels: daemon.deps.config.dockerLabels,
-    });
-    spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
-    await createService(daemon.deps.docker, spec);
+    await leaveJob(exportJobName(exportId), instanceId, exportId);
     const files = exportLeftovers(daemon.deps.config.cephfsRoot, instanceId, exportId);
     await mkdir(exportsDir(daemon.deps.config.cephfsRoot, instanceId), { recursive: true });
     for (const file of files) await writeFile(file, 'select 1;');
-    const present = async () =>
-      Promise.all(
-        files.map((file) =>
-          access(file).then(
-            () => true,
-            () => false,
-          ),
-        ),
-      );
+    const present = () => Promise.all(files.map(exists));
 
     await removeEndedJobs(daemon.deps);
     assert.ok(await findServiceByName(daemon.deps.docker, exportJobName(exportId)), 'a download may still be reading it');
