@@ -10,6 +10,7 @@ import { changeInstancePlan } from '../src/domain/plan-change.js';
 import { tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../src/domain/names.js';
 import type { DbCredentials } from '../src/domain/credentials.js';
 import { readCredentials } from '../src/domain/credentials.js';
+import { repairTenantLogin, storedLogin } from '../src/domain/tenant-login.js';
 import { backupDir, instanceBackupsDir } from '../src/swarm/backup-job.js';
 import { odooProductionSettings } from '../src/swarm/odoo-config.js';
 import { instanceDataDir } from '../src/swarm/odoo-service.js';
@@ -371,6 +372,21 @@ describe('a hostile tenant reaches nothing beyond its own database and files', (
       [],
     );
     assert.ok(second.id, 'a second instance fitted while the first was live');
+  });
+
+  it('gets one maintenance login however many callers make it at once (a backup started twice, a reset beside a dump)', async () => {
+    const { login } = await storedLogin(daemon.deps, neighbour.id);
+    const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', neighbour.id).executeTakeFirstOrThrow();
+    await Promise.all(Array.from({ length: 6 }, () => repairTenantLogin(daemon.deps, row, login)));
+    const members = await catalog<{ rolname: string }>(
+      'select r.rolname from pg_auth_members m join pg_roles r on r.oid = m.roleid join pg_roles u on u.oid = m.member where u.rolname = $1',
+      [login.user],
+    );
+    assert.deepEqual(
+      members.map((row) => row.rolname),
+      [tenantRoleName(neighbour.id)],
+      'a member of the tenant’s role and of nothing else',
+    );
   });
 
   it('a default privilege it set in `postgres` does not keep its role from being dropped', async () => {

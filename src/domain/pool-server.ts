@@ -109,7 +109,9 @@ const MAINTENANCE_CONNECTION_LIMIT = 8;
  * Makes (or repairs) the tenant's maintenance login: LOGIN with the password behind `verifier`, a member of the
  * tenant's role and of nothing else, so a session of it can do no more than the tenant (a tenant's trigger that runs
  * `SET ROLE NONE` in it lands here, not on the pool admin). The admin joins it only to end its sessions when the
- * tenant's database goes. Idempotent: an existing login gets the password again (the tenant may have changed it).
+ * tenant's database goes. Idempotent, and safe to run twice at once (a transaction-scoped advisory lock on the role's
+ * name: concurrent DDL on one role fails otherwise); an existing login gets the password again (the tenant may have
+ * changed it) and loses session defaults the tenant may have set on it. Two round trips.
  */
 export async function ensureMaintenanceRole(
   client: AdminClient,
@@ -118,18 +120,21 @@ export async function ensureMaintenanceRole(
 ): Promise<void> {
   const role = client.escapeIdentifier(names.role);
   const tenant = client.escapeIdentifier(names.tenantRole);
+  const name = client.escapeLiteral(names.role);
   const login = `login password ${client.escapeLiteral(verifier)} connection limit ${MAINTENANCE_CONNECTION_LIMIT}`;
   try {
-    await client.query(
-      `create role ${role} with nosuperuser nocreatedb nocreaterole ${login} in role ${tenant}; grant ${role} to current_user`,
-    );
+    const results = (await client.query(
+      `begin; select pg_advisory_xact_lock(hashtext(${name})); select 1 from pg_roles where rolname = ${name}`,
+    )) as unknown as pg.QueryResult[];
+    const exists = results[2]!.rowCount === 1;
+    // The attributes it was made without stay: a non-superuser admin may not even name them in ALTER ROLE.
+    const ddl = exists
+      ? `alter role ${role} with ${login}; alter role ${role} reset all; grant ${tenant} to ${role}`
+      : `create role ${role} with nosuperuser nocreatedb nocreaterole ${login} in role ${tenant}`;
+    await client.query(`${ddl}; grant ${role} to current_user; commit`);
   } catch (error) {
-    if (!hasCode(error, DUPLICATE_OBJECT)) throw error;
-    // Session defaults the tenant may have set on it (ALTER ROLE ... SET from a session of its own) go too. The
-    // attributes it was made without stay (a non-superuser admin may not even name them here).
-    await client.query(
-      `alter role ${role} with ${login}; alter role ${role} reset all; grant ${tenant} to ${role}; grant ${role} to current_user`,
-    );
+    await client.query('rollback').catch(() => undefined);
+    throw error;
   }
 }
 
