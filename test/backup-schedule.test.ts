@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { exportJobName, exportLeftovers, removeEndedJobs } from '../src/domain/backup-jobs.js';
+import { exportJobName, exportLeftovers, removeEndedJobs, removeOrphanJobContainers } from '../src/domain/backup-jobs.js';
 import { applyRetention } from '../src/domain/backup-retention.js';
 import { backupInstance } from '../src/domain/backups.js';
 import { scheduleBackups } from '../src/jobs/backups.js';
@@ -58,7 +58,7 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
       extraLabels: daemon.deps.config.dockerLabels,
     });
     spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
-    await createService(daemon.deps.docker, spec);
+    return { id: await createService(daemon.deps.docker, spec) };
   };
   before(async () => {
     daemon = await startTestDaemon({ BACKUP_SPREAD_SECONDS: '0' });
@@ -132,6 +132,23 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
     await daemon.deps.db.updateTable('backups').set({ status: 'FAILED', error: 'test' }).where('id', '=', running.id).execute();
     await removeEndedJobs(daemon.deps);
     assert.equal(await findServiceByName(daemon.deps.docker, runningJob), undefined);
+  });
+
+  it('removes the container a job left when its service went as Swarm was creating it', async () => {
+    const { id: instanceId } = await allocatedInstance(daemon);
+    const left = (service: string) => ({
+      Image: daemon.deps.config.postgresPoolImage,
+      Cmd: ['true'],
+      Labels: { ...roleLabels(instanceId, 'restore', daemon.deps.config.dockerLabels), 'com.docker.swarm.service.id': service },
+    });
+    const orphan = await daemon.deps.docker.createContainer(left(`gone-${randomUUID()}`));
+    const { id: jobId } = await leaveJob(exportJobName(randomUUID()), instanceId, 'kept');
+    const owned = await daemon.deps.docker.createContainer(left(jobId));
+    await removeOrphanJobContainers(daemon.deps);
+    const present = async (id: string) => (await daemon.deps.docker.listContainers({ all: true, filters: { id: [id] } })).length === 1;
+    assert.equal(await present(orphan.id), false, 'the container of a job that is gone is removed');
+    assert.equal(await present(owned.id), true, 'one whose job is still there is the job’s');
+    await owned.remove({ force: true });
   });
 
   it('refuses a manual backup the storage has no room for, and a customer’s manual backups and restores beyond 24 a day', async () => {

@@ -4,7 +4,7 @@ import { isUuid } from './names.js';
 import type { Deps } from '../deps.js';
 import { exportsDir, pgpassLine, type PoolReach } from '../swarm/backup-job.js';
 import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from '../swarm/docker-types.js';
-import { labelFilters, labelKeys, roleLabels } from '../swarm/labels.js';
+import { labelFilters, labelKeys, managedLabels, roleLabels } from '../swarm/labels.js';
 import { createService, ensureSecret, findServiceByName, hasStatusCode, removeJob, removeSecret, taskLogTail } from '../swarm/swarm.js';
 import { repairTenantLogin, storedLogin } from './tenant-login.js';
 
@@ -134,6 +134,31 @@ export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config
     await removeSecret(deps.docker, secret.ID).catch((error: Error) =>
       deps.log.debug({ event: 'backup.secret_left', secret: secret.Spec.Name, reason: error.message }),
     );
+  }
+}
+
+/** One-shot jobs' roles: their containers stay once they ended, for the daemon to remove with the job. */
+const jobRoles = new Set(['init', 'backup', 'restore']);
+const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
+
+/**
+ * Removes the containers of one-shot jobs whose service is gone: a job removed just as Swarm created its task's
+ * container (a restore failing at once, a download's export ending) leaves it behind, created or exited, for good.
+ */
+export async function removeOrphanJobContainers(deps: Pick<Deps, 'docker' | 'config' | 'log'>): Promise<void> {
+  const filters = labelFilters(managedLabels(deps.config.dockerLabels));
+  const [containers, services] = await Promise.all([
+    deps.docker.listContainers({ all: true, filters: { ...filters, status: ['created', 'exited', 'dead'] } }),
+    deps.docker.listServices({ filters }) as unknown as Promise<SwarmService[]>,
+  ]);
+  const live = new Set(services.map((service) => service.ID));
+  for (const container of containers) {
+    const service = container.Labels[SERVICE_ID_LABEL];
+    if (!service || live.has(service) || !jobRoles.has(container.Labels[labelKeys.role] ?? '')) continue;
+    await deps.docker
+      .getContainer(container.Id)
+      .remove({ force: true, v: true })
+      .catch((error: Error) => deps.log.debug({ event: 'backup.container_left', container: container.Id, reason: error.message }));
   }
 }
 

@@ -11,6 +11,7 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
 import { closeDeps, connectDeps, startDaemon, type Daemon } from '../../src/daemon.js';
 import type { Deps } from '../../src/deps.js';
+import { removeOrphanJobContainers } from '../../src/domain/backup-jobs.js';
 import { dropTenantDatabase, withPoolAdmin } from '../../src/domain/pool-server.js';
 import { poolAdminAccess } from '../../src/domain/pools.js';
 import { tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../../src/domain/names.js';
@@ -136,9 +137,10 @@ export async function startTestDaemon(env: Record<string, string> = {}): Promise
   };
 }
 
-/** Removes this run's services, then their secrets (Docker refuses while a service still uses one). */
+/** Removes this run's services (and the containers their jobs left), then their secrets (Docker refuses while a service still uses one). */
 export async function removeDockerObjects(deps: Deps): Promise<void> {
   for (const service of await listServices(deps.docker, runLabels)) await removeService(deps.docker, service.ID);
+  await removeOrphanJobContainers(deps);
   const secrets = (await deps.docker.listSecrets({ filters: labelFilters(runLabels) })) as unknown as SwarmSecret[];
   for (const secret of secrets) {
     await eventually(
