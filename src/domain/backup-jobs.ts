@@ -143,14 +143,14 @@ const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
 
 /**
  * Removes the containers of one-shot jobs whose service is gone: a job removed just as Swarm created its task's
- * container (a restore failing at once, a download's export ending) leaves it behind, created or exited, for good.
+ * container (a restore failing at once, a download's export ending) leaves it behind for good, created, exited, or
+ * even running what nobody follows any more.
  */
 export async function removeOrphanJobContainers(deps: Pick<Deps, 'docker' | 'config' | 'log'>): Promise<void> {
   const filters = labelFilters(managedLabels(deps.config.dockerLabels));
-  const [containers, services] = await Promise.all([
-    deps.docker.listContainers({ all: true, filters: { ...filters, status: ['created', 'exited', 'dead'] } }),
-    deps.docker.listServices({ filters }) as unknown as Promise<SwarmService[]>,
-  ]);
+  // Containers first: a service made after this listing has no container in it, so none is taken for an orphan.
+  const containers = await deps.docker.listContainers({ all: true, filters });
+  const services = (await deps.docker.listServices({ filters })) as unknown as SwarmService[];
   const live = new Set(services.map((service) => service.ID));
   for (const container of containers) {
     const service = container.Labels[SERVICE_ID_LABEL];
