@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import type pg from 'pg';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { backupDir } from '../src/swarm/backup-job.js';
-import { oneShotJob, onNetwork } from '../src/swarm/spec-parts.js';
+import { oneShotJob } from '../src/swarm/spec-parts.js';
 import { createService, removeJob } from '../src/swarm/swarm.js';
 import {
   CREATE_INSTANCE,
@@ -71,8 +71,9 @@ const work = await mkdtemp(join(tmpdir(), 'backup-bench-'));
 
 /**
  * What any job on the swarm costs before it does anything: Swarm schedules a job's task (~170 ms here) and starts
- * its container (~100 ms). A job of the backup's image on the host's network that runs `true`, timed from its
- * creation to its container's exit (the Docker event the daemon waits for too).
+ * its container (~100 ms). A job of the backup's image, set up as the daemon's jobs are (the tenant's uid, no
+ * capabilities, Docker's default bridge), that runs `true`, timed from its creation to its container's exit (the
+ * Docker event the daemon waits for too).
  */
 async function emptyJobMs(index: number): Promise<number> {
   const { docker, config } = daemon.deps;
@@ -85,9 +86,13 @@ async function emptyJobMs(index: number): Promise<number> {
   await createService(
     docker,
     oneShotJob(name, config.dockerLabels, {
-      ContainerSpec: { Image: config.postgresPoolImage, Command: ['true'] },
+      ContainerSpec: {
+        Image: config.postgresPoolImage,
+        Command: ['true'],
+        User: `${config.odooUid}:${config.odooUid}`,
+        CapabilityDrop: ['ALL'],
+      },
       RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
-      Networks: onNetwork('host'),
     }),
   );
   await died;

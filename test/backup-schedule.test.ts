@@ -3,14 +3,16 @@ import { randomUUID } from 'node:crypto';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { removeEndedJobs } from '../src/domain/backup-jobs.js';
+import { exportJobName, exportLeftovers, removeEndedJobs, removeOrphanJobContainers } from '../src/domain/backup-jobs.js';
 import { applyRetention } from '../src/domain/backup-retention.js';
+import { backupInstance } from '../src/domain/backups.js';
 import { scheduleBackups } from '../src/jobs/backups.js';
-import { backupDir, exportJobSpec } from '../src/swarm/backup-job.js';
+import { backupDir, exportJobSpec, exportsDir } from '../src/swarm/backup-job.js';
 import { roleLabels } from '../src/swarm/labels.js';
 import { createService, ensureSecret, findServiceByName } from '../src/swarm/swarm.js';
 import {
   customerToken,
+  defaultCustomerId,
   eventually,
   instanceInput,
   registerLocalPool,
@@ -41,6 +43,23 @@ const exists = (path: string) =>
 
 describe('backups: one at a time, on schedule, across restarts, kept as promised', () => {
   let daemon: TestDaemon;
+  /** A job as a daemon stopped in the middle leaves it (it sleeps instead of exporting). */
+  const leaveJob = async (name: string, instanceId: string, exportId: string) => {
+    const spec = exportJobSpec({
+      name,
+      instanceId,
+      backupId: randomUUID(),
+      exportId,
+      dumpSha256: '0'.repeat(64),
+      image: daemon.deps.config.postgresPoolImage,
+      network: null,
+      cephfsRoot: daemon.deps.config.cephfsRoot,
+      uid: daemon.deps.config.odooUid,
+      extraLabels: daemon.deps.config.dockerLabels,
+    });
+    spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
+    return { id: await createService(daemon.deps.docker, spec) };
+  };
   before(async () => {
     daemon = await startTestDaemon({ BACKUP_SPREAD_SECONDS: '0' });
     await resetState(daemon.deps);
@@ -93,18 +112,7 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
       const name = `bk-${backupId}`;
       const labels = roleLabels(instanceId, 'backup', daemon.deps.config.dockerLabels);
       await ensureSecret(daemon.deps.docker, `${name}-pgpass`, 'x', labels);
-      const spec = exportJobSpec({
-        name,
-        instanceId,
-        backupId,
-        exportId: 'left',
-        image: daemon.deps.config.postgresPoolImage,
-        network: null,
-        cephfsRoot: daemon.deps.config.cephfsRoot,
-        extraLabels: daemon.deps.config.dockerLabels,
-      });
-      spec.TaskTemplate.ContainerSpec.Command = ['sleep', '60'];
-      await createService(daemon.deps.docker, spec);
+      await leaveJob(name, instanceId, 'left');
       return name;
     };
     const endedJob = await leave(endedFor, ended.id);
@@ -124,6 +132,68 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
     await daemon.deps.db.updateTable('backups').set({ status: 'FAILED', error: 'test' }).where('id', '=', running.id).execute();
     await removeEndedJobs(daemon.deps);
     assert.equal(await findServiceByName(daemon.deps.docker, runningJob), undefined);
+  });
+
+  it('removes the container a job left when its service went as Swarm was creating it', async () => {
+    const { id: instanceId } = await allocatedInstance(daemon);
+    const left = (service: string) => ({
+      Image: daemon.deps.config.postgresPoolImage,
+      Cmd: ['true'],
+      Labels: { ...roleLabels(instanceId, 'restore', daemon.deps.config.dockerLabels), 'com.docker.swarm.service.id': service },
+    });
+    const orphan = await daemon.deps.docker.createContainer(left(`gone-${randomUUID()}`));
+    const { id: jobId } = await leaveJob(exportJobName(randomUUID()), instanceId, 'kept');
+    const owned = await daemon.deps.docker.createContainer(left(jobId));
+    await removeOrphanJobContainers(daemon.deps);
+    const present = async (id: string) => (await daemon.deps.docker.listContainers({ all: true, filters: { id: [id] } })).length === 1;
+    assert.equal(await present(orphan.id), false, 'the container of a job that is gone is removed');
+    assert.equal(await present(owned.id), true, 'one whose job is still there is the job’s');
+    await owned.remove({ force: true });
+  });
+
+  it('refuses a manual backup the storage has no room for, and a customer’s manual backups and restores beyond 24 a day', async () => {
+    const { id } = await allocatedInstance(daemon);
+    const crowded = {
+      ...daemon.deps,
+      config: { ...daemon.deps.config, backups: { ...daemon.deps.config.backups, minFreeMb: 100 * 1024 * 1024 } },
+    };
+    await assert.rejects(backupInstance(crowded, id, { cause: 'backupInstance', actor: 'admin' }), /MiB free, less than the 104857600 MiB/);
+
+    const { id: other } = await allocatedInstance(daemon);
+    const actor = `customer:${defaultCustomerId}`;
+    const earlier = new Date(Date.now() - 2 * 3600_000);
+    await daemon.deps.db
+      .insertInto('backups')
+      .values(
+        Array.from({ length: 24 }, () => ({
+          instance_id: other,
+          kind: 'MANUAL' as const,
+          status: 'COMPLETED' as const,
+          actor,
+          created_at: earlier,
+        })),
+      )
+      .execute();
+    const refused = await daemon.gql(BACKUP_INSTANCE, { id }, { token: await customerToken(defaultCustomerId) });
+    assert.equal(refused.errors?.[0]?.extensions?.code, 'CONFLICT');
+    assert.match(refused.errors[0].message, /At most 24 manual backups and restores a day/);
+  });
+
+  it('sweeps the export job and SQL file a download left when the daemon stopped, once no download can still read them', async () => {
+    const { id: instanceId } = await allocatedInstance(daemon);
+    const exportId = randomUUID();
+    await leaveJob(exportJobName(exportId), instanceId, exportId);
+    const files = exportLeftovers(daemon.deps.config.cephfsRoot, instanceId, exportId);
+    await mkdir(exportsDir(daemon.deps.config.cephfsRoot, instanceId), { recursive: true });
+    for (const file of files) await writeFile(file, 'select 1;');
+    const present = () => Promise.all(files.map(exists));
+
+    await removeEndedJobs(daemon.deps);
+    assert.ok(await findServiceByName(daemon.deps.docker, exportJobName(exportId)), 'a download may still be reading it');
+    assert.deepEqual(await present(), [true, true]);
+    await removeEndedJobs(daemon.deps, new Date(Date.now() + 2 * 3600_000));
+    assert.equal(await findServiceByName(daemon.deps.docker, exportJobName(exportId)), undefined, 'the job is swept');
+    assert.deepEqual(await present(), [false, false], 'with what it wrote');
   });
 
   it('backs up every RUNNING instance at BACKUP_CRON, each at its own offset, and not the others', async () => {

@@ -17,6 +17,7 @@ import {
   startTestDaemon,
   withPoolCatalog,
   type TestDaemon,
+  scrapeMetrics,
 } from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 import { partnerNames, readFilestore, withTenant, writeAttachment, writePartners } from './support/tenant-data.js';
@@ -149,7 +150,7 @@ describe('backups and restore on the swarm', () => {
   });
 
   it('shows the age of the newest completed backup and the failures in /metrics', async () => {
-    const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+    const metrics = await (await scrapeMetrics(daemon.url)).text();
     const age = new RegExp(`orchestrator_backup_newest_age_seconds\\{instance_id="${source}"\\} ([0-9.e+]+)`).exec(metrics);
     assert.ok(age, 'a gauge for the instance');
     assert.ok(Number(age[1]) < 600, `the newest backup is recent (${age[1]} s)`);
@@ -158,12 +159,21 @@ describe('backups and restore on the swarm', () => {
 
   it('downloads a backup as a zip that Odoo restores: dump.sql, filestore/…, manifest.json; nobody else may', async () => {
     const url = `${daemon.url}/backups/${firstBackup}/download`;
-    assert.equal((await fetch(url)).status, 401);
+    const csrf = { 'x-graphql-yoga-csrf': '1' };
+    const owner = await customerToken(instanceInput().customerId);
+    assert.equal((await fetch(url, { headers: csrf })).status, 401);
+    const basic = `Basic ${Buffer.from(`operator:${daemon.deps.config.adminToken}`).toString('base64')}`;
+    assert.equal(
+      (await fetch(url, { headers: { ...csrf, authorization: basic } })).status,
+      401,
+      'Bearer only: a browser resends Basic by itself',
+    );
+    assert.equal((await fetch(url, { headers: { authorization: `Bearer ${owner}` } })).status, 403, 'the CSRF header is required');
     const stranger = await fetch(url, {
-      headers: { authorization: `Bearer ${await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c')}` },
+      headers: { ...csrf, authorization: `Bearer ${await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c')}` },
     });
-    assert.equal(stranger.status, 403);
-    const response = await fetch(url, { headers: { authorization: `Bearer ${await customerToken(instanceInput().customerId)}` } });
+    assert.equal(stranger.status, 404, 'another customer cannot tell the backup exists');
+    const response = await fetch(url, { headers: { ...csrf, authorization: `Bearer ${owner}` } });
     assert.equal(response.status, 200);
     assert.equal(response.headers.get('content-type'), 'application/zip');
     const zipPath = join(tmpdir(), `backup-${firstBackup}.zip`);

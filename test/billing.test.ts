@@ -26,6 +26,7 @@ import {
   startTestDaemon,
   type TestDaemon,
   expectError,
+  scrapeMetrics,
 } from './support/harness.js';
 import { resetBilling, settledBillingEvent, startBillingDaemon, stopBillingDaemon } from './support/billing-daemon.js';
 import { startKillbillFake, type KillbillFake } from './support/killbill-fake.js';
@@ -492,7 +493,7 @@ describe('Kill Bill webhook configuration and failures', () => {
       assert.match(abandoned.last_error ?? '', /^KILLBILL_NOT_CONFIGURED: /);
       await new Promise((resolve) => setTimeout(resolve, 2500));
       assert.equal((await getBillingEvent(daemon.deps, delivery.body.id))!.attempts, 2, 'no further tries');
-      const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+      const metrics = await (await scrapeMetrics(daemon.url)).text();
       assert.match(metrics, /^orchestrator_billing_events\{status="abandoned"\} 1$/m);
       assert.match(metrics, /^orchestrator_billing_events_abandoned_total\{event_type="SUBSCRIPTION_CREATION"\} 1$/m);
 

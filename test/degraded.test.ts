@@ -3,7 +3,15 @@ import { after, before, describe, it } from 'node:test';
 import type Docker from 'dockerode';
 import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { instanceLabels, labelKeys } from '../src/swarm/labels.js';
-import { eventually, registerLocalPool, resetState, runLabels, startTestDaemon, type TestDaemon } from './support/harness.js';
+import {
+  eventually,
+  registerLocalPool,
+  resetState,
+  runLabels,
+  scrapeMetrics,
+  startTestDaemon,
+  type TestDaemon,
+} from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, instanceWithStatus, settledInstance } from './support/odoo.js';
 
 const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status } }`;
@@ -94,7 +102,7 @@ describe('status follows reality after RUNNING', () => {
     console.log(`[measure] second task death -> FAILED (Swarm gave up): ${Date.now() - killedAt} ms`);
     assert.match(failed.error ?? '', /^Swarm gave up restarting Odoo; last: .*137/);
 
-    const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+    const metrics = await (await scrapeMetrics(daemon.url)).text();
     assert.match(metrics, /^orchestrator_instances\{status="FAILED"\} 1$/m);
 
     assert.equal((await daemon.gql(act('restartInstance'), { id })).data.restartInstance.status, 'RESTARTING');

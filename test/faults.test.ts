@@ -19,7 +19,7 @@ import { createLogger } from '../src/logger.js';
 import { projectRoot } from '../src/project-root.js';
 import { startDaemonProcess, type DaemonProcess } from './support/daemon-process.js';
 import { holdExclusive } from './support/isolation.js';
-import { CREATE_INSTANCE, instanceInput, localPool, REGISTER_POOL, resetState, runLabels } from './support/harness.js';
+import { CREATE_INSTANCE, instanceInput, localPool, REGISTER_POOL, resetState, runLabels, scrapeMetrics } from './support/harness.js';
 
 const DOCKER_TIMEOUT_MS = 3000;
 const WEBHOOK_TOKEN = `faults-webhook-${randomUUID()}`;
@@ -115,7 +115,7 @@ describe('dependencies fail, the daemon stays', () => {
     const unhandled = daemon.lines.filter((line) => line.event === 'process.unhandled_rejection');
     assert.deepEqual(unhandled, [], 'no promise was left unhandled');
   };
-  const metricsAnswer = async () => (await fetch(`${daemon.url}/metrics`, { signal: AbortSignal.timeout(10_000) })).status;
+  const metricsAnswer = async () => (await scrapeMetrics(daemon.url, AbortSignal.timeout(10_000))).status;
 
   before(async () => {
     local = connectDeps(loadConfig({ ...process.env, DOCKER_LABELS: dockerLabels }), createLogger('silent'));

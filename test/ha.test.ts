@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { eventually, registerLocalPool, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
+import { eventually, registerLocalPool, resetState, scrapeMetrics, startTestDaemon, type TestDaemon } from './support/harness.js';
 import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 
 const isLeader = async (daemon: TestDaemon) => ((await (await fetch(`${daemon.url}/healthz`)).json()) as { leader: boolean }).leader;
@@ -23,7 +23,7 @@ describe('two replicas: one leader, takeover, signals', () => {
   it('runs the scheduler on exactly one replica, and the other finishes what was in flight when the leader stops', async () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     assert.deepEqual([await isLeader(first), await isLeader(second)], [true, false]);
-    const metrics = await (await fetch(`${second.url}/metrics`)).text();
+    const metrics = await (await scrapeMetrics(second.url)).text();
     assert.match(metrics, /^orchestrator_leader 0$/m);
 
     const { id } = await allocatedInstance(second);
@@ -46,7 +46,7 @@ describe('two replicas: one leader, takeover, signals', () => {
     assert.equal(ready.status, 200);
     assert.deepEqual(await ready.json(), { status: 'ready', postgres: 'ok', redis: 'ok', docker: 'ok' });
 
-    const metrics = await (await fetch(`${second.url}/metrics`)).text();
+    const metrics = await (await scrapeMetrics(second.url)).text();
     assert.match(metrics, /^orchestrator_leader 1$/m);
     assert.match(metrics, /^orchestrator_instances\{status="RUNNING"\} 1$/m);
     assert.match(metrics, /^orchestrator_pool_slots\{state="used"\} 1$/m);

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { unsealSecret } from '../src/crypto/secret-box.js';
 import { closeDeps, connectDeps, startDaemon } from '../src/daemon.js';
+import { storedLogin } from '../src/domain/tenant-login.js';
 import { createLogger } from '../src/logger.js';
 import { CREATE_INSTANCE, instanceInput, registerLocalPool, resetState, startTestDaemon } from './support/harness.js';
 
@@ -25,10 +26,14 @@ async function startFails(env: Record<string, string>): Promise<Error | null> {
 }
 
 describe('MASTER_KEY at start-up', () => {
+  /** A tenant's maintenance login, sealed under the original key. */
+  const login = { instanceId: '', password: '' };
   before(async () => {
     const daemon = await startTestDaemon();
     await resetState(daemon.deps);
     await registerLocalPool(daemon, 'pool-sealed', 5);
+    login.instanceId = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance.id;
+    login.password = (await storedLogin(daemon.deps, login.instanceId)).login.password;
     await daemon.stop();
   });
   after(async () => {
@@ -49,6 +54,12 @@ describe('MASTER_KEY at start-up', () => {
       assert.ok(daemon.logs.some((line) => line.includes('"event":"master_key.rotated"') && line.includes('pool-sealed')));
       const pool = await daemon.deps.db.selectFrom('db_servers').select('admin_password_encrypted').executeTakeFirstOrThrow();
       assert.doesNotThrow(() => unsealSecret(pool.admin_password_encrypted, Buffer.from(rotated, 'base64')));
+      const sealed = await daemon.deps.db
+        .selectFrom('tenant_logins')
+        .select('password_encrypted')
+        .where('instance_id', '=', login.instanceId)
+        .executeTakeFirstOrThrow();
+      assert.equal(unsealSecret(sealed.password_encrypted, Buffer.from(rotated, 'base64')), login.password, 'the maintenance login too');
       const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
       assert.equal(created.data?.createInstance.status, 'ALLOCATED', JSON.stringify(created.errors));
     } finally {

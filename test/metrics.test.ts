@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { projectRoot } from '../src/project-root.js';
-import { startTestDaemon, type TestDaemon } from './support/harness.js';
+import { metricsToken, scrapeMetrics, startTestDaemon, type TestDaemon } from './support/harness.js';
 
 const version = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -14,7 +14,7 @@ describe('Prometheus conventions', () => {
   });
   after(() => daemon.stop());
 
-  const scrape = async () => (await fetch(`${daemon.url}/metrics`)).text();
+  const scrape = async () => (await scrapeMetrics(daemon.url)).text();
 
   it('names default metrics the standard way, labels no series `job`, and says which build runs', async () => {
     const metrics = await scrape();
@@ -43,5 +43,15 @@ describe('Prometheus conventions', () => {
     assert.match(metrics, /^http_requests_total\{method="GET",route="other",code="404"\} 1$/m);
     assert.match(metrics, /^http_request_duration_seconds_count\{method="POST",route="\/graphql"\} [2-9]$/m);
     assert.doesNotMatch(metrics, /no\/such\/path/);
+  });
+
+  it('answers only a scraper with METRICS_TOKEN, or an admin: a tenant on the overlay reads nothing', async () => {
+    const status = async (authorization?: string) =>
+      (await fetch(`${daemon.url}/metrics`, { headers: authorization ? { authorization } : {} })).status;
+    assert.equal(await status(), 401);
+    assert.equal(await status('Bearer not-the-metrics-token-at-all'), 401);
+    assert.equal(await status(`Basic ${Buffer.from(`prometheus:${metricsToken}`).toString('base64')}`), 401);
+    assert.equal((await scrapeMetrics(daemon.url)).status, 200);
+    assert.equal(await status(`Bearer ${daemon.deps.config.adminToken}`), 200);
   });
 });

@@ -232,7 +232,7 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
   it('has exactly one leader among the replicas', () =>
     withLogs(async () => {
       const gauges = await eventually(
-        () => Promise.all(replicas.map(leaderGauge)),
+        () => Promise.all(replicas.map((replica) => leaderGauge(replica, adminToken))),
         (values) => values.filter((value) => value === 1).length === 1 && values.every((value) => value === 0 || value === 1),
         30_000,
       );
@@ -245,7 +245,7 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
     withLogs(async () => {
       assert.ok(pool, 'needs the pool of an earlier test');
       const started = Date.now();
-      const gauges = await Promise.all(replicas.map(leaderGauge));
+      const gauges = await Promise.all(replicas.map((replica) => leaderGauge(replica, adminToken)));
       const leader = replicas[gauges.indexOf(1)];
       const follower = replicas[gauges.indexOf(0)];
       assert.ok(leader && follower, `leader gauges ${JSON.stringify(gauges)}`);
@@ -289,7 +289,7 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
       const successor = await eventually(
         async () => {
           for (const replica of await liveReplicas(daemonService())) {
-            if (replica.containerId !== leader.containerId && (await leaderGauge(replica)) === 1) return replica;
+            if (replica.containerId !== leader.containerId && (await leaderGauge(replica, adminToken)) === 1) return replica;
           }
           return null;
         },
@@ -323,7 +323,7 @@ describe('the daemon deployed with docker stack deploy', { timeout: 25 * 60_000 
       replicas = await waitForReplicas(daemonService(), 2, 180_000);
       assert.ok(!replicas.some((replica) => replica.containerId === leader.containerId));
       const after = await eventually(
-        () => Promise.all(replicas.map(leaderGauge)),
+        () => Promise.all(replicas.map((replica) => leaderGauge(replica, adminToken))),
         (values) => values.filter((v) => v === 1).length === 1,
         30_000,
       );

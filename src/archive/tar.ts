@@ -1,3 +1,4 @@
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 /** A regular file inside a tar archive: where its bytes are, so they can be streamed straight from the archive. */
@@ -50,7 +51,8 @@ function paxRecords(data: Buffer): Record<string, string> {
  * whole). Names lose a leading `./`; GNU long names and pax `path`/`size` records are honoured.
  */
 export async function* tarFiles(path: string): AsyncGenerator<TarFile> {
-  const file = await open(path, 'r');
+  // A link in the archive's place is not followed.
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const header = Buffer.alloc(BLOCK);
     let longName: string | null = null;

@@ -10,6 +10,8 @@ export const backupSection = z
     BACKUP_KEEP_WEEKLY: int(0, 1000).default(4),
     BACKUP_KEEP_MONTHLY: int(0, 1000).default(3),
     BACKUP_KEEP_AFTER_TERMINATION_DAYS: int(0, 3650).default(30),
+    BACKUP_KEEP_FINAL_DAYS: int(0, 3650).default(30),
+    BACKUP_MIN_FREE_MB: int(0, 100 * 1024 * 1024).default(1024),
     BACKUP_TRACKING_CRON: cronExpression.default('* * * * * *'),
     BACKUP_RETENTION_CRON: cronExpression.default('17 * * * *'),
     BACKUP_MAX_CONCURRENT: int(1, 100).default(2),
@@ -24,6 +26,13 @@ export const backupSection = z
       keepWeekly: e.BACKUP_KEEP_WEEKLY,
       keepMonthly: e.BACKUP_KEEP_MONTHLY,
       keepAfterTerminationDays: e.BACKUP_KEEP_AFTER_TERMINATION_DAYS,
+      /** FINAL backups (and the newest MANUAL one) are never thinned before this many days. */
+      keepFinalDays: e.BACKUP_KEEP_FINAL_DAYS,
+      /**
+       * Free space the backups' storage must keep (and twice the instance's newest backup) for a manual or scheduled
+       * backup or a restore to start; a FINAL backup is always tried.
+       */
+      minFreeMb: e.BACKUP_MIN_FREE_MB,
       /** How often the leader advances backups and restores in flight, and applies retention. */
       trackingCron: e.BACKUP_TRACKING_CRON,
       retentionCron: e.BACKUP_RETENTION_CRON,

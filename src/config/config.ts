@@ -30,7 +30,7 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /** Variables that may come from a file (`NAME_FILE`, a Docker secret). */
-const secretNames = ['ADMIN_TOKEN', 'MASTER_KEY', 'MASTER_KEY_PREVIOUS', 'JWT_SECRET', ...billingSecretNames];
+const secretNames = ['ADMIN_TOKEN', 'METRICS_TOKEN', 'MASTER_KEY', 'MASTER_KEY_PREVIOUS', 'JWT_SECRET', ...billingSecretNames];
 
 /** `NAME_FILE` wins over `NAME`; a trailing newline in the file is not part of the value. */
 function withSecretFiles(env: Env, problems: string[]): Env {

@@ -11,6 +11,7 @@ export const coreSection = z
     ADMIN_TOKEN: z.string().min(24, 'must be at least 24 characters'),
     MASTER_KEY: base64Key,
     MASTER_KEY_PREVIOUS: base64Key.optional(),
+    METRICS_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
     CORS_ORIGINS: z
       .string()
       .transform((value) => commaList(value).map((item) => item.replace(/\/+$/, '')))
@@ -38,6 +39,13 @@ export const coreSection = z
     if (e.MASTER_KEY_PREVIOUS && e.MASTER_KEY_PREVIOUS === e.MASTER_KEY) {
       context.addIssue({ code: 'custom', path: ['MASTER_KEY_PREVIOUS'], message: 'must differ from MASTER_KEY' });
     }
+    if (e.METRICS_TOKEN && e.METRICS_TOKEN === e.ADMIN_TOKEN) {
+      context.addIssue({
+        code: 'custom',
+        path: ['METRICS_TOKEN'],
+        message: 'must differ from ADMIN_TOKEN (a scraper needs no admin rights)',
+      });
+    }
   })
   .transform((e) => ({
     port: e.PORT,
@@ -45,6 +53,8 @@ export const coreSection = z
     redisUrl: e.REDIS_URL,
     dockerHost: e.DOCKER_HOST,
     adminToken: e.ADMIN_TOKEN,
+    /** What a scraper presents for /metrics (the admin token opens it too); none: admins only. */
+    metricsToken: e.METRICS_TOKEN ?? null,
     masterKey: Buffer.from(e.MASTER_KEY, 'base64'),
     /** The key pool passwords were sealed with before MASTER_KEY: re-sealed under MASTER_KEY at start. */
     masterKeyPrevious: e.MASTER_KEY_PREVIOUS ? Buffer.from(e.MASTER_KEY_PREVIOUS, 'base64') : null,

@@ -96,6 +96,12 @@ export interface InstancesTable {
   db_allocation: DbAllocationState | null;
   /** Until when the reserving caller owns a `reserved` allocation; past it, anyone may finish or release it. */
   db_reserved_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** Billing suspended the instance while a restore ran: it is suspended when the restore gives it back. */
+  suspension_pending_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** Who terminated it without a final backup (an admin's `force`); null for a termination that takes one. */
+  final_backup_waived_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The version of its Odoo config secret: each plan change writes the next one (Docker secrets are immutable). */
+  config_version: Generated<number>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -191,7 +197,16 @@ export interface RestoresTable {
   finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+/** A tenant's maintenance login: the daemon's way into the tenant's database, with no more rights than the tenant. */
+export interface TenantLoginsTable {
+  instance_id: string;
+  /** Sealed under MASTER_KEY (crypto/secret-box). */
+  password_encrypted: string;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
+  tenant_logins: TenantLoginsTable;
   plans: PlansTable;
   backups: BackupsTable;
   restores: RestoresTable;

@@ -6,8 +6,8 @@ import { DomainError, notFound } from '../errors.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { isUuid } from './names.js';
 import { withTenantDatabase } from './tenant-database.js';
-import { lockInstance } from './instance-lock.js';
-import { withTransaction } from '../db/transaction.js';
+import { takeAllowance, withRedisLock } from './caller-limits.js';
+import type { LoginDeps } from './tenant-login.js';
 
 /** Odoo 17's base data makes `base.user_admin` the user with id 2 (id 1 is the inactive `__system__`). */
 const ADMIN_USER_ID = 2;
@@ -22,11 +22,7 @@ export interface AdminCredentials {
  * Gives Odoo's admin user the login `login` (and its partner that e-mail) and `password`, stored only as the hash
  * Odoo verifies. The password itself goes nowhere: not to the pool, a row, a log line or an event.
  */
-export async function writeAdminCredentials(
-  deps: Pick<Deps, 'db' | 'config'>,
-  instance: InstanceRow,
-  credentials: AdminCredentials,
-): Promise<void> {
+export async function writeAdminCredentials(deps: LoginDeps, instance: InstanceRow, credentials: AdminCredentials): Promise<void> {
   const hash = await odooPasswordHash(credentials.password);
   await withTenantDatabase(deps, instance, async (client) => {
     const updated = await client.query(
@@ -42,16 +38,23 @@ export async function writeAdminCredentials(
 }
 
 /** Between initialisation and RUNNING: the admin logs in with the instance's adminEmail and a password nobody is told. */
-export async function replaceDefaultAdmin(deps: Pick<Deps, 'db' | 'config'>, instance: InstanceRow): Promise<void> {
+export async function replaceDefaultAdmin(deps: LoginDeps, instance: InstanceRow): Promise<void> {
   await writeAdminCredentials(deps, instance, { login: instance.admin_email, password: generatePassword(ADMIN_PASSWORD_LENGTH) });
 }
 
 const resettable: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'];
 
+/** A customer's resets (all its instances together) within a window: enough for a person, not for a flood. */
+const CUSTOMER_RESETS = 5;
+const CUSTOMER_RESET_WINDOW_SECONDS = 600;
+/** Resets of one instance run one at a time; a second caller waits this long for the first. */
+const RESET_LOCK = { holdMs: 120_000, waitMs: 30_000 };
+
 /**
- * A fresh admin password for the instance's owner, returned once; it replaces the previous one. The row stays
- * locked meanwhile, so concurrent resets apply one after the other and each caller gets the password it set.
- * The event records who reset it, never the password.
+ * A fresh admin password for the instance's owner, returned once; it replaces the previous one. Resets of one
+ * instance run one after the other (a Redis lock, so each caller gets the password it set), and nothing holds a row
+ * or a control database connection across the hash and the tenant's database. Customers have a bounded number of
+ * resets per window. The event records who reset it, never the password.
  */
 export async function resetInstanceAdminPassword(
   deps: Deps,
@@ -59,18 +62,28 @@ export async function resetInstanceAdminPassword(
   trigger: Trigger = { cause: 'resetInstanceAdminPassword', actor: 'admin' },
 ): Promise<AdminCredentials> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
-  return withTransaction(deps.db, async (trx) => {
-    const instance = await lockInstance(trx, instanceId);
-    if (!instance.initialized_at || !resettable.includes(instance.status)) {
-      throw new DomainError(
-        'CONFLICT',
-        `Instance ${instanceId} is ${instance.status} and its database is not initialised yet: try again once it runs.`,
-      );
-    }
-    const credentials = { login: instance.admin_email, password: generatePassword(ADMIN_PASSWORD_LENGTH) };
-    await writeAdminCredentials(deps, instance, credentials);
-    await recordEvent(deps, trx, instanceId, trigger, `admin password reset for ${credentials.login}`);
+  const instance = await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirst();
+  if (!instance) throw notFound('Instance', instanceId);
+  assertResettable(instance);
+  if (trigger.actor.startsWith('customer:'))
+    await takeAllowance(deps.redis, `reset:${trigger.actor}`, CUSTOMER_RESETS, CUSTOMER_RESET_WINDOW_SECONDS, 'admin password resets');
+  const busy = `Another admin password reset of instance ${instanceId} is under way: try again shortly.`;
+  return withRedisLock(deps.redis, `reset:${instanceId}`, { ...RESET_LOCK, busy }, async () => {
+    const current = await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
+    assertResettable(current);
+    const credentials = { login: current.admin_email, password: generatePassword(ADMIN_PASSWORD_LENGTH) };
+    await writeAdminCredentials(deps, current, credentials);
+    await recordEvent(deps, deps.db, instanceId, trigger, `admin password reset for ${credentials.login}`);
     deps.log.info({ event: 'instance.admin_password_reset', instanceId, actor: trigger.actor }, 'admin password reset');
     return credentials;
   });
+}
+
+function assertResettable(instance: InstanceRow): void {
+  if (!instance.initialized_at || !resettable.includes(instance.status)) {
+    throw new DomainError(
+      'CONFLICT',
+      `Instance ${instance.id} is ${instance.status} and its database is not initialised yet: try again once it runs.`,
+    );
+  }
 }

@@ -4,7 +4,7 @@ import type { Database, InstanceRow, NewInstanceRow, PlanRow, PoolRow } from '..
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
 import { writeWithEventAnd, type Trigger } from './instance-events.js';
-import { endedStatuses } from './instance-status.js';
+import { releasedStatuses } from './instance-status.js';
 import { chosenPlanSql } from './plans.js';
 import { poolAccessJsonSql, slotBumpSql, slotPoolSql, type PoolAccess } from './pool-state.js';
 import { RESERVATION_LEASE_MS, type Reservation } from './slot-reservation.js';
@@ -56,7 +56,7 @@ export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, pl
         () =>
           sql<
             AdmissionCtes['admitted']
-          >`(select admit_instance(${row.customer_id}, ${row.subdomain}, ${limit}, ${endedStatuses}::text[]) as customer_id)`,
+          >`(select admit_instance(${row.customer_id}, ${row.subdomain}, ${limit}, ${releasedStatuses}::text[]) as customer_id)`,
       )
       .with('instance', () => sql<AdmissionCtes['instance']>`(select 1 as one from admitted)`)
       .with('pool', () => sql<AdmissionCtes['pool']>`(${slotPoolSql([], 'skip-locked')})`)

@@ -1,11 +1,12 @@
+import { rm } from 'node:fs/promises';
 import type { InstanceRow } from '../db/schema.js';
 import { isUuid } from './names.js';
 import type { Deps } from '../deps.js';
-import { pgpassLine, type PoolReach } from '../swarm/backup-job.js';
+import { exportsDir, pgpassLine, type PoolReach } from '../swarm/backup-job.js';
 import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from '../swarm/docker-types.js';
-import { labelFilters, labelKeys, roleLabels } from '../swarm/labels.js';
+import { labelFilters, labelKeys, managedLabels, roleLabels } from '../swarm/labels.js';
 import { createService, ensureSecret, findServiceByName, hasStatusCode, removeJob, removeSecret, taskLogTail } from '../swarm/swarm.js';
-import { poolAdminAccess, poolOfInstance } from './pools.js';
+import { repairTenantLogin, storedLogin } from './tenant-login.js';
 
 export type JobVerdict = { kind: 'done' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
 
@@ -34,20 +35,27 @@ export function judgeJob(tasks: JobTask[], deadline: Date, now: Date): JobVerdic
   return { kind: 'pending' };
 }
 
-/** Where the job reaches the instance's pool (the address its Odoo uses) and the admin's pgpass secret, made for this job. */
+/**
+ * Where the job reaches the instance's pool (the address its Odoo uses) and the pgpass secret, made for this job, of the
+ * tenant's maintenance login: a job never holds the pool admin's password. The login is set on the pool again first
+ * (the tenant may have changed its password from a session of it), so the job finds it as the secret says.
+ */
 export async function poolReach(deps: Deps, instance: InstanceRow, jobName: string): Promise<PoolReach> {
   if (!instance.db_host) throw new Error(`instance ${instance.id} has no database`);
-  const access = poolAdminAccess(await poolOfInstance(deps.db, instance), deps.config.masterKey);
-  const secret = await ensureSecret(
-    deps.docker,
-    `${jobName}-pgpass`,
-    pgpassLine(access.adminUser, access.adminPassword),
-    roleLabels(instance.id, 'backup', deps.config.dockerLabels),
-  );
+  const { login } = await storedLogin(deps, instance.id);
+  const [secret] = await Promise.all([
+    ensureSecret(
+      deps.docker,
+      `${jobName}-pgpass`,
+      pgpassLine(login.user, login.password),
+      roleLabels(instance.id, 'backup', deps.config.dockerLabels),
+    ),
+    repairTenantLogin(deps, instance, login),
+  ]);
   return {
     host: instance.db_host,
     port: instance.db_port ?? 5432,
-    adminUser: access.adminUser,
+    user: login.user,
     secret: { id: secret.id, name: secret.name },
   };
 }
@@ -129,19 +137,61 @@ export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config
   }
 }
 
-/** The rows a backup's (`bk-`) or restore's (`rs-`) job is named after. */
-const JOB_NAME = /^(bk|rs)-(.+)$/;
+/** One-shot jobs' roles: their containers stay once they ended, for the daemon to remove with the job. */
+const jobRoles = new Set(['init', 'backup', 'restore']);
+const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
+
+/**
+ * Removes the containers of one-shot jobs whose service is gone: a job removed just as Swarm created its task's
+ * container (a restore failing at once, a download's export ending) leaves it behind for good, created, exited, or
+ * even running what nobody follows any more.
+ */
+export async function removeOrphanJobContainers(deps: Pick<Deps, 'docker' | 'config' | 'log'>): Promise<void> {
+  const filters = labelFilters(managedLabels(deps.config.dockerLabels));
+  // Containers first: a service made after this listing has no container in it, so none is taken for an orphan.
+  const containers = await deps.docker.listContainers({ all: true, filters });
+  const services = (await deps.docker.listServices({ filters })) as unknown as SwarmService[];
+  const live = new Set(services.map((service) => service.ID));
+  for (const container of containers) {
+    const service = container.Labels[SERVICE_ID_LABEL];
+    if (!service || live.has(service) || !jobRoles.has(container.Labels[labelKeys.role] ?? '')) continue;
+    await deps.docker
+      .getContainer(container.Id)
+      .remove({ force: true, v: true })
+      .catch((error: Error) => deps.log.debug({ event: 'backup.container_left', container: container.Id, reason: error.message }));
+  }
+}
+
+/** A download's plain-SQL export job: named after the export, which has no row (it lives as long as its download). */
+export const exportJobName = (exportId: string) => `ex-${exportId}`;
+
+/** The files an export leaves in the instance's backups directory, finished or not. */
+export const exportLeftovers = (cephfsRoot: string, instanceId: string, exportId: string): string[] => [
+  `${exportsDir(cephfsRoot, instanceId)}/${exportId}.sql`,
+  `${exportsDir(cephfsRoot, instanceId)}/${exportId}.sql.partial`,
+];
+
+/** An export job this old belongs to no download still running (the export's own deadline is half of it). */
+const EXPORT_LEFTOVER_SECONDS = 3600;
+
+/** The rows a backup's (`bk-`) or restore's (`rs-`) job is named after; an export's (`ex-`) has none. */
+const JOB_NAME = /^(bk|rs|ex)-(.+)$/;
 
 /**
  * Removes the jobs of backups and restores that ended (or whose row is gone): a job is removed just after its end is
- * recorded, and a daemon stopped in between leaves it behind.
+ * recorded, and a daemon stopped in between leaves it behind. An export job left by a download that never finished
+ * (the daemon stopped) goes with the SQL file it wrote, once no download can still be reading it.
  */
-export async function removeEndedJobs(deps: Pick<Deps, 'docker' | 'config' | 'log' | 'db'>): Promise<void> {
+export async function removeEndedJobs(deps: Pick<Deps, 'docker' | 'config' | 'log' | 'db'>, now = new Date()): Promise<void> {
   const labels = { ...deps.config.dockerLabels, [labelKeys.managed]: 'true' };
   const services = (await deps.docker.listServices({ filters: labelFilters(labels) })) as unknown as SwarmService[];
   for (const service of services) {
     const match = JOB_NAME.exec(service.Spec.Name);
     if (!match || !isUuid(match[2]!)) continue;
+    if (match[1] === 'ex') {
+      await removeExportLeftover(deps, service, match[2]!, now);
+      continue;
+    }
     const row = await deps.db
       .selectFrom(match[1] === 'bk' ? 'backups' : 'restores')
       .select('status')
@@ -150,6 +200,21 @@ export async function removeEndedJobs(deps: Pick<Deps, 'docker' | 'config' | 'lo
     if (row && row.status !== 'COMPLETED' && row.status !== 'FAILED') continue;
     await removeJobAndSecret(deps, service.Spec.Name).catch((error: Error) =>
       deps.log.warn({ event: 'backup.job_left', service: service.Spec.Name, reason: error.message }, 'ended job not removed'),
+    );
+  }
+}
+
+async function removeExportLeftover(deps: Pick<Deps, 'docker' | 'config' | 'log'>, service: SwarmService, exportId: string, now: Date) {
+  const instanceId = service.Spec.Labels[labelKeys.instanceId];
+  if (!instanceId || !isUuid(instanceId) || Date.parse(service.CreatedAt) > now.getTime() - EXPORT_LEFTOVER_SECONDS * 1000) return;
+  try {
+    for (const path of exportLeftovers(deps.config.cephfsRoot, instanceId, exportId)) await rm(path, { force: true });
+    await removeJobAndSecret(deps, service.Spec.Name);
+    deps.log.info({ event: 'backup.export_swept', instanceId, exportId }, 'export left by an unfinished download removed');
+  } catch (error) {
+    deps.log.warn(
+      { event: 'backup.job_left', service: service.Spec.Name, reason: (error as Error).message },
+      'export leftover not removed',
     );
   }
 }

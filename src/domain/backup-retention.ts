@@ -1,16 +1,17 @@
 import { rm } from 'node:fs/promises';
 import type { BackupConfig } from '../config/config.js';
-import type { BackupStatus } from '../db/schema.js';
+import type { BackupKind, BackupStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { backupDir } from '../swarm/backup-job.js';
 
 export interface RetainedBackup {
   id: string;
+  kind: BackupKind;
   status: BackupStatus;
   created_at: Date;
 }
 
-export type RetentionPolicy = Pick<BackupConfig, 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepAfterTerminationDays'>;
+export type RetentionPolicy = Pick<BackupConfig, 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepAfterTerminationDays' | 'keepFinalDays'>;
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -31,32 +32,50 @@ function newestPerPeriod(newestFirst: RetainedBackup[], period: (date: Date) => 
 }
 
 /**
+ * Backups no thinning may take before `keepFinalDays`: every completed FINAL (the only copy of what a termination
+ * dropped or a restore replaced) and the newest completed MANUAL (the one a customer asked for).
+ */
+function protectedBackups(completedNewestFirst: RetainedBackup[], policy: RetentionPolicy, now: Date): Set<string> {
+  const young = (backup: RetainedBackup) => now.getTime() - backup.created_at.getTime() <= policy.keepFinalDays * DAY_MS;
+  const newestManual = completedNewestFirst.find((backup) => backup.kind === 'MANUAL');
+  return new Set(
+    completedNewestFirst
+      .filter((backup) => (backup.kind === 'FINAL' || backup === newestManual) && young(backup))
+      .map((backup) => backup.id),
+  );
+}
+
+/**
  * Pure: which of an instance's backups have expired at `now`. Completed ones are kept as the newest of each of the
  * last `keepDaily` days, `keepWeekly` ISO weeks and `keepMonthly` months that have one (the newest always); failed
  * ones after `keepDaily` days; none in flight. A terminated instance keeps all of them for `keepAfterTerminationDays`,
- * then none.
+ * then none. Either way FINAL backups and the newest MANUAL one stay for `keepFinalDays` at least.
  */
 export function expiredBackups(backups: RetainedBackup[], policy: RetentionPolicy, now: Date, terminatedAt: Date | null): string[] {
-  if (terminatedAt) {
-    const expired = now.getTime() - terminatedAt.getTime() > policy.keepAfterTerminationDays * DAY_MS;
-    return expired
-      ? backups.filter((backup) => backup.status === 'COMPLETED' || backup.status === 'FAILED').map((backup) => backup.id)
-      : [];
-  }
   const completed = backups
     .filter((backup) => backup.status === 'COMPLETED')
     .sort((a, b) => b.created_at.getTime() - a.created_at.getTime());
-  const keep = new Set([
+  const kept = protectedBackups(completed, policy, now);
+  if (terminatedAt) {
+    const expired = now.getTime() - terminatedAt.getTime() > policy.keepAfterTerminationDays * DAY_MS;
+    return expired
+      ? backups
+          .filter((backup) => (backup.status === 'COMPLETED' || backup.status === 'FAILED') && !kept.has(backup.id))
+          .map((backup) => backup.id)
+      : [];
+  }
+  for (const id of [
     ...completed.slice(0, 1).map((backup) => backup.id),
     ...newestPerPeriod(completed, dayOf, policy.keepDaily),
     ...newestPerPeriod(completed, weekOf, policy.keepWeekly),
     ...newestPerPeriod(completed, monthOf, policy.keepMonthly),
-  ]);
+  ])
+    kept.add(id);
   const failedBefore = now.getTime() - Math.max(policy.keepDaily, 1) * DAY_MS;
   return backups
     .filter(
       (backup) =>
-        (backup.status === 'COMPLETED' && !keep.has(backup.id)) ||
+        (backup.status === 'COMPLETED' && !kept.has(backup.id)) ||
         (backup.status === 'FAILED' && backup.created_at.getTime() < failedBefore),
     )
     .map((backup) => backup.id);
@@ -64,7 +83,8 @@ export function expiredBackups(backups: RetainedBackup[], policy: RetentionPolic
 
 /**
  * The leader's retention pass at `now`: each expired backup's files go, then its row, together (a backup an unfinished
- * restore reads is kept). A pass that stops half-way leaves a row whose files are gone; the next pass deletes it.
+ * restore reads or saves into is kept). A pass that stops half-way leaves a row whose files are gone; the next pass
+ * deletes it.
  */
 export async function applyRetention(deps: Deps, now = new Date()): Promise<number> {
   const instances = await deps.db
@@ -76,13 +96,17 @@ export async function applyRetention(deps: Deps, now = new Date()): Promise<numb
   for (const instance of instances) {
     const backups = await deps.db
       .selectFrom('backups')
-      .select(['id', 'status', 'created_at'])
+      .select(['id', 'kind', 'status', 'created_at'])
       .where('instance_id', '=', instance.id)
       .execute();
     const inUse = new Set(
-      (await deps.db.selectFrom('restores').select('backup_id').where('status', 'not in', ['COMPLETED', 'FAILED']).execute()).map(
-        (restore) => restore.backup_id,
-      ),
+      (
+        await deps.db
+          .selectFrom('restores')
+          .select(['backup_id', 'final_backup_id'])
+          .where('status', 'not in', ['COMPLETED', 'FAILED'])
+          .execute()
+      ).flatMap((restore) => [restore.backup_id, restore.final_backup_id]),
     );
     const terminatedAt = instance.status === 'TERMINATED' ? instance.status_changed_at : null;
     for (const id of expiredBackups(backups, deps.config.backups, now, terminatedAt).filter((id) => !inUse.has(id))) {

@@ -1,4 +1,5 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { BackupKind, BackupRow, InstanceRow } from '../db/schema.js';
@@ -7,6 +8,7 @@ import { DomainError, notFound } from '../errors.js';
 import { backupDir, backupJobSpec, instanceBackupsDir, MANIFEST_FILE, needsOverlay } from '../swarm/backup-job.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
+import { assertStorageHeadroom, limitCustomer } from './backup-limits.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
@@ -46,9 +48,17 @@ export async function getBackup(deps: Pick<Deps, 'db'>, id: string): Promise<Bac
 export const listBackups = (deps: Pick<Deps, 'db'>, instanceId: string): Promise<BackupRow[]> =>
   deps.db.selectFrom('backups').selectAll().where('instance_id', '=', instanceId).orderBy('created_at').orderBy('id').execute();
 
+/** The backup's manifest; the job wrote it as the tenant's uid, so a link in its place is not followed. */
 export async function readManifest(deps: Pick<Deps, 'config'>, backup: Pick<BackupRow, 'id' | 'instance_id'>): Promise<BackupManifest> {
-  const text = await readFile(`${backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id)}/${MANIFEST_FILE}`, 'utf8');
-  return JSON.parse(text) as BackupManifest;
+  const file = await open(
+    `${backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id)}/${MANIFEST_FILE}`,
+    constants.O_RDONLY | constants.O_NOFOLLOW,
+  );
+  try {
+    return JSON.parse(await file.readFile('utf8')) as BackupManifest;
+  } finally {
+    await file.close();
+  }
 }
 
 /**
@@ -63,7 +73,11 @@ export async function backupInstance(deps: Deps, instanceId: string, trigger: Tr
   if (kind !== 'FINAL' && !backupable.has(instance.status)) {
     throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status}: it has no database to back up now.`);
   }
-  if (kind === 'MANUAL' && trigger.actor.startsWith('customer:')) await limitCustomerBackups(deps, instanceId);
+  if (kind === 'MANUAL' && trigger.actor.startsWith('customer:')) {
+    await limitCustomerBackups(deps, instanceId);
+    await limitCustomer(deps, trigger.actor, instanceId, 'backup');
+  }
+  if (kind === 'MANUAL') await assertStorageHeadroom(deps, instanceId);
 
   const active = await activeBackup(deps, instanceId);
   if (active)
@@ -125,11 +139,19 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
   // A scheduled backup that waited while its instance was terminated (or is being restored) has nothing to back up.
   if (backup.kind !== 'FINAL' && !backupable.has(instance.status))
     return finishBackup(deps, backup, { status: 'FAILED', error: `the instance is ${instance.status}` });
+  if (backup.kind === 'SCHEDULED') {
+    const full = await assertStorageHeadroom(deps, instance.id).then(
+      () => null,
+      (error: Error) => error.message,
+    );
+    if (full) return finishBackup(deps, backup, { status: 'FAILED', error: full });
+  }
   const name = backupJobName(backup.id);
   try {
     const [pool] = await Promise.all([
       poolReach(deps, instance, name),
-      mkdir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), { recursive: true, mode: 0o700 }),
+      // The job runs as the tenant's uid: the instance's backups directory is its to write (and no other tenant's).
+      ensureDataDir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid, 0o700),
       ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
     ]);
     const serviceId = await startJob(
@@ -141,6 +163,7 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
         image: deps.config.postgresPoolImage,
         network: needsOverlay(pool.host) ? deps.config.swarmNetwork : null,
         cephfsRoot: deps.config.cephfsRoot,
+        uid: deps.config.odooUid,
         extraLabels: deps.config.dockerLabels,
         odooVersion: instance.odoo_version,
         db: { name: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) },

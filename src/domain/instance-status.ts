@@ -15,8 +15,9 @@ const next: Record<InstanceStatus, readonly InstanceStatus[]> = {
   RESTARTING: ['RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
   // Billing stopped it (scaled to 0; database, secret and filestore kept): only resuming or the purge ends it.
   SUSPENDED: ['STARTING', 'TERMINATING'],
-  // Its data is being replaced from a backup (or, for a new instance, loaded): back to where it was when done.
-  RESTORING: ['STARTING', 'STOPPED', 'ALLOCATED', 'RUNNING', 'FAILED', 'TERMINATING'],
+  // Its data is being replaced from a backup (or, for a new instance, loaded): back to where it was when done, or
+  // SUSPENDED when billing asked for it meanwhile.
+  RESTORING: ['STARTING', 'STOPPED', 'ALLOCATED', 'RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
   FAILED: ['PROVISIONING', 'RESTARTING', 'SUSPENDED', 'RESTORING', 'TERMINATING'],
   TERMINATING: ['TERMINATED'],
   TERMINATED: [],
@@ -37,5 +38,11 @@ export const inFlightStatuses: InstanceStatus[] = ['PROVISIONING', 'STARTING', '
 /** Statuses whose service should be running: the scheduler checks its task still runs. */
 export const servingStatuses: InstanceStatus[] = ['RUNNING', 'DEGRADED'];
 
-/** Gone or going: nothing billing or a limit counts applies to them any more. */
+/** Gone or going: no action (billing's, a customer's) applies to them any more. */
 export const endedStatuses: InstanceStatus[] = ['TERMINATING', 'TERMINATED'];
+
+/**
+ * What a customer's limit no longer counts: only what is gone. A TERMINATING instance still holds its database and
+ * subscription until its final backup allows the drop, so terminating cannot make room for more.
+ */
+export const releasedStatuses: InstanceStatus[] = ['TERMINATED'];

@@ -97,6 +97,18 @@ export function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger
     const message = purge_at
       ? `purged at ${purge_at.toISOString()} unless reactivated`
       : 'service scaled to 0; database, secret and filestore kept';
+    // A restore stopped it and gives it back when done: the suspension waits for that, instead of being lost.
+    if (instance.status === 'RESTORING' && instance.service_name) {
+      if (instance.suspension_pending_at && purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
+      const pending = await trx
+        .updateTable('instances')
+        .set({ purge_at, suspension_pending_at: instance.suspension_pending_at ?? new Date() })
+        .where('id', '=', instanceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordEvent(deps, trx, instanceId, trigger, `suspended once the restore under way ends; ${message}`);
+      return pending;
+    }
     if (instance.status === 'SUSPENDED' || !instance.service_name || !canTransition(instance.status, 'SUSPENDED')) {
       if (purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
       const updated = await trx
@@ -136,14 +148,20 @@ export function resumeInstance(
     if (instance.status !== 'SUSPENDED') {
       if (endedStatuses.includes(instance.status))
         throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be resumed.`);
-      if (!instance.purge_at) return instance;
+      if (!instance.purge_at && !instance.suspension_pending_at) return instance;
       const updated = await trx
         .updateTable('instances')
-        .set({ purge_at: null })
+        .set({ purge_at: null, suspension_pending_at: null })
         .where('id', '=', instanceId)
         .returningAll()
         .executeTakeFirstOrThrow();
-      await recordEvent(deps, trx, instanceId, trigger, 'purge cancelled');
+      await recordEvent(
+        deps,
+        trx,
+        instanceId,
+        trigger,
+        instance.purge_at ? 'purge cancelled' : 'the suspension waiting for the restore is cancelled',
+      );
       return updated;
     }
     await scaleService(deps.docker, instance.service_name!, 1);

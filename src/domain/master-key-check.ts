@@ -36,6 +36,7 @@ export async function checkMasterKey(db: Kysely<Database>, key: Buffer, previous
       unreadable.push(pool.name);
     }
   }
+  if (previous) await resealTenantLogins(db, key, previous);
   if (unreadable.length > 0) {
     throw new MasterKeyMismatch(
       `MASTER_KEY cannot decrypt the admin password of pool(s) ${unreadable.join(', ')}: it is not the key they were encrypted with` +
@@ -43,4 +44,21 @@ export async function checkMasterKey(db: Kysely<Database>, key: Buffer, previous
     );
   }
   return resealed;
+}
+
+/**
+ * Tenants' maintenance login passwords sealed under MASTER_KEY_PREVIOUS, sealed again under MASTER_KEY. One neither
+ * key opens needs no start-up check: the login gets a new password the next time it is needed.
+ */
+async function resealTenantLogins(db: Kysely<Database>, key: Buffer, previous: Buffer): Promise<void> {
+  const logins = await db.selectFrom('tenant_logins').select(['instance_id', 'password_encrypted']).execute();
+  for (const login of logins) {
+    if (opens(login.password_encrypted, key) || !opens(login.password_encrypted, previous)) continue;
+    await db
+      .updateTable('tenant_logins')
+      .set({ password_encrypted: sealSecret(unsealSecret(login.password_encrypted, previous), key) })
+      .where('instance_id', '=', login.instance_id)
+      .where('password_encrypted', '=', login.password_encrypted)
+      .execute();
+  }
 }

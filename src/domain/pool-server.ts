@@ -19,18 +19,19 @@ export interface TenantDatabase {
 export const ADMIN_CONNECT_TIMEOUT_MS = 5_000;
 export const ADMIN_QUERY_TIMEOUT_MS = 60_000;
 
-/** Runs `work` on a fresh admin connection to the pool, always closing it. */
+/** Runs `work` on a fresh admin connection to the pool (to its `postgres` database unless told), always closing it. */
 export async function withPoolAdmin<T>(
   access: PoolAdminAccess,
   work: (client: pg.Client) => Promise<T>,
   connectTimeoutMs = ADMIN_CONNECT_TIMEOUT_MS,
+  database = 'postgres',
 ): Promise<T> {
   const client = new pg.Client({
     host: access.host,
     port: access.port,
     user: access.adminUser,
     password: access.adminPassword,
-    database: 'postgres',
+    database,
     connectionTimeoutMillis: connectTimeoutMs,
     query_timeout: ADMIN_QUERY_TIMEOUT_MS,
     application_name: 'odoo-orchestrator',
@@ -101,10 +102,73 @@ export async function setRolePassword(client: AdminClient, role: string, verifie
   await client.query(`alter role ${client.escapeIdentifier(role)} with password ${client.escapeLiteral(verifier)}`);
 }
 
-/** Drops the tenant's database (closing its sessions) and role; absent ones are fine. */
-export async function dropTenantDatabase(client: AdminClient, tenant: TenantDatabase): Promise<void> {
+/** How many sessions the maintenance login may hold: the daemon's one, and a job's (pg_restore -j 2 and its leader). */
+const MAINTENANCE_CONNECTION_LIMIT = 8;
+
+/**
+ * Makes (or repairs) the tenant's maintenance login: LOGIN with the password behind `verifier`, a member of the
+ * tenant's role and of nothing else, so a session of it can do no more than the tenant (a tenant's trigger that runs
+ * `SET ROLE NONE` in it lands here, not on the pool admin). The admin joins it only to end its sessions when the
+ * tenant's database goes. Idempotent, and safe to run twice at once (a transaction-scoped advisory lock on the role's
+ * name: concurrent DDL on one role fails otherwise); an existing login gets the password again (the tenant may have
+ * changed it) and loses session defaults the tenant may have set on it. Two round trips.
+ */
+export async function ensureMaintenanceRole(
+  client: AdminClient,
+  names: { role: string; tenantRole: string },
+  verifier: string,
+): Promise<void> {
+  const role = client.escapeIdentifier(names.role);
+  const tenant = client.escapeIdentifier(names.tenantRole);
+  const name = client.escapeLiteral(names.role);
+  const login = `login password ${client.escapeLiteral(verifier)} connection limit ${MAINTENANCE_CONNECTION_LIMIT}`;
+  try {
+    const results = (await client.query(
+      `begin; select pg_advisory_xact_lock(hashtext(${name})); select 1 from pg_roles where rolname = ${name}`,
+    )) as unknown as pg.QueryResult[];
+    const exists = results[2]!.rowCount === 1;
+    // The attributes it was made without stay: a non-superuser admin may not even name them in ALTER ROLE.
+    const ddl = exists
+      ? `alter role ${role} with ${login}; alter role ${role} reset all; grant ${tenant} to ${role}`
+      : `create role ${role} with nosuperuser nocreatedb nocreaterole ${login} in role ${tenant}`;
+    await client.query(`${ddl}; grant ${role} to current_user; commit`);
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Runs `work` as the admin in another database of the same server. */
+export type InDatabase = (database: string, work: (client: AdminClient) => Promise<void>) => Promise<void>;
+
+/**
+ * Drops the tenant's database (closing its sessions), then its roles (the maintenance login's too). A tenant may have
+ * left grants or default privileges in databases open to every role (`postgres`, `template1`): `DROP ROLE` refuses
+ * while any exist, so `DROP OWNED` runs first in each database holding some (`inDatabase` reaches the others).
+ * Absent databases and roles are fine.
+ */
+export async function dropTenantDatabase(
+  client: AdminClient,
+  tenant: TenantDatabase & { maintenanceRole?: string },
+  inDatabase?: InDatabase,
+): Promise<void> {
   await client.query(`drop database if exists ${client.escapeIdentifier(tenant.database)} with (force)`);
-  await client.query(`drop role if exists ${client.escapeIdentifier(tenant.role)}`);
+  const wanted = [tenant.maintenanceRole, tenant.role].filter((role): role is string => role !== undefined);
+  const { rows } = await client.query<{ rolname: string }>('select rolname from pg_roles where rolname = any($1)', [wanted]);
+  const roles = wanted.filter((role) => rows.some((row) => row.rolname === role));
+  if (roles.length === 0) return;
+  const names = roles.map((role) => client.escapeIdentifier(role)).join(', ');
+  await client.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = any($1) and pid <> pg_backend_pid()', [roles]);
+  const elsewhere = await client.query<{ datname: string }>(
+    `select distinct d.datname from pg_shdepend s join pg_database d on d.oid = s.dbid join pg_roles r on r.oid = s.refobjid
+     where s.refclassid = 'pg_authid'::regclass and r.rolname = any($1) and d.datname <> current_database()`,
+    [roles],
+  );
+  for (const { datname } of elsewhere.rows) {
+    if (!inDatabase) throw new Error(`roles ${roles.join(', ')} still own objects or privileges in database ${datname}`);
+    await inDatabase(datname, (other) => other.query(`drop owned by ${names}`).then(() => undefined));
+  }
+  await client.query(`drop owned by ${names}; drop role ${names}`);
 }
 
 /** Whether the pool answers its admin within `timeoutMs`: a login and a query, the same path allocation takes. */

@@ -7,7 +7,7 @@ import { odooConfigFile, odooProductionSettings } from '../swarm/odoo-config.js'
 import { initJobName } from '../swarm/odoo-init-job.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
 import { ensureSecret, findSecretByName, removeJob, removeService } from '../swarm/swarm.js';
-import { deleteCredentials, readCredentials } from './credentials.js';
+import { deleteCredentials, readCredentials, type DbCredentials } from './credentials.js';
 import { reissueCredentials } from './credentials-reissue.js';
 import { moveInstance, type Executor, type Trigger } from './instance-events.js';
 import { isAllocated } from './instance-status.js';
@@ -94,7 +94,12 @@ async function ensureConfigSecret(deps: Deps, trx: Executor, instance: InstanceR
   const existing = await findSecretByName(deps.docker, name);
   if (existing) return { id: existing.ID, name };
   const credentials = (await readCredentials(deps.redis, instance.id)) ?? (await reissueCredentials(deps, trx, instance, trigger));
-  const config = odooConfigFile({
+  return ensureSecret(deps.docker, name, odooConfigFor(credentials, instance), instanceLabels(instance.id, deps.config.dockerLabels));
+}
+
+/** The tenant's Odoo config file: its database settings and password, and the settings its limits give. */
+export const odooConfigFor = (credentials: DbCredentials, limits: Pick<InstanceRow, 'cpu_limit' | 'memory_limit_mb'>): string =>
+  odooConfigFile({
     db: {
       host: credentials.db_host,
       port: credentials.db_port,
@@ -102,7 +107,5 @@ async function ensureConfigSecret(deps: Deps, trx: Executor, instance: InstanceR
       user: credentials.db_user,
       password: credentials.db_password,
     },
-    settings: odooProductionSettings({ cpuLimit: instance.cpu_limit, memoryLimitMb: instance.memory_limit_mb }),
+    settings: odooProductionSettings({ cpuLimit: limits.cpu_limit, memoryLimitMb: limits.memory_limit_mb }),
   });
-  return ensureSecret(deps.docker, name, config, instanceLabels(instance.id, deps.config.dockerLabels));
-}

@@ -1,5 +1,6 @@
-import { access, chown, mkdir, rename, rm } from 'node:fs/promises';
+import { lstat, rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
+import { assertOwnDirectory, ensureDataDir, tenantSubdir } from '../swarm/data-dir.js';
 import type { AdminClient } from './pool-server.js';
 
 /** The names a restore loads beside the tenant's own, then swaps with them; short suffixes from the restore's id. */
@@ -7,51 +8,79 @@ export interface SwapNames {
   /** The tenant's database (and its filestore directory's name). */
   database: string;
   role: string;
+  /** The tenant's maintenance login: the restore job's sessions are its. */
+  maintenanceRole: string;
   /** The fresh database the backup is loaded into. */
   loaded: string;
   /** What the tenant's database is renamed to while swapping, dropped once the swap is done. */
   aside: string;
+  /** The instance's data directory (the tenant's to write: nothing in it is followed when it is a link). */
+  dataDir: string;
   /** The instance's `filestore` directory, holding `<database>`, `<database>.new-…` and `<database>.old-…`. */
   filestoreRoot: string;
   filestoreLoaded: string;
   filestoreAside: string;
 }
 
-export function swapNames(database: string, role: string, restoreId: string, instanceDataDir: string): SwapNames {
+export function swapNames(
+  tenant: { database: string; role: string; maintenanceRole: string },
+  restoreId: string,
+  instanceDataDir: string,
+): SwapNames {
   const suffix = restoreId.replace(/-/g, '').slice(0, 8);
+  const { database } = tenant;
   return {
-    database,
-    role,
+    ...tenant,
     loaded: `${database}_new_${suffix}`,
     aside: `${database}_old_${suffix}`,
-    filestoreRoot: posix.join(instanceDataDir, 'filestore'),
+    dataDir: instanceDataDir,
+    filestoreRoot: posix.join(instanceDataDir, FILESTORE),
     filestoreLoaded: `${database}.new-${suffix}`,
     filestoreAside: `${database}.old-${suffix}`,
   };
 }
 
+const FILESTORE = 'filestore';
+
+/** Whether something is at `path` (a link counts: it is never followed). */
 const exists = (path: string) =>
-  access(path).then(
+  lstat(path).then(
     () => true,
     () => false,
   );
+
+/** Whether the tenant's `filestore` is a directory of its own; a link there (or on the way) is refused. */
+const filestoreIsOwn = (names: SwapNames) =>
+  assertOwnDirectory(names.dataDir, FILESTORE).then(
+    () => true,
+    (error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return false;
+      throw error;
+    },
+  );
+
+/** Removes `name` from the tenant's filestore directory, unless that directory is not its own (then nothing is touched). */
+async function removeFromFilestore(names: SwapNames, name: string): Promise<void> {
+  if (await filestoreIsOwn(names).catch(() => false)) await rm(posix.join(names.filestoreRoot, name), { recursive: true, force: true });
+}
 
 const databaseExists = async (client: AdminClient, name: string) =>
   (await client.query('select 1 from pg_database where datname = $1', [name])).rowCount === 1;
 
 /**
- * Ends the sessions of the tenant's role (its Odoo) and of this admin (a job) on `databases`. Not DROP/ALTER … FORCE:
- * a pool admin that is no superuser may not end autovacuum workers that way, while a plain DROP or RENAME stops them.
+ * Ends the sessions of the tenant's role (its Odoo), of its maintenance login (a job) and of this admin on
+ * `databases`. Not DROP/ALTER … FORCE: a pool admin that is no superuser may not end autovacuum workers that way,
+ * while a plain DROP or RENAME stops them.
  */
-async function endSessions(client: AdminClient, databases: string[], role: string): Promise<void> {
+async function endSessions(client: AdminClient, databases: string[], names: SwapNames): Promise<void> {
   await client.query(
-    'select pg_terminate_backend(pid) from pg_stat_activity where datname = any($1) and usename in ($2, current_user) and pid <> pg_backend_pid()',
-    [databases, role],
+    'select pg_terminate_backend(pid) from pg_stat_activity where datname = any($1) and usename in ($2, $3, current_user) and pid <> pg_backend_pid()',
+    [databases, names.role, names.maintenanceRole],
   );
 }
 
-async function dropDatabase(client: AdminClient, name: string, role: string): Promise<void> {
-  await endSessions(client, [name], role);
+async function dropDatabase(client: AdminClient, name: string, names: SwapNames): Promise<void> {
+  await endSessions(client, [name], names);
   await client.query(`drop database if exists ${client.escapeIdentifier(name)}`);
 }
 
@@ -59,26 +88,26 @@ async function dropDatabase(client: AdminClient, name: string, role: string): Pr
  * A fresh, empty database owned by the tenant's role, closed to PUBLIC, and an empty filestore directory owned by
  * Odoo's user beside the tenant's: what the backup is loaded into. The directory comes last and tells the job, started
  * meanwhile, that both are ready (a look at a directory costs it nothing, a login to probe the database ~50 ms).
+ * A `filestore` that is a link (the tenant's, to anywhere) is refused before anything is made.
  */
 export async function createLoadTarget(client: AdminClient, names: SwapNames, odooUid: number): Promise<void> {
   const loaded = client.escapeIdentifier(names.loaded);
   const role = client.escapeIdentifier(names.role);
-  const directory = posix.join(names.filestoreRoot, names.filestoreLoaded);
-  await rm(directory, { recursive: true, force: true });
-  await dropDatabase(client, names.loaded, names.role);
+  // A new instance loading its first data may have no data directory yet (the daemon makes it, the tenant's to own).
+  await ensureDataDir(names.dataDir, odooUid, odooUid);
+  await tenantSubdir(names.dataDir, FILESTORE, odooUid);
+  await rm(posix.join(names.filestoreRoot, names.filestoreLoaded), { recursive: true, force: true });
+  await dropDatabase(client, names.loaded, names);
   await client.query(`create database ${loaded} owner ${role} template template0 encoding 'UTF8'`);
   await client.query(`revoke all on database ${loaded} from public`);
   await client.query(`grant connect, temporary on database ${loaded} to ${role}`);
-  await mkdir(names.filestoreRoot, { recursive: true });
-  await chown(names.filestoreRoot, odooUid, odooUid);
-  await mkdir(directory);
-  await chown(directory, odooUid, odooUid);
+  await tenantSubdir(names.dataDir, posix.join(FILESTORE, names.filestoreLoaded), odooUid);
 }
 
 /** Removes what a failed load left: the fresh database and the sibling filestore directory. */
 export async function dropLoadTarget(client: AdminClient, names: SwapNames): Promise<void> {
-  await dropDatabase(client, names.loaded, names.role);
-  await rm(posix.join(names.filestoreRoot, names.filestoreLoaded), { recursive: true, force: true });
+  await dropDatabase(client, names.loaded, names);
+  await removeFromFilestore(names, names.filestoreLoaded);
 }
 
 /**
@@ -90,6 +119,8 @@ export async function swapIn(client: AdminClient, names: SwapNames): Promise<voi
   const current = posix.join(names.filestoreRoot, names.database);
   const loaded = posix.join(names.filestoreRoot, names.filestoreLoaded);
   const aside = posix.join(names.filestoreRoot, names.filestoreAside);
+  // Renames inside it only: a `filestore` that became a link is refused, never followed.
+  await assertOwnDirectory(names.dataDir, FILESTORE);
   // An earlier try may have swapped the filestore already (the loaded directory is gone, the replaced one aside).
   const filestoreMoved = (await exists(loaded)) || (await exists(aside));
   if (await exists(loaded)) {
@@ -98,7 +129,7 @@ export async function swapIn(client: AdminClient, names: SwapNames): Promise<voi
   }
   try {
     if (await databaseExists(client, names.loaded)) {
-      await endSessions(client, [names.database, names.loaded], names.role);
+      await endSessions(client, [names.database, names.loaded], names);
       await client.query('begin');
       try {
         if (await databaseExists(client, names.database)) {
@@ -122,6 +153,6 @@ export async function swapIn(client: AdminClient, names: SwapNames): Promise<voi
 
 /** After a swap: the replaced database and filestore go (a FINAL backup holds them). */
 export async function dropReplaced(client: AdminClient, names: SwapNames): Promise<void> {
-  await dropDatabase(client, names.aside, names.role);
-  await rm(posix.join(names.filestoreRoot, names.filestoreAside), { recursive: true, force: true });
+  await dropDatabase(client, names.aside, names);
+  await removeFromFilestore(names, names.filestoreAside);
 }

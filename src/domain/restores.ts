@@ -6,16 +6,17 @@ import { DomainError, notFound, validationFailed } from '../errors.js';
 import { backupDir, DUMP_FILE, FILESTORE_FILE, needsOverlay, restoreJobSpec } from '../swarm/backup-job.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
-import { scaleService } from '../swarm/swarm.js';
+import { liveTasks, scaleService } from '../swarm/swarm.js';
 import { finalBackupSince, isCompletedFinal } from './backup-final.js';
+import { assertStorageHeadroom, limitCustomer } from './backup-limits.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
 import { getBackup, readManifest, type BackupManifest } from './backups.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { provisionInstance } from './provisioning.js';
-import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
+import { isUuid, tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from './names.js';
 import type { AdminClient } from './pool-server.js';
 import { poolOfInstance } from './pools.js';
-import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames, type SwapNames } from './restore-swap.js';
+import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames } from './restore-swap.js';
 import { withTransaction } from '../db/transaction.js';
 
 /** Statuses a tenant's data can be replaced in: it has a service to stop and start again. */
@@ -73,6 +74,9 @@ export async function restoreInstance(deps: Deps, instanceId: string, backupId: 
     if (!restorable.includes(instance.status) || !instance.service_name) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be restored now.`);
     }
+    // Each restore keeps a FINAL backup of what it replaces: customers have a bounded number, and there must be room.
+    await limitCustomer(deps, trigger.actor, instanceId, 'restore');
+    await assertStorageHeadroom(deps, instanceId);
     const inserted = await trx
       .insertInto('restores')
       .values({
@@ -161,13 +165,12 @@ export async function provisionAfterLoad(deps: Deps, instanceId: string, trigger
 }
 
 /**
- * What follows a step once its transaction committed: the next step, the finished job's removal, the replaced
- * data's removal, provisioning after a load.
+ * What follows a step once its transaction committed: the next step, the finished job's removal, provisioning after
+ * a load.
  */
 type Step = {
   again?: boolean;
   removeJob?: boolean;
-  dropReplaced?: { instance: InstanceRow; names: SwapNames };
   provision?: { instanceId: string; actor: string };
 } | void;
 
@@ -190,20 +193,12 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
     try {
       return await stepRestore(deps, trx, restore, instance);
     } catch (error) {
-      deps.log.warn({ event: 'restore.step_failed', restoreId, err: error }, 'restore step failed');
+      deps.log.warn({ event: 'restore.step_failed', restoreId, status: restore.status, err: error }, 'restore step failed');
+      // Once swapping, the backup's data is (or is becoming) the tenant's: it rolls forward, tried again next tick.
+      if (restore.status === 'SWAPPING') throw error;
       return failRestore(deps, trx, restore, instance, (error as Error).message);
     }
   });
-  if (step?.dropReplaced) {
-    // After the tenant is given back: dropping a database makes PostgreSQL checkpoint, which need not delay the start.
-    const { instance, names } = step.dropReplaced;
-    await withInstancePool(deps, instance, (client) => dropReplaced(client, names)).catch((error: Error) =>
-      deps.log.warn(
-        { event: 'restore.cleanup_failed', restoreId, database: names.aside, filestore: names.filestoreAside, reason: error.message },
-        'replaced data left aside; remove it by hand',
-      ),
-    );
-  }
   if (step?.again) return advanceRestore(deps, restoreId);
   if (step?.provision) {
     const { instanceId, actor } = step.provision;
@@ -227,8 +222,11 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
 
 const namesOf = (deps: Pick<Deps, 'config'>, restore: RestoreRow) =>
   swapNames(
-    tenantDatabaseName(restore.instance_id),
-    tenantRoleName(restore.instance_id),
+    {
+      database: tenantDatabaseName(restore.instance_id),
+      role: tenantRoleName(restore.instance_id),
+      maintenanceRole: tenantMaintenanceRoleName(restore.instance_id),
+    },
     restore.id,
     instanceDataDir(deps.config.cephfsRoot, restore.instance_id),
   );
@@ -245,7 +243,8 @@ const setRestore = (
     .execute();
 
 async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
-  if (instance.status === 'TERMINATING' || instance.status === 'TERMINATED')
+  // A swap under way is finished even then: half of it undone would leave the replaced data beside the tenant's.
+  if ((instance.status === 'TERMINATING' || instance.status === 'TERMINATED') && restore.status !== 'SWAPPING')
     return failRestore(deps, trx, restore, instance, 'the instance is being terminated');
   const trigger = { cause: restore.mode === 'load' ? 'loadFromBackup' : 'restoreInstance', actor: restore.actor };
   switch (restore.status) {
@@ -255,6 +254,8 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
       await moveInstance(deps, trx, instance, 'RESTORING', trigger, { message: `loading backup ${restore.backup_id}` });
       return startLoad(deps, trx, restore, instance);
     case 'SAVING': {
+      // What is replaced is backed up once it no longer changes: no task of the tenant may still run.
+      if ((await liveTasks(deps.docker, instance.service_name!)).length > 0) return;
       const final = await finalBackupSince(deps, instance.id, restore.created_at, trigger);
       if (final.kind === 'FINAL' && final.status === 'FAILED')
         return failRestore(deps, trx, restore, instance, `the final backup of the data it replaces failed: ${final.error}`);
@@ -305,11 +306,11 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
         image: deps.config.postgresPoolImage,
         network: needsOverlay(pool.host) ? deps.config.swarmNetwork : null,
         cephfsRoot: deps.config.cephfsRoot,
+        uid: deps.config.odooUid,
         extraLabels: deps.config.dockerLabels,
         source: { instanceId: backup.instance_id, backupId: backup.id, dumpSha256: sha(DUMP_FILE), filestoreSha256: sha(FILESTORE_FILE) },
         db: { newName: names.loaded, role: names.role },
         filestoreNewDir: names.filestoreLoaded,
-        odooUid: deps.config.odooUid,
         pool,
       }),
     ),
@@ -322,9 +323,17 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   await setRestore(trx, restore, { status: 'LOADING', job_service_id: serviceId });
 }
 
+/**
+ * Swaps the loaded data in, starts the tenant again, drops what was replaced, then records the end. Every part is
+ * idempotent: a failure anywhere (a pool or Docker away for a moment) is tried again from the start at the next
+ * tick, never undone (the restore rolls forward).
+ */
 async function swapAndFinish(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
   const names = namesOf(deps, restore);
   await withInstancePool(deps, instance, (client) => swapIn(client, names));
+  // Started before the replaced data goes: dropping a database makes PostgreSQL checkpoint, which need not delay it.
+  if (startsAgain(restore, instance)) await scaleService(deps.docker, instance.service_name!, 1);
+  await withInstancePool(deps, instance, (client) => dropReplaced(client, names));
   await trx
     .updateTable('restores')
     .set({ status: 'COMPLETED', finished_at: sql`now()`, updated_at: sql`now()` })
@@ -339,8 +348,12 @@ async function swapAndFinish(deps: Deps, trx: Transaction<Database>, restore: Re
     restore.mode === 'load' && restore.provision_requested_by
       ? { instanceId: instance.id, actor: restore.provision_requested_by }
       : undefined;
-  return { removeJob: true, dropReplaced: { instance, names }, provision };
+  return { removeJob: true, provision };
 }
+
+/** Whether the tenant runs again after the restore: it ran before, it is still restoring, and billing did not suspend it meanwhile. */
+const startsAgain = (restore: RestoreRow, instance: InstanceRow): boolean =>
+  restore.mode === 'replace' && instance.status === 'RESTORING' && restore.previous_status !== 'STOPPED' && !instance.suspension_pending_at;
 
 /** Undoes what the restore made, records why, and gives the tenant back as it was (a new instance that could not load fails). */
 async function failRestore(
@@ -375,7 +388,10 @@ async function failRestore(
   }
 }
 
-/** The tenant after a restore: running again (or stopped, as it was); a loaded new instance waits for provisioning. */
+/**
+ * The tenant after a restore: running again (or stopped, as it was); suspended when billing asked for it meanwhile;
+ * a loaded new instance waits for provisioning.
+ */
 async function giveBack(
   deps: Deps,
   trx: Transaction<Database>,
@@ -388,6 +404,11 @@ async function giveBack(
   if (restore.mode === 'load') {
     // The backup's database was initialised by the tenant it came from: its first start needs no init job.
     await moveInstance(deps, trx, instance, 'ALLOCATED', trigger, { message, patch: { initialized_at: new Date() } });
+  } else if (instance.suspension_pending_at) {
+    await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
+      message: `${message}; suspended as billing asked during the restore`,
+      patch: { suspension_pending_at: null },
+    });
   } else if (restore.previous_status === 'STOPPED') {
     await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });
   } else {

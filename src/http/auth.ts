@@ -4,6 +4,12 @@ import { isUuid } from '../domain/names.js';
 import { createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../config/config.js';
 
+/** The token of a `Bearer` Authorization header; null for anything else (Basic, which browsers resend by themselves). */
+export function bearerToken(authorization: string | null | undefined): string | null {
+  const [scheme, value] = (authorization ?? '').trim().split(/\s+/, 2);
+  return scheme?.toLowerCase() === 'bearer' && value ? value : null;
+}
+
 function bearerOrBasic(authorization: string | null): string | undefined {
   const [scheme, value] = (authorization ?? '').trim().split(/\s+/, 2);
   if (scheme?.toLowerCase() === 'bearer') return value;

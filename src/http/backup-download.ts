@@ -1,46 +1,77 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { HashedFile } from '../archive/hashed-file.js';
 import { tarFiles } from '../archive/tar.js';
 import { writeZip, type ZipEntry } from '../archive/zip.js';
 import type { BackupRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { jobTasks, judgeJob, removeJobAndSecret, startJob, failureWithLog } from '../domain/backup-jobs.js';
-import { readManifest } from '../domain/backups.js';
+import { exportJobName, exportLeftovers, jobTasks, judgeJob, removeJobAndSecret, startJob, failureWithLog } from '../domain/backup-jobs.js';
+import { readManifest, type BackupManifest } from '../domain/backups.js';
 import { isUuid } from '../domain/names.js';
-import { backupDir, exportJobSpec, exportsDir, FILESTORE_FILE } from '../swarm/backup-job.js';
-import type { IdentifyCaller } from './auth.js';
+import { ensureDataDir } from '../swarm/data-dir.js';
+import { backupDir, DUMP_FILE, exportJobSpec, exportsDir, FILESTORE_FILE, instanceBackupsDir } from '../swarm/backup-job.js';
+import { bearerToken, type IdentifyCaller } from './auth.js';
+import { CSRF_HEADER } from './graphql.js';
 import { sendJson } from './respond.js';
 
 /** Downloads under way in this process: each runs a job and reads the whole backup, so they are few at a time. */
 const MAX_DOWNLOADS = 4;
+/** Downloads one caller (a customer, the admins) may have under way in this process. */
+const MAX_DOWNLOADS_PER_CALLER = 2;
+/** A client that takes nothing for this long is dropped: a slow reader cannot hold a download slot for ever. */
+const STALL_MS = 60_000;
+/** How long the plain-SQL export may take before the download gives up. */
+export const EXPORT_DEADLINE_MS = 30 * 60_000;
 const JOB_POLL_MS = 300;
 
-/** The backup's files as Odoo's database manager restores them: dump.sql (plain), filestore/…, manifest.json. */
-async function* odooEntries(sqlPath: string, backupPath: string, manifest: Buffer, created: Date): AsyncGenerator<ZipEntry> {
-  const dump = await stat(sqlPath);
-  yield { name: 'dump.sql', size: dump.size, modified: dump.mtime, open: () => createReadStream(sqlPath) };
-  const archive = `${backupPath}/${FILESTORE_FILE}`;
-  for await (const file of tarFiles(archive)) {
-    // Names come from the tenant's filestore: nothing may climb out of filestore/ where the zip is unpacked.
-    if (file.name.split('/').some((part) => part === '..' || part === '') || file.name.startsWith('/')) continue;
-    yield {
-      name: `filestore/${file.name}`,
-      size: file.size,
-      modified: file.modified,
-      open: () =>
-        file.size === 0 ? Readable.from([]) : createReadStream(archive, { start: file.offset, end: file.offset + file.size - 1 }),
-    };
+const sha256Of = (manifest: BackupManifest, name: string): string => {
+  const sha = manifest.files.find((file) => file.name === name)?.sha256;
+  if (!sha || !/^[0-9a-f]{64}$/.test(sha)) throw new Error(`the manifest gives no sha256 for ${name}`);
+  return sha;
+};
+
+/**
+ * The backup's files as Odoo's database manager restores them: dump.sql (plain), filestore/…, manifest.json. The
+ * filestore archive is read once, front to back, through sha256: one that does not match its manifest ends the
+ * download before the zip is complete (its central directory is never written), so a client cannot take it for good.
+ */
+async function* odooEntries(sqlPath: string, backupPath: string, manifest: BackupManifest, created: Date): AsyncGenerator<ZipEntry> {
+  // Written by a job as the tenant's uid: opened without following a link in its place.
+  const dumpFile = await open(sqlPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const dump = await dumpFile.stat();
+  yield { name: 'dump.sql', size: dump.size, modified: dump.mtime, open: () => dumpFile.createReadStream() };
+  const path = `${backupPath}/${FILESTORE_FILE}`;
+  const archive = await HashedFile.open(path);
+  try {
+    for await (const file of tarFiles(path)) {
+      // Names come from the tenant's filestore: nothing may climb out of filestore/ where the zip is unpacked.
+      if (file.name.split('/').some((part) => part === '..' || part === '') || file.name.startsWith('/')) continue;
+      yield {
+        name: `filestore/${file.name}`,
+        size: file.size,
+        modified: file.modified,
+        open: () => Readable.from(archive.range(file.offset, file.offset + file.size)),
+      };
+    }
+    if ((await archive.digest()) !== sha256Of(manifest, FILESTORE_FILE))
+      throw new Error(`${FILESTORE_FILE}: sha256 does not match the manifest`);
+  } finally {
+    await archive.close();
   }
-  yield { name: 'manifest.json', size: manifest.length, modified: created, open: () => Readable.from([manifest]) };
+  const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+  yield { name: 'manifest.json', size: manifestBytes.length, modified: created, open: () => Readable.from([manifestBytes]) };
 }
 
 /** Runs the job that writes the backup's database as plain SQL; resolves with the file's path once it is there. */
-async function exportSql(deps: Deps, backup: BackupRow, exportId: string, cancelled: () => boolean): Promise<string> {
-  const name = `ex-${exportId}`;
+async function exportSql(deps: Deps, backup: BackupRow, manifest: BackupManifest, exportId: string, cancelled: () => boolean) {
+  const name = exportJobName(exportId);
+  // The job runs as the tenant's uid: it writes where that uid may, and nowhere else.
+  await ensureDataDir(instanceBackupsDir(deps.config.cephfsRoot, backup.instance_id), deps.config.odooUid, deps.config.odooUid, 0o700);
+  await ensureDataDir(exportsDir(deps.config.cephfsRoot, backup.instance_id), deps.config.odooUid, deps.config.odooUid, 0o700);
   await startJob(
     deps,
     exportJobSpec({
@@ -48,13 +79,15 @@ async function exportSql(deps: Deps, backup: BackupRow, exportId: string, cancel
       instanceId: backup.instance_id,
       backupId: backup.id,
       exportId,
+      dumpSha256: sha256Of(manifest, DUMP_FILE),
       image: deps.config.postgresPoolImage,
       network: null,
       cephfsRoot: deps.config.cephfsRoot,
+      uid: deps.config.odooUid,
       extraLabels: deps.config.dockerLabels,
     }),
   );
-  const deadline = new Date(Date.now() + deps.config.backups.jobDeadlineSeconds * 1000);
+  const deadline = new Date(Date.now() + EXPORT_DEADLINE_MS);
   for (;;) {
     if (cancelled()) throw new Error('the client went away');
     const tasks = await jobTasks(deps, name);
@@ -69,14 +102,18 @@ async function exportSql(deps: Deps, backup: BackupRow, exportId: string, cancel
 }
 
 /**
- * GET /backups/{id}/download: the admin token or the owning customer's token. The zip is built on the fly from the
- * stored backup and streamed; the plain-SQL dump a one-shot job writes is removed once sent.
+ * GET /backups/{id}/download: the admin token or the owning customer's token, as a Bearer token only, with the CSRF
+ * header (a page of another site cannot send it without a CORS preflight). Another customer's backup is 404, as one
+ * that does not exist. The zip is built on the fly from the stored backup and streamed; the plain-SQL dump a one-shot
+ * job writes is removed once sent (and swept by the leader if the daemon stopped meanwhile).
  */
 export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller) {
   let downloads = 0;
+  const byCaller = new Map<string, number>();
   return async (request: IncomingMessage, response: ServerResponse, backupId: string): Promise<void> => {
     if (request.method !== 'GET') return sendJson(response, 405, { error: 'Use GET.' }, { allow: 'GET' });
-    const caller = await identifyCaller(request.headers.authorization ?? null);
+    const token = bearerToken(request.headers.authorization);
+    const caller = token ? await identifyCaller(`Bearer ${token}`) : ({ kind: 'anonymous' } as const);
     if (caller.kind === 'anonymous') {
       return sendJson(
         response,
@@ -85,21 +122,27 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
         { 'www-authenticate': 'Bearer' },
       );
     }
+    if (request.headers[CSRF_HEADER] === undefined)
+      return sendJson(response, 403, { error: `A download needs the ${CSRF_HEADER} header (any value).` });
     const backup = isUuid(backupId)
       ? await deps.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst()
       : undefined;
-    if (!backup) return sendJson(response, 404, { error: `Backup ${backupId} does not exist.` });
-    if (caller.kind === 'customer') {
-      const owner = await deps.db.selectFrom('instances').select('customer_id').where('id', '=', backup.instance_id).executeTakeFirst();
-      if (owner?.customer_id !== caller.customerId)
-        return sendJson(response, 403, { error: `Backup ${backupId} belongs to another customer.` });
-    }
+    const owner =
+      backup && caller.kind === 'customer'
+        ? await deps.db.selectFrom('instances').select('customer_id').where('id', '=', backup.instance_id).executeTakeFirst()
+        : undefined;
+    if (!backup || (caller.kind === 'customer' && owner?.customer_id !== caller.customerId))
+      return sendJson(response, 404, { error: `Backup ${backupId} does not exist.` });
     if (backup.status !== 'COMPLETED')
       return sendJson(response, 409, { error: `Backup ${backupId} is ${backup.status}: only a COMPLETED backup can be downloaded.` });
+    const who = caller.kind === 'customer' ? `customer:${caller.customerId}` : 'admin';
+    if ((byCaller.get(who) ?? 0) >= MAX_DOWNLOADS_PER_CALLER)
+      return sendJson(response, 429, { error: `At most ${MAX_DOWNLOADS_PER_CALLER} downloads at once.` }, { 'retry-after': '30' });
     if (downloads >= MAX_DOWNLOADS)
       return sendJson(response, 503, { error: 'Too many downloads at once; try again shortly.' }, { 'retry-after': '30' });
 
     downloads += 1;
+    byCaller.set(who, (byCaller.get(who) ?? 0) + 1);
     const exportId = randomUUID();
     let gone = false;
     response.once('close', () => {
@@ -107,13 +150,14 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
     });
     try {
       const manifest = await readManifest(deps, backup);
-      const sqlPath = await exportSql(deps, backup, exportId, () => gone);
+      const sqlPath = await exportSql(deps, backup, manifest, exportId, () => gone);
       const filename = `${manifest.databaseName}_${backup.created_at.toISOString().replace(/[:.]/g, '-')}.zip`;
       response.writeHead(200, { 'content-type': 'application/zip', 'content-disposition': `attachment; filename="${filename}"` });
-      const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+      // From here on the client sets the pace: one that stops reading is dropped.
+      response.setTimeout(STALL_MS, () => response.destroy(new Error('the client took nothing for too long')));
       await writeZip(
         response,
-        odooEntries(sqlPath, backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id), manifestBytes, backup.created_at),
+        odooEntries(sqlPath, backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id), manifest, backup.created_at),
       );
       response.end();
       deps.log.info({ event: 'backup.downloaded', backupId, instanceId: backup.instance_id }, 'backup downloaded');
@@ -124,9 +168,11 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
       else response.destroy();
     } finally {
       downloads -= 1;
-      await removeJobAndSecret(deps, `ex-${exportId}`);
-      await rm(`${exportsDir(deps.config.cephfsRoot, backup.instance_id)}/${exportId}.sql`, { force: true });
-      await rm(`${exportsDir(deps.config.cephfsRoot, backup.instance_id)}/${exportId}.sql.partial`, { force: true });
+      byCaller.set(who, byCaller.get(who)! - 1);
+      if (byCaller.get(who) === 0) byCaller.delete(who);
+      // The files first: a job left behind (the daemon stopped here) is how the leader finds what to sweep.
+      for (const path of exportLeftovers(deps.config.cephfsRoot, backup.instance_id, exportId)) await rm(path, { force: true });
+      await removeJobAndSecret(deps, exportJobName(exportId));
     }
   };
 }

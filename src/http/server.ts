@@ -4,7 +4,8 @@ import { createKillbillWebhook } from './killbill-webhook.js';
 import type { Deps } from '../deps.js';
 import type { Leadership } from '../jobs/leadership.js';
 import { readiness } from '../observability/readiness.js';
-import { callerIdentifier } from './auth.js';
+import { sameSecret } from '../crypto/same-secret.js';
+import { bearerToken, callerIdentifier } from './auth.js';
 import { createBackupDownload } from './backup-download.js';
 import { createGraphQLHandler } from './graphql.js';
 import { sendJson } from './respond.js';
@@ -27,6 +28,13 @@ export const routeOf = (path: string): string => {
   if (/^\/backups\/[^/]+\/download$/.test(path)) return '/backups/{id}/download';
   return 'other';
 };
+
+/** Whether `authorization` carries METRICS_TOKEN or the admin token, as a Bearer token. */
+function metricsAllowed(config: Pick<Deps['config'], 'metricsToken' | 'adminToken'>, authorization: string | undefined): boolean {
+  const token = bearerToken(authorization);
+  if (!token) return false;
+  return sameSecret(token, config.adminToken) || (config.metricsToken !== null && sameSecret(token, config.metricsToken));
+}
 
 /** Refused before the body is read: no root field is open to anonymous callers, so nothing is worth parsing for them. */
 const anonymousRefusal = {
@@ -52,6 +60,14 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
       return sendJson(response, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', ...result.checks });
     }
     if (path === '/metrics') {
+      // Tenants' containers share the overlay with the daemon: the figures (instance ids among them) are not theirs.
+      if (!metricsAllowed(deps.config, request.headers.authorization))
+        return sendJson(
+          response,
+          401,
+          { error: 'A bearer token is required: METRICS_TOKEN, or the admin token.' },
+          { 'www-authenticate': 'Bearer' },
+        );
       const body = await deps.metrics.registry.metrics();
       response.writeHead(200, { 'content-type': deps.metrics.registry.contentType });
       return void response.end(body);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
 import { applyRetention } from '../domain/backup-retention.js';
-import { removeEndedJobs, removeOrphanJobSecrets } from '../domain/backup-jobs.js';
+import { removeEndedJobs, removeOrphanJobContainers, removeOrphanJobSecrets } from '../domain/backup-jobs.js';
 import { advanceBackups } from '../domain/backups.js';
 import { advanceRestores } from '../domain/restores.js';
 import type { Job } from './scheduler.js';
@@ -59,6 +59,7 @@ async function trackBackups(deps: Deps): Promise<void> {
     lastSweep = Date.now();
     await removeEndedJobs(deps);
     await removeOrphanJobSecrets(deps);
+    await removeOrphanJobContainers(deps);
   }
 }
 

@@ -4,6 +4,7 @@ import type { Trigger } from '../domain/instance-events.js';
 import { restartInstance, startInstance, stopInstance, reactivateInstance, resumeInstance } from '../domain/lifecycle.js';
 import { provisionInstance } from '../domain/provisioning.js';
 import { terminateInstance } from '../domain/termination.js';
+import { DomainError } from '../errors.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer, ownedInstance, triggerOf } from './context.js';
 
@@ -24,11 +25,6 @@ const actions: Record<string, InstanceAction> = {
   stopInstance: { description: 'STOPPING, then STOPPED once no task runs.', who: adminOrCustomer, run: stopInstance },
   startInstance: { description: 'STARTING, then RUNNING once its task runs (healthy).', who: adminOrCustomer, run: startInstance },
   restartInstance: { description: 'RESTARTING, then RUNNING once a fresh task runs.', who: adminOrCustomer, run: restartInstance },
-  terminateInstance: {
-    description: 'Removes the service and secret, drops the database and role, and frees the pool slot and the subdomain.',
-    who: adminOrCustomer,
-    run: terminateInstance,
-  },
   resumeInstance: {
     description: 'Brings an instance billing SUSPENDED back (STARTING, then RUNNING). Not for a cancelled one: reactivate it.',
     who: adminOnly,
@@ -40,6 +36,24 @@ const actions: Record<string, InstanceAction> = {
     run: reactivateInstance,
   },
 };
+
+builder.mutationFields((t) => ({
+  terminateInstance: t.field({
+    type: 'Instance',
+    description:
+      'Stops the instance at once (TERMINATING), takes a FINAL backup, then removes the service and secret, drops the database ' +
+      'and roles, and frees the pool slot and the subdomain (TERMINATED). While the FINAL backup cannot complete, `error` says why. ' +
+      '`force` (admins only): no FINAL backup, recorded in its events.',
+    authScopes: adminOrCustomer,
+    args: { instanceId: t.arg.id({ required: true }), force: t.arg.boolean({ required: false }) },
+    resolve: async (_root, { instanceId, force }, context) => {
+      if (force && context.caller.kind !== 'admin')
+        throw new DomainError('FORBIDDEN', 'Only an admin may terminate an instance without a final backup (force).');
+      const instance = await ownedInstance(context, instanceId);
+      return terminateInstance(context.deps, instance.id, triggerOf(context, 'terminateInstance'), { force: force === true });
+    },
+  }),
+}));
 
 builder.mutationFields((t) =>
   Object.fromEntries(

@@ -19,11 +19,14 @@ export const MANIFEST_FILE = 'manifest.json';
 /** Whether a job must join the overlay network to reach `host`: a service name must be resolved there, an address not. */
 export const needsOverlay = (host: string): boolean => !/^\d{1,3}(\.\d{1,3}){3}$/.test(host);
 
-/** How a job reaches the pool: as its admin, with the password in a pgpass secret file, acting as the tenant's role. */
+/**
+ * How a job reaches the pool: as the tenant's maintenance login (a member of the tenant's role only, never the pool
+ * admin), with its password in a pgpass secret file, acting as the tenant's role.
+ */
 export interface PoolReach {
   host: string;
   port: number;
-  adminUser: string;
+  user: string;
   secret: { id: string; name: string };
 }
 
@@ -32,11 +35,13 @@ export interface JobBase {
   instanceId: string;
   image: string;
   /**
-   * The overlay network, for a pool reached by service name; null runs the job in the host's network namespace, where
-   * a pool's address is reached as from the host (a namespace of its own would cost the job ~150 ms to start).
+   * The overlay network, for a pool reached by service name; null leaves the job on Docker's default bridge, where a
+   * pool's address is reached as from a tenant's container. Never the host's network namespace.
    */
   network: string | null;
   cephfsRoot: string;
+  /** The tenant's uid (Odoo's user): jobs run as it, with no capabilities, so they reach no more than the tenant does. */
+  uid: number;
   extraLabels?: Labels;
 }
 
@@ -49,7 +54,7 @@ export const pgpassLine = (user: string, password: string): string =>
 const poolEnv = (pool: PoolReach): string[] => [
   `PGHOST=${pool.host}`,
   `PGPORT=${pool.port}`,
-  `PGUSER=${pool.adminUser}`,
+  `PGUSER=${pool.user}`,
   `PGPASSFILE=${PGPASS}`,
   'PGCONNECT_TIMEOUT=10',
   'PGAPPNAME=odoo-orchestrator-job',
@@ -75,9 +80,17 @@ dump=$!
 psql -X -A -t -d "$DB_NAME" -c 'show server_version' | sed 's/ .*//' >"$work/.pg_version" &
 version=$!
 src="/data/filestore/$DB_NAME"
-# The archive is hashed as it is written; the dump cannot be: pg_dump rewrites its table of contents at the end.
-{ if [ -d "$src" ]; then tar -C "$src" -cf - .; else tar -cf - -T /dev/null; fi; } |
-  tee "$work/${FILESTORE_FILE}" | sha256 >"$work/.filestore.sha256" &
+# The tenant owns /data: a link on the way to its filestore (to /run/secrets, say) is refused, not followed. Once in
+# the directory, tar archives links as links and opens nothing through one.
+filestore() {
+  if [ ! -d "$src" ]; then tar -cf - -T /dev/null; return; fi
+  cd -P -- "$src"
+  if [ "$(pwd -P)" != "$src" ]; then echo "filestore/$DB_NAME is reached through a symbolic link: refused" >&2; return 1; fi
+  tar -cf - .
+}
+# The archive is hashed as it is written; the dump cannot be: pg_dump rewrites its table of contents at the end. In a
+# subshell, so that waiting for it gives the whole pipeline's status (a refusal, or tar's error), not sha256's.
+(filestore | tee "$work/${FILESTORE_FILE}" | sha256 >"$work/.filestore.sha256") &
 archive=$!
 wait "$dump"
 dump_sha=$(sha256 "$work/${DUMP_FILE}")
@@ -115,9 +128,8 @@ const TARGET_WAIT_SECONDS = 60;
  * The daemon makes both while Swarm starts the job, the directory last: the job waits for the directory.
  */
 const RESTORE_SCRIPT = `set -euo pipefail
-cd /backup
 ${SHA256_FUNCTION}
-verify() { [ "$(sha256 "$1")" = "$2" ] || { echo "$1: sha256 does not match the manifest" >&2; return 1; }; }
+verify() { [ "$(sha256 "/backup/$1")" = "$2" ] || { echo "$1: sha256 does not match the manifest" >&2; return 1; }; }
 { verify ${DUMP_FILE} "$DUMP_SHA256" && verify ${FILESTORE_FILE} "$FILESTORE_SHA256"; } &
 verify=$!
 target="/data/filestore/$FILESTORE_NEW"
@@ -127,18 +139,23 @@ until [ -d "$target" ]; do
   if [ "$waited" -gt $((${TARGET_WAIT_SECONDS} * 50)) ]; then echo "$DATABASE_NEW and its filestore directory were not made" >&2; exit 1; fi
   sleep 0.02
 done
-pg_restore --no-owner --no-privileges --exit-on-error --role="$DB_ROLE" -j 2 -d "$DATABASE_NEW" ${DUMP_FILE} &
+cd -P -- "$target"
+if [ "$(pwd -P)" != "$target" ]; then echo "filestore/$FILESTORE_NEW is reached through a symbolic link: refused" >&2; exit 1; fi
+pg_restore --no-owner --no-privileges --exit-on-error --role="$DB_ROLE" -j 2 -d "$DATABASE_NEW" /backup/${DUMP_FILE} &
 restore=$!
-tar -C "$target" -xpf ${FILESTORE_FILE} --numeric-owner
-chown "$ODOO_UID:$ODOO_UID" "$target"
+tar -xpf /backup/${FILESTORE_FILE}
 wait "$restore"
 wait "$verify"
 `;
 
-/** Odoo's database manager restores plain SQL: the custom dump converted, without owners or grants of the old role. */
+/**
+ * Odoo's database manager restores plain SQL: the custom dump converted, without owners or grants of the old role,
+ * once its sha256 matches the manifest's.
+ */
 const EXPORT_SCRIPT = `set -euo pipefail
 umask 022
-mkdir -p /backups/.exports
+${SHA256_FUNCTION}
+[ "$(sha256 "/backups/$BACKUP_ID/${DUMP_FILE}")" = "$DUMP_SHA256" ] || { echo "${DUMP_FILE}: sha256 does not match the manifest" >&2; exit 1; }
 pg_restore --no-owner --no-privileges -f "/backups/.exports/$EXPORT_ID.sql.partial" "/backups/$BACKUP_ID/${DUMP_FILE}"
 mv "/backups/.exports/$EXPORT_ID.sql.partial" "/backups/.exports/$EXPORT_ID.sql"
 `;
@@ -159,12 +176,14 @@ function jobSpec(
       Command: ['bash', '-c', script],
       Env: env,
       Mounts: mounts,
-      ...(secret ? { Secrets: [secretFile(secret, 'pgpass', 0)] } : {}),
+      User: `${base.uid}:${base.uid}`,
+      CapabilityDrop: ['ALL'],
+      ...(secret ? { Secrets: [secretFile(secret, 'pgpass', base.uid)] } : {}),
     },
     // One try: the daemon decides what a failure means (a final backup is asked for again, a restore undone).
     RestartPolicy: { Condition: 'none', Delay: 0, MaxAttempts: 0 },
     // Attaching an overlay network costs a job about half a second: only when it must reach a pool by service name.
-    Networks: onNetwork(base.network ?? 'host'),
+    ...(base.network ? { Networks: onNetwork(base.network) } : {}),
   });
 }
 
@@ -201,7 +220,6 @@ export interface RestoreJobInput extends JobBase {
   source: { instanceId: string; backupId: string; dumpSha256: string; filestoreSha256: string };
   db: { newName: string; role: string };
   filestoreNewDir: string;
-  odooUid: number;
   pool: PoolReach;
 }
 
@@ -218,7 +236,6 @@ export const restoreJobSpec = (input: RestoreJobInput): ServiceSpec =>
       `FILESTORE_NEW=${input.filestoreNewDir}`,
       `DUMP_SHA256=${input.source.dumpSha256}`,
       `FILESTORE_SHA256=${input.source.filestoreSha256}`,
-      `ODOO_UID=${input.odooUid}`,
     ],
     [
       {
@@ -235,6 +252,8 @@ export const restoreJobSpec = (input: RestoreJobInput): ServiceSpec =>
 export interface ExportJobInput extends JobBase {
   backupId: string;
   exportId: string;
+  /** The dump's sha256 as the manifest records it: a dump that does not match is not exported. */
+  dumpSha256: string;
 }
 
 /** The one-shot job that writes a backup's database as plain SQL for a download; it needs no database server. Pure. */
@@ -243,6 +262,6 @@ export const exportJobSpec = (input: ExportJobInput): ServiceSpec =>
     input,
     'backup',
     EXPORT_SCRIPT,
-    [`BACKUP_ID=${input.backupId}`, `EXPORT_ID=${input.exportId}`],
+    [`BACKUP_ID=${input.backupId}`, `EXPORT_ID=${input.exportId}`, `DUMP_SHA256=${input.dumpSha256}`],
     [{ Type: 'bind', Source: instanceBackupsDir(input.cephfsRoot, input.instanceId), Target: '/backups' }],
   );

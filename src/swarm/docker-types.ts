@@ -38,6 +38,10 @@ export interface ContainerSpec {
   Secrets?: SecretReference[];
   /** How long Docker waits after the stop signal before it kills the container. */
   StopGracePeriod?: number;
+  /** `uid:gid` the container's processes run as, instead of the image's user. */
+  User?: string;
+  /** Capabilities taken away (`ALL`: none left), API 1.41. */
+  CapabilityDrop?: string[];
 }
 
 export interface ResourceAmounts {

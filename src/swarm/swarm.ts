@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * handles, but Docker answers with plain JSON objects: ours are typed by docker-types.ts.
  */
 import type Docker from 'dockerode';
-import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from './docker-types.js';
+import type { SecretReference, ServiceSpec, SwarmSecret, SwarmService, SwarmTask, TaskState } from './docker-types.js';
 import { labelFilters, type Labels } from './labels.js';
 
 /** dockerode rejects with an Error carrying the HTTP status Docker answered with. */
@@ -165,9 +165,23 @@ async function updateService(docker: Docker, idOrName: string, change: (spec: Se
   }
 }
 
-/** Sets the replica count of a replicated service (0 stops it, 1 starts it). */
+/** Sets the replica count of a replicated service (0 stops it, 1 starts it); one already at that count is left alone. */
 export async function scaleService(docker: Docker, idOrName: string, replicas: number): Promise<void> {
+  // The count is read first: scaling to what it already is would make Swarm record an update for nothing.
+  const current = (await docker.getService(idOrName).inspect()) as SwarmService;
+  if (current.Spec.Mode && 'Replicated' in current.Spec.Mode && current.Spec.Mode.Replicated.Replicas === replicas) return;
   await updateService(docker, idOrName, (spec) => ({ ...spec, Mode: { Replicated: { Replicas: replicas } } }));
+}
+
+const endedTaskStates = new Set<TaskState>(['complete', 'shutdown', 'failed', 'rejected', 'remove', 'orphaned']);
+
+/** The service's tasks that still run or are about to (a task being stopped runs until it has stopped); none once it is gone. */
+export async function liveTasks(docker: Docker, serviceName: string): Promise<SwarmTask[]> {
+  const tasks = (await docker.listTasks({ filters: { service: [serviceName] } }).catch((error: unknown) => {
+    ignoreNotFound(error);
+    return [];
+  })) as SwarmTask[];
+  return tasks.filter((task) => !endedTaskStates.has(task.Status.State));
 }
 
 /** Makes Swarm replace the service's tasks with identical ones. */
@@ -178,11 +192,22 @@ export async function forceRestartService(docker: Docker, idOrName: string): Pro
   }));
 }
 
-/** Sets the limits and reservations of the service's tasks; Swarm replaces the running task with one that has them. */
+/**
+ * Sets the limits and reservations of the service's tasks (and, when given, the secrets its containers get); Swarm
+ * replaces the running task with one that has them.
+ */
 export async function updateServiceResources(
   docker: Docker,
   idOrName: string,
   resources: NonNullable<ServiceSpec['TaskTemplate']['Resources']>,
+  secrets?: SecretReference[],
 ): Promise<void> {
-  await updateService(docker, idOrName, (spec) => ({ ...spec, TaskTemplate: { ...spec.TaskTemplate, Resources: resources } }));
+  await updateService(docker, idOrName, (spec) => ({
+    ...spec,
+    TaskTemplate: {
+      ...spec.TaskTemplate,
+      Resources: resources,
+      ...(secrets ? { ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, Secrets: secrets } } : {}),
+    },
+  }));
 }

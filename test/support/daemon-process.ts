@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { eventually } from './harness.js';
+import { eventually, metricsToken } from './harness.js';
 import { testTimings } from './timings.js';
 
 export interface DaemonProcess {
@@ -27,7 +27,7 @@ export async function startDaemonProcess(
 ): Promise<DaemonProcess> {
   const args = [...(options.heapMb ? [`--max-old-space-size=${options.heapMb}`] : []), ...daemonArguments()];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...testTimings, PORT: '0', LOG_LEVEL: 'info', LEADER_RETRY_MS: '500', ...env },
+    env: { ...process.env, ...testTimings, PORT: '0', LOG_LEVEL: 'info', LEADER_RETRY_MS: '500', METRICS_TOKEN: metricsToken, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let exitCode: number | null | undefined;

@@ -11,9 +11,10 @@ import pg from 'pg';
 import { loadConfig } from '../../src/config/config.js';
 import { closeDeps, connectDeps, startDaemon, type Daemon } from '../../src/daemon.js';
 import type { Deps } from '../../src/deps.js';
+import { removeOrphanJobContainers } from '../../src/domain/backup-jobs.js';
 import { dropTenantDatabase, withPoolAdmin } from '../../src/domain/pool-server.js';
 import { poolAdminAccess } from '../../src/domain/pools.js';
-import { tenantDatabaseName, tenantRoleName } from '../../src/domain/names.js';
+import { tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../../src/domain/names.js';
 import { createLogger } from '../../src/logger.js';
 import type { SwarmSecret } from '../../src/swarm/docker-types.js';
 import { labelFilters, testRunLabels } from '../../src/swarm/labels.js';
@@ -32,6 +33,14 @@ export async function customerToken(customerId: string, secret = customerJwtSecr
     .setIssuedAt()
     .setExpirationTime('10m')
     .sign(new TextEncoder().encode(secret));
+}
+
+/** What test daemons expect a Prometheus scraper to present on /metrics. */
+export const metricsToken = `metrics-token-${randomUUID()}`;
+
+/** The daemon's /metrics as a scraper with METRICS_TOKEN reads it. */
+export async function scrapeMetrics(url: string, signal?: AbortSignal): Promise<Response> {
+  return fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` }, ...(signal ? { signal } : {}) });
 }
 
 /** Every Docker object a test daemon makes carries this run's label, so cleanup removes exactly those. */
@@ -79,6 +88,7 @@ export const testDaemonEnv = (env: Record<string, string> = {}): Record<string, 
   ALLOCATION_RETRY_CRON: '0 0 1 1 *',
   DOCKER_LABELS: dockerLabelsEnv,
   JWT_SECRET: customerJwtSecret,
+  METRICS_TOKEN: metricsToken,
   // Suites create many instances for one customer; the limit's own suite sets MAX_INSTANCES_PER_CUSTOMER.
   MAX_INSTANCES_PER_CUSTOMER: '10000',
   ...env,
@@ -127,9 +137,10 @@ export async function startTestDaemon(env: Record<string, string> = {}): Promise
   };
 }
 
-/** Removes this run's services, then their secrets (Docker refuses while a service still uses one). */
+/** Removes this run's services (and the containers their jobs left), then their secrets (Docker refuses while a service still uses one). */
 export async function removeDockerObjects(deps: Deps): Promise<void> {
   for (const service of await listServices(deps.docker, runLabels)) await removeService(deps.docker, service.ID);
+  await removeOrphanJobContainers(deps);
   const secrets = (await deps.docker.listSecrets({ filters: labelFilters(runLabels) })) as unknown as SwarmSecret[];
   for (const secret of secrets) {
     await eventually(
@@ -150,8 +161,14 @@ export async function resetState(deps: Deps): Promise<void> {
   const pools = await deps.db.selectFrom('db_servers').selectAll().execute();
   const instances = await deps.db.selectFrom('instances').select('id').execute();
   for (const pool of pools) {
-    await withPoolAdmin(poolAdminAccess(pool, deps.config.masterKey), async (client) => {
-      for (const { id } of instances) await dropTenantDatabase(client, { database: tenantDatabaseName(id), role: tenantRoleName(id) });
+    const access = poolAdminAccess(pool, deps.config.masterKey);
+    await withPoolAdmin(access, async (client) => {
+      for (const { id } of instances)
+        await dropTenantDatabase(
+          client,
+          { database: tenantDatabaseName(id), role: tenantRoleName(id), maintenanceRole: tenantMaintenanceRoleName(id) },
+          (database, work) => withPoolAdmin(access, work, undefined, database),
+        );
     }).catch(() => undefined);
   }
   await deps.db.deleteFrom('instances').execute();

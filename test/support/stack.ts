@@ -218,10 +218,15 @@ export async function gql<T = any>(
   return { status: response.status, ...(JSON.parse(await response.text()) as object) };
 }
 
-/** `orchestrator_leader` from the replica's /metrics: 1 on the replica that runs the scheduler; null if it does not answer. */
-export async function leaderGauge(replica: Replica): Promise<number | null> {
+/**
+ * `orchestrator_leader` from the replica's /metrics (read with the admin token): 1 on the replica that runs the
+ * scheduler; null if it does not answer.
+ */
+export async function leaderGauge(replica: Replica, adminToken: string): Promise<number | null> {
   try {
-    const text = await (await fetch(`${replica.url}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
+    const text = await (
+      await fetch(`${replica.url}/metrics`, { headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(3000) })
+    ).text();
     const line = text.split('\n').find((l) => /^orchestrator_leader(\{[^}]*\})? /.test(l));
     return line ? Number(line.split(' ').pop()) : null;
   } catch {

@@ -13,9 +13,10 @@ const base = {
   image: 'postgres:16',
   network: 'odoo-net',
   cephfsRoot: '/mnt/cephfs',
+  uid: 101,
   extraLabels: { [labelKeys.testRun]: 'unit' },
 };
-const pool = { host: 'pool-1', port: 5432, adminUser: 'postgres', secret: { id: 'sid', name: 'bk-1-pgpass' } };
+const pool = { host: 'pool-1', port: 5432, user: 'odoo_3f1c_maint', secret: { id: 'sid', name: 'bk-1-pgpass' } };
 
 const backup = backupJobSpec({
   ...base,
@@ -31,10 +32,15 @@ const restore = restoreJobSpec({
   source: { instanceId, backupId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d', dumpSha256: 'a'.repeat(64), filestoreSha256: 'b'.repeat(64) },
   db: { newName: 'odoo_3f1c_new_1234abcd', role: 'odoo_3f1c_user' },
   filestoreNewDir: 'odoo_3f1c.new-1234abcd',
-  odooUid: 101,
   pool,
 });
-const exported = exportJobSpec({ ...base, name: 'ex-1', backupId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d', exportId: 'e1' });
+const exported = exportJobSpec({
+  ...base,
+  name: 'ex-1',
+  backupId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
+  exportId: 'e1',
+  dumpSha256: 'c'.repeat(64),
+});
 
 const task = (state: SwarmTask['Status']['State'], exitCode?: number): SwarmTask => ({
   ID: `t-${state}`,
@@ -60,18 +66,27 @@ describe('backup, restore and export jobs', () => {
     }
   });
 
-  it('reach the pool with a pgpass secret file: no password in the environment or the command', () => {
+  it("reach the pool as the tenant's maintenance login, with a pgpass secret file: no password in the environment or the command", () => {
     for (const spec of [backup, restore]) {
       const container = spec.TaskTemplate.ContainerSpec;
       assert.ok(container.Env?.includes('PGPASSFILE=/run/secrets/pgpass'));
+      assert.ok(container.Env?.includes('PGUSER=odoo_3f1c_maint'));
       assert.ok(!container.Env?.some((entry) => /PASSWORD=/i.test(entry)));
       assert.deepEqual(container.Secrets?.[0], {
         SecretID: 'sid',
         SecretName: 'bk-1-pgpass',
-        File: { Name: 'pgpass', UID: '0', GID: '0', Mode: 0o400 },
+        File: { Name: 'pgpass', UID: '101', GID: '101', Mode: 0o400 },
       });
     }
     assert.equal(exported.TaskTemplate.ContainerSpec.Secrets, undefined, 'the export needs no database server');
+  });
+
+  it("run as the tenant's uid with no capabilities, never in the host's network namespace", () => {
+    for (const spec of [backup, restore, exported]) {
+      assert.equal(spec.TaskTemplate.ContainerSpec.User, '101:101');
+      assert.deepEqual(spec.TaskTemplate.ContainerSpec.CapabilityDrop, ['ALL']);
+      assert.ok(!spec.TaskTemplate.Networks?.some((network) => network.Target === 'host'));
+    }
   });
 
   it('pass names through the environment, never spliced into the script', () => {
@@ -113,7 +128,7 @@ describe('backup, restore and export jobs', () => {
     assert.equal(judgeJob([{ ...task('failed', 1), containerExitedCleanly: true }], later, now).kind, 'failed', "Swarm's own end stands");
   });
 
-  it('join the overlay network only to reach a pool by name; otherwise the host network', () => {
+  it("join the overlay network only to reach a pool by name; otherwise Docker's default bridge", () => {
     assert.deepEqual(backup.TaskTemplate.Networks, [{ Target: 'odoo-net' }]);
     const byAddress = backupJobSpec({
       ...base,
@@ -124,7 +139,7 @@ describe('backup, restore and export jobs', () => {
       db: { name: 'odoo_3f1c', role: 'odoo_3f1c_user' },
       pool: { ...pool, host: '10.0.0.5' },
     });
-    assert.deepEqual(byAddress.TaskTemplate.Networks, [{ Target: 'host' }]);
+    assert.equal(byAddress.TaskTemplate.Networks, undefined);
   });
 
   it('spread scheduled backups: each instance at an offset of its own, the same every time, within the window', () => {
