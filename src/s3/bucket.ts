@@ -1,0 +1,195 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  ListObjectsV2Command,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import type { OffsiteDestination } from '../config/config.js';
+
+/** The bucket backups go to, through the AWS SDK; every call names the object, never a credential. */
+export interface Bucket {
+  name: string;
+  /** Every key starts with it (BACKUP_S3_PREFIX). */
+  prefix: string;
+  client: S3Client;
+}
+
+/** A connection that does not open within this long fails: an unreachable endpoint is reported, not waited for. */
+const CONNECT_TIMEOUT_MS = 5000;
+/** A request whose socket sees no byte for this long fails. */
+const IDLE_TIMEOUT_MS = 60_000;
+
+export function connectBucket(destination: OffsiteDestination): Bucket {
+  const client = new S3Client({
+    region: destination.region,
+    ...(destination.endpoint ? { endpoint: destination.endpoint } : {}),
+    forcePathStyle: destination.forcePathStyle,
+    ...(destination.credentials ? { credentials: destination.credentials } : {}),
+    // radosgw (Ceph 16) does not read the aws-chunked bodies with trailing checksums the SDK sends by default.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: IDLE_TIMEOUT_MS },
+  });
+  return { name: destination.bucket, prefix: destination.prefix, client };
+}
+
+/** A failed call: `notFound` when the object (or multipart upload) does not exist. */
+export class S3Error extends Error {
+  override readonly name = 'S3Error';
+  constructor(
+    message: string,
+    readonly notFound: boolean,
+  ) {
+    super(message);
+  }
+}
+
+async function call<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+    const reason = (error as Error).message || (error as Error).name || String(error);
+    throw new S3Error(`S3 ${what}: ${status ? `${status} ` : ''}${reason}`, status === 404);
+  }
+}
+
+export const checkBucket = (bucket: Bucket, signal?: AbortSignal): Promise<void> =>
+  call(`bucket ${bucket.name}`, () => bucket.client.send(new HeadBucketCommand({ Bucket: bucket.name }), { abortSignal: signal })).then(
+    () => undefined,
+  );
+
+export const startMultipart = async (bucket: Bucket, key: string): Promise<string> => {
+  const { UploadId } = await call(`start upload of ${key}`, () =>
+    bucket.client.send(new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key, ContentType: 'application/octet-stream' })),
+  );
+  if (!UploadId) throw new S3Error(`S3 start upload of ${key}: no upload id in the answer`, false);
+  return UploadId;
+};
+
+export async function uploadPart(
+  bucket: Bucket,
+  key: string,
+  uploadId: string,
+  partNumber: number,
+  body: Buffer,
+  signal: AbortSignal,
+): Promise<string> {
+  const { ETag } = await call(`part ${partNumber} of ${key}`, () =>
+    bucket.client.send(
+      new UploadPartCommand({
+        Bucket: bucket.name,
+        Key: key,
+        UploadId: uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: body.length,
+      }),
+      { abortSignal: signal },
+    ),
+  );
+  if (!ETag) throw new S3Error(`S3 part ${partNumber} of ${key}: no ETag in the answer`, false);
+  return ETag;
+}
+
+export interface UploadedPart {
+  partNumber: number;
+  size: number;
+  etag: string;
+}
+
+/** The parts a multipart upload holds so far, in order; null when the upload is gone (completed or aborted). */
+export async function listParts(bucket: Bucket, key: string, uploadId: string): Promise<UploadedPart[] | null> {
+  const parts: UploadedPart[] = [];
+  let marker: string | undefined;
+  try {
+    for (;;) {
+      const page = await call(`parts of ${key}`, () =>
+        bucket.client.send(new ListPartsCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId, PartNumberMarker: marker })),
+      );
+      for (const part of page.Parts ?? []) parts.push({ partNumber: part.PartNumber!, size: part.Size ?? -1, etag: part.ETag! });
+      if (!page.IsTruncated || !page.NextPartNumberMarker) return parts;
+      marker = page.NextPartNumberMarker;
+    }
+  } catch (error) {
+    if (error instanceof S3Error && error.notFound) return null;
+    throw error;
+  }
+}
+
+export const completeMultipart = (bucket: Bucket, key: string, uploadId: string, parts: { partNumber: number; etag: string }[]) =>
+  call(`complete upload of ${key}`, () =>
+    bucket.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket.name,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })) },
+      }),
+    ),
+  ).then(() => undefined);
+
+/** Drops an unfinished upload's parts; one already gone is fine. */
+export const abortMultipart = (bucket: Bucket, key: string, uploadId: string) =>
+  call(`abort upload of ${key}`, () =>
+    bucket.client.send(new AbortMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId })),
+  ).then(
+    () => undefined,
+    (error: S3Error) => {
+      if (!error.notFound) throw error;
+    },
+  );
+
+export const putObject = (bucket: Bucket, key: string, body: Buffer) =>
+  call(`put ${key}`, () =>
+    bucket.client.send(
+      new PutObjectCommand({
+        Bucket: bucket.name,
+        Key: key,
+        Body: body,
+        ContentLength: body.length,
+        ContentType: 'application/octet-stream',
+      }),
+    ),
+  ).then(() => undefined);
+
+/** The object's bytes as they arrive. */
+export async function getObject(bucket: Bucket, key: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+  const { Body } = await call(`get ${key}`, () =>
+    bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }), { abortSignal: signal }),
+  );
+  if (!Body) throw new S3Error(`S3 get ${key}: no body in the answer`, false);
+  return Body as AsyncIterable<Uint8Array>;
+}
+
+export async function getObjectBytes(bucket: Bucket, key: string): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const part of await getObject(bucket, key)) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+/** Every key under `prefix`. */
+export async function listKeys(bucket: Bucket, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await call(`list ${prefix}`, () =>
+      bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name, Prefix: prefix, ContinuationToken: token })),
+    );
+    keys.push(...(page.Contents ?? []).map((object) => object.Key!));
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}
+
+/** One object: a backup has three. */
+export const deleteObject = (bucket: Bucket, key: string) =>
+  call(`delete ${key}`, () => bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }))).then(() => undefined);
