@@ -1,8 +1,7 @@
-import { rm } from 'node:fs/promises';
 import type { BackupConfig } from '../config/config.js';
 import type { BackupStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { backupDir } from '../swarm/backup-job.js';
+import { pruneBackup } from './offsite-retention.js';
 
 export interface RetainedBackup {
   id: string;
@@ -63,8 +62,8 @@ export function expiredBackups(backups: RetainedBackup[], policy: RetentionPolic
 }
 
 /**
- * The leader's retention pass at `now`: each expired backup's files go, then its row, together (a backup an unfinished
- * restore reads is kept). A pass that stops half-way leaves a row whose files are gone; the next pass deletes it.
+ * The leader's retention pass at `now`: each expired backup's off-site copy and local files go, then its row, together
+ * (a backup an unfinished restore reads is kept; see pruneBackup).
  */
 export async function applyRetention(deps: Deps, now = new Date()): Promise<number> {
   const instances = await deps.db
@@ -86,8 +85,7 @@ export async function applyRetention(deps: Deps, now = new Date()): Promise<numb
     );
     const terminatedAt = instance.status === 'TERMINATED' ? instance.status_changed_at : null;
     for (const id of expiredBackups(backups, deps.config.backups, now, terminatedAt).filter((id) => !inUse.has(id))) {
-      await rm(backupDir(deps.config.cephfsRoot, instance.id, id), { recursive: true, force: true });
-      await deps.db.deleteFrom('backups').where('id', '=', id).where('status', 'in', ['COMPLETED', 'FAILED']).execute();
+      if (!(await pruneBackup(deps, instance.id, id))) continue;
       deps.log.info({ event: 'backup.pruned', instanceId: instance.id, backupId: id }, 'expired backup deleted');
       pruned += 1;
     }

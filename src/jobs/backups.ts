@@ -3,6 +3,7 @@ import type { Deps } from '../deps.js';
 import { applyRetention } from '../domain/backup-retention.js';
 import { removeEndedJobs, removeOrphanJobSecrets } from '../domain/backup-jobs.js';
 import { advanceBackups } from '../domain/backups.js';
+import { pruneLocalCopies } from '../domain/offsite-retention.js';
 import { advanceRestores } from '../domain/restores.js';
 import type { Job } from './scheduler.js';
 
@@ -72,5 +73,8 @@ export const backupScheduleJob = (schedule: string): Job => ({
 export const backupRetentionJob = (schedule: string): Job => ({
   name: 'backup-retention',
   schedule,
-  run: (deps) => applyRetention(deps).then(() => undefined),
+  run: async (deps) => {
+    await applyRetention(deps);
+    await pruneLocalCopies(deps);
+  },
 });
