@@ -17,11 +17,12 @@ type CopyDeps = Pick<Deps, 'config' | 'log' | 'offsite'>;
 /** The local copy's manifest when every file it lists is there with the size it gives; null otherwise. */
 export async function intactLocalManifest(deps: Pick<Deps, 'config'>, backup: Pick<BackupRow, 'id' | 'instance_id'>) {
   const dir = backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id);
-  const manifest = await readFile(`${dir}/${MANIFEST_FILE}`, 'utf8').then(
-    (text) => JSON.parse(text) as BackupManifest,
-    () => null,
-  );
-  if (!manifest) return null;
+  let manifest: BackupManifest;
+  try {
+    manifest = JSON.parse(await readFile(`${dir}/${MANIFEST_FILE}`, 'utf8')) as BackupManifest;
+  } catch {
+    return null;
+  }
   for (const name of [DUMP_FILE, FILESTORE_FILE]) {
     const file = manifest.files.find((entry) => entry.name === name);
     const size = await stat(`${dir}/${name}`).then(
@@ -104,7 +105,8 @@ async function fetchInto(deps: CopyDeps, backup: BackupRow): Promise<BackupManif
   const { manifest, bytes } = await offsiteManifest(deps, backup);
   const parent = instanceBackupsDir(deps.config.cephfsRoot, backup.instance_id);
   const work = `${parent}/.fetch-${backup.id}-${randomUUID().slice(0, 8)}`;
-  await mkdir(work, { recursive: true, mode: 0o700 });
+  // Laid out as the backup job lays out a backup (umask 022): the jobs that read it find what they expect.
+  await mkdir(work, { recursive: true, mode: 0o755 });
   try {
     for (const file of manifest.files) {
       const hash = createHash('sha256');

@@ -37,11 +37,15 @@ async function readLocalManifest(deps: UploadDeps, backup: BackupRow): Promise<{
   const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
     throw new LocalCopyUnusable(`its local copy is gone (${error.code ?? error.message}): nothing left to upload`);
   });
-  return { manifest: JSON.parse(bytes.toString('utf8')) as BackupManifest, bytes };
+  try {
+    return { manifest: JSON.parse(bytes.toString('utf8')) as BackupManifest, bytes };
+  } catch {
+    throw new LocalCopyUnusable('its local manifest is not JSON');
+  }
 }
 
 /** Reads part `partNumber`'s plaintext from the file, hashes it, and seals it: the part's body. */
-async function sealedPart(handle: FileHandle, plan: PartPlan, sealer: ChunkSealer, hash: Hash, partNumber: number): Promise<Buffer> {
+export async function sealedPart(handle: FileHandle, plan: PartPlan, sealer: ChunkSealer, hash: Hash, partNumber: number): Promise<Buffer> {
   const range = partRange(plan, partNumber);
   const plaintext = Buffer.alloc(range.plainEnd - range.plainStart);
   const { bytesRead } = await handle.read(plaintext, 0, plaintext.length, range.plainStart);

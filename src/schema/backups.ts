@@ -33,7 +33,11 @@ const BackupOffsite = builder.objectRef<BackupRow>('BackupOffsite').implement({
       description: 'When a PENDING upload is tried (again).',
       resolve: (backup) => (backup.offsite_status === 'PENDING' ? backup.offsite_next_attempt_at : null),
     }),
-    error: t.string({ nullable: true, description: 'Why the last try failed.', resolve: (backup) => backup.offsite_error }),
+    error: t.string({
+      nullable: true,
+      description: 'Why the last try failed (admins only: it names the storage).',
+      resolve: (backup, _args, context) => (context.caller.kind === 'admin' ? backup.offsite_error : null),
+    }),
   }),
 });
 
