@@ -18,7 +18,6 @@ import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
 import { billingRetryJob } from './jobs/billing-retry.js';
 import { backupRetentionJob, backupScheduleJob, backupTrackingJob } from './jobs/backups.js';
-import { offsiteUploadJob } from './jobs/offsite.js';
 import { poolHealthJob } from './jobs/pool-health.js';
 import { purgeJob } from './jobs/purge.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
@@ -84,10 +83,9 @@ const schedulerJobs = (deps: Deps, uploads: OffsiteUploads): Job[] => [
   poolHealthJob(deps.config.pools.healthCron),
   billingRetryJob(deps.config.billing.retryCron),
   purgeJob(deps.config.plans.purgeCron),
-  backupTrackingJob(deps.config.backups.trackingCron),
+  backupTrackingJob(deps.config.backups.trackingCron, uploads),
   backupScheduleJob(deps.config.backups.cron),
   backupRetentionJob(deps.config.backups.retentionCron),
-  offsiteUploadJob(deps.config.backups.trackingCron, uploads),
 ];
 
 /**

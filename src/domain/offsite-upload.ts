@@ -20,6 +20,9 @@ class UploadSuperseded extends Error {
   override readonly name = 'UploadSuperseded';
 }
 
+/** Parts of one file in flight at once, as the SDK's own uploader sends them (it sends four). */
+const PARTS_AT_ONCE = 3;
+
 export type UploadDeps = Pick<Deps, 'db' | 'config' | 'log' | 'metrics'> & { offsite: OffsiteStore };
 
 const saveProgress = async (deps: UploadDeps, backupId: string, progress: OffsiteProgress) => {
@@ -135,15 +138,25 @@ async function uploadFile(
       );
     }
     const parts = kept.map((part) => ({ partNumber: part.partNumber, etag: part.etag }));
-    let next = first <= plan.parts ? sealedPart(handle, plan, sealer, hash, first) : null;
-    for (let number = first; number <= plan.parts; number++) {
-      const body = await next!;
-      // The next part is read and sealed while this one is sent.
-      next = number < plan.parts ? sealedPart(handle, plan, sealer, hash, number + 1) : null;
-      next?.catch(() => undefined);
-      parts.push({ partNumber: number, etag: await uploadPart(bucket, key, upload.uploadId, number, body, signal) });
-      deps.metrics.offsiteBytes.inc(body.length);
+    // Parts are sealed in order (the hash follows the file) and sent PARTS_AT_ONCE at a time.
+    const sending = new Set<Promise<void>>();
+    const failures: unknown[] = [];
+    for (let number = first; number <= plan.parts && failures.length === 0; number++) {
+      const body = await sealedPart(handle, plan, sealer, hash, number);
+      const sent: Promise<void> = uploadPart(bucket, key, upload.uploadId, number, body, signal).then(
+        (etag) => {
+          parts.push({ partNumber: number, etag });
+          deps.metrics.offsiteBytes.inc(body.length);
+        },
+        (error: unknown) => void failures.push(error),
+      );
+      sending.add(sent);
+      void sent.then(() => sending.delete(sent));
+      while (sending.size >= PARTS_AT_ONCE) await Promise.race(sending);
     }
+    await Promise.all(sending);
+    if (failures.length > 0) throw failures[0];
+    parts.sort((a, b) => a.partNumber - b.partNumber);
     if (hash.digest('hex') !== file.sha256) {
       await abortMultipart(bucket, key, upload.uploadId);
       delete progress.files[file.name];
