@@ -263,8 +263,9 @@ describe('off-site backups on a real radosgw', () => {
   it('keeps the local backup when the bucket goes away mid-upload, retries with backoff and resumes where it stopped', async () => {
     await uploadsSettled();
     const { id } = await allocatedInstance(daemon);
-    await writeAttachment(cephfs, id, 'ff00ff', randomBytes(20 * 1024 * 1024));
-    proxy.cutAfter(12 * 1024 * 1024);
+    // Five parts, three sent at once: the cut comes once the first three had room to finish.
+    await writeAttachment(cephfs, id, 'ff00ff', randomBytes(40 * 1024 * 1024));
+    proxy.cutAfter(30 * 1024 * 1024);
     const backup = await completedBackup(id);
     assert.equal(backup.error, null, 'the backup itself is not failed');
 

@@ -125,7 +125,6 @@ export async function* openChunks(
   keyring: BackupKeyring,
   context: string,
 ): AsyncGenerator<Buffer> {
-  let pending = Buffer.alloc(0);
   let opener: { header: SealedHeader; key: Buffer } | null = null;
   let index = 0;
   const open = (sealed: Buffer, last: boolean): Buffer => {
@@ -145,23 +144,33 @@ export async function* openChunks(
       );
     }
   };
+  // Pieces are gathered and joined once more than a chunk is at hand: each byte is copied once, not at every piece.
+  let pieces: Buffer[] = [];
+  let buffered = 0;
   for await (const piece of source) {
-    pending = pending.length === 0 ? Buffer.from(piece) : Buffer.concat([pending, piece]);
+    pieces.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+    buffered += piece.byteLength;
     if (!opener) {
-      if (pending.length < HEADER_BYTES) continue;
-      const header = parseHeader(pending);
+      if (buffered < HEADER_BYTES) continue;
+      const start = Buffer.concat(pieces, buffered);
+      const header = parseHeader(start);
       opener = { header, key: fileKey(keyFor(keyring, header.keyId).key, header.salt, context) };
-      pending = pending.subarray(HEADER_BYTES);
+      pieces = [start.subarray(HEADER_BYTES)];
+      buffered -= HEADER_BYTES;
     }
     const sealedChunk = opener.header.chunkBytes + TAG_BYTES;
     // A chunk is known not to be the last only once more bytes follow it.
+    if (buffered <= sealedChunk) continue;
+    const pending = Buffer.concat(pieces, buffered);
     let offset = 0;
     while (pending.length - offset > sealedChunk) {
       yield open(pending.subarray(offset, offset + sealedChunk), false);
       offset += sealedChunk;
     }
-    pending = pending.subarray(offset);
+    pieces = [pending.subarray(offset)];
+    buffered = pending.length - offset;
   }
+  const pending = Buffer.concat(pieces, buffered);
   if (!opener) throw new BackupCipherError('it is not an encrypted backup file (no header)');
   if (pending.length < TAG_BYTES) throw new BackupCipherError('its last chunk is missing: the file was cut short');
   yield open(pending, true);

@@ -107,23 +107,37 @@ async function fetchInto(deps: CopyDeps, backup: BackupRow): Promise<BackupManif
   const work = `${parent}/.fetch-${backup.id}-${randomUUID().slice(0, 8)}`;
   // Laid out as the backup job lays out a backup (umask 022): the jobs that read it find what they expect.
   await mkdir(work, { recursive: true, mode: 0o755 });
-  try {
-    for (const file of manifest.files) {
-      const hash = createHash('sha256');
-      const counter = { bytes: 0 };
-      try {
-        const source = await getObject(store.bucket, objectKey(backup.offsite_key!, file.name));
-        await pipeline(
-          openChunks(source, store.keyring, sealContext(backup.id, file.name)),
-          measured(hash, counter),
-          createWriteStream(`${work}/${file.name}`, { mode: 0o644 }),
-        );
-      } catch (error) {
-        throw readFailure(backup, file.name, error);
-      }
-      if (counter.bytes !== file.size || hash.digest('hex') !== file.sha256)
-        throw refused(backup, `does not verify (${file.name}: its size or sha256 differs from its manifest's)`);
+  // The files come down side by side; the first that fails stops the others.
+  const stop = new AbortController();
+  const fetchFile = async (file: BackupManifest['files'][number]) => {
+    const hash = createHash('sha256');
+    const counter = { bytes: 0 };
+    try {
+      const source = await getObject(store.bucket, objectKey(backup.offsite_key!, file.name), stop.signal);
+      await pipeline(
+        openChunks(source, store.keyring, sealContext(backup.id, file.name)),
+        measured(hash, counter),
+        createWriteStream(`${work}/${file.name}`, { mode: 0o644 }),
+        { signal: stop.signal },
+      );
+    } catch (error) {
+      throw readFailure(backup, file.name, error);
     }
+    if (counter.bytes !== file.size || hash.digest('hex') !== file.sha256)
+      throw refused(backup, `does not verify (${file.name}: its size or sha256 differs from its manifest's)`);
+  };
+  const errors: unknown[] = [];
+  try {
+    await Promise.all(
+      manifest.files.map((file) =>
+        fetchFile(file).catch((error: unknown) => {
+          errors.push(error);
+          stop.abort();
+        }),
+      ),
+    );
+    // The first failure, not the aborts it caused.
+    if (errors.length > 0) throw errors[0];
     await writeFile(`${work}/${MANIFEST_FILE}`, bytes, { mode: 0o644 });
     const target = backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id);
     // A damaged local copy (files missing or cut short) makes way for the verified one.
@@ -164,9 +178,10 @@ const failures = new Map<string, string>();
 
 /**
  * For a step that must not wait (a restore's tick): starts the fetch when the local copy is not there and none runs,
- * and says how it stands. A daemon stopped mid-way starts it again (a half-fetched directory is never in place).
+ * and says how it stands; `settled` is called once a fetch it started ends, so the step need not wait for a tick. A
+ * daemon stopped mid-way starts it again (a half-fetched directory is never in place).
  */
-export async function pollFetch(deps: CopyDeps, backup: BackupRow): Promise<FetchState> {
+export async function pollFetch(deps: CopyDeps, backup: BackupRow, settled: () => void): Promise<FetchState> {
   if (fetches.has(backup.id)) return { state: 'pending' };
   const reason = failures.get(backup.id);
   if (reason !== undefined) {
@@ -174,6 +189,8 @@ export async function pollFetch(deps: CopyDeps, backup: BackupRow): Promise<Fetc
     return { state: 'failed', reason };
   }
   if (await intactLocalManifest(deps, backup)) return { state: 'done' };
-  void fetchOnce(deps, backup).catch((error: Error) => failures.set(backup.id, error.message));
+  void fetchOnce(deps, backup)
+    .catch((error: Error) => void failures.set(backup.id, error.message))
+    .finally(settled);
   return { state: 'pending' };
 }

@@ -316,7 +316,14 @@ async function afterFetch(
   instance: InstanceRow,
   trigger: Trigger,
 ): Promise<Step> {
-  const fetched = await pollFetch(deps, await getBackup(deps, restore.backup_id));
+  const fetched = await pollFetch(
+    deps,
+    await getBackup(deps, restore.backup_id),
+    () =>
+      void advanceRestore(deps, restore.id).catch((error: Error) =>
+        deps.log.warn({ event: 'restore.advance_failed', restoreId: restore.id, reason: error.message }, 'could not advance a restore'),
+      ),
+  );
   if (fetched.state === 'pending') return;
   if (fetched.state === 'failed') return failRestore(deps, trx, restore, instance, fetched.reason);
   if (restore.mode === 'load') return setRestore(trx, restore, { status: 'PENDING' }).then(() => ({ again: true }));
