@@ -1,0 +1,188 @@
+/**
+ * Off-site backups of a tenant with about 100 MB of generated data (the Odoo-shaped database of backup-data.ts and a
+ * 20 MB filestore), on the real services and the local radosgw, each beside a baseline measured in the same run on
+ * the same data: `pg_dump -Fc` + `tar` on the host, then both files uploaded as they are with the AWS SDK's own
+ * multipart uploader (`@aws-sdk/lib-storage` Upload, its defaults); and back: both files downloaded with GetObject,
+ * then `createdb` + `pg_restore` + untar. Ratios are reported, never asserted.
+ */
+import { Upload } from '@aws-sdk/lib-storage';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { ensureLocalCopy } from '../src/domain/offsite-copies.js';
+import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
+import { deleteObject, listKeys } from '../src/s3/bucket.js';
+import { backupDir } from '../src/swarm/backup-job.js';
+import {
+  CREATE_INSTANCE,
+  eventually,
+  instanceInput,
+  localPool,
+  registerLocalPool,
+  resetState,
+  startTestDaemon,
+  withPoolCatalog,
+} from '../test/support/harness.js';
+import { allocatedInstance } from '../test/support/odoo.js';
+import { filestoreDir, withTenant } from '../test/support/tenant-data.js';
+import { odooShaped } from './backup-data.js';
+
+const run = promisify(execFile);
+const runs = Number(process.argv[2] ?? 3);
+const FILESTORE_FILES = 200;
+const FILE_BYTES = 100 * 1024;
+const POLL_MS = 25;
+if (!process.env.BACKUP_S3_BUCKET || !process.env.BACKUP_S3_ENDPOINT)
+  throw new Error('no S3 destination: scripts/env/up.sh writes BACKUP_S3_* into .local/env from the local radosgw');
+const prefix = `bench-${process.pid}/`;
+
+const daemon = await startTestDaemon({
+  LOG_LEVEL: 'warn',
+  BACKUP_S3_BUCKET: process.env.BACKUP_S3_BUCKET,
+  BACKUP_S3_PREFIX: prefix,
+  BACKUP_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+});
+await resetState(daemon.deps);
+await registerLocalPool(daemon, 'bench-pool', 50);
+const { deps } = daemon;
+const bucket = deps.offsite!.bucket;
+const cephfs = deps.config.cephfsRoot;
+const pgEnv = {
+  ...process.env,
+  PGHOST: localPool.host,
+  PGPORT: String(localPool.port),
+  PGUSER: localPool.adminUser,
+  PGPASSWORD: localPool.adminPassword,
+};
+const work = await mkdtemp(join(tmpdir(), 'offsite-bench-'));
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const format = (ms: number) => `${(ms / 1000).toFixed(2).padStart(7)} s`;
+const BACKUP = 'backup to S3: backupInstance to its off-site copy COMPLETED (daemon)';
+const UPLOAD = '  of which the upload: local backup COMPLETED to uploaded (row times; encrypted, multipart)';
+const BACKUP_BASELINE = 'baseline: pg_dump -Fc + tar on the host, then lib-storage Upload of both files';
+const UPLOAD_BASELINE = '  of which the upload: lib-storage Upload of both files, unencrypted';
+const FETCH = 'fetch: local copy gone, fetched, decrypted and verified (sha256) into place';
+const FETCH_BASELINE = 'baseline: GetObject of both files to disk, unencrypted';
+const RESTORE = 'restore from S3: createInstance(fromBackupId) to loaded, local copy gone (daemon)';
+const RESTORE_BASELINE = 'baseline: GetObject of both files + createdb + pg_restore + untar on the host';
+
+const samples: Record<string, number[]> = Object.fromEntries(
+  [BACKUP, UPLOAD, BACKUP_BASELINE, UPLOAD_BASELINE, FETCH, FETCH_BASELINE, RESTORE, RESTORE_BASELINE].map((name) => [name, []]),
+);
+const record = (name: string, ms: number) => samples[name]!.push(ms);
+
+const sdkUpload = (file: string, key: string) =>
+  new Upload({ client: bucket.client, params: { Bucket: bucket.name, Key: key, Body: createReadStream(file) } }).done();
+async function sdkDownload(key: string, file: string): Promise<void> {
+  const { Body } = await bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }));
+  await pipeline(Body as Readable, createWriteStream(file));
+}
+
+const { id } = await allocatedInstance(daemon);
+const database = tenantDatabaseName(id);
+const role = tenantRoleName(id);
+process.stderr.write('generating tenant data\n');
+await withTenant(id, odooShaped);
+for (let index = 0; index < FILESTORE_FILES; index++) {
+  const name = randomBytes(20).toString('hex');
+  await mkdir(join(filestoreDir(cephfs, id), name.slice(0, 2)), { recursive: true });
+  await writeFile(
+    join(filestoreDir(cephfs, id), name.slice(0, 2), name),
+    index % 2 ? randomBytes(FILE_BYTES) : Buffer.alloc(FILE_BYTES, `line ${index}\n`),
+  );
+}
+const databaseBytes = Number(
+  await withPoolCatalog(
+    async (client) => (await client.query<{ size: string }>('select pg_database_size($1) as size', [database])).rows[0]!.size,
+  ),
+);
+
+let backupBytes = 0;
+for (let index = 0; index < runs; index++) {
+  let start = performance.now();
+  const requested = (await daemon.gql('mutation($id: ID!) { backupInstance(instanceId: $id) { id } }', { id })).data.backupInstance;
+  const backup = await eventually(
+    () => deps.db.selectFrom('backups').selectAll().where('id', '=', requested.id).executeTakeFirstOrThrow(),
+    (row) => row.offsite_status === 'COMPLETED' || row.offsite_status === 'FAILED' || row.status === 'FAILED',
+    600_000,
+    POLL_MS,
+  );
+  if (backup.offsite_status !== 'COMPLETED') throw new Error(`backup or upload failed: ${backup.error ?? backup.offsite_error}`);
+  record(BACKUP, performance.now() - start);
+  record(UPLOAD, backup.offsite_uploaded_at!.getTime() - backup.finished_at!.getTime());
+  backupBytes = Number(backup.size_bytes);
+
+  const dump = join(work, 'dump.custom');
+  const archive = join(work, 'filestore.tar');
+  start = performance.now();
+  await run('pg_dump', ['-Fc', `--role=${role}`, '-d', database, '-f', dump], { env: pgEnv });
+  await run('tar', ['-C', filestoreDir(cephfs, id), '-cf', archive, '.']);
+  const uploadStart = performance.now();
+  await Promise.all([sdkUpload(dump, `${prefix}baseline/dump.custom`), sdkUpload(archive, `${prefix}baseline/filestore.tar`)]);
+  record(UPLOAD_BASELINE, performance.now() - uploadStart);
+  record(BACKUP_BASELINE, performance.now() - start);
+
+  await rm(backupDir(cephfs, id, backup.id), { recursive: true });
+  start = performance.now();
+  await ensureLocalCopy(deps, backup);
+  record(FETCH, performance.now() - start);
+  start = performance.now();
+  await Promise.all([sdkDownload(`${prefix}baseline/dump.custom`, dump), sdkDownload(`${prefix}baseline/filestore.tar`, archive)]);
+  record(FETCH_BASELINE, performance.now() - start);
+
+  await rm(backupDir(cephfs, id, backup.id), { recursive: true });
+  start = performance.now();
+  const created = (
+    await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ fromBackupId: backup.id, memoryLimit: '512M', cpuLimit: 0.5 }) })
+  ).data.createInstance;
+  const loaded = await eventually(
+    () => deps.db.selectFrom('restores').selectAll().where('instance_id', '=', created.id).executeTakeFirstOrThrow(),
+    (row) => row.status === 'COMPLETED' || row.status === 'FAILED',
+    600_000,
+    POLL_MS,
+  );
+  if (loaded.status !== 'COMPLETED') throw new Error(`load failed: ${loaded.error}`);
+  record(RESTORE, performance.now() - start);
+
+  const fresh = `bench_offsite_${index}_${process.pid}`;
+  const target = join(work, 'filestore');
+  start = performance.now();
+  await Promise.all([sdkDownload(`${prefix}baseline/dump.custom`, dump), sdkDownload(`${prefix}baseline/filestore.tar`, archive)]);
+  await withPoolCatalog((client) =>
+    client.query(`create database ${client.escapeIdentifier(fresh)} owner ${client.escapeIdentifier(role)} template template0`),
+  );
+  await run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', `--role=${role}`, '-d', fresh, dump], { env: pgEnv });
+  await mkdir(target);
+  await run('tar', ['-C', target, '-xpf', archive]);
+  record(RESTORE_BASELINE, performance.now() - start);
+  await withPoolCatalog((client) => client.query(`drop database ${client.escapeIdentifier(fresh)}`));
+  await rm(target, { recursive: true, force: true });
+  process.stderr.write(`run ${index + 1}/${runs} done\n`);
+}
+
+const p50 = (name: string) => median(samples[name]!);
+const ratio = (name: string, baseline: string) => `${(p50(name) / p50(baseline)).toFixed(2)}x`;
+console.log(
+  `\noff-site bench, ${runs} runs (median, min, max); database ${(databaseBytes / 1024 / 1024).toFixed(0)} MB + filestore ${((FILESTORE_FILES * FILE_BYTES) / 1024 / 1024).toFixed(0)} MB, backup files ${(backupBytes / 1024 / 1024).toFixed(0)} MB`,
+);
+for (const [name, values] of Object.entries(samples))
+  console.log(`${name.padEnd(96)} ${format(median(values))} ${format(Math.min(...values))} ${format(Math.max(...values))}`);
+console.log('ratios (daemon / baseline, median)');
+console.log(`  backup to S3  ${ratio(BACKUP, BACKUP_BASELINE)}`);
+console.log(`  upload alone (encrypted, resumable) vs lib-storage  ${ratio(UPLOAD, UPLOAD_BASELINE)}`);
+console.log(`  fetch (decrypted, verified) vs GetObject  ${ratio(FETCH, FETCH_BASELINE)}`);
+console.log(`  restore from S3 (new instance)  ${ratio(RESTORE, RESTORE_BASELINE)}`);
+
+await rm(work, { recursive: true, force: true });
+await resetState(deps);
+for (const key of await listKeys(bucket, prefix)) await deleteObject(bucket, key);
+await daemon.stop();
