@@ -7,39 +7,35 @@
  */
 import { Upload } from '@aws-sdk/lib-storage';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import { ensureLocalCopy } from '../src/domain/offsite-copies.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { deleteObject, listKeys } from '../src/s3/bucket.js';
 import { backupDir } from '../src/swarm/backup-job.js';
-import {
-  CREATE_INSTANCE,
-  eventually,
-  instanceInput,
-  localPool,
-  registerLocalPool,
-  resetState,
-  startTestDaemon,
-  withPoolCatalog,
-} from '../test/support/harness.js';
+import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon } from '../test/support/harness.js';
 import { allocatedInstance } from '../test/support/odoo.js';
-import { filestoreDir, withTenant } from '../test/support/tenant-data.js';
+import { withTenant } from '../test/support/tenant-data.js';
 import { odooShaped } from './backup-data.js';
+import {
+  databaseBytes,
+  dumpOnHost,
+  endedRestore,
+  FILESTORE_MB,
+  format,
+  median,
+  POLL_MS,
+  restoreOnHost,
+  writeFilestore,
+} from './tenant-bench.js';
 
-const run = promisify(execFile);
 const runs = Number(process.argv[2] ?? 3);
-const FILESTORE_FILES = 200;
-const FILE_BYTES = 100 * 1024;
-const POLL_MS = 25;
 if (!process.env.BACKUP_S3_BUCKET || !process.env.BACKUP_S3_ENDPOINT)
   throw new Error('no S3 destination: scripts/env/up.sh writes BACKUP_S3_* into .local/env from the local radosgw');
 const prefix = `bench-${process.pid}/`;
@@ -55,17 +51,8 @@ await registerLocalPool(daemon, 'bench-pool', 50);
 const { deps } = daemon;
 const bucket = deps.offsite!.bucket;
 const cephfs = deps.config.cephfsRoot;
-const pgEnv = {
-  ...process.env,
-  PGHOST: localPool.host,
-  PGPORT: String(localPool.port),
-  PGUSER: localPool.adminUser,
-  PGPASSWORD: localPool.adminPassword,
-};
 const work = await mkdtemp(join(tmpdir(), 'offsite-bench-'));
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const format = (ms: number) => `${(ms / 1000).toFixed(2).padStart(7)} s`;
 const BACKUP = 'backup to S3: backupInstance to its off-site copy COMPLETED (daemon)';
 const UPLOAD = '  of which the upload: local backup COMPLETED to uploaded (row times; encrypted, multipart)';
 const BACKUP_BASELINE = 'baseline: pg_dump -Fc + tar on the host, then lib-storage Upload of both files';
@@ -92,19 +79,8 @@ const database = tenantDatabaseName(id);
 const role = tenantRoleName(id);
 process.stderr.write('generating tenant data\n');
 await withTenant(id, odooShaped);
-for (let index = 0; index < FILESTORE_FILES; index++) {
-  const name = randomBytes(20).toString('hex');
-  await mkdir(join(filestoreDir(cephfs, id), name.slice(0, 2)), { recursive: true });
-  await writeFile(
-    join(filestoreDir(cephfs, id), name.slice(0, 2), name),
-    index % 2 ? randomBytes(FILE_BYTES) : Buffer.alloc(FILE_BYTES, `line ${index}\n`),
-  );
-}
-const databaseBytes = Number(
-  await withPoolCatalog(
-    async (client) => (await client.query<{ size: string }>('select pg_database_size($1) as size', [database])).rows[0]!.size,
-  ),
-);
+await writeFilestore(cephfs, id);
+const databaseSize = await databaseBytes(database);
 
 let backupBytes = 0;
 for (let index = 0; index < runs; index++) {
@@ -124,8 +100,7 @@ for (let index = 0; index < runs; index++) {
   const dump = join(work, 'dump.custom');
   const archive = join(work, 'filestore.tar');
   start = performance.now();
-  await run('pg_dump', ['-Fc', `--role=${role}`, '-d', database, '-f', dump], { env: pgEnv });
-  await run('tar', ['-C', filestoreDir(cephfs, id), '-cf', archive, '.']);
+  await dumpOnHost(cephfs, id, role, database, dump, archive);
   const uploadStart = performance.now();
   await Promise.all([sdkUpload(dump, `${prefix}baseline/dump.custom`), sdkUpload(archive, `${prefix}baseline/filestore.tar`)]);
   record(UPLOAD_BASELINE, performance.now() - uploadStart);
@@ -144,35 +119,21 @@ for (let index = 0; index < runs; index++) {
   const created = (
     await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ fromBackupId: backup.id, memoryLimit: '512M', cpuLimit: 0.5 }) })
   ).data.createInstance;
-  const loaded = await eventually(
-    () => deps.db.selectFrom('restores').selectAll().where('instance_id', '=', created.id).executeTakeFirstOrThrow(),
-    (row) => row.status === 'COMPLETED' || row.status === 'FAILED',
-    600_000,
-    POLL_MS,
-  );
-  if (loaded.status !== 'COMPLETED') throw new Error(`load failed: ${loaded.error}`);
+  await endedRestore(deps, 'instance_id', created.id);
   record(RESTORE, performance.now() - start);
 
-  const fresh = `bench_offsite_${index}_${process.pid}`;
-  const target = join(work, 'filestore');
   start = performance.now();
   await Promise.all([sdkDownload(`${prefix}baseline/dump.custom`, dump), sdkDownload(`${prefix}baseline/filestore.tar`, archive)]);
-  await withPoolCatalog((client) =>
-    client.query(`create database ${client.escapeIdentifier(fresh)} owner ${client.escapeIdentifier(role)} template template0`),
-  );
-  await run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', `--role=${role}`, '-d', fresh, dump], { env: pgEnv });
-  await mkdir(target);
-  await run('tar', ['-C', target, '-xpf', archive]);
+  const cleanUp = await restoreOnHost(role, dump, archive, join(work, 'filestore'));
   record(RESTORE_BASELINE, performance.now() - start);
-  await withPoolCatalog((client) => client.query(`drop database ${client.escapeIdentifier(fresh)}`));
-  await rm(target, { recursive: true, force: true });
+  await cleanUp();
   process.stderr.write(`run ${index + 1}/${runs} done\n`);
 }
 
 const p50 = (name: string) => median(samples[name]!);
 const ratio = (name: string, baseline: string) => `${(p50(name) / p50(baseline)).toFixed(2)}x`;
 console.log(
-  `\noff-site bench, ${runs} runs (median, min, max); database ${(databaseBytes / 1024 / 1024).toFixed(0)} MB + filestore ${((FILESTORE_FILES * FILE_BYTES) / 1024 / 1024).toFixed(0)} MB, backup files ${(backupBytes / 1024 / 1024).toFixed(0)} MB`,
+  `\noff-site bench, ${runs} runs (median, min, max); database ${(databaseSize / 1024 / 1024).toFixed(0)} MB + filestore ${FILESTORE_MB.toFixed(0)} MB, backup files ${(backupBytes / 1024 / 1024).toFixed(0)} MB`,
 );
 for (const [name, values] of Object.entries(samples))
   console.log(`${name.padEnd(96)} ${format(median(values))} ${format(Math.min(...values))} ${format(Math.max(...values))}`);
