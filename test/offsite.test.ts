@@ -302,11 +302,24 @@ describe('off-site backups on a real radosgw', () => {
     );
   });
 
-  it('after a key rotation, new backups are sealed under the new key and old ones still open; without it they are refused by name', async () => {
+  it('hands an upload under way to the next daemon; after a key rotation new uploads use the new key, old copies still open, and without the old key they are refused by name', async () => {
+    // The daemon stops while an upload hangs: it does not wait for it, and the next leader takes it over from the rows.
+    proxy.hold();
+    const handedOver = await completedBackup(source);
+    await eventually(
+      () => daemon.deps.db.selectFrom('backups').select('offsite_status').where('id', '=', handedOver.id).executeTakeFirstOrThrow(),
+      (row) => row.offsite_status === 'UPLOADING',
+      30_000,
+      50,
+    );
+    const stopping = Date.now();
     await daemon.stop();
+    assert.ok(Date.now() - stopping < 5000, `the daemon stopped in ${Date.now() - stopping} ms with an upload hanging`);
+    proxy.restore();
     await start({ BACKUP_ENCRYPTION_KEY: newKey, BACKUP_ENCRYPTION_KEY_PREVIOUS: oldKey });
-    const fresh = await uploaded((await completedBackup(source)).id);
-    assert.equal(fresh.offsite.keyId, idOf(newKey));
+    const fresh = await uploaded(handedOver.id);
+    assert.equal(fresh.offsite.status, 'COMPLETED');
+    assert.equal(fresh.offsite.keyId, idOf(newKey), 'sealed under the key of the daemon that uploaded it');
     await rm(backupDir(cephfs, source, first.id), { recursive: true, force: true });
     const readable = await download(first.id);
     assert.equal(readable.status, 200, `sealed under the previous key, still readable: ${await readable.clone().text()}`);

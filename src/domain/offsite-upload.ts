@@ -74,20 +74,27 @@ async function hashPrefix(handle: FileHandle, hash: Hash, bytes: number): Promis
 }
 
 /** The multipart upload to go on with: the one in the row if the bucket still holds it and its key is at hand, else a new one. */
-async function resumableUpload(deps: UploadDeps, key: string, context: string, recorded: OffsiteFileUpload | undefined, plan: PartPlan) {
+async function resumableUpload(
+  deps: UploadDeps,
+  key: string,
+  context: string,
+  recorded: OffsiteFileUpload | undefined,
+  plan: PartPlan,
+  signal: AbortSignal,
+) {
   const { offsite } = deps;
   const recordedKey = recorded && offsite.keyring.find((candidate) => candidate.id === recorded.keyId);
   if (recorded && recordedKey) {
-    const uploaded = await listParts(offsite.bucket, key, recorded.uploadId);
+    const uploaded = await listParts(offsite.bucket, key, recorded.uploadId, signal);
     if (uploaded) {
       const header = makeHeader(recordedKey, Buffer.from(recorded.salt, 'base64'), recorded.chunkBytes);
       return { upload: recorded, sealer: chunkSealer(recordedKey, context, header), kept: keptParts(plan, uploaded) };
     }
   }
-  if (recorded) await abortMultipart(offsite.bucket, key, recorded.uploadId);
+  if (recorded) await abortMultipart(offsite.bucket, key, recorded.uploadId, signal);
   const header = makeHeader(offsite.current, randomBytes(32), plan.chunkBytes);
   const upload: OffsiteFileUpload = {
-    uploadId: await startMultipart(offsite.bucket, key),
+    uploadId: await startMultipart(offsite.bucket, key, signal),
     keyId: offsite.current.id,
     salt: header.salt.toString('base64'),
     chunkBytes: plan.chunkBytes,
@@ -123,7 +130,7 @@ async function uploadFile(
   try {
     const { size } = await handle.stat();
     if (size !== file.size) throw new LocalCopyUnusable(`its local ${file.name} has ${size} bytes, its manifest says ${file.size}`);
-    const { upload, sealer, kept } = await resumableUpload(deps, key, sealContext(backup.id, file.name), recorded, plan);
+    const { upload, sealer, kept } = await resumableUpload(deps, key, sealContext(backup.id, file.name), recorded, plan, signal);
     if (upload !== recorded) {
       progress.files[file.name] = upload;
       await saveProgress(deps, backup.id, progress);
@@ -158,12 +165,12 @@ async function uploadFile(
     if (failures.length > 0) throw failures[0];
     parts.sort((a, b) => a.partNumber - b.partNumber);
     if (hash.digest('hex') !== file.sha256) {
-      await abortMultipart(bucket, key, upload.uploadId);
+      await abortMultipart(bucket, key, upload.uploadId, signal);
       delete progress.files[file.name];
       await saveProgress(deps, backup.id, progress);
       throw new LocalCopyUnusable(`its local ${file.name} no longer matches the sha256 in its manifest`);
     }
-    await completeMultipart(bucket, key, upload.uploadId, parts);
+    await completeMultipart(bucket, key, upload.uploadId, parts, signal);
     progress.files[file.name] = 'done';
     await saveProgress(deps, backup.id, progress);
   } finally {
@@ -186,7 +193,7 @@ export async function uploadBackup(deps: UploadDeps, backup: BackupRow, signal: 
   }
   signal.throwIfAborted();
   const sealedManifest = sealBuffer(deps.offsite.current, sealContext(backup.id, MANIFEST_FILE), bytes);
-  await putObject(deps.offsite.bucket, objectKey(prefix, MANIFEST_FILE), sealedManifest);
+  await putObject(deps.offsite.bucket, objectKey(prefix, MANIFEST_FILE), sealedManifest, signal);
   deps.metrics.offsiteBytes.inc(sealedManifest.length);
   const completed = await deps.db
     .updateTable('backups')

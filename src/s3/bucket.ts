@@ -52,9 +52,16 @@ export class S3Error extends Error {
   }
 }
 
-async function call<T>(what: string, work: () => Promise<T>): Promise<T> {
+type SendOptions = { abortSignal?: AbortSignal };
+
+/** One request, named in its error; `signal` cuts it short (a leader that stops does not wait for a stalled request). */
+async function send<Output>(
+  what: string,
+  signal: AbortSignal | undefined,
+  request: (options: SendOptions) => Promise<Output>,
+): Promise<Output> {
   try {
-    return await work();
+    return await request({ abortSignal: signal });
   } catch (error) {
     const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
     const reason = (error as Error).message || (error as Error).name || String(error);
@@ -62,18 +69,20 @@ async function call<T>(what: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
-export const checkBucket = (bucket: Bucket, signal?: AbortSignal): Promise<void> =>
-  call(`bucket ${bucket.name}`, () => bucket.client.send(new HeadBucketCommand({ Bucket: bucket.name }), { abortSignal: signal })).then(
-    () => undefined,
-  );
+export async function checkBucket(bucket: Bucket, signal?: AbortSignal): Promise<void> {
+  await send(`bucket ${bucket.name}`, signal, (options) => bucket.client.send(new HeadBucketCommand({ Bucket: bucket.name }), options));
+}
 
-export const startMultipart = async (bucket: Bucket, key: string): Promise<string> => {
-  const { UploadId } = await call(`start upload of ${key}`, () =>
-    bucket.client.send(new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key, ContentType: 'application/octet-stream' })),
+export async function startMultipart(bucket: Bucket, key: string, signal?: AbortSignal): Promise<string> {
+  const { UploadId } = await send(`start upload of ${key}`, signal, (options) =>
+    bucket.client.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key, ContentType: 'application/octet-stream' }),
+      options,
+    ),
   );
   if (!UploadId) throw new S3Error(`S3 start upload of ${key}: no upload id in the answer`, false);
   return UploadId;
-};
+}
 
 export async function uploadPart(
   bucket: Bucket,
@@ -83,7 +92,7 @@ export async function uploadPart(
   body: Buffer,
   signal: AbortSignal,
 ): Promise<string> {
-  const { ETag } = await call(`part ${partNumber} of ${key}`, () =>
+  const { ETag } = await send(`part ${partNumber} of ${key}`, signal, (options) =>
     bucket.client.send(
       new UploadPartCommand({
         Bucket: bucket.name,
@@ -93,7 +102,7 @@ export async function uploadPart(
         Body: body,
         ContentLength: body.length,
       }),
-      { abortSignal: signal },
+      options,
     ),
   );
   if (!ETag) throw new S3Error(`S3 part ${partNumber} of ${key}: no ETag in the answer`, false);
@@ -107,13 +116,13 @@ export interface UploadedPart {
 }
 
 /** The parts a multipart upload holds so far, in order; null when the upload is gone (completed or aborted). */
-export async function listParts(bucket: Bucket, key: string, uploadId: string): Promise<UploadedPart[] | null> {
+export async function listParts(bucket: Bucket, key: string, uploadId: string, signal?: AbortSignal): Promise<UploadedPart[] | null> {
   const parts: UploadedPart[] = [];
   let marker: string | undefined;
   try {
     for (;;) {
-      const page = await call(`parts of ${key}`, () =>
-        bucket.client.send(new ListPartsCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId, PartNumberMarker: marker })),
+      const page = await send(`parts of ${key}`, signal, (options) =>
+        bucket.client.send(new ListPartsCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId, PartNumberMarker: marker }), options),
       );
       for (const part of page.Parts ?? []) parts.push({ partNumber: part.PartNumber!, size: part.Size ?? -1, etag: part.ETag! });
       if (!page.IsTruncated || !page.NextPartNumberMarker) return parts;
@@ -125,31 +134,35 @@ export async function listParts(bucket: Bucket, key: string, uploadId: string): 
   }
 }
 
-export const completeMultipart = (bucket: Bucket, key: string, uploadId: string, parts: { partNumber: number; etag: string }[]) =>
-  call(`complete upload of ${key}`, () =>
+export async function completeMultipart(
+  bucket: Bucket,
+  key: string,
+  uploadId: string,
+  parts: { partNumber: number; etag: string }[],
+  signal?: AbortSignal,
+): Promise<void> {
+  const Parts = parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag }));
+  await send(`complete upload of ${key}`, signal, (options) =>
     bucket.client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: bucket.name,
-        Key: key,
-        UploadId: uploadId,
-        MultipartUpload: { Parts: parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag })) },
-      }),
+      new CompleteMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId, MultipartUpload: { Parts } }),
+      options,
     ),
-  ).then(() => undefined);
+  );
+}
 
 /** Drops an unfinished upload's parts; one already gone is fine. */
-export const abortMultipart = (bucket: Bucket, key: string, uploadId: string) =>
-  call(`abort upload of ${key}`, () =>
-    bucket.client.send(new AbortMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId })),
-  ).then(
-    () => undefined,
-    (error: S3Error) => {
-      if (!error.notFound) throw error;
-    },
-  );
+export async function abortMultipart(bucket: Bucket, key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await send(`abort upload of ${key}`, signal, (options) =>
+      bucket.client.send(new AbortMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId }), options),
+    );
+  } catch (error) {
+    if (!(error instanceof S3Error && error.notFound)) throw error;
+  }
+}
 
-export const putObject = (bucket: Bucket, key: string, body: Buffer) =>
-  call(`put ${key}`, () =>
+export async function putObject(bucket: Bucket, key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
+  await send(`put ${key}`, signal, (options) =>
     bucket.client.send(
       new PutObjectCommand({
         Bucket: bucket.name,
@@ -158,13 +171,15 @@ export const putObject = (bucket: Bucket, key: string, body: Buffer) =>
         ContentLength: body.length,
         ContentType: 'application/octet-stream',
       }),
+      options,
     ),
-  ).then(() => undefined);
+  );
+}
 
 /** The object's bytes as they arrive. */
 export async function getObject(bucket: Bucket, key: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-  const { Body } = await call(`get ${key}`, () =>
-    bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }), { abortSignal: signal }),
+  const { Body } = await send(`get ${key}`, signal, (options) =>
+    bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }), options),
   );
   if (!Body) throw new S3Error(`S3 get ${key}: no body in the answer`, false);
   return Body as AsyncIterable<Uint8Array>;
@@ -181,8 +196,8 @@ export async function listKeys(bucket: Bucket, prefix: string): Promise<string[]
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await call(`list ${prefix}`, () =>
-      bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name, Prefix: prefix, ContinuationToken: token })),
+    const page = await send(`list ${prefix}`, undefined, (options) =>
+      bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name, Prefix: prefix, ContinuationToken: token }), options),
     );
     keys.push(...(page.Contents ?? []).map((object) => object.Key!));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -191,5 +206,8 @@ export async function listKeys(bucket: Bucket, prefix: string): Promise<string[]
 }
 
 /** One object: a backup has three. */
-export const deleteObject = (bucket: Bucket, key: string) =>
-  call(`delete ${key}`, () => bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }))).then(() => undefined);
+export async function deleteObject(bucket: Bucket, key: string): Promise<void> {
+  await send(`delete ${key}`, undefined, (options) =>
+    bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }), options),
+  );
+}
