@@ -67,10 +67,11 @@ const samples: Record<string, number[]> = Object.fromEntries(
 );
 const record = (name: string, ms: number) => samples[name]!.push(ms);
 
+const client = await bucket.client();
 const sdkUpload = (file: string, key: string) =>
-  new Upload({ client: bucket.client, params: { Bucket: bucket.name, Key: key, Body: createReadStream(file) } }).done();
+  new Upload({ client, params: { Bucket: bucket.name, Key: key, Body: createReadStream(file) } }).done();
 async function sdkDownload(key: string, file: string): Promise<void> {
-  const { Body } = await bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }));
+  const { Body } = await client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }));
   await pipeline(Body as Readable, createWriteStream(file));
 }
 

@@ -167,7 +167,7 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
-  deps.offsite?.bucket.client.destroy();
+  deps.offsite?.bucket.close();
   await deps.poolConnections.close();
   await deps.db.destroy();
   deps.events.close();

@@ -1,25 +1,22 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListObjectsV2Command,
-  ListPartsCommand,
-  PutObjectCommand,
-  S3Client,
-  S3ServiceException,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { OffsiteDestination } from '../config/config.js';
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+
+/**
+ * The SDK is loaded when a bucket is first used: it costs a process about 20 MiB and, on a busy machine, a second
+ * to import, which a daemon without a destination (and every test daemon but the off-site suite's) never pays.
+ */
+let sdk: Promise<Sdk> | null = null;
+const loadSdk = (): Promise<Sdk> => (sdk ??= import('@aws-sdk/client-s3'));
 
 /** The bucket backups go to, through the AWS SDK; every call names the object, never a credential. */
 export interface Bucket {
   name: string;
   /** Every key starts with it (BACKUP_S3_PREFIX). */
   prefix: string;
-  client: S3Client;
+  client: () => Promise<S3Client>;
+  close: () => void;
 }
 
 /** A connection that does not open within this long fails: an unreachable endpoint is reported, not waited for. */
@@ -28,17 +25,24 @@ const CONNECT_TIMEOUT_MS = 5000;
 const IDLE_TIMEOUT_MS = 60_000;
 
 export function connectBucket(destination: OffsiteDestination): Bucket {
-  const client = new S3Client({
-    region: destination.region,
-    ...(destination.endpoint ? { endpoint: destination.endpoint } : {}),
-    forcePathStyle: destination.forcePathStyle,
-    ...(destination.credentials ? { credentials: destination.credentials } : {}),
-    // radosgw (Ceph 16) does not read the aws-chunked bodies with trailing checksums the SDK sends by default.
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: IDLE_TIMEOUT_MS },
-  });
-  return { name: destination.bucket, prefix: destination.prefix, client };
+  let client: Promise<S3Client> | null = null;
+  const make = async () =>
+    new (await loadSdk()).S3Client({
+      region: destination.region,
+      ...(destination.endpoint ? { endpoint: destination.endpoint } : {}),
+      forcePathStyle: destination.forcePathStyle,
+      ...(destination.credentials ? { credentials: destination.credentials } : {}),
+      // radosgw (Ceph 16) does not read the aws-chunked bodies with trailing checksums the SDK sends by default.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, socketTimeout: IDLE_TIMEOUT_MS },
+    });
+  return {
+    name: destination.bucket,
+    prefix: destination.prefix,
+    client: () => (client ??= make()),
+    close: () => void client?.then((made) => made.destroy()),
+  };
 }
 
 /** A failed call: `notFound` when the object (or multipart upload) does not exist. */
@@ -56,29 +60,30 @@ type SendOptions = { abortSignal?: AbortSignal };
 
 /** One request, named in its error; `signal` cuts it short (a leader that stops does not wait for a stalled request). */
 async function send<Output>(
+  bucket: Bucket,
   what: string,
   signal: AbortSignal | undefined,
-  request: (options: SendOptions) => Promise<Output>,
+  request: (s3: Sdk, client: S3Client, options: SendOptions) => Promise<Output>,
 ): Promise<Output> {
+  const [s3, client] = await Promise.all([loadSdk(), bucket.client()]);
   try {
-    return await request({ abortSignal: signal });
+    return await request(s3, client, { abortSignal: signal });
   } catch (error) {
-    const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     const reason = (error as Error).message || (error as Error).name || String(error);
     throw new S3Error(`S3 ${what}: ${status ? `${status} ` : ''}${reason}`, status === 404);
   }
 }
 
 export async function checkBucket(bucket: Bucket, signal?: AbortSignal): Promise<void> {
-  await send(`bucket ${bucket.name}`, signal, (options) => bucket.client.send(new HeadBucketCommand({ Bucket: bucket.name }), options));
+  await send(bucket, `bucket ${bucket.name}`, signal, (s3, client, options) =>
+    client.send(new s3.HeadBucketCommand({ Bucket: bucket.name }), options),
+  );
 }
 
 export async function startMultipart(bucket: Bucket, key: string, signal?: AbortSignal): Promise<string> {
-  const { UploadId } = await send(`start upload of ${key}`, signal, (options) =>
-    bucket.client.send(
-      new CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key, ContentType: 'application/octet-stream' }),
-      options,
-    ),
+  const { UploadId } = await send(bucket, `start upload of ${key}`, signal, (s3, client, options) =>
+    client.send(new s3.CreateMultipartUploadCommand({ Bucket: bucket.name, Key: key, ContentType: 'application/octet-stream' }), options),
   );
   if (!UploadId) throw new S3Error(`S3 start upload of ${key}: no upload id in the answer`, false);
   return UploadId;
@@ -92,9 +97,9 @@ export async function uploadPart(
   body: Buffer,
   signal: AbortSignal,
 ): Promise<string> {
-  const { ETag } = await send(`part ${partNumber} of ${key}`, signal, (options) =>
-    bucket.client.send(
-      new UploadPartCommand({
+  const { ETag } = await send(bucket, `part ${partNumber} of ${key}`, signal, (s3, client, options) =>
+    client.send(
+      new s3.UploadPartCommand({
         Bucket: bucket.name,
         Key: key,
         UploadId: uploadId,
@@ -121,8 +126,8 @@ export async function listParts(bucket: Bucket, key: string, uploadId: string, s
   let marker: string | undefined;
   try {
     for (;;) {
-      const page = await send(`parts of ${key}`, signal, (options) =>
-        bucket.client.send(new ListPartsCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId, PartNumberMarker: marker }), options),
+      const page = await send(bucket, `parts of ${key}`, signal, (s3, client, options) =>
+        client.send(new s3.ListPartsCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId, PartNumberMarker: marker }), options),
       );
       for (const part of page.Parts ?? []) parts.push({ partNumber: part.PartNumber!, size: part.Size ?? -1, etag: part.ETag! });
       if (!page.IsTruncated || !page.NextPartNumberMarker) return parts;
@@ -142,9 +147,9 @@ export async function completeMultipart(
   signal?: AbortSignal,
 ): Promise<void> {
   const Parts = parts.map((part) => ({ PartNumber: part.partNumber, ETag: part.etag }));
-  await send(`complete upload of ${key}`, signal, (options) =>
-    bucket.client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId, MultipartUpload: { Parts } }),
+  await send(bucket, `complete upload of ${key}`, signal, (s3, client, options) =>
+    client.send(
+      new s3.CompleteMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId, MultipartUpload: { Parts } }),
       options,
     ),
   );
@@ -153,8 +158,8 @@ export async function completeMultipart(
 /** Drops an unfinished upload's parts; one already gone is fine. */
 export async function abortMultipart(bucket: Bucket, key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
   try {
-    await send(`abort upload of ${key}`, signal, (options) =>
-      bucket.client.send(new AbortMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId }), options),
+    await send(bucket, `abort upload of ${key}`, signal, (s3, client, options) =>
+      client.send(new s3.AbortMultipartUploadCommand({ Bucket: bucket.name, Key: key, UploadId: uploadId }), options),
     );
   } catch (error) {
     if (!(error instanceof S3Error && error.notFound)) throw error;
@@ -162,9 +167,9 @@ export async function abortMultipart(bucket: Bucket, key: string, uploadId: stri
 }
 
 export async function putObject(bucket: Bucket, key: string, body: Buffer, signal?: AbortSignal): Promise<void> {
-  await send(`put ${key}`, signal, (options) =>
-    bucket.client.send(
-      new PutObjectCommand({
+  await send(bucket, `put ${key}`, signal, (s3, client, options) =>
+    client.send(
+      new s3.PutObjectCommand({
         Bucket: bucket.name,
         Key: key,
         Body: body,
@@ -178,8 +183,8 @@ export async function putObject(bucket: Bucket, key: string, body: Buffer, signa
 
 /** The object's bytes as they arrive. */
 export async function getObject(bucket: Bucket, key: string, signal?: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
-  const { Body } = await send(`get ${key}`, signal, (options) =>
-    bucket.client.send(new GetObjectCommand({ Bucket: bucket.name, Key: key }), options),
+  const { Body } = await send(bucket, `get ${key}`, signal, (s3, client, options) =>
+    client.send(new s3.GetObjectCommand({ Bucket: bucket.name, Key: key }), options),
   );
   if (!Body) throw new S3Error(`S3 get ${key}: no body in the answer`, false);
   return Body as AsyncIterable<Uint8Array>;
@@ -196,8 +201,8 @@ export async function listKeys(bucket: Bucket, prefix: string): Promise<string[]
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await send(`list ${prefix}`, undefined, (options) =>
-      bucket.client.send(new ListObjectsV2Command({ Bucket: bucket.name, Prefix: prefix, ContinuationToken: token }), options),
+    const page = await send(bucket, `list ${prefix}`, undefined, (s3, client, options) =>
+      client.send(new s3.ListObjectsV2Command({ Bucket: bucket.name, Prefix: prefix, ContinuationToken: token }), options),
     );
     keys.push(...(page.Contents ?? []).map((object) => object.Key!));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
@@ -207,7 +212,7 @@ export async function listKeys(bucket: Bucket, prefix: string): Promise<string[]
 
 /** One object: a backup has three. */
 export async function deleteObject(bucket: Bucket, key: string): Promise<void> {
-  await send(`delete ${key}`, undefined, (options) =>
-    bucket.client.send(new DeleteObjectCommand({ Bucket: bucket.name, Key: key }), options),
+  await send(bucket, `delete ${key}`, undefined, (s3, client, options) =>
+    client.send(new s3.DeleteObjectCommand({ Bucket: bucket.name, Key: key }), options),
   );
 }
