@@ -45,6 +45,7 @@ slowest=(
   test/billing.test.ts
   test/pool-provisioning-error.test.ts
   test/backups.test.ts
+  test/offsite.test.ts
   test/lifecycle.test.ts
   test/billing-suspension.test.ts
   test/plans-limits.test.ts

@@ -106,7 +106,7 @@ async function resumableUpload(
 /**
  * Uploads one file of the backup, sealed, as a multipart upload recorded in the row before its first part: a daemon
  * stopped half-way resumes after the parts the bucket holds. The plaintext's sha256 must match the manifest's before
- * the upload is completed. One part is sealed while the one before it is sent.
+ * the upload is completed. Parts are sealed in order while the ones before are sent, PARTS_AT_ONCE at most.
  */
 async function uploadFile(
   deps: UploadDeps,

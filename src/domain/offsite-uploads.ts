@@ -4,8 +4,11 @@ import type { Deps } from '../deps.js';
 import { deleteOffsiteCopy, offsitePrefix, type OffsiteStore } from './offsite-store.js';
 import { isSuperseded, LocalCopyUnusable, uploadBackup } from './offsite-upload.js';
 
-/** Uploads under way at once on the leader: each reads its backup from CephFS and keeps two parts in memory. */
-const CONCURRENT_UPLOADS = 2;
+/**
+ * Uploads under way at once on the leader. One: it keeps up to four 8 MiB parts in memory (about 50 MiB at its
+ * peak, in a 512 MB container), and its parts in flight already keep the link busy; backups queue behind it.
+ */
+const CONCURRENT_UPLOADS = 1;
 
 /** Pure: how long a failed upload waits, doubling from `baseSeconds` with each failure, never more than `maxSeconds`. */
 export const uploadRetrySeconds = (failures: number, baseSeconds: number, maxSeconds: number): number =>
