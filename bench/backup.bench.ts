@@ -15,7 +15,7 @@ import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { backupDir } from '../src/swarm/backup-job.js';
 import { oneShotJob, onNetwork } from '../src/swarm/spec-parts.js';
 import { createService, removeJob } from '../src/swarm/swarm.js';
-import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon } from '../test/support/harness.js';
+import { eventually, registerLocalPool, resetState, startTestDaemon } from '../test/support/harness.js';
 import { PROVISION, allocatedInstance, settledInstance } from '../test/support/odoo.js';
 import { withTenant } from '../test/support/tenant-data.js';
 import { odooShaped, singleTable } from './backup-data.js';
@@ -23,10 +23,10 @@ import {
   databaseBytes,
   dumpOnHost,
   endedRestore,
+  figures,
   FILESTORE_MB,
-  format,
-  median,
-  POLL_MS,
+  loadedInstance,
+  requestedBackup,
   restoreOnHost,
   writeFilestore,
 } from './tenant-bench.js';
@@ -95,23 +95,23 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
   const sizes = await databaseBytes(database);
   process.stderr.write(`tenant data: database ${(sizes / 1024 / 1024).toFixed(0)} MB, filestore ${FILESTORE_MB.toFixed(0)} MB\n`);
 
-  const samples: Record<string, number[]> = Object.fromEntries(
-    [BACKUP, BACKUP_ROWS, BACKUP_BASELINE, RESTORE, LOAD, RESTORE_BASELINE, RESTORE_BASELINE_J2, SWAPPED, RUNNING, EMPTY_JOB].map(
-      (name) => [name, []],
-    ),
-  );
-  const record = (name: string, ms: number) => samples[name]!.push(ms);
+  const { record, p50, ratio, print } = figures([
+    BACKUP,
+    BACKUP_ROWS,
+    BACKUP_BASELINE,
+    RESTORE,
+    LOAD,
+    RESTORE_BASELINE,
+    RESTORE_BASELINE_J2,
+    SWAPPED,
+    RUNNING,
+    EMPTY_JOB,
+  ]);
 
   for (let index = 0; index < runs; index++) {
     record(EMPTY_JOB, await emptyJobMs(index));
     let start = performance.now();
-    const requested = (await daemon.gql('mutation($id: ID!) { backupInstance(instanceId: $id) { id } }', { id })).data.backupInstance;
-    const backup = await eventually(
-      () => daemon.deps.db.selectFrom('backups').selectAll().where('id', '=', requested.id).executeTakeFirstOrThrow(),
-      (row) => row.status === 'COMPLETED' || row.status === 'FAILED',
-      600_000,
-      POLL_MS,
-    );
+    const backup = await requestedBackup(daemon, id, (row) => row.status === 'COMPLETED' || row.status === 'FAILED');
     if (backup.status !== 'COMPLETED') throw new Error(`backup failed: ${backup.error}`);
     record(BACKUP, performance.now() - start);
     record(BACKUP_ROWS, backup.finished_at!.getTime() - backup.created_at.getTime());
@@ -123,10 +123,7 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
     record(BACKUP_BASELINE, performance.now() - start);
 
     start = performance.now();
-    const created = (
-      await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ fromBackupId: backup.id, memoryLimit: '512M', cpuLimit: 0.5 }) })
-    ).data.createInstance;
-    const loaded = await endedRestore(daemon.deps, 'instance_id', created.id);
+    const loaded = await loadedInstance(daemon, backup.id);
     record(LOAD, performance.now() - start);
     record(RESTORE, loaded.finished_at!.getTime() - loaded.created_at.getTime());
 
@@ -142,7 +139,7 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
     await cleanUp();
     await rm(dump, { force: true });
     await rm(archive, { force: true });
-    await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { id } }', { id: created.id });
+    await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { id } }', { id: loaded.instance_id });
 
     start = performance.now();
     await daemon.gql('mutation($id: ID!, $backupId: ID!) { restoreInstance(instanceId: $id, backupId: $backupId) { id } }', {
@@ -166,13 +163,9 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
     process.stderr.write(`${dataset.label}: run ${index + 1}/${runs} done\n`);
   }
 
-  const p50 = (name: string) => median(samples[name]!);
-  const ratio = (daemonName: string, baseline: number) => `${(p50(daemonName) / baseline).toFixed(2)}x`;
-  console.log(
-    `\nbackup bench, ${dataset.label}, ${runs} runs (median, min, max); database ${(sizes / 1024 / 1024).toFixed(0)} MB + filestore ${FILESTORE_MB.toFixed(0)} MB`,
+  print(
+    `backup bench, ${dataset.label}, ${runs} runs (median, min, max); database ${(sizes / 1024 / 1024).toFixed(0)} MB + filestore ${FILESTORE_MB.toFixed(0)} MB`,
   );
-  for (const [name, values] of Object.entries(samples))
-    console.log(`${name.padEnd(76)} ${format(median(values))} ${format(Math.min(...values))} ${format(Math.max(...values))}`);
   console.log(`ratios, ${dataset.label} (daemon / baseline, median; goal at most 1.2)`);
   console.log(`  backup, ${dataset.label}  ${ratio(BACKUP, p50(BACKUP_BASELINE))}`);
   console.log(`  restore, ${dataset.label}  ${ratio(RESTORE, p50(RESTORE_BASELINE))}`);

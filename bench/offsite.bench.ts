@@ -19,18 +19,17 @@ import { ensureLocalCopy } from '../src/domain/offsite-copies.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { deleteObject, listKeys } from '../src/s3/bucket.js';
 import { backupDir } from '../src/swarm/backup-job.js';
-import { CREATE_INSTANCE, eventually, instanceInput, registerLocalPool, resetState, startTestDaemon } from '../test/support/harness.js';
+import { registerLocalPool, resetState, startTestDaemon } from '../test/support/harness.js';
 import { allocatedInstance } from '../test/support/odoo.js';
 import { withTenant } from '../test/support/tenant-data.js';
 import { odooShaped } from './backup-data.js';
 import {
   databaseBytes,
   dumpOnHost,
-  endedRestore,
+  figures,
   FILESTORE_MB,
-  format,
-  median,
-  POLL_MS,
+  loadedInstance,
+  requestedBackup,
   restoreOnHost,
   writeFilestore,
 } from './tenant-bench.js';
@@ -62,10 +61,16 @@ const FETCH_BASELINE = 'baseline: GetObject of both files to disk, unencrypted';
 const RESTORE = 'restore from S3: createInstance(fromBackupId) to loaded, local copy gone (daemon)';
 const RESTORE_BASELINE = 'baseline: GetObject of both files + createdb + pg_restore + untar on the host';
 
-const samples: Record<string, number[]> = Object.fromEntries(
-  [BACKUP, UPLOAD, BACKUP_BASELINE, UPLOAD_BASELINE, FETCH, FETCH_BASELINE, RESTORE, RESTORE_BASELINE].map((name) => [name, []]),
-);
-const record = (name: string, ms: number) => samples[name]!.push(ms);
+const { record, p50, ratio, print } = figures([
+  BACKUP,
+  UPLOAD,
+  BACKUP_BASELINE,
+  UPLOAD_BASELINE,
+  FETCH,
+  FETCH_BASELINE,
+  RESTORE,
+  RESTORE_BASELINE,
+]);
 
 const client = await bucket.client();
 const sdkUpload = (file: string, key: string) =>
@@ -86,12 +91,10 @@ const databaseSize = await databaseBytes(database);
 let backupBytes = 0;
 for (let index = 0; index < runs; index++) {
   let start = performance.now();
-  const requested = (await daemon.gql('mutation($id: ID!) { backupInstance(instanceId: $id) { id } }', { id })).data.backupInstance;
-  const backup = await eventually(
-    () => deps.db.selectFrom('backups').selectAll().where('id', '=', requested.id).executeTakeFirstOrThrow(),
+  const backup = await requestedBackup(
+    daemon,
+    id,
     (row) => row.offsite_status === 'COMPLETED' || row.offsite_status === 'FAILED' || row.status === 'FAILED',
-    600_000,
-    POLL_MS,
   );
   if (backup.offsite_status !== 'COMPLETED') throw new Error(`backup or upload failed: ${backup.error ?? backup.offsite_error}`);
   record(BACKUP, performance.now() - start);
@@ -117,10 +120,7 @@ for (let index = 0; index < runs; index++) {
 
   await rm(backupDir(cephfs, id, backup.id), { recursive: true });
   start = performance.now();
-  const created = (
-    await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ fromBackupId: backup.id, memoryLimit: '512M', cpuLimit: 0.5 }) })
-  ).data.createInstance;
-  await endedRestore(deps, 'instance_id', created.id);
+  await loadedInstance(daemon, backup.id);
   record(RESTORE, performance.now() - start);
 
   start = performance.now();
@@ -131,18 +131,14 @@ for (let index = 0; index < runs; index++) {
   process.stderr.write(`run ${index + 1}/${runs} done\n`);
 }
 
-const p50 = (name: string) => median(samples[name]!);
-const ratio = (name: string, baseline: string) => `${(p50(name) / p50(baseline)).toFixed(2)}x`;
-console.log(
-  `\noff-site bench, ${runs} runs (median, min, max); database ${(databaseSize / 1024 / 1024).toFixed(0)} MB + filestore ${FILESTORE_MB.toFixed(0)} MB, backup files ${(backupBytes / 1024 / 1024).toFixed(0)} MB`,
+print(
+  `off-site bench, ${runs} runs (median, min, max); database ${(databaseSize / 1024 / 1024).toFixed(0)} MB + filestore ${FILESTORE_MB.toFixed(0)} MB, backup files ${(backupBytes / 1024 / 1024).toFixed(0)} MB`,
 );
-for (const [name, values] of Object.entries(samples))
-  console.log(`${name.padEnd(96)} ${format(median(values))} ${format(Math.min(...values))} ${format(Math.max(...values))}`);
 console.log('ratios (daemon / baseline, median)');
-console.log(`  backup to S3  ${ratio(BACKUP, BACKUP_BASELINE)}`);
-console.log(`  upload alone (encrypted, resumable) vs lib-storage  ${ratio(UPLOAD, UPLOAD_BASELINE)}`);
-console.log(`  fetch (decrypted, verified) vs GetObject  ${ratio(FETCH, FETCH_BASELINE)}`);
-console.log(`  restore from S3 (new instance)  ${ratio(RESTORE, RESTORE_BASELINE)}`);
+console.log(`  backup to S3  ${ratio(BACKUP, p50(BACKUP_BASELINE))}`);
+console.log(`  upload alone (encrypted, resumable) vs lib-storage  ${ratio(UPLOAD, p50(UPLOAD_BASELINE))}`);
+console.log(`  fetch (decrypted, verified) vs GetObject  ${ratio(FETCH, p50(FETCH_BASELINE))}`);
+console.log(`  restore from S3 (new instance)  ${ratio(RESTORE, p50(RESTORE_BASELINE))}`);
 
 await rm(work, { recursive: true, force: true });
 await resetState(deps);

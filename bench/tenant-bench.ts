@@ -7,16 +7,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { RestoreRow } from '../src/db/schema.js';
+import type { BackupRow, RestoreRow } from '../src/db/schema.js';
 import type { Deps } from '../src/deps.js';
-import { eventually, localPool, withPoolCatalog } from '../test/support/harness.js';
+import { CREATE_INSTANCE, eventually, instanceInput, localPool, withPoolCatalog, type TestDaemon } from '../test/support/harness.js';
 import { filestoreDir } from '../test/support/tenant-data.js';
 
 const run = promisify(execFile);
 const FILESTORE_FILES = 200;
 const FILE_BYTES = 100 * 1024;
 /** How often a daemon's figure is looked at: what a wall-clock figure may overshoot by. */
-export const POLL_MS = 25;
+const POLL_MS = 25;
 export const FILESTORE_MB = (FILESTORE_FILES * FILE_BYTES) / 1024 / 1024;
 
 const pgEnv = {
@@ -27,8 +27,45 @@ const pgEnv = {
   PGPASSWORD: localPool.adminPassword,
 };
 
-export const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-export const format = (ms: number) => `${(ms / 1000).toFixed(2).padStart(7)} s`;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const format = (ms: number) => `${(ms / 1000).toFixed(2).padStart(7)} s`;
+
+/** The samples of each named figure, their medians, and the table of them (median, min, max). */
+export function figures(names: string[]) {
+  const samples: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
+  const p50 = (name: string) => median(samples[name]!);
+  return {
+    record: (name: string, ms: number) => void samples[name]!.push(ms),
+    p50,
+    ratio: (name: string, baseline: number) => `${(p50(name) / baseline).toFixed(2)}x`,
+    print: (title: string) => {
+      console.log(`\n${title}`);
+      const width = Math.max(...names.map((name) => name.length)) + 2;
+      for (const [name, values] of Object.entries(samples))
+        console.log(`${name.padEnd(width)} ${format(median(values))} ${format(Math.min(...values))} ${format(Math.max(...values))}`);
+    },
+  };
+}
+
+/** Asks the daemon for a backup of the instance and waits for its row to satisfy `done`. */
+export async function requestedBackup(daemon: TestDaemon, instanceId: string, done: (row: BackupRow) => boolean): Promise<BackupRow> {
+  const requested = (await daemon.gql('mutation($id: ID!) { backupInstance(instanceId: $id) { id } }', { id: instanceId })).data
+    .backupInstance;
+  return eventually(
+    () => daemon.deps.db.selectFrom('backups').selectAll().where('id', '=', requested.id).executeTakeFirstOrThrow(),
+    done,
+    600_000,
+    POLL_MS,
+  );
+}
+
+/** createInstance(fromBackupId): the new instance's load, once it completed. */
+export async function loadedInstance(daemon: TestDaemon, backupId: string): Promise<RestoreRow> {
+  const created = (
+    await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ fromBackupId: backupId, memoryLimit: '512M', cpuLimit: 0.5 }) })
+  ).data.createInstance;
+  return endedRestore(daemon.deps, 'instance_id', created.id);
+}
 
 /** A 20 MB filestore: half random files (like images and PDFs), half text-like, as a filestore holds. */
 export async function writeFilestore(cephfsRoot: string, instanceId: string): Promise<void> {
