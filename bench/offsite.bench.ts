@@ -141,6 +141,8 @@ console.log(`  fetch (decrypted, verified) vs GetObject  ${ratio(FETCH, p50(FETC
 console.log(`  restore from S3 (new instance)  ${ratio(RESTORE, p50(RESTORE_BASELINE))}`);
 
 await rm(work, { recursive: true, force: true });
+// The bench's own tree (isolated.sh): its backups would pile up run after run.
+await rm(join(cephfs, 'backups'), { recursive: true, force: true });
 await resetState(deps);
 for (const key of await listKeys(bucket, prefix)) await deleteObject(bucket, key);
 await daemon.stop();
