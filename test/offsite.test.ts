@@ -13,7 +13,7 @@ import { backupKeyId } from '../src/crypto/backup-cipher.js';
 import { applyRetention } from '../src/domain/backup-retention.js';
 import { ensureLocalCopy } from '../src/domain/offsite-copies.js';
 import { pruneLocalCopies } from '../src/domain/offsite-retention.js';
-import { deleteObject, getObjectBytes, listKeys, putObject } from '../src/s3/bucket.js';
+import { abortMultipart, deleteObject, getObjectBytes, listKeys, putObject, unfinishedUploads } from '../src/s3/bucket.js';
 import { backupDir, instanceBackupsDir } from '../src/swarm/backup-job.js';
 import {
   CREATE_INSTANCE,
@@ -79,6 +79,7 @@ describe('off-site backups on a real radosgw', () => {
     proxy.restore();
     await resetState(daemon.deps);
     for (const key of await listKeys(bucket(), prefix)) await deleteObject(bucket(), key);
+    for (const upload of await unfinishedUploads(bucket(), prefix)) await abortMultipart(bucket(), upload.key, upload.uploadId);
     await daemon.stop();
     await proxy.close();
   });
@@ -320,6 +321,8 @@ describe('off-site backups on a real radosgw', () => {
     const fresh = await uploaded(handedOver.id);
     assert.equal(fresh.offsite.status, 'COMPLETED');
     assert.equal(fresh.offsite.keyId, idOf(newKey), 'sealed under the key of the daemon that uploaded it');
+    // The held request reached the bucket once let through: the upload it started is not left behind.
+    assert.deepEqual(await unfinishedUploads(bucket(), fresh.offsite.key), []);
     await rm(backupDir(cephfs, source, first.id), { recursive: true, force: true });
     const readable = await download(first.id);
     assert.equal(readable.status, 200, `sealed under the previous key, still readable: ${await readable.clone().text()}`);
@@ -347,6 +350,7 @@ describe('off-site backups on a real radosgw', () => {
       [...keptPrefixes].sort(),
       'the bucket holds the kept backups, and only those',
     );
+    assert.deepEqual(await unfinishedUploads(bucket(), prefix), [], 'and no unfinished upload');
 
     const uploadedBackups = kept.filter((backup) => backup.offsite_status === 'COMPLETED');
     const local = await Promise.all(

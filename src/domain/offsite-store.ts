@@ -1,7 +1,7 @@
 import type { OffsiteConfig } from '../config/config.js';
 import { backupKey, type BackupKey, type BackupKeyring } from '../crypto/backup-cipher.js';
 import type { BackupRow } from '../db/schema.js';
-import { abortMultipart, connectBucket, deleteObject, listKeys, type Bucket } from '../s3/bucket.js';
+import { abortMultipart, connectBucket, deleteObject, listKeys, unfinishedUploads, type Bucket } from '../s3/bucket.js';
 
 /** The off-site destination as the daemon uses it: the bucket, and the keys backups are sealed and opened with. */
 export interface OffsiteStore {
@@ -36,11 +36,14 @@ export const describeDestination = (config: OffsiteConfig): string =>
     ? `s3://${config.destination.bucket}/${config.destination.prefix}${config.destination.endpoint ? ` at ${config.destination.endpoint}` : ''}`
     : 'none';
 
+/** Aborts the multipart uploads left under `prefix` (one whose start was answered after its daemon stopped waiting). */
+export async function abortUnfinishedUploads(store: OffsiteStore, prefix: string): Promise<void> {
+  for (const upload of await unfinishedUploads(store.bucket, prefix)) await abortMultipart(store.bucket, upload.key, upload.uploadId);
+}
+
 /** Removes the backup's off-site objects and any unfinished upload of it; what is already gone is fine. */
-export async function deleteOffsiteCopy(store: OffsiteStore, backup: Pick<BackupRow, 'offsite_key' | 'offsite_progress'>): Promise<void> {
+export async function deleteOffsiteCopy(store: OffsiteStore, backup: Pick<BackupRow, 'offsite_key'>): Promise<void> {
   if (!backup.offsite_key) return;
-  for (const [file, upload] of Object.entries(backup.offsite_progress?.files ?? {})) {
-    if (upload !== 'done') await abortMultipart(store.bucket, objectKey(backup.offsite_key, file), upload.uploadId);
-  }
+  await abortUnfinishedUploads(store, backup.offsite_key);
   for (const key of await listKeys(store.bucket, backup.offsite_key)) await deleteObject(store.bucket, key);
 }

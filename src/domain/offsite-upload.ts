@@ -8,7 +8,7 @@ import { abortMultipart, completeMultipart, listParts, putObject, startMultipart
 import { backupDir, MANIFEST_FILE } from '../swarm/backup-job.js';
 import type { BackupManifest } from './backups.js';
 import { keptParts, partRange, planParts, type PartPlan } from './offsite-parts.js';
-import { objectKey, offsitePrefix, sealContext, type OffsiteStore } from './offsite-store.js';
+import { abortUnfinishedUploads, objectKey, offsitePrefix, sealContext, type OffsiteStore } from './offsite-store.js';
 
 /** The upload cannot succeed by trying again: the local copy is gone or no longer matches its manifest. */
 export class LocalCopyUnusable extends Error {
@@ -195,6 +195,8 @@ export async function uploadBackup(deps: UploadDeps, backup: BackupRow, signal: 
   const sealedManifest = sealBuffer(deps.offsite.current, sealContext(backup.id, MANIFEST_FILE), bytes);
   await putObject(deps.offsite.bucket, objectKey(prefix, MANIFEST_FILE), sealedManifest, signal);
   deps.metrics.offsiteBytes.inc(sealedManifest.length);
+  // Every file is in: an upload still open under the prefix is one an earlier try started and never recorded.
+  await abortUnfinishedUploads(deps.offsite, prefix);
   const completed = await deps.db
     .updateTable('backups')
     .set({

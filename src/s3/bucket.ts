@@ -155,6 +155,25 @@ export async function completeMultipart(
   );
 }
 
+/** The multipart uploads under `prefix` that were started and neither completed nor aborted. */
+export async function unfinishedUploads(bucket: Bucket, prefix: string): Promise<{ key: string; uploadId: string }[]> {
+  const uploads: { key: string; uploadId: string }[] = [];
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    const page = await send(bucket, `uploads under ${prefix}`, undefined, (s3, client, options) =>
+      client.send(
+        new s3.ListMultipartUploadsCommand({ Bucket: bucket.name, Prefix: prefix, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker }),
+        options,
+      ),
+    );
+    uploads.push(...(page.Uploads ?? []).map((upload) => ({ key: upload.Key!, uploadId: upload.UploadId! })));
+    if (!page.IsTruncated) return uploads;
+    keyMarker = page.NextKeyMarker;
+    uploadIdMarker = page.NextUploadIdMarker;
+  }
+}
+
 /** Drops an unfinished upload's parts; one already gone is fine. */
 export async function abortMultipart(bucket: Bucket, key: string, uploadId: string, signal?: AbortSignal): Promise<void> {
   try {
