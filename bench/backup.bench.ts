@@ -5,39 +5,33 @@
  * Two datasets, each in a tenant of its own: an Odoo-shaped database (what tenants hold), and one big table (the
  * worst case for a job's fixed cost: the least work per byte).
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 import type pg from 'pg';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { backupDir } from '../src/swarm/backup-job.js';
 import { oneShotJob } from '../src/swarm/spec-parts.js';
 import { createService, removeJob } from '../src/swarm/swarm.js';
-import {
-  CREATE_INSTANCE,
-  eventually,
-  instanceInput,
-  localPool,
-  registerLocalPool,
-  resetState,
-  startTestDaemon,
-  withPoolCatalog,
-} from '../test/support/harness.js';
+import { eventually, registerLocalPool, resetState, startTestDaemon } from '../test/support/harness.js';
 import { PROVISION, allocatedInstance, settledInstance } from '../test/support/odoo.js';
-import { filestoreDir, withTenant } from '../test/support/tenant-data.js';
+import { withTenant } from '../test/support/tenant-data.js';
 import { odooShaped, singleTable } from './backup-data.js';
+import {
+  databaseBytes,
+  dumpOnHost,
+  endedRestore,
+  figures,
+  FILESTORE_MB,
+  loadedInstance,
+  requestedBackup,
+  restoreOnHost,
+  writeFilestore,
+} from './tenant-bench.js';
 
-const run = promisify(execFile);
 const runs = Number(process.argv[2] ?? 3);
-const FILESTORE_FILES = 200;
-const FILE_BYTES = 100 * 1024;
-/** How often a daemon's figure is looked at: what a wall-clock figure may overshoot by. */
-const POLL_MS = 25;
 const datasets: { label: string; generate: (client: pg.Client) => Promise<void> }[] = [
   { label: 'odoo-shaped (~200 tables)', generate: odooShaped },
   { label: 'single table', generate: singleTable },
@@ -47,16 +41,6 @@ const daemon = await startTestDaemon({ LOG_LEVEL: 'warn' });
 await resetState(daemon.deps);
 await registerLocalPool(daemon, 'bench-pool', 50);
 const cephfs = daemon.deps.config.cephfsRoot;
-const pgEnv = {
-  ...process.env,
-  PGHOST: localPool.host,
-  PGPORT: String(localPool.port),
-  PGUSER: localPool.adminUser,
-  PGPASSWORD: localPool.adminPassword,
-};
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const format = (ms: number) => `${(ms / 1000).toFixed(2).padStart(7)} s`;
 const BACKUP = 'backup: backupInstance to COMPLETED (daemon, Swarm job)';
 const BACKUP_ROWS = 'backup: the same, by the backup row times (no polling in it; not the goal)';
 const BACKUP_BASELINE = 'backup baseline: pg_dump -Fc + tar, on the host';
@@ -112,38 +96,27 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
 
   process.stderr.write(`generating tenant data: ${dataset.label}\n`);
   await withTenant(id, dataset.generate);
-  for (let index = 0; index < FILESTORE_FILES; index++) {
-    const name = randomBytes(20).toString('hex');
-    await mkdir(join(filestoreDir(cephfs, id), name.slice(0, 2)), { recursive: true });
-    // Half random (like images and PDFs), half text-like: what a filestore holds.
-    await writeFile(
-      join(filestoreDir(cephfs, id), name.slice(0, 2), name),
-      index % 2 ? randomBytes(FILE_BYTES) : Buffer.alloc(FILE_BYTES, `line ${index}\n`),
-    );
-  }
-  const sizes = await withPoolCatalog(
-    async (client) => (await client.query<{ size: string }>('select pg_database_size($1) as size', [database])).rows[0]!.size,
-  );
-  const filestoreMb = (FILESTORE_FILES * FILE_BYTES) / 1024 / 1024;
-  process.stderr.write(`tenant data: database ${(Number(sizes) / 1024 / 1024).toFixed(0)} MB, filestore ${filestoreMb.toFixed(0)} MB\n`);
+  await writeFilestore(cephfs, id);
+  const sizes = await databaseBytes(database);
+  process.stderr.write(`tenant data: database ${(sizes / 1024 / 1024).toFixed(0)} MB, filestore ${FILESTORE_MB.toFixed(0)} MB\n`);
 
-  const samples: Record<string, number[]> = Object.fromEntries(
-    [BACKUP, BACKUP_ROWS, BACKUP_BASELINE, RESTORE, LOAD, RESTORE_BASELINE, RESTORE_BASELINE_J2, SWAPPED, RUNNING, EMPTY_JOB].map(
-      (name) => [name, []],
-    ),
-  );
-  const record = (name: string, ms: number) => samples[name]!.push(ms);
+  const { record, p50, ratio, print } = figures([
+    BACKUP,
+    BACKUP_ROWS,
+    BACKUP_BASELINE,
+    RESTORE,
+    LOAD,
+    RESTORE_BASELINE,
+    RESTORE_BASELINE_J2,
+    SWAPPED,
+    RUNNING,
+    EMPTY_JOB,
+  ]);
 
   for (let index = 0; index < runs; index++) {
     record(EMPTY_JOB, await emptyJobMs(index));
     let start = performance.now();
-    const requested = (await daemon.gql('mutation($id: ID!) { backupInstance(instanceId: $id) { id } }', { id })).data.backupInstance;
-    const backup = await eventually(
-      () => daemon.deps.db.selectFrom('backups').selectAll().where('id', '=', requested.id).executeTakeFirstOrThrow(),
-      (row) => row.status === 'COMPLETED' || row.status === 'FAILED',
-      600_000,
-      POLL_MS,
-    );
+    const backup = await requestedBackup(daemon, id, (row) => row.status === 'COMPLETED' || row.status === 'FAILED');
     if (backup.status !== 'COMPLETED') throw new Error(`backup failed: ${backup.error}`);
     record(BACKUP, performance.now() - start);
     record(BACKUP_ROWS, backup.finished_at!.getTime() - backup.created_at.getTime());
@@ -151,71 +124,34 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
     const dump = join(work, `dump-${index}.custom`);
     const archive = join(work, `filestore-${index}.tar`);
     start = performance.now();
-    await run('pg_dump', ['-Fc', `--role=${role}`, '-d', database, '-f', dump], { env: pgEnv });
-    await run('tar', ['-C', filestoreDir(cephfs, id), '-cf', archive, '.']);
+    await dumpOnHost(cephfs, id, role, database, dump, archive);
     record(BACKUP_BASELINE, performance.now() - start);
 
     start = performance.now();
-    const created = (
-      await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ fromBackupId: backup.id, memoryLimit: '512M', cpuLimit: 0.5 }) })
-    ).data.createInstance;
-    const loaded = await eventually(
-      () => daemon.deps.db.selectFrom('restores').selectAll().where('instance_id', '=', created.id).executeTakeFirstOrThrow(),
-      (row) => row.status === 'COMPLETED' || row.status === 'FAILED',
-      600_000,
-      POLL_MS,
-    );
-    if (loaded.status !== 'COMPLETED') throw new Error(`load failed: ${loaded.error}`);
+    const loaded = await loadedInstance(daemon, backup.id);
     record(LOAD, performance.now() - start);
     record(RESTORE, loaded.finished_at!.getTime() - loaded.created_at.getTime());
 
-    const fresh = `bench_restore_${index}_${process.pid}`;
     const target = join(work, `filestore-${index}`);
     start = performance.now();
-    await withPoolCatalog((client) =>
-      client.query(`create database ${client.escapeIdentifier(fresh)} owner ${client.escapeIdentifier(role)} template template0`),
-    );
-    await run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', `--role=${role}`, '-d', fresh, dump], { env: pgEnv });
-    await mkdir(target);
-    await run('tar', ['-C', target, '-xpf', archive]);
+    let cleanUp = await restoreOnHost(role, dump, archive, target);
     record(RESTORE_BASELINE, performance.now() - start);
-    await withPoolCatalog((client) => client.query(`drop database ${client.escapeIdentifier(fresh)}`));
-    await rm(target, { recursive: true, force: true });
+    await cleanUp();
     // The job loads with two connections: the same on the host, for comparison (not the goal's baseline).
     start = performance.now();
-    await withPoolCatalog((client) =>
-      client.query(`create database ${client.escapeIdentifier(fresh)} owner ${client.escapeIdentifier(role)} template template0`),
-    );
-    await run('pg_restore', ['--no-owner', '--no-privileges', '--exit-on-error', `--role=${role}`, '-j', '2', '-d', fresh, dump], {
-      env: pgEnv,
-    });
-    await mkdir(target);
-    await run('tar', ['-C', target, '-xpf', archive]);
+    cleanUp = await restoreOnHost(role, dump, archive, target, 2);
     record(RESTORE_BASELINE_J2, performance.now() - start);
-    await withPoolCatalog((client) => client.query(`drop database ${client.escapeIdentifier(fresh)}`));
-    await rm(target, { recursive: true, force: true });
+    await cleanUp();
     await rm(dump, { force: true });
     await rm(archive, { force: true });
-    await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { id } }', { id: created.id });
+    await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { id } }', { id: loaded.instance_id });
 
     start = performance.now();
     await daemon.gql('mutation($id: ID!, $backupId: ID!) { restoreInstance(instanceId: $id, backupId: $backupId) { id } }', {
       id,
       backupId: backup.id,
     });
-    const restore = await eventually(
-      () =>
-        daemon.deps.db
-          .selectFrom('restores')
-          .selectAll()
-          .where('instance_id', '=', id)
-          .orderBy('created_at', 'desc')
-          .executeTakeFirstOrThrow(),
-      (row) => row.status === 'COMPLETED' || row.status === 'FAILED',
-      600_000,
-      POLL_MS,
-    );
-    if (restore.status !== 'COMPLETED') throw new Error(`restore failed: ${restore.error}`);
+    await endedRestore(daemon.deps, 'instance_id', id);
     record(SWAPPED, performance.now() - start);
     await eventually(
       () => daemon.deps.db.selectFrom('instances').select('status').where('id', '=', id).executeTakeFirstOrThrow(),
@@ -232,13 +168,9 @@ async function measure(dataset: (typeof datasets)[number]): Promise<void> {
     process.stderr.write(`${dataset.label}: run ${index + 1}/${runs} done\n`);
   }
 
-  const p50 = (name: string) => median(samples[name]!);
-  const ratio = (daemonName: string, baseline: number) => `${(p50(daemonName) / baseline).toFixed(2)}x`;
-  console.log(
-    `\nbackup bench, ${dataset.label}, ${runs} runs (median, min, max); database ${(Number(sizes) / 1024 / 1024).toFixed(0)} MB + filestore ${filestoreMb.toFixed(0)} MB`,
+  print(
+    `backup bench, ${dataset.label}, ${runs} runs (median, min, max); database ${(sizes / 1024 / 1024).toFixed(0)} MB + filestore ${FILESTORE_MB.toFixed(0)} MB`,
   );
-  for (const [name, values] of Object.entries(samples))
-    console.log(`${name.padEnd(76)} ${format(median(values))} ${format(Math.min(...values))} ${format(Math.max(...values))}`);
   console.log(`ratios, ${dataset.label} (daemon / baseline, median; goal at most 1.2)`);
   console.log(`  backup, ${dataset.label}  ${ratio(BACKUP, p50(BACKUP_BASELINE))}`);
   console.log(`  restore, ${dataset.label}  ${ratio(RESTORE, p50(RESTORE_BASELINE))}`);

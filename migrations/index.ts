@@ -12,6 +12,7 @@ import * as backups from './012_backups.js';
 import * as instanceAdmission from './013_instance_admission.js';
 import * as reservationsByPool from './014_reservations_by_pool.js';
 import * as tenantIsolation from './017_tenant_isolation.js';
+import * as offsiteBackups from './018_offsite_backups.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -28,4 +29,5 @@ export const migrations: Record<string, Migration> = {
   '013_instance_admission': instanceAdmission,
   '014_reservations_by_pool': reservationsByPool,
   '017_tenant_isolation': tenantIsolation,
+  '018_offsite_backups': offsiteBackups,
 };

@@ -46,6 +46,7 @@ slowest=(
   test/pool-provisioning-error.test.ts
   test/backups.test.ts
   test/tenant-isolation.test.ts
+  test/offsite.test.ts
   test/lifecycle.test.ts
   test/billing-suspension.test.ts
   test/plans-limits.test.ts

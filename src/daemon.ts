@@ -8,6 +8,9 @@ import { connectDatabase } from './db/connect.js';
 import { migrateToLatest } from './db/migrate.js';
 import type { Deps } from './deps.js';
 import { connectDocker } from './docker.js';
+import { createOffsiteStore } from './domain/offsite-store.js';
+import { createOffsiteUploads, type OffsiteUploads } from './domain/offsite-uploads.js';
+import { announceOffsite } from './domain/offsite-start.js';
 import { createPoolConnections } from './domain/pool-connections.js';
 import { ADMIN_CONNECT_TIMEOUT_MS, ADMIN_QUERY_TIMEOUT_MS } from './domain/pool-server.js';
 import { createEventBus } from './events/event-bus.js';
@@ -69,17 +72,18 @@ export function connectDeps(config: Config, log: Logger): Deps {
       log,
     }),
     containerExits: createContainerExits(),
+    offsite: createOffsiteStore(config.offsite),
   };
 }
 
-const schedulerJobs = (deps: Deps): Job[] => [
+const schedulerJobs = (deps: Deps, uploads: OffsiteUploads): Job[] => [
   allocationRetryJob(deps.config.allocationRetryCron),
   instanceTrackingJob(deps.config.provisionTrackingCron),
   poolProvisioningJob(deps.config.pools.provisioningCron),
   poolHealthJob(deps.config.pools.healthCron),
   billingRetryJob(deps.config.billing.retryCron),
   purgeJob(deps.config.plans.purgeCron),
-  backupTrackingJob(deps.config.backups.trackingCron),
+  backupTrackingJob(deps.config.backups.trackingCron, uploads),
   backupScheduleJob(deps.config.backups.cron),
   backupRetentionJob(deps.config.backups.retentionCron),
 ];
@@ -108,6 +112,7 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
   await redisConnected(deps.redis, 2000);
   const resealed = await checkMasterKey(deps.db, deps.config.masterKey, deps.config.masterKeyPrevious);
   if (resealed.length > 0) deps.log.info({ event: 'master_key.rotated', pools: resealed }, 'pool passwords re-encrypted under MASTER_KEY');
+  await announceOffsite(deps);
   registerStateGauges(deps.metrics, deps.db, async () => {
     const stats = await poolStats(deps);
     return { used: stats.slotsUsed, free: stats.slotsFree };
@@ -115,11 +120,12 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
 
   let scheduler: Scheduler | null = null;
   let wakeups: { stop: () => void } | null = null;
+  const uploads = createOffsiteUploads();
   const leadership = startLeadership(
     deps,
     {
       start: () => {
-        scheduler = startScheduler(deps, schedulerJobs(deps));
+        scheduler = startScheduler(deps, schedulerJobs(deps, uploads));
         wakeups = wakeTrackingOnDockerEvents(deps, scheduler);
         deps.metrics.leader.set(1);
       },
@@ -127,6 +133,8 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
         deps.metrics.leader.set(0);
         wakeups?.stop();
         await scheduler?.stop();
+        // After the scheduler: no tick starts an upload once these are aborted.
+        await uploads.stop();
         scheduler = null;
       },
     },
@@ -159,6 +167,7 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
 }
 
 export async function closeDeps(deps: Deps): Promise<void> {
+  deps.offsite?.bucket.close();
   await deps.poolConnections.close();
   await deps.db.destroy();
   deps.events.close();

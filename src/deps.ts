@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/config.js';
 import type { Database } from './db/schema.js';
+import type { OffsiteStore } from './domain/offsite-store.js';
 import type { PoolConnections } from './domain/pool-connections.js';
 import type { EventBus } from './events/event-bus.js';
 import type { ContainerExits } from './jobs/docker-wakeups.js';
@@ -22,4 +23,6 @@ export interface Deps {
   poolConnections: PoolConnections;
   /** Exit codes of this node's containers, filled from Docker's events while this replica leads. */
   containerExits: ContainerExits;
+  /** Where backups also go, encrypted; null: no destination configured, backups stay local only. */
+  offsite: OffsiteStore | null;
 }

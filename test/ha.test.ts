@@ -44,7 +44,13 @@ describe('two replicas: one leader, takeover, signals', () => {
   it('reports readiness and Prometheus metrics, and ties log lines to request ids', async () => {
     const ready = await fetch(`${second.url}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual(await ready.json(), { status: 'ready', postgres: 'ok', redis: 'ok', docker: 'ok' });
+    assert.deepEqual(await ready.json(), {
+      status: 'ready',
+      postgres: 'ok',
+      redis: 'ok',
+      docker: 'ok',
+      offsite: 'not configured: backups stay local only',
+    });
 
     const metrics = await (await scrapeMetrics(second.url)).text();
     assert.match(metrics, /^orchestrator_leader 1$/m);

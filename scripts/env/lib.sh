@@ -32,3 +32,7 @@ wait_until() {
 
 # The machine-wide local secrets (admin token, master key, role passwords), shared by every checkout.
 local_secrets_file() { printf '%s/local-secrets.env\n' "${ORCHESTRATOR_STATE_DIR:-/var/lib/odoo-orchestrator}"; }
+
+# The local S3 destination for backups (radosgw): BACKUP_S3_* lines that up.sh copies into .local/env. Written by the
+# Ceph bring-up; ORCHESTRATOR_S3_ENV points elsewhere (say, a radosgw of one's own).
+local_s3_env_file() { printf '%s\n' "${ORCHESTRATOR_S3_ENV:-${ORCHESTRATOR_STATE_DIR:-/var/lib/odoo-orchestrator}/s3.env}"; }

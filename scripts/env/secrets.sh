@@ -23,3 +23,9 @@ SECRETS
     say "generated local secrets in $file"
   fi
 fi
+# Added after the file was first made (under a lock: checkouts bring the machine up at once): the key local backups are
+# encrypted under before they go off-site.
+(
+  flock 9
+  grep -q '^LOCAL_BACKUP_ENCRYPTION_KEY=' "$file" || printf 'LOCAL_BACKUP_ENCRYPTION_KEY=%s\n' "$(head -c 32 /dev/urandom | base64)" >>"$file"
+) 9<"$file"

@@ -36,4 +36,8 @@ SWARM_RESERVATIONS=off
 POOL_HOST=$gateway
 POOL_ADMIN_USER=pool_admin
 POOL_ADMIN_PASSWORD=$LOCAL_POOL_ADMIN_PASSWORD
+BACKUP_ENCRYPTION_KEY=$LOCAL_BACKUP_ENCRYPTION_KEY
 ENV
+# Off-site backups go to the local radosgw when its bucket and user exist (BACKUP_S3_* lines); else they stay local only.
+s3_env=$(local_s3_env_file)
+if [ -s "$s3_env" ]; then grep -E '^BACKUP_S3_[A-Z_]+=' "$s3_env" >>"$root/.local/env"; fi

@@ -5,15 +5,26 @@ import { backupSection } from './backups.js';
 import { billingSecretNames, billingSection } from './billing.js';
 import { coreSection } from './core.js';
 import { customerAuthSection } from './customer-auth.js';
+import { offsiteSecretNames, offsiteSection } from './offsite.js';
 import { planSection } from './plans.js';
 import { poolSection } from './pools.js';
 import { tenantSection } from './tenants.js';
 
 export type { BackupConfig } from './backups.js';
 export type { BillingConfig, KillbillApiConfig } from './billing.js';
+export type { OffsiteConfig, OffsiteDestination } from './offsite.js';
 
 /** One schema per concern; each reads its own variables and gives its part of the Config. */
-const sections = [coreSection, tenantSection, poolSection, customerAuthSection, billingSection, planSection, backupSection] as const;
+const sections = [
+  coreSection,
+  tenantSection,
+  poolSection,
+  customerAuthSection,
+  billingSection,
+  planSection,
+  backupSection,
+  offsiteSection,
+] as const;
 
 type UnionToIntersection<U> = (U extends unknown ? (part: U) => void : never) extends (part: infer I) => void ? I : never;
 
@@ -30,7 +41,15 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /** Variables that may come from a file (`NAME_FILE`, a Docker secret). */
-const secretNames = ['ADMIN_TOKEN', 'METRICS_TOKEN', 'MASTER_KEY', 'MASTER_KEY_PREVIOUS', 'JWT_SECRET', ...billingSecretNames];
+const secretNames = [
+  'ADMIN_TOKEN',
+  'METRICS_TOKEN',
+  'MASTER_KEY',
+  'MASTER_KEY_PREVIOUS',
+  'JWT_SECRET',
+  ...billingSecretNames,
+  ...offsiteSecretNames,
+];
 
 /** `NAME_FILE` wins over `NAME`; a trailing newline in the file is not part of the value. */
 function withSecretFiles(env: Env, problems: string[]): Env {

@@ -173,9 +173,38 @@ export interface BackupsTable {
   finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
+  /** Null: no off-site destination was configured when it completed. */
+  offsite_status: OffsiteStatus | null;
+  /** Where its objects are in the bucket: `<prefix><instance id>/<backup id>/`. */
+  offsite_key: string | null;
+  /** The id of the key its off-site copy is encrypted under. */
+  offsite_key_id: string | null;
+  offsite_uploaded_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  offsite_attempts: ColumnType<number, number | undefined, number>;
+  offsite_next_attempt_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  offsite_error: string | null;
+  /** The upload under way, so a restarted daemon resumes it: each file's multipart upload, or done. */
+  offsite_progress: ColumnType<OffsiteProgress | null, string | null | undefined, string | null>;
 }
 
-export const restoreStatuses = ['PENDING', 'SAVING', 'LOADING', 'SWAPPING', 'COMPLETED', 'FAILED'] as const;
+export const offsiteStatuses = ['PENDING', 'UPLOADING', 'COMPLETED', 'FAILED'] as const;
+export type OffsiteStatus = (typeof offsiteStatuses)[number];
+
+/** One file's multipart upload: what it was sealed with, so the parts still to come match those uploaded. */
+export interface OffsiteFileUpload {
+  uploadId: string;
+  keyId: string;
+  /** base64 */
+  salt: string;
+  chunkBytes: number;
+  chunksPerPart: number;
+}
+
+export interface OffsiteProgress {
+  files: Record<string, OffsiteFileUpload | 'done'>;
+}
+
+export const restoreStatuses = ['FETCHING', 'PENDING', 'SAVING', 'LOADING', 'SWAPPING', 'COMPLETED', 'FAILED'] as const;
 export type RestoreStatus = (typeof restoreStatuses)[number];
 
 /** Replacing an instance's data with a backup's (`replace`), or loading a new instance from one (`load`). */

@@ -1,8 +1,7 @@
-import { rm } from 'node:fs/promises';
 import type { BackupConfig } from '../config/config.js';
 import type { BackupKind, BackupStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { backupDir } from '../swarm/backup-job.js';
+import { pruneBackup } from './offsite-retention.js';
 
 export interface RetainedBackup {
   id: string;
@@ -82,9 +81,8 @@ export function expiredBackups(backups: RetainedBackup[], policy: RetentionPolic
 }
 
 /**
- * The leader's retention pass at `now`: each expired backup's files go, then its row, together (a backup an unfinished
- * restore reads or saves into is kept). A pass that stops half-way leaves a row whose files are gone; the next pass
- * deletes it.
+ * The leader's retention pass at `now`: each expired backup's off-site copy and local files go, then its row, together
+ * (a backup an unfinished restore reads or saves into is kept; see pruneBackup).
  */
 export async function applyRetention(deps: Deps, now = new Date()): Promise<number> {
   const instances = await deps.db
@@ -92,6 +90,15 @@ export async function applyRetention(deps: Deps, now = new Date()): Promise<numb
     .select(['id', 'status', 'status_changed_at'])
     .where((eb) => eb.exists(eb.selectFrom('backups').select('backups.id').whereRef('backups.instance_id', '=', 'instances.id')))
     .execute();
+  const inUse = new Set(
+    (
+      await deps.db
+        .selectFrom('restores')
+        .select(['backup_id', 'final_backup_id'])
+        .where('status', 'not in', ['COMPLETED', 'FAILED'])
+        .execute()
+    ).flatMap((restore) => [restore.backup_id, restore.final_backup_id]),
+  );
   let pruned = 0;
   for (const instance of instances) {
     const backups = await deps.db
@@ -99,19 +106,9 @@ export async function applyRetention(deps: Deps, now = new Date()): Promise<numb
       .select(['id', 'kind', 'status', 'created_at'])
       .where('instance_id', '=', instance.id)
       .execute();
-    const inUse = new Set(
-      (
-        await deps.db
-          .selectFrom('restores')
-          .select(['backup_id', 'final_backup_id'])
-          .where('status', 'not in', ['COMPLETED', 'FAILED'])
-          .execute()
-      ).flatMap((restore) => [restore.backup_id, restore.final_backup_id]),
-    );
     const terminatedAt = instance.status === 'TERMINATED' ? instance.status_changed_at : null;
     for (const id of expiredBackups(backups, deps.config.backups, now, terminatedAt).filter((id) => !inUse.has(id))) {
-      await rm(backupDir(deps.config.cephfsRoot, instance.id, id), { recursive: true, force: true });
-      await deps.db.deleteFrom('backups').where('id', '=', id).where('status', 'in', ['COMPLETED', 'FAILED']).execute();
+      if (!(await pruneBackup(deps, instance.id, id))) continue;
       deps.log.info({ event: 'backup.pruned', instanceId: instance.id, backupId: id }, 'expired backup deleted');
       pruned += 1;
     }

@@ -218,6 +218,10 @@ async function finishBackup(deps: Deps, backup: BackupRow, ending: Ending): Prom
       error: ending.status === 'FAILED' ? ending.error : null,
       finished_at: sql`now()`,
       updated_at: sql`now()`,
+      // Every completed backup is also uploaded off-site when a destination is configured (from the tick that saw it complete).
+      ...(ending.status === 'COMPLETED' && deps.offsite
+        ? { offsite_status: 'PENDING' as const, offsite_next_attempt_at: sql<Date>`now()` }
+        : {}),
     })
     .where('id', '=', backup.id)
     .where('status', 'in', ['PENDING', 'RUNNING'])

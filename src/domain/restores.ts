@@ -1,17 +1,18 @@
-import { stat } from 'node:fs/promises';
 import { sql, type Transaction } from 'kysely';
 import type { BackupRow, Database, InstanceRow, InstanceStatus, RestoreRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
-import { backupDir, DUMP_FILE, FILESTORE_FILE, needsOverlay, restoreJobSpec } from '../swarm/backup-job.js';
+import { DUMP_FILE, FILESTORE_FILE, needsOverlay, restoreJobSpec } from '../swarm/backup-job.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
 import { liveTasks, scaleService } from '../swarm/swarm.js';
 import { finalBackupSince, isCompletedFinal } from './backup-final.js';
 import { assertStorageHeadroom, limitCustomer } from './backup-limits.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
-import { getBackup, readManifest, type BackupManifest } from './backups.js';
+import { getBackup, type BackupManifest } from './backups.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
+import { canTransition } from './instance-status.js';
+import { intactLocalManifest, pollFetch, usableCopy } from './offsite-copies.js';
 import { provisionInstance } from './provisioning.js';
 import { isUuid, tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from './names.js';
 import type { AdminClient } from './pool-server.js';
@@ -24,23 +25,23 @@ const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'
 
 export const restoreJobName = (restoreId: string) => `rs-${restoreId}`;
 
-/** The backup's manifest, after checking its files are all there with the sizes it gives (their sha256 the job checks). */
-async function intactManifest(deps: Pick<Deps, 'config'>, backup: BackupRow): Promise<BackupManifest> {
+const onlyCompleted = (backup: BackupRow) => {
   if (backup.status !== 'COMPLETED')
     throw new DomainError('CONFLICT', `Backup ${backup.id} is ${backup.status}: only a COMPLETED backup can be restored.`);
-  const problem = new DomainError('CONFLICT', `Backup ${backup.id} is damaged or incomplete: its files do not match its manifest.`);
-  const manifest = await readManifest(deps, backup).catch(() => {
-    throw problem;
-  });
-  for (const name of [DUMP_FILE, FILESTORE_FILE]) {
-    const file = manifest.files.find((entry) => entry.name === name);
-    const size = await stat(`${backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id)}/${name}`).then(
-      (found) => found.size,
-      () => -1,
-    );
-    if (!file || !/^[0-9a-f]{64}$/.test(file.sha256) || file.size !== size) throw problem;
-  }
+};
+
+/** The backup's local manifest, after checking its files are all there with the sizes it gives (their sha256 the job checks). */
+async function intactManifest(deps: Pick<Deps, 'config'>, backup: BackupRow): Promise<BackupManifest> {
+  onlyCompleted(backup);
+  const manifest = await intactLocalManifest(deps, backup);
+  if (!manifest) throw new DomainError('CONFLICT', `Backup ${backup.id} is damaged or incomplete: its files do not match its manifest.`);
   return manifest;
+}
+
+/** Where a restore reads the backup from: its local copy when intact, else its off-site copy, fetched first. */
+async function sourceOf(deps: Pick<Deps, 'config' | 'log' | 'offsite'>, backup: BackupRow): Promise<'local' | 'offsite'> {
+  onlyCompleted(backup);
+  return usableCopy(deps, backup);
 }
 
 /**
@@ -57,7 +58,8 @@ export async function restoreInstance(deps: Deps, instanceId: string, backupId: 
       'backupId',
       'must be a backup of this instance (createInstance with fromBackupId starts a new one from another)',
     );
-  await intactManifest(deps, backup);
+  // A backup only off-site is fetched (and verified) before the tenant is touched.
+  const fetch = (await sourceOf(deps, backup)) === 'offsite';
   const restore = await withTransaction(deps.db, async (trx) => {
     const instance = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirst();
     if (!instance) throw notFound('Instance', instanceId);
@@ -83,17 +85,23 @@ export async function restoreInstance(deps: Deps, instanceId: string, backupId: 
         instance_id: instanceId,
         backup_id: backupId,
         mode: 'replace',
-        status: 'PENDING',
+        status: fetch ? 'FETCHING' : 'PENDING',
         actor: trigger.actor,
         previous_status: instance.status,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await scaleService(deps.docker, instance.service_name, 0);
-    await moveInstance(deps, trx, instance, 'RESTORING', trigger, {
-      patch: { error: null },
-      message: `restoring backup ${backupId}; the tenant is stopped`,
-    });
+    if (fetch) {
+      await recordEvent(
+        deps,
+        trx,
+        instanceId,
+        trigger,
+        `fetching backup ${backupId} from off-site storage; the tenant runs until it is verified`,
+      );
+      return inserted;
+    }
+    await stopForRestore(deps, trx, instance, trigger, `restoring backup ${backupId}; the tenant is stopped`);
     return inserted;
   });
   if (restore) {
@@ -104,7 +112,11 @@ export async function restoreInstance(deps: Deps, instanceId: string, backupId: 
 }
 
 /** The backup a new instance of `customerId` may start from: a COMPLETED backup of one of that customer's instances. */
-export async function usableBackup(deps: Pick<Deps, 'db' | 'config'>, backupId: string, customerId: string): Promise<BackupRow> {
+export async function usableBackup(
+  deps: Pick<Deps, 'db' | 'config' | 'log' | 'offsite'>,
+  backupId: string,
+  customerId: string,
+): Promise<BackupRow> {
   const backup = isUuid(backupId)
     ? await deps.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst()
     : undefined;
@@ -112,7 +124,7 @@ export async function usableBackup(deps: Pick<Deps, 'db' | 'config'>, backupId: 
     backup && (await deps.db.selectFrom('instances').select('customer_id').where('id', '=', backup.instance_id).executeTakeFirst());
   if (!backup || owner?.customer_id !== customerId)
     throw validationFailed('input.fromBackupId', "must be a backup of one of the customer's instances");
-  await intactManifest(deps, backup);
+  await sourceOf(deps, backup);
   return backup;
 }
 
@@ -125,14 +137,21 @@ export async function loadFromBackup(deps: Deps, instanceId: string, backupId: s
     .where('mode', '=', 'load')
     .executeTakeFirst();
   if (earlier) return;
+  const local = await intactLocalManifest(deps, await getBackup(deps, backupId));
   const inserted = await deps.db
     .insertInto('restores')
-    .values({ instance_id: instanceId, backup_id: backupId, mode: 'load', status: 'PENDING', actor: trigger.actor })
+    .values({ instance_id: instanceId, backup_id: backupId, mode: 'load', status: local ? 'PENDING' : 'FETCHING', actor: trigger.actor })
     .onConflict((oc) => oc.column('instance_id').where('status', 'not in', ['COMPLETED', 'FAILED']).doNothing())
     .returningAll()
     .executeTakeFirst();
   if (!inserted) return;
-  await recordEvent(deps, deps.db, instanceId, trigger, `loading backup ${backupId} before the first start`);
+  await recordEvent(
+    deps,
+    deps.db,
+    instanceId,
+    trigger,
+    `loading backup ${backupId} before the first start${local ? '' : ', fetched from off-site storage first'}`,
+  );
   await advanceRestore(deps, inserted.id);
 }
 
@@ -176,8 +195,9 @@ type Step = {
 
 /**
  * One step of a restore, with its row locked (a concurrent caller skips it): a restarted daemon resumes from the row.
- * PENDING → SAVING (final backup of what is replaced) → LOADING (the job) → SWAPPING → COMPLETED, or FAILED with the
- * tenant given back the data it had.
+ * (FETCHING: a backup only off-site is fetched and verified first, the tenant untouched) → PENDING → SAVING (final
+ * backup of what is replaced) → LOADING (the job) → SWAPPING → COMPLETED, or FAILED with the tenant given back the
+ * data it had.
  */
 export async function advanceRestore(deps: Deps, restoreId: string): Promise<void> {
   const step: Step = await withTransaction(deps.db, async (trx) => {
@@ -234,7 +254,7 @@ const namesOf = (deps: Pick<Deps, 'config'>, restore: RestoreRow) =>
 const setRestore = (
   trx: Transaction<Database>,
   restore: RestoreRow,
-  patch: Partial<Pick<RestoreRow, 'status' | 'final_backup_id' | 'job_service_id' | 'error'>>,
+  patch: Partial<Pick<RestoreRow, 'status' | 'final_backup_id' | 'job_service_id' | 'error' | 'previous_status'>>,
 ) =>
   trx
     .updateTable('restores')
@@ -248,6 +268,8 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
     return failRestore(deps, trx, restore, instance, 'the instance is being terminated');
   const trigger = { cause: restore.mode === 'load' ? 'loadFromBackup' : 'restoreInstance', actor: restore.actor };
   switch (restore.status) {
+    case 'FETCHING':
+      return afterFetch(deps, trx, restore, instance, trigger);
     case 'PENDING':
       if (restore.mode === 'replace') return setRestore(trx, restore, { status: 'SAVING' }).then(() => undefined);
       if (instance.status !== 'ALLOCATED') return;
@@ -279,6 +301,44 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
     case 'SWAPPING':
       return swapAndFinish(deps, trx, restore, instance);
   }
+}
+
+/** Stops the tenant whose data a restore replaces. */
+async function stopForRestore(deps: Deps, trx: Transaction<Database>, instance: InstanceRow, trigger: Trigger, message: string) {
+  await scaleService(deps.docker, instance.service_name!, 0);
+  await moveInstance(deps, trx, instance, 'RESTORING', trigger, { patch: { error: null }, message });
+}
+
+/** Once the fetched copy verified: a load goes on as usual; a restore in place stops the tenant, as it would have at once. */
+async function afterFetch(
+  deps: Deps,
+  trx: Transaction<Database>,
+  restore: RestoreRow,
+  instance: InstanceRow,
+  trigger: Trigger,
+): Promise<Step> {
+  const fetched = await pollFetch(
+    deps,
+    await getBackup(deps, restore.backup_id),
+    () =>
+      void advanceRestore(deps, restore.id).catch((error: Error) =>
+        deps.log.warn({ event: 'restore.advance_failed', restoreId: restore.id, reason: error.message }, 'could not advance a restore'),
+      ),
+  );
+  if (fetched.state === 'pending') return;
+  if (fetched.state === 'failed') return failRestore(deps, trx, restore, instance, fetched.reason);
+  if (restore.mode === 'load') return setRestore(trx, restore, { status: 'PENDING' }).then(() => ({ again: true }));
+  if (!restorable.includes(instance.status) || !instance.service_name)
+    return failRestore(deps, trx, restore, instance, `the instance is ${instance.status} and cannot be restored now`);
+  await setRestore(trx, restore, { status: 'SAVING', previous_status: instance.status });
+  await stopForRestore(
+    deps,
+    trx,
+    instance,
+    trigger,
+    `restoring backup ${restore.backup_id} (fetched from off-site storage); the tenant is stopped`,
+  );
+  return { again: true };
 }
 
 /** On one of the daemon's kept admin connections to the instance's pool: a restore pays no login. */
@@ -374,15 +434,18 @@ async function failRestore(
     { event: 'restore.failed', instanceId: instance.id, restoreId: restore.id, backupId: restore.backup_id, reason },
     'restore failed; the tenant keeps its data',
   );
-  if (restore.mode === 'load' && instance.status === 'RESTORING') {
-    await moveInstance(
-      deps,
-      trx,
-      instance,
-      'FAILED',
-      { cause: 'loadFromBackup', actor: restore.actor },
-      { patch: { error: `loading backup ${restore.backup_id} failed: ${reason}` }, message: reason },
-    );
+  const trigger = { cause: restore.mode === 'load' ? 'loadFromBackup' : 'restoreInstance', actor: restore.actor };
+  // A refused fetch touched nothing: the event says why the restore did not happen.
+  if (restore.status === 'FETCHING')
+    await recordEvent(deps, trx, instance.id, trigger, `restore from backup ${restore.backup_id} refused: ${reason}`);
+  if (
+    restore.mode === 'load' &&
+    (instance.status === 'RESTORING' || (restore.status === 'FETCHING' && canTransition(instance.status, 'FAILED')))
+  ) {
+    await moveInstance(deps, trx, instance, 'FAILED', trigger, {
+      patch: { error: `loading backup ${restore.backup_id} failed: ${reason}` },
+      message: reason,
+    });
   } else if (restore.mode === 'replace') {
     await giveBack(deps, trx, restore, instance, `restore from backup ${restore.backup_id} failed; the data it had is kept: ${reason}`);
   }

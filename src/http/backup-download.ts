@@ -9,8 +9,10 @@ import { tarFiles } from '../archive/tar.js';
 import { writeZip, type ZipEntry } from '../archive/zip.js';
 import type { BackupRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
+import { DomainError } from '../errors.js';
 import { exportJobName, exportLeftovers, jobTasks, judgeJob, removeJobAndSecret, startJob, failureWithLog } from '../domain/backup-jobs.js';
-import { readManifest, type BackupManifest } from '../domain/backups.js';
+import type { BackupManifest } from '../domain/backups.js';
+import { ensureLocalCopy } from '../domain/offsite-copies.js';
 import { isUuid } from '../domain/names.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { backupDir, DUMP_FILE, exportJobSpec, exportsDir, FILESTORE_FILE, instanceBackupsDir } from '../swarm/backup-job.js';
@@ -149,7 +151,8 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
       gone = !response.writableFinished;
     });
     try {
-      const manifest = await readManifest(deps, backup);
+      // A local copy that retention removed (or that is damaged) is fetched back from off-site storage first, verified.
+      const manifest = await ensureLocalCopy(deps, backup);
       const sqlPath = await exportSql(deps, backup, manifest, exportId, () => gone);
       const filename = `${manifest.databaseName}_${backup.created_at.toISOString().replace(/[:.]/g, '-')}.zip`;
       response.writeHead(200, { 'content-type': 'application/zip', 'content-disposition': `attachment; filename="${filename}"` });
@@ -163,8 +166,13 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
       deps.log.info({ event: 'backup.downloaded', backupId, instanceId: backup.instance_id }, 'backup downloaded');
     } catch (error) {
       deps.log.warn({ event: 'backup.download_failed', backupId, reason: (error as Error).message }, 'backup download failed');
+      // A refused off-site copy (409) or unreachable storage (503) is said as it is; anything else is ours (500).
+      const status =
+        error instanceof DomainError ? ({ CONFLICT: 409, SERVICE_UNAVAILABLE: 503 } as Record<string, number>)[error.code] : undefined;
       if (!response.headersSent)
-        sendJson(response, 500, { error: `The backup could not be prepared for download: ${(error as Error).message}` });
+        sendJson(response, status ?? 500, {
+          error: status ? (error as Error).message : `The backup could not be prepared for download: ${(error as Error).message}`,
+        });
       else response.destroy();
     } finally {
       downloads -= 1;

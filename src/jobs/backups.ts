@@ -3,6 +3,8 @@ import type { Deps } from '../deps.js';
 import { applyRetention } from '../domain/backup-retention.js';
 import { removeEndedJobs, removeOrphanJobContainers, removeOrphanJobSecrets } from '../domain/backup-jobs.js';
 import { advanceBackups } from '../domain/backups.js';
+import { pruneLocalCopies } from '../domain/offsite-retention.js';
+import type { OffsiteUploads } from '../domain/offsite-uploads.js';
 import { advanceRestores } from '../domain/restores.js';
 import type { Job } from './scheduler.js';
 
@@ -51,9 +53,13 @@ export async function scheduleBackups(deps: Deps, now = new Date()): Promise<num
 const SWEEP_EVERY_MS = 60_000;
 let lastSweep = 0;
 
-/** Backups and restores in flight, one step each: how a restarted daemon finishes or fails them from the rows. */
-async function trackBackups(deps: Deps): Promise<void> {
+/**
+ * Backups and restores in flight, one step each: how a restarted daemon finishes or fails them from the rows. A backup
+ * that completed goes off-site in the same tick; failed uploads whose wait is over start again.
+ */
+async function trackBackups(deps: Deps, uploads: OffsiteUploads): Promise<void> {
   await advanceBackups(deps);
+  await uploads.runDue(deps);
   await advanceRestores(deps);
   if (Date.now() - lastSweep >= SWEEP_EVERY_MS) {
     lastSweep = Date.now();
@@ -64,7 +70,11 @@ async function trackBackups(deps: Deps): Promise<void> {
 }
 
 export const BACKUP_TRACKING = 'backup-tracking';
-export const backupTrackingJob = (schedule: string): Job => ({ name: BACKUP_TRACKING, schedule, run: trackBackups });
+export const backupTrackingJob = (schedule: string, uploads: OffsiteUploads): Job => ({
+  name: BACKUP_TRACKING,
+  schedule,
+  run: (deps) => trackBackups(deps, uploads),
+});
 export const backupScheduleJob = (schedule: string): Job => ({
   name: 'backup-schedule',
   schedule,
@@ -73,5 +83,8 @@ export const backupScheduleJob = (schedule: string): Job => ({
 export const backupRetentionJob = (schedule: string): Job => ({
   name: 'backup-retention',
   schedule,
-  run: (deps) => applyRetention(deps).then(() => undefined),
+  run: async (deps) => {
+    await applyRetention(deps);
+    await pruneLocalCopies(deps);
+  },
 });

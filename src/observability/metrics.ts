@@ -90,6 +90,17 @@ export function createMetrics() {
       labelNames: ['kind'],
       registers: [registry],
     }),
+    offsiteUploads: new Counter({
+      name: 'orchestrator_offsite_uploads_total',
+      help: 'Backup uploads to off-site storage by outcome: completed, failed (tried again later), abandoned (the local copy is unusable)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    offsiteBytes: new Counter({
+      name: 'orchestrator_offsite_uploaded_bytes_total',
+      help: 'Encrypted bytes sent to off-site storage',
+      registers: [registry],
+    }),
     leader: new Gauge({ name: 'orchestrator_leader', help: '1 on the replica that runs the scheduler', registers: [registry] }),
   };
 }
@@ -151,6 +162,17 @@ export function registerStateGauges(
       .select((eb) => ['status', eb.fn.countAll<string>().as('count')])
       .groupBy('status')
       .execute(),
+  );
+  byStatus(
+    'orchestrator_backups_offsite',
+    "Backups by their off-site copy's status (FAILED: its local copy could not be uploaded)",
+    () =>
+      db
+        .selectFrom('backups')
+        .select((eb) => ['offsite_status as status', eb.fn.countAll<string>().as('count')])
+        .where('offsite_status', 'is not', null)
+        .groupBy('offsite_status')
+        .execute() as Promise<{ status: string; count: string }[]>,
   );
   new Gauge({
     name: 'orchestrator_backup_newest_age_seconds',

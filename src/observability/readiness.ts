@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import { migrations } from '../../migrations/index.js';
 import type { Deps } from '../deps.js';
+import { NOT_CONFIGURED, offsiteReadiness } from '../domain/offsite-start.js';
 
 export interface Readiness {
   ready: boolean;
@@ -21,9 +22,12 @@ async function check(work: () => Promise<unknown>): Promise<string> {
   }
 }
 
-/** Ready when PostgreSQL (with every migration applied), Redis and Docker answer. */
+/**
+ * Ready when PostgreSQL (with every migration applied), Redis and Docker answer. Off-site storage is named too, but
+ * does not make the daemon unready: everything else works without it, and uploads wait for it.
+ */
 export async function readiness(deps: Deps): Promise<Readiness> {
-  const [postgres, redis, docker] = await Promise.all([
+  const [postgres, redis, docker, offsite] = await Promise.all([
     check(async () => {
       const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(deps.db);
       const names = new Set(applied.rows.map((row) => row.name));
@@ -33,7 +37,8 @@ export async function readiness(deps: Deps): Promise<Readiness> {
     // Commands are refused while disconnected (no offline queue): the connection's state says why.
     check(() => (deps.redis.status === 'ready' ? deps.redis.ping() : Promise.reject(new Error(`not connected (${deps.redis.status})`)))),
     check(() => deps.docker.ping()),
+    deps.offsite ? check(() => offsiteReadiness(deps)) : NOT_CONFIGURED,
   ]);
-  const checks = { postgres, redis, docker };
-  return { ready: Object.values(checks).every((result) => result === 'ok'), checks };
+  const required = { postgres, redis, docker };
+  return { ready: Object.values(required).every((result) => result === 'ok'), checks: { ...required, offsite } };
 }

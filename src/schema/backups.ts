@@ -1,4 +1,4 @@
-import { backupKinds, backupStatuses, type BackupRow } from '../db/schema.js';
+import { backupKinds, backupStatuses, offsiteStatuses, type BackupRow } from '../db/schema.js';
 import { backupInstance, getBackup, listBackups } from '../domain/backups.js';
 import { restoreInstance } from '../domain/restores.js';
 import { builder } from './builder.js';
@@ -6,6 +6,40 @@ import { adminOrCustomer, ownedInstance, triggerOf, type GraphQLContext } from '
 
 const BackupKind = builder.enumType('BackupKind', { values: backupKinds });
 const BackupStatus = builder.enumType('BackupStatus', { values: backupStatuses });
+const OffsiteStatus = builder.enumType('OffsiteStatus', {
+  description: 'PENDING: waiting for its upload (or its next try); FAILED: its local copy could not be uploaded, see error.',
+  values: offsiteStatuses,
+});
+
+const BackupOffsite = builder.objectRef<BackupRow>('BackupOffsite').implement({
+  description: "The backup's copy in off-site storage, encrypted before it left.",
+  fields: (t) => ({
+    status: t.field({ type: OffsiteStatus, resolve: (backup) => backup.offsite_status! }),
+    uploadedAt: t.field({ type: 'DateTime', nullable: true, resolve: (backup) => backup.offsite_uploaded_at }),
+    key: t.string({
+      nullable: true,
+      description: 'Where its objects are in the bucket (a key prefix); not an encryption key.',
+      resolve: (backup) => backup.offsite_key,
+    }),
+    keyId: t.string({
+      nullable: true,
+      description: 'The id of the encryption key it is sealed under (BACKUP_ENCRYPTION_KEY or _PREVIOUS).',
+      resolve: (backup) => backup.offsite_key_id,
+    }),
+    attempts: t.int({ description: 'Failed upload tries so far.', resolve: (backup) => backup.offsite_attempts }),
+    nextAttemptAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When a PENDING upload is tried (again).',
+      resolve: (backup) => (backup.offsite_status === 'PENDING' ? backup.offsite_next_attempt_at : null),
+    }),
+    error: t.string({
+      nullable: true,
+      description: 'Why the last try failed (admins only: it names the storage).',
+      resolve: (backup, _args, context) => (context.caller.kind === 'admin' ? backup.offsite_error : null),
+    }),
+  }),
+});
 
 const Backup = builder.objectRef<BackupRow>('Backup').implement({
   description: "A backup of an instance's database and filestore; download it from /backups/{id}/download once COMPLETED.",
@@ -23,6 +57,12 @@ const Backup = builder.objectRef<BackupRow>('Backup').implement({
     finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (backup) => backup.finished_at }),
     createdAt: t.field({ type: 'DateTime', resolve: (backup) => backup.created_at }),
     error: t.exposeString('error', { nullable: true }),
+    offsite: t.field({
+      type: BackupOffsite,
+      nullable: true,
+      description: 'Its off-site copy; null when no off-site destination was configured when it completed.',
+      resolve: (backup) => (backup.offsite_status ? backup : null),
+    }),
   }),
 });
 

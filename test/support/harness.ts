@@ -91,6 +91,8 @@ export const testDaemonEnv = (env: Record<string, string> = {}): Record<string, 
   METRICS_TOKEN: metricsToken,
   // Suites create many instances for one customer; the limit's own suite sets MAX_INSTANCES_PER_CUSTOMER.
   MAX_INSTANCES_PER_CUSTOMER: '10000',
+  // Off-site uploads only where a suite asks for them (test/offsite.test.ts passes the bucket): the others keep to local backups.
+  BACKUP_S3_BUCKET: '',
   ...env,
 });
 

@@ -100,4 +100,45 @@ describe('configuration', () => {
     assert.equal(problemsOf({ ...valid, CORS_ORIGINS: 'https://admin.example/app' })[0]?.split(':')[0], 'CORS_ORIGINS.0');
     assert.deepEqual(problemsOf({ ...valid, MASTER_KEY_PREVIOUS: valid.MASTER_KEY }), ['MASTER_KEY_PREVIOUS: must differ from MASTER_KEY']);
   });
+
+  it('keeps backups local only without a bucket; with one, they are encrypted and the destination is checked', () => {
+    assert.equal(loadConfig(valid).offsite.destination, null);
+    const key = Buffer.alloc(32, 9).toString('base64');
+    const config = loadConfig({
+      ...valid,
+      BACKUP_S3_ENDPOINT: 'http://127.0.0.1:7480',
+      BACKUP_S3_BUCKET: 'orchestrator-backups',
+      BACKUP_S3_PREFIX: 'prod',
+      BACKUP_S3_ACCESS_KEY_ID: 'AKID',
+      BACKUP_S3_SECRET_ACCESS_KEY: 'secret',
+      BACKUP_ENCRYPTION_KEY: key,
+      BACKUP_KEEP_LOCAL_DAYS: '3',
+    });
+    assert.deepEqual(config.offsite.destination, {
+      endpoint: 'http://127.0.0.1:7480',
+      region: 'us-east-1',
+      bucket: 'orchestrator-backups',
+      prefix: 'prod/',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'AKID', secretAccessKey: 'secret' },
+    });
+    assert.equal(config.offsite.keepLocalDays, 3);
+    assert.equal(loadConfig({ ...valid, BACKUP_S3_BUCKET: 'b-1', BACKUP_ENCRYPTION_KEY: key }).offsite.destination?.forcePathStyle, false);
+    assert.deepEqual(
+      problemsOf({
+        ...valid,
+        BACKUP_S3_BUCKET: 'Not_A_Bucket',
+        BACKUP_S3_ENDPOINT: 'http://user:pw@rgw:7480',
+        BACKUP_S3_ACCESS_KEY_ID: 'AKID',
+        BACKUP_ENCRYPTION_KEY_PREVIOUS: key,
+      }).sort(),
+      [
+        'BACKUP_ENCRYPTION_KEY: is required when BACKUP_ENCRYPTION_KEY_PREVIOUS is set',
+        'BACKUP_ENCRYPTION_KEY: is required when BACKUP_S3_BUCKET is set (backups are encrypted before they leave)',
+        'BACKUP_S3_BUCKET: must be a bucket name: 3-63 lower-case letters, digits, dots and hyphens',
+        'BACKUP_S3_ENDPOINT: must not carry credentials (use BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY)',
+        'BACKUP_S3_SECRET_ACCESS_KEY: is required with the other S3 key',
+      ],
+    );
+  });
 });
