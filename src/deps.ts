@@ -8,6 +8,7 @@ import type { EventBus } from './events/event-bus.js';
 import type { ContainerExits } from './jobs/docker-wakeups.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
+import type { Storage } from './storage/storage.js';
 
 /** The handles every domain function receives; tests build their own. */
 export interface Deps {
@@ -22,4 +23,6 @@ export interface Deps {
   poolConnections: PoolConnections;
   /** Exit codes of this node's containers, filled from Docker's events while this replica leads. */
   containerExits: ContainerExits;
+  /** The tenants' files (CephFS, or a plain directory) and whether they can be reached. */
+  storage: Storage;
 }

@@ -7,13 +7,23 @@ import { coreSection } from './core.js';
 import { customerAuthSection } from './customer-auth.js';
 import { planSection } from './plans.js';
 import { poolSection } from './pools.js';
+import { storageSection } from './storage.js';
 import { tenantSection } from './tenants.js';
 
 export type { BackupConfig } from './backups.js';
 export type { BillingConfig, KillbillApiConfig } from './billing.js';
 
 /** One schema per concern; each reads its own variables and gives its part of the Config. */
-const sections = [coreSection, tenantSection, poolSection, customerAuthSection, billingSection, planSection, backupSection] as const;
+const sections = [
+  coreSection,
+  storageSection,
+  tenantSection,
+  poolSection,
+  customerAuthSection,
+  billingSection,
+  planSection,
+  backupSection,
+] as const;
 
 type UnionToIntersection<U> = (U extends unknown ? (part: U) => void : never) extends (part: infer I) => void ? I : never;
 

@@ -5,11 +5,10 @@ import type { BackupKind, BackupRow, InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { backupDir, backupJobSpec, instanceBackupsDir, MANIFEST_FILE, needsOverlay } from '../swarm/backup-job.js';
-import { ensureDataDir } from '../swarm/data-dir.js';
-import { instanceDataDir } from '../swarm/odoo-service.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
+import { prepareDataDir } from './tenant-storage.js';
 
 /** What a backup's manifest.json says about it (besides the fields Odoo's own manifest has). */
 export interface BackupManifest {
@@ -130,7 +129,7 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
     const [pool] = await Promise.all([
       poolReach(deps, instance, name),
       mkdir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), { recursive: true, mode: 0o700 }),
-      ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
+      prepareDataDir(deps, instance),
     ]);
     const serviceId = await startJob(
       deps,

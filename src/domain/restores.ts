@@ -4,8 +4,7 @@ import type { BackupRow, Database, InstanceRow, InstanceStatus, RestoreRow } fro
 import type { Deps } from '../deps.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
 import { backupDir, DUMP_FILE, FILESTORE_FILE, needsOverlay, restoreJobSpec } from '../swarm/backup-job.js';
-import { ensureDataDir } from '../swarm/data-dir.js';
-import { instanceDataDir } from '../swarm/odoo-service.js';
+import { instanceDataDir } from '../storage/layout.js';
 import { scaleService } from '../swarm/swarm.js';
 import { finalBackupSince, isCompletedFinal } from './backup-final.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
@@ -17,6 +16,7 @@ import type { AdminClient } from './pool-server.js';
 import { poolOfInstance } from './pools.js';
 import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames, type SwapNames } from './restore-swap.js';
 import { withTransaction } from '../db/transaction.js';
+import { applyQuota, prepareDataDir } from './tenant-storage.js';
 
 /** Statuses a tenant's data can be replaced in: it has a service to stop and start again. */
 const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'];
@@ -203,6 +203,7 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
         'replaced data left aside; remove it by hand',
       ),
     );
+    await restoreQuota(deps, instance, restoreId);
   }
   if (step?.again) return advanceRestore(deps, restoreId);
   if (step?.provision) {
@@ -225,12 +226,12 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
     );
 }
 
-const namesOf = (deps: Pick<Deps, 'config'>, restore: RestoreRow) =>
+const namesOf = (deps: Pick<Deps, 'storage'>, restore: RestoreRow) =>
   swapNames(
     tenantDatabaseName(restore.instance_id),
     tenantRoleName(restore.instance_id),
     restore.id,
-    instanceDataDir(deps.config.cephfsRoot, restore.instance_id),
+    instanceDataDir(deps.storage.root, restore.instance_id),
   );
 
 const setRestore = (
@@ -295,7 +296,8 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   const target = withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid));
   const job = Promise.all([
     poolReach(deps, instance, name),
-    ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
+    // The backup is loaded beside what it replaces, until the swap: the quota makes room for it meanwhile.
+    prepareDataDir(deps, instance, manifest.files.find((file) => file.name === FILESTORE_FILE)!.size),
   ]).then(([pool]) =>
     startJob(
       deps,
@@ -352,6 +354,7 @@ async function failRestore(
 ): Promise<Step> {
   await removeJobAndSecret(deps, restoreJobName(restore.id));
   if (instance.db_server_id) await withInstancePool(deps, instance, (client) => dropLoadTarget(client, namesOf(deps, restore)));
+  await restoreQuota(deps, instance, restore.id);
   await trx
     .updateTable('restores')
     .set({ status: 'FAILED', error: reason, finished_at: sql`now()`, updated_at: sql`now()` })
@@ -394,6 +397,16 @@ async function giveBack(
     await scaleService(deps.docker, instance.service_name!, 1);
     await moveInstance(deps, trx, instance, 'STARTING', trigger, { message });
   }
+}
+
+/** The data dir's quota back to the instance's limit, once the loaded copy or the replaced one is gone. */
+async function restoreQuota(deps: Deps, instance: InstanceRow, restoreId: string): Promise<void> {
+  await applyQuota(deps, instance).catch((error: Error) =>
+    deps.log.warn(
+      { event: 'restore.quota_left', restoreId, instanceId: instance.id, reason: error.message },
+      'quota not set back; the usage job sets it back',
+    ),
+  );
 }
 
 /** Every restore in flight, one step each: the leader's tick. */

@@ -1,9 +1,9 @@
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { notFound } from '../errors.js';
-import { moveDirAside } from '../swarm/data-dir.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
-import { instanceArchiveDir, instanceDataDir } from '../swarm/odoo-service.js';
+import { moveDir } from '../storage/dirs.js';
+import { instanceArchiveDir, instanceDataDir } from '../storage/layout.js';
 import { removeJob, removeSecret, removeService } from '../swarm/swarm.js';
 import { awaitFinalBackup, isCompletedFinal } from './backup-final.js';
 import { deleteCredentials } from './credentials.js';
@@ -82,7 +82,9 @@ export async function terminateInstance(
     }
     await deleteCredentials(deps.redis, instance.id);
     if (deps.config.filestoreOnTerminate === 'archive') {
-      await moveDirAside(instanceDataDir(deps.config.cephfsRoot, instance.id), instanceArchiveDir(deps.config.cephfsRoot, instance.id));
+      deps.storage.assertAvailable();
+      const { root } = deps.storage;
+      await moveDir(root, instanceDataDir(root, instance.id), instanceArchiveDir(root, instance.id));
     }
     const terminated = await moveInstance(deps, trx, instance, 'TERMINATED', trigger, {
       patch: { service_id: null, error: null },

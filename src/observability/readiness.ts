@@ -1,11 +1,14 @@
 import { sql } from 'kysely';
 import { migrations } from '../../migrations/index.js';
 import type { Deps } from '../deps.js';
+import { storageModeNote } from '../storage/storage.js';
 
 export interface Readiness {
   ready: boolean;
   /** Each dependency: `ok`, or what is wrong with it. */
   checks: Record<string, string>;
+  /** What the caller should know besides: the kind of storage (`cephfs`, or a plain directory without quotas). */
+  notes: Record<string, string>;
 }
 
 const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
@@ -21,7 +24,10 @@ async function check(work: () => Promise<unknown>): Promise<string> {
   }
 }
 
-/** Ready when PostgreSQL (with every migration applied), Redis and Docker answer. */
+/**
+ * Ready when PostgreSQL (with every migration applied), Redis, Docker and the tenants' storage answer. Storage's is the
+ * watcher's last check (every STORAGE_CHECK_SECONDS): a check of a storage whose MDS is gone blocks until its timeout.
+ */
 export async function readiness(deps: Deps): Promise<Readiness> {
   const [postgres, redis, docker] = await Promise.all([
     check(async () => {
@@ -34,6 +40,10 @@ export async function readiness(deps: Deps): Promise<Readiness> {
     check(() => (deps.redis.status === 'ready' ? deps.redis.ping() : Promise.reject(new Error(`not connected (${deps.redis.status})`)))),
     check(() => deps.docker.ping()),
   ]);
-  const checks = { postgres, redis, docker };
-  return { ready: Object.values(checks).every((result) => result === 'ok'), checks };
+  const checks = { postgres, redis, docker, storage: deps.storage.health().status };
+  return {
+    ready: Object.values(checks).every((result) => result === 'ok'),
+    checks,
+    notes: { storageMode: storageModeNote(deps.storage.mode) },
+  };
 }

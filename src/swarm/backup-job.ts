@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import type { BindMount, ServiceSpec } from './docker-types.js';
 import { roleLabels, type InstanceServiceRole, type Labels } from './labels.js';
-import { instanceDataDir } from './odoo-service.js';
+import { instanceDataDir } from '../storage/layout.js';
 import { oneShotJob, onNetwork, secretFile } from './spec-parts.js';
 
 /** Where an instance's backups live on CephFS; each backup is a directory named by its id. */
