@@ -17,7 +17,7 @@ import { billingRetryJob } from './jobs/billing-retry.js';
 import { backupRetentionJob, backupScheduleJob, backupTrackingJob } from './jobs/backups.js';
 import { poolHealthJob } from './jobs/pool-health.js';
 import { purgeJob } from './jobs/purge.js';
-import { storageUsageJob } from './jobs/storage.js';
+import { storageMountsJob, storageUsageJob } from './jobs/storage.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { instanceTrackingJob } from './jobs/instance-tracking.js';
 import { createContainerExits, wakeTrackingOnDockerEvents } from './jobs/docker-wakeups.js';
@@ -113,6 +113,7 @@ const schedulerJobs = (deps: Deps): Job[] => [
   backupScheduleJob(deps.config.backups.cron),
   backupRetentionJob(deps.config.backups.retentionCron),
   storageUsageJob(deps.config.storage.usageCron),
+  storageMountsJob(deps.config.storage.checkSeconds),
 ];
 
 /**

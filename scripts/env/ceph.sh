@@ -169,6 +169,9 @@ mds_cache_memory_limit = 268435456
 [client]
 rgw_data = $state/rgw/\$cluster-\$id
 client_oc_size = 67108864
+# A directory's size is its entry count, not the bytes below it (which change as the MDS propagates them: tar then
+# fails with "file changed as we read it", even on a snapshot, and du counts twice). ceph.dir.rbytes has the bytes.
+client_dirsize_rbytes = false
 # A mount that finds no MDS gives up after this long instead of five minutes.
 client_mount_timeout = 60
 rgw_thread_pool_size = 64

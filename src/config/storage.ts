@@ -16,7 +16,7 @@ export const storageSection = z
     CEPHFS_TENANT_ROOT: absolutePath.optional(),
     CEPHFS_MODE: z.enum(['ceph', 'plain']).default('ceph'),
     STORAGE_OVER_LIMIT: z.enum(['warn', 'suspend']).default('warn'),
-    STORAGE_CHECK_SECONDS: int(1, 600).default(5),
+    STORAGE_CHECK_SECONDS: int(1, 59).default(5),
     STORAGE_CHECK_TIMEOUT_MS: int(100, 60_000).default(3000),
     STORAGE_USAGE_CRON: cronExpression.default('*/30 * * * * *'),
   })

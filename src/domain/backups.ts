@@ -7,6 +7,8 @@ import { DomainError, notFound } from '../errors.js';
 import { backupDir, backupJobSpec, instanceBackupsDir, MANIFEST_FILE, needsOverlay } from '../swarm/backup-job.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
 import { recordEvent, type Trigger } from './instance-events.js';
+import { removeSnapshot } from '../storage/cephfs.js';
+import { backupSnapshotName, instanceDataDir } from '../storage/layout.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { prepareDataDir } from './tenant-storage.js';
 
@@ -142,6 +144,7 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
         cephfsRoot: deps.config.cephfsRoot,
         extraLabels: deps.config.dockerLabels,
         odooVersion: instance.odoo_version,
+        snapshot: deps.storage.mode === 'ceph' ? backupSnapshotName(backup.id) : null,
         db: { name: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) },
         pool,
       }),
@@ -200,6 +203,10 @@ async function finishBackup(deps: Deps, backup: BackupRow, ending: Ending): Prom
     .returningAll()
     .executeTakeFirst();
   await removeJobAndSecret(deps, backupJobName(backup.id));
+  // The job removes its snapshot once the archive is written; one that failed before may have left it.
+  await removeSnapshot(instanceDataDir(deps.storage.root, backup.instance_id), backupSnapshotName(backup.id)).catch((error: Error) =>
+    deps.log.warn({ event: 'backup.snapshot_left', backupId: backup.id, reason: error.message }, 'backup snapshot not removed'),
+  );
   if (!finished) return getBackup(deps, backup.id);
   if (ending.status === 'FAILED') {
     await rm(`${instanceBackupsDir(deps.config.cephfsRoot, backup.instance_id)}/.partial-${backup.id}`, { recursive: true, force: true });

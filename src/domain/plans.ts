@@ -15,7 +15,7 @@ export const planInput = z.object({
   cpuLimit: cpuCores(0.1, 64),
   memoryLimit: memorySize(256, 256 * 1024),
   /** Filestore and database together; none: no limit. */
-  storageLimit: storageSize('100M', '1024T').nullish(),
+  storageLimit: storageSize('10M', '1024T').nullish(),
   description: z.string().max(500, 'must be at most 500 characters').nullish(),
 });
 export type PlanInput = z.input<typeof planInput>;

@@ -15,6 +15,11 @@ export interface Storage {
   check: () => Promise<StorageHealth>;
   /** Throws SERVICE_UNAVAILABLE naming storage while the last check failed: a call fails fast instead of blocking. */
   assertAvailable: () => void;
+  /**
+   * Instances whose running container holds a dead CephFS mount, with the reason (the leader finds them): DEGRADED
+   * until they are restarted, once storage is back.
+   */
+  staleTenants: Map<string, string>;
 }
 
 export function createStorage(config: Pick<Config, 'cephfsRoot' | 'storage'>): Storage {
@@ -34,6 +39,7 @@ export function createStorage(config: Pick<Config, 'cephfsRoot' | 'storage'>): S
       const { status, checkedAt } = monitor.current();
       if (checkedAt && status !== 'ok') throw unavailable('storage', status);
     },
+    staleTenants: new Map(),
   };
 }
 

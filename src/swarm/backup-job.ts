@@ -69,12 +69,24 @@ final="/backups/$BACKUP_ID"
 work="/backups/.partial-$BACKUP_ID"
 if [ -f "$final/${MANIFEST_FILE}" ]; then exit 0; fi
 rm -rf "$work" && mkdir -p "$work"
-pg_dump -Fc --role="$DB_ROLE" -d "$DB_NAME" -f "$work/${DUMP_FILE}" &
+src="/data/filestore/$DB_NAME"
+at_snapshot=()
+if [ -n "\${SNAPSHOT:-}" ]; then
+  # The database's snapshot, then at once the filestore's (CephFS): every file a committed row names is in it. pg_dump
+  # reads the database as of that snapshot, exported by a transaction held open until the dump is done.
+  coproc held { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB_NAME"; }
+  echo 'begin isolation level repeatable read read only; select pg_export_snapshot();' >&"\${held[1]}"
+  read -r db_snapshot <&"\${held[0]}"
+  rmdir "/data/.snap/$SNAPSHOT" 2>/dev/null || true
+  mkdir "/data/.snap/$SNAPSHOT"
+  at_snapshot=(--snapshot="$db_snapshot")
+  src="/data/.snap/$SNAPSHOT/filestore/$DB_NAME"
+fi
+pg_dump -Fc --role="$DB_ROLE" "\${at_snapshot[@]}" -d "$DB_NAME" -f "$work/${DUMP_FILE}" &
 dump=$!
 # The server's version, as the dump records it, asked beside the dump: reading the dump's header after it costs ~35 ms.
 psql -X -A -t -d "$DB_NAME" -c 'show server_version' | sed 's/ .*//' >"$work/.pg_version" &
 version=$!
-src="/data/filestore/$DB_NAME"
 # The archive is hashed as it is written; the dump cannot be: pg_dump rewrites its table of contents at the end.
 { if [ -d "$src" ]; then tar -C "$src" -cf - .; else tar -cf - -T /dev/null; fi; } |
   tee "$work/${FILESTORE_FILE}" | sha256 >"$work/.filestore.sha256" &
@@ -83,6 +95,10 @@ wait "$dump"
 dump_sha=$(sha256 "$work/${DUMP_FILE}")
 wait "$archive"
 wait "$version"
+if [ -n "\${SNAPSHOT:-}" ]; then
+  eval "exec \${held[1]}>&-"
+  rmdir "/data/.snap/$SNAPSHOT"
+fi
 fs_sha=$(cat "$work/.filestore.sha256") && pg_version=$(cat "$work/.pg_version") && rm "$work/.filestore.sha256" "$work/.pg_version"
 cat >"$work/${MANIFEST_FILE}" <<JSON
 {
@@ -170,6 +186,11 @@ function jobSpec(
 
 export interface BackupJobInput extends JobBase {
   backupId: string;
+  /**
+   * The CephFS snapshot of the data dir to take when the database's is taken, and archive the filestore from (the job
+   * removes it; so does the daemon, should the job not get there); null on a plain directory: the live tree.
+   */
+  snapshot: string | null;
   odooVersion: string;
   db: { name: string; role: string };
   pool: PoolReach;
@@ -188,10 +209,12 @@ export const backupJobSpec = (input: BackupJobInput): ServiceSpec =>
       `DB_NAME=${input.db.name}`,
       `DB_ROLE=${input.db.role}`,
       `ODOO_VERSION=${input.odooVersion}`,
+      ...(input.snapshot ? [`SNAPSHOT=${input.snapshot}`] : []),
     ],
     [
       { Type: 'bind', Source: instanceBackupsDir(input.cephfsRoot, input.instanceId), Target: '/backups' },
-      { Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instanceId), Target: '/data', ReadOnly: true },
+      // A snapshot is made (mkdir .snap/<name>) through a writable mount; the files are only read.
+      { Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instanceId), Target: '/data', ReadOnly: !input.snapshot },
     ],
     input.pool.secret,
   );
