@@ -41,7 +41,7 @@ daemons=(mon.a mgr.a osd.0 mds.a client.rgw.a client.orchestrator client.tenants
 alive() {
   local pid
   pid=$(cat "$run/ceph-$1.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$conf"
+  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$conf"
 }
 
 # Whether CephFS is mounted at $1 and answers. A ceph-fuse that died leaves its mount listed, failing every access.
@@ -165,6 +165,8 @@ mds_data = $state/mds/\$cluster-\$id
 # A restarted MDS waits this long for the clients of the one before; live ones reconnect within a second.
 mds_reconnect_timeout = 15
 mds_cache_memory_limit = 268435456
+# A restarted MDS replays its journal before it serves: eight segments (not 128, some 400 MB) replay in about a second.
+mds_log_max_segments = 8
 
 [client]
 rgw_data = $state/rgw/\$cluster-\$id
@@ -192,10 +194,12 @@ if [ ! -e "$state/mon/ceph-a/store.db" ]; then
   monmaptool --create --clobber --fsid "$fsid" --addv a "$mon_host" "$state/monmap" >/dev/null
   ceph-mon -c "$conf" --mkfs -i a --monmap "$state/monmap" --keyring "$keys/ceph.mon..keyring" \
     >>"$state/log/start.log" 2>&1 || die "ceph-mon --mkfs failed: $(tail -n 5 "$state/log/start.log")"
-  new_cluster=1
+  fi
+# Each daemon is waited for only when it was started here: recovering one that died costs that daemon's start alone.
+if ! alive mon.a; then
+  start_daemon mon.a ceph-mon -c "$conf" -i a
+  wait_until "the Ceph monitor" 60 ceph_cli quorum_status
 fi
-alive mon.a || start_daemon mon.a ceph-mon -c "$conf" -i a
-wait_until "the Ceph monitor" 60 ceph_cli quorum_status
 
 mkdir -p "$state/mgr/ceph-a"
 [ -s "$keys/ceph.mgr.a.keyring" ] ||
@@ -216,27 +220,30 @@ if [ ! -e "$state/osd/ceph-0/fsid" ]; then
   ceph-osd -c "$conf" -i 0 --mkfs --osd-uuid "$uuid" >>"$state/log/start.log" 2>&1 || true
   [ -e "$state/osd/ceph-0/fsid" ] || die "ceph-osd --mkfs failed (see $state/log/ceph-osd.0.log)"
 fi
-alive osd.0 || start_daemon osd.0 ceph-osd -c "$conf" -i 0
-wait_until "the OSD" 120 state_is osd.0 active
+if ! alive osd.0; then
+  start_daemon osd.0 ceph-osd -c "$conf" -i 0
+  wait_until "the OSD" 120 state_is osd.0 active
+fi
 
 # ---- the file system and its MDS ----------------------------------------------------------------------------------------
-if ! ceph_cli fs ls --format json | grep -q "\"name\":\"$fs\""; then
-  ceph_cli osd pool create "${fs}_metadata" 8 >/dev/null 2>&1
-  ceph_cli osd pool create "${fs}_data" 8 >/dev/null 2>&1
-  ceph_cli fs new "$fs" "${fs}_metadata" "${fs}_data" >/dev/null 2>&1 || die "ceph fs new $fs failed"
-else
-  # A stop by `ceph fs fail` leaves it not joinable; no-op otherwise.
-  ceph_cli fs set "$fs" joinable true >/dev/null 2>&1 || die "ceph fs set $fs joinable true failed"
-fi
-mkdir -p "$state/mds/ceph-a"
-[ -s "$keys/ceph.mds.a.keyring" ] || ceph_cli auth get-or-create mds.a mon 'allow profile mds' osd 'allow rwx' mds 'allow *' \
-  mgr 'allow profile mds' -o "$keys/ceph.mds.a.keyring"
 if ! alive mds.a; then
-  # A killed MDS stays active in the maps for a while, and clients would be sent to it: fail it first.
-  [ -n "${new_cluster:-}" ] || ceph_cli mds fail a >/dev/null 2>&1 || true
+  if ! ceph_cli fs ls --format json | grep -q "\"name\":\"$fs\""; then
+    ceph_cli osd pool create "${fs}_metadata" 8 >/dev/null 2>&1
+    ceph_cli osd pool create "${fs}_data" 8 >/dev/null 2>&1
+    ceph_cli fs new "$fs" "${fs}_metadata" "${fs}_data" >/dev/null 2>&1 || die "ceph fs new $fs failed"
+  else
+    # A stop by `ceph fs fail` leaves it not joinable; no-op otherwise.
+    ceph_cli fs set "$fs" joinable true >/dev/null 2>&1 || die "ceph fs set $fs joinable true failed"
+    # A killed MDS stays active in the maps for a while, and clients would be sent to it: fail it first.
+    ceph_cli mds fail a >/dev/null 2>&1 || true
+  fi
+  mkdir -p "$state/mds/ceph-a"
+  [ -s "$keys/ceph.mds.a.keyring" ] || ceph_cli auth get-or-create mds.a mon 'allow profile mds' osd 'allow rwx' mds 'allow *' \
+    mgr 'allow profile mds' -o "$keys/ceph.mds.a.keyring"
   start_daemon mds.a ceph-mds -c "$conf" -i a
+  # Replay, then reconnect (live clients come back at once; dead ones are waited for, mds_reconnect_timeout), active.
+  wait_until "the MDS" 180 state_is mds.a up:active
 fi
-wait_until "the MDS" 180 state_is mds.a up:active
 
 # ---- the two mounts ---------------------------------------------------------------------------------------------------
 # ensure_mount MOUNTPOINT CLIENT CAPS
@@ -268,7 +275,12 @@ ensure_mount "$mount_tenants" tenants rwp
 mkdir -p "$state/rgw/ceph-rgw.a"
 [ -s "$keys/ceph.client.rgw.a.keyring" ] ||
   ceph_cli auth get-or-create client.rgw.a mon 'allow rw' osd 'allow rwx' mgr 'allow rw' -o "$keys/ceph.client.rgw.a.keyring"
-alive client.rgw.a || start_daemon radosgw radosgw -c "$conf" -n client.rgw.a --rgw-frontends "beast endpoint=127.0.0.1:$s3_port"
+rgw_up() { curl -sf "http://127.0.0.1:$s3_port/" | grep -q ListAllMyBucketsResult; }
+if ! alive client.rgw.a; then
+  start_daemon radosgw radosgw -c "$conf" -n client.rgw.a --rgw-frontends "beast endpoint=127.0.0.1:$s3_port"
+  # Its first start makes its pools: about ten seconds.
+  wait_until "radosgw on 127.0.0.1:$s3_port" 180 rgw_up
+fi
 if [ ! -s "$state/s3/secret-access-key" ]; then
   s3_admin() { timeout 60 radosgw-admin -c "$conf" -n client.admin "$@"; }
   s3_admin user info --uid orchestrator >/dev/null 2>&1 ||
@@ -280,9 +292,8 @@ open(sys.argv[1] + "/access-key-id.new", "w").write(key["access_key"])
 open(sys.argv[1] + "/secret-access-key.new", "w").write(key["secret_key"])' "$state/s3"
   chmod 600 "$state/s3"/*.new
 fi
-# Its first start makes its pools: about ten seconds.
-wait_until "radosgw on 127.0.0.1:$s3_port" 180 sh -c "curl -sf http://127.0.0.1:$s3_port/ | grep -q ListAllMyBucketsResult"
 if [ -s "$state/s3/secret-access-key.new" ]; then
+  wait_until "radosgw on 127.0.0.1:$s3_port" 180 rgw_up
   # The bucket, signed as that user (curl signs AWS SigV4 itself); 409 BucketAlreadyOwnedByYou on a second try is fine.
   empty_sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
   code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "x-amz-content-sha256: $empty_sha256" --aws-sigv4 'aws:amz:us-east-1:s3' \

@@ -67,6 +67,7 @@ export function expiredBackups(backups: RetainedBackup[], policy: RetentionPolic
  * restore reads is kept). A pass that stops half-way leaves a row whose files are gone; the next pass deletes it.
  */
 export async function applyRetention(deps: Deps, now = new Date()): Promise<number> {
+  deps.storage.assertAvailable();
   const instances = await deps.db
     .selectFrom('instances')
     .select(['id', 'status', 'status_changed_at'])

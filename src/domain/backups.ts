@@ -47,7 +47,11 @@ export async function getBackup(deps: Pick<Deps, 'db'>, id: string): Promise<Bac
 export const listBackups = (deps: Pick<Deps, 'db'>, instanceId: string): Promise<BackupRow[]> =>
   deps.db.selectFrom('backups').selectAll().where('instance_id', '=', instanceId).orderBy('created_at').orderBy('id').execute();
 
-export async function readManifest(deps: Pick<Deps, 'config'>, backup: Pick<BackupRow, 'id' | 'instance_id'>): Promise<BackupManifest> {
+export async function readManifest(
+  deps: Pick<Deps, 'config' | 'storage'>,
+  backup: Pick<BackupRow, 'id' | 'instance_id'>,
+): Promise<BackupManifest> {
+  deps.storage.assertAvailable();
   const text = await readFile(`${backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id)}/${MANIFEST_FILE}`, 'utf8');
   return JSON.parse(text) as BackupManifest;
 }

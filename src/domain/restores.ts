@@ -24,7 +24,7 @@ const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'
 export const restoreJobName = (restoreId: string) => `rs-${restoreId}`;
 
 /** The backup's manifest, after checking its files are all there with the sizes it gives (their sha256 the job checks). */
-async function intactManifest(deps: Pick<Deps, 'config'>, backup: BackupRow): Promise<BackupManifest> {
+async function intactManifest(deps: Pick<Deps, 'config' | 'storage'>, backup: BackupRow): Promise<BackupManifest> {
   if (backup.status !== 'COMPLETED')
     throw new DomainError('CONFLICT', `Backup ${backup.id} is ${backup.status}: only a COMPLETED backup can be restored.`);
   const problem = new DomainError('CONFLICT', `Backup ${backup.id} is damaged or incomplete: its files do not match its manifest.`);
@@ -100,7 +100,11 @@ export async function restoreInstance(deps: Deps, instanceId: string, backupId: 
 }
 
 /** The backup a new instance of `customerId` may start from: a COMPLETED backup of one of that customer's instances. */
-export async function usableBackup(deps: Pick<Deps, 'db' | 'config'>, backupId: string, customerId: string): Promise<BackupRow> {
+export async function usableBackup(
+  deps: Pick<Deps, 'db' | 'config' | 'storage'>,
+  backupId: string,
+  customerId: string,
+): Promise<BackupRow> {
   const backup = isUuid(backupId)
     ? await deps.db.selectFrom('backups').selectAll().where('id', '=', backupId).executeTakeFirst()
     : undefined;
@@ -177,6 +181,8 @@ type Step = {
  * tenant given back the data it had.
  */
 export async function advanceRestore(deps: Deps, restoreId: string): Promise<void> {
+  // Every step touches the tenant's files, and so does undoing one: none is tried while storage is away.
+  deps.storage.assertAvailable();
   const step: Step = await withTransaction(deps.db, async (trx) => {
     const restore = await trx.selectFrom('restores').selectAll().where('id', '=', restoreId).forUpdate().skipLocked().executeTakeFirst();
     if (!restore || restore.status === 'COMPLETED' || restore.status === 'FAILED') return;

@@ -21,7 +21,13 @@ async function tenantContainers(deps: Pick<Deps, 'docker' | 'config'>): Promise<
   const containers = await deps.docker.listContainers({ filters: { ...labelFilters(labels), status: ['running'] } });
   const found = await Promise.all(
     containers.map(async (container) => {
-      const pid = (await deps.docker.getContainer(container.Id).inspect().catch(() => null))?.State.Pid ?? 0;
+      const pid =
+        (
+          await deps.docker
+            .getContainer(container.Id)
+            .inspect()
+            .catch(() => null)
+        )?.State.Pid ?? 0;
       const instanceId = container.Labels[labelKeys.instanceId];
       return pid > 0 && instanceId ? [{ instanceId, pid }] : [];
     }),
@@ -40,7 +46,9 @@ export async function watchTenantMounts(deps: Deps, watch: MountWatch): Promise<
   const { storage } = deps;
   const health = storage.health();
   if (storage.mode !== 'ceph' || !health.checkedAt) return;
-  const look = watch.lookedAtDevice === undefined || watch.lookedAtDevice !== health.tenantDevice || health.status !== 'ok' || watch.lastStatus !== 'ok';
+  // A look waits on storage like the check does: not while the check has no answer (a stopped MDS or OSD).
+  const changed = watch.lookedAtDevice !== health.tenantDevice || health.status !== 'ok' || watch.lastStatus !== 'ok';
+  const look = health.answering && (watch.lookedAtDevice === undefined || changed);
   watch.lastStatus = health.status;
   if (look) {
     const containers = await tenantContainers(deps);

@@ -98,6 +98,9 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
       return sendJson(response, 409, { error: `Backup ${backupId} is ${backup.status}: only a COMPLETED backup can be downloaded.` });
     if (downloads >= MAX_DOWNLOADS)
       return sendJson(response, 503, { error: 'Too many downloads at once; try again shortly.' }, { 'retry-after': '30' });
+    const storage = deps.storage.health();
+    if (storage.status !== 'ok')
+      return sendJson(response, 503, { error: `Storage is unavailable (${storage.status}); try again shortly.` });
 
     downloads += 1;
     const exportId = randomUUID();

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { CommandTimeout, runCommand } from './command.js';
+import { CommandTimeout, runCommand, startCommand } from './command.js';
 
 export type StorageMode = 'ceph' | 'plain';
 
@@ -7,6 +7,8 @@ export type StorageMode = 'ceph' | 'plain';
 export interface StorageHealth {
   status: string;
   checkedAt: Date | null;
+  /** Whether storage answered (ok, or an error such as a dead mount's ENOTCONN); not while an MDS or OSD is away. */
+  answering: boolean;
   /**
    * The device (major:minor) of the mount the tenants' bind mounts come from. A ceph-fuse mounted again gets a new
    * one, and containers started before keep the dead one: "Transport endpoint is not connected".
@@ -62,11 +64,14 @@ export interface StorageMonitorOptions {
 /** Checks, on demand, that storage answers; keeps the last verdict. One check at a time: callers share the one running. */
 export function createStorageMonitor(options: StorageMonitorOptions) {
   const mountinfo = options.mountinfo ?? (() => readFile('/proc/self/mountinfo', 'utf8'));
-  let health: StorageHealth = { status: 'not checked yet', checkedAt: null, tenantDevice: null };
+  let health: StorageHealth = { status: 'not checked yet', checkedAt: null, answering: false, tenantDevice: null };
   let running: Promise<StorageHealth> | null = null;
+  /** When the check still waiting for storage began: no other is started meanwhile (each would wait as well). */
+  let waitingSince: Date | null = null;
 
   async function probe(): Promise<Omit<StorageHealth, 'checkedAt'>> {
     let tenantDevice: string | null = null;
+    const answered = (status: string) => ({ status, answering: true, tenantDevice });
     if (options.mode === 'ceph') {
       const mounts = parseMountinfo(await mountinfo());
       for (const [name, path] of [
@@ -75,22 +80,25 @@ export function createStorageMonitor(options: StorageMonitorOptions) {
       ] as const) {
         const mount = mountOf(mounts, path);
         if (!isCephFs(mount)) {
-          return {
-            status: `${name} ${path} is not on CephFS (it is on ${mount?.fsType ?? 'nothing'} at ${mount?.mountPoint ?? '?'})`,
-            tenantDevice,
-          };
+          return answered(`${name} ${path} is not on CephFS (it is on ${mount?.fsType ?? 'nothing'} at ${mount?.mountPoint ?? '?'})`);
         }
         if (path === options.tenantRoot) tenantDevice = mount!.device;
       }
     }
-    try {
-      const result = await runCommand('sh', ['-c', CHECK_SCRIPT, 'sh', options.root, options.tenantRoot], options.timeoutMs);
-      if (result.code !== 0) return { status: result.stderr.trim().split('\n').at(-1) || `check exited ${result.code}`, tenantDevice };
-    } catch (error) {
-      const reason = error instanceof CommandTimeout ? `no answer within ${options.timeoutMs} ms (is the MDS or OSD down?)` : String(error);
-      return { status: reason, tenantDevice };
+    if (waitingSince) {
+      const seconds = Math.round((Date.now() - waitingSince.getTime()) / 1000);
+      return { status: `no answer: a check has waited ${seconds} s (is the MDS or OSD down?)`, answering: false, tenantDevice };
     }
-    return { status: 'ok', tenantDevice };
+    const command = startCommand('sh', ['-c', CHECK_SCRIPT, 'sh', options.root, options.tenantRoot], options.timeoutMs);
+    try {
+      const result = await command.result;
+      return answered(result.code === 0 ? 'ok' : result.stderr.trim().split('\n').at(-1) || `check exited ${result.code}`);
+    } catch (error) {
+      if (!(error instanceof CommandTimeout)) return answered(String(error));
+      waitingSince = new Date(Date.now() - options.timeoutMs);
+      void command.exited.then(() => (waitingSince = null));
+      return { status: `no answer within ${options.timeoutMs} ms (is the MDS or OSD down?)`, answering: false, tenantDevice };
+    }
   }
 
   const check = (): Promise<StorageHealth> => {
