@@ -39,18 +39,48 @@ daemons=(mon.a mgr.a osd.0 mds.a client.rgw.a client.orchestrator client.tenants
 # Whether the process in $run/ceph-$1.pid is alive and ours (its command line names this ceph.conf). A pid file left by
 # a killed daemon may name a pid reused since, or a zombie not reaped yet (its cmdline is empty).
 alive() {
-  local pid
-  pid=$(cat "$run/ceph-$1.pid" 2>/dev/null) || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$conf"
+  local pid args=()
+  read -r pid 2>/dev/null <"$run/ceph-$1.pid" || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && mapfile -d '' args 2>/dev/null <"/proc/$pid/cmdline" && [[ " ${args[*]} " == *" $conf "* ]]
 }
 
-# Whether CephFS is mounted at $1 and answers. A ceph-fuse that died leaves its mount listed, failing every access.
-mounted() { grep -qs " $1 fuse.ceph-fuse " /proc/mounts && timeout 5 stat -c %i "$1/." >/dev/null 2>&1; }
+# Whether CephFS is mounted at $1 and answers within 5 s. A ceph-fuse that died leaves its mount listed, failing every
+# access; one whose MDS is gone blocks, and no signal ends the blocked stat (it is left behind, not waited for).
+mounted() {
+  grep -qs " $1 fuse.ceph-fuse " /proc/mounts || return 1
+  stat -c %i "$1/." >/dev/null 2>&1 &
+  local check=$! i
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$check" 2>/dev/null || { wait "$check"; return; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# What the daemon itself says it is doing, through its admin socket (the maps may still show a killed daemon as up):
+# a JSON command ended by a NUL, answered with a 4-byte length and JSON. Asked directly, not through the ceph CLI,
+# which takes a second or two to start.
+asok_state() {
+  timeout 10 /usr/bin/python3 - "$run/ceph-$1.asok" 2>/dev/null <<'PY'
+import json, socket, struct, sys
+conn = socket.socket(socket.AF_UNIX)
+conn.connect(sys.argv[1])
+conn.sendall(b'{"prefix": "status"}\0')
+data = b''
+while len(data) < 4 or len(data) < 4 + struct.unpack('>I', data[:4])[0]:
+    chunk = conn.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print(json.loads(data[4:])['state'])
+PY
+}
+state_is() { [ "$(asok_state "$1")" = "$2" ]; }
 
 all_up() {
   local name
   for name in "${daemons[@]}"; do alive "$name" || return 1; done
-  mounted "$mount_daemon" && mounted "$mount_tenants" && [ -s "$state/s3/secret-access-key" ]
+  state_is mds.a up:active && mounted "$mount_daemon" && mounted "$mount_tenants" && [ -s "$state/s3/secret-access-key" ]
 }
 
 # The fast path: nothing to do, no lock taken.
@@ -67,22 +97,18 @@ mkdir -p "$state" "$keys" "$run" "$state/log" "$state/crash" "$state/s3"
 chmod 700 "$state" "$keys" "$state/s3"
 
 ceph_cli() { timeout 60 ceph -c "$conf" -n client.admin --connect-timeout 15 "$@"; }
-# What the daemon itself says it is doing, through its admin socket: the maps may still show a killed daemon as up.
-asok_state() {
-  timeout 10 ceph --admin-daemon "$run/ceph-$1.asok" status 2>/dev/null |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["state"])' 2>/dev/null
-}
-state_is() { [ "$(asok_state "$1")" = "$2" ]; }
 
-# Runs a command that daemonizes with no descriptor of ours but its output: a lock it inherited (this script's, or the
-# machine lock of a `flock ... npm test` that brought the cluster up) would be held for as long as the daemon runs.
+# Runs a command that daemonizes in a session of its own, with no descriptor of ours but its output. Ceph's daemons
+# stay in their caller's process group: a signal to it (Ctrl-C, `timeout`, a test runner ending) would end them. And a
+# lock they inherited (this script's, or the machine lock of a `flock ... npm test` that brought the cluster up) would
+# be held for as long as they run.
 detached() {
   local fd
   for fd in /proc/self/fd/*; do
     fd=${fd##*/}
     [ "$fd" -gt 2 ] && eval "exec $fd>&-"
   done 2>/dev/null
-  exec "$@" </dev/null
+  exec setsid -w "$@" </dev/null
 }
 
 # Starts a daemon that forks into the background once it is initialised; its few lines before that go to start.log.
@@ -159,6 +185,8 @@ bluestore_block_create = true
 bluestore_block_size = $(numfmt --from=iec "${CEPH_OSD_SIZE:-20G}")
 bluestore_fsck_on_mount = false
 osd_memory_target = 939524096
+# RocksDB's write-ahead log is replayed when a killed OSD starts again: at most 64 MB of it (not 1 GB) keeps that short.
+bluestore_rocksdb_options_annex = write_buffer_size=33554432,max_write_buffer_number=2,max_total_wal_size=67108864
 
 [mds]
 mds_data = $state/mds/\$cluster-\$id
@@ -226,24 +254,36 @@ if ! alive osd.0; then
 fi
 
 # ---- the file system and its MDS ----------------------------------------------------------------------------------------
+# An MDS that runs but does not serve (stuck shutting down after a signal; neither active nor on its way there): ended.
+mds_state=$(asok_state mds.a || true)
+case "$mds_state" in
+  up:active | up:replay | up:resolve | up:reconnect | up:rejoin | up:clientreplay | up:standby) ;;
+  *) if alive mds.a; then
+    say "ceph: mds.a runs but does not serve (${mds_state:-no answer}): ending it"
+    stop_daemon mds.a 0
+  fi ;;
+esac
 if ! alive mds.a; then
-  if ! ceph_cli fs ls --format json | grep -q "\"name\":\"$fs\""; then
+  mkdir -p "$state/mds"
+  if [ ! -e "$state/mds/$fs.created" ] && ! ceph_cli fs ls --format json | grep -q "\"name\":\"$fs\""; then
     ceph_cli osd pool create "${fs}_metadata" 8 >/dev/null 2>&1
     ceph_cli osd pool create "${fs}_data" 8 >/dev/null 2>&1
     ceph_cli fs new "$fs" "${fs}_metadata" "${fs}_data" >/dev/null 2>&1 || die "ceph fs new $fs failed"
   else
-    # A stop by `ceph fs fail` leaves it not joinable; no-op otherwise.
-    ceph_cli fs set "$fs" joinable true >/dev/null 2>&1 || die "ceph fs set $fs joinable true failed"
-    # A killed MDS stays active in the maps for a while, and clients would be sent to it: fail it first.
-    ceph_cli mds fail a >/dev/null 2>&1 || true
+    # Both at once (each is a second or two of the ceph CLI): a stop by `ceph fs fail` leaves the file system not
+    # joinable (no-op otherwise), and a killed MDS stays active in the maps for a while, clients sent to it.
+    ceph_cli fs set "$fs" joinable true >/dev/null 2>&1 &
+    ceph_cli mds fail a >/dev/null 2>&1 &
+    wait
   fi
+  touch "$state/mds/$fs.created"
   mkdir -p "$state/mds/ceph-a"
   [ -s "$keys/ceph.mds.a.keyring" ] || ceph_cli auth get-or-create mds.a mon 'allow profile mds' osd 'allow rwx' mds 'allow *' \
     mgr 'allow profile mds' -o "$keys/ceph.mds.a.keyring"
   start_daemon mds.a ceph-mds -c "$conf" -i a
-  # Replay, then reconnect (live clients come back at once; dead ones are waited for, mds_reconnect_timeout), active.
-  wait_until "the MDS" 180 state_is mds.a up:active
 fi
+# Replay, then reconnect (live clients come back at once; dead ones are waited for, mds_reconnect_timeout), active.
+[ "$mds_state" = up:active ] || wait_until "the MDS" 180 state_is mds.a up:active
 
 # ---- the two mounts ---------------------------------------------------------------------------------------------------
 # ensure_mount MOUNTPOINT CLIENT CAPS
@@ -285,7 +325,7 @@ if [ ! -s "$state/s3/secret-access-key" ]; then
   s3_admin() { timeout 60 radosgw-admin -c "$conf" -n client.admin "$@"; }
   s3_admin user info --uid orchestrator >/dev/null 2>&1 ||
     s3_admin user create --uid orchestrator --display-name 'odoo-orchestrator backups' >/dev/null
-  s3_admin user info --uid orchestrator | python3 -c '
+  s3_admin user info --uid orchestrator | /usr/bin/python3 -c '
 import json, sys
 key = json.load(sys.stdin)["keys"][0]
 open(sys.argv[1] + "/access-key-id.new", "w").write(key["access_key"])

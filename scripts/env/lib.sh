@@ -2,11 +2,12 @@
 say() { printf 'env: %s\n' "$*" >&2; }
 die() { printf 'env: error: %s\n' "$*" >&2; exit 1; }
 
-# Installs the Debian packages given when any of them is missing.
+# Installs the Debian packages given when any of them is missing (one dpkg-query for all of them).
 apt_ensure() {
-  local missing=()
+  local missing=() installed package
+  installed=" $(dpkg-query -W -f='${Package}:${db:Status-Abbrev}\n' "$@" 2>/dev/null | sed -n 's/:ii *$//p' | tr '\n' ' ')"
   for package in "$@"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+    [[ $installed == *" $package "* ]] || missing+=("$package")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   say "installing ${missing[*]}"

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import type { BackupKind, BackupRow, InstanceRow } from '../db/schema.js';
@@ -8,6 +8,7 @@ import { backupDir, backupJobSpec, instanceBackupsDir, MANIFEST_FILE, needsOverl
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
 import { recordEvent, type Trigger } from './instance-events.js';
 import { removeSnapshot } from '../storage/cephfs.js';
+import { ensureDirUnder } from '../storage/dirs.js';
 import { backupSnapshotName, instanceDataDir } from '../storage/layout.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { prepareDataDir } from './tenant-storage.js';
@@ -69,6 +70,7 @@ export async function backupInstance(deps: Deps, instanceId: string, trigger: Tr
     throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status}: it has no database to back up now.`);
   }
   if (kind === 'MANUAL' && trigger.actor.startsWith('customer:')) await limitCustomerBackups(deps, instanceId);
+  deps.storage.assertAvailable();
 
   const active = await activeBackup(deps, instanceId);
   if (active)
@@ -130,12 +132,15 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
   // A scheduled backup that waited while its instance was terminated (or is being restored) has nothing to back up.
   if (backup.kind !== 'FINAL' && !backupable.has(instance.status))
     return finishBackup(deps, backup, { status: 'FAILED', error: `the instance is ${instance.status}` });
+  // Storage away: it waits (PENDING) for the next tick rather than failing.
+  if (deps.storage.health().status !== 'ok') return backup;
   const name = backupJobName(backup.id);
   try {
     const [pool] = await Promise.all([
       poolReach(deps, instance, name),
-      mkdir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), { recursive: true, mode: 0o700 }),
-      prepareDataDir(deps, instance),
+      prepareDataDir(deps, instance).then(() =>
+        ensureDirUnder(deps.storage.root, instanceBackupsDir(deps.storage.root, instance.id), 0, 0, 0o700),
+      ),
     ]);
     const serviceId = await startJob(
       deps,

@@ -298,13 +298,12 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   const sha = (name: string) => manifest.files.find((file) => file.name === name)!.sha256;
   const names = namesOf(deps, restore);
   const name = restoreJobName(restore.id);
-  // What the job loads into is made while Swarm starts the job, which waits for it.
-  const target = withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid));
-  const job = Promise.all([
-    poolReach(deps, instance, name),
-    // The backup is loaded beside what it replaces, until the swap: the quota makes room for it meanwhile.
-    prepareDataDir(deps, instance, manifest.files.find((file) => file.name === FILESTORE_FILE)!.size),
-  ]).then(([pool]) =>
+  // The backup is loaded beside what it replaces, until the swap: the quota makes room for it meanwhile. The data dir
+  // comes first (nothing is made below a storage root that is not there); what the job loads into is made while Swarm
+  // starts the job, which waits for it.
+  const dataDir = prepareDataDir(deps, instance, manifest.files.find((file) => file.name === FILESTORE_FILE)!.size);
+  const target = dataDir.then(() => withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid)));
+  const job = Promise.all([poolReach(deps, instance, name), dataDir]).then(([pool]) =>
     startJob(
       deps,
       restoreJobSpec({

@@ -17,13 +17,13 @@ const isBelow = (root: string, path: string) => path.startsWith(root === '/' ? '
  * mounted over it. Docker rejects a task whose bind source is missing, and Odoo runs unprivileged, so it must own its
  * data dir. Idempotent.
  */
-export async function ensureDirUnder(root: string, path: string, uid: number, gid: number): Promise<void> {
+export async function ensureDirUnder(root: string, path: string, uid: number, gid: number, mode?: number): Promise<void> {
   if (!isBelow(root, path)) throw new RangeError(`${path} is not below the storage root ${root}`);
   const found = await stat(root).catch((error: NodeJS.ErrnoException) => {
     throw new StorageRootMissing(`the storage root ${root} cannot be reached (${error.code ?? error.message}): is CephFS mounted?`);
   });
   if (!found.isDirectory()) throw new StorageRootMissing(`the storage root ${root} is not a directory`);
-  await mkdir(path, { recursive: true });
+  await mkdir(path, { recursive: true, mode });
   await chown(path, uid, gid);
 }
 
