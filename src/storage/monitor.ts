@@ -53,6 +53,10 @@ const isCephFs = (mount: Mount | undefined) => mount?.fsType === 'fuse.ceph-fuse
 const CHECK_SCRIPT =
   'set -e; stat -c %i -- "$2/." >/dev/null; probe="$1/.storage-check-$$"; echo ok >"$probe"; sync "$probe"; rm -f "$probe"';
 
+/** On CephFS the daemon sets quotas and reads usage with the attr tools. */
+const TOOLS_SCRIPT =
+  'command -v setfattr >/dev/null && command -v getfattr >/dev/null || { echo "setfattr and getfattr are not installed (Debian package attr)" >&2; exit 1; }; ';
+
 export interface StorageMonitorOptions {
   mode: StorageMode;
   root: string;
@@ -89,7 +93,8 @@ export function createStorageMonitor(options: StorageMonitorOptions) {
       const seconds = Math.round((Date.now() - waitingSince.getTime()) / 1000);
       return { status: `no answer: a check has waited ${seconds} s (is the MDS or OSD down?)`, answering: false, tenantDevice };
     }
-    const command = startCommand('sh', ['-c', CHECK_SCRIPT, 'sh', options.root, options.tenantRoot], options.timeoutMs);
+    const script = options.mode === 'ceph' ? TOOLS_SCRIPT + CHECK_SCRIPT : CHECK_SCRIPT;
+    const command = startCommand('sh', ['-c', script, 'sh', options.root, options.tenantRoot], options.timeoutMs);
     try {
       const result = await command.result;
       return answered(result.code === 0 ? 'ok' : result.stderr.trim().split('\n').at(-1) || `check exited ${result.code}`);
