@@ -10,13 +10,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../src/config/config.js';
-import { migrateToLatest } from '../src/db/migrate.js';
-import { closeDeps, connectDeps } from '../src/daemon.js';
+import { closeDeps } from '../src/daemon.js';
 import type { Deps } from '../src/deps.js';
-import { createLogger } from '../src/logger.js';
 import { projectRoot } from '../src/project-root.js';
-import { startDaemonProcess, type DaemonProcess } from './support/daemon-process.js';
+import { assertStillUp, daemonHttp, localDeps, startDaemonProcess, type DaemonProcess } from './support/daemon-process.js';
 import { CREATE_INSTANCE, eventually, instanceInput, localPool, REGISTER_POOL, resetState, runLabels } from './support/harness.js';
 import { holdExclusive } from './support/isolation.js';
 import { execIn, runningContainer } from './support/storage.js';
@@ -49,32 +46,11 @@ describe('Ceph daemons killed under a running daemon', { skip: process.env.CEPHF
   let local: Deps;
   let id: string;
 
-  const gql = async (query: string, variables?: Record<string, unknown>) => {
-    const response = await fetch(`${daemon.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.ADMIN_TOKEN}` },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(30_000),
-    });
-    return (await response.json()) as { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
-  };
-  const readyz = async () => {
-    const response = await fetch(`${daemon.url}/readyz`, { signal: AbortSignal.timeout(10_000) });
-    return { status: response.status, body: (await response.json()) as Record<string, string> };
-  };
+  const { gql, readyz } = daemonHttp(() => daemon);
   const instance = async () => (await gql(INSTANCE, { id })).data.instance as { status: string; error: string | null; events: any };
   /** The time until /readyz says `wanted` of storage. */
   const readyzUntil = (wanted: (ready: Awaited<ReturnType<typeof readyz>>) => boolean) =>
     timed(() => eventually(readyz, wanted, 30_000, 100));
-  const assertStillUp = async () => {
-    assert.ok(!daemon.exited(), 'the daemon process is still running');
-    assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200);
-    assert.deepEqual(
-      daemon.lines.filter((line) => line.event === 'process.unhandled_rejection'),
-      [],
-      'no promise was left unhandled',
-    );
-  };
   /** A call that needs storage, while it is away: it fails at once, naming storage. */
   const assertStorageCallFailsFast = async () => {
     const refused = await timed(() => gql(BACKUP, { id }));
@@ -84,9 +60,7 @@ describe('Ceph daemons killed under a running daemon', { skip: process.env.CEPHF
   };
 
   before(async () => {
-    local = connectDeps(loadConfig({ ...process.env, DOCKER_LABELS: dockerLabels }), createLogger('silent'));
-    await migrateToLatest(local.db);
-    await resetState(local);
+    local = await localDeps(dockerLabels);
     daemon = await startDaemonProcess({
       DOCKER_LABELS: dockerLabels,
       ALLOCATION_RETRY_CRON: '0 0 1 1 *',
@@ -117,7 +91,7 @@ describe('Ceph daemons killed under a running daemon', { skip: process.env.CEPHF
     const degraded = await eventually(instance, (found) => found.status === 'DEGRADED', 30_000, 250);
     assert.equal(degraded.status, 'DEGRADED');
     assert.match(degraded.error ?? '', /CephFS mount is dead \(Transport endpoint is not connected/);
-    await assertStillUp();
+    await assertStillUp(daemon);
 
     const back = await cephUp();
     const ready = await readyzUntil((found) => found.status === 200);
@@ -155,7 +129,7 @@ describe('Ceph daemons killed under a running daemon', { skip: process.env.CEPHF
     });
     assert.equal(provisioned.errors?.[0]?.extensions?.code, 'SERVICE_UNAVAILABLE', JSON.stringify(provisioned));
     assert.deepEqual(readdirSync(daemonMount), [], 'no directory was made on the local disk under the missing mount');
-    await assertStillUp();
+    await assertStillUp(daemon);
 
     const back = await cephUp();
     await readyzUntil((ready) => ready.status === 200);
@@ -184,7 +158,7 @@ describe('Ceph daemons killed under a running daemon', { skip: process.env.CEPHF
       const listed = await timed(() => gql('{ instances(first: 5) { totalCount } }'));
       assert.equal(listed.value.errors, undefined, 'what needs no storage answers');
       const refusedMs = await assertStorageCallFailsFast();
-      await assertStillUp();
+      await assertStillUp(daemon);
 
       const back = await cephUp();
       const ready = await readyzUntil((found) => found.status === 200);

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { InstanceRow, InstanceStatus, InstanceUsageRow } from '../db/schema.js';
+import { instanceStatuses, type InstanceRow, type InstanceStatus, type InstanceUsageRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { readDirAttributes, type DirAttributes } from '../storage/cephfs.js';
 import { instanceDataDir } from '../storage/layout.js';
@@ -7,24 +7,15 @@ import { instanceBackupsDir } from '../swarm/backup-job.js';
 import { withTransaction } from '../db/transaction.js';
 import { recordEvent, scheduler } from './instance-events.js';
 import { lockInstance } from './instance-lock.js';
+import { endedStatuses } from './instance-status.js';
 import { suspendInstance } from './lifecycle.js';
 import { tenantDatabaseName } from './names.js';
 import { applyQuota, storageLimitOf } from './tenant-storage.js';
 
-/** Instances whose files and database exist (or may): every one not terminated whose database was allocated. */
-const measured: InstanceStatus[] = [
-  'ALLOCATED',
-  'PROVISIONING',
-  'RUNNING',
-  'DEGRADED',
-  'STOPPING',
-  'STOPPED',
-  'STARTING',
-  'RESTARTING',
-  'SUSPENDED',
-  'RESTORING',
-  'FAILED',
-];
+/** Instances whose files and database exist (or may): every one whose database was allocated and is not going. */
+const measured: InstanceStatus[] = instanceStatuses.filter(
+  (status) => status !== 'CREATING' && status !== 'WAITING_FOR_DATABASE' && !endedStatuses.includes(status),
+);
 
 /** Statuses an over-limit instance can be suspended from (STORAGE_OVER_LIMIT=suspend). */
 const suspendable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'];
