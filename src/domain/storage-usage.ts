@@ -26,7 +26,14 @@ export interface Measurement {
   backups: number | null;
 }
 
-type Tenant = Pick<InstanceRow, 'id' | 'status' | 'db_server_id' | 'storage_limit_bytes'> & { over_limit_since: Date | null };
+type Tenant = Pick<InstanceRow, 'id' | 'status' | 'db_server_id' | 'storage_limit_bytes'> & {
+  over_limit_since: Date | null;
+  /** The last measurement's, for a part that cannot be measured now. */
+  filestore_bytes: string | null;
+  database_bytes: string | null;
+};
+
+const bytes = (value: string | null) => (value === null ? null : Number(value));
 
 /** Pure: whether what the tenant stores (filestore and database; backups do not count) exceeds its limit. */
 export function isOverLimit(limit: number | null, usage: Measurement): boolean {
@@ -41,10 +48,11 @@ async function databaseSizes(deps: Deps, tenants: Tenant[]): Promise<Map<string,
     if (tenant.db_server_id) byPool.set(tenant.db_server_id, [...(byPool.get(tenant.db_server_id) ?? []), tenant.id]);
   }
   const sizes = new Map<string, number>();
+  if (byPool.size === 0) return sizes;
   const pools = await deps.db
     .selectFrom('db_servers')
     .selectAll()
-    .where('id', 'in', [...byPool.keys(), '00000000-0000-0000-0000-000000000000'])
+    .where('id', 'in', [...byPool.keys()])
     .execute();
   await Promise.all(
     pools.map(async (pool) => {
@@ -98,6 +106,8 @@ export async function measureStorageUsage(deps: Deps): Promise<void> {
       'instances.db_server_id',
       'instances.storage_limit_bytes',
       'instance_usage.over_limit_since',
+      'instance_usage.filestore_bytes',
+      'instance_usage.database_bytes',
     ])
     .where('instances.status', 'in', measured)
     .execute();
@@ -111,7 +121,13 @@ export async function measureStorageUsage(deps: Deps): Promise<void> {
       database: sizes.get(tenant.id) ?? null,
       backups: attributes ? (backups?.rbytes ?? 0) : null,
     };
-    return { tenant, files, usage, over: isOverLimit(storageLimitOf(tenant), usage) };
+    // Judged on what is known: a part not measured now (a pool or storage away) counts with its last value.
+    const known = {
+      ...usage,
+      filestore: usage.filestore ?? bytes(tenant.filestore_bytes),
+      database: usage.database ?? bytes(tenant.database_bytes),
+    };
+    return { tenant, files, usage, known, over: isOverLimit(storageLimitOf(tenant), known) };
   });
   await deps.db
     .insertInto('instance_usage')
@@ -135,9 +151,9 @@ export async function measureStorageUsage(deps: Deps): Promise<void> {
       }),
     )
     .execute();
-  for (const { tenant, files, usage, over } of rows) {
+  for (const { tenant, files, known, over } of rows) {
     if (files && tenant.status !== 'RESTORING' && files.quota !== storageLimitOf(tenant)) await putQuotaBack(deps, tenant, files.quota);
-    if (over !== (tenant.over_limit_since !== null)) await limitCrossed(deps, tenant, usage, over);
+    if (over !== (tenant.over_limit_since !== null)) await limitCrossed(deps, tenant, known, over);
   }
 }
 
