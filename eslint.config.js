@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 /**
  * The layers, top to bottom: a module may import from its own layer and the ones below it, never from one above.
- *   http (transport) → schema (GraphQL) | jobs (scheduler) → billing → domain → swarm | killbill | s3 | db | crypto | events
+ *   http (transport) → schema (GraphQL) | jobs (scheduler) → billing → domain → swarm | storage | killbill | s3 | db | crypto | events
  * `config`, `errors`, `logger`, `deps` and `observability` are shared by every layer.
  */
 const above = {
@@ -13,6 +13,7 @@ const above = {
   'src/schema/**': ['http', 'jobs'],
   'src/jobs/**': ['http', 'schema'],
   'src/swarm/**': ['http', 'schema', 'jobs', 'billing', 'domain'],
+  'src/storage/**': ['http', 'schema', 'jobs', 'billing', 'domain'],
   'src/killbill/**': ['http', 'schema', 'jobs', 'billing', 'domain'],
   'src/s3/**': ['http', 'schema', 'jobs', 'billing', 'domain'],
   'src/db/**': ['http', 'schema', 'jobs', 'billing', 'domain', 'swarm'],

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench: timings on the real services, each reported beside a baseline measured in the same run.
 # Allocation and tracking first (allocation.bench.ts), then provisioning (provisioning.bench.ts [runs]), backups, and
-# backups to and from the local radosgw (offsite.bench.ts: BACKUP_S3_* in .local/env).
+# CephFS's snapshots and usage counts (storage.bench.ts), backups to and from the local radosgw (offsite.bench.ts).
 # Honours SKIP_IMAGE_BUILD (through isolated.sh); run it under `flock /tmp/orchestrator-pools.lock`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -10,4 +10,5 @@ cd "$root"
 node --import tsx bench/allocation.bench.ts
 node --import tsx bench/provisioning.bench.ts "$@"
 node --import tsx bench/backup.bench.ts "$@"
+node --import tsx bench/storage.bench.ts
 exec node --import tsx bench/offsite.bench.ts "$@"

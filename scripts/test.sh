@@ -24,10 +24,13 @@ export TEST_SLOTS=$concurrency
 export TEST_SLOT_DATABASE_PREFIX=orchestrator_test_$checkout
 export TEST_SLOT_REDIS_BASE=$((32 + (16#$checkout % 4) * 8))
 export TEST_SLOTS_DIR=$root/.local/test-slots
-export CEPHFS_ROOT=$root/.local/test-cephfs
+# Each slot's storage root is this one with -<slot> appended, on CephFS through both mounts (test/support/isolation.ts).
+mapfile -t roots < <(storage_roots "test/$checkout")
+export CEPHFS_ROOT=${roots[0]} CEPHFS_TENANT_ROOT=${roots[1]}
 export LOG_LEVEL=${LOG_LEVEL:-info}
-rm -rf "$TEST_SLOTS_DIR" "$CEPHFS_ROOT"-*
-mkdir -p "$TEST_SLOTS_DIR"
+rm -rf "$TEST_SLOTS_DIR"
+for slot_root in "$CEPHFS_ROOT"-*; do [ -e "$slot_root" ] && remove_storage_root "$slot_root"; done
+mkdir -p "$TEST_SLOTS_DIR" "$(dirname "$CEPHFS_ROOT")"
 for ((slot = 0; slot < concurrency; slot++)); do
   runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres \
     -c "drop database if exists ${TEST_SLOT_DATABASE_PREFIX}_$slot with (force)" \
@@ -61,7 +64,7 @@ slowest=(
   test/hostile-documents.test.ts
   test/allocation-concurrency.test.ts
 )
-last=(test/faults.test.ts)
+last=(test/storage-faults.test.ts test/faults.test.ts)
 mapfile -t rest < <(find test -name '*.test.ts' | LC_ALL=C sort | grep -vxF -f <(printf '%s\n' "${slowest[@]}" "${last[@]}"))
 suites=("${slowest[@]}" "${rest[@]}" "${last[@]}")
 (($# == 0)) || suites=("$@")

@@ -20,6 +20,7 @@ import { billingRetryJob } from './jobs/billing-retry.js';
 import { backupRetentionJob, backupScheduleJob, backupTrackingJob } from './jobs/backups.js';
 import { poolHealthJob } from './jobs/pool-health.js';
 import { purgeJob } from './jobs/purge.js';
+import { storageMountsJob, storageUsageJob } from './jobs/storage.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { instanceTrackingJob } from './jobs/instance-tracking.js';
 import { createContainerExits, wakeTrackingOnDockerEvents } from './jobs/docker-wakeups.js';
@@ -27,6 +28,7 @@ import { startLeadership, type Leadership } from './jobs/leadership.js';
 import { startScheduler, type Job, type Scheduler } from './jobs/scheduler.js';
 import type { Logger } from './logger.js';
 import { createMetrics, registerStateGauges } from './observability/metrics.js';
+import { createStorage } from './storage/storage.js';
 
 export interface Daemon {
   deps: Deps;
@@ -72,8 +74,36 @@ export function connectDeps(config: Config, log: Logger): Deps {
       log,
     }),
     containerExits: createContainerExits(),
+    storage: createStorage(config),
     offsite: createOffsiteStore(config.offsite),
   };
+}
+
+/**
+ * Checks storage every STORAGE_CHECK_SECONDS on every replica (each one's /readyz and calls depend on it), and says
+ * when it goes and comes back. Returns the stop.
+ */
+async function watchStorage(deps: Deps): Promise<() => void> {
+  const { storage, log, metrics } = deps;
+  if (storage.mode === 'plain') {
+    log.warn(
+      { event: 'storage.plain', root: storage.root },
+      "CEPHFS_MODE=plain: tenants' files are in a plain directory, without quotas, usage or snapshots",
+    );
+  }
+  let last = '';
+  const check = async () => {
+    const { status } = await storage.check();
+    metrics.storageUp.set(status === 'ok' ? 1 : 0);
+    if (status === last) return;
+    if (status === 'ok') log.info({ event: 'storage.available', root: storage.root, mode: storage.mode }, 'storage answers');
+    else log.warn({ event: 'storage.unavailable', root: storage.root, reason: status }, 'storage is unavailable');
+    last = status;
+  };
+  await check();
+  const timer = setInterval(() => void check(), deps.config.storage.checkSeconds * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 const schedulerJobs = (deps: Deps, uploads: OffsiteUploads): Job[] => [
@@ -86,6 +116,8 @@ const schedulerJobs = (deps: Deps, uploads: OffsiteUploads): Job[] => [
   backupTrackingJob(deps.config.backups.trackingCron, uploads),
   backupScheduleJob(deps.config.backups.cron),
   backupRetentionJob(deps.config.backups.retentionCron),
+  storageUsageJob(deps.config.storage.usageCron),
+  storageMountsJob(deps.config.storage.checkSeconds),
 ];
 
 /**
@@ -110,6 +142,7 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
   const applied = await migrateToLatest(deps.db);
   if (applied.length > 0) deps.log.info({ event: 'migrations.applied', migrations: applied }, 'migrations applied');
   await redisConnected(deps.redis, 2000);
+  const stopWatchingStorage = await watchStorage(deps);
   const resealed = await checkMasterKey(deps.db, deps.config.masterKey, deps.config.masterKeyPrevious);
   if (resealed.length > 0) deps.log.info({ event: 'master_key.rotated', pools: resealed }, 'pool passwords re-encrypted under MASTER_KEY');
   await announceOffsite(deps);
@@ -159,6 +192,7 @@ export async function startDaemon(deps: Deps): Promise<Daemon> {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await leadership.stop();
+      stopWatchingStorage();
       await backgroundBillingWork(deps);
       server.closeAllConnections();
       await closed;

@@ -9,6 +9,7 @@ import type { EventBus } from './events/event-bus.js';
 import type { ContainerExits } from './jobs/docker-wakeups.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
+import type { Storage } from './storage/storage.js';
 
 /** The handles every domain function receives; tests build their own. */
 export interface Deps {
@@ -25,4 +26,6 @@ export interface Deps {
   containerExits: ContainerExits;
   /** Where backups also go, encrypted; null: no destination configured, backups stay local only. */
   offsite: OffsiteStore | null;
+  /** The tenants' files (CephFS, or a plain directory) and whether they can be reached. */
+  storage: Storage;
 }

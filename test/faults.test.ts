@@ -11,13 +11,10 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../src/config/config.js';
-import { migrateToLatest } from '../src/db/migrate.js';
-import { closeDeps, connectDeps } from '../src/daemon.js';
+import { closeDeps } from '../src/daemon.js';
 import type { Deps } from '../src/deps.js';
-import { createLogger } from '../src/logger.js';
 import { projectRoot } from '../src/project-root.js';
-import { startDaemonProcess, type DaemonProcess } from './support/daemon-process.js';
+import { assertStillUp, daemonHttp, localDeps, startDaemonProcess, type DaemonProcess } from './support/daemon-process.js';
 import { holdExclusive } from './support/isolation.js';
 import { CREATE_INSTANCE, instanceInput, localPool, REGISTER_POOL, resetState, runLabels, scrapeMetrics } from './support/harness.js';
 
@@ -81,21 +78,7 @@ const timed = async <T>(work: () => Promise<T>): Promise<Timed<T>> => {
 describe('dependencies fail, the daemon stays', () => {
   let daemon: DaemonProcess;
   let local: Deps;
-  const admin = `Bearer ${process.env.ADMIN_TOKEN}`;
-
-  const gql = async (query: string, variables?: Record<string, unknown>) => {
-    const response = await fetch(`${daemon.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: admin },
-      body: JSON.stringify({ query, variables }),
-      signal: AbortSignal.timeout(60_000),
-    });
-    return (await response.json()) as { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
-  };
-  const readyz = async () => {
-    const response = await fetch(`${daemon.url}/readyz`, { signal: AbortSignal.timeout(10_000) });
-    return { status: response.status, body: (await response.json()) as Record<string, string> };
-  };
+  const { gql, readyz } = daemonHttp(() => daemon);
   /** Polls /readyz from the moment the service is back; the time until it says ready. */
   const recovery = async () =>
     timed(async () => {
@@ -105,23 +88,11 @@ describe('dependencies fail, the daemon stays', () => {
       }
       throw new Error('not ready a minute after the service came back');
     });
-  const assertStillUp = async () => {
-    const errors = daemon.lines
-      .filter((line) => line.level >= 50)
-      .map((line) => `${line.event}: ${line.err?.message ?? line.msg ?? line.args?.join(' ')}`);
-    if (errors.length > 0) console.log(`daemon error lines so far: ${[...new Set(errors)].join(' | ')}`);
-    assert.ok(!daemon.exited(), 'the daemon process is still running');
-    assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200);
-    const unhandled = daemon.lines.filter((line) => line.event === 'process.unhandled_rejection');
-    assert.deepEqual(unhandled, [], 'no promise was left unhandled');
-  };
+  const stillUp = () => assertStillUp(daemon);
   const metricsAnswer = async () => (await scrapeMetrics(daemon.url, AbortSignal.timeout(10_000))).status;
 
   before(async () => {
-    local = connectDeps(loadConfig({ ...process.env, DOCKER_LABELS: dockerLabels }), createLogger('silent'));
-    // The daemon would make the tables of a fresh slot database at start; the reset comes before it.
-    await migrateToLatest(local.db);
-    await resetState(local);
+    local = await localDeps(dockerLabels);
     daemon = await startDaemonProcess({
       DOCKER_LABELS: dockerLabels,
       DOCKER_TIMEOUT_MS: String(DOCKER_TIMEOUT_MS),
@@ -164,7 +135,7 @@ describe('dependencies fail, the daemon stays', () => {
       const pool = await local.db.selectFrom('db_servers').select('current_instances').executeTakeFirstOrThrow();
       assert.equal(pool.current_instances, 0, 'the slot was not taken');
       assert.equal(await metricsAnswer(), 200);
-      await assertStillUp();
+      await stillUp();
     } finally {
       restart = await timed(async () => redisStart());
       recovered = await recovery();
@@ -173,7 +144,7 @@ describe('dependencies fail, the daemon stays', () => {
     const retried = await timed(() => gql(CREATE_INSTANCE, { input }));
     assert.equal(retried.value.errors, undefined, JSON.stringify(retried.value.errors));
     assert.equal(retried.value.data.createInstance.status, 'ALLOCATED');
-    await assertStillUp();
+    await stillUp();
   });
 
   it('the control PostgreSQL restarts: calls fail fast, /metrics answers, leadership and service come back by themselves', async () => {
@@ -195,7 +166,7 @@ describe('dependencies fail, the daemon stays', () => {
       console.log(
         `postgres down: readyz ${JSON.stringify(ready.body)}; a query failed in ${failed.ms} ms; /metrics answered 200 in ${metrics.ms} ms`,
       );
-      await assertStillUp();
+      await stillUp();
       assert.ok(daemon.lines.filter((line) => line.event === 'leader.lost').length > lostBefore, 'the leader saw its connection go');
     } finally {
       restart = await timed(async () => postgresStart());
@@ -219,7 +190,7 @@ describe('dependencies fail, the daemon stays', () => {
     console.log(
       `postgres back (pg_ctlcluster start took ${restart.ms} ms): ready after ${recovered.ms} ms, first query served ${served.ms} ms later, leader again after ${leading.ms} ms more`,
     );
-    await assertStillUp();
+    await stillUp();
   });
 
   it('dockerd freezes: Docker calls time out with SERVICE_UNAVAILABLE, other calls answer, nothing half-made, then it all resumes', async () => {
@@ -272,7 +243,7 @@ describe('dependencies fail, the daemon stays', () => {
       console.log(
         `dockerd frozen: provisionInstance failed in ${failed.ms} ms (DOCKER_TIMEOUT_MS=${DOCKER_TIMEOUT_MS}); a read answered in ${read.ms} ms, the webhook in ${webhook.ms} ms; readyz ${JSON.stringify(ready.value.body)} in ${ready.ms} ms`,
       );
-      await assertStillUp();
+      await stillUp();
     } finally {
       sh('kill', ['-CONT', pid]);
       recovered = await recovery();
@@ -281,7 +252,7 @@ describe('dependencies fail, the daemon stays', () => {
     const provisioned = await timed(() => gql(provision));
     assert.equal(provisioned.value.errors, undefined, JSON.stringify(provisioned.value.errors));
     assert.equal(provisioned.value.data.provisionInstance.status, 'PROVISIONING');
-    await assertStillUp();
+    await stillUp();
   });
 
   it('a pool server goes away: the instance waits naming it, and is allocated there once it is back', async () => {
@@ -306,7 +277,7 @@ describe('dependencies fail, the daemon stays', () => {
       assert.equal(allocated.value.errors, undefined, JSON.stringify(allocated.value.errors));
       assert.equal(allocated.value.data.allocateDatabase.dbServerId, registered.data.registerPool.id);
       console.log(`pool server back: allocated there in ${allocated.ms} ms`);
-      await assertStillUp();
+      await stillUp();
     } finally {
       await relay.down();
     }

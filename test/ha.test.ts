@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { storageModeNote } from '../src/storage/storage.js';
 import { eventually, registerLocalPool, resetState, scrapeMetrics, startTestDaemon, type TestDaemon } from './support/harness.js';
 import { PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 
@@ -49,7 +50,9 @@ describe('two replicas: one leader, takeover, signals', () => {
       postgres: 'ok',
       redis: 'ok',
       docker: 'ok',
+      storage: 'ok',
       offsite: 'not configured: backups stay local only',
+      storageMode: storageModeNote(process.env.CEPHFS_MODE === 'plain' ? 'plain' : 'ceph'),
     });
 
     const metrics = await (await scrapeMetrics(second.url)).text();

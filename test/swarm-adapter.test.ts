@@ -7,10 +7,11 @@ import { after, describe, it } from 'node:test';
 import Docker from 'dockerode';
 import { eventually } from './support/eventually.js';
 import { odooServiceName } from '../src/domain/names.js';
-import { ensureDataDir } from '../src/swarm/data-dir.js';
+import { ensureDirUnder } from '../src/storage/dirs.js';
+import { instanceDataDir } from '../src/storage/layout.js';
 import type { SwarmSecret } from '../src/swarm/docker-types.js';
 import { labelFilters, labelKeys, managedLabels, testRunLabels } from '../src/swarm/labels.js';
-import { instanceDataDir, odooServiceSpec } from '../src/swarm/odoo-service.js';
+import { odooServiceSpec } from '../src/swarm/odoo-service.js';
 import {
   createService,
   ensureSecret,
@@ -81,7 +82,7 @@ describe('swarm adapter against the local Docker daemon', () => {
     const instanceId = randomUUID();
     const serviceName = odooServiceName({ id: instanceId, subdomain: testRun });
     dataRoot = await mkdtemp(join(tmpdir(), 'swarm-adapter-'));
-    await ensureDataDir(instanceDataDir(dataRoot, instanceId), 101, 101);
+    await ensureDirUnder(dataRoot, instanceDataDir(dataRoot, instanceId), 101, 101);
     assert.equal((await stat(instanceDataDir(dataRoot, instanceId))).uid, 101);
 
     const secret = await ensureSecret(docker, `${testRun}-db-password`, 'not-a-real-password', secretLabels);

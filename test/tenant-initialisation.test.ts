@@ -4,10 +4,10 @@ import { after, before, describe, it } from 'node:test';
 import { generatePassword } from '../src/crypto/passwords.js';
 import { credentialsKey, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { dropTenantDatabase } from '../src/domain/pool-server.js';
-import { ensureDataDir } from '../src/swarm/data-dir.js';
+import { ensureDirUnder } from '../src/storage/dirs.js';
 import { odooConfigFile, odooProductionSettings } from '../src/swarm/odoo-config.js';
 import { odooInitJobSpec } from '../src/swarm/odoo-init-job.js';
-import { instanceDataDir } from '../src/swarm/odoo-service.js';
+import { instanceDataDir } from '../src/storage/layout.js';
 import { createService, ensureSecret, removeJob } from '../src/swarm/swarm.js';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters, labelKeys } from '../src/swarm/labels.js';
@@ -296,7 +296,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
         settings: odooProductionSettings({ cpuLimit: 0.5, memoryLimitMb: 512 }),
       });
       const secret = await ensureSecret(daemon.deps.docker, `${testRun}-scratch-config`, config, runLabels);
-      await ensureDataDir(instanceDataDir(daemon.deps.config.cephfsRoot, scratchId), 101, 101);
+      await ensureDirUnder(daemon.deps.storage.root, instanceDataDir(daemon.deps.storage.root, scratchId), 101, 101);
       const serviceName = `odoo-scratch-${testRun}`;
       const jobId = await createService(
         daemon.deps.docker,
@@ -305,7 +305,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
           serviceName,
           image: daemon.deps.config.odooImage,
           network: daemon.deps.config.swarmNetwork,
-          cephfsRoot: daemon.deps.config.cephfsRoot,
+          cephfsRoot: daemon.deps.storage.tenantRoot,
           configSecret: secret,
           restartMaxAttempts: 1,
           restartDelaySeconds: daemon.deps.config.odooRestartDelaySeconds,

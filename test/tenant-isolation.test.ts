@@ -13,7 +13,7 @@ import { readCredentials } from '../src/domain/credentials.js';
 import { repairTenantLogin, storedLogin } from '../src/domain/tenant-login.js';
 import { backupDir, instanceBackupsDir } from '../src/swarm/backup-job.js';
 import { odooProductionSettings } from '../src/swarm/odoo-config.js';
-import { instanceDataDir } from '../src/swarm/odoo-service.js';
+import { instanceDataDir } from '../src/storage/layout.js';
 import { liveTasks } from '../src/swarm/swarm.js';
 import {
   CREATE_INSTANCE,

@@ -3,6 +3,7 @@
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bash "$root/scripts/env/npm-deps.sh"
 bash "$root/scripts/env/up.sh"
+. "$root/scripts/env/lib.sh"
 set -a
 . "$root/.local/env"
 set +a
@@ -10,6 +11,8 @@ runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres \
   -c "drop database if exists $1 with (force)" -c "create database $1 owner orchestrator"
 export DATABASE_URL=${DATABASE_URL%/orchestrator}/$1
 export REDIS_URL=redis://127.0.0.1:6379/$2
-export CEPHFS_ROOT=$root/.local/$1-cephfs
+mapfile -t roots < <(storage_roots "bench/$(printf '%s' "$root" | sha256sum | cut -c1-6)-$1")
+export CEPHFS_ROOT=${roots[0]} CEPHFS_TENANT_ROOT=${roots[1]}
 export LOG_LEVEL=${LOG_LEVEL:-info}
+remove_storage_root "$CEPHFS_ROOT"
 mkdir -p "$CEPHFS_ROOT"

@@ -8,6 +8,7 @@ import { customerAuthSection } from './customer-auth.js';
 import { offsiteSecretNames, offsiteSection } from './offsite.js';
 import { planSection } from './plans.js';
 import { poolSection } from './pools.js';
+import { storageSection } from './storage.js';
 import { tenantSection } from './tenants.js';
 
 export type { BackupConfig } from './backups.js';
@@ -17,6 +18,7 @@ export type { OffsiteConfig, OffsiteDestination } from './offsite.js';
 /** One schema per concern; each reads its own variables and gives its part of the Config. */
 const sections = [
   coreSection,
+  storageSection,
   tenantSection,
   poolSection,
   customerAuthSection,

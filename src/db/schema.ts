@@ -86,6 +86,8 @@ export interface InstancesTable {
   db_port: Generated<number | null>;
   /** The catalog plan its limits came from (admins may override the limits of one instance). */
   plan: string | null;
+  /** Its plan's storage limit (filestore and database), the CephFS quota of its data dir; null: none. */
+  storage_limit_bytes: ColumnType<string | null, number | string | null | undefined, number | string | null>;
   /** Set while a cancelled subscription's grace period runs: the purge job terminates the instance then. */
   purge_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** When the one-shot init job had initialised the database; null until then. */
@@ -147,9 +149,22 @@ export interface PlansTable {
   name: string;
   cpu_limit: ColumnType<number, number, number>;
   memory_limit_mb: number;
+  /** What an instance on it may store (filestore and database); null: no limit. */
+  storage_limit_bytes: ColumnType<string | null, number | string | null | undefined, number | string | null>;
   description: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
+}
+
+/** What the leader last measured of an instance's storage; null where it could not be measured. */
+export interface InstanceUsageTable {
+  instance_id: string;
+  filestore_bytes: ColumnType<string | null, number | null, number | null>;
+  database_bytes: ColumnType<string | null, number | null, number | null>;
+  backup_bytes: ColumnType<string | null, number | null, number | null>;
+  measured_at: Timestamp;
+  /** Since when its filestore and database together exceed its storage limit; null while within it. */
+  over_limit_since: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
 export const backupKinds = ['MANUAL', 'SCHEDULED', 'FINAL'] as const;
@@ -244,6 +259,7 @@ export interface Database {
   pool_name_counter: PoolNameCounterTable;
   billing_events: BillingEventsTable;
   instance_events: InstanceEventsTable;
+  instance_usage: InstanceUsageTable;
 }
 
 export type PoolRow = Selectable<DbServersTable>;
@@ -254,5 +270,6 @@ export type InstanceUpdate = Updateable<InstancesTable>;
 export type InstanceEventRow = Selectable<InstanceEventsTable>;
 export type BillingEventRow = Selectable<BillingEventsTable>;
 export type PlanRow = Selectable<PlansTable>;
+export type InstanceUsageRow = Selectable<InstanceUsageTable>;
 export type BackupRow = Selectable<BackupsTable>;
 export type RestoreRow = Selectable<RestoresTable>;

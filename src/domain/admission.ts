@@ -10,7 +10,7 @@ import { poolAccessJsonSql, slotBumpSql, slotPoolSql, type PoolAccess } from './
 import { RESERVATION_LEASE_MS, type Reservation } from './slot-reservation.js';
 
 /** What an instance takes from its plan, unless an admin sets it. */
-type PlanLimit = 'plan' | 'cpu_limit' | 'memory_limit_mb';
+type PlanLimit = 'plan' | 'cpu_limit' | 'memory_limit_mb' | 'storage_limit_bytes';
 
 /** The plan asked for (a subscription's planName; resolved as resolvePlan does) and what an admin set instead. */
 export interface PlanRequest {
@@ -72,6 +72,7 @@ export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, pl
             plan: db.selectFrom('plan').select('name'),
             cpu_limit: plan.cpuLimit ?? db.selectFrom('plan').select('cpu_limit'),
             memory_limit_mb: plan.memoryLimitMb ?? db.selectFrom('plan').select('memory_limit_mb'),
+            storage_limit_bytes: db.selectFrom('plan').select('storage_limit_bytes'),
             // From admit_instance: the row cannot be written before the customer's check has run.
             customer_id: db.selectFrom('admitted').select('customer_id'),
             db_server_id: db.selectFrom('bumped').select('id'),

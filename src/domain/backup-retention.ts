@@ -85,6 +85,7 @@ export function expiredBackups(backups: RetainedBackup[], policy: RetentionPolic
  * (a backup an unfinished restore reads or saves into is kept; see pruneBackup).
  */
 export async function applyRetention(deps: Deps, now = new Date()): Promise<number> {
+  deps.storage.assertAvailable();
   const instances = await deps.db
     .selectFrom('instances')
     .select(['id', 'status', 'status_changed_at'])

@@ -6,12 +6,14 @@ import type { BackupKind, BackupRow, InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { backupDir, backupJobSpec, instanceBackupsDir, MANIFEST_FILE, needsOverlay } from '../swarm/backup-job.js';
-import { ensureDataDir } from '../swarm/data-dir.js';
-import { instanceDataDir } from '../swarm/odoo-service.js';
 import { assertStorageHeadroom, limitCustomer } from './backup-limits.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
 import { recordEvent, type Trigger } from './instance-events.js';
+import { removeSnapshot } from '../storage/cephfs.js';
+import { ensureDirUnder } from '../storage/dirs.js';
+import { backupSnapshotName, instanceDataDir } from '../storage/layout.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
+import { prepareDataDir } from './tenant-storage.js';
 
 /** What a backup's manifest.json says about it (besides the fields Odoo's own manifest has). */
 export interface BackupManifest {
@@ -49,7 +51,11 @@ export const listBackups = (deps: Pick<Deps, 'db'>, instanceId: string): Promise
   deps.db.selectFrom('backups').selectAll().where('instance_id', '=', instanceId).orderBy('created_at').orderBy('id').execute();
 
 /** The backup's manifest; the job wrote it as the tenant's uid, so a link in its place is not followed. */
-export async function readManifest(deps: Pick<Deps, 'config'>, backup: Pick<BackupRow, 'id' | 'instance_id'>): Promise<BackupManifest> {
+export async function readManifest(
+  deps: Pick<Deps, 'config' | 'storage'>,
+  backup: Pick<BackupRow, 'id' | 'instance_id'>,
+): Promise<BackupManifest> {
+  deps.storage.assertAvailable();
   const file = await open(
     `${backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id)}/${MANIFEST_FILE}`,
     constants.O_RDONLY | constants.O_NOFOLLOW,
@@ -77,6 +83,7 @@ export async function backupInstance(deps: Deps, instanceId: string, trigger: Tr
     await limitCustomerBackups(deps, instanceId);
     await limitCustomer(deps, trigger.actor, instanceId, 'backup');
   }
+  deps.storage.assertAvailable();
   if (kind === 'MANUAL') await assertStorageHeadroom(deps, instanceId);
 
   const active = await activeBackup(deps, instanceId);
@@ -139,6 +146,8 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
   // A scheduled backup that waited while its instance was terminated (or is being restored) has nothing to back up.
   if (backup.kind !== 'FINAL' && !backupable.has(instance.status))
     return finishBackup(deps, backup, { status: 'FAILED', error: `the instance is ${instance.status}` });
+  // Storage away: it waits (PENDING) for the next tick rather than failing.
+  if (deps.storage.health().status !== 'ok') return backup;
   if (backup.kind === 'SCHEDULED') {
     const full = await assertStorageHeadroom(deps, instance.id).then(
       () => null,
@@ -151,8 +160,15 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
     const [pool] = await Promise.all([
       poolReach(deps, instance, name),
       // The job runs as the tenant's uid: the instance's backups directory is its to write (and no other tenant's).
-      ensureDataDir(instanceBackupsDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid, 0o700),
-      ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
+      prepareDataDir(deps, instance).then(() =>
+        ensureDirUnder(
+          deps.storage.root,
+          instanceBackupsDir(deps.storage.root, instance.id),
+          deps.config.odooUid,
+          deps.config.odooUid,
+          0o700,
+        ),
+      ),
     ]);
     const serviceId = await startJob(
       deps,
@@ -166,6 +182,7 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
         uid: deps.config.odooUid,
         extraLabels: deps.config.dockerLabels,
         odooVersion: instance.odoo_version,
+        snapshot: deps.storage.mode === 'ceph' ? backupSnapshotName(backup.id) : null,
         db: { name: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) },
         pool,
       }),
@@ -228,6 +245,10 @@ async function finishBackup(deps: Deps, backup: BackupRow, ending: Ending): Prom
     .returningAll()
     .executeTakeFirst();
   await removeJobAndSecret(deps, backupJobName(backup.id));
+  // The job removes its snapshot once the archive is written; one that failed before may have left it.
+  await removeSnapshot(instanceDataDir(deps.storage.root, backup.instance_id), backupSnapshotName(backup.id)).catch((error: Error) =>
+    deps.log.warn({ event: 'backup.snapshot_left', backupId: backup.id, reason: error.message }, 'backup snapshot not removed'),
+  );
   if (!finished) return getBackup(deps, backup.id);
   if (ending.status === 'FAILED') {
     await rm(`${instanceBackupsDir(deps.config.cephfsRoot, backup.instance_id)}/.partial-${backup.id}`, { recursive: true, force: true });

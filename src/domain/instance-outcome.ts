@@ -6,9 +6,18 @@ import { judgeRollout, judgeServing, judgeStop, tasksSince } from './rollout.js'
 
 export type Outcome = { to: InstanceStatus; error: string | null; taskId?: string | null } | null;
 
-/** Pure: where the tasks say an instance in flight has arrived, or null while it is still on its way. */
-export function outcomeFor(deps: Pick<Deps, 'config'>, instance: InstanceRow, tasks: SwarmTask[], now: Date): Outcome {
-  if (servingStatuses.includes(instance.status)) return servingOutcome(instance, tasks, now);
+/**
+ * Pure: where the tasks say an instance in flight has arrived, or null while it is still on its way. `staleMount`: why
+ * its running container cannot reach its files (a dead CephFS mount), if it cannot.
+ */
+export function outcomeFor(
+  deps: Pick<Deps, 'config'>,
+  instance: InstanceRow,
+  tasks: SwarmTask[],
+  now: Date,
+  staleMount: string | null = null,
+): Outcome {
+  if (servingStatuses.includes(instance.status)) return servingOutcome(instance, tasks, now, staleMount);
   const deadline = new Date(instance.status_changed_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
   if (instance.status === 'STOPPING') {
     const verdict = judgeStop(tasks, deadline, now);
@@ -21,11 +30,15 @@ export function outcomeFor(deps: Pick<Deps, 'config'>, instance: InstanceRow, ta
   return verdict.kind === 'running' ? { to: 'RUNNING', error: null } : { to: 'FAILED', error: verdict.reason, taskId: verdict.taskId };
 }
 
-/** Pure: a serving instance reads DEGRADED while its task does not run, RUNNING again when it does, FAILED when Swarm gives up. */
-function servingOutcome(instance: InstanceRow, tasks: SwarmTask[], now: Date): Outcome {
+/**
+ * Pure: a serving instance reads DEGRADED while its task does not run, or runs on a dead mount; RUNNING again when it
+ * runs on its files; FAILED when Swarm gives up.
+ */
+function servingOutcome(instance: InstanceRow, tasks: SwarmTask[], now: Date, staleMount: string | null): Outcome {
   // Only the long-running service's tasks say anything; a row that names none has nothing to judge.
   if (!instance.service_id) return null;
   const verdict = judgeServing(tasks, 'Odoo', now);
+  if (verdict.kind === 'running' && staleMount) return instance.status === 'DEGRADED' ? null : { to: 'DEGRADED', error: staleMount };
   if (verdict.kind === 'running') return instance.status === 'RUNNING' ? null : { to: 'RUNNING', error: null };
   if (verdict.kind === 'degraded') return instance.status === 'DEGRADED' ? null : { to: 'DEGRADED', error: verdict.reason };
   return { to: 'FAILED', error: verdict.reason, taskId: verdict.taskId };

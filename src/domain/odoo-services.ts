@@ -19,7 +19,7 @@ function runtimeInput(deps: Pick<Deps, 'config'>, instance: InstanceRow, configS
     serviceName: instance.service_name ?? odooServiceName(instance),
     image: config.odooImage,
     network: config.swarmNetwork,
-    cephfsRoot: config.cephfsRoot,
+    cephfsRoot: config.storage.tenantRoot,
     configSecret,
     restartMaxAttempts: config.odooRestartMaxAttempts,
     restartDelaySeconds: config.odooRestartDelaySeconds,

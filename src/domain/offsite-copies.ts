@@ -12,10 +12,12 @@ import { backupDir, DUMP_FILE, FILESTORE_FILE, instanceBackupsDir, MANIFEST_FILE
 import { readManifest, type BackupManifest } from './backups.js';
 import { objectKey, sealContext, type OffsiteStore } from './offsite-store.js';
 
-type CopyDeps = Pick<Deps, 'config' | 'log' | 'offsite'>;
+type CopyDeps = Pick<Deps, 'config' | 'log' | 'offsite' | 'storage'>;
 
 /** The local copy's manifest when every file it lists is there with the size it gives; null otherwise. */
-export async function intactLocalManifest(deps: Pick<Deps, 'config'>, backup: Pick<BackupRow, 'id' | 'instance_id'>) {
+export async function intactLocalManifest(deps: Pick<Deps, 'config' | 'storage'>, backup: Pick<BackupRow, 'id' | 'instance_id'>) {
+  // Storage away says nothing of the copy: that fails here, rather than reading as a copy to fetch again.
+  deps.storage.assertAvailable();
   const dir = backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id);
   let manifest: BackupManifest;
   try {

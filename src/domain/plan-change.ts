@@ -16,30 +16,41 @@ import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses, servingStatuses } from './instance-status.js';
 import { isUuid, odooSecretName } from './names.js';
 import { lockInstance } from './instance-lock.js';
+import { formatBytes } from './sizes.js';
+import { applyQuota } from './tenant-storage.js';
 
 const restartedByResize: InstanceStatus[] = [...servingStatuses, 'FAILED'];
 
 /**
- * Moves an instance to `plan`: its limits become the plan's, and its service is resized live (a Swarm update of
- * Resources, which replaces the task). A serving instance reads RESTARTING until the resized task runs, then
- * RUNNING (a FAILED one too: the update schedules a task again); a stopped or suspended one keeps its status and
- * starts with the new limits. Safe to repeat.
+ * Moves an instance to `plan`: its limits become the plan's. A new storage limit becomes its data dir's quota at
+ * once; new CPU or memory limits resize its service live (a Swarm update of Resources, which replaces the task). A
+ * serving instance reads RESTARTING until the resized task runs, then RUNNING (a FAILED one too: the update schedules a
+ * task again); a stopped or suspended one keeps its status and starts with the new limits. Safe to repeat.
  */
 export async function changeInstancePlan(deps: Deps, instanceId: string, plan: PlanRow, trigger: Trigger): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   return withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
     if (endedStatuses.includes(instance.status)) return instance;
-    const same = instance.plan === plan.name && instance.cpu_limit === plan.cpu_limit && instance.memory_limit_mb === plan.memory_limit_mb;
-    if (same) return instance;
+    const sameResources = instance.cpu_limit === plan.cpu_limit && instance.memory_limit_mb === plan.memory_limit_mb;
+    const sameStorage = instance.storage_limit_bytes === plan.storage_limit_bytes;
+    if (instance.plan === plan.name && sameResources && sameStorage) return instance;
     // Its first task is being rolled out: resizing now would race it; the event is tried again once it runs.
     if (instance.status === 'PROVISIONING')
       throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: its plan changes once it runs.`);
 
-    const limits = { plan: plan.name, cpu_limit: plan.cpu_limit, memory_limit_mb: plan.memory_limit_mb };
-    const message = `plan ${instance.plan ?? 'none'} -> ${plan.name} (${plan.cpu_limit} CPU, ${plan.memory_limit_mb} MiB)`;
+    const limits = {
+      plan: plan.name,
+      cpu_limit: plan.cpu_limit,
+      memory_limit_mb: plan.memory_limit_mb,
+      storage_limit_bytes: plan.storage_limit_bytes,
+    };
+    const storage = plan.storage_limit_bytes === null ? 'no storage limit' : `${formatBytes(Number(plan.storage_limit_bytes))} of storage`;
+    const message = `plan ${instance.plan ?? 'none'} -> ${plan.name} (${plan.cpu_limit} CPU, ${plan.memory_limit_mb} MiB, ${storage})`;
     let patch: Partial<InstanceRow> = limits;
-    if (instance.service_name) {
+    // Provisioning gives a data dir its quota: one not provisioned yet has none to change.
+    if (!sameStorage && instance.service_name) await applyQuota(deps, { ...instance, ...limits });
+    if (instance.service_name && !sameResources) {
       // Odoo's workers and memory limits come from its config file: a new version of it goes with the new limits.
       const config = await writeConfigVersion(deps, trx, instance, limits, trigger);
       patch = { ...limits, config_version: config.version };
@@ -53,7 +64,7 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
     }
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
     // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
-    if (instance.service_name && restartedByResize.includes(instance.status)) {
+    if (instance.service_name && !sameResources && restartedByResize.includes(instance.status)) {
       return (await moveInstance(deps, trx, instance, 'RESTARTING', trigger, { patch, message }))!;
     }
     const updated = await trx.updateTable('instances').set(patch).where('id', '=', instanceId).returningAll().executeTakeFirstOrThrow();

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { PlanRow } from '../db/schema.js';
 import type { Config } from '../config/config.js';
 import type { Deps } from '../deps.js';
-import { cpuCores, memorySize } from './sizes.js';
+import { cpuCores, memorySize, storageSize } from './sizes.js';
 import { parseInput } from './validation.js';
 
 export const planName = z
@@ -14,19 +14,31 @@ export const planInput = z.object({
   name: planName,
   cpuLimit: cpuCores(0.1, 64),
   memoryLimit: memorySize(256, 256 * 1024),
+  /** Filestore and database together; none: no limit. */
+  storageLimit: storageSize('10M', '1024T').nullish(),
   description: z.string().max(500, 'must be at most 500 characters').nullish(),
 });
 export type PlanInput = z.input<typeof planInput>;
 
 /** What the default plan gives until an admin defines a plan of that name: a fresh install can create tenants. */
-const BUILT_IN = { cpu_limit: 1, memory_limit_mb: 1024, description: 'built-in default (1 CPU, 1G)' };
+const BUILT_IN = {
+  cpu_limit: 1,
+  memory_limit_mb: 1024,
+  storage_limit_bytes: String(10 * 2 ** 30),
+  description: 'built-in default (1 CPU, 1G, 10G of storage)',
+};
 
 const builtInPlan = (name: string): PlanRow => ({ name, ...BUILT_IN, created_at: new Date(0), updated_at: new Date(0) });
 
 /** Creates or replaces a catalog entry; instances already on it keep their limits until their plan changes. */
 export async function upsertPlan(deps: Pick<Deps, 'db'>, raw: PlanInput): Promise<PlanRow> {
   const input = parseInput(planInput, raw);
-  const values = { cpu_limit: input.cpuLimit, memory_limit_mb: input.memoryLimit, description: input.description ?? null };
+  const values = {
+    cpu_limit: input.cpuLimit,
+    memory_limit_mb: input.memoryLimit,
+    storage_limit_bytes: input.storageLimit ?? null,
+    description: input.description ?? null,
+  };
   return deps.db
     .insertInto('plans')
     .values({ name: input.name, ...values })
@@ -42,7 +54,9 @@ export async function listPlans(deps: Pick<Deps, 'db' | 'config'>): Promise<Plan
   return rows.some((row) => row.name === defaultName) ? rows : [builtInPlan(defaultName), ...rows];
 }
 
-const planColumns = sql.join(['name', 'cpu_limit', 'memory_limit_mb', 'description', 'created_at', 'updated_at'].map((c) => sql.ref(c)));
+const planColumns = sql.join(
+  ['name', 'cpu_limit', 'memory_limit_mb', 'storage_limit_bytes', 'description', 'created_at', 'updated_at'].map((c) => sql.ref(c)),
+);
 
 /**
  * The plan named (by a Kill Bill subscription's planName), or DEFAULT_PLAN when there is none or it is not in the
@@ -55,8 +69,8 @@ export function chosenPlanSql(config: Pick<Config, 'plans'>, name: string | null
   return sql<PlanRow>`select ${planColumns} from (
       select ${planColumns}, 0 as rank from plans where name = ${name || defaultName}
       union all select ${planColumns}, 1 from plans where name = ${defaultName}
-      union all select ${builtIn.name}, ${builtIn.cpu_limit}, ${builtIn.memory_limit_mb}, ${builtIn.description},
-        ${builtIn.created_at}, ${builtIn.updated_at}, 2
+      union all select ${builtIn.name}, ${builtIn.cpu_limit}, ${builtIn.memory_limit_mb}, ${builtIn.storage_limit_bytes}::bigint,
+        ${builtIn.description}, ${builtIn.created_at}, ${builtIn.updated_at}, 2
     ) as candidates order by rank limit 1`;
 }
 

@@ -61,7 +61,10 @@ export async function decommissionPool(deps: Deps, id: string, deleteData = fals
     }
     if (pool.server_type === 'provisioned') {
       await removePoolService(deps, pool);
-      if (deleteData) await rm(poolDataDir(deps.config.cephfsRoot, pool.name), { recursive: true, force: true, maxRetries: 5 });
+      if (deleteData) {
+        deps.storage.assertAvailable();
+        await rm(poolDataDir(deps.config.cephfsRoot, pool.name), { recursive: true, force: true, maxRetries: 5 });
+      }
     }
     const decommissioned = await decommission(trx, pool);
     deps.log.info({ event: 'pool.decommissioned', poolId: id, pool: pool.name, deleteData }, 'pool decommissioned');

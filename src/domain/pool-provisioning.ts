@@ -6,7 +6,7 @@ import { sealSecret } from '../crypto/secret-box.js';
 import type { Database, PoolProvisionReason, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
-import { ensureDataDir } from '../swarm/data-dir.js';
+import { ensureDirUnder } from '../storage/dirs.js';
 import { poolLabels } from '../swarm/labels.js';
 import { POOL_STOP_GRACE_SECONDS, poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
 import { withReservationPolicy } from '../swarm/reservations.js';
@@ -139,7 +139,13 @@ export async function startPoolService(deps: Deps, pool: PoolRow): Promise<PoolR
       poolAdminAccess(pool, deps.config.masterKey).adminPassword,
       labels,
     );
-    await ensureDataDir(poolDataDir(deps.config.cephfsRoot, pool.name), deps.config.pools.postgresUid, deps.config.pools.postgresUid);
+    deps.storage.assertAvailable();
+    await ensureDirUnder(
+      deps.storage.root,
+      poolDataDir(deps.storage.root, pool.name),
+      deps.config.pools.postgresUid,
+      deps.config.pools.postgresUid,
+    );
     const serviceId = await createService(
       deps.docker,
       withReservationPolicy(
@@ -154,7 +160,7 @@ export async function startPoolService(deps: Deps, pool: PoolRow): Promise<PoolR
           serviceName: pool.name,
           image: deps.config.postgresPoolImage,
           network: deps.config.swarmNetwork,
-          cephfsRoot: deps.config.cephfsRoot,
+          cephfsRoot: deps.storage.tenantRoot,
           adminUser: pool.admin_user,
           secret,
           publishedPort: pool.published_port,

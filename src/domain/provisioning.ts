@@ -1,11 +1,9 @@
 import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
-import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceLabels } from '../swarm/labels.js';
 import { odooConfigFile, odooProductionSettings } from '../swarm/odoo-config.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
-import { instanceDataDir } from '../swarm/odoo-service.js';
 import { ensureSecret, findSecretByName, removeJob, removeService } from '../swarm/swarm.js';
 import { deleteCredentials, readCredentials, type DbCredentials } from './credentials.js';
 import { reissueCredentials } from './credentials-reissue.js';
@@ -16,6 +14,7 @@ import { withTransaction } from '../db/transaction.js';
 import { createInitJob, createServer, type SecretRef } from './odoo-services.js';
 import { lockInstance } from './instance-lock.js';
 import { provisionAfterLoad } from './restores.js';
+import { prepareDataDir } from './tenant-storage.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
 const alreadyProvisioned: InstanceStatus[] = [
@@ -64,7 +63,7 @@ export async function provisionInstance(
       await removeService(deps.docker, serviceName);
       await removeJob(deps.docker, initJobName(serviceName));
     }
-    await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
+    await prepareDataDir(deps, instance);
     const started = instance.initialized_at
       ? { service_id: await createServer(deps, named, secret), init_job_id: null, message: `service ${serviceName} created` }
       : {

@@ -1,6 +1,6 @@
 import { lstat, rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
-import { assertOwnDirectory, ensureDataDir, tenantSubdir } from '../swarm/data-dir.js';
+import { assertOwnDirectory, tenantSubdir } from '../storage/dirs.js';
 import type { AdminClient } from './pool-server.js';
 
 /** The names a restore loads beside the tenant's own, then swaps with them; short suffixes from the restore's id. */
@@ -93,8 +93,6 @@ async function dropDatabase(client: AdminClient, name: string, names: SwapNames)
 export async function createLoadTarget(client: AdminClient, names: SwapNames, odooUid: number): Promise<void> {
   const loaded = client.escapeIdentifier(names.loaded);
   const role = client.escapeIdentifier(names.role);
-  // A new instance loading its first data may have no data directory yet (the daemon makes it, the tenant's to own).
-  await ensureDataDir(names.dataDir, odooUid, odooUid);
   await tenantSubdir(names.dataDir, FILESTORE, odooUid);
   await rm(posix.join(names.filestoreRoot, names.filestoreLoaded), { recursive: true, force: true });
   await dropDatabase(client, names.loaded, names);

@@ -3,8 +3,7 @@ import type { BackupRow, Database, InstanceRow, InstanceStatus, RestoreRow } fro
 import type { Deps } from '../deps.js';
 import { DomainError, notFound, validationFailed } from '../errors.js';
 import { DUMP_FILE, FILESTORE_FILE, needsOverlay, restoreJobSpec } from '../swarm/backup-job.js';
-import { ensureDataDir } from '../swarm/data-dir.js';
-import { instanceDataDir } from '../swarm/odoo-service.js';
+import { instanceDataDir } from '../storage/layout.js';
 import { liveTasks, scaleService } from '../swarm/swarm.js';
 import { finalBackupSince, isCompletedFinal } from './backup-final.js';
 import { assertStorageHeadroom, limitCustomer } from './backup-limits.js';
@@ -19,6 +18,7 @@ import type { AdminClient } from './pool-server.js';
 import { poolOfInstance } from './pools.js';
 import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames } from './restore-swap.js';
 import { withTransaction } from '../db/transaction.js';
+import { applyQuota, prepareDataDir } from './tenant-storage.js';
 
 /** Statuses a tenant's data can be replaced in: it has a service to stop and start again. */
 const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'];
@@ -31,7 +31,7 @@ const onlyCompleted = (backup: BackupRow) => {
 };
 
 /** The backup's local manifest, after checking its files are all there with the sizes it gives (their sha256 the job checks). */
-async function intactManifest(deps: Pick<Deps, 'config'>, backup: BackupRow): Promise<BackupManifest> {
+async function intactManifest(deps: Pick<Deps, 'config' | 'storage'>, backup: BackupRow): Promise<BackupManifest> {
   onlyCompleted(backup);
   const manifest = await intactLocalManifest(deps, backup);
   if (!manifest) throw new DomainError('CONFLICT', `Backup ${backup.id} is damaged or incomplete: its files do not match its manifest.`);
@@ -39,7 +39,7 @@ async function intactManifest(deps: Pick<Deps, 'config'>, backup: BackupRow): Pr
 }
 
 /** Where a restore reads the backup from: its local copy when intact, else its off-site copy, fetched first. */
-async function sourceOf(deps: Pick<Deps, 'config' | 'log' | 'offsite'>, backup: BackupRow): Promise<'local' | 'offsite'> {
+async function sourceOf(deps: Pick<Deps, 'config' | 'log' | 'offsite' | 'storage'>, backup: BackupRow): Promise<'local' | 'offsite'> {
   onlyCompleted(backup);
   return usableCopy(deps, backup);
 }
@@ -113,7 +113,7 @@ export async function restoreInstance(deps: Deps, instanceId: string, backupId: 
 
 /** The backup a new instance of `customerId` may start from: a COMPLETED backup of one of that customer's instances. */
 export async function usableBackup(
-  deps: Pick<Deps, 'db' | 'config' | 'log' | 'offsite'>,
+  deps: Pick<Deps, 'db' | 'config' | 'log' | 'offsite' | 'storage'>,
   backupId: string,
   customerId: string,
 ): Promise<BackupRow> {
@@ -200,6 +200,8 @@ type Step = {
  * data it had.
  */
 export async function advanceRestore(deps: Deps, restoreId: string): Promise<void> {
+  // Every step touches the tenant's files, and so does undoing one: none is tried while storage is away.
+  deps.storage.assertAvailable();
   const step: Step = await withTransaction(deps.db, async (trx) => {
     const restore = await trx.selectFrom('restores').selectAll().where('id', '=', restoreId).forUpdate().skipLocked().executeTakeFirst();
     if (!restore || restore.status === 'COMPLETED' || restore.status === 'FAILED') return;
@@ -240,7 +242,7 @@ export async function advanceRestore(deps: Deps, restoreId: string): Promise<voi
     );
 }
 
-const namesOf = (deps: Pick<Deps, 'config'>, restore: RestoreRow) =>
+const namesOf = (deps: Pick<Deps, 'storage'>, restore: RestoreRow) =>
   swapNames(
     {
       database: tenantDatabaseName(restore.instance_id),
@@ -248,7 +250,7 @@ const namesOf = (deps: Pick<Deps, 'config'>, restore: RestoreRow) =>
       maintenanceRole: tenantMaintenanceRoleName(restore.instance_id),
     },
     restore.id,
-    instanceDataDir(deps.config.cephfsRoot, restore.instance_id),
+    instanceDataDir(deps.storage.root, restore.instance_id),
   );
 
 const setRestore = (
@@ -352,12 +354,12 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   const sha = (name: string) => manifest.files.find((file) => file.name === name)!.sha256;
   const names = namesOf(deps, restore);
   const name = restoreJobName(restore.id);
-  // What the job loads into is made while Swarm starts the job, which waits for it.
-  const target = withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid));
-  const job = Promise.all([
-    poolReach(deps, instance, name),
-    ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
-  ]).then(([pool]) =>
+  // The backup is loaded beside what it replaces, until the swap: the quota makes room for it meanwhile. The data dir
+  // comes first (nothing is made below a storage root that is not there); what the job loads into is made while Swarm
+  // starts the job, which waits for it.
+  const dataDir = prepareDataDir(deps, instance, manifest.files.find((file) => file.name === FILESTORE_FILE)!.size);
+  const target = dataDir.then(() => withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid)));
+  const job = Promise.all([poolReach(deps, instance, name), dataDir]).then(([pool]) =>
     startJob(
       deps,
       restoreJobSpec({
@@ -394,6 +396,7 @@ async function swapAndFinish(deps: Deps, trx: Transaction<Database>, restore: Re
   // Started before the replaced data goes: dropping a database makes PostgreSQL checkpoint, which need not delay it.
   if (startsAgain(restore, instance)) await scaleService(deps.docker, instance.service_name!, 1);
   await withInstancePool(deps, instance, (client) => dropReplaced(client, names));
+  await restoreQuota(deps, instance, restore.id);
   await trx
     .updateTable('restores')
     .set({ status: 'COMPLETED', finished_at: sql`now()`, updated_at: sql`now()` })
@@ -425,6 +428,7 @@ async function failRestore(
 ): Promise<Step> {
   await removeJobAndSecret(deps, restoreJobName(restore.id));
   if (instance.db_server_id) await withInstancePool(deps, instance, (client) => dropLoadTarget(client, namesOf(deps, restore)));
+  await restoreQuota(deps, instance, restore.id);
   await trx
     .updateTable('restores')
     .set({ status: 'FAILED', error: reason, finished_at: sql`now()`, updated_at: sql`now()` })
@@ -478,6 +482,16 @@ async function giveBack(
     await scaleService(deps.docker, instance.service_name!, 1);
     await moveInstance(deps, trx, instance, 'STARTING', trigger, { message });
   }
+}
+
+/** The data dir's quota back to the instance's limit, once the loaded copy or the replaced one is gone. */
+async function restoreQuota(deps: Deps, instance: InstanceRow, restoreId: string): Promise<void> {
+  await applyQuota(deps, instance).catch((error: Error) =>
+    deps.log.warn(
+      { event: 'restore.quota_left', restoreId, instanceId: instance.id, reason: error.message },
+      'quota not set back; the usage job sets it back',
+    ),
+  );
 }
 
 /** Every restore in flight, one step each: the leader's tick. */

@@ -2,9 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
-import { moveDirAside } from '../swarm/data-dir.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
-import { instanceArchiveDir, instanceDataDir } from '../swarm/odoo-service.js';
+import { moveDir } from '../storage/dirs.js';
+import { instanceArchiveDir, instanceDataDir } from '../storage/layout.js';
 import { hasStatusCode, liveTasks, removeJob, removeSecret, removeService, scaleService } from '../swarm/swarm.js';
 import { awaitFinalBackup, isCompletedFinal } from './backup-final.js';
 import { deleteCredentials } from './credentials.js';
@@ -155,7 +155,9 @@ async function removeEverything(deps: Deps, instanceId: string, trigger: Trigger
     await trx.deleteFrom('tenant_logins').where('instance_id', '=', instance.id).execute();
     await deleteCredentials(deps.redis, instance.id);
     if (deps.config.filestoreOnTerminate === 'archive') {
-      await moveDirAside(instanceDataDir(deps.config.cephfsRoot, instance.id), instanceArchiveDir(deps.config.cephfsRoot, instance.id));
+      deps.storage.assertAvailable();
+      const { root } = deps.storage;
+      await moveDir(root, instanceDataDir(root, instance.id), instanceArchiveDir(root, instance.id));
     }
     const what = instance.db_allocation === 'ready' ? 'database and roles' : 'what allocation had begun';
     const terminated = await moveInstance(deps, trx, instance, 'TERMINATED', trigger, {

@@ -14,7 +14,7 @@ import { exportJobName, exportLeftovers, jobTasks, judgeJob, removeJobAndSecret,
 import type { BackupManifest } from '../domain/backups.js';
 import { ensureLocalCopy } from '../domain/offsite-copies.js';
 import { isUuid } from '../domain/names.js';
-import { ensureDataDir } from '../swarm/data-dir.js';
+import { ensureDirUnder } from '../storage/dirs.js';
 import { backupDir, DUMP_FILE, exportJobSpec, exportsDir, FILESTORE_FILE, instanceBackupsDir } from '../swarm/backup-job.js';
 import { bearerToken, type IdentifyCaller } from './auth.js';
 import { CSRF_HEADER } from './graphql.js';
@@ -72,8 +72,9 @@ async function* odooEntries(sqlPath: string, backupPath: string, manifest: Backu
 async function exportSql(deps: Deps, backup: BackupRow, manifest: BackupManifest, exportId: string, cancelled: () => boolean) {
   const name = exportJobName(exportId);
   // The job runs as the tenant's uid: it writes where that uid may, and nowhere else.
-  await ensureDataDir(instanceBackupsDir(deps.config.cephfsRoot, backup.instance_id), deps.config.odooUid, deps.config.odooUid, 0o700);
-  await ensureDataDir(exportsDir(deps.config.cephfsRoot, backup.instance_id), deps.config.odooUid, deps.config.odooUid, 0o700);
+  const { root } = deps.storage;
+  for (const dir of [instanceBackupsDir(root, backup.instance_id), exportsDir(root, backup.instance_id)])
+    await ensureDirUnder(root, dir, deps.config.odooUid, deps.config.odooUid, 0o700);
   await startJob(
     deps,
     exportJobSpec({
@@ -142,6 +143,9 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
       return sendJson(response, 429, { error: `At most ${MAX_DOWNLOADS_PER_CALLER} downloads at once.` }, { 'retry-after': '30' });
     if (downloads >= MAX_DOWNLOADS)
       return sendJson(response, 503, { error: 'Too many downloads at once; try again shortly.' }, { 'retry-after': '30' });
+    const storage = deps.storage.health();
+    if (storage.status !== 'ok')
+      return sendJson(response, 503, { error: `Storage is unavailable (${storage.status}); try again shortly.` });
 
     downloads += 1;
     byCaller.set(who, (byCaller.get(who) ?? 0) + 1);

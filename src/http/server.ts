@@ -57,7 +57,11 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
     if (path === '/healthz') return sendJson(response, 200, { status: 'ok', leader: leadership.isLeader() });
     if (path === '/readyz') {
       const result = await readiness(deps);
-      return sendJson(response, result.ready ? 200 : 503, { status: result.ready ? 'ready' : 'not ready', ...result.checks });
+      return sendJson(response, result.ready ? 200 : 503, {
+        status: result.ready ? 'ready' : 'not ready',
+        ...result.checks,
+        ...result.notes,
+      });
     }
     if (path === '/metrics') {
       // Tenants' containers share the overlay with the daemon: the figures (instance ids among them) are not theirs.

@@ -45,7 +45,8 @@ export async function trackInstances(deps: Deps): Promise<void> {
       );
       continue;
     }
-    const outcome = outcomeFor(deps, instance, tasksByService.get(instance.service_id ?? '') ?? [], now);
+    const stale = deps.storage.staleTenants.get(instance.id) ?? null;
+    const outcome = outcomeFor(deps, instance, tasksByService.get(instance.service_id ?? '') ?? [], now, stale);
     if (!outcome) continue;
     const logTail = outcome.taskId ? await taskLogTail(deps.docker, outcome.taskId, 3).catch(() => '') : '';
     const error = outcome.error && logTail ? `${outcome.error}; log: ${logTail}` : outcome.error;

@@ -102,6 +102,11 @@ export function createMetrics() {
       registers: [registry],
     }),
     leader: new Gauge({ name: 'orchestrator_leader', help: '1 on the replica that runs the scheduler', registers: [registry] }),
+    storageUp: new Gauge({
+      name: 'orchestrator_storage_up',
+      help: "1 when this replica's last check of the tenants' storage (both CephFS mounts) passed",
+      registers: [registry],
+    }),
   };
 }
 
@@ -214,6 +219,45 @@ export function registerStateGauges(
             .executeTakeFirstOrThrow(),
         (row) => this.set(Number(row.count)),
       );
+    },
+  });
+  const usageRows = () =>
+    db
+      .selectFrom('instance_usage')
+      .innerJoin('instances', 'instances.id', 'instance_usage.instance_id')
+      .select(['instance_usage.instance_id', 'filestore_bytes', 'database_bytes', 'backup_bytes', 'over_limit_since'])
+      .where('instances.status', '<>', 'TERMINATED')
+      .execute();
+  new Gauge({
+    name: 'orchestrator_tenant_storage_bytes',
+    help: "Bytes each live instance stores, by kind (filestore and backups: CephFS's rbytes; database: pg_database_size), as last measured",
+    labelNames: ['instance_id', 'kind'],
+    registers: [metrics.registry],
+    async collect() {
+      await read(usageRows, (rows) => {
+        this.reset();
+        for (const row of rows) {
+          for (const [kind, value] of [
+            ['filestore', row.filestore_bytes],
+            ['database', row.database_bytes],
+            ['backup', row.backup_bytes],
+          ] as const) {
+            if (value !== null) this.set({ instance_id: row.instance_id, kind }, Number(value));
+          }
+        }
+      });
+    },
+  });
+  new Gauge({
+    name: 'orchestrator_tenant_storage_over_limit',
+    help: "1 for each live instance whose filestore and database together exceed its plan's storage limit",
+    labelNames: ['instance_id'],
+    registers: [metrics.registry],
+    async collect() {
+      await read(usageRows, (rows) => {
+        this.reset();
+        for (const row of rows) if (row.over_limit_since) this.set({ instance_id: row.instance_id }, 1);
+      });
     },
   });
   new Gauge({

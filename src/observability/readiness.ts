@@ -2,11 +2,14 @@ import { sql } from 'kysely';
 import { migrations } from '../../migrations/index.js';
 import type { Deps } from '../deps.js';
 import { NOT_CONFIGURED, offsiteReadiness } from '../domain/offsite-start.js';
+import { storageModeNote } from '../storage/storage.js';
 
 export interface Readiness {
   ready: boolean;
   /** Each dependency: `ok`, or what is wrong with it. */
   checks: Record<string, string>;
+  /** What the caller should know besides: the kind of storage (`cephfs`, or a plain directory without quotas). */
+  notes: Record<string, string>;
 }
 
 const within = <T>(ms: number, work: Promise<T>): Promise<T> =>
@@ -23,8 +26,10 @@ async function check(work: () => Promise<unknown>): Promise<string> {
 }
 
 /**
- * Ready when PostgreSQL (with every migration applied), Redis and Docker answer. Off-site storage is named too, but
- * does not make the daemon unready: everything else works without it, and uploads wait for it.
+ * Ready when PostgreSQL (with every migration applied), Redis, Docker and the tenants' storage answer. Storage's is the
+ * watcher's last check (every STORAGE_CHECK_SECONDS): a check of a storage whose MDS is gone blocks until its timeout.
+ * Off-site storage is named too, but does not make the daemon unready: everything else works without it, and uploads
+ * wait for it.
  */
 export async function readiness(deps: Deps): Promise<Readiness> {
   const [postgres, redis, docker, offsite] = await Promise.all([
@@ -39,6 +44,10 @@ export async function readiness(deps: Deps): Promise<Readiness> {
     check(() => deps.docker.ping()),
     deps.offsite ? check(() => offsiteReadiness(deps)) : NOT_CONFIGURED,
   ]);
-  const required = { postgres, redis, docker };
-  return { ready: Object.values(required).every((result) => result === 'ok'), checks: { ...required, offsite } };
+  const required = { postgres, redis, docker, storage: deps.storage.health().status };
+  return {
+    ready: Object.values(required).every((result) => result === 'ok'),
+    checks: { ...required, offsite },
+    notes: { storageMode: storageModeNote(deps.storage.mode) },
+  };
 }

@@ -6,6 +6,7 @@ import './plans.js';
 import './instance-actions.js';
 import './admin-credentials.js';
 import './backups.js';
+import './storage.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 export type { GraphQLContext } from './context.js';

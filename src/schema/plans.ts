@@ -1,5 +1,6 @@
 import type { PlanRow } from '../db/schema.js';
 import { listPlans, upsertPlan } from '../domain/plans.js';
+import { formatBytes } from '../domain/sizes.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer } from './context.js';
 
@@ -9,6 +10,15 @@ const Plan = builder.objectRef<PlanRow>('Plan').implement({
     name: t.exposeString('name'),
     cpuLimit: t.exposeFloat('cpu_limit'),
     memoryLimitMb: t.exposeInt('memory_limit_mb'),
+    storageLimit: t.string({
+      nullable: true,
+      description: 'What an instance on it may store (filestore and database), such as 10G; null: no limit.',
+      resolve: (plan) => (plan.storage_limit_bytes === null ? null : formatBytes(Number(plan.storage_limit_bytes))),
+    }),
+    storageLimitBytes: t.float({
+      nullable: true,
+      resolve: (plan) => (plan.storage_limit_bytes === null ? null : Number(plan.storage_limit_bytes)),
+    }),
     description: t.exposeString('description', { nullable: true }),
   }),
 });
@@ -18,6 +28,12 @@ const PlanInput = builder.inputType('PlanInput', {
     name: t.string({ required: true, description: "The Kill Bill plan name (a subscription's planName)." }),
     cpuLimit: t.float({ required: true, description: 'CPU cores.' }),
     memoryLimit: t.string({ required: true, description: 'Memory such as 512M or 2G.' }),
+    storageLimit: t.string({
+      required: false,
+      description:
+        "What an instance may store, filestore and database together, such as 500M, 10G or 2T: its data dir's CephFS quota " +
+        '(a write past it fails), and the database checked against the rest. None: no limit.',
+    }),
     description: t.string({ required: false }),
   }),
 });

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import type { BindMount, ServiceSpec } from './docker-types.js';
 import { roleLabels, type InstanceServiceRole, type Labels } from './labels.js';
-import { instanceDataDir } from './odoo-service.js';
+import { instanceDataDir } from '../storage/layout.js';
 import { oneShotJob, onNetwork, secretFile } from './spec-parts.js';
 
 /** Where an instance's backups live on CephFS; each backup is a directory named by its id. */
@@ -74,12 +74,24 @@ final="/backups/$BACKUP_ID"
 work="/backups/.partial-$BACKUP_ID"
 if [ -f "$final/${MANIFEST_FILE}" ]; then exit 0; fi
 rm -rf "$work" && mkdir -p "$work"
-pg_dump -Fc --role="$DB_ROLE" -d "$DB_NAME" -f "$work/${DUMP_FILE}" &
+src="/data/filestore/$DB_NAME"
+at_snapshot=()
+if [ -n "\${SNAPSHOT:-}" ]; then
+  # The database's snapshot, then at once the filestore's (CephFS): every file a committed row names is in it. pg_dump
+  # reads the database as of that snapshot, exported by a transaction held open until the dump is done.
+  coproc held { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$DB_NAME"; }
+  echo 'begin isolation level repeatable read read only; select pg_export_snapshot();' >&"\${held[1]}"
+  read -r db_snapshot <&"\${held[0]}"
+  rmdir "/data/.snap/$SNAPSHOT" 2>/dev/null || true
+  mkdir "/data/.snap/$SNAPSHOT"
+  at_snapshot=(--snapshot="$db_snapshot")
+  src="/data/.snap/$SNAPSHOT/filestore/$DB_NAME"
+fi
+pg_dump -Fc --role="$DB_ROLE" "\${at_snapshot[@]}" -d "$DB_NAME" -f "$work/${DUMP_FILE}" &
 dump=$!
 # The server's version, as the dump records it, asked beside the dump: reading the dump's header after it costs ~35 ms.
 psql -X -A -t -d "$DB_NAME" -c 'show server_version' | sed 's/ .*//' >"$work/.pg_version" &
 version=$!
-src="/data/filestore/$DB_NAME"
 # The tenant owns /data: a link on the way to its filestore (to /run/secrets, say) is refused, not followed. Once in
 # the directory, tar archives links as links and opens nothing through one.
 filestore() {
@@ -96,6 +108,10 @@ wait "$dump"
 dump_sha=$(sha256 "$work/${DUMP_FILE}")
 wait "$archive"
 wait "$version"
+if [ -n "\${SNAPSHOT:-}" ]; then
+  eval "exec \${held[1]}>&-"
+  rmdir "/data/.snap/$SNAPSHOT"
+fi
 fs_sha=$(cat "$work/.filestore.sha256") && pg_version=$(cat "$work/.pg_version") && rm "$work/.filestore.sha256" "$work/.pg_version"
 cat >"$work/${MANIFEST_FILE}" <<JSON
 {
@@ -189,6 +205,11 @@ function jobSpec(
 
 export interface BackupJobInput extends JobBase {
   backupId: string;
+  /**
+   * The CephFS snapshot of the data dir to take when the database's is taken, and archive the filestore from (the job
+   * removes it; so does the daemon, should the job not get there); null on a plain directory: the live tree.
+   */
+  snapshot: string | null;
   odooVersion: string;
   db: { name: string; role: string };
   pool: PoolReach;
@@ -207,10 +228,12 @@ export const backupJobSpec = (input: BackupJobInput): ServiceSpec =>
       `DB_NAME=${input.db.name}`,
       `DB_ROLE=${input.db.role}`,
       `ODOO_VERSION=${input.odooVersion}`,
+      ...(input.snapshot ? [`SNAPSHOT=${input.snapshot}`] : []),
     ],
     [
       { Type: 'bind', Source: instanceBackupsDir(input.cephfsRoot, input.instanceId), Target: '/backups' },
-      { Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instanceId), Target: '/data', ReadOnly: true },
+      // A snapshot is made (mkdir .snap/<name>) through a writable mount; the files are only read.
+      { Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instanceId), Target: '/data', ReadOnly: !input.snapshot },
     ],
     input.pool.secret,
   );

@@ -1,4 +1,4 @@
-import { posix } from 'node:path';
+import { instanceDataDir } from '../storage/layout.js';
 import type { ContainerSpec, ServiceSpec, TaskSpec } from './docker-types.js';
 import { roleLabels, type InstanceServiceRole, type Labels } from './labels.js';
 import { odooResources } from './odoo-resources.js';
@@ -19,6 +19,7 @@ export interface OdooRuntimeInput {
   serviceName: string;
   image: string;
   network: string;
+  /** The tenants' view of CephFS (CEPHFS_TENANT_ROOT, no snapshot rights): where the data dir's bind mount comes from. */
   cephfsRoot: string;
   /** The Docker secret holding Odoo's config file (database settings and password included). */
   configSecret: { id: string; name: string };
@@ -40,13 +41,6 @@ export interface OdooServiceInput extends OdooRuntimeInput {
 }
 
 const RESTART_WINDOW_SECONDS = 300;
-
-/** A tenant's filestore on CephFS, bind-mounted into its Odoo as the data dir. */
-export const instanceDataDir = (cephfsRoot: string, instanceId: string): string => posix.join(cephfsRoot, 'odoo_instances', instanceId);
-
-/** Where a terminated tenant's filestore goes when FILESTORE_ON_TERMINATE=archive. */
-export const instanceArchiveDir = (cephfsRoot: string, instanceId: string): string =>
-  posix.join(cephfsRoot, 'odoo_instances_archive', instanceId);
 
 /** The container and resources shared by the server and its jobs: same image, config secret, data dir and limits. */
 export function odooTask(

@@ -1,8 +1,14 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { eventually, metricsToken } from './harness.js';
+import { loadConfig } from '../../src/config/config.js';
+import { connectDeps } from '../../src/daemon.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import type { Deps } from '../../src/deps.js';
+import { createLogger } from '../../src/logger.js';
+import { eventually, metricsToken, resetState } from './harness.js';
 import { testTimings } from './timings.js';
 
 export interface DaemonProcess {
@@ -75,4 +81,45 @@ export async function startDaemonProcess(
       clearTimeout(timer);
     },
   };
+}
+
+/** A daemon process's GraphQL (as admin, each call bounded) and /readyz, as a client reads them. */
+export function daemonHttp(daemon: () => Pick<DaemonProcess, 'url'>) {
+  const gql = async (query: string, variables?: Record<string, unknown>) => {
+    const response = await fetch(`${daemon().url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${process.env.ADMIN_TOKEN}` },
+      body: JSON.stringify({ query, variables }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    return (await response.json()) as { data?: any; errors?: { message: string; extensions?: { code?: string } }[] };
+  };
+  const readyz = async () => {
+    const response = await fetch(`${daemon().url}/readyz`, { signal: AbortSignal.timeout(10_000) });
+    return { status: response.status, body: (await response.json()) as Record<string, string> };
+  };
+  return { gql, readyz };
+}
+
+/**
+ * This process's own handles on the slot's services, for a suite whose daemon runs in a process of its own: the
+ * slot's state reset and its tables made first (the daemon would make them at start; the reset comes before it).
+ */
+export async function localDeps(dockerLabels: string): Promise<Deps> {
+  const local = connectDeps(loadConfig({ ...process.env, DOCKER_LABELS: dockerLabels }), createLogger('silent'));
+  await migrateToLatest(local.db);
+  await resetState(local);
+  return local;
+}
+
+/** The daemon process survived whatever was done to it: running, live, no promise left unhandled; its error lines shown. */
+export async function assertStillUp(daemon: DaemonProcess): Promise<void> {
+  const errors = daemon.lines
+    .filter((line) => line.level >= 50)
+    .map((line) => `${line.event}: ${line.err?.message ?? line.msg ?? line.args?.join(' ')}`);
+  if (errors.length > 0) console.log(`daemon error lines so far: ${[...new Set(errors)].join(' | ')}`);
+  assert.ok(!daemon.exited(), 'the daemon process is still running');
+  assert.equal((await fetch(`${daemon.url}/healthz`)).status, 200);
+  const unhandled = daemon.lines.filter((line) => line.event === 'process.unhandled_rejection');
+  assert.deepEqual(unhandled, [], 'no promise was left unhandled');
 }

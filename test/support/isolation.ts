@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * `npm test` runs suites side by side. Each test process claims one of the run's slots (scripts/test.sh makes them)
- * and takes that slot's control database, Redis database and CephFS root, so no two suites running at once share
+ * and takes that slot's control database, Redis database and CephFS root (a directory of its own in the mounted tree,
+ * seen through both mounts: CEPHFS_ROOT and CEPHFS_TENANT_ROOT), so no two suites running at once share
  * state; Docker objects are told apart by the run label each process makes (harness.ts). Run alone, outside
  * scripts/test.sh, a suite keeps the environment it was given.
  */
@@ -13,6 +14,7 @@ export interface TestSlot {
   databaseUrl: string;
   redisUrl: string;
   cephfsRoot: string;
+  cephfsTenantRoot: string;
 }
 
 const alive = (pid: number): boolean => {
@@ -92,6 +94,7 @@ async function claimSlot(env: NodeJS.ProcessEnv): Promise<TestSlot | null> {
         databaseUrl: withDatabase(env.DATABASE_URL, `${databasePrefix}_${index}`),
         redisUrl: redis.toString(),
         cephfsRoot: `${env.CEPHFS_ROOT}-${index}`,
+        cephfsTenantRoot: `${env.CEPHFS_TENANT_ROOT ?? env.CEPHFS_ROOT}-${index}`,
       };
     }
     await sleep(200);
@@ -104,7 +107,13 @@ if (testSlot) {
   process.env.DATABASE_URL = testSlot.databaseUrl;
   process.env.REDIS_URL = testSlot.redisUrl;
   process.env.CEPHFS_ROOT = testSlot.cephfsRoot;
-  mkdirSync(testSlot.cephfsRoot, { recursive: true });
+  process.env.CEPHFS_TENANT_ROOT = testSlot.cephfsTenantRoot;
+  // Not recursive: the run's directory exists (scripts/test.sh); one missing means CephFS is not mounted.
+  try {
+    mkdirSync(testSlot.cephfsRoot);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
 }
 
 /** Waits until this process holds the run's lock `name` (say, `pools`: one suite at a time provisions pools). */

@@ -99,6 +99,8 @@ export function newStackRun(
       POOL_PLACEMENT_CONSTRAINTS: 'none',
       SWARM_NETWORK: process.env.SWARM_NETWORK ?? 'odoo-net',
       CEPHFS_ROOT: cephfsRoot,
+      // A directory of the checkout, not CephFS: the daemon's image has no attr tools either.
+      CEPHFS_MODE: 'plain',
       SECRETS_PREFIX: name,
       DOCKER_LABELS: `${TEST_RUN_LABEL}=${name}`,
       LOG_LEVEL: 'info',

@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { tenantDatabaseName, tenantRoleName } from '../../src/domain/names.js';
-import { instanceDataDir } from '../../src/swarm/odoo-service.js';
+import { instanceDataDir } from '../../src/storage/layout.js';
 import { localPool } from './harness.js';
 
 /** Runs `work` in the tenant's own database as its role, as Odoo would write (the pool admin is a member of it). */

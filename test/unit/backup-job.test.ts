@@ -18,14 +18,16 @@ const base = {
 };
 const pool = { host: 'pool-1', port: 5432, user: 'odoo_3f1c_maint', secret: { id: 'sid', name: 'bk-1-pgpass' } };
 
-const backup = backupJobSpec({
+const backupInput = {
   ...base,
   name: 'bk-1',
   backupId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
   odooVersion: '17.0',
+  snapshot: null,
   db: { name: 'odoo_3f1c', role: 'odoo_3f1c_user' },
   pool,
-});
+};
+const backup = backupJobSpec(backupInput);
 const restore = restoreJobSpec({
   ...base,
   name: 'rs-1',
@@ -95,11 +97,15 @@ describe('backup, restore and export jobs', () => {
     assert.ok(!restore.TaskTemplate.ContainerSpec.Command?.join(' ').includes('1234abcd'));
   });
 
-  it('mount the data dir read-only for a backup, the backup read-only for a restore', () => {
+  it('mount the data dir read-only for a backup (writable where it takes a CephFS snapshot), the backup read-only for a restore', () => {
     assert.deepEqual(backup.TaskTemplate.ContainerSpec.Mounts, [
       { Type: 'bind', Source: `/mnt/cephfs/backups/${instanceId}`, Target: '/backups' },
       { Type: 'bind', Source: `/mnt/cephfs/odoo_instances/${instanceId}`, Target: '/data', ReadOnly: true },
     ]);
+    const atSnapshot = backupJobSpec({ ...backupInput, snapshot: 'backup-1' }).TaskTemplate.ContainerSpec;
+    assert.equal(atSnapshot.Mounts?.[1]?.ReadOnly, false);
+    assert.ok(atSnapshot.Env?.includes('SNAPSHOT=backup-1'));
+    assert.ok(!backup.TaskTemplate.ContainerSpec.Env?.some((entry) => entry.startsWith('SNAPSHOT=')));
     assert.deepEqual(restore.TaskTemplate.ContainerSpec.Mounts, [
       { Type: 'bind', Source: `/mnt/cephfs/backups/${instanceId}/9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d`, Target: '/backup', ReadOnly: true },
       { Type: 'bind', Source: `/mnt/cephfs/odoo_instances/${instanceId}`, Target: '/data' },
@@ -136,6 +142,7 @@ describe('backup, restore and export jobs', () => {
       name: 'bk-2',
       backupId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
       odooVersion: '17.0',
+      snapshot: null,
       db: { name: 'odoo_3f1c', role: 'odoo_3f1c_user' },
       pool: { ...pool, host: '10.0.0.5' },
     });

@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import { labelKeys } from '../../src/swarm/labels.js';
 import { exactDbFilter, odooConfigFile, odooProductionSettings } from '../../src/swarm/odoo-config.js';
 import { INIT_ARGS, initJobName, odooInitJobSpec } from '../../src/swarm/odoo-init-job.js';
-import { instanceDataDir, odooServiceSpec, type OdooServiceInput } from '../../src/swarm/odoo-service.js';
+import { instanceDataDir } from '../../src/storage/layout.js';
+import { odooServiceSpec, type OdooServiceInput } from '../../src/swarm/odoo-service.js';
 
 const instanceId = '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60';
 

@@ -1,0 +1,37 @@
+import { z } from 'zod';
+import { cronExpression, int } from './rules.js';
+
+const absolutePath = z.string().regex(/^\/[^\0]*$/, 'must be an absolute path');
+const withoutTrailingSlash = (path: string) => path.replace(/\/+$/, '') || '/';
+
+/**
+ * Where tenants' files live and how they are watched. CEPHFS_ROOT (core) is the daemon's view of CephFS, with the
+ * rights to set quotas and take snapshots; CEPHFS_TENANT_ROOT is the same tree through a mount without snapshot
+ * rights, the source of tenant containers' bind mounts. `plain`: a plain directory, without quotas, usage or snapshots.
+ */
+export const storageSection = z
+  .object({
+    // Checked by the core section; read here for the default of CEPHFS_TENANT_ROOT.
+    CEPHFS_ROOT: z.string().default('/mnt/cephfs'),
+    CEPHFS_TENANT_ROOT: absolutePath.optional(),
+    CEPHFS_MODE: z.enum(['ceph', 'plain']).default('ceph'),
+    STORAGE_OVER_LIMIT: z.enum(['warn', 'suspend']).default('warn'),
+    STORAGE_CHECK_SECONDS: int(1, 59).default(5),
+    STORAGE_CHECK_TIMEOUT_MS: int(100, 60_000).default(3000),
+    STORAGE_USAGE_CRON: cronExpression.default('*/30 * * * * *'),
+  })
+  .transform((e) => ({
+    storage: {
+      mode: e.CEPHFS_MODE,
+      /** The same tree as cephfsRoot, seen through the tenants' mount (no snapshot rights): bind-mount sources. */
+      tenantRoot: withoutTrailingSlash(e.CEPHFS_TENANT_ROOT ?? e.CEPHFS_ROOT),
+      /** What a tenant storing more than its plan allows (filestore and database) gets besides an event and a metric. */
+      overLimit: e.STORAGE_OVER_LIMIT,
+      /** How often each replica checks that storage answers (its verdict is /readyz's `storage`). */
+      checkSeconds: e.STORAGE_CHECK_SECONDS,
+      /** A check with no answer by then says storage is unavailable (a stopped MDS or OSD blocks, it does not fail). */
+      checkTimeoutMs: e.STORAGE_CHECK_TIMEOUT_MS,
+      /** When the leader measures every tenant's usage (filestore, database, backups) and applies the plans' limits. */
+      usageCron: e.STORAGE_USAGE_CRON,
+    },
+  }));
