@@ -11,6 +11,7 @@ import * as allocationReservations from './010_allocation_reservations.js';
 import * as backups from './012_backups.js';
 import * as instanceAdmission from './013_instance_admission.js';
 import * as reservationsByPool from './014_reservations_by_pool.js';
+import * as instanceOdooSpec from './015_instance_odoo_spec.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -26,4 +27,5 @@ export const migrations: Record<string, Migration> = {
   '012_backups': backups,
   '013_instance_admission': instanceAdmission,
   '014_reservations_by_pool': reservationsByPool,
+  '015_instance_odoo_spec': instanceOdooSpec,
 };

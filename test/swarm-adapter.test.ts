@@ -11,6 +11,7 @@ import { ensureDataDir } from '../src/swarm/data-dir.js';
 import type { SwarmSecret } from '../src/swarm/docker-types.js';
 import { labelFilters, labelKeys, managedLabels, testRunLabels } from '../src/swarm/labels.js';
 import { instanceDataDir, odooServiceSpec } from '../src/swarm/odoo-service.js';
+import { odooSpec } from '../src/swarm/odoo-config.js';
 import {
   createService,
   ensureSecret,
@@ -86,9 +87,9 @@ describe('swarm adapter against the local Docker daemon', () => {
 
     const secret = await ensureSecret(docker, `${testRun}-db-password`, 'not-a-real-password', secretLabels);
     const spec = odooServiceSpec({
-      instance: { id: instanceId, subdomain: testRun, cpuLimit: 0.5, memoryLimitMb: 256 },
+      instance: { id: instanceId, subdomain: testRun },
+      spec: odooSpec({ version: '17.0', image: STANDIN_IMAGE, cpuLimit: 0.5, memoryLimitMb: 512, env: [] }),
       serviceName,
-      image: STANDIN_IMAGE,
       network: 'odoo-net',
       baseDomain: 'localhost',
       tls: { mode: 'per-host', certResolver: 'letsencrypt' },
@@ -97,6 +98,7 @@ describe('swarm adapter against the local Docker daemon', () => {
       restartMaxAttempts: 0,
       restartDelaySeconds: 5,
       healthIntervalSeconds: 5,
+      healthStartSeconds: 60,
       odooUid: 101,
       extraLabels: runLabels,
     });

@@ -5,7 +5,7 @@ import { generatePassword } from '../src/crypto/passwords.js';
 import { credentialsKey, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { dropTenantDatabase } from '../src/domain/pool-server.js';
 import { ensureDataDir } from '../src/swarm/data-dir.js';
-import { odooConfigFile, odooProductionSettings } from '../src/swarm/odoo-config.js';
+import { odooConfigFile, odooSpec } from '../src/swarm/odoo-config.js';
 import { odooInitJobSpec } from '../src/swarm/odoo-init-job.js';
 import { instanceDataDir } from '../src/swarm/odoo-service.js';
 import { createService, ensureSecret, removeJob } from '../src/swarm/swarm.js';
@@ -293,7 +293,6 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     try {
       const config = odooConfigFile({
         db: { host: process.env.POOL_HOST ?? '127.0.0.1', port: 5432, name: tenant.database, user: tenant.role, password },
-        settings: odooProductionSettings({ cpuLimit: 0.5, memoryLimitMb: 512 }),
       });
       const secret = await ensureSecret(daemon.deps.docker, `${testRun}-scratch-config`, config, runLabels);
       await ensureDataDir(instanceDataDir(daemon.deps.config.cephfsRoot, scratchId), 101, 101);
@@ -301,9 +300,9 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
       const jobId = await createService(
         daemon.deps.docker,
         odooInitJobSpec({
-          instance: { id: scratchId, subdomain: 'scratch', cpuLimit: 0.5, memoryLimitMb: 512 },
+          instance: { id: scratchId, subdomain: 'scratch' },
+          spec: odooSpec({ version: '17.0', image: daemon.deps.config.odooImages['17.0']!, cpuLimit: 0.5, memoryLimitMb: 512, env: [] }),
           serviceName,
-          image: daemon.deps.config.odooImage,
           network: daemon.deps.config.swarmNetwork,
           cephfsRoot: daemon.deps.config.cephfsRoot,
           configSecret: secret,

@@ -96,6 +96,8 @@ export interface InstancesTable {
   db_allocation: DbAllocationState | null;
   /** Until when the reserving caller owns a `reserved` allocation; past it, anyone may finish or release it. */
   db_reserved_until: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The OdooSpec (src/swarm/odoo-config.ts) its Odoo runs with, as JSON; null until provisioned. */
+  odoo_spec: ColumnType<object | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -1,20 +1,23 @@
 import type { InstanceRow, InstanceStatus, PlanRow } from '../db/schema.js';
+import { odooSpec } from '../swarm/odoo-config.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound } from '../errors.js';
-import { odooResources } from '../swarm/odoo-resources.js';
+import { odooServerResize } from '../swarm/odoo-service.js';
 import { reservedAs } from '../swarm/reservations.js';
-import { updateServiceResources } from '../swarm/swarm.js';
+import { resizeService } from '../swarm/swarm.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses, servingStatuses } from './instance-status.js';
 import { isUuid } from './names.js';
 import { lockInstance } from './instance-lock.js';
+import { recordSpec, recordedSpec, specFromConfig } from './odoo-spec.js';
 
 const restartedByResize: InstanceStatus[] = [...servingStatuses, 'FAILED'];
 
 /**
- * Moves an instance to `plan`: its limits become the plan's, and its service is resized live (a Swarm update of
- * Resources, which replaces the task). A serving instance reads RESTARTING until the resized task runs, then
+ * Moves an instance to `plan`: its limits become the plan's, the spec recorded on it takes them (and the workers and
+ * memory limits they give), and its service is resized live (a Swarm update of its resources and arguments, which
+ * replaces the task). A serving instance reads RESTARTING until the resized task runs, then
  * RUNNING (a FAILED one too: the update schedules a task again); a stopped or suspended one keeps its status and
  * starts with the new limits. Safe to repeat.
  */
@@ -31,12 +34,19 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
 
     const patch = { plan: plan.name, cpu_limit: plan.cpu_limit, memory_limit_mb: plan.memory_limit_mb };
     const message = `plan ${instance.plan ?? 'none'} -> ${plan.name} (${plan.cpu_limit} CPU, ${plan.memory_limit_mb} MiB)`;
-    if (instance.service_name)
-      await updateServiceResources(
-        deps.docker,
-        instance.service_name,
-        reservedAs(odooResources(plan.cpu_limit, plan.memory_limit_mb), deps.config.swarmReservations),
-      );
+    const limits = { cpuLimit: plan.cpu_limit, memoryLimitMb: plan.memory_limit_mb };
+    // A provisioned instance keeps its image and environment: only its limits and the settings they give change.
+    const recorded = recordedSpec(instance);
+    const spec = recorded
+      ? odooSpec({ ...recorded, ...limits })
+      : instance.service_name
+        ? specFromConfig(deps.config, instance, limits)
+        : null;
+    if (spec) await recordSpec(trx, instanceId, spec);
+    if (instance.service_name && spec) {
+      const { resources, args } = odooServerResize(spec);
+      await resizeService(deps.docker, instance.service_name, { resources: reservedAs(resources, deps.config.swarmReservations), args });
+    }
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
     // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
     if (instance.service_name && restartedByResize.includes(instance.status)) {

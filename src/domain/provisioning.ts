@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceLabels } from '../swarm/labels.js';
-import { odooConfigFile, odooProductionSettings } from '../swarm/odoo-config.js';
+import { odooConfigFile } from '../swarm/odoo-config.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
 import { ensureSecret, findSecretByName, removeJob, removeService } from '../swarm/swarm.js';
@@ -16,6 +16,7 @@ import { withTransaction } from '../db/transaction.js';
 import { createInitJob, createServer, type SecretRef } from './odoo-services.js';
 import { lockInstance } from './instance-lock.js';
 import { provisionAfterLoad } from './restores.js';
+import { pinnedSpec } from './odoo-spec.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
 const alreadyProvisioned: InstanceStatus[] = [
@@ -37,7 +38,8 @@ const provisionable: InstanceStatus[] = ['ALLOCATED', 'FAILED'];
  * service and follows that to RUNNING. An instance initialised before (a FAILED one provisioned again) gets its
  * service straight away. The database exists already (allocation made it): provisioning never creates one.
  * Credentials gone from Redis with no secret made yet are re-issued. Safe to repeat and to run twice at once: the
- * instance row is locked throughout, and the secret and services are found by name before they are made.
+ * instance row is locked throughout, and the secret and services are found by name before they are made. The image,
+ * limits and settings are recorded on the row first (or taken from it): the init job and the server are built from it.
  */
 export async function provisionInstance(
   deps: Deps,
@@ -57,6 +59,7 @@ export async function provisionInstance(
       throw new DomainError('DATABASE_NOT_ALLOCATED', 'Database not allocated. Cannot provision instance.');
     }
 
+    const spec = await pinnedSpec(deps, trx, instance);
     const secret = await ensureConfigSecret(deps, trx, instance, trigger);
     const serviceName = odooServiceName(instance);
     const named = { ...instance, service_name: serviceName };
@@ -66,10 +69,10 @@ export async function provisionInstance(
     }
     await ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid);
     const started = instance.initialized_at
-      ? { service_id: await createServer(deps, named, secret), init_job_id: null, message: `service ${serviceName} created` }
+      ? { service_id: await createServer(deps, named, spec, secret), init_job_id: null, message: `service ${serviceName} created` }
       : {
           service_id: null,
-          init_job_id: await createInitJob(deps, named, secret),
+          init_job_id: await createInitJob(deps, named, spec, secret),
           message: `initialising the database (job ${initJobName(serviceName)})`,
         };
     const updated = await moveInstance(deps, trx, instance, 'PROVISIONING', trigger, {
@@ -102,7 +105,6 @@ async function ensureConfigSecret(deps: Deps, trx: Executor, instance: InstanceR
       user: credentials.db_user,
       password: credentials.db_password,
     },
-    settings: odooProductionSettings({ cpuLimit: instance.cpu_limit, memoryLimitMb: instance.memory_limit_mb }),
   });
   return ensureSecret(deps.docker, name, config, instanceLabels(instance.id, deps.config.dockerLabels));
 }

@@ -1,8 +1,17 @@
 import { posix } from 'node:path';
 import type { ContainerSpec, ServiceSpec, TaskSpec } from './docker-types.js';
 import { roleLabels, type InstanceServiceRole, type Labels } from './labels.js';
-import { odooResources } from './odoo-resources.js';
-import { ODOO_CONFIG_FILE_NAME, ODOO_CONFIG_PATH, ODOO_DATA_DIR, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, odooLaunch } from './odoo-config.js';
+import { odooResources, type ServiceResources } from './odoo-resources.js';
+import {
+  ODOO_CONFIG_FILE_NAME,
+  ODOO_CONFIG_PATH,
+  ODOO_DATA_DIR,
+  ODOO_GEVENT_PORT,
+  ODOO_HTTP_PORT,
+  odooLaunch,
+  odooSettingsArgs,
+  type OdooSpec,
+} from './odoo-config.js';
 import { healthCheck, onNetwork, secretFile, seconds, singleTaskService } from './spec-parts.js';
 
 export type { ServiceSpec } from './docker-types.js';
@@ -14,10 +23,11 @@ export interface TlsSettings {
 
 /** What every Swarm service running a tenant's Odoo (the server, its init job) is made of. */
 export interface OdooRuntimeInput {
-  instance: { id: string; subdomain: string; cpuLimit: number; memoryLimitMb: number };
+  instance: { id: string; subdomain: string };
+  /** The image, limits, settings and environment recorded on the instance. */
+  spec: OdooSpec;
   /** The tenant's long-running service; its one-shot jobs are named after it. */
   serviceName: string;
-  image: string;
   network: string;
   cephfsRoot: string;
   /** The Docker secret holding Odoo's config file (database settings and password included). */
@@ -27,8 +37,6 @@ export interface OdooRuntimeInput {
   restartDelaySeconds: number;
   /** The image's `odoo` user: it owns the data directory and must read the secret file. */
   odooUid: number;
-  /** `KEY=value` entries added to the container's environment. */
-  extraEnv?: string[];
   extraLabels?: Labels;
 }
 
@@ -37,6 +45,8 @@ export interface OdooServiceInput extends OdooRuntimeInput {
   tls: TlsSettings;
   /** Seconds between health checks: Swarm reports a started task `running` at its first passing check. */
   healthIntervalSeconds: number;
+  /** Seconds after a start during which failed checks do not count. */
+  healthStartSeconds: number;
 }
 
 const RESTART_WINDOW_SECONDS = 300;
@@ -48,7 +58,10 @@ export const instanceDataDir = (cephfsRoot: string, instanceId: string): string 
 export const instanceArchiveDir = (cephfsRoot: string, instanceId: string): string =>
   posix.join(cephfsRoot, 'odoo_instances_archive', instanceId);
 
-/** The container and resources shared by the server and its jobs: same image, config secret, data dir and limits. */
+/** The arguments of a tenant's Odoo: the settings of its spec, then `odooArgs`. */
+export const odooArgsFor = (spec: OdooSpec, odooArgs: string[]): string[] => [...odooSettingsArgs(spec.settings), ...odooArgs];
+
+/** The container and resources shared by the server and its jobs: same image, config secret, data dir, settings and limits. */
 export function odooTask(
   input: OdooRuntimeInput,
   role: InstanceServiceRole,
@@ -56,20 +69,26 @@ export function odooTask(
 ): { container: ContainerSpec; task: Omit<TaskSpec, 'ContainerSpec'> } {
   return {
     container: {
-      Image: input.image,
+      Image: input.spec.image,
       Labels: roleLabels(input.instance.id, role, input.extraLabels),
-      ...odooLaunch(odooArgs),
+      ...odooLaunch(odooArgsFor(input.spec, odooArgs)),
       // Only the config file's path: the password is inside the secret, never in the environment or on argv.
-      Env: [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...(input.extraEnv ?? [])],
+      Env: [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...input.spec.env],
       Secrets: [secretFile(input.configSecret, ODOO_CONFIG_FILE_NAME, input.odooUid)],
       Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
     },
     task: {
-      Resources: odooResources(input.instance.cpuLimit, input.instance.memoryLimitMb),
+      Resources: odooResources(input.spec.cpuLimit, input.spec.memoryLimitMb),
       Networks: onNetwork(input.network, input.serviceName),
     },
   };
 }
+
+/** What a plan change replaces in the server's task: its limits and the settings on its command line. Pure. */
+export const odooServerResize = (spec: OdooSpec): { resources: ServiceResources; args: string[] } => ({
+  resources: odooResources(spec.cpuLimit, spec.memoryLimitMb),
+  args: odooLaunch(odooArgsFor(spec, [])).Args,
+});
 
 /** TLS for one router: its own certificate per host, or the one `*.baseDomain` certificate (a DNS-challenge resolver). */
 function tlsLabels(router: string, input: OdooServiceInput): Labels {
@@ -120,7 +139,7 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
       HealthCheck: healthCheck(['CMD', 'curl', '-fsS', `http://localhost:${ODOO_HTTP_PORT}/web/health`], {
         intervalSeconds: input.healthIntervalSeconds,
         timeoutSeconds: 3,
-        startPeriodSeconds: 60,
+        startPeriodSeconds: input.healthStartSeconds,
         retries: 3,
       }),
     },

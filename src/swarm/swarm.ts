@@ -139,6 +139,19 @@ export async function taskLogTail(docker: Docker, taskId: string, lines: number)
   return Buffer.isBuffer(raw) ? demultiplexLogs(raw).trim() : '';
 }
 
+/**
+ * What the container's last health check printed (Docker keeps the last five checks with the container), or '' when
+ * the container is not on this Docker host or has no health check.
+ */
+export async function lastHealthOutput(docker: Docker, containerId: string): Promise<string> {
+  const container = (await docker
+    .getContainer(containerId)
+    .inspect()
+    .catch(() => null)) as { State?: { Health?: { Log?: { Output?: string }[] } } } | null;
+  const checks = container?.State?.Health?.Log ?? [];
+  return (checks[checks.length - 1]?.Output ?? '').trim();
+}
+
 /** Without a TTY, Docker frames each log chunk: a stream byte, three zero bytes, the length (uint32 BE), the bytes. */
 function demultiplexLogs(raw: Buffer): string {
   const chunks: Buffer[] = [];
@@ -178,11 +191,18 @@ export async function forceRestartService(docker: Docker, idOrName: string): Pro
   }));
 }
 
-/** Sets the limits and reservations of the service's tasks; Swarm replaces the running task with one that has them. */
-export async function updateServiceResources(
+/** Sets the limits, reservations and arguments of the service's tasks; Swarm replaces the running task with one that has them. */
+export async function resizeService(
   docker: Docker,
   idOrName: string,
-  resources: NonNullable<ServiceSpec['TaskTemplate']['Resources']>,
+  task: { resources: NonNullable<ServiceSpec['TaskTemplate']['Resources']>; args: string[] },
 ): Promise<void> {
-  await updateService(docker, idOrName, (spec) => ({ ...spec, TaskTemplate: { ...spec.TaskTemplate, Resources: resources } }));
+  await updateService(docker, idOrName, (spec) => ({
+    ...spec,
+    TaskTemplate: {
+      ...spec.TaskTemplate,
+      Resources: task.resources,
+      ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, Args: task.args },
+    },
+  }));
 }
