@@ -19,6 +19,8 @@ export interface PoolConnectionsOptions {
 export interface PoolConnections {
   /** Runs `work` on one of the pool's admin connections; a connection that broke is closed rather than lent again. */
   use<T>(pool: PoolAccess, work: (client: AdminClient) => Promise<T>): Promise<T>;
+  /** Runs `work` on a fresh admin connection to another database of the pool (say, a tenant's just made); always closed. */
+  inDatabase<T>(pool: PoolAccess, database: string, work: (client: AdminClient) => Promise<T>): Promise<T>;
   /** Closes the connections of every pool not among `pools` as they read now (gone, or another password or status). */
   retain(pools: PoolAccess[]): Promise<void>;
   /** Closes one pool's connections (say, after its health probe failed). */
@@ -92,6 +94,25 @@ export function createPoolConnections(options: PoolConnectionsOptions): PoolConn
         throw error;
       } finally {
         client.release(broken);
+      }
+    },
+    async inDatabase(row, database, work) {
+      const client = new pg.Client({
+        host: row.host,
+        port: row.port,
+        user: row.admin_user,
+        password: unsealSecret(row.admin_password_encrypted, options.masterKey),
+        database,
+        connectionTimeoutMillis: options.connectTimeoutMs,
+        query_timeout: options.queryTimeoutMs,
+        application_name: 'odoo-orchestrator',
+      });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        return await work(client);
+      } finally {
+        await client.end().catch(() => undefined);
       }
     },
     async retain(pools) {

@@ -17,6 +17,8 @@ import type { AdminClient } from './pool-server.js';
 import { poolOfInstance } from './pools.js';
 import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames, type SwapNames } from './restore-swap.js';
 import { withTransaction } from '../db/transaction.js';
+import { renewDatabaseIdentity } from './clone-identity.js';
+import { withTenantDatabase } from './tenant-database.js';
 
 /** Statuses a tenant's data can be replaced in: it has a service to stop and start again. */
 const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'];
@@ -292,7 +294,11 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   const names = namesOf(deps, restore);
   const name = restoreJobName(restore.id);
   // What the job loads into is made while Swarm starts the job, which waits for it.
-  const target = withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid));
+  const target = poolOfInstance(deps.db, instance).then((pool) =>
+    deps.poolConnections.use(pool, (client) =>
+      createLoadTarget(client, names, deps.config.odooUid, (database, work) => deps.poolConnections.inDatabase(pool, database, work)),
+    ),
+  );
   const job = Promise.all([
     poolReach(deps, instance, name),
     ensureDataDir(instanceDataDir(deps.config.cephfsRoot, instance.id), deps.config.odooUid, deps.config.odooUid),
@@ -325,6 +331,12 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
 async function swapAndFinish(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
   const names = namesOf(deps, restore);
   await withInstancePool(deps, instance, (client) => swapIn(client, names));
+  // A new instance from a backup is a new database, as Odoo's restore of a copy makes it: its own uuid, secret and URL.
+  // Before COMPLETED, so a daemon stopped here renews it again on the next try; the instance has not started yet.
+  if (restore.mode === 'load')
+    await withTenantDatabase(deps, instance, (client) =>
+      renewDatabaseIdentity(client, `https://${instance.subdomain}.${deps.config.baseDomain}`),
+    );
   await trx
     .updateTable('restores')
     .set({ status: 'COMPLETED', finished_at: sql`now()`, updated_at: sql`now()` })
