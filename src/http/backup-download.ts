@@ -10,6 +10,7 @@ import type { BackupRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { jobTasks, judgeJob, removeJobAndSecret, startJob, failureWithLog } from '../domain/backup-jobs.js';
 import { readManifest } from '../domain/backups.js';
+import { odooDumpManifest } from '../domain/odoo-manifest.js';
 import { isUuid } from '../domain/names.js';
 import { backupDir, exportJobSpec, exportsDir, FILESTORE_FILE } from '../swarm/backup-job.js';
 import type { IdentifyCaller } from './auth.js';
@@ -110,7 +111,8 @@ export function createBackupDownload(deps: Deps, identifyCaller: IdentifyCaller)
       const sqlPath = await exportSql(deps, backup, exportId, () => gone);
       const filename = `${manifest.databaseName}_${backup.created_at.toISOString().replace(/[:.]/g, '-')}.zip`;
       response.writeHead(200, { 'content-type': 'application/zip', 'content-disposition': `attachment; filename="${filename}"` });
-      const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+      // Odoo's manifest: the zip holds dump.sql and filestore/, not the stored backup's files.
+      const manifestBytes = Buffer.from(`${JSON.stringify(odooDumpManifest(manifest), null, 2)}\n`);
       await writeZip(
         response,
         odooEntries(sqlPath, backupDir(deps.config.cephfsRoot, backup.instance_id, backup.id), manifestBytes, backup.created_at),
