@@ -293,6 +293,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     try {
       const config = odooConfigFile({
         db: { host: process.env.POOL_HOST ?? '127.0.0.1', port: 5432, name: tenant.database, user: tenant.role, password },
+        masterPassword: generatePassword(32),
       });
       const secret = await ensureSecret(daemon.deps.docker, `${testRun}-scratch-config`, config, runLabels);
       await ensureDataDir(instanceDataDir(daemon.deps.config.cephfsRoot, scratchId), 101, 101);

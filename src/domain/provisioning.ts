@@ -4,6 +4,7 @@ import { DomainError, notFound } from '../errors.js';
 import { ensureDataDir } from '../swarm/data-dir.js';
 import { instanceLabels } from '../swarm/labels.js';
 import { odooConfigFile } from '../swarm/odoo-config.js';
+import { generatePassword } from '../crypto/passwords.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
 import { instanceDataDir } from '../swarm/odoo-service.js';
 import { ensureSecret, findSecretByName, removeJob, removeService } from '../swarm/swarm.js';
@@ -105,6 +106,7 @@ async function ensureConfigSecret(deps: Deps, trx: Executor, instance: InstanceR
       user: credentials.db_user,
       password: credentials.db_password,
     },
+    masterPassword: generatePassword(32),
   });
   return ensureSecret(deps.docker, name, config, instanceLabels(instance.id, deps.config.dockerLabels));
 }

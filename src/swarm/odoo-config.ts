@@ -101,6 +101,11 @@ export const odooSpec = (input: Omit<OdooSpec, 'settings'>): OdooSpec => ({
 
 export interface OdooConfigInput {
   db: { host: string; port: number; name: string; user: string; password: string };
+  /**
+   * Odoo's master password (`admin_passwd`, default `admin`), which opens /web/database/*: random, told to nobody. With
+   * `list_db = False` most of those routes refuse anyway, but not every one checks it.
+   */
+  masterPassword: string;
 }
 
 /**
@@ -118,6 +123,7 @@ export const exactDbFilter = (database: string): string =>
 export function odooConfigFile(input: OdooConfigInput): string {
   const { db } = input;
   const options: [string, string | number][] = [
+    ['admin_passwd', input.masterPassword],
     ['db_host', db.host],
     ['db_port', db.port],
     ['db_user', db.user],

@@ -220,7 +220,7 @@ describe('odooInitJobSpec', () => {
 });
 
 describe('odoo config file', () => {
-  const file = odooConfigFile({ db });
+  const file = odooConfigFile({ db, masterPassword: 'Master456' });
   const options = parseIni(file);
 
   it("holds the database settings, password included, for this database only, with Odoo's list and proxy settings", () => {
@@ -235,11 +235,12 @@ describe('odoo config file', () => {
     assert.equal(options.proxy_mode, 'True');
     assert.equal(options.data_dir, '/var/lib/odoo');
     assert.equal(options.gevent_port, '8072');
+    assert.equal(options.admin_passwd, 'Master456', "a master password of its own, not Odoo's default admin");
     for (const key of ['workers', 'limit_memory_soft', 'limit_memory_hard', 'max_cron_threads']) assert.equal(options[key], undefined, key);
   });
 
   it('refuses a value that would add a line to the file', () => {
-    assert.throws(() => odooConfigFile({ db: { ...db, password: 'a\nadmin_passwd = x' } }), /spans lines/);
+    assert.throws(() => odooConfigFile({ db: { ...db, password: 'a\nadmin_passwd = x' }, masterPassword: 'M' }), /spans lines/);
   });
 
   it('escapes regex characters of the database name in dbfilter', () => {
