@@ -20,7 +20,9 @@ It does what a daemon can observe of a real Odoo 17 server, and nothing else:
 * --stop-after-init: no HTTP; exits 0 once initialised;
 * writes its filestore under ``<data_dir>/filestore/<db>/`` and a ``sessions`` dir;
 * serves HTTP on --http-interface:--http-port (0.0.0.0:8069): ``GET /web/health`` ->
-  200 ``{"status": "pass"}``, ``/`` and ``/web`` -> 303 to ``/web/login``, a login page,
+  200 ``{"status": "pass"}``, ``POST /web/session/authenticate`` (JSON-RPC: the user's id when the
+  login's stored hash verifies the password, Odoo's AccessDenied otherwise), ``/`` and ``/web`` -> 303
+  to ``/web/login``, a login page,
   404 otherwise; with --workers > 0 also ``/websocket`` on the gevent port (8072);
 * with --workers > 0, like Odoo's prefork server, applies limit_memory_soft / limit_memory_hard to each worker's
   VIRTUAL size: a worker is born at $STANDIN_WORKER_VIRTUAL_MB (default 265 MiB, what a fresh Odoo 17/18 worker
@@ -33,6 +35,7 @@ import base64
 import configparser
 import datetime
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -260,6 +263,34 @@ def pbkdf2_sha512(password, rounds=PBKDF2_ROUNDS):
     return "$pbkdf2-sha512$%d$%s$%s" % (rounds, _ab64(salt), _ab64(checksum))
 
 
+def _ab64_decode(text):
+    return base64.b64decode(text.replace(".", "+") + "=" * (-len(text) % 4))
+
+
+def pbkdf2_sha512_verify(password, stored):
+    """passlib's pbkdf2_sha512.verify, which Odoo's res.users checks a login's password with."""
+    try:
+        _, scheme, rounds, salt, checksum = stored.split("$")
+    except (AttributeError, ValueError):
+        return False
+    if scheme != "pbkdf2-sha512":
+        return False
+    derived = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), _ab64_decode(salt), int(rounds), 64)
+    return hmac.compare_digest(derived, _ab64_decode(checksum))
+
+
+def authenticate(opts, dbname, login, password):
+    """Odoo's res.users._login: the active user of that login whose stored hash verifies, or None."""
+    conn = connect(opts, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute("SELECT id, password FROM res_users WHERE login = %s AND active", (login,))
+            row = cr.fetchone()
+    finally:
+        conn.close()
+    return row[0] if row and pbkdf2_sha512_verify(password, row[1]) else None
+
+
 def is_initialized(opts, dbname):
     """What Odoo checks before loading a registry: base installed in ir_module_module."""
     conn = connect(opts, dbname)
@@ -425,9 +456,35 @@ class OdooHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
+        if urlsplit(self.path).path == "/web/session/authenticate":
+            return self._authenticate(body)
         self._send(404, NOT_FOUND)
+
+    def _authenticate(self, body):
+        """JSON-RPC /web/session/authenticate: {db, login, password} -> {uid, ...}, or Odoo's AccessDenied error."""
+        if not self.ready.is_set():
+            return self._send(500, NOT_READY)
+        try:
+            request = json.loads(body or b"{}")
+            params = request.get("params") or {}
+        except ValueError:
+            return self._send(400, b"Invalid JSON data\n", "text/plain; charset=utf-8")
+        databases = [d.strip() for d in str(self.opts.get("db_name") or "").split(",") if d.strip()]
+        uid = None
+        if params.get("db") in databases:
+            try:
+                uid = authenticate(self.opts, params["db"], str(params.get("login") or ""), str(params.get("password") or ""))
+            except psycopg2.Error:
+                uid = None
+        if uid is None:
+            answer = {"jsonrpc": "2.0", "id": request.get("id"), "error": {
+                "code": 200, "message": "Odoo Server Error",
+                "data": {"name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}}}
+            return self._send(200, json.dumps(answer).encode(), "application/json")
+        answer = {"jsonrpc": "2.0", "id": request.get("id"), "result": {"uid": uid, "db": params["db"]}}
+        self._send(200, json.dumps(answer).encode(), "application/json",
+                   [("Set-Cookie", "session_id=%s; HttpOnly; Path=/" % uuid.uuid4().hex)])
 
     def log_message(self, fmt, *args):
         pass
