@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm run bench: timings on the real services, each reported beside a baseline measured in the same run.
-# Allocation and tracking first (allocation.bench.ts), then provisioning (provisioning.bench.ts [runs]).
+# Allocation and tracking first (allocation.bench.ts), then provisioning (provisioning.bench.ts [runs]), backups, and
+# real Odoo beside the stand-in (real-odoo.bench.ts [runs]: provisioning to the first login, idle memory).
 # Honours SKIP_IMAGE_BUILD (through isolated.sh); run it under `flock /tmp/orchestrator-pools.lock`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -8,4 +9,5 @@ cd "$root"
 . scripts/env/isolated.sh orchestrator_bench 2
 node --import tsx bench/allocation.bench.ts
 node --import tsx bench/provisioning.bench.ts "$@"
-exec node --import tsx bench/backup.bench.ts "$@"
+node --import tsx bench/backup.bench.ts "$@"
+exec node --import tsx bench/real-odoo.bench.ts "$@"
