@@ -4,7 +4,10 @@ import type { Deps } from '../deps.js';
 import type { OdooSpec } from '../swarm/odoo-config.js';
 import { odooInitJobSpec } from '../swarm/odoo-init-job.js';
 import { odooServiceSpec, type OdooRuntimeInput } from '../swarm/odoo-service.js';
-import { createService } from '../swarm/swarm.js';
+import { createService, updateTask } from '../swarm/swarm.js';
+import { odooServerTask } from '../swarm/odoo-service.js';
+import { reservedAs } from '../swarm/reservations.js';
+import { recordedSpec } from './odoo-spec.js';
 import { odooServiceName } from './names.js';
 
 export interface SecretRef {
@@ -61,3 +64,21 @@ export const createServer = (
       deps.config.swarmReservations,
     ),
   );
+
+/**
+ * Runs `replicas` task(s) of the tenant's service built from the spec recorded on the instance (image, environment,
+ * settings, limits), whichever replica acts: a start, a restart (`force`: a fresh task even if nothing changed), the
+ * tenant given back after a restore. An instance provisioned before specs were recorded keeps what it runs.
+ */
+export async function runServer(
+  deps: Pick<Deps, 'config' | 'docker'>,
+  instance: InstanceRow & { service_name: string },
+  options: { replicas: number; force?: boolean },
+): Promise<void> {
+  const spec = recordedSpec(instance);
+  const task = spec ? odooServerTask(spec) : null;
+  await updateTask(deps.docker, instance.service_name, {
+    ...(task ? { ...task, resources: reservedAs(task.resources, deps.config.swarmReservations) } : {}),
+    ...options,
+  });
+}

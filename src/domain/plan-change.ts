@@ -3,9 +3,9 @@ import { odooSpec } from '../swarm/odoo-config.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError, notFound } from '../errors.js';
-import { odooServerResize } from '../swarm/odoo-service.js';
+import { odooServerTask } from '../swarm/odoo-service.js';
 import { reservedAs } from '../swarm/reservations.js';
-import { resizeService } from '../swarm/swarm.js';
+import { updateTask } from '../swarm/swarm.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { endedStatuses, servingStatuses } from './instance-status.js';
 import { isUuid } from './names.js';
@@ -44,8 +44,8 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
         : null;
     if (spec) await recordSpec(trx, instanceId, spec);
     if (instance.service_name && spec) {
-      const { resources, args } = odooServerResize(spec);
-      await resizeService(deps.docker, instance.service_name, { resources: reservedAs(resources, deps.config.swarmReservations), args });
+      const { resources, args } = odooServerTask(spec);
+      await updateTask(deps.docker, instance.service_name, { resources: reservedAs(resources, deps.config.swarmReservations), args });
     }
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
     // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.

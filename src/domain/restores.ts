@@ -19,6 +19,7 @@ import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames, type
 import { withTransaction } from '../db/transaction.js';
 import { renewDatabaseIdentity } from './clone-identity.js';
 import { withTenantDatabase } from './tenant-database.js';
+import { runServer } from './odoo-services.js';
 
 /** Statuses a tenant's data can be replaced in: it has a service to stop and start again. */
 const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'];
@@ -403,7 +404,7 @@ async function giveBack(
   } else if (restore.previous_status === 'STOPPED') {
     await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });
   } else {
-    await scaleService(deps.docker, instance.service_name!, 1);
+    await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
     await moveInstance(deps, trx, instance, 'STARTING', trigger, { message });
   }
 }

@@ -58,6 +58,9 @@ export const instanceDataDir = (cephfsRoot: string, instanceId: string): string 
 export const instanceArchiveDir = (cephfsRoot: string, instanceId: string): string =>
   posix.join(cephfsRoot, 'odoo_instances_archive', instanceId);
 
+/** Only the config file's path and the spec's own entries: the password is inside the secret, never in the environment. */
+const odooEnv = (spec: OdooSpec): string[] => [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...spec.env];
+
 /** The arguments of a tenant's Odoo: the settings of its spec, then `odooArgs`. */
 export const odooArgsFor = (spec: OdooSpec, odooArgs: string[]): string[] => [...odooSettingsArgs(spec.settings), ...odooArgs];
 
@@ -72,8 +75,7 @@ export function odooTask(
       Image: input.spec.image,
       Labels: roleLabels(input.instance.id, role, input.extraLabels),
       ...odooLaunch(odooArgsFor(input.spec, odooArgs)),
-      // Only the config file's path: the password is inside the secret, never in the environment or on argv.
-      Env: [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...input.spec.env],
+      Env: odooEnv(input.spec),
       Secrets: [secretFile(input.configSecret, ODOO_CONFIG_FILE_NAME, input.odooUid)],
       Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
     },
@@ -84,10 +86,20 @@ export function odooTask(
   };
 }
 
-/** What a plan change replaces in the server's task: its limits and the settings on its command line. Pure. */
-export const odooServerResize = (spec: OdooSpec): { resources: ServiceResources; args: string[] } => ({
-  resources: odooResources(spec.cpuLimit, spec.memoryLimitMb),
+/** What of the server's task its spec decides: image, environment, settings on the command line, limits. */
+export interface OdooServerTask {
+  image: string;
+  env: string[];
+  args: string[];
+  resources: ServiceResources;
+}
+
+/** Pure: the parts of the server's task a plan change or a restart (re)builds from the recorded spec. */
+export const odooServerTask = (spec: OdooSpec): OdooServerTask => ({
+  image: spec.image,
+  env: odooEnv(spec),
   args: odooLaunch(odooArgsFor(spec, [])).Args,
+  resources: odooResources(spec.cpuLimit, spec.memoryLimitMb),
 });
 
 /** TLS for one router: its own certificate per host, or the one `*.baseDomain` certificate (a DNS-challenge resolver). */

@@ -183,26 +183,39 @@ export async function scaleService(docker: Docker, idOrName: string, replicas: n
   await updateService(docker, idOrName, (spec) => ({ ...spec, Mode: { Replicated: { Replicas: replicas } } }));
 }
 
-/** Makes Swarm replace the service's tasks with identical ones. */
-export async function forceRestartService(docker: Docker, idOrName: string): Promise<void> {
-  await updateService(docker, idOrName, (spec) => ({
-    ...spec,
-    TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: (spec.TaskTemplate.ForceUpdate ?? 0) + 1 },
-  }));
+/** What of a service's task `updateTask` replaces (each part only when given). */
+export interface TaskUpdate {
+  image?: string;
+  env?: string[];
+  args?: string[];
+  resources?: NonNullable<ServiceSpec['TaskTemplate']['Resources']>;
+  /** Replace the task even if nothing changed (a restart). */
+  force?: boolean;
+  replicas?: number;
 }
 
-/** Sets the limits, reservations and arguments of the service's tasks; Swarm replaces the running task with one that has them. */
-export async function resizeService(
-  docker: Docker,
-  idOrName: string,
-  task: { resources: NonNullable<ServiceSpec['TaskTemplate']['Resources']>; args: string[] },
-): Promise<void> {
-  await updateService(docker, idOrName, (spec) => ({
-    ...spec,
-    TaskTemplate: {
-      ...spec.TaskTemplate,
-      Resources: task.resources,
-      ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, Args: task.args },
-    },
-  }));
+/**
+ * Updates the service's task in one update: Swarm replaces the running task when its spec changed (or when forced).
+ * What is not given is kept.
+ */
+export async function updateTask(docker: Docker, idOrName: string, update: TaskUpdate): Promise<void> {
+  await updateService(docker, idOrName, (spec) => {
+    const { TaskTemplate: task } = spec;
+    const container = task.ContainerSpec;
+    return {
+      ...spec,
+      ...(update.replicas === undefined ? {} : { Mode: { Replicated: { Replicas: update.replicas } } }),
+      TaskTemplate: {
+        ...task,
+        ...(update.resources ? { Resources: update.resources } : {}),
+        ...(update.force ? { ForceUpdate: (task.ForceUpdate ?? 0) + 1 } : {}),
+        ContainerSpec: {
+          ...container,
+          ...(update.image ? { Image: update.image } : {}),
+          ...(update.env ? { Env: update.env } : {}),
+          ...(update.args ? { Args: update.args } : {}),
+        },
+      },
+    };
+  });
 }

@@ -10,7 +10,7 @@ import {
   odooSpec,
 } from '../../src/swarm/odoo-config.js';
 import { INIT_ARGS, initJobName, odooInitJobSpec } from '../../src/swarm/odoo-init-job.js';
-import { instanceDataDir, odooServerResize, odooServiceSpec, type OdooServiceInput } from '../../src/swarm/odoo-service.js';
+import { instanceDataDir, odooServerTask, odooServiceSpec, type OdooServiceInput } from '../../src/swarm/odoo-service.js';
 
 const instanceId = '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60';
 
@@ -76,7 +76,12 @@ describe('odooServiceSpec', () => {
     assert.equal(other.TaskTemplate.ContainerSpec.Image, 'local/odoo:18.0');
     assert.equal(other.TaskTemplate.Resources?.Limits?.MemoryBytes, 4096 * 1024 * 1024);
     assert.notDeepEqual(other.TaskTemplate.ContainerSpec.Args, container.Args);
-    assert.deepEqual(odooServerResize(input.spec), { resources: task.Resources, args: container.Args });
+    assert.deepEqual(odooServerTask(input.spec), {
+      image: container.Image,
+      env: container.Env,
+      args: container.Args,
+      resources: task.Resources,
+    });
   });
 
   it('mounts the config secret readable by the odoo user only', () => {
