@@ -160,7 +160,8 @@ main() {
     [[ -n "${sums[$version]:-}" ]] && hash="$(context_hash "$REPO/test/images/odoo" "$base_hash" "${sums[$version]}" "$standin_files")"
     if [[ -n "$(image_id "$tag")" ]]; then
       [[ -n "$hash" ]] && ! stale "$tag" "$hash" && continue
-      [[ "${SKIP_IMAGE_BUILD:-0}" == 1 && "${STANDIN_FORCE:-0}" != 1 ]] && continue
+      # Built before from a source no longer here, or another checkout owns the images: used as it is.
+      [[ -z "$hash" || "${SKIP_IMAGE_BUILD:-0}" == 1 ]] && [[ "${STANDIN_FORCE:-0}" != 1 ]] && continue
     fi
     official_image "$version" && continue
     [[ -n "$hash" ]] || die "no Odoo $version image: the registry did not give odoo:$version ($pull_error)" \
