@@ -3,14 +3,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import pg from 'pg';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { instanceDataDir } from '../src/swarm/odoo-service.js';
 import {
   CREATE_INSTANCE,
   eventually,
   instanceInput,
-  localPool,
   registerLocalPool,
   resetState,
   runLabels,
@@ -19,6 +17,7 @@ import {
   type TestDaemon,
 } from './support/harness.js';
 import { instanceWithStatus, PROVISION } from './support/odoo.js';
+import { withPoolDatabase } from './support/tenant.js';
 import { odooDbLoad, OdooSession, overlayClient, realOdooImage, run, type OverlayClient } from './support/real-odoo.js';
 
 const VERSIONS = ['17.0', '18.0'];
@@ -30,21 +29,8 @@ const VIEW = 'query($id: ID!) { instance(id: $id) { id subdomain status error se
 const action = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status error } }`;
 
 /** A query in `database` on the local PostgreSQL, as the pool admin (a member of every tenant's role). */
-async function inDatabase<T = Record<string, unknown>>(database: string, query: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({
-    host: localPool.host,
-    port: localPool.port,
-    user: localPool.adminUser,
-    password: localPool.adminPassword,
-    database,
-  });
-  await client.connect();
-  try {
-    return (await client.query(query, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
+const inDatabase = <T = Record<string, unknown>>(database: string, query: string, values: unknown[] = []): Promise<T[]> =>
+  withPoolDatabase(database, async (client) => (await client.query(query, values)).rows as T[]);
 
 const collation = (database: string) =>
   withPoolCatalog(

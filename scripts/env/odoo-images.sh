@@ -113,7 +113,7 @@ build_server() {
   local version="$1" tarball="$2" hash="$3" context="$CACHE/odoo/context-$1"
   rm -rf "$context" && mkdir -p "$context"
   cp "$REPO/test/images/odoo/Dockerfile" "$context/"
-  cp -p "$REPO/test/images/odoo-standin/"{entrypoint.sh,wait-for-psql.py,odoo.conf} "$context/"
+  cp -p "$REPO/test/images/odoo-standin/"{entrypoint.sh,wait-for-psql.py,odoo.conf,add-odoo-user.sh} "$context/"
   cp "$tarball" "$context/odoo.tar.xz"
   classic_build "local/odoo:$version" "$context" "$CACHE/build-odoo-$version.log" \
     --build-arg "BASE_IMAGE=$BASE_TAG" --build-arg "ODOO_VERSION=$version" --label "$LABEL=$hash"
@@ -147,7 +147,7 @@ main() {
   local base_hash
   base_hash="$(printf '%s\n' "$BASE_RECIPE" "$SUITE" "${base_packages[@]}" | sha256sum | cut -c1-16)"
   local standin_files
-  standin_files="$(cd "$REPO/test/images/odoo-standin" && sha256sum entrypoint.sh wait-for-psql.py odoo.conf)"
+  standin_files="$(cd "$REPO/test/images/odoo-standin" && sha256sum entrypoint.sh wait-for-psql.py odoo.conf add-odoo-user.sh)"
 
   local hash tag base_built=0
   for version in "${versions[@]}"; do

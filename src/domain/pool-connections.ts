@@ -2,7 +2,7 @@ import pg from 'pg';
 import { unsealSecret } from '../crypto/secret-box.js';
 import type { PoolStatus } from '../db/schema.js';
 import type { Logger } from '../logger.js';
-import type { AdminClient } from './pool-server.js';
+import { withPoolAdmin, type AdminClient } from './pool-server.js';
 import { isInService, type PoolAccess } from './pool-state.js';
 
 export interface PoolConnectionsOptions {
@@ -96,25 +96,18 @@ export function createPoolConnections(options: PoolConnectionsOptions): PoolConn
         client.release(broken);
       }
     },
-    async inDatabase(row, database, work) {
-      const client = new pg.Client({
-        host: row.host,
-        port: row.port,
-        user: row.admin_user,
-        password: unsealSecret(row.admin_password_encrypted, options.masterKey),
+    inDatabase: (row, database, work) =>
+      withPoolAdmin(
+        {
+          host: row.host,
+          port: row.port,
+          adminUser: row.admin_user,
+          adminPassword: unsealSecret(row.admin_password_encrypted, options.masterKey),
+        },
+        work,
+        options.connectTimeoutMs,
         database,
-        connectionTimeoutMillis: options.connectTimeoutMs,
-        query_timeout: options.queryTimeoutMs,
-        application_name: 'odoo-orchestrator',
-      });
-      client.on('error', () => undefined);
-      await client.connect();
-      try {
-        return await work(client);
-      } finally {
-        await client.end().catch(() => undefined);
-      }
-    },
+      ),
     async retain(pools) {
       const current = new Map(pools.map((pool) => [pool.id, fingerprint(pool)]));
       const stale = [...entries].filter(([poolId, entry]) => current.get(poolId) !== entry.fingerprint).map(([poolId]) => poolId);

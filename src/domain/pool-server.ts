@@ -19,18 +19,19 @@ export interface TenantDatabase {
 export const ADMIN_CONNECT_TIMEOUT_MS = 5_000;
 export const ADMIN_QUERY_TIMEOUT_MS = 60_000;
 
-/** Runs `work` on a fresh admin connection to the pool, always closing it. */
+/** Runs `work` on a fresh admin connection to the pool (to `database`, `postgres` unless given), always closing it. */
 export async function withPoolAdmin<T>(
   access: PoolAdminAccess,
   work: (client: pg.Client) => Promise<T>,
   connectTimeoutMs = ADMIN_CONNECT_TIMEOUT_MS,
+  database = 'postgres',
 ): Promise<T> {
   const client = new pg.Client({
     host: access.host,
     port: access.port,
     user: access.adminUser,
     password: access.adminPassword,
-    database: 'postgres',
+    database,
     connectionTimeoutMillis: connectTimeoutMs,
     query_timeout: ADMIN_QUERY_TIMEOUT_MS,
     application_name: 'odoo-orchestrator',
