@@ -59,6 +59,7 @@ for (let run = 0; run < runs; run++) {
       restartDelaySeconds: daemon.deps.config.odooRestartDelaySeconds,
       healthIntervalSeconds: daemon.deps.config.odooHealthIntervalSeconds,
       healthStartSeconds: daemon.deps.config.odooHealthStartSeconds,
+      stopGraceSeconds: daemon.deps.config.odooStopGraceSeconds,
       odooUid: 101,
       extraLabels: runLabels,
     }),

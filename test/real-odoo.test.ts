@@ -70,6 +70,8 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
     daemon = await startTestDaemon({
       ODOO_IMAGES: VERSIONS.map((version) => `${version}=${realOdooImage(version)}`).join(','),
       BACKUP_TRACKING_CRON: '* * * * * *',
+      // Odoo's workers end their requests within a second of SIGTERM, then spend seconds of CPU freeing their memory.
+      ODOO_STOP_GRACE_SECONDS: '2',
     });
     await resetState(daemon.deps);
     await registerLocalPool(daemon, 'pool-local', 10);
@@ -176,7 +178,9 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
         /** What failed, and what the tenant's Odoo logged meanwhile. */
         const step = (name: string, work: () => Promise<void>, instance = () => id) =>
           work().catch(async (error: Error) => {
-            const logs = await run('docker', ['service', 'logs', '--tail', '30', (await view(instance())).serviceName]).catch(() => '');
+            const logs = await run('docker', ['service', 'logs', '--tail', '40', (await view(instance())).serviceName], '', true).catch(
+              (failed: Error) => failed.message,
+            );
             throw new Error(`${name}: ${error.message}\n${logs}`);
           });
         await Promise.all([

@@ -99,6 +99,7 @@ describe('swarm adapter against the local Docker daemon', () => {
       restartDelaySeconds: 5,
       healthIntervalSeconds: 5,
       healthStartSeconds: 60,
+      stopGraceSeconds: 10,
       odooUid: 101,
       extraLabels: runLabels,
     });

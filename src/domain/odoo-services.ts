@@ -59,6 +59,7 @@ export const createServer = (
         baseDomain: deps.config.baseDomain,
         healthIntervalSeconds: deps.config.odooHealthIntervalSeconds,
         healthStartSeconds: deps.config.odooHealthStartSeconds,
+        stopGraceSeconds: deps.config.odooStopGraceSeconds,
         tls: { mode: deps.config.tenants.tlsMode, certResolver: deps.config.tenants.tlsCertResolver },
       }),
       deps.config.swarmReservations,

@@ -47,6 +47,8 @@ export interface OdooServiceInput extends OdooRuntimeInput {
   healthIntervalSeconds: number;
   /** Seconds after a start during which failed checks do not count. */
   healthStartSeconds: number;
+  /** Seconds Odoo has to stop before it is killed. */
+  stopGraceSeconds: number;
 }
 
 const RESTART_WINDOW_SECONDS = 300;
@@ -154,6 +156,7 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
         startPeriodSeconds: input.healthStartSeconds,
         retries: 3,
       }),
+      StopGracePeriod: seconds(input.stopGraceSeconds),
     },
     // `any`, not `on-failure`: a dockerd that restarts stops its containers with exit 0, and Swarm would leave
     // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.

@@ -10,14 +10,14 @@ import { localPool } from './harness.js';
 /** The real Odoo servers scripts/env/odoo-images.sh builds (or tags from the official images). */
 export const realOdooImage = (version: string): string => `local/odoo:${version}`;
 
-/** Runs a command, feeding it `input`; resolves with its stdout, rejects with its stderr when it fails. */
-export function run(command: string, args: string[], input = ''): Promise<string> {
+/** Runs a command, feeding it `input`; resolves with its stdout (and stderr, with `both`), rejects with its stderr when it fails. */
+export function run(command: string, args: string[], input = '', both = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => (both ? out : err).push(chunk));
     child.on('error', reject);
     child.on('close', (code) =>
       code === 0

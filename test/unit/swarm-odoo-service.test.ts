@@ -27,6 +27,7 @@ const input: OdooServiceInput = {
   restartDelaySeconds: 7,
   healthIntervalSeconds: 4,
   healthStartSeconds: 60,
+  stopGraceSeconds: 10,
   odooUid: 101,
   extraLabels: { [labelKeys.testRun]: 'unit' },
 };
@@ -125,6 +126,10 @@ describe('odooServiceSpec', () => {
     assert.deepEqual(spec.EndpointSpec, { Mode: 'dnsrr' });
     assert.deepEqual(task.Networks, [{ Target: 'odoo-net', Aliases: [input.serviceName] }]);
     assert.equal(spec.UpdateConfig?.Order, 'stop-first');
+  });
+
+  it('gives Odoo the configured time to stop before it is killed', () => {
+    assert.equal(container.StopGracePeriod, 10 * SECOND_NS);
   });
 
   it('restarts a failed task a bounded number of times, after the configured delay', () => {
