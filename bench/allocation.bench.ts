@@ -237,7 +237,7 @@ async function instancesInFlight(daemon: TestDaemon): Promise<void> {
           Name: row.subdomain,
           Labels: instanceLabels(row.id, deps.config.dockerLabels),
           TaskTemplate: {
-            ContainerSpec: { Image: deps.config.odooImage },
+            ContainerSpec: { Image: deps.config.odooImages['17.0']! },
             Placement: { Constraints: ['node.labels.bench-never==true'] },
           },
           Mode: { Replicated: { Replicas: 1 } },

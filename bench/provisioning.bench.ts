@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { generatePassword } from '../src/crypto/passwords.js';
 import type { SwarmTask } from '../src/swarm/docker-types.js';
 import { odooServiceSpec } from '../src/swarm/odoo-service.js';
+import { odooSpec } from '../src/swarm/odoo-config.js';
 import { createService, ensureSecret, removeSecret, removeService } from '../src/swarm/swarm.js';
 import {
   CREATE_INSTANCE,
@@ -46,9 +47,9 @@ for (let run = 0; run < runs; run++) {
   await createService(
     daemon.deps.docker,
     odooServiceSpec({
-      instance: { id: instance.id, subdomain: baselineName, cpuLimit: 0.5, memoryLimitMb: 512 },
+      instance: { id: instance.id, subdomain: baselineName },
+      spec: odooSpec({ version: '17.0', image: daemon.deps.config.odooImages['17.0']!, cpuLimit: 0.5, memoryLimitMb: 512, env: [] }),
       serviceName: baselineName,
-      image: daemon.deps.config.odooImage,
       network: daemon.deps.config.swarmNetwork,
       baseDomain: 'bench.invalid',
       tls: { mode: 'per-host', certResolver: 'letsencrypt' },
@@ -57,6 +58,8 @@ for (let run = 0; run < runs; run++) {
       restartMaxAttempts: 1,
       restartDelaySeconds: daemon.deps.config.odooRestartDelaySeconds,
       healthIntervalSeconds: daemon.deps.config.odooHealthIntervalSeconds,
+      healthStartSeconds: daemon.deps.config.odooHealthStartSeconds,
+      stopGraceSeconds: daemon.deps.config.odooStopGraceSeconds,
       odooUid: 101,
       extraLabels: runLabels,
     }),

@@ -7,7 +7,6 @@ import { sql, type Kysely } from 'kysely';
  *   before this migration get theirs the first time the daemon needs it.
  * - `instances.suspension_pending_at`: billing asked for a suspension while a restore ran; it applies when the restore ends.
  * - `instances.final_backup_waived_by`: an admin terminated the instance without a final backup (force).
- * - `instances.config_version`: the version of the tenant's Odoo config secret (plan changes write a new one).
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -20,16 +19,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .alterTable('instances')
     .addColumn('suspension_pending_at', 'timestamptz')
     .addColumn('final_backup_waived_by', 'varchar(100)')
-    .addColumn('config_version', 'integer', (col) => col.notNull().defaultTo(1))
     .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await db.schema
-    .alterTable('instances')
-    .dropColumn('suspension_pending_at')
-    .dropColumn('final_backup_waived_by')
-    .dropColumn('config_version')
-    .execute();
+  await db.schema.alterTable('instances').dropColumn('suspension_pending_at').dropColumn('final_backup_waived_by').execute();
   await db.schema.dropTable('tenant_logins').execute();
 }

@@ -11,6 +11,7 @@ import * as allocationReservations from './010_allocation_reservations.js';
 import * as backups from './012_backups.js';
 import * as instanceAdmission from './013_instance_admission.js';
 import * as reservationsByPool from './014_reservations_by_pool.js';
+import * as instanceOdooSpec from './015_instance_odoo_spec.js';
 import * as storageLimits from './016_storage_limits.js';
 import * as tenantIsolation from './017_tenant_isolation.js';
 import * as offsiteBackups from './018_offsite_backups.js';
@@ -29,6 +30,7 @@ export const migrations: Record<string, Migration> = {
   '012_backups': backups,
   '013_instance_admission': instanceAdmission,
   '014_reservations_by_pool': reservationsByPool,
+  '015_instance_odoo_spec': instanceOdooSpec,
   '016_storage_limits': storageLimits,
   '017_tenant_isolation': tenantIsolation,
   '018_offsite_backups': offsiteBackups,

@@ -42,6 +42,7 @@ done
 # this order; node --test would sort them by name). The faults suite stops the shared services, so it runs alone: last,
 # once the short suites before it are done. Arguments, if any, name the suites to run instead.
 slowest=(
+  test/real-odoo.test.ts
   test/stack-e2e.test.ts
   test/tenant-initialisation.test.ts
   test/pools.test.ts

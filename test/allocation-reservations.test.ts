@@ -23,10 +23,16 @@ import { withTenant } from './support/tenant-data.js';
 
 const admin = { user: `pool_admin_kept_${process.pid}`, password: 'kept-admin-password-for-tests' };
 
-/** Sessions the pool server has open for `user`, each with when it started. */
-async function sessionsOf(user: string): Promise<Date[]> {
+/**
+ * The sessions the pool server has open for `user` in `database` (null: any), each with when it started. Kept ones are
+ * to `postgres`; each allocation also logs in to the tenant's new database for a moment, to create pg_trgm in it.
+ */
+async function sessionsOf(user: string, database: string | null = 'postgres'): Promise<Date[]> {
   const { rows } = await withPoolCatalog((client) =>
-    client.query<{ backend_start: Date }>('select backend_start from pg_stat_activity where usename = $1', [user]),
+    client.query<{ backend_start: Date }>(
+      'select backend_start from pg_stat_activity where usename = $1 and ($2::text is null or datname = $2)',
+      [user, database],
+    ),
   );
   return rows.map((row) => row.backend_start);
 }
@@ -240,7 +246,7 @@ describe('slot reservations and kept admin connections', () => {
     assert.equal(await poolCount(pool.id), 8);
     // POOL_ADMIN_IDLE_SECONDS=2: unused, they close.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    assert.deepEqual(await sessionsOf(admin.user), []);
+    assert.deepEqual(await sessionsOf(admin.user, null), [], 'neither kept sessions nor logins into the new databases are left');
   });
 
   it('closes kept connections when the pool goes into maintenance or its admin password changes', async () => {

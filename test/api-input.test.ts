@@ -47,7 +47,8 @@ describe('bad input and missing credentials', () => {
     ['an unknown Odoo version', { odooVersion: '9.0' }, /input\.odooVersion: must be one of: 17\.0/],
     ['a bad e-mail', { adminEmail: 'not-an-email' }, /input\.adminEmail: must be an e-mail address/],
     ['a bad memory size', { memoryLimit: '12 gigs' }, /input\.memoryLimit: must be a size such as 512M or 2G/],
-    ['a too small CPU limit', { cpuLimit: 0.01 }, /input\.cpuLimit: must be between 0\.1 and 64 cores/],
+    ['a too small CPU limit', { cpuLimit: 0.1 }, /input\.cpuLimit: must be between 0\.25 and 64 cores/],
+    ['too little memory for Odoo', { memoryLimit: '384M' }, /input\.memoryLimit: must be between 512M and 256G/],
   ];
   for (const [what, override, message] of invalid) {
     it(`refuses ${what} with VALIDATION_FAILED and creates nothing`, async () => {

@@ -52,12 +52,40 @@ async function statusWhen(daemon: TestDaemon, id: string, wanted: string, timeou
   );
 }
 
-async function runningInstance(daemon: TestDaemon): Promise<string> {
+async function runningInstance(daemon: TestDaemon, madeTheOldWay = false): Promise<string> {
   const { id } = await allocatedInstance(daemon);
+  // A tenant allocated before databases were made as Odoo makes them: the cluster's collation, no pg_trgm.
+  if (madeTheOldWay)
+    await withPoolCatalog(async (client) => {
+      const [database, role] = [client.escapeIdentifier(tenantDatabaseName(id)), client.escapeIdentifier(tenantRoleName(id))];
+      await client.query(`drop database ${database}`);
+      await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8' lc_collate 'C.UTF-8'`);
+      await client.query(`revoke all on database ${database} from public; grant connect, temporary on database ${database} to ${role}`);
+    });
   await daemon.gql(PROVISION, { id });
   assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
   return id;
 }
+
+/** What says a database was made as Odoo makes one: its collation, and pg_trgm's owner if it has it. */
+const odooShape = (instanceId: string) =>
+  withTenant(instanceId, async (client) => ({
+    collation: (await client.query('select datcollate from pg_database where datname = current_database()')).rows[0].datcollate,
+    pgTrgm:
+      (await client.query("select pg_get_userbyid(extowner) as owner from pg_extension where extname = 'pg_trgm'")).rows[0]?.owner ?? null,
+  }));
+
+/** The identity Odoo gives a database, which a copy must not share. */
+const identity = (instanceId: string) =>
+  withTenant(instanceId, async (client) =>
+    Object.fromEntries(
+      (
+        await client.query<{ key: string; value: string }>(
+          "select key, value from ir_config_parameter where key in ('database.uuid', 'database.secret', 'web.base.url')",
+        )
+      ).rows.map((row) => [row.key, row.value]),
+    ),
+  );
 
 /** Databases on the pool whose names start with the tenant's: its own, and any a restore left behind. */
 const tenantDatabases = (instanceId: string) =>
@@ -88,8 +116,10 @@ describe('backups and restore on the swarm', () => {
   let source: string;
   let firstBackup: string;
 
-  it('backs up rows and filestore files, and a restore brings them back as they were', async () => {
-    source = await runningInstance(daemon);
+  it('backs up rows and filestore files, and a restore brings them back as they were, in a database made as Odoo makes one', async () => {
+    // An existing tenant's way to a database as Odoo makes it (C collation, pg_trgm): a backup, then a restore of it.
+    source = await runningInstance(daemon, true);
+    assert.deepEqual(await odooShape(source), { collation: 'C.UTF-8', pgTrgm: null });
     await writePartners(source, ['Alice', 'Bob']);
     await writeAttachment(cephfs, source, 'ab12cd', 'first attachment');
 
@@ -105,6 +135,8 @@ describe('backups and restore on the swarm', () => {
     assert.equal(manifest.databaseName, tenantDatabaseName(source));
     assert.equal(manifest.odooVersion, '17.0');
     assert.match(manifest.postgresVersion, /^\d+\.\d+/);
+    assert.deepEqual(manifest.version_info, [17, 0, 0, 'final', 0, '']);
+    assert.deepEqual(manifest.modules, { base: '17.0.1.0' }, 'the installed modules and their versions');
     assert.deepEqual(
       manifest.files.map((file: { name: string }) => file.name),
       ['dump.custom', 'filestore.tar'],
@@ -138,6 +170,7 @@ describe('backups and restore on the swarm', () => {
       [{ datname: tenantDatabaseName(source), owner: tenantRoleName(source) }],
       'same name and owner; nothing left aside',
     );
+    assert.deepEqual(await odooShape(source), { collation: 'C', pgTrgm: tenantRoleName(source) });
 
     const { backups } = (await daemon.gql(BACKUPS, { id: source })).data.instance;
     const final = backups.find((candidate: { kind: string }) => candidate.kind === 'FINAL');
@@ -194,8 +227,16 @@ describe('backups and restore on the swarm', () => {
       opened.names.join(', '),
     );
     assert.ok(opened.names.every((name: string) => ['dump.sql', 'manifest.json'].includes(name) || name.startsWith('filestore/')));
-    assert.equal(opened.manifest.db_name, tenantDatabaseName(source));
-    assert.equal(opened.manifest.odooVersion, '17.0');
+    assert.deepEqual(opened.manifest, {
+      odoo_dump: '1',
+      db_name: tenantDatabaseName(source),
+      version: '17.0',
+      version_info: [17, 0, 0, 'final', 0, ''],
+      major_version: '17.0',
+      pg_version: opened.manifest.pg_version,
+      modules: { base: '17.0.1.0' },
+    });
+    assert.match(opened.manifest.pg_version, /^\d+\.\d+$/);
     assert.ok(opened.table && opened.rows, 'plain SQL with the table and the rows backed up');
     assert.equal(opened.attachment, 'first attachment');
     assert.deepEqual(
@@ -230,9 +271,11 @@ describe('backups and restore on the swarm', () => {
   });
 
   let finalOfTerminated: string;
+  let terminatedIdentity: Record<string, string>;
 
   it('takes a FINAL backup before termination drops the database, and keeps it', async () => {
     const doomed = await runningInstance(daemon);
+    terminatedIdentity = await identity(doomed);
     await writePartners(doomed, ['Last words']);
     await writeAttachment(cephfs, doomed, '0a0b0c', 'last file');
     const terminated = await daemon.gql(TERMINATE, { id: doomed });
@@ -258,6 +301,13 @@ describe('backups and restore on the swarm', () => {
     assert.deepEqual(await partnerNames(id), ['Last words']);
     assert.deepEqual(await readFilestore(cephfs, id), { '0a/0a0b0c': 'last file' });
     assert.deepEqual(await tenantDatabases(id), [{ datname: tenantDatabaseName(id), owner: tenantRoleName(id) }]);
+    assert.deepEqual(await odooShape(id), { collation: 'C', pgTrgm: tenantRoleName(id) });
+    // A copy is a new database: Odoo's own identity for it, and its own address.
+    const copied = await identity(id);
+    assert.notEqual(copied['database.uuid'], terminatedIdentity['database.uuid']);
+    assert.notEqual(copied['database.secret'], terminatedIdentity['database.secret']);
+    assert.match(copied['database.secret']!, /^[0-9a-f-]{32,36}$/);
+    assert.equal(copied['web.base.url'], `https://${created.data.createInstance.subdomain}.${daemon.deps.config.baseDomain}`);
     const moves = (
       await daemon.gql('query($id: ID!) { instance(id: $id) { events(first: 1000) { nodes { from to } } } }', { id })
     ).data.instance.events.nodes

@@ -61,7 +61,7 @@ describe('status follows reality after RUNNING', () => {
         Labels: { ...instanceLabels(id, runLabels), [labelKeys.role]: 'init' },
         TaskTemplate: {
           ContainerSpec: {
-            Image: daemon.deps.config.odooImage,
+            Image: daemon.deps.config.odooImages['17.0'],
             Command: ['/bin/sh', '-c', 'exit 3'],
             Labels: { ...instanceLabels(id, runLabels), [labelKeys.role]: 'init' },
           },

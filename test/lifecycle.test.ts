@@ -14,6 +14,7 @@ import {
   type TestDaemon,
 } from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+import { updateTask } from '../src/swarm/swarm.js';
 
 const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status } }`;
 
@@ -135,6 +136,29 @@ describe('instance lifecycle after RUNNING', () => {
       'PROVISIONING->RUNNING tracking by scheduler',
     ]);
     assert.equal(transitions.at(-1), 'RESTARTING->RUNNING tracking by scheduler');
+  });
+
+  it('restarts from the spec recorded at provisioning, whatever the service drifted to or the acting replica is configured with', async () => {
+    const other = await startTestDaemon({ ODOO_IMAGE: 'local/not-this-one:1', PROVISION_TRACKING_CRON: '0 0 1 1 *' });
+    try {
+      const { id } = await allocatedInstance(daemon);
+      await daemon.gql(PROVISION, { id });
+      assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
+      // As if the service had been built from another replica's config.
+      const { serviceName } = (await daemon.gql(INSTANCE, { id })).data.instance;
+      await updateTask(daemon.deps.docker, serviceName, { image: 'local/not-this-one:1' });
+      assert.equal((await other.gql(act('restartInstance'), { id })).data.restartInstance.status, 'RESTARTING');
+      assert.equal((await statusWhen(daemon, id, 'RUNNING')).status, 'RUNNING', 'a task of the recorded image runs');
+      const tasks = (await daemon.deps.docker.listTasks({
+        filters: { label: [`odoo-orchestrator.instance-id=${id}`], 'desired-state': ['running'] },
+      })) as { Spec: { ContainerSpec: { Image: string } } }[];
+      assert.deepEqual(
+        tasks.map((task) => task.Spec.ContainerSpec.Image),
+        [daemon.deps.config.odooImages['17.0']],
+      );
+    } finally {
+      await other.stop();
+    }
   });
 
   it('terminates: no service, secret, role or database left, the slot and the subdomain free again', async () => {

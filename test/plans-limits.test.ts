@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import type { SwarmService, SwarmTask } from '../src/swarm/docker-types.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
+import { odooProductionSettings, odooSettingsArgs } from '../src/swarm/odoo-config.js';
 import { customerToken, defaultCustomerId, instanceInput, registerLocalPool, type TestDaemon, expectError } from './support/harness.js';
 import { resetBilling, settledBillingEvent, startBillingDaemon, stopBillingDaemon } from './support/billing-daemon.js';
 import type { KillbillFake } from './support/killbill-fake.js';
@@ -57,7 +58,14 @@ describe('plans decide resources; customers are held to their limits', () => {
     expectError(bad, 'VALIDATION_FAILED');
     assert.match(
       bad.errors[0]!.message,
-      /input\.name: .*; input\.cpuLimit: must be between 0\.1 and 64 cores; input\.memoryLimit: must be a size such as 512M or 2G/,
+      /input\.name: .*; input\.cpuLimit: must be between 0\.25 and 64 cores; input\.memoryLimit: must be a size such as 512M or 2G/,
+    );
+    // The smallest plan real Odoo serves in; below it the message names the minimum.
+    const tooSmall = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-tiny', cpuLimit: 0.1, memoryLimit: '384M' } });
+    expectError(tooSmall, 'VALIDATION_FAILED');
+    assert.match(
+      tooSmall.errors[0]!.message,
+      /input\.cpuLimit: must be between 0\.25 and 64 cores; input\.memoryLimit: must be between 512M and 256G/,
     );
     expectError(
       await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 1, memoryLimit: '1G' } }, { token: customer }),
@@ -66,11 +74,11 @@ describe('plans decide resources; customers are held to their limits', () => {
 
     const small = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.5, memoryLimit: '512M' } });
     assert.deepEqual(small.data.upsertPlan, { name: 'odoo-small', cpuLimit: 0.5, memoryLimitMb: 512, description: null });
-    await daemon.gql(UPSERT_PLAN, { input: { name: 'default', cpuLimit: 0.25, memoryLimit: '384M', description: 'starter' } });
+    await daemon.gql(UPSERT_PLAN, { input: { name: 'default', cpuLimit: 0.25, memoryLimit: '512M', description: 'starter' } });
     const again = await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.75, memoryLimit: '768M' } });
     assert.equal(again.data.upsertPlan.cpuLimit, 0.75, 'upsert replaces');
     assert.deepEqual((await daemon.gql(PLANS, undefined, { token: customer })).data.plans, [
-      { name: 'default', cpuLimit: 0.25, memoryLimitMb: 384 },
+      { name: 'default', cpuLimit: 0.25, memoryLimitMb: 512 },
       { name: 'odoo-small', cpuLimit: 0.75, memoryLimitMb: 768 },
     ]);
   });
@@ -102,10 +110,10 @@ describe('plans decide resources; customers are held to their limits', () => {
       ['default', 1, 1024],
     );
 
-    const admin = await daemon.gql(CREATE, { input: instanceInput({ customerId: randomUUID(), cpuLimit: 0.3, memoryLimit: '300M' }) });
+    const admin = await daemon.gql(CREATE, { input: instanceInput({ customerId: randomUUID(), cpuLimit: 0.3, memoryLimit: '600M' }) });
     assert.deepEqual(
       [admin.data.createInstance.plan, admin.data.createInstance.cpuLimit, admin.data.createInstance.memoryLimitMb],
-      ['default', 0.3, 300],
+      ['default', 0.3, 600],
     );
   });
 
@@ -174,8 +182,8 @@ describe('plans decide resources; customers are held to their limits', () => {
   });
 
   it('moves a running instance to its new plan on SUBSCRIPTION_CHANGE and resizes its service live', async () => {
-    await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.25, memoryLimit: '384M' } });
-    await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-big', cpuLimit: 0.75, memoryLimit: '640M' } });
+    await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-small', cpuLimit: 0.25, memoryLimit: '512M' } });
+    await daemon.gql(UPSERT_PLAN, { input: { name: 'odoo-big', cpuLimit: 0.75, memoryLimit: '2G' } });
     const subscription = fake.subscription({ phaseType: 'TRIAL', state: 'ACTIVE', planName: 'odoo-small' });
     const created = await daemon.gql(
       CREATE,
@@ -193,7 +201,10 @@ describe('plans decide resources; customers are held to their limits', () => {
           filters: { ...labelFilters(instanceLabels(id)), 'desired-state': ['running'] },
         })) as SwarmTask[]
       ).filter((task) => task.Status.State === 'running');
-    assert.deepEqual((await service()).Spec.TaskTemplate.Resources?.Limits, { NanoCPUs: 0.25e9, MemoryBytes: 384 * MIB });
+    assert.deepEqual((await service()).Spec.TaskTemplate.Resources?.Limits, { NanoCPUs: 0.25e9, MemoryBytes: 512 * MIB });
+    const settingsOf = (limits: { cpuLimit: number; memoryLimitMb: number }) => odooSettingsArgs(odooProductionSettings(limits));
+    const args = async () => (await service()).Spec.TaskTemplate.ContainerSpec.Args ?? [];
+    assert.deepEqual((await args()).slice(-8), settingsOf({ cpuLimit: 0.25, memoryLimitMb: 512 }));
     const [before] = await runningTasks();
 
     fake.subscription({
@@ -210,13 +221,24 @@ describe('plans decide resources; customers are held to their limits', () => {
     assert.match(changed.outcome ?? '', new RegExp(`moved to plan odoo-big ${id} RESTARTING`));
     const resized = await statusWhen(id, 'RUNNING');
     console.log(`[measure] live resize (SUBSCRIPTION_CHANGE delivered -> RUNNING on the new limits): ${Date.now() - started} ms`);
-    assert.deepEqual([resized.plan, resized.cpuLimit, resized.memoryLimitMb], ['odoo-big', 0.75, 640]);
-    assert.deepEqual((await service()).Spec.TaskTemplate.Resources?.Limits, { NanoCPUs: 0.75e9, MemoryBytes: 640 * MIB });
+    assert.deepEqual([resized.plan, resized.cpuLimit, resized.memoryLimitMb], ['odoo-big', 0.75, 2048]);
+    assert.deepEqual((await service()).Spec.TaskTemplate.Resources?.Limits, { NanoCPUs: 0.75e9, MemoryBytes: 2048 * MIB });
+    // The workers and memory limits follow the plan, on the command line and in the spec recorded on the instance.
+    assert.deepEqual((await args()).slice(-8), settingsOf({ cpuLimit: 0.75, memoryLimitMb: 2048 }));
+    const row = await daemon.deps.db.selectFrom('instances').select('odoo_spec').where('id', '=', id).executeTakeFirstOrThrow();
+    assert.deepEqual(row.odoo_spec, {
+      version: '17.0',
+      image: daemon.deps.config.odooImages['17.0'],
+      cpuLimit: 0.75,
+      memoryLimitMb: 2048,
+      settings: odooProductionSettings({ cpuLimit: 0.75, memoryLimitMb: 2048 }),
+      env: daemon.deps.config.tenants.odooExtraEnv,
+    });
     const [after] = await runningTasks();
     assert.notEqual(after?.ID, before?.ID, 'a resized task replaced the old one');
     assert.deepEqual((after as unknown as { Spec: { Resources: { Limits: unknown } } }).Spec.Resources.Limits, {
       NanoCPUs: 0.75e9,
-      MemoryBytes: 640 * MIB,
+      MemoryBytes: 2048 * MIB,
     });
     const history = await daemon.gql('query($id: ID!) { instance(id: $id) { events { nodes { from to cause actor } } } }', { id });
     const moves = history.data.instance.events.nodes

@@ -47,8 +47,13 @@ describe('provisioning Odoo on the swarm', () => {
     // What the stand-in wrote with the credentials it was given.
     const tenant = await connectAsTenant(credentials);
     const modules = await tenant.query("select name, state from ir_module_module where name = 'base'");
+    // Made as Odoo makes a database: C collation, and pg_trgm (its trigram indexes need it), the tenant's own.
+    const made = await tenant.query(
+      "select datcollate, (select pg_get_userbyid(extowner) from pg_extension where extname = 'pg_trgm') as trgm from pg_database where datname = current_database()",
+    );
     await tenant.end();
     assert.deepEqual(modules.rows, [{ name: 'base', state: 'installed' }]);
+    assert.deepEqual(made.rows, [{ datcollate: 'C', trgm: credentials.db_user }]);
 
     const dataDir = join(daemon.deps.config.cephfsRoot, 'odoo_instances', id);
     assert.equal(statSync(dataDir).uid, 101, 'the data directory belongs to the image user');

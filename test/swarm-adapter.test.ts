@@ -12,6 +12,7 @@ import { instanceDataDir } from '../src/storage/layout.js';
 import type { SwarmSecret } from '../src/swarm/docker-types.js';
 import { labelFilters, labelKeys, managedLabels, testRunLabels } from '../src/swarm/labels.js';
 import { odooServiceSpec } from '../src/swarm/odoo-service.js';
+import { odooSpec } from '../src/swarm/odoo-config.js';
 import {
   createService,
   ensureSecret,
@@ -87,9 +88,9 @@ describe('swarm adapter against the local Docker daemon', () => {
 
     const secret = await ensureSecret(docker, `${testRun}-db-password`, 'not-a-real-password', secretLabels);
     const spec = odooServiceSpec({
-      instance: { id: instanceId, subdomain: testRun, cpuLimit: 0.5, memoryLimitMb: 256 },
+      instance: { id: instanceId, subdomain: testRun },
+      spec: odooSpec({ version: '17.0', image: STANDIN_IMAGE, cpuLimit: 0.5, memoryLimitMb: 512, env: [] }),
       serviceName,
-      image: STANDIN_IMAGE,
       network: 'odoo-net',
       baseDomain: 'localhost',
       tls: { mode: 'per-host', certResolver: 'letsencrypt' },
@@ -98,6 +99,8 @@ describe('swarm adapter against the local Docker daemon', () => {
       restartMaxAttempts: 0,
       restartDelaySeconds: 5,
       healthIntervalSeconds: 5,
+      healthStartSeconds: 60,
+      stopGraceSeconds: 10,
       odooUid: 101,
       extraLabels: runLabels,
     });

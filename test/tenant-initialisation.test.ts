@@ -5,7 +5,7 @@ import { generatePassword } from '../src/crypto/passwords.js';
 import { credentialsKey, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { dropTenantDatabase } from '../src/domain/pool-server.js';
 import { ensureDirUnder } from '../src/storage/dirs.js';
-import { odooConfigFile, odooProductionSettings } from '../src/swarm/odoo-config.js';
+import { odooConfigFile, odooSpec } from '../src/swarm/odoo-config.js';
 import { odooInitJobSpec } from '../src/swarm/odoo-init-job.js';
 import { instanceDataDir } from '../src/storage/layout.js';
 import { createService, ensureSecret, removeJob } from '../src/swarm/swarm.js';
@@ -293,7 +293,7 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
     try {
       const config = odooConfigFile({
         db: { host: process.env.POOL_HOST ?? '127.0.0.1', port: 5432, name: tenant.database, user: tenant.role, password },
-        settings: odooProductionSettings({ cpuLimit: 0.5, memoryLimitMb: 512 }),
+        masterPassword: generatePassword(32),
       });
       const secret = await ensureSecret(daemon.deps.docker, `${testRun}-scratch-config`, config, runLabels);
       await ensureDirUnder(daemon.deps.storage.root, instanceDataDir(daemon.deps.storage.root, scratchId), 101, 101);
@@ -301,9 +301,9 @@ describe(`tenant initialisation (STANDIN_INIT_SECONDS=${INIT_SECONDS})`, () => {
       const jobId = await createService(
         daemon.deps.docker,
         odooInitJobSpec({
-          instance: { id: scratchId, subdomain: 'scratch', cpuLimit: 0.5, memoryLimitMb: 512 },
+          instance: { id: scratchId, subdomain: 'scratch' },
+          spec: odooSpec({ version: '17.0', image: daemon.deps.config.odooImages['17.0']!, cpuLimit: 0.5, memoryLimitMb: 512, env: [] }),
           serviceName,
-          image: daemon.deps.config.odooImage,
           network: daemon.deps.config.swarmNetwork,
           cephfsRoot: daemon.deps.storage.tenantRoot,
           configSecret: secret,

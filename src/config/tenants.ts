@@ -1,10 +1,36 @@
 import { z } from 'zod';
 import { commaList, cronExpression, dnsLabel, hostname, int } from './rules.js';
 
+/** An Odoo series as tenants choose it: `17.0`, `18.0`. */
+const odooVersion = /^[1-9][0-9]?\.[0-9]$/;
+/** A Docker image reference, as `docker pull` takes it (no spaces, no `=` or `,`). */
+const imageReference = /^[a-z0-9][a-z0-9._\-/:@]*$/i;
+
+/** `17.0=odoo:17.0,18.0=odoo:18.0`: the versions offered and the image each one runs, in the order given. */
+const odooImages = z
+  .string()
+  .refine(
+    (value) =>
+      commaList(value).every((pair) => {
+        const [version = '', image = '', ...rest] = pair.split('=');
+        return odooVersion.test(version.trim()) && imageReference.test(image.trim()) && rest.length === 0;
+      }),
+    'must be version=image pairs separated by commas, such as 17.0=odoo:17.0,18.0=odoo:18.0',
+  )
+  .refine(
+    (value) => new Set(commaList(value).map((pair) => pair.split('=')[0]!.trim())).size === commaList(value).length,
+    'must name each version once',
+  )
+  .refine((value) => commaList(value).length > 0, 'must name at least one version');
+
+const parseOdooImages = (value: string): Record<string, string> =>
+  Object.fromEntries(commaList(value).map((pair) => pair.split('=').map((part) => part.trim()) as [string, string]));
+
 /** How tenants get their database, run, are named and routed, and are followed to RUNNING. */
 export const tenantSection = z
   .object({
-    ODOO_IMAGE: z.string().min(1).default('odoo:17.0'),
+    ODOO_IMAGE: z.string().regex(imageReference, 'must be a Docker image reference').default('odoo:17.0'),
+    ODOO_IMAGES: odooImages.optional(),
     BASE_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').default('localhost'),
     CREDENTIALS_TTL_SECONDS: int(60, 7 * 24 * 3600).default(3600),
     TENANT_CONNECTION_LIMIT: int(1, 10_000).default(32),
@@ -15,6 +41,8 @@ export const tenantSection = z
     ODOO_RESTART_MAX_ATTEMPTS: int(1, 100).default(3),
     ODOO_RESTART_DELAY_SECONDS: int(0, 3600).default(5),
     ODOO_HEALTH_INTERVAL_SECONDS: int(1, 300).default(5),
+    ODOO_HEALTH_START_SECONDS: int(0, 3600).default(60),
+    ODOO_STOP_GRACE_SECONDS: int(1, 600).default(10),
     ODOO_UID: int(0, 2 ** 31).default(101),
     FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
     TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
@@ -34,7 +62,8 @@ export const tenantSection = z
       .optional(),
   })
   .transform((e) => ({
-    odooImage: e.ODOO_IMAGE,
+    /** The Odoo versions tenants may choose and the image each runs (ODOO_IMAGES; without it, 17.0 runs ODOO_IMAGE). */
+    odooImages: e.ODOO_IMAGES ? parseOdooImages(e.ODOO_IMAGES) : { '17.0': e.ODOO_IMAGE },
     baseDomain: e.BASE_DOMAIN,
     credentialsTtlSeconds: e.CREDENTIALS_TTL_SECONDS,
     tenantConnectionLimit: e.TENANT_CONNECTION_LIMIT,
@@ -46,6 +75,13 @@ export const tenantSection = z
     odooRestartDelaySeconds: e.ODOO_RESTART_DELAY_SECONDS,
     /** How often Docker checks a tenant's Odoo: a start reads RUNNING at the first passing check, so at least this late. */
     odooHealthIntervalSeconds: e.ODOO_HEALTH_INTERVAL_SECONDS,
+    /** How long a starting Odoo's failed health checks do not count: its registry loads meanwhile. */
+    odooHealthStartSeconds: e.ODOO_HEALTH_START_SECONDS,
+    /**
+     * How long a stopping Odoo has before it is killed. Its workers end their requests within about a second of SIGTERM,
+     * then spend seconds of CPU freeing their memory at exit (measured: 5-20 s at 1 CPU); Docker's default is 10 s.
+     */
+    odooStopGraceSeconds: e.ODOO_STOP_GRACE_SECONDS,
     odooUid: e.ODOO_UID,
     /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
     filestoreOnTerminate: e.FILESTORE_ON_TERMINATE,

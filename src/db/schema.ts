@@ -102,8 +102,8 @@ export interface InstancesTable {
   suspension_pending_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** Who terminated it without a final backup (an admin's `force`); null for a termination that takes one. */
   final_backup_waived_by: ColumnType<string | null, string | null | undefined, string | null>;
-  /** The version of its Odoo config secret: each plan change writes the next one (Docker secrets are immutable). */
-  config_version: Generated<number>;
+  /** The OdooSpec (src/swarm/odoo-config.ts) its Odoo runs with, as JSON; null until provisioned. */
+  odoo_spec: ColumnType<object | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }

@@ -151,7 +151,11 @@ async function completeReservation(
   const tenant = { database: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) };
   const address = tenantAddress(pool);
   const [made, stored] = await Promise.allSettled([
-    deps.poolConnections.use(pool, (client) => ensureTenantDatabase(client, tenant, secret.verifier, deps.config.tenantConnectionLimit)),
+    deps.poolConnections.use(pool, (client) =>
+      ensureTenantDatabase(client, tenant, secret.verifier, deps.config.tenantConnectionLimit, (database, work) =>
+        deps.poolConnections.inDatabase(pool, database, work),
+      ),
+    ),
     storeCredentials(
       deps.redis,
       instance.id,

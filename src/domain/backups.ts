@@ -15,8 +15,14 @@ import { backupSnapshotName, instanceDataDir } from '../storage/layout.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { prepareDataDir } from './tenant-storage.js';
 
-/** What a backup's manifest.json says about it (besides the fields Odoo's own manifest has). */
+/** What a backup's manifest.json says about it: Odoo's own manifest's fields (absent from older backups) and the files. */
 export interface BackupManifest {
+  db_name?: string;
+  version?: string;
+  version_info?: (number | string)[];
+  major_version?: string;
+  pg_version?: string;
+  modules?: Record<string, string>;
   odooVersion: string;
   databaseName: string;
   postgresVersion: string;

@@ -24,7 +24,10 @@ export function outcomeFor(
     if (verdict.kind === 'pending') return null;
     return verdict.kind === 'stopped' ? { to: 'STOPPED', error: null } : { to: 'FAILED', error: verdict.reason };
   }
-  const relevant = instance.status === 'RESTARTING' ? tasksSince(tasks, instance.status_changed_at) : tasks;
+  // A restart's or a start's own tasks: those an earlier stop or restart shut down say nothing about it (they would read
+  // as Swarm having given up).
+  const relevant =
+    instance.status === 'RESTARTING' || instance.status === 'STARTING' ? tasksSince(tasks, instance.status_changed_at) : tasks;
   const verdict = judgeRollout(relevant, { subject: 'Odoo', maxFailedTasks: deps.config.odooRestartMaxAttempts + 1, deadline }, now);
   if (verdict.kind === 'pending') return null;
   return verdict.kind === 'running' ? { to: 'RUNNING', error: null } : { to: 'FAILED', error: verdict.reason, taskId: verdict.taskId };

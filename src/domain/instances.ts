@@ -13,8 +13,8 @@ import { isReservedSubdomain } from './reserved-names.js';
 import { cpuCores, memorySize } from './sizes.js';
 import { loadFromBackup, usableBackup } from './restores.js';
 import { parseInput } from './validation.js';
-
-const supportedOdooVersions = ['17.0'];
+import { offeredOdooVersions } from './odoo-spec.js';
+import { ODOO_MIN_CPU, ODOO_MIN_MEMORY_MB } from '../swarm/odoo-config.js';
 
 export const createInstanceInput = z.object({
   customerId: z.string().uuid('must be a UUID'),
@@ -30,14 +30,15 @@ export const createInstanceInput = z.object({
       /^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$/,
       'must be 3-63 lower-case letters, digits or dashes, starting and ending with a letter or digit',
     ),
-  odooVersion: z.string().refine((value) => supportedOdooVersions.includes(value), `must be one of: ${supportedOdooVersions.join(', ')}`),
+  // Checked against ODOO_IMAGES once parsed: the versions offered are the daemon's config.
+  odooVersion: z.string().max(20, 'must be at most 20 characters'),
   adminEmail: z.string().email('must be an e-mail address').max(254, 'must be at most 254 characters'),
   subscriptionId: z
     .string()
     .regex(/^[A-Za-z0-9-]{1,100}$/, 'must be 1-100 letters, digits or dashes')
     .nullish(),
-  cpuLimit: cpuCores(0.1, 64).nullish(),
-  memoryLimit: memorySize(256, 256 * 1024).nullish(),
+  cpuLimit: cpuCores(ODOO_MIN_CPU, 64).nullish(),
+  memoryLimit: memorySize(ODOO_MIN_MEMORY_MB, 256 * 1024).nullish(),
   fromBackupId: z.string().uuid('must be a backup id').nullish(),
 });
 export type CreateInstanceInput = z.input<typeof createInstanceInput>;
@@ -54,6 +55,8 @@ export async function createInstance(
 ): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
   if (isReservedSubdomain(deps.config, input.subdomain)) throw validationFailed('input.subdomain', 'is reserved for the platform');
+  const versions = offeredOdooVersions(deps.config);
+  if (!versions.includes(input.odooVersion)) throw validationFailed('input.odooVersion', `must be one of: ${versions.join(', ')}`);
   // Derived while the lookups and the admission run, off the event loop.
   const secret = newTenantSecret();
   if (input.fromBackupId) await usableBackup(deps, input.fromBackupId, input.customerId);

@@ -2,7 +2,8 @@ import type { Transaction } from 'kysely';
 import type { Database, InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
-import { forceRestartService, scaleService } from '../swarm/swarm.js';
+import { scaleService } from '../swarm/swarm.js';
+import { runServer } from './odoo-services.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { canTransition, endedStatuses } from './instance-status.js';
 import { isUuid } from './names.js';
@@ -15,7 +16,7 @@ interface RunStateChange {
   transitional: InstanceStatus;
   /** Statuses in which the change is already made or under way: asking again changes nothing. */
   already: InstanceStatus[];
-  apply: (deps: Deps, serviceName: string) => Promise<void>;
+  apply: (deps: Deps, instance: InstanceRow & { service_name: string }) => Promise<void>;
 }
 
 /** Runs `work` with the instance's row locked until the transaction ends. */
@@ -45,7 +46,7 @@ function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change
     if (!canTransition(instance.status, change.transitional) || !instance.service_name) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be ${change.verb}.`);
     }
-    await change.apply(deps, instance.service_name);
+    await change.apply(deps, { ...instance, service_name: instance.service_name });
     const moved = await moveInstance(deps, trx, instance, change.transitional, trigger);
     deps.log.info({ event: `instance.${change.transitional.toLowerCase()}`, instanceId, actor: trigger.actor }, `instance ${change.verb}`);
     return moved!;
@@ -58,29 +59,30 @@ export const stopInstance = (deps: Deps, instanceId: string, trigger: Trigger = 
     verb: 'stopped',
     transitional: 'STOPPING',
     already: ['STOPPING', 'STOPPED', 'SUSPENDED'],
-    apply: (d, service) => scaleService(d.docker, service, 0),
+    apply: (d, instance) => scaleService(d.docker, instance.service_name, 0),
   });
 
-/** Scales the service back to one; STARTING until its task runs (healthy), then RUNNING. */
+/** Scales the service back to one, its task built from the recorded spec; STARTING until its task runs (healthy), then RUNNING. */
 export const startInstance = (deps: Deps, instanceId: string, trigger: Trigger = { cause: 'startInstance', actor: 'admin' }) =>
   changeRunState(deps, instanceId, trigger, {
     verb: 'started',
     transitional: 'STARTING',
     already: ['STARTING', 'RUNNING', 'DEGRADED', 'RESTARTING', 'PROVISIONING'],
-    apply: (d, service) => scaleService(d.docker, service, 1),
+    apply: (d, instance) => runServer(d, instance, { replicas: 1 }),
   });
 
-/** Replaces the task with a fresh one (a forced update); RESTARTING until the new task runs, then RUNNING. Also from DEGRADED and FAILED. */
+/**
+ * Replaces the task with a fresh one (a forced update) built from the spec recorded on the instance, whichever replica
+ * restarts it (one provisioned before specs were recorded keeps what it runs); RESTARTING until the new task runs, then
+ * RUNNING. Also from DEGRADED and FAILED.
+ */
 export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger = { cause: 'restartInstance', actor: 'admin' }) =>
   changeRunState(deps, instanceId, trigger, {
     verb: 'restarted',
     transitional: 'RESTARTING',
     already: ['RESTARTING'],
-    apply: async (d, service) => {
-      // After Swarm gave up (FAILED) the replica count still reads 1: the forced update makes it schedule a task again.
-      await scaleService(d.docker, service, 1);
-      await forceRestartService(d.docker, service);
-    },
+    // After Swarm gave up (FAILED) the replica count still reads 1: the forced update makes it schedule a task again.
+    apply: (d, instance) => runServer(d, instance, { replicas: 1, force: true }),
   });
 
 /**
@@ -164,7 +166,7 @@ export function resumeInstance(
       );
       return updated;
     }
-    await scaleService(deps.docker, instance.service_name!, 1);
+    await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
     const moved = await moveInstance(deps, trx, instance, 'STARTING', trigger, {
       patch: { purge_at: null },
       message: instance.purge_at ? 'reactivated; purge cancelled' : 'resumed',

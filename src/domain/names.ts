@@ -16,13 +16,5 @@ export const credentialsKey = (instanceId: string): string => `instance:${instan
 export const odooServiceName = (instance: { id: string; subdomain: string }): string =>
   `odoo-${instance.subdomain.slice(0, 40).replace(/-+$/, '')}-${compactId(instance.id).slice(0, 8)}`;
 
-/**
- * The Docker secret holding the tenant's Odoo config file, its database password included. Docker secrets are
- * immutable: each rewrite of the config (a plan change) is a new version, the first one keeping the unversioned name.
- */
-export const odooSecretName = (instance: { id: string; config_version: number }): string =>
-  `odoo-config-${compactId(instance.id)}${instance.config_version > 1 ? `-v${instance.config_version}` : ''}`;
-
-/** Every config secret the instance may have had, oldest first: what termination removes. */
-export const configSecretNames = (instance: { id: string; config_version: number }): string[] =>
-  Array.from({ length: instance.config_version }, (_, index) => odooSecretName({ id: instance.id, config_version: index + 1 }));
+/** The Docker secret holding the tenant's Odoo config file, its database password included. */
+export const odooSecretName = (instance: { id: string }): string => `odoo-config-${compactId(instance.id)}`;

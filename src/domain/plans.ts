@@ -4,6 +4,7 @@ import type { PlanRow } from '../db/schema.js';
 import type { Config } from '../config/config.js';
 import type { Deps } from '../deps.js';
 import { cpuCores, memorySize, storageSize } from './sizes.js';
+import { ODOO_MIN_CPU, ODOO_MIN_MEMORY_MB } from '../swarm/odoo-config.js';
 import { parseInput } from './validation.js';
 
 export const planName = z
@@ -12,8 +13,8 @@ export const planName = z
 
 export const planInput = z.object({
   name: planName,
-  cpuLimit: cpuCores(0.1, 64),
-  memoryLimit: memorySize(256, 256 * 1024),
+  cpuLimit: cpuCores(ODOO_MIN_CPU, 64),
+  memoryLimit: memorySize(ODOO_MIN_MEMORY_MB, 256 * 1024),
   /** Filestore and database together; none: no limit. */
   storageLimit: storageSize('10M', '1024T').nullish(),
   description: z.string().max(500, 'must be at most 500 characters').nullish(),

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { unsealSecret } from '../crypto/secret-box.js';
 import type { PoolStatus } from '../db/schema.js';
 import type { Logger } from '../logger.js';
-import type { AdminClient } from './pool-server.js';
+import { withPoolAdmin, type AdminClient } from './pool-server.js';
 import { isInService, type PoolAccess } from './pool-state.js';
 
 export interface PoolConnectionsOptions {
@@ -19,6 +19,8 @@ export interface PoolConnectionsOptions {
 export interface PoolConnections {
   /** Runs `work` on one of the pool's admin connections; a connection that broke is closed rather than lent again. */
   use<T>(pool: PoolAccess, work: (client: AdminClient) => Promise<T>): Promise<T>;
+  /** Runs `work` on a fresh admin connection to another database of the pool (say, a tenant's just made); always closed. */
+  inDatabase<T>(pool: PoolAccess, database: string, work: (client: AdminClient) => Promise<T>): Promise<T>;
   /** Closes the connections of every pool not among `pools` as they read now (gone, or another password or status). */
   retain(pools: PoolAccess[]): Promise<void>;
   /** Closes one pool's connections (say, after its health probe failed). */
@@ -94,6 +96,18 @@ export function createPoolConnections(options: PoolConnectionsOptions): PoolConn
         client.release(broken);
       }
     },
+    inDatabase: (row, database, work) =>
+      withPoolAdmin(
+        {
+          host: row.host,
+          port: row.port,
+          adminUser: row.admin_user,
+          adminPassword: unsealSecret(row.admin_password_encrypted, options.masterKey),
+        },
+        work,
+        options.connectTimeoutMs,
+        database,
+      ),
     async retain(pools) {
       const current = new Map(pools.map((pool) => [pool.id, fingerprint(pool)]));
       const stale = [...entries].filter(([poolId, entry]) => current.get(poolId) !== entry.fingerprint).map(([poolId]) => poolId);

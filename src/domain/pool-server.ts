@@ -19,7 +19,7 @@ export interface TenantDatabase {
 export const ADMIN_CONNECT_TIMEOUT_MS = 5_000;
 export const ADMIN_QUERY_TIMEOUT_MS = 60_000;
 
-/** Runs `work` on a fresh admin connection to the pool (to its `postgres` database unless told), always closing it. */
+/** Runs `work` on a fresh admin connection to the pool (to `database`, `postgres` unless given), always closing it. */
 export async function withPoolAdmin<T>(
   access: PoolAdminAccess,
   work: (client: pg.Client) => Promise<T>,
@@ -62,20 +62,47 @@ const DUPLICATE_DATABASE = '42P04';
 
 const hasCode = (error: unknown, code: string): boolean => error instanceof pg.DatabaseError && error.code === code;
 
+/** Runs work on an admin connection inside database `database` of the same pool server. */
+export type InDatabase = (database: string, work: (client: AdminClient) => Promise<void>) => Promise<void>;
+
+/**
+ * A database as Odoo makes one itself (odoo/service/db.py): from template0, UTF8, `LC_COLLATE 'C'` (its indexes serve
+ * `like` searches), owned by the tenant's role and closed to PUBLIC. Odoo then creates pg_trgm in it; in a database
+ * that already exists it does not, and silently makes none of its trigram indexes. Idempotent.
+ */
+export async function createOdooDatabase(client: AdminClient, database: string, role: string, inDatabase: InDatabase): Promise<void> {
+  const name = client.escapeIdentifier(database);
+  const owner = client.escapeIdentifier(role);
+  try {
+    await client.query(`create database ${name} owner ${owner} template template0 encoding 'UTF8' lc_collate 'C'`);
+  } catch (error) {
+    if (!hasCode(error, DUPLICATE_DATABASE)) throw error;
+  }
+  await Promise.all([
+    client.query(`revoke all on database ${name} from public; grant connect, temporary on database ${name} to ${owner}`),
+    // pg_trgm is a trusted extension: the role that owns the database may create it, and then owns it, as when Odoo
+    // creates it (a dump of the tenant's restores as its role, COMMENT ON EXTENSION included).
+    inDatabase(database, (inside) =>
+      inside.query(`set role ${owner}; create extension if not exists pg_trgm; reset role`).then(() => undefined),
+    ),
+  ]);
+}
+
 /**
  * Makes `tenant.role` (LOGIN, the password behind `verifier`, a connection limit) and `tenant.database` owned by it,
- * closed to PUBLIC. `verifier` comes from scramSha256VerifierAsync: the plaintext never reaches the server.
- * Three round trips (statements that may share a transaction are sent together; CREATE DATABASE cannot).
- * Idempotent: a role left by an interrupted try is given the new password, an existing database is kept.
+ * as Odoo makes its databases (createOdooDatabase). `verifier` comes from scramSha256VerifierAsync: the plaintext never
+ * reaches the server. Three round trips and a login into the new database (statements that may share a transaction
+ * are sent together; CREATE DATABASE cannot). Idempotent: a role left by an interrupted try is given the new password,
+ * an existing database is kept.
  */
 export async function ensureTenantDatabase(
   client: AdminClient,
   tenant: TenantDatabase,
   verifier: string,
   connectionLimit: number,
+  inDatabase: InDatabase,
 ): Promise<void> {
   const role = client.escapeIdentifier(tenant.role);
-  const database = client.escapeIdentifier(tenant.database);
   const login = `login password ${client.escapeLiteral(verifier)} connection limit ${Math.trunc(connectionLimit)}`;
   // A non-superuser admin (PostgreSQL 15) must be a member of the owner to create a database owned by it.
   const adminJoinsRole = `grant ${role} to current_user`;
@@ -86,12 +113,7 @@ export async function ensureTenantDatabase(
     if (!hasCode(error, DUPLICATE_OBJECT)) throw error;
     await client.query(`alter role ${role} with ${login}; ${adminJoinsRole}`);
   }
-  try {
-    await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8'`);
-  } catch (error) {
-    if (!hasCode(error, DUPLICATE_DATABASE)) throw error;
-  }
-  await client.query(`revoke all on database ${database} from public; grant connect, temporary on database ${database} to ${role}`);
+  await createOdooDatabase(client, tenant.database, tenant.role, inDatabase);
 }
 
 /**
@@ -137,9 +159,6 @@ export async function ensureMaintenanceRole(
     throw error;
   }
 }
-
-/** Runs `work` as the admin in another database of the same server. */
-export type InDatabase = (database: string, work: (client: AdminClient) => Promise<void>) => Promise<void>;
 
 /**
  * Drops the tenant's database (closing its sessions), then its roles (the maintenance login's too). A tenant may have

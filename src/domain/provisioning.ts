@@ -2,10 +2,11 @@ import type { InstanceRow, InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { instanceLabels } from '../swarm/labels.js';
-import { odooConfigFile, odooProductionSettings } from '../swarm/odoo-config.js';
+import { odooConfigFile } from '../swarm/odoo-config.js';
+import { generatePassword } from '../crypto/passwords.js';
 import { initJobName } from '../swarm/odoo-init-job.js';
 import { ensureSecret, findSecretByName, removeJob, removeService } from '../swarm/swarm.js';
-import { deleteCredentials, readCredentials, type DbCredentials } from './credentials.js';
+import { deleteCredentials, readCredentials } from './credentials.js';
 import { reissueCredentials } from './credentials-reissue.js';
 import { moveInstance, type Executor, type Trigger } from './instance-events.js';
 import { isAllocated } from './instance-status.js';
@@ -15,6 +16,7 @@ import { createInitJob, createServer, type SecretRef } from './odoo-services.js'
 import { lockInstance } from './instance-lock.js';
 import { provisionAfterLoad } from './restores.js';
 import { prepareDataDir } from './tenant-storage.js';
+import { pinnedSpec } from './odoo-spec.js';
 
 /** Already on its way or there: provisioning again changes nothing. */
 const alreadyProvisioned: InstanceStatus[] = [
@@ -36,7 +38,8 @@ const provisionable: InstanceStatus[] = ['ALLOCATED', 'FAILED'];
  * service and follows that to RUNNING. An instance initialised before (a FAILED one provisioned again) gets its
  * service straight away. The database exists already (allocation made it): provisioning never creates one.
  * Credentials gone from Redis with no secret made yet are re-issued. Safe to repeat and to run twice at once: the
- * instance row is locked throughout, and the secret and services are found by name before they are made.
+ * instance row is locked throughout, and the secret and services are found by name before they are made. The image,
+ * limits and settings are recorded on the row first (or taken from it): the init job and the server are built from it.
  */
 export async function provisionInstance(
   deps: Deps,
@@ -56,6 +59,7 @@ export async function provisionInstance(
       throw new DomainError('DATABASE_NOT_ALLOCATED', 'Database not allocated. Cannot provision instance.');
     }
 
+    const spec = await pinnedSpec(deps, trx, instance);
     const secret = await ensureConfigSecret(deps, trx, instance, trigger);
     const serviceName = odooServiceName(instance);
     const named = { ...instance, service_name: serviceName };
@@ -65,10 +69,10 @@ export async function provisionInstance(
     }
     await prepareDataDir(deps, instance);
     const started = instance.initialized_at
-      ? { service_id: await createServer(deps, named, secret), init_job_id: null, message: `service ${serviceName} created` }
+      ? { service_id: await createServer(deps, named, spec, secret), init_job_id: null, message: `service ${serviceName} created` }
       : {
           service_id: null,
-          init_job_id: await createInitJob(deps, named, secret),
+          init_job_id: await createInitJob(deps, named, spec, secret),
           message: `initialising the database (job ${initJobName(serviceName)})`,
         };
     const updated = await moveInstance(deps, trx, instance, 'PROVISIONING', trigger, {
@@ -93,12 +97,7 @@ async function ensureConfigSecret(deps: Deps, trx: Executor, instance: InstanceR
   const existing = await findSecretByName(deps.docker, name);
   if (existing) return { id: existing.ID, name };
   const credentials = (await readCredentials(deps.redis, instance.id)) ?? (await reissueCredentials(deps, trx, instance, trigger));
-  return ensureSecret(deps.docker, name, odooConfigFor(credentials, instance), instanceLabels(instance.id, deps.config.dockerLabels));
-}
-
-/** The tenant's Odoo config file: its database settings and password, and the settings its limits give. */
-export const odooConfigFor = (credentials: DbCredentials, limits: Pick<InstanceRow, 'cpu_limit' | 'memory_limit_mb'>): string =>
-  odooConfigFile({
+  const config = odooConfigFile({
     db: {
       host: credentials.db_host,
       port: credentials.db_port,
@@ -106,5 +105,7 @@ export const odooConfigFor = (credentials: DbCredentials, limits: Pick<InstanceR
       user: credentials.db_user,
       password: credentials.db_password,
     },
-    settings: odooProductionSettings({ cpuLimit: limits.cpu_limit, memoryLimitMb: limits.memory_limit_mb }),
+    masterPassword: generatePassword(32),
   });
+  return ensureSecret(deps.docker, name, config, instanceLabels(instance.id, deps.config.dockerLabels));
+}

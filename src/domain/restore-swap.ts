@@ -1,7 +1,7 @@
 import { lstat, rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { assertOwnDirectory, tenantSubdir } from '../storage/dirs.js';
-import type { AdminClient } from './pool-server.js';
+import { createOdooDatabase, type AdminClient, type InDatabase } from './pool-server.js';
 
 /** The names a restore loads beside the tenant's own, then swaps with them; short suffixes from the restore's id. */
 export interface SwapNames {
@@ -85,20 +85,18 @@ async function dropDatabase(client: AdminClient, name: string, names: SwapNames)
 }
 
 /**
- * A fresh, empty database owned by the tenant's role, closed to PUBLIC, and an empty filestore directory owned by
- * Odoo's user beside the tenant's: what the backup is loaded into. The directory comes last and tells the job, started
- * meanwhile, that both are ready (a look at a directory costs it nothing, a login to probe the database ~50 ms).
- * A `filestore` that is a link (the tenant's, to anywhere) is refused before anything is made.
+/**
+ * A fresh, empty database made as Odoo makes one (createOdooDatabase: C collation, pg_trgm, owned by the tenant's role,
+ * closed to PUBLIC), and an empty filestore directory owned by Odoo's user beside the tenant's: what the backup is
+ * loaded into. The directory comes last and tells the job, started meanwhile, that both are ready (a look at a
+ * directory costs it nothing, a login to probe the database ~50 ms). A `filestore` that is a link (the tenant's, to
+ * anywhere) is refused before anything is made.
  */
-export async function createLoadTarget(client: AdminClient, names: SwapNames, odooUid: number): Promise<void> {
-  const loaded = client.escapeIdentifier(names.loaded);
-  const role = client.escapeIdentifier(names.role);
+export async function createLoadTarget(client: AdminClient, names: SwapNames, odooUid: number, inDatabase: InDatabase): Promise<void> {
   await tenantSubdir(names.dataDir, FILESTORE, odooUid);
   await rm(posix.join(names.filestoreRoot, names.filestoreLoaded), { recursive: true, force: true });
   await dropDatabase(client, names.loaded, names);
-  await client.query(`create database ${loaded} owner ${role} template template0 encoding 'UTF8'`);
-  await client.query(`revoke all on database ${loaded} from public`);
-  await client.query(`grant connect, temporary on database ${loaded} to ${role}`);
+  await createOdooDatabase(client, names.loaded, names.role, inDatabase);
   await tenantSubdir(names.dataDir, posix.join(FILESTORE, names.filestoreLoaded), odooUid);
 }
 

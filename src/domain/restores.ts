@@ -19,6 +19,9 @@ import { poolOfInstance } from './pools.js';
 import { createLoadTarget, dropLoadTarget, dropReplaced, swapIn, swapNames } from './restore-swap.js';
 import { withTransaction } from '../db/transaction.js';
 import { applyQuota, prepareDataDir } from './tenant-storage.js';
+import { renewDatabaseIdentity } from './clone-identity.js';
+import { withTenantDatabase } from './tenant-database.js';
+import { runServer } from './odoo-services.js';
 
 /** Statuses a tenant's data can be replaced in: it has a service to stop and start again. */
 const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'];
@@ -358,7 +361,13 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
   // comes first (nothing is made below a storage root that is not there); what the job loads into is made while Swarm
   // starts the job, which waits for it.
   const dataDir = prepareDataDir(deps, instance, manifest.files.find((file) => file.name === FILESTORE_FILE)!.size);
-  const target = dataDir.then(() => withInstancePool(deps, instance, (client) => createLoadTarget(client, names, deps.config.odooUid)));
+  const target = dataDir
+    .then(() => poolOfInstance(deps.db, instance))
+    .then((pool) =>
+      deps.poolConnections.use(pool, (client) =>
+        createLoadTarget(client, names, deps.config.odooUid, (database, work) => deps.poolConnections.inDatabase(pool, database, work)),
+      ),
+    );
   const job = Promise.all([poolReach(deps, instance, name), dataDir]).then(([pool]) =>
     startJob(
       deps,
@@ -393,8 +402,14 @@ async function startLoad(deps: Deps, trx: Transaction<Database>, restore: Restor
 async function swapAndFinish(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
   const names = namesOf(deps, restore);
   await withInstancePool(deps, instance, (client) => swapIn(client, names));
+  // A new instance from a backup is a new database, as Odoo's restore of a copy makes it: its own uuid, secret and URL.
+  // Before COMPLETED, so a daemon stopped here renews it again on the next try; the instance has not started yet.
+  if (restore.mode === 'load')
+    await withTenantDatabase(deps, instance, (client) =>
+      renewDatabaseIdentity(client, `https://${instance.subdomain}.${deps.config.baseDomain}`),
+    );
   // Started before the replaced data goes: dropping a database makes PostgreSQL checkpoint, which need not delay it.
-  if (startsAgain(restore, instance)) await scaleService(deps.docker, instance.service_name!, 1);
+  if (startsAgain(restore, instance)) await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
   await withInstancePool(deps, instance, (client) => dropReplaced(client, names));
   await restoreQuota(deps, instance, restore.id);
   await trx
@@ -479,7 +494,7 @@ async function giveBack(
   } else if (restore.previous_status === 'STOPPED') {
     await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });
   } else {
-    await scaleService(deps.docker, instance.service_name!, 1);
+    await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
     await moveInstance(deps, trx, instance, 'STARTING', trigger, { message });
   }
 }

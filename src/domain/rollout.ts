@@ -14,19 +14,40 @@ export interface RolloutPolicy {
 
 const failedStates = new Set(['failed', 'rejected']);
 
-/** Docker's own words for a failed task: its error and the container's exit code. */
+/**
+ * Docker's own words for a task that ended: its error and the container's exit code. A task Swarm stopped because its
+ * health check failed reads `complete` with exit code 0 (Odoo exits 0 on SIGTERM): the exit code is said then too.
+ */
 export function describeTaskFailure(task: SwarmTask): string {
   const exitCode = task.Status.ContainerStatus?.ExitCode;
-  const parts = [task.Status.Err || task.Status.Message || task.Status.State];
-  if (exitCode !== undefined && exitCode !== 0) parts.push(`exit code ${exitCode}`);
+  const words = task.Status.Err || task.Status.Message || task.Status.State;
+  const parts = [task.Status.State === 'complete' && words !== 'complete' ? `task complete (${words})` : words];
+  if (exitCode !== undefined && (exitCode !== 0 || task.Status.State === 'complete')) parts.push(`exit code ${exitCode}`);
   return parts.join(', ');
 }
 
 const newestFirst = (a: SwarmTask, b: SwarmTask) => Date.parse(b.Status.Timestamp) - Date.parse(a.Status.Timestamp);
 
+/** Desired states of a task Swarm still means to run (`ready` while the restart policy's delay runs). */
+const meantToRun = new Set(['running', 'ready']);
+/**
+ * Swarm creates a dead task's replacement at once (its start is what the restart delay holds back): no task meant to
+ * run for longer than this means Swarm gave up, not that the replacement is on its way.
+ */
+const GIVE_UP_SETTLE_MS = 3000;
+
+/** The task Swarm gave up with, once it has had tasks, none is meant to run any more, and that has lasted. */
+function givenUp(tasks: SwarmTask[], now: Date): SwarmTask | null {
+  if (tasks.length === 0 || tasks.some((task) => meantToRun.has(task.DesiredState))) return null;
+  const newest = [...tasks].sort(newestFirst);
+  if (now.getTime() - Date.parse(newest[0]!.Status.Timestamp) < GIVE_UP_SETTLE_MS) return null;
+  return newest.find((task) => failedStates.has(task.Status.State)) ?? newest[0]!;
+}
+
 /**
  * Pure: RUNNING as soon as a task wanted running is running (with a health check that means healthy); FAILED once
- * Swarm has used up its restarts or the deadline passed; otherwise still pending.
+ * Swarm has used up its restarts, gave up (no task meant to run: whatever state the last one ended in, `complete` with
+ * exit code 0 included) or the deadline passed; otherwise still pending.
  */
 export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Date): RolloutVerdict {
   const running = tasks.find((task) => task.DesiredState === 'running' && task.Status.State === 'running');
@@ -39,6 +60,14 @@ export function judgeRollout(tasks: SwarmTask[], policy: RolloutPolicy, now: Dat
       kind: 'failed',
       reason: `${policy.subject} failed ${failed.length} times; last: ${describeTaskFailure(lastFailure)}`,
       taskId: lastFailure.ID,
+    };
+  }
+  const last = givenUp(tasks, now);
+  if (last) {
+    return {
+      kind: 'failed',
+      reason: `Swarm gave up on ${policy.subject} after ${tasks.length} ${tasks.length === 1 ? 'task' : 'tasks'}; last: ${describeTaskFailure(last)}`,
+      taskId: last.ID,
     };
   }
   if (now >= policy.deadline) {
@@ -76,14 +105,6 @@ export const tasksSince = (tasks: SwarmTask[], since: Date): SwarmTask[] =>
 export type ServingVerdict =
   { kind: 'running' } | { kind: 'degraded'; reason: string } | { kind: 'failed'; reason: string; taskId: string | null };
 
-/** Desired states of a task Swarm still means to run (`ready` while the restart policy's delay runs). */
-const meantToRun = new Set(['running', 'ready']);
-/**
- * Swarm creates a dead task's replacement at once (its start is what the restart delay holds back): no task meant to
- * run for longer than this means Swarm gave up, not that the replacement is on its way.
- */
-const GIVE_UP_SETTLE_MS = 3000;
-
 /**
  * Pure: running while a task runs (healthy, with a health check); degraded, with Docker's reason, while none runs but
  * Swarm means to run one (it restarts it); failed once no task is meant to run any more (restart attempts used up).
@@ -95,7 +116,8 @@ export function judgeServing(tasks: SwarmTask[], subject: string, now: Date): Se
   const reason = lastFailure ? describeTaskFailure(lastFailure) : newest[0] ? `task ${newest[0].Status.State}` : 'no task';
   if (tasks.some((task) => meantToRun.has(task.DesiredState)))
     return { kind: 'degraded', reason: `${subject} is not running (${reason}); Swarm is restarting it` };
-  const quietMs = newest[0] ? now.getTime() - Date.parse(newest[0].Status.Timestamp) : Number.POSITIVE_INFINITY;
-  if (quietMs < GIVE_UP_SETTLE_MS) return { kind: 'degraded', reason: `${subject} is not running (${reason})` };
-  return { kind: 'failed', reason: `Swarm gave up restarting ${subject}; last: ${reason}`, taskId: lastFailure?.ID ?? null };
+  if (tasks.length === 0) return { kind: 'failed', reason: `Swarm gave up restarting ${subject}; last: no task`, taskId: null };
+  const last = givenUp(tasks, now);
+  if (!last) return { kind: 'degraded', reason: `${subject} is not running (${reason})` };
+  return { kind: 'failed', reason: `Swarm gave up restarting ${subject}; last: ${describeTaskFailure(last)}`, taskId: last.ID };
 }

@@ -8,6 +8,7 @@ import { replaceDefaultAdmin } from './admin-password.js';
 import { moveInstance, recordEvent, scheduler } from './instance-events.js';
 import { odooSecretName, odooServiceName } from './names.js';
 import { createServer } from './odoo-services.js';
+import { pinnedSpec } from './odoo-spec.js';
 import { describeTaskFailure } from './rollout.js';
 
 export type InitVerdict = { kind: 'initialised' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
@@ -96,7 +97,8 @@ async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[],
   const serviceName = current.service_name ?? odooServiceName(current);
   const secret = await findSecretByName(deps.docker, odooSecretName(current));
   if (!secret) throw new Error(`the config secret of instance ${current.id} is gone`);
-  const serviceId = await createServer(deps, current, { id: secret.ID, name: secret.Spec.Name });
+  const spec = await pinnedSpec(deps, deps.db, current);
+  const serviceId = await createServer(deps, current, spec, { id: secret.ID, name: secret.Spec.Name });
   const started = await deps.db
     .updateTable('instances')
     .set({ service_id: serviceId, init_job_id: null, updated_at: sql`now()` })

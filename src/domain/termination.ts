@@ -9,7 +9,7 @@ import { hasStatusCode, liveTasks, removeJob, removeSecret, removeService, scale
 import { awaitFinalBackup, isCompletedFinal } from './backup-final.js';
 import { deleteCredentials } from './credentials.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
-import { configSecretNames, isUuid, odooServiceName, tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from './names.js';
+import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, withPoolAdmin } from './pool-server.js';
 import { poolAdminAccess } from './pools.js';
 import { releaseSlot } from './pool-state.js';
@@ -132,7 +132,7 @@ async function removeEverything(deps: Deps, instanceId: string, trigger: Trigger
 
     await removeService(deps.docker, instance.service_name ?? odooServiceName(instance));
     await removeJob(deps.docker, initJobName(instance.service_name ?? odooServiceName(instance)));
-    for (const name of configSecretNames(instance)) await removeSecret(deps.docker, name);
+    await removeSecret(deps.docker, odooSecretName(instance));
 
     if (instance.db_server_id) {
       const pool = await trx

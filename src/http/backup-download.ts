@@ -13,6 +13,7 @@ import { DomainError } from '../errors.js';
 import { exportJobName, exportLeftovers, jobTasks, judgeJob, removeJobAndSecret, startJob, failureWithLog } from '../domain/backup-jobs.js';
 import type { BackupManifest } from '../domain/backups.js';
 import { ensureLocalCopy } from '../domain/offsite-copies.js';
+import { odooDumpManifest } from '../domain/odoo-manifest.js';
 import { isUuid } from '../domain/names.js';
 import { ensureDirUnder } from '../storage/dirs.js';
 import { backupDir, DUMP_FILE, exportJobSpec, exportsDir, FILESTORE_FILE, instanceBackupsDir } from '../swarm/backup-job.js';
@@ -64,7 +65,8 @@ async function* odooEntries(sqlPath: string, backupPath: string, manifest: Backu
   } finally {
     await archive.close();
   }
-  const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+  // Odoo's manifest: the zip holds dump.sql and filestore/, not the stored backup's files.
+  const manifestBytes = Buffer.from(`${JSON.stringify(odooDumpManifest(manifest), null, 2)}\n`);
   yield { name: 'manifest.json', size: manifestBytes.length, modified: created, open: () => Readable.from([manifestBytes]) };
 }
 

@@ -6,7 +6,8 @@ import { outcomeFor } from '../domain/instance-outcome.js';
 import { advanceInitialisation } from '../domain/tenant-init.js';
 import { terminateInstance } from '../domain/termination.js';
 import { managedLabels } from '../swarm/labels.js';
-import { listTasksByService, taskLogTail } from '../swarm/swarm.js';
+import { listTasksByService } from '../swarm/swarm.js';
+import { taskEvidence } from '../domain/task-evidence.js';
 import type { Job } from './scheduler.js';
 
 /** A TERMINATING row this old was left by a daemon that stopped half-way through termination. */
@@ -46,10 +47,18 @@ export async function trackInstances(deps: Deps): Promise<void> {
       continue;
     }
     const stale = deps.storage.staleTenants.get(instance.id) ?? null;
-    const outcome = outcomeFor(deps, instance, tasksByService.get(instance.service_id ?? '') ?? [], now, stale);
+    const tasks = tasksByService.get(instance.service_id ?? '') ?? [];
+    const outcome = outcomeFor(deps, instance, tasks, now, stale);
     if (!outcome) continue;
-    const logTail = outcome.taskId ? await taskLogTail(deps.docker, outcome.taskId, 3).catch(() => '') : '';
-    const error = outcome.error && logTail ? `${outcome.error}; log: ${logTail}` : outcome.error;
+    const evidence =
+      outcome.error && outcome.taskId
+        ? await taskEvidence(
+            deps,
+            tasks.find((task) => task.ID === outcome.taskId),
+            outcome.taskId,
+          )
+        : '';
+    const error = evidence ? `${outcome.error}; ${evidence}` : outcome.error;
     const moved = await moveInstance(deps, deps.db, instance, outcome.to, scheduler('tracking'), { patch: { error }, message: error });
     if (moved && instance.status === 'PROVISIONING') {
       const seconds = (Date.now() - instance.status_changed_at.getTime()) / 1000;

@@ -2,6 +2,7 @@ import { instanceStatuses } from '../db/schema.js';
 import { allocateDatabase } from '../domain/allocation.js';
 import { createInstance, listInstances, type InstancePage } from '../domain/instances.js';
 import { pagesOfInstanceEvents } from '../domain/instance-events.js';
+import { offeredOdooVersions } from '../domain/odoo-spec.js';
 import { DomainError } from '../errors.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer, customerScope, ownedInstance, triggerOf } from './context.js';
@@ -95,6 +96,11 @@ const CreateInstanceInput = builder.inputType('CreateInstanceInput', {
 });
 
 builder.queryFields((t) => ({
+  odooVersions: t.stringList({
+    description: 'The Odoo versions createInstance accepts as `odooVersion` (ODOO_IMAGES), in the order offered.',
+    authScopes: adminOrCustomer,
+    resolve: (_root, _args, context) => offeredOdooVersions(context.deps.config),
+  }),
   instance: t.field({
     type: 'Instance',
     nullable: true,

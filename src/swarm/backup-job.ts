@@ -92,6 +92,11 @@ dump=$!
 # The server's version, as the dump records it, asked beside the dump: reading the dump's header after it costs ~35 ms.
 psql -X -A -t -d "$DB_NAME" -c 'show server_version' | sed 's/ .*//' >"$work/.pg_version" &
 version=$!
+# The installed modules and their versions, as Odoo's own dump lists them in its manifest (none before initialisation).
+{ if [ "$(psql -X -A -t -d "$DB_NAME" -c "select to_regclass('ir_module_module') is not null")" = t ]; then
+    psql -X -A -t -d "$DB_NAME" -c "select coalesce(json_object_agg(name, latest_version order by name), '{}') from ir_module_module where state = 'installed'"
+  else echo '{}'; fi; } >"$work/.modules" &
+modules=$!
 # The tenant owns /data: a link on the way to its filestore (to /run/secrets, say) is refused, not followed. Once in
 # the directory, tar archives links as links and opens nothing through one.
 filestore() {
@@ -112,15 +117,18 @@ if [ -n "\${SNAPSHOT:-}" ]; then
   eval "exec \${held[1]}>&-"
   rmdir "/data/.snap/$SNAPSHOT"
 fi
+wait "$modules"
 fs_sha=$(cat "$work/.filestore.sha256") && pg_version=$(cat "$work/.pg_version") && rm "$work/.filestore.sha256" "$work/.pg_version"
+module_versions=$(cat "$work/.modules") && rm "$work/.modules"
 cat >"$work/${MANIFEST_FILE}" <<JSON
 {
   "odoo_dump": "1",
   "db_name": "$DB_NAME",
   "version": "$ODOO_VERSION",
+  "version_info": [\${ODOO_VERSION%%.*}, \${ODOO_VERSION#*.}, 0, "final", 0, ""],
   "major_version": "$ODOO_VERSION",
   "pg_version": "$pg_version",
-  "modules": {},
+  "modules": $module_versions,
   "instanceId": "$INSTANCE_ID",
   "backupId": "$BACKUP_ID",
   "createdAt": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",

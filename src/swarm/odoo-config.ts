@@ -4,11 +4,31 @@
  */
 
 const MIB = 1024 * 1024;
-/** Below this a worker cannot load a registry: fewer workers rather than starved ones. */
-const MIN_PROCESS_MEMORY = 256 * MIB;
-/** What the main and gevent processes and the page cache keep of the container's memory limit. */
-const WORKER_MEMORY_SHARE = 0.9;
-const SOFT_SHARE = 0.8;
+
+/*
+ * Odoo's limit_memory_soft / limit_memory_hard bound each worker's VIRTUAL size (soft: checked before and after each
+ * request, the worker is recycled; hard: RLIMIT_AS, an allocation beyond it fails), not its RAM. A freshly forked
+ * worker is already ~265 MiB of virtual size, so RAM shared out as these limits killed every worker at birth. RAM is
+ * bounded by the container's memory limit; the limits only recycle a worker that grew and stop one runaway request.
+ * Figures measured on real Odoo 17.0 and 18.0 (README, "Odoo's workers and memory"):
+ * - a fresh worker: 263-268 MiB virtual (base, contacts preloaded by the master), ~100 MiB RSS mostly shared;
+ * - the container idle (master, 2-3 HTTP workers, cron, gevent): 200-237 MiB;
+ * - a worker after real requests (assets, 2000-record writes and reads): 190-225 MiB RSS.
+ */
+/** What the master, the gevent and cron processes and the page cache keep of the container's memory. */
+const FIXED_RAM_MB = 256;
+/** RAM a busy HTTP worker adds. */
+const WORKER_RAM_MB = 192;
+/** A worker's virtual size at birth, with room for the registry of the modules a tenant adds. */
+const BIRTH_VIRTUAL_MB = 384;
+/** Odoo's own defaults: no plan, however large, raises the limits beyond them. */
+const ODOO_DEFAULT_SOFT_MB = 2048;
+const ODOO_DEFAULT_HARD_MB = 2560;
+
+/** The smallest plan real Odoo serves in: idle it takes ~240 MiB, the rest is one request's room. */
+export const ODOO_MIN_MEMORY_MB = 512;
+/** Below this real Odoo takes most of its health check's start period to serve (0.1 CPU: 47 s; 0.25: 16 s). */
+export const ODOO_MIN_CPU = 0.25;
 
 /** Where the config secret appears in the container; the image's user reads it (ODOO_RC points at it too). */
 export const ODOO_CONFIG_PATH = '/run/secrets/odoo.conf';
@@ -23,29 +43,69 @@ const EXTRA_ADDONS = '/mnt/extra-addons';
 export interface OdooProductionSettings {
   workers: number;
   maxCronThreads: number;
-  /** Bytes per worker process: above the soft limit a worker is recycled after its request, above the hard one killed. */
+  /** Bytes of virtual size per worker: above the soft limit a worker is recycled after its request, above the hard one an allocation fails. */
   limitMemorySoft: number;
   limitMemoryHard: number;
 }
 
 /**
- * Pure: multi-process settings from the instance's limits. Odoo's rule of thumb is 2 workers per core plus one,
- * never fewer than 2, and no more than the memory limit can hold at MIN_PROCESS_MEMORY each; Odoo's memory limits
- * are per process, so the limit is shared out over the workers and cron workers.
+ * Pure: multi-process settings from the instance's limits. HTTP workers: Odoo's rule of thumb (2 per core plus one), no
+ * more than the memory limit holds at WORKER_RAM_MB each beyond FIXED_RAM_MB, never fewer than 2. The soft limit is a
+ * worker's birth size plus its share of that RAM, the hard limit one more share: both well above a worker's birth size
+ * whatever the plan, and never above Odoo's defaults.
  */
 export function odooProductionSettings(limits: { cpuLimit: number; memoryLimitMb: number }): OdooProductionSettings {
   const maxCronThreads = limits.cpuLimit >= 2 ? 2 : 1;
-  const budget = limits.memoryLimitMb * MIB * WORKER_MEMORY_SHARE;
+  const spareMb = Math.max(0, limits.memoryLimitMb - FIXED_RAM_MB);
   const byCpu = Math.floor(limits.cpuLimit * 2) + 1;
-  const byMemory = Math.floor(budget / MIN_PROCESS_MEMORY) - maxCronThreads;
+  const byMemory = Math.floor(spareMb / WORKER_RAM_MB);
   const workers = Math.max(2, Math.min(byCpu, byMemory));
-  const limitMemoryHard = Math.floor(budget / (workers + maxCronThreads));
-  return { workers, maxCronThreads, limitMemoryHard, limitMemorySoft: Math.floor(limitMemoryHard * SOFT_SHARE) };
+  const shareMb = spareMb / workers;
+  const softMb = Math.min(ODOO_DEFAULT_SOFT_MB, BIRTH_VIRTUAL_MB + shareMb);
+  const hardMb = Math.min(ODOO_DEFAULT_HARD_MB, softMb + shareMb);
+  return { workers, maxCronThreads, limitMemorySoft: Math.floor(softMb * MIB), limitMemoryHard: Math.floor(hardMb * MIB) };
 }
+
+/** The settings as Odoo's command-line options: they override the config file, and carry no secret. */
+export const odooSettingsArgs = (settings: OdooProductionSettings): string[] => [
+  '--workers',
+  String(settings.workers),
+  '--max-cron-threads',
+  String(settings.maxCronThreads),
+  '--limit-memory-soft',
+  String(settings.limitMemorySoft),
+  '--limit-memory-hard',
+  String(settings.limitMemoryHard),
+];
+
+/**
+ * Everything a tenant's Odoo is made from besides its database and password: recorded on the instance when it is
+ * provisioned or its plan changes, so the init job, the server and every later change are built from the same one,
+ * whichever replica acts.
+ */
+export interface OdooSpec {
+  version: string;
+  image: string;
+  cpuLimit: number;
+  memoryLimitMb: number;
+  settings: OdooProductionSettings;
+  /** `KEY=value` entries added to the container's environment. */
+  env: string[];
+}
+
+/** Pure: the spec for an image and limits. */
+export const odooSpec = (input: Omit<OdooSpec, 'settings'>): OdooSpec => ({
+  ...input,
+  settings: odooProductionSettings({ cpuLimit: input.cpuLimit, memoryLimitMb: input.memoryLimitMb }),
+});
 
 export interface OdooConfigInput {
   db: { host: string; port: number; name: string; user: string; password: string };
-  settings: OdooProductionSettings;
+  /**
+   * Odoo's master password (`admin_passwd`, default `admin`), which opens /web/database/*: random, told to nobody. With
+   * `list_db = False` most of those routes refuse anyway, but not every one checks it.
+   */
+  masterPassword: string;
 }
 
 /**
@@ -55,10 +115,15 @@ export interface OdooConfigInput {
 export const exactDbFilter = (database: string): string =>
   `^${database.replace(/[\\^$.|?*+()[\]{}%]/g, (char) => (char === '%' ? '\\x25' : `\\${char}`))}$`;
 
-/** Pure: the `[options]` file Odoo reads with `-c`. Values are single-line by construction; anything else is refused. */
+/**
+ * Pure: the `[options]` file Odoo reads with `-c`: the database and what never changes. Workers and memory limits follow
+ * the plan: they are on the command line (odooSettingsArgs), which a plan change updates. Values are single-line by
+ * construction; anything else is refused.
+ */
 export function odooConfigFile(input: OdooConfigInput): string {
-  const { db, settings } = input;
+  const { db } = input;
   const options: [string, string | number][] = [
+    ['admin_passwd', input.masterPassword],
     ['db_host', db.host],
     ['db_port', db.port],
     ['db_user', db.user],
@@ -72,10 +137,6 @@ export function odooConfigFile(input: OdooConfigInput): string {
     ['without_demo', 'all'],
     ['http_port', ODOO_HTTP_PORT],
     ['gevent_port', ODOO_GEVENT_PORT],
-    ['workers', settings.workers],
-    ['max_cron_threads', settings.maxCronThreads],
-    ['limit_memory_soft', settings.limitMemorySoft],
-    ['limit_memory_hard', settings.limitMemoryHard],
   ];
   const lines = options.map(([key, value]) => {
     const text = String(value);

@@ -1,8 +1,17 @@
 import { instanceDataDir } from '../storage/layout.js';
 import type { ContainerSpec, ServiceSpec, TaskSpec } from './docker-types.js';
 import { roleLabels, type InstanceServiceRole, type Labels } from './labels.js';
-import { odooResources } from './odoo-resources.js';
-import { ODOO_CONFIG_FILE_NAME, ODOO_CONFIG_PATH, ODOO_DATA_DIR, ODOO_GEVENT_PORT, ODOO_HTTP_PORT, odooLaunch } from './odoo-config.js';
+import { odooResources, type ServiceResources } from './odoo-resources.js';
+import {
+  ODOO_CONFIG_FILE_NAME,
+  ODOO_CONFIG_PATH,
+  ODOO_DATA_DIR,
+  ODOO_GEVENT_PORT,
+  ODOO_HTTP_PORT,
+  odooLaunch,
+  odooSettingsArgs,
+  type OdooSpec,
+} from './odoo-config.js';
 import { healthCheck, onNetwork, secretFile, seconds, singleTaskService } from './spec-parts.js';
 
 export type { ServiceSpec } from './docker-types.js';
@@ -14,10 +23,11 @@ export interface TlsSettings {
 
 /** What every Swarm service running a tenant's Odoo (the server, its init job) is made of. */
 export interface OdooRuntimeInput {
-  instance: { id: string; subdomain: string; cpuLimit: number; memoryLimitMb: number };
+  instance: { id: string; subdomain: string };
+  /** The image, limits, settings and environment recorded on the instance. */
+  spec: OdooSpec;
   /** The tenant's long-running service; its one-shot jobs are named after it. */
   serviceName: string;
-  image: string;
   network: string;
   /** The tenants' view of CephFS (CEPHFS_TENANT_ROOT, no snapshot rights): where the data dir's bind mount comes from. */
   cephfsRoot: string;
@@ -28,8 +38,6 @@ export interface OdooRuntimeInput {
   restartDelaySeconds: number;
   /** The image's `odoo` user: it owns the data directory and must read the secret file. */
   odooUid: number;
-  /** `KEY=value` entries added to the container's environment. */
-  extraEnv?: string[];
   extraLabels?: Labels;
 }
 
@@ -38,11 +46,21 @@ export interface OdooServiceInput extends OdooRuntimeInput {
   tls: TlsSettings;
   /** Seconds between health checks: Swarm reports a started task `running` at its first passing check. */
   healthIntervalSeconds: number;
+  /** Seconds after a start during which failed checks do not count. */
+  healthStartSeconds: number;
+  /** Seconds Odoo has to stop before it is killed. */
+  stopGraceSeconds: number;
 }
 
 const RESTART_WINDOW_SECONDS = 300;
 
-/** The container and resources shared by the server and its jobs: same image, config secret, data dir and limits. */
+/** Only the config file's path and the spec's own entries: the password is inside the secret, never in the environment. */
+const odooEnv = (spec: OdooSpec): string[] => [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...spec.env];
+
+/** The arguments of a tenant's Odoo: the settings of its spec, then `odooArgs`. */
+export const odooArgsFor = (spec: OdooSpec, odooArgs: string[]): string[] => [...odooSettingsArgs(spec.settings), ...odooArgs];
+
+/** The container and resources shared by the server and its jobs: same image, config secret, data dir, settings and limits. */
 export function odooTask(
   input: OdooRuntimeInput,
   role: InstanceServiceRole,
@@ -50,20 +68,35 @@ export function odooTask(
 ): { container: ContainerSpec; task: Omit<TaskSpec, 'ContainerSpec'> } {
   return {
     container: {
-      Image: input.image,
+      Image: input.spec.image,
       Labels: roleLabels(input.instance.id, role, input.extraLabels),
-      ...odooLaunch(odooArgs),
-      // Only the config file's path: the password is inside the secret, never in the environment or on argv.
-      Env: [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...(input.extraEnv ?? [])],
+      ...odooLaunch(odooArgsFor(input.spec, odooArgs)),
+      Env: odooEnv(input.spec),
       Secrets: [secretFile(input.configSecret, ODOO_CONFIG_FILE_NAME, input.odooUid)],
       Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
     },
     task: {
-      Resources: odooResources(input.instance.cpuLimit, input.instance.memoryLimitMb),
+      Resources: odooResources(input.spec.cpuLimit, input.spec.memoryLimitMb),
       Networks: onNetwork(input.network, input.serviceName),
     },
   };
 }
+
+/** What of the server's task its spec decides: image, environment, settings on the command line, limits. */
+export interface OdooServerTask {
+  image: string;
+  env: string[];
+  args: string[];
+  resources: ServiceResources;
+}
+
+/** Pure: the parts of the server's task a plan change or a restart (re)builds from the recorded spec. */
+export const odooServerTask = (spec: OdooSpec): OdooServerTask => ({
+  image: spec.image,
+  env: odooEnv(spec),
+  args: odooLaunch(odooArgsFor(spec, [])).Args,
+  resources: odooResources(spec.cpuLimit, spec.memoryLimitMb),
+});
 
 /** TLS for one router: its own certificate per host, or the one `*.baseDomain` certificate (a DNS-challenge resolver). */
 function tlsLabels(router: string, input: OdooServiceInput): Labels {
@@ -114,9 +147,10 @@ export function odooServiceSpec(input: OdooServiceInput): ServiceSpec {
       HealthCheck: healthCheck(['CMD', 'curl', '-fsS', `http://localhost:${ODOO_HTTP_PORT}/web/health`], {
         intervalSeconds: input.healthIntervalSeconds,
         timeoutSeconds: 3,
-        startPeriodSeconds: 60,
+        startPeriodSeconds: input.healthStartSeconds,
         retries: 3,
       }),
+      StopGracePeriod: seconds(input.stopGraceSeconds),
     },
     // `any`, not `on-failure`: a dockerd that restarts stops its containers with exit 0, and Swarm would leave
     // such a task complete for good. The window lets a long-lived Odoo recover from a restart now and then.

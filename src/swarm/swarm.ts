@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * handles, but Docker answers with plain JSON objects: ours are typed by docker-types.ts.
  */
 import type Docker from 'dockerode';
-import type { SecretReference, ServiceSpec, SwarmSecret, SwarmService, SwarmTask, TaskState } from './docker-types.js';
+import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask, TaskState } from './docker-types.js';
 import { labelFilters, type Labels } from './labels.js';
 
 /** dockerode rejects with an Error carrying the HTTP status Docker answered with. */
@@ -139,6 +139,19 @@ export async function taskLogTail(docker: Docker, taskId: string, lines: number)
   return Buffer.isBuffer(raw) ? demultiplexLogs(raw).trim() : '';
 }
 
+/**
+ * What the container's last health check printed (Docker keeps the last five checks with the container), or '' when
+ * the container is not on this Docker host or has no health check.
+ */
+export async function lastHealthOutput(docker: Docker, containerId: string): Promise<string> {
+  const container = (await docker
+    .getContainer(containerId)
+    .inspect()
+    .catch(() => null)) as { State?: { Health?: { Log?: { Output?: string }[] } } } | null;
+  const checks = container?.State?.Health?.Log ?? [];
+  return (checks[checks.length - 1]?.Output ?? '').trim();
+}
+
 /** Without a TTY, Docker frames each log chunk: a stream byte, three zero bytes, the length (uint32 BE), the bytes. */
 function demultiplexLogs(raw: Buffer): string {
   const chunks: Buffer[] = [];
@@ -184,30 +197,39 @@ export async function liveTasks(docker: Docker, serviceName: string): Promise<Sw
   return tasks.filter((task) => !endedTaskStates.has(task.Status.State));
 }
 
-/** Makes Swarm replace the service's tasks with identical ones. */
-export async function forceRestartService(docker: Docker, idOrName: string): Promise<void> {
-  await updateService(docker, idOrName, (spec) => ({
-    ...spec,
-    TaskTemplate: { ...spec.TaskTemplate, ForceUpdate: (spec.TaskTemplate.ForceUpdate ?? 0) + 1 },
-  }));
+/** What of a service's task `updateTask` replaces (each part only when given). */
+export interface TaskUpdate {
+  image?: string;
+  env?: string[];
+  args?: string[];
+  resources?: NonNullable<ServiceSpec['TaskTemplate']['Resources']>;
+  /** Replace the task even if nothing changed (a restart). */
+  force?: boolean;
+  replicas?: number;
 }
 
 /**
- * Sets the limits and reservations of the service's tasks (and, when given, the secrets its containers get); Swarm
- * replaces the running task with one that has them.
+ * Updates the service's task in one update: Swarm replaces the running task when its spec changed (or when forced).
+ * What is not given is kept.
  */
-export async function updateServiceResources(
-  docker: Docker,
-  idOrName: string,
-  resources: NonNullable<ServiceSpec['TaskTemplate']['Resources']>,
-  secrets?: SecretReference[],
-): Promise<void> {
-  await updateService(docker, idOrName, (spec) => ({
-    ...spec,
-    TaskTemplate: {
-      ...spec.TaskTemplate,
-      Resources: resources,
-      ...(secrets ? { ContainerSpec: { ...spec.TaskTemplate.ContainerSpec, Secrets: secrets } } : {}),
-    },
-  }));
+export async function updateTask(docker: Docker, idOrName: string, update: TaskUpdate): Promise<void> {
+  await updateService(docker, idOrName, (spec) => {
+    const { TaskTemplate: task } = spec;
+    const container = task.ContainerSpec;
+    return {
+      ...spec,
+      ...(update.replicas === undefined ? {} : { Mode: { Replicated: { Replicas: update.replicas } } }),
+      TaskTemplate: {
+        ...task,
+        ...(update.resources ? { Resources: update.resources } : {}),
+        ...(update.force ? { ForceUpdate: (task.ForceUpdate ?? 0) + 1 } : {}),
+        ContainerSpec: {
+          ...container,
+          ...(update.image ? { Image: update.image } : {}),
+          ...(update.env ? { Env: update.env } : {}),
+          ...(update.args ? { Args: update.args } : {}),
+        },
+      },
+    };
+  });
 }

@@ -3,22 +3,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { tenantDatabaseName } from '../../src/domain/names.js';
 import { localPool } from './harness.js';
+import { withPoolAdmin } from '../../src/domain/pool-server.js';
 
-/** Runs `work` inside the tenant's database as the pool admin (a member of the tenant's role), then closes it. */
-export async function withTenantCatalog<T>(instanceId: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({
-    ...localPool,
-    user: localPool.adminUser,
-    password: localPool.adminPassword,
-    database: tenantDatabaseName(instanceId),
-  });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+/** Runs `work` inside `database` on the local pool as its admin (a member of every tenant's role), then closes it. */
+export const withPoolDatabase = <T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> =>
+  withPoolAdmin(localPool, work, undefined, database);
+
+/** Runs `work` inside the tenant's database as the pool admin, then closes it. */
+export const withTenantCatalog = <T>(instanceId: string, work: (client: pg.Client) => Promise<T>): Promise<T> =>
+  withPoolDatabase(tenantDatabaseName(instanceId), work);
 
 export interface TenantState {
   base: string | null;

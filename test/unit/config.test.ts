@@ -26,7 +26,7 @@ describe('configuration', () => {
   it('applies the documented defaults', () => {
     const config = loadConfig(valid);
     assert.equal(config.port, 4000);
-    assert.equal(config.odooImage, 'odoo:17.0');
+    assert.deepEqual(config.odooImages, { '17.0': 'odoo:17.0' });
     assert.equal(config.postgresPoolImage, 'postgres:16');
     assert.equal(config.cephfsRoot, '/mnt/cephfs');
     assert.equal(config.credentialsTtlSeconds, 3600);
@@ -39,6 +39,17 @@ describe('configuration', () => {
     assert.deepEqual([config.odooRestartDelaySeconds, config.odooHealthIntervalSeconds], [0, 1]);
     assert.deepEqual(problemsOf({ ...valid, ODOO_HEALTH_INTERVAL_SECONDS: '0' }), [
       'ODOO_HEALTH_INTERVAL_SECONDS: must be an integer from 1 to 300',
+    ]);
+  });
+
+  it('offers the Odoo versions of ODOO_IMAGES, or 17.0 on ODOO_IMAGE without it', () => {
+    assert.deepEqual(loadConfig({ ...valid, ODOO_IMAGE: 'local/odoo:17.0' }).odooImages, { '17.0': 'local/odoo:17.0' });
+    const both = loadConfig({ ...valid, ODOO_IMAGE: 'x:1', ODOO_IMAGES: '17.0=odoo:17.0, 18.0=registry.example.com/odoo:18.0@sha256:ab' });
+    assert.deepEqual(both.odooImages, { '17.0': 'odoo:17.0', '18.0': 'registry.example.com/odoo:18.0@sha256:ab' });
+    for (const bad of ['17.0', '17=odoo:17', '17.0=odoo:17.0,17.0=odoo:17.1', '17.0=odoo 17', '17.0=a=b'])
+      assert.equal(problemsOf({ ...valid, ODOO_IMAGES: bad }).length, 1, bad);
+    assert.deepEqual(problemsOf({ ...valid, ODOO_IMAGES: '18=odoo:18.0' }), [
+      'ODOO_IMAGES: must be version=image pairs separated by commas, such as 17.0=odoo:17.0,18.0=odoo:18.0',
     ]);
   });
 

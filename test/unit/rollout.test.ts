@@ -74,6 +74,23 @@ describe('judging a rollout from its tasks', () => {
     });
   });
 
+  it('fails within a moment of Swarm giving up on health checks, though each task ended `complete` with exit code 0', () => {
+    // What real Odoo does when Swarm stops it as unhealthy: SIGTERM, exit 0, no error.
+    const stopped = { Message: 'finished', ContainerStatus: { ContainerID: 'c', ExitCode: 0 } };
+    const tasks = [
+      task('complete', '2026-01-01T00:09:40Z', stopped, 'shutdown'),
+      task('complete', '2026-01-01T00:09:58Z', stopped, 'shutdown'),
+    ];
+    assert.deepEqual(judgeRollout(tasks, policy, now), { kind: 'pending' }, 'its replacement may be on its way');
+    assert.deepEqual(judgeRollout(tasks, policy, new Date('2026-01-01T00:10:02Z')), {
+      kind: 'failed',
+      reason: 'Swarm gave up on Odoo after 2 tasks; last: task complete (finished), exit code 0',
+      taskId: 'task-2026-01-01T00:09:58Z',
+    });
+    const restarting = [tasks[0]!, task('ready', '2026-01-01T00:09:59Z', {}, 'ready')];
+    assert.deepEqual(judgeRollout(restarting, policy, new Date('2026-01-01T00:10:30Z')), { kind: 'pending' }, 'a replacement waits');
+  });
+
   it('describes a rejected task by its error alone', () => {
     assert.equal(
       describeTaskFailure(task('rejected', '2026-01-01T00:01:00Z', { Err: 'No such image: local/nope:1' })),
@@ -112,6 +129,15 @@ describe('judging a serving instance from its tasks', () => {
       taskId: 'task-2026-01-01T00:09:59Z',
     });
     assert.equal(judgeServing([], 'Odoo', now).kind, 'failed', 'a service with no task at all does not serve');
+  });
+
+  it('fails once Swarm gave up on a task it stopped as unhealthy, which ended `complete` with exit code 0', () => {
+    const stopped = task('complete', '2026-01-01T00:09:00Z', { Message: 'finished', ContainerStatus: { ExitCode: 0 } }, 'shutdown');
+    assert.deepEqual(judgeServing([stopped], 'Odoo', now), {
+      kind: 'failed',
+      reason: 'Swarm gave up restarting Odoo; last: task complete (finished), exit code 0',
+      taskId: 'task-2026-01-01T00:09:00Z',
+    });
   });
 });
 

@@ -1,17 +1,24 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { labelKeys } from '../../src/swarm/labels.js';
-import { exactDbFilter, odooConfigFile, odooProductionSettings } from '../../src/swarm/odoo-config.js';
+import {
+  exactDbFilter,
+  ODOO_MIN_CPU,
+  ODOO_MIN_MEMORY_MB,
+  odooConfigFile,
+  odooProductionSettings,
+  odooSpec,
+} from '../../src/swarm/odoo-config.js';
 import { INIT_ARGS, initJobName, odooInitJobSpec } from '../../src/swarm/odoo-init-job.js';
 import { instanceDataDir } from '../../src/storage/layout.js';
-import { odooServiceSpec, type OdooServiceInput } from '../../src/swarm/odoo-service.js';
+import { odooServerTask, odooServiceSpec, type OdooServiceInput } from '../../src/swarm/odoo-service.js';
 
 const instanceId = '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60';
 
 const input: OdooServiceInput = {
-  instance: { id: instanceId, subdomain: 'acme', cpuLimit: 1.5, memoryLimitMb: 2048 },
+  instance: { id: instanceId, subdomain: 'acme' },
+  spec: odooSpec({ version: '17.0', image: 'odoo:17.0', cpuLimit: 1.5, memoryLimitMb: 2048, env: ['STANDIN_INIT_SECONDS=20'] }),
   serviceName: 'odoo-acme-3f1c2a9e',
-  image: 'odoo:17.0',
   network: 'odoo-net',
   baseDomain: 'example.com',
   tls: { mode: 'per-host', certResolver: 'letsencrypt' },
@@ -20,8 +27,9 @@ const input: OdooServiceInput = {
   restartMaxAttempts: 3,
   restartDelaySeconds: 7,
   healthIntervalSeconds: 4,
+  healthStartSeconds: 60,
+  stopGraceSeconds: 10,
   odooUid: 101,
-  extraEnv: ['STANDIN_INIT_SECONDS=20'],
   extraLabels: { [labelKeys.testRun]: 'unit' },
 };
 
@@ -35,6 +43,18 @@ const db = { host: 'pool-1', port: 5432, name: 'odoo_3f1c2a9e8b7d4c6e9f0a1b2c3d4
 
 /** The command line the container runs: the entrypoint override followed by the arguments. */
 const argv = (c: typeof container) => [...(c.Command ?? []), ...(c.Args ?? [])];
+const { settings } = input.spec;
+/** Workers and memory limits follow the plan: on the command line, where a plan change can update them. */
+const settingsArgs = [
+  '--workers',
+  String(settings.workers),
+  '--max-cron-threads',
+  String(settings.maxCronThreads),
+  '--limit-memory-soft',
+  String(settings.limitMemorySoft),
+  '--limit-memory-hard',
+  String(settings.limitMemoryHard),
+];
 
 const parseIni = (text: string): Record<string, string> =>
   Object.fromEntries(
@@ -49,7 +69,21 @@ describe('odooServiceSpec', () => {
     const everything = JSON.stringify(spec);
     assert.doesNotMatch(everything, /PASSWORD/);
     assert.deepEqual(container.Env, ['ODOO_RC=/run/secrets/odoo.conf', 'STANDIN_INIT_SECONDS=20']);
-    assert.deepEqual(container.Args, ['odoo', '-c', '/run/secrets/odoo.conf']);
+    assert.deepEqual(container.Args, ['odoo', '-c', '/run/secrets/odoo.conf', ...settingsArgs]);
+  });
+
+  it("runs the image, limits, settings and environment of the instance's recorded spec", () => {
+    assert.equal(container.Image, 'odoo:17.0');
+    const other = odooServiceSpec({ ...input, spec: odooSpec({ ...input.spec, image: 'local/odoo:18.0', memoryLimitMb: 4096 }) });
+    assert.equal(other.TaskTemplate.ContainerSpec.Image, 'local/odoo:18.0');
+    assert.equal(other.TaskTemplate.Resources?.Limits?.MemoryBytes, 4096 * 1024 * 1024);
+    assert.notDeepEqual(other.TaskTemplate.ContainerSpec.Args, container.Args);
+    assert.deepEqual(odooServerTask(input.spec), {
+      image: container.Image,
+      env: container.Env,
+      args: container.Args,
+      resources: task.Resources,
+    });
   });
 
   it('mounts the config secret readable by the odoo user only', () => {
@@ -83,7 +117,7 @@ describe('odooServiceSpec', () => {
       assert.ok(Number.isInteger(reservations[key]) && reservations[key] > 0, key);
       assert.ok(reservations[key] < (task.Resources?.Limits?.[key] ?? 0), key);
     }
-    const fractional = odooServiceSpec({ ...input, instance: { ...input.instance, cpuLimit: 0.1 } });
+    const fractional = odooServiceSpec({ ...input, spec: odooSpec({ ...input.spec, cpuLimit: 0.1 }) });
     assert.equal(fractional.TaskTemplate.Resources?.Limits?.NanoCPUs, 100_000_000);
   });
 
@@ -93,6 +127,10 @@ describe('odooServiceSpec', () => {
     assert.deepEqual(spec.EndpointSpec, { Mode: 'dnsrr' });
     assert.deepEqual(task.Networks, [{ Target: 'odoo-net', Aliases: [input.serviceName] }]);
     assert.equal(spec.UpdateConfig?.Order, 'stop-first');
+  });
+
+  it('gives Odoo the configured time to stop before it is killed', () => {
+    assert.equal(container.StopGracePeriod, 10 * SECOND_NS);
   });
 
   it('restarts a failed task a bounded number of times, after the configured delay', () => {
@@ -163,9 +201,9 @@ describe('odooServiceSpec', () => {
 });
 
 describe('odooInitJobSpec', () => {
-  it('runs `odoo -i base --without-demo all --stop-after-init` once, as a Swarm job', () => {
+  it("runs `odoo -i base --without-demo all --stop-after-init` once, as a Swarm job, with the server's settings", () => {
     assert.deepEqual(job.Mode, { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
-    assert.deepEqual(jobContainer.Args, ['odoo', '-c', '/run/secrets/odoo.conf', ...INIT_ARGS]);
+    assert.deepEqual(jobContainer.Args, ['odoo', '-c', '/run/secrets/odoo.conf', ...settingsArgs, ...INIT_ARGS]);
     assert.deepEqual(INIT_ARGS, ['-i', 'base', '--without-demo', 'all', '--stop-after-init']);
     assert.deepEqual(job.TaskTemplate.RestartPolicy, { Condition: 'on-failure', Delay: 7 * SECOND_NS, MaxAttempts: 3 });
   });
@@ -193,8 +231,7 @@ describe('odooInitJobSpec', () => {
 });
 
 describe('odoo config file', () => {
-  const settings = odooProductionSettings({ cpuLimit: 1, memoryLimitMb: 2048 });
-  const file = odooConfigFile({ db, settings });
+  const file = odooConfigFile({ db, masterPassword: 'Master456' });
   const options = parseIni(file);
 
   it("holds the database settings, password included, for this database only, with Odoo's list and proxy settings", () => {
@@ -209,14 +246,12 @@ describe('odoo config file', () => {
     assert.equal(options.proxy_mode, 'True');
     assert.equal(options.data_dir, '/var/lib/odoo');
     assert.equal(options.gevent_port, '8072');
-    assert.equal(options.workers, String(settings.workers));
-    assert.equal(options.limit_memory_hard, String(settings.limitMemoryHard));
-    assert.equal(options.limit_memory_soft, String(settings.limitMemorySoft));
-    assert.equal(options.max_cron_threads, String(settings.maxCronThreads));
+    assert.equal(options.admin_passwd, 'Master456', "a master password of its own, not Odoo's default admin");
+    for (const key of ['workers', 'limit_memory_soft', 'limit_memory_hard', 'max_cron_threads']) assert.equal(options[key], undefined, key);
   });
 
   it('refuses a value that would add a line to the file', () => {
-    assert.throws(() => odooConfigFile({ db: { ...db, password: 'a\nadmin_passwd = x' }, settings }), /spans lines/);
+    assert.throws(() => odooConfigFile({ db: { ...db, password: 'a\nadmin_passwd = x' }, masterPassword: 'M' }), /spans lines/);
   });
 
   it('escapes regex characters of the database name in dbfilter', () => {
@@ -238,23 +273,39 @@ describe('odooProductionSettings', () => {
     assert.equal(odooProductionSettings({ cpuLimit: 0.25, memoryLimitMb: 4096 }).workers, 2);
   });
 
-  it('keeps every worker and cron worker within the memory limit, the soft limit below the hard one', () => {
+  /** What a freshly forked worker of real Odoo 17.0 / 18.0 measured (README, "Odoo's workers and memory"). */
+  const WORKER_BIRTH_VIRTUAL = 268 * 1024 * 1024;
+
+  it("sets Odoo's per-worker virtual-size limits above a worker's birth size on every plan, never above Odoo's defaults", () => {
     for (const limits of [
+      { cpuLimit: ODOO_MIN_CPU, memoryLimitMb: ODOO_MIN_MEMORY_MB },
       { cpuLimit: 0.5, memoryLimitMb: 512 },
       { cpuLimit: 1, memoryLimitMb: 1024 },
       { cpuLimit: 2, memoryLimitMb: 4096 },
       { cpuLimit: 8, memoryLimitMb: 2048 },
+      { cpuLimit: 64, memoryLimitMb: 256 * 1024 },
     ]) {
       const s = odooProductionSettings(limits);
+      assert.ok(s.limitMemorySoft > WORKER_BIRTH_VIRTUAL * 1.5, JSON.stringify(limits));
       assert.ok(s.limitMemorySoft < s.limitMemoryHard, JSON.stringify(limits));
-      assert.ok((s.workers + s.maxCronThreads) * s.limitMemoryHard <= limits.memoryLimitMb * 1024 * 1024, JSON.stringify(limits));
+      assert.ok(s.limitMemorySoft <= 2048 * 1024 * 1024 && s.limitMemoryHard <= 2560 * 1024 * 1024, JSON.stringify(limits));
       assert.ok(Number.isInteger(s.limitMemoryHard) && Number.isInteger(s.limitMemorySoft));
     }
   });
 
+  it('gives the default plan (1 CPU, 1 GiB) 3 workers recycled past 640 MiB of virtual size, stopped at 896 MiB', () => {
+    assert.deepEqual(odooProductionSettings({ cpuLimit: 1, memoryLimitMb: 1024 }), {
+      workers: 3,
+      maxCronThreads: 1,
+      limitMemorySoft: 640 * 1024 * 1024,
+      limitMemoryHard: 896 * 1024 * 1024,
+    });
+  });
+
   it('runs fewer workers than the CPUs allow when the memory limit cannot hold them', () => {
     const tight = odooProductionSettings({ cpuLimit: 8, memoryLimitMb: 2048 });
-    assert.ok(tight.workers < 17);
-    assert.ok(tight.limitMemoryHard >= 256 * 1024 * 1024);
+    assert.equal(tight.workers, 9);
+    assert.equal(odooProductionSettings({ cpuLimit: 8, memoryLimitMb: 1024 }).workers, 4);
+    assert.equal(odooProductionSettings({ cpuLimit: 8, memoryLimitMb: 512 }).workers, 2);
   });
 });

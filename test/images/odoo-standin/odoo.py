@@ -20,19 +20,27 @@ It does what a daemon can observe of a real Odoo 17 server, and nothing else:
 * --stop-after-init: no HTTP; exits 0 once initialised;
 * writes its filestore under ``<data_dir>/filestore/<db>/`` and a ``sessions`` dir;
 * serves HTTP on --http-interface:--http-port (0.0.0.0:8069): ``GET /web/health`` ->
-  200 ``{"status": "pass"}``, ``/`` and ``/web`` -> 303 to ``/web/login``, a login page,
+  200 ``{"status": "pass"}``, ``POST /web/session/authenticate`` (JSON-RPC: the user's id when the
+  login's stored hash verifies the password, Odoo's AccessDenied otherwise), ``/`` and ``/web`` -> 303
+  to ``/web/login``, a login page,
   404 otherwise; with --workers > 0 also ``/websocket`` on the gevent port (8072);
-* exits 0 promptly on SIGTERM/SIGINT.
+* with --workers > 0, like Odoo's prefork server, applies limit_memory_soft / limit_memory_hard to each worker's
+  VIRTUAL size: a worker is born at $STANDIN_WORKER_VIRTUAL_MB (default 265 MiB, what a fresh Odoo 17/18 worker
+  measures), so limits below that make every worker quit at birth (``Worker (N) virtual memory limit (X) reached.``,
+  over and over), and HTTP is accepted but never answered: ``/web/health`` times out;
+* exits 0 promptly on SIGTERM/SIGINT, healthy or not (what Swarm sees when it stops an unhealthy task).
 """
 import argparse
 import base64
 import configparser
 import datetime
 import hashlib
+import hmac
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -71,6 +79,9 @@ DEFAULTS = {
     "http_interface": "",
     "http_port": 8069,
     "workers": 0,
+    "max_cron_threads": 2,
+    "limit_memory_soft": 2048 * 1024 * 1024,
+    "limit_memory_hard": 2560 * 1024 * 1024,
     "gevent_port": 8072,
     "log_level": "info",
     "stop_after_init": False,
@@ -105,6 +116,8 @@ def build_parser():
     a("--gevent-port", "--longpolling-port", dest="gevent_port", type=int)
     a("--workers", dest="workers", type=int)
     a("--max-cron-threads", dest="max_cron_threads", type=int)
+    a("--limit-memory-soft", dest="limit_memory_soft", type=int)
+    a("--limit-memory-hard", dest="limit_memory_hard", type=int)
     a("--log-level", dest="log_level")
     a("--logfile", dest="logfile")
     a("--stop-after-init", dest="stop_after_init", action="store_true", default=None)
@@ -145,7 +158,8 @@ def load_options(argv):
         if value is not None and key != "config":
             opts[key] = value
 
-    for key in ("db_maxconn", "http_port", "workers", "gevent_port"):
+    for key in ("db_maxconn", "http_port", "workers", "gevent_port", "max_cron_threads",
+                "limit_memory_soft", "limit_memory_hard"):
         opts[key] = int(opts[key])
     for key in ("list_db", "proxy_mode", "stop_after_init"):
         opts[key] = opts[key] in (True, "True", "true", "1")
@@ -247,6 +261,34 @@ def pbkdf2_sha512(password, rounds=PBKDF2_ROUNDS):
     salt = os.urandom(16)
     checksum = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, rounds, 64)
     return "$pbkdf2-sha512$%d$%s$%s" % (rounds, _ab64(salt), _ab64(checksum))
+
+
+def _ab64_decode(text):
+    return base64.b64decode(text.replace(".", "+") + "=" * (-len(text) % 4))
+
+
+def pbkdf2_sha512_verify(password, stored):
+    """passlib's pbkdf2_sha512.verify, which Odoo's res.users checks a login's password with."""
+    try:
+        _, scheme, rounds, salt, checksum = stored.split("$")
+    except (AttributeError, ValueError):
+        return False
+    if scheme != "pbkdf2-sha512":
+        return False
+    derived = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), _ab64_decode(salt), int(rounds), 64)
+    return hmac.compare_digest(derived, _ab64_decode(checksum))
+
+
+def authenticate(opts, dbname, login, password):
+    """Odoo's res.users._login: the active user of that login whose stored hash verifies, or None."""
+    conn = connect(opts, dbname)
+    try:
+        with conn, conn.cursor() as cr:
+            cr.execute("SELECT id, password FROM res_users WHERE login = %s AND active", (login,))
+            row = cr.fetchone()
+    finally:
+        conn.close()
+    return row[0] if row and pbkdf2_sha512_verify(password, row[1]) else None
 
 
 def is_initialized(opts, dbname):
@@ -414,9 +456,35 @@ class OdooHandler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
+        if urlsplit(self.path).path == "/web/session/authenticate":
+            return self._authenticate(body)
         self._send(404, NOT_FOUND)
+
+    def _authenticate(self, body):
+        """JSON-RPC /web/session/authenticate: {db, login, password} -> {uid, ...}, or Odoo's AccessDenied error."""
+        if not self.ready.is_set():
+            return self._send(500, NOT_READY)
+        try:
+            request = json.loads(body or b"{}")
+            params = request.get("params") or {}
+        except ValueError:
+            return self._send(400, b"Invalid JSON data\n", "text/plain; charset=utf-8")
+        databases = [d.strip() for d in str(self.opts.get("db_name") or "").split(",") if d.strip()]
+        uid = None
+        if params.get("db") in databases:
+            try:
+                uid = authenticate(self.opts, params["db"], str(params.get("login") or ""), str(params.get("password") or ""))
+            except psycopg2.Error:
+                uid = None
+        if uid is None:
+            answer = {"jsonrpc": "2.0", "id": request.get("id"), "error": {
+                "code": 200, "message": "Odoo Server Error",
+                "data": {"name": "odoo.exceptions.AccessDenied", "message": "Access Denied"}}}
+            return self._send(200, json.dumps(answer).encode(), "application/json")
+        answer = {"jsonrpc": "2.0", "id": request.get("id"), "result": {"uid": uid, "db": params["db"]}}
+        self._send(200, json.dumps(answer).encode(), "application/json",
+                   [("Set-Cookie", "session_id=%s; HttpOnly; Path=/" % uuid.uuid4().hex)])
 
     def log_message(self, fmt, *args):
         pass
@@ -441,8 +509,55 @@ def _stop(signum, frame):
     raise SystemExit(0)
 
 
-def serve(opts, port):
+class _Unanswered:
+    """A listening socket nobody accepts on: the prefork master's, while no worker lives to take a request."""
+
+    def __init__(self, interface, port):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((interface, port))
+        self.sock.listen(128)
+
+    def shutdown(self):
+        pass
+
+    def server_close(self):
+        self.sock.close()
+
+
+def worker_birth_size():
+    return int(float(os.environ.get("STANDIN_WORKER_VIRTUAL_MB") or 265) * 1024 * 1024)
+
+
+def starved_workers(opts):
+    """Odoo's check_limits against a fresh worker: the limit it breaks at birth, if any (prefork only)."""
+    if opts["workers"] <= 0:
+        return None
+    born = worker_birth_size()
+    for key in ("limit_memory_soft", "limit_memory_hard"):
+        if opts[key] and born > opts[key]:
+            return key
+    return None
+
+
+def starve(opts, limit):
+    """What the prefork master logs while each worker it forks quits at once; returns only on a signal."""
+    pid = os.getpid() + 1
+    born = worker_birth_size()
+    while True:
+        for _ in range(opts["workers"]):
+            if limit == "limit_memory_soft":
+                _server_logger.info("Worker (%d) virtual memory limit (%d) reached.", pid, born)
+            else:
+                _server_logger.error("Worker (%d) Exception occurred, exiting...\nMemoryError", pid)
+            pid += 1
+        time.sleep(1)
+
+
+def serve(opts, port, answered=True):
     interface = opts["http_interface"] or "0.0.0.0"
+    if not answered:
+        return _Unanswered(interface, port)
     server = OdooHTTPServer((interface, port), OdooHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True)
     thread.start()
@@ -505,15 +620,16 @@ def main(argv):
         _logger.warning("no database given with -d/--database: serving without one")
 
     servers = []
+    starved = None if opts["stop_after_init"] else starved_workers(opts)
     try:
         # Like Odoo's server, HTTP is up (and /web/health answers) before the registry is loaded.
         if not opts["stop_after_init"]:
             OdooHandler.opts = opts
-            servers.append(serve(opts, opts["http_port"]))
+            servers.append(serve(opts, opts["http_port"], answered=starved is None))
             _server_logger.info("HTTP service (werkzeug) running on %s:%s",
                                 opts["http_interface"] or "0.0.0.0", opts["http_port"])
             if opts["workers"] > 0:
-                servers.append(serve(opts, opts["gevent_port"]))
+                servers.append(serve(opts, opts["gevent_port"], answered=starved is None))
                 _server_logger.info("Evented Service (longpolling) running on %s:%s",
                                     opts["http_interface"] or "0.0.0.0", opts["gevent_port"])
         for dbname in databases:
@@ -525,6 +641,8 @@ def main(argv):
         if opts["stop_after_init"]:
             _logger.info("Stopping gracefully (--stop-after-init)")
             return 0
+        if starved:
+            starve(opts, starved)
         while True:
             time.sleep(3600)
     except SystemExit as e:
