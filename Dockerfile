@@ -54,12 +54,15 @@ WORKDIR /app
 COPY --from=node-modules /app/node_modules ./node_modules
 COPY --from=compiled /app/dist ./dist
 COPY package.json package-lock.json ./
+# The scripts the daemon's jobs run in tenants' images, read from here at start-up.
+COPY src/swarm/scripts ./src/swarm/scripts
 COPY stack/entrypoint.sh /usr/local/bin/orchestrator-entrypoint
 RUN set -eu; \
     chmod 0755 /usr/local/bin/orchestrator-entrypoint; \
     major="$(node -p 'process.versions.node.split(".")[0]')"; \
     if [ "$major" != 24 ]; then echo "the image is for Node 24 LTS, the base image has $(node --version)" >&2; exit 1; fi; \
     test -f dist/src/main.js; \
+    test -f src/swarm/scripts/backup.sh; \
     test -f node_modules/graphql-yoga/package.json; \
     id node
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by images.sh and daemon-image.sh, after they define say, die and LABEL (the label holding an image's
 # content hash). BuildKit would look the base image up in a registry, which is not reachable here: the classic
 # builder is used.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by test.sh and bench.sh: brings the machine up, then exports an environment with a fresh database
 # named $1 and its own Redis database ($2), so a run never touches the dev daemon's state.
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the environment scripts (sourced, not run).
 say() { printf 'env: %s\n' "$*" >&2; }
 die() { printf 'env: error: %s\n' "$*" >&2; exit 1; }

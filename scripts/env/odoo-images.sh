@@ -68,6 +68,8 @@ first_available() {
   local lines line alternative
   mapfile -t lines
   declare -A known=()
+  # Each line's alternatives ("a|b") become words of their own: the expansion is split on purpose.
+  # shellcheck disable=SC2068
   while read -r line; do known[$line]=1; done < <(apt-cache show --no-all-versions ${lines[@]//|/ } 2>/dev/null \
     | sed -n 's/^Package: //p')
   for line in "${lines[@]}"; do
@@ -78,9 +80,9 @@ first_available() {
   done
 }
 
-# The packages version $1's server needs, from its tarball $2 (cached by the tarball's hash).
+# The packages version $1's server needs, from its tarball $2 (cached by the tarball's hash, $3).
 packages_of() {
-  local version="$1" tarball="$2" sum="$3" list="$CACHE/odoo/packages-$BASE_RECIPE-$3" work
+  local version="$1" tarball="$2" list="$CACHE/odoo/packages-$BASE_RECIPE-$3" work
   if [[ ! -s "$list" ]]; then
     apt-cache show --no-all-versions python3 >/dev/null 2>&1 || apt-get update -qq >/dev/null
     work="$(mktemp -d)"

@@ -4,7 +4,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
-root=$(cd "$here/../.." && pwd)
+# The secrets file is made on this machine (secrets.sh), never in the repository.
+# shellcheck source=/dev/null
 . "$(local_secrets_file)"
 
 apt_ensure postgresql postgresql-contrib

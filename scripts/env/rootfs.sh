@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by images.sh and odoo-images.sh, after they define say, die and LABEL: a Debian root file system made with
 # debootstrap from the configured apt mirror, imported as a Docker image (no registry needed). Work files live in
 # $CACHE (downloaded .debs are shared in $CACHE/debs), never in the repo.

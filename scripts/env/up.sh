@@ -14,6 +14,8 @@ case "$CEPHFS_MODE" in ceph | plain) ;; *) die "CEPHFS_MODE must be ceph or plai
 # Tests check Odoo's password hashes with passlib, the library Odoo itself verifies them with.
 apt_ensure python3-passlib
 bash "$here/secrets.sh"
+# The secrets file is made on this machine (secrets.sh), never in the repository.
+# shellcheck source=/dev/null
 . "$(local_secrets_file)"
 bash "$here/redis.sh"
 bash "$here/docker.sh"

@@ -2,6 +2,7 @@
  * How a tenant's Odoo is configured and started, whichever Swarm service runs it: its settings come from one
  * config file held in a Docker secret (the password included), so no command line carries the password.
  */
+import { WAIT_FOR_DATABASE } from './job-scripts.js';
 
 const MIB = 1024 * 1024;
 
@@ -145,32 +146,6 @@ export function odooConfigFile(input: OdooConfigInput): string {
   });
   return `[options]\n${lines.join('\n')}\n`;
 }
-
-/**
- * Waits until the database server accepts the tenant's login (what the official image's wait-for-psql.py does,
- * which takes the password on its command line), reading the settings from the config file, then execs the
- * command after it. python3 and psycopg2 are in the official image. The script holds no secret.
- * A refused password fails at once: waiting helps a server that is away or starting, never a wrong password.
- */
-const WAIT_FOR_DATABASE = `
-import configparser, os, sys, time
-import psycopg2
-conf = configparser.RawConfigParser()
-conf.read(sys.argv[1])
-o = dict(conf.items('options'))
-deadline = time.time() + 30
-while True:
-    try:
-        psycopg2.connect(dbname='postgres', host=o['db_host'], port=o['db_port'], user=o['db_user'],
-                         password=o['db_password'], connect_timeout=5).close()
-        break
-    except psycopg2.OperationalError as error:
-        if time.time() >= deadline or 'password authentication failed' in str(error):
-            print('Database connection failure: %s' % error, file=sys.stderr)
-            sys.exit(1)
-        time.sleep(1)
-os.execvp(sys.argv[2], sys.argv[2:])
-`.trimStart();
 
 /** Command (replacing the image's entrypoint) and arguments that run `odoo <odooArgs>` on the config file. */
 export const odooLaunch = (odooArgs: string[]): { Command: string[]; Args: string[] } => ({
