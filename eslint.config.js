@@ -2,40 +2,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-/**
- * The layers, top to bottom: a module may import from its own layer and the ones below it, never from one above.
- *   http (transport) → schema (GraphQL) | jobs (scheduler) → billing → domain → swarm | storage | killbill | s3 | db | crypto | events
- * `config`, `errors`, `logger`, `deps` and `observability` are shared by every layer.
- */
-const above = {
-  'src/domain/**': ['http', 'schema', 'jobs', 'billing'],
-  'src/billing/**': ['http', 'schema', 'jobs'],
-  'src/schema/**': ['http', 'jobs'],
-  'src/jobs/**': ['http', 'schema'],
-  'src/swarm/**': ['http', 'schema', 'jobs', 'billing', 'domain'],
-  'src/storage/**': ['http', 'schema', 'jobs', 'billing', 'domain'],
-  'src/killbill/**': ['http', 'schema', 'jobs', 'billing', 'domain'],
-  'src/s3/**': ['http', 'schema', 'jobs', 'billing', 'domain'],
-  'src/db/**': ['http', 'schema', 'jobs', 'billing', 'domain', 'swarm'],
-  'src/crypto/**': ['http', 'schema', 'jobs', 'billing', 'domain', 'swarm', 'db'],
-  'src/events/**': ['http', 'schema', 'jobs', 'billing', 'domain', 'swarm'],
-};
-
-const layerRules = Object.entries(above).map(([files, layers]) => ({
-  files: [files],
-  rules: {
-    'no-restricted-imports': [
-      'error',
-      {
-        patterns: layers.map((layer) => ({
-          group: [`../${layer}/*`, `../../${layer}/*`],
-          message: `${files.split('/')[1]} sits below ${layer}: move what it needs down a layer, or pass it in.`,
-        })),
-      },
-    ],
-  },
-}));
-
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'test/images/**', '.local/**'] },
   js.configs.recommended,
@@ -52,7 +18,6 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
-  ...layerRules,
   {
     files: ['test/**', 'bench/**'],
     rules: {

@@ -16,7 +16,7 @@ import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { generatePassword, scramSha256VerifierAsync } from '../src/crypto/passwords.js';
 import { createInstance } from '../src/domain/instances.js';
-import { dropTenantDatabase, type TenantDatabase } from '../src/domain/pool-server.js';
+import { dropTenantDatabase, type TenantDatabase } from '../src/db/pool-server.js';
 import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { instanceLabels, managedLabels } from '../src/swarm/labels.js';
 import { createService, listTasks } from '../src/swarm/swarm.js';

@@ -3,13 +3,13 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Config } from './config/config.js';
 import type { Database } from './db/schema.js';
-import type { OffsiteStore } from './domain/offsite-store.js';
-import type { PoolConnections } from './domain/pool-connections.js';
+import type { OffsiteStore } from './s3/offsite-store.js';
+import type { PoolConnections } from './db/pool-connections.js';
 import type { EventBus } from './events/event-bus.js';
-import type { ContainerExits } from './jobs/docker-wakeups.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Storage } from './storage/storage.js';
+import type { ContainerExits } from './swarm/container-exits.js';
 
 /** The handles every domain function receives; tests build their own. */
 export interface Deps {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { checkPoolHealth } from '../src/domain/pool-health.js';
 import { tenantDatabaseName } from '../src/domain/names.js';
-import { probePool, withPoolAdmin } from '../src/domain/pool-server.js';
+import { probePool, withPoolAdmin } from '../src/db/pool-server.js';
 import { poolAdminAccess } from '../src/domain/pools.js';
 import type { SwarmService } from '../src/swarm/docker-types.js';
 import { liveTasks } from '../src/swarm/swarm.js';

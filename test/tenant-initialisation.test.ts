@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { generatePassword } from '../src/crypto/passwords.js';
 import { credentialsKey, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
-import { dropTenantDatabase } from '../src/domain/pool-server.js';
+import { dropTenantDatabase } from '../src/db/pool-server.js';
 import { ensureDirUnder } from '../src/storage/dirs.js';
 import { odooConfigFile, odooSpec } from '../src/swarm/odoo-config.js';
 import { odooInitJobSpec } from '../src/swarm/odoo-init-job.js';

@@ -1,6 +1,9 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from './schema.js';
 
+/** A handle statements run on: the database, or a transaction of it. */
+export type Executor = Kysely<Database> | Transaction<Database>;
+
 const pending = new WeakMap<Transaction<Database>, (() => void)[]>();
 
 /**
@@ -18,7 +21,7 @@ export async function withTransaction<T>(db: Kysely<Database>, work: (trx: Trans
 }
 
 /** Defers `action` until `executor`'s transaction commits; outside withTransaction (a plain handle) it runs now. */
-export function afterCommit(executor: Kysely<Database> | Transaction<Database>, action: () => void): void {
+export function afterCommit(executor: Executor, action: () => void): void {
   const queue = executor.isTransaction ? pending.get(executor as Transaction<Database>) : undefined;
   if (queue) queue.push(action);
   else action();

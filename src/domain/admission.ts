@@ -6,7 +6,8 @@ import { DomainError } from '../errors.js';
 import { writeWithEventAnd, type Trigger } from './instance-events.js';
 import { releasedStatuses } from './instance-status.js';
 import { chosenPlanSql } from './plans.js';
-import { poolAccessJsonSql, slotBumpSql, slotPoolSql, type PoolAccess } from './pool-state.js';
+import { slotBumpSql, slotPoolSql } from './pool-state.js';
+import { poolAccessJsonSql, type PoolAccess } from '../db/pool-access.js';
 import { RESERVATION_LEASE_MS, type Reservation } from './slot-reservation.js';
 
 /** What an instance takes from its plan, unless an admin sets it. */

@@ -2,13 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { generatePassword, scramSha256VerifierAsync } from '../crypto/passwords.js';
 import type { InstanceRow } from '../db/schema.js';
-import type { PoolAccess } from './pool-state.js';
+import type { PoolAccess } from '../db/pool-access.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { deleteCredentials, storeCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
-import { dropTenantDatabase, ensureTenantDatabase, type TenantDatabase } from './pool-server.js';
+import { dropTenantDatabase, ensureTenantDatabase, type TenantDatabase } from '../db/pool-server.js';
 import { provisionPool } from './pool-provisioning.js';
 import {
   confirmReservation,

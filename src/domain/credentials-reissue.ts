@@ -2,9 +2,10 @@ import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import type { DbCredentials } from './credentials.js';
 import { newTenantSecret } from './allocation.js';
-import { recordEvent, type Executor, type Trigger } from './instance-events.js';
+import { recordEvent, type Trigger } from './instance-events.js';
+import type { Executor } from '../db/transaction.js';
 import { tenantDatabaseName, tenantRoleName } from './names.js';
-import { setRolePassword } from './pool-server.js';
+import { setRolePassword } from '../db/pool-server.js';
 import { poolOfInstance } from './pools.js';
 
 /**

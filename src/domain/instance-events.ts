@@ -1,8 +1,8 @@
-import type { InsertQueryBuilder, Kysely, QueryCreator, RawBuilder, Transaction, UpdateQueryBuilder } from 'kysely';
+import type { InsertQueryBuilder, QueryCreator, RawBuilder, UpdateQueryBuilder } from 'kysely';
 import { sql } from 'kysely';
 import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceUpdate } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { afterCommit } from '../db/transaction.js';
+import { afterCommit, type Executor } from '../db/transaction.js';
 import { canTransition } from './instance-status.js';
 import { checkPageSize, pageOf, readSerialCursor, serialCursor, type Page, type PageRequest } from './pages.js';
 
@@ -13,8 +13,6 @@ export interface Trigger {
 }
 
 export const scheduler = (cause: string): Trigger => ({ cause, actor: 'scheduler' });
-
-export type Executor = Kysely<Database> | Transaction<Database>;
 
 async function insertEvent(
   executor: Executor,

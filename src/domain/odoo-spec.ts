@@ -3,7 +3,7 @@ import type { Config } from '../config/config.js';
 import type { InstanceRow } from '../db/schema.js';
 import { DomainError } from '../errors.js';
 import { odooSpec, type OdooSpec } from '../swarm/odoo-config.js';
-import type { Executor } from './instance-events.js';
+import type { Executor } from '../db/transaction.js';
 
 /** The Odoo versions tenants may choose here, in ODOO_IMAGES' order. */
 export const offeredOdooVersions = (config: Pick<Config, 'odooImages'>): string[] => Object.keys(config.odooImages);

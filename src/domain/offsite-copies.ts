@@ -10,7 +10,7 @@ import { DomainError, unavailable } from '../errors.js';
 import { getObject, getObjectBytes, S3Error } from '../s3/bucket.js';
 import { backupDir, DUMP_FILE, FILESTORE_FILE, instanceBackupsDir, MANIFEST_FILE } from '../swarm/backup-job.js';
 import { readManifest, type BackupManifest } from './backups.js';
-import { objectKey, sealContext, type OffsiteStore } from './offsite-store.js';
+import { objectKey, sealContext, type OffsiteStore } from '../s3/offsite-store.js';
 
 type CopyDeps = Pick<Deps, 'config' | 'log' | 'offsite' | 'storage'>;
 

@@ -2,7 +2,7 @@ import { rm, stat } from 'node:fs/promises';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { backupDir } from '../swarm/backup-job.js';
-import { deleteOffsiteCopy } from './offsite-store.js';
+import { deleteOffsiteCopy } from '../s3/offsite-store.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 /** A local copy fetched back from off-site storage (or just made) stays at least this long: a restore or download reads it. */

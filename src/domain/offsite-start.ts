@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Deps } from '../deps.js';
 import { checkBucket } from '../s3/bucket.js';
-import { describeDestination } from './offsite-store.js';
+import { describeDestination } from '../s3/offsite-store.js';
 
 /** What /readyz says of off-site storage when none is configured. */
 export const NOT_CONFIGURED = 'not configured: backups stay local only';

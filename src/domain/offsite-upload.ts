@@ -8,7 +8,7 @@ import { abortMultipart, completeMultipart, listParts, putObject, startMultipart
 import { backupDir, MANIFEST_FILE } from '../swarm/backup-job.js';
 import type { BackupManifest } from './backups.js';
 import { keptParts, partRange, planParts, type PartPlan } from './offsite-parts.js';
-import { abortUnfinishedUploads, objectKey, offsitePrefix, sealContext, type OffsiteStore } from './offsite-store.js';
+import { abortUnfinishedUploads, objectKey, offsitePrefix, sealContext, type OffsiteStore } from '../s3/offsite-store.js';
 
 /** The upload cannot succeed by trying again: the local copy is gone or no longer matches its manifest. */
 export class LocalCopyUnusable extends Error {

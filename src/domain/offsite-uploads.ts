@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { BackupRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { deleteOffsiteCopy, offsitePrefix, type OffsiteStore } from './offsite-store.js';
+import { deleteOffsiteCopy, offsitePrefix, type OffsiteStore } from '../s3/offsite-store.js';
 import { isSuperseded, LocalCopyUnusable, uploadBackup } from './offsite-upload.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { probePool } from './pool-server.js';
+import { probePool } from '../db/pool-server.js';
 import { recordHealthy, recordProbeFailure, watchedStatuses } from './pool-state.js';
 import { poolAdminAccess } from './pools.js';
 

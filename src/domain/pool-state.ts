@@ -1,6 +1,7 @@
 import { sql, type Expression, type RawBuilder, type Transaction } from 'kysely';
 import type { Database, HealthStatus, NewPoolRow, PoolRow, PoolStatus } from '../db/schema.js';
-import type { Executor } from './instance-events.js';
+import type { Executor } from '../db/transaction.js';
+import { inService, isInService } from '../db/pool-access.js';
 
 /**
  * The one owner of a pool's state (`db_servers`): which status may follow which, the capacity rule, the free-slot
@@ -22,10 +23,6 @@ const next: Record<PoolStatus, readonly PoolStatus[]> = {
 };
 
 export const canMovePool = (from: PoolStatus, to: PoolStatus): boolean => from === to || next[from].includes(to);
-
-/** In service: counts decide between these two, and a slot taken or released moves between them. */
-const inService: readonly PoolStatus[] = ['active', 'full'];
-export const isInService = (status: PoolStatus): boolean => inService.includes(status);
 
 /** Pools whose server should answer its admin: their health is watched, and an `error` one may recover. */
 export const watchedStatuses: readonly PoolStatus[] = ['active', 'full', 'maintenance', 'error'];
@@ -111,24 +108,6 @@ export function slotPoolSql(skipPoolIds: string[], locked: 'skip-locked' | 'wait
     limit 1
     for update ${locked === 'skip-locked' ? sql`skip locked` : sql``}`;
 }
-
-/** What reaching a pool's server takes: its address (and the one tenants use), its admin, and its status. */
-export const poolAccessColumns = [
-  'id',
-  'name',
-  'host',
-  'port',
-  'tenant_host',
-  'tenant_port',
-  'admin_user',
-  'admin_password_encrypted',
-  'status',
-] as const satisfies readonly (keyof PoolRow)[];
-export type PoolAccess = Pick<PoolRow, (typeof poolAccessColumns)[number]>;
-
-/** A pool row's access columns as one JSON value (all strings and integers: nothing JSON would change the type of). */
-export const poolAccessJsonSql = (table: string): RawBuilder<PoolAccess> =>
-  sql`json_build_object(${sql.join(poolAccessColumns.map((column) => sql`${sql.lit(column)}::text, ${sql.ref(`${table}.${column}`)}`))})`;
 
 export const slotBumpSql = (): RawBuilder<PoolRow> => sql`update db_servers
     set current_instances = current_instances + 1,

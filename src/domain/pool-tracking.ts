@@ -2,7 +2,7 @@ import type { Deps } from '../deps.js';
 import { managedLabels } from '../swarm/labels.js';
 import { listTasksByService } from '../swarm/swarm.js';
 import { failPoolProvisioning, startPoolService } from './pool-provisioning.js';
-import { probePool } from './pool-server.js';
+import { probePool } from '../db/pool-server.js';
 import { activatePool, recordProvisioningProgress } from './pool-state.js';
 import { poolAdminAccess } from './pools.js';
 import { judgeRollout } from './rollout.js';

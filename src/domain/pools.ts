@@ -4,8 +4,8 @@ import type { PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { isUuid } from './names.js';
-import { assertCanHostTenants, withPoolAdmin, type PoolAdminAccess } from './pool-server.js';
-import type { Executor } from './instance-events.js';
+import { assertCanHostTenants, withPoolAdmin, type PoolAdminAccess } from '../db/pool-server.js';
+import type { Executor } from '../db/transaction.js';
 import { addRegisteredPool } from './pool-state.js';
 import { parseInput } from './validation.js';
 

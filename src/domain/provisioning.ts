@@ -8,13 +8,14 @@ import { initJobName } from '../swarm/odoo-init-job.js';
 import { ensureSecret, findSecretByName, removeJob, removeService } from '../swarm/swarm.js';
 import { deleteCredentials, readCredentials } from './credentials.js';
 import { reissueCredentials } from './credentials-reissue.js';
-import { moveInstance, type Executor, type Trigger } from './instance-events.js';
+import { moveInstance, type Trigger } from './instance-events.js';
+import type { Executor } from '../db/transaction.js';
 import { isAllocated } from './instance-status.js';
 import { isUuid, odooSecretName, odooServiceName } from './names.js';
 import { withTransaction } from '../db/transaction.js';
 import { createInitJob, createServer, type SecretRef } from './odoo-services.js';
 import { lockInstance } from './instance-lock.js';
-import { provisionAfterLoad } from './restores.js';
+import { provisionAfterLoad } from './provision-after-load.js';
 import { prepareDataDir } from './tenant-storage.js';
 import { pinnedSpec } from './odoo-spec.js';
 

@@ -1,7 +1,7 @@
 import { lstat, rename, rm } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { assertOwnDirectory, tenantSubdir } from '../storage/dirs.js';
-import { createOdooDatabase, type AdminClient, type InDatabase } from './pool-server.js';
+import { createOdooDatabase, type AdminClient, type InDatabase } from '../db/pool-server.js';
 
 /** The names a restore loads beside the tenant's own, then swaps with them; short suffixes from the restore's id. */
 export interface SwapNames {

@@ -6,7 +6,8 @@ import { DomainError } from '../errors.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { statusesBefore } from './instance-status.js';
 import { lockInstance } from './instance-lock.js';
-import { releaseSlot, slotBumpSql, slotPoolSql, type PoolAccess } from './pool-state.js';
+import { releaseSlot, slotBumpSql, slotPoolSql } from './pool-state.js';
+import { type PoolAccess } from '../db/pool-access.js';
 
 /**
  * How long a caller owns the slot it reserved while it makes the role and database. Far above the few hundred

@@ -3,7 +3,7 @@ import { generatePassword, scramSha256VerifierAsync } from '../crypto/passwords.
 import { sealSecret, unsealSecret } from '../crypto/secret-box.js';
 import type { Deps } from '../deps.js';
 import { tenantMaintenanceRoleName, tenantRoleName } from './names.js';
-import { ensureMaintenanceRole } from './pool-server.js';
+import { ensureMaintenanceRole } from '../db/pool-server.js';
 import { poolOfInstance } from './pools.js';
 
 /**

@@ -10,7 +10,7 @@ import { awaitFinalBackup, isCompletedFinal } from './backup-final.js';
 import { deleteCredentials } from './credentials.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from './names.js';
-import { dropTenantDatabase, withPoolAdmin } from './pool-server.js';
+import { dropTenantDatabase, withPoolAdmin } from '../db/pool-server.js';
 import { poolAdminAccess } from './pools.js';
 import { releaseSlot } from './pool-state.js';
 import { withTransaction } from '../db/transaction.js';

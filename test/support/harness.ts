@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config/config.js';
 import { closeDeps, connectDeps, startDaemon, type Daemon } from '../../src/daemon.js';
 import type { Deps } from '../../src/deps.js';
 import { removeOrphanJobContainers } from '../../src/domain/backup-jobs.js';
-import { dropTenantDatabase, withPoolAdmin } from '../../src/domain/pool-server.js';
+import { dropTenantDatabase, withPoolAdmin } from '../../src/db/pool-server.js';
 import { poolAdminAccess } from '../../src/domain/pools.js';
 import { tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../../src/domain/names.js';
 import { createLogger } from '../../src/logger.js';

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { tenantDatabaseName } from '../../src/domain/names.js';
 import { localPool } from './harness.js';
-import { withPoolAdmin } from '../../src/domain/pool-server.js';
+import { withPoolAdmin } from '../../src/db/pool-server.js';
 
 /** Runs `work` inside `database` on the local pool as its admin (a member of every tenant's role), then closes it. */
 export const withPoolDatabase = <T>(database: string, work: (client: pg.Client) => Promise<T>): Promise<T> =>

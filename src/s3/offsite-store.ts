@@ -1,7 +1,7 @@
 import type { OffsiteConfig } from '../config/config.js';
 import { backupKey, type BackupKey, type BackupKeyring } from '../crypto/backup-cipher.js';
 import type { BackupRow } from '../db/schema.js';
-import { abortMultipart, connectBucket, deleteObject, listKeys, unfinishedUploads, type Bucket } from '../s3/bucket.js';
+import { abortMultipart, connectBucket, deleteObject, listKeys, unfinishedUploads, type Bucket } from './bucket.js';
 
 /** The off-site destination as the daemon uses it: the bucket, and the keys backups are sealed and opened with. */
 export interface OffsiteStore {

@@ -1,9 +1,9 @@
 import pg from 'pg';
 import { unsealSecret } from '../crypto/secret-box.js';
-import type { PoolStatus } from '../db/schema.js';
+import type { PoolStatus } from './schema.js';
 import type { Logger } from '../logger.js';
 import { withPoolAdmin, type AdminClient } from './pool-server.js';
-import { isInService, type PoolAccess } from './pool-state.js';
+import { isInService, type PoolAccess } from './pool-access.js';
 
 export interface PoolConnectionsOptions {
   masterKey: Buffer;
