@@ -126,6 +126,12 @@ export const poolAccessColumns = [
 ] as const satisfies readonly (keyof PoolRow)[];
 export type PoolAccess = Pick<PoolRow, (typeof poolAccessColumns)[number]>;
 
+/** What tenants are given: a provisioned pool's service name on the overlay, a registered pool's own address. */
+export const tenantAddress = (pool: PoolAccess): { host: string; port: number } => ({
+  host: pool.tenant_host ?? pool.host,
+  port: pool.tenant_port ?? pool.port,
+});
+
 /** A pool row's access columns as one JSON value (all strings and integers: nothing JSON would change the type of). */
 export const poolAccessJsonSql = (table: string): RawBuilder<PoolAccess> =>
   sql`json_build_object(${sql.join(poolAccessColumns.map((column) => sql`${sql.lit(column)}::text, ${sql.ref(`${table}.${column}`)}`))})`;
