@@ -43,6 +43,7 @@ done
 # once the short suites before it are done. Arguments, if any, name the suites to run instead.
 slowest=(
   test/real-odoo.test.ts
+  test/templates.test.ts
   test/stack-e2e.test.ts
   test/tenant-initialisation.test.ts
   test/pools.test.ts

@@ -62,7 +62,8 @@ export async function copyFromTemplate(deps: Deps, copy: TemplateCopy, secret: {
   const { template, instance, pool, tenant } = copy;
   const hash = untoldAdminPasswordHash();
   hash.catch(() => undefined);
-  await Promise.all([
+  // Both to their end before a failure is answered: the caller undoes the copy, and nothing may still be making it then.
+  const outcomes = await Promise.allSettled([
     copyFilestore(deps, template, instance.id, tenant.database),
     deps.poolConnections.use(pool, (client) =>
       copyTemplate(
@@ -77,6 +78,8 @@ export async function copyFromTemplate(deps: Deps, copy: TemplateCopy, secret: {
       ),
     ),
   ]);
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The template's filestore, copied into the tenant's data dir under the tenant's database name. */

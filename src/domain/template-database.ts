@@ -71,7 +71,10 @@ export async function sealTemplate(client: AdminClient, template: TemplateDataba
 export async function dropTemplate(client: AdminClient, template: TemplateDatabase): Promise<void> {
   const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [template.database]);
   const name = client.escapeIdentifier(template.database);
-  if (rowCount) await client.query(`alter database ${name} with is_template false; drop database if exists ${name} with (force)`);
+  if (rowCount) {
+    await client.query(`alter database ${name} with is_template false`);
+    await client.query(`drop database if exists ${name} with (force)`);
+  }
   const role = await client.query('select 1 from pg_roles where rolname = $1', [template.role]);
   if (role.rowCount)
     await client.query(`drop owned by ${client.escapeIdentifier(template.role)}; drop role ${client.escapeIdentifier(template.role)}`);

@@ -94,7 +94,12 @@ async function step(deps: Deps, pool: PoolAccess, key: TemplateKey, row: Templat
     const inserted = await deps.db
       .insertInto('odoo_templates')
       .values({ pool_id: pool.id, odoo_version: key.odoo_version, image: key.image, modules: key.modules, status: 'BUILDING' })
-      .onConflict((oc) => oc.columns(['pool_id', 'odoo_version', 'image', 'modules']).where('status', '<>', 'RETIRED').doNothing())
+      .onConflict((oc) =>
+        oc
+          .columns(['pool_id', 'odoo_version', 'image', 'modules'])
+          .where(sql<boolean>`status <> 'RETIRED'`)
+          .doNothing(),
+      )
       .returningAll()
       .executeTakeFirst();
     if (inserted) await launchBuild(deps, pool, inserted);
