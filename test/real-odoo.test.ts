@@ -288,10 +288,10 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
       );
     });
 
-    it('signs up two 17.0 tenants and one 18.0 tenant from them: no init job, each logs in with its own uuid and secret', async () => {
+    it('signs up two 17.0 tenants from its template at once: no init job, each logs in with its own uuid and secret', async () => {
       const started = Date.now();
       const created = await Promise.all(
-        ['17.0', '17.0', '18.0'].map(async (version) => {
+        ['17.0', '17.0'].map(async (version) => {
           const answer = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ odooVersion: version }) });
           assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
           const { id } = answer.data.createInstance;
@@ -306,7 +306,7 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
         }),
       );
       console.log(
-        `[measure] real Odoo: three sign-ups from templates at once, first logins after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+        `[measure] real Odoo: two sign-ups from a template at once, first logins after ${((Date.now() - started) / 1000).toFixed(1)} s`,
       );
       tenants.push(...created);
       const identities = await Promise.all(tenants.map(({ id }) => identity(tenantDatabaseName(id))));

@@ -231,13 +231,14 @@ describe('tenants from a ready template (stand-in)', { concurrency: false }, () 
     );
   });
 
-  it('finishes a copy whose daemon died half-way: the copy made but never handed over is handed to the tenant', async () => {
+  /** What a daemon killed while making the instance's database leaves: its slot reserved on the pool, its lease run out. */
+  const abandonedReservation = async (name: string) => {
     const instance = await daemon.deps.db
       .insertInto('instances')
       .values({
         customer_id: instanceInput().customerId,
-        name: 'Half copied',
-        subdomain: `half-${process.pid}`,
+        name,
+        subdomain: `${name.toLowerCase().replace(/ /g, '-')}-${process.pid}`,
         odoo_version: '17.0',
         admin_email: 'half@tpl.example',
         cpu_limit: 1,
@@ -254,13 +255,18 @@ describe('tenants from a ready template (stand-in)', { concurrency: false }, () 
       .set((eb) => ({ current_instances: eb('current_instances', '+', 1) }))
       .where('id', '=', poolId)
       .execute();
-    // What the first try left: the copy (the pool admin's, closed to connections), not yet handed over.
-    const database = tenantDatabaseName(instance.id);
+    // The copy it made (the pool admin's, closed to connections), never handed over.
     await withPoolCatalog((client) =>
       client.query(
-        `create database ${database} template ${templateDatabaseName(first.id)} strategy ${COPY_STRATEGY} allow_connections false`,
+        `create database ${tenantDatabaseName(instance.id)} template ${templateDatabaseName(first.id)} strategy ${COPY_STRATEGY} allow_connections false`,
       ),
     );
+    return instance;
+  };
+
+  it('finishes a copy whose daemon died half-way: the copy made but never handed over is handed to the tenant', async () => {
+    const instance = await abandonedReservation('Half copied');
+    const database = tenantDatabaseName(instance.id);
     await retryWaitingAllocations(daemon.deps);
     const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
     assert.deepEqual([row.status, row.template_id, row.initialized_at !== null], ['ALLOCATED', first.id, true]);
@@ -272,6 +278,24 @@ describe('tenants from a ready template (stand-in)', { concurrency: false }, () 
     );
     assert.equal(admin.login, 'half@tpl.example');
     await (await connectAsTenant((await readCredentials(daemon.deps.redis, instance.id))!)).end();
+  });
+
+  it('drops a copy never handed over whose template was retired since, and makes the tenant empty for its init job', async () => {
+    const instance = await abandonedReservation('Copy of retired');
+    await daemon.deps.db
+      .updateTable('odoo_templates')
+      .set({ status: 'RETIRED', retired_at: new Date() })
+      .where('id', '=', first.id)
+      .execute();
+    await retryWaitingAllocations(daemon.deps);
+    const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
+    assert.deepEqual([row.status, row.template_id, row.initialized_at], ['ALLOCATED', null, null]);
+    assert.deepEqual(await ownersIn(instance.id), { database: tenantRoleName(instance.id), inside: [tenantRoleName(instance.id)] });
+    const tables = await withTenantCatalog(
+      instance.id,
+      async (client) => (await client.query("select to_regclass('res_users') as users")).rows[0],
+    );
+    assert.equal(tables.users, null, 'an empty database, for its init job');
   });
 
   it('retires the templates of another image at once, reports a build that fails without retrying it in a loop, and initialises meanwhile', async () => {
@@ -288,10 +312,8 @@ describe('tenants from a ready template (stand-in)', { concurrency: false }, () 
       120_000,
       250,
     );
-    assert.deepEqual(
-      failed.filter((template) => template.image === STANDIN).map((template) => template.status),
-      VERSIONS.map(() => 'RETIRED'),
-    );
+    const before = failed.filter((template) => template.image === STANDIN);
+    assert.ok(before.length >= VERSIONS.length && before.every((template) => template.status === 'RETIRED'), JSON.stringify(before));
     const broken = failed.filter((template) => template.status === 'FAILED');
     for (const template of broken) assert.match(template.error ?? '', /^The template build failed 2 times; last: .*exit code/s);
     const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });

@@ -10,7 +10,7 @@ import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, ensureTenantDatabase, type TenantDatabase } from './pool-server.js';
 import { copyFromTemplate, templateCopyFor, undoTemplateCopy } from './template-copy.js';
-import { TemplateGone } from './template-database.js';
+import { dropUnfinishedCopy, TemplateGone } from './template-database.js';
 import { provisionPool } from './pool-provisioning.js';
 import {
   confirmReservation,
@@ -219,11 +219,12 @@ async function makeTenantDatabase(
       if (!gone) await undoTemplateCopy(deps, copy);
     }
   }
-  await deps.poolConnections.use(pool, (client) =>
-    ensureTenantDatabase(client, tenant, verifier, deps.config.tenantConnectionLimit, (database, work) =>
+  await deps.poolConnections.use(pool, async (client) => {
+    if (templates && deps.config.templates.enabled) await dropUnfinishedCopy(client, tenant);
+    await ensureTenantDatabase(client, tenant, verifier, deps.config.tenantConnectionLimit, (database, work) =>
       deps.poolConnections.inDatabase(pool, database, work),
-    ),
-  );
+    );
+  });
   return undefined;
 }
 

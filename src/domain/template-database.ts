@@ -131,3 +131,16 @@ export async function copyTemplate(
   });
   await client.query(`alter database ${name} owner to ${owner}; grant connect, temporary on database ${name} to ${owner}`);
 }
+
+/**
+ * Drops the tenant's database if it is a copy never handed over (not owned by the tenant's role: a try killed half-way
+ * through copyTemplate, its template gone since), so the tenant can be made empty instead. Nobody but the pool admin
+ * has been in it. A database the tenant owns is left alone.
+ */
+export async function dropUnfinishedCopy(client: AdminClient, tenant: TenantDatabase): Promise<void> {
+  const { rows } = await client.query<{ owner: string }>('select pg_get_userbyid(datdba) as owner from pg_database where datname = $1', [
+    tenant.database,
+  ]);
+  if (rows[0] && rows[0].owner !== tenant.role)
+    await client.query(`drop database ${client.escapeIdentifier(tenant.database)} with (force)`);
+}
