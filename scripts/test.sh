@@ -39,10 +39,12 @@ for ((slot = 0; slot < concurrency; slot++)); do
 done
 
 # Every suite under test/, the slowest first, so the run ends with short ones (test/support/run-suites.ts starts them in
-# this order; node --test would sort them by name). The faults suite stops the shared services, so it runs alone: last,
-# once the short suites before it are done. Arguments, if any, name the suites to run instead.
+# this order; node --test would sort them by name). The real-Odoo suite takes both cores while its servers start: beside
+# the heavy suites, their health checks and its own time out (a task replaced, its name unresolved for a while), so it
+# starts after all the others, beside the short ones only. The fault suites stop the shared services, so they run alone:
+# last, once the suites before them are done.
+# Arguments, if any, name the suites to run instead.
 slowest=(
-  test/real-odoo.test.ts
   test/templates.test.ts
   test/stack-e2e.test.ts
   test/tenant-initialisation.test.ts
@@ -66,7 +68,7 @@ slowest=(
   test/hostile-documents.test.ts
   test/allocation-concurrency.test.ts
 )
-last=(test/storage-faults.test.ts test/faults.test.ts)
+last=(test/real-odoo.test.ts test/storage-faults.test.ts test/faults.test.ts)
 mapfile -t rest < <(find test -name '*.test.ts' | LC_ALL=C sort | grep -vxF -f <(printf '%s\n' "${slowest[@]}" "${last[@]}"))
 suites=("${slowest[@]}" "${rest[@]}" "${last[@]}")
 (($# == 0)) || suites=("$@")

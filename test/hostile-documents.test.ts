@@ -12,6 +12,12 @@ const millionTokens = () => `{ ${'a '.repeat(1_000_000)}}`;
 const aliases = (count: number, field = 'pools { id name host port }') =>
   `{ ${Array.from({ length: count }, (_, i) => `a${i}: ${field}`).join(' ')} }`;
 
+/** A request whose connection the daemon closed while the body was still being sent (EPIPE, ECONNRESET). */
+const closedEarly = (error: Error & { cause?: { code?: string } }): 'closed' => {
+  if (error.cause?.code === 'EPIPE' || error.cause?.code === 'ECONNRESET') return 'closed';
+  throw error;
+};
+
 describe('hostile documents against a replica with a small heap', () => {
   let daemon: DaemonProcess;
   let customerBearer: string;
@@ -51,9 +57,11 @@ describe('hostile documents against a replica with a small heap', () => {
         assert.ok(await alive(), 'answers while under attack');
         slowestHealthz = Math.max(slowestHealthz, Date.now() - asked);
       })();
-      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => post(documents[i % 2]!)));
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => post(documents[i % 2]!).catch(closedEarly)));
       await healthz;
       for (const answer of answers) {
+        // Refused either way: answered 401, or the connection closed on the rest of a document it never read.
+        if (answer === 'closed') continue;
         assert.equal(answer.status, 401);
         assert.equal((await answer.json()).errors[0].extensions.code, 'UNAUTHENTICATED');
       }

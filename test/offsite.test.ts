@@ -21,6 +21,7 @@ import {
   instanceInput,
   registerLocalPool,
   resetState,
+  scrapeMetrics,
   startTestDaemon,
   testRun,
   type TestDaemon,
@@ -105,7 +106,9 @@ describe('off-site backups on a real radosgw', () => {
     return backup;
   };
   const download = (backupId: string) =>
-    fetch(`${daemon.url}/backups/${backupId}/download`, { headers: { authorization: `Bearer ${daemon.deps.config.adminToken}` } });
+    fetch(`${daemon.url}/backups/${backupId}/download`, {
+      headers: { authorization: `Bearer ${daemon.deps.config.adminToken}`, 'x-graphql-yoga-csrf': '1' },
+    });
   const restoreOf = (backupId: string) =>
     eventually(
       () =>
@@ -161,7 +164,7 @@ describe('off-site backups on a real radosgw', () => {
       for (const clear of ['first attachment', 'Alice', 'x_backup_probe', source, 'databaseName'])
         assert.ok(!bytes.includes(clear), `${key} shows "${clear}" in the clear`);
     }
-    const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+    const metrics = await (await scrapeMetrics(daemon.url)).text();
     assert.match(metrics, /^orchestrator_offsite_uploads_total\{outcome="completed"\} [1-9]/m);
     assert.match(metrics, /^orchestrator_backups_offsite\{status="COMPLETED"\} [1-9]/m);
   });
@@ -282,7 +285,7 @@ describe('off-site backups on a real radosgw', () => {
     const ready = await fetch(`${daemon.url}/readyz`);
     assert.equal(ready.status, 200, 'the daemon stays ready');
     assert.notEqual((await ready.json()).offsite, 'ok', '/readyz names the storage that is away');
-    assert.match(await (await fetch(`${daemon.url}/metrics`)).text(), /^orchestrator_offsite_uploads_total\{outcome="failed"\} [1-9]/m);
+    assert.match(await (await scrapeMetrics(daemon.url)).text(), /^orchestrator_offsite_uploads_total\{outcome="failed"\} [1-9]/m);
 
     proxy.restore();
     assert.equal((await uploaded(backup.id)).offsite.status, 'COMPLETED');

@@ -7,6 +7,7 @@ import { tenantDatabaseName } from '../src/domain/names.js';
 import { probePool, withPoolAdmin } from '../src/domain/pool-server.js';
 import { poolAdminAccess } from '../src/domain/pools.js';
 import type { SwarmService } from '../src/swarm/docker-types.js';
+import { liveTasks } from '../src/swarm/swarm.js';
 import {
   CREATE_INSTANCE,
   PROVISION_POOL,
@@ -95,6 +96,13 @@ describe('PostgreSQL pools on the swarm', () => {
     const fallback = await registerLocalPool(daemon, 'pool-fallback', 5, 500);
 
     await scalePoolService(daemon, pool.serviceName, 0);
+    // Its task gone first: a probe that only timed out on a busy machine says nothing about the server.
+    await eventually(
+      async () => (await liveTasks(daemon.deps.docker, pool.serviceName)).length,
+      (count) => count === 0,
+      60_000,
+      500,
+    );
     const poolRow = await daemon.deps.db.selectFrom('db_servers').selectAll().where('id', '=', pool.id).executeTakeFirstOrThrow();
     const stopped = await eventually(
       () => probePool(poolAdminAccess(poolRow, daemon.deps.config.masterKey), 1000),

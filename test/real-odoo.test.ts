@@ -189,7 +189,7 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
         await Promise.all([
           (async () => {
             const response = await fetch(`${daemon.url}/backups/${backupId}/download`, {
-              headers: { authorization: `Bearer ${daemon.deps.config.adminToken}` },
+              headers: { authorization: `Bearer ${daemon.deps.config.adminToken}`, 'x-graphql-yoga-csrf': '1' },
             });
             assert.equal(response.status, 200);
             const work = await mkdtemp(join(tmpdir(), 'odoo-db-load-'));

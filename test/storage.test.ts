@@ -22,6 +22,7 @@ import {
   eventually,
   registerLocalPool,
   resetState,
+  scrapeMetrics,
   startTestDaemon,
   type TestDaemon,
 } from './support/harness.js';
@@ -223,7 +224,7 @@ describe('tenants on CephFS', { skip: process.env.CEPHFS_MODE === 'plain' && 'CE
     assert.equal(owner.data.instance.usage.filestoreBytes, usage.filestoreBytes);
     const stranger = await daemon.gql(USAGE, { id }, { token: await customerToken('0b5f0e3a-9a43-4c54-8f7e-3f1e4f5a6b7c') });
     assert.equal(stranger.errors?.[0]?.extensions?.code, 'NOT_FOUND');
-    const metrics = await (await fetch(`${daemon.url}/metrics`)).text();
+    const metrics = await (await scrapeMetrics(daemon.url)).text();
     for (const kind of ['filestore', 'database', 'backup']) {
       assert.match(metrics, new RegExp(`orchestrator_tenant_storage_bytes\\{instance_id="${id}",kind="${kind}"\\} [1-9]`));
     }
@@ -240,7 +241,7 @@ describe('tenants on CephFS', { skip: process.env.CEPHFS_MODE === 'plain' && 'CE
     assert.ok(over.usage.overLimitSince);
     assert.ok((await events()).some((event) => /storage over its limit: \d+ of 41943040 bytes/.test(event.message ?? '')));
     assert.match(
-      await (await fetch(`${daemon.url}/metrics`)).text(),
+      await (await scrapeMetrics(daemon.url)).text(),
       new RegExp(`orchestrator_tenant_storage_over_limit\\{instance_id="${id}"\\} 1`),
     );
 

@@ -58,7 +58,9 @@ describe('a hostile tenant reaches nothing beyond its own database and files', (
 
   const gqlOk = async (query: string, variables: Record<string, unknown>, token?: string) => {
     const result = await daemon.gql(query, variables, token ? { token } : undefined);
-    assert.equal(result.errors, undefined, JSON.stringify(result.errors));
+    // An unexpected error's cause is in the daemon's log, not the response: both go into the failure.
+    const logged = () => daemon.logs.filter((line) => line.includes('"level":50')).join('\n');
+    assert.equal(result.errors, undefined, result.errors && `${JSON.stringify(result.errors)}\n${logged()}`);
     return result.data;
   };
   const backupEnded = (id: string) =>
