@@ -97,7 +97,12 @@ export async function createLoadTarget(client: AdminClient, names: SwapNames, od
   await rm(posix.join(names.filestoreRoot, names.filestoreLoaded), { recursive: true, force: true });
   await dropDatabase(client, names.loaded, names);
   await createOdooDatabase(client, names.loaded, names.role, inDatabase);
-  await tenantSubdir(names.dataDir, posix.join(FILESTORE, names.filestoreLoaded), odooUid);
+  // The job, running as the tenant's uid, starts writing once the directory appears: it appears already the tenant's
+  // (made and given aside, then renamed into place).
+  const making = `${names.filestoreLoaded}.making`;
+  await rm(posix.join(names.filestoreRoot, making), { recursive: true, force: true });
+  await tenantSubdir(names.dataDir, posix.join(FILESTORE, making), odooUid);
+  await rename(posix.join(names.filestoreRoot, making), posix.join(names.filestoreRoot, names.filestoreLoaded));
 }
 
 /** Removes what a failed load left: the fresh database and the sibling filestore directory. */

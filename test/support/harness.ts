@@ -235,8 +235,11 @@ export const POOL_FIELDS =
 
 export const PROVISION_POOL = `mutation($input: ProvisionPoolInput!) { provisionPool(input: $input) { ${POOL_FIELDS} } }`;
 
-/** Polls the pool over GraphQL until `done` holds (or `timeoutMs` passes); returns the last view. */
-export async function poolWhen(daemon: TestDaemon, id: string, done: (pool: any) => boolean, timeoutMs = 90_000): Promise<any> {
+/**
+ * Polls the pool over GraphQL until `done` holds (or `timeoutMs` passes); returns the last view. A pool's first start
+ * runs initdb on CephFS: minutes on two busy cores.
+ */
+export async function poolWhen(daemon: TestDaemon, id: string, done: (pool: any) => boolean, timeoutMs = 240_000): Promise<any> {
   return eventually(
     async () => (await daemon.gql(`query($id: ID!) { pool(id: $id) { ${POOL_FIELDS} } }`, { id })).data.pool,
     done,
