@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { readCredentials } from '../src/domain/credentials.js';
 import { templateDatabaseName, templateRoleName, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
@@ -50,8 +50,15 @@ const templateDaemon = (images: string, extra: Record<string, string> = {}) =>
     TEMPLATE_CRON: '* * * * * *',
     ODOO_EXTRA_ENV: 'STANDIN_INIT_SECONDS=3',
     LOG_LEVEL: 'warn',
+    // Storage is checked once a minute: a test makes the last check fail and signs up before the next one. A check
+    // waits up to 10 s: beside the other suites, CephFS may take longer than the default 3 s to sync its probe file.
+    STORAGE_CHECK_SECONDS: '59',
+    STORAGE_CHECK_TIMEOUT_MS: '10000',
     ...extra,
   });
+
+/** The daemon's warn and error lines, for a failure's message. */
+const warnings = (daemon: TestDaemon): string => daemon.logs.filter((line) => /"level":(40|50|60)/.test(line)).join('\n');
 
 const templatesOf = async (daemon: TestDaemon): Promise<TemplateView[]> => (await daemon.gql(TEMPLATES)).data.templates;
 
@@ -216,6 +223,7 @@ describe('tenants from a ready template (stand-in)', { concurrency: false }, () 
     assert.deepEqual(
       views.map((view) => [view.status, view.templateId]),
       ids.map(() => ['ALLOCATED', first.id]),
+      `not all copied; the daemon's warnings:\n${warnings(daemon)}`,
     );
     const identities = await Promise.all(ids.map(identityOf));
     assert.equal(new Set(identities.map((identity) => identity['database.uuid'])).size, ids.length);
@@ -229,6 +237,55 @@ describe('tenants from a ready template (stand-in)', { concurrency: false }, () 
       await Promise.all([probe, ...files.slice(1)].map((file) => readFile(file, 'utf8'))),
       [probe, ...files.slice(1)].map(() => 'from the template'),
     );
+  });
+
+  it('copies once storage answers again though its last check failed; while it does not, initialises, logging why, copying nothing', async () => {
+    const root = daemon.deps.storage.root;
+    const signUp = async () => {
+      const created = await daemon.gql(CREATE_INSTANCE, { input: instanceInput() });
+      assert.equal(created.errors, undefined, JSON.stringify(created.errors));
+      return (await daemon.gql(VIEW, { id: created.data.createInstance.id })).data.instance;
+    };
+    // Storage that does not answer, as the daemon's check sees it: the root gone for a moment.
+    await rename(root, `${root}.aside`);
+    let meanwhile;
+    try {
+      assert.notEqual((await daemon.deps.storage.check()).status, 'ok');
+      meanwhile = await signUp();
+    } finally {
+      await rename(`${root}.aside`, root);
+    }
+    assert.deepEqual([meanwhile.status, meanwhile.templateId], ['ALLOCATED', null]);
+    assert.ok(
+      daemon.logs.some((line) => line.includes('"allocation.template_skipped"') && line.includes(meanwhile.id) && line.includes('storage')),
+      `no fallback logged with its reason:\n${warnings(daemon)}`,
+    );
+    await assert.rejects(stat(filestoreDir(instanceDataDir(root, meanwhile.id), tenantDatabaseName(meanwhile.id))), /ENOENT/);
+
+    // The last check still says it does not answer (the next is a minute away): a sign-up checks again, and copies.
+    assert.notEqual(daemon.deps.storage.health().status, 'ok');
+    const after = await signUp();
+    assert.deepEqual([after.status, after.templateId], ['ALLOCATED', first.id], `not copied; the daemon's warnings:\n${warnings(daemon)}`);
+  });
+
+  it('copies though a try fails: PostgreSQL refuses a copy while a session is in the template, and the next try succeeds', async () => {
+    const template = templateDatabaseName(first.id);
+    const seen = daemon.logs.length;
+    const retried = () => daemon.logs.slice(seen).find((line) => line.includes('"allocation.template_copy_retried"'));
+    await withPoolCatalog((client) => client.query(`alter database ${template} allow_connections true`));
+    const { signUp } = await withPoolDatabase(template, async () => {
+      await withPoolCatalog((client) => client.query(`alter database ${template} allow_connections false`));
+      const pending = { signUp: daemon.gql(CREATE_INSTANCE, { input: instanceInput() }) };
+      // PostgreSQL waits 5 s for the session to leave, then refuses the copy: the session leaves once that try failed.
+      await eventually(async () => retried(), Boolean, 30_000, 100);
+      return pending;
+    });
+    const created = await signUp;
+    assert.equal(created.errors, undefined, JSON.stringify(created.errors));
+    assert.match(retried() ?? '', /being accessed by other users/);
+    const view = (await daemon.gql(VIEW, { id: created.data.createInstance.id })).data.instance;
+    assert.deepEqual([view.status, view.templateId], ['ALLOCATED', first.id], `not copied; the daemon's warnings:\n${warnings(daemon)}`);
+    assert.deepEqual(await ownersIn(view.id), { database: tenantRoleName(view.id), inside: [tenantRoleName(view.id)] });
   });
 
   /** What a daemon killed while making the instance's database leaves: its slot reserved on the pool, its lease run out. */

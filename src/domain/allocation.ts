@@ -9,8 +9,8 @@ import { deleteCredentials, storeCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, ensureTenantDatabase, type TenantDatabase } from './pool-server.js';
-import { copyFromTemplate, templateCopyFor, undoTemplateCopy } from './template-copy.js';
-import { dropUnfinishedCopy, TemplateGone } from './template-database.js';
+import { copyTenantFromTemplate } from './template-copy.js';
+import { dropUnfinishedCopy } from './template-database.js';
 import { provisionPool } from './pool-provisioning.js';
 import {
   confirmReservation,
@@ -205,20 +205,8 @@ async function makeTenantDatabase(
   templates: boolean,
 ): Promise<TemplateRow | undefined> {
   const { instance, pool } = reservation;
-  const copy = templates ? await templateCopyFor(deps, instance.id, pool, tenant) : undefined;
-  if (copy) {
-    try {
-      await copyFromTemplate(deps, copy, { verifier });
-      return copy.template;
-    } catch (error) {
-      const gone = error instanceof TemplateGone;
-      deps.log[gone ? 'info' : 'warn'](
-        { event: 'allocation.template_skipped', instanceId: instance.id, templateId: copy.template.id, reason: (error as Error).message },
-        'not copied from the template: initialised instead',
-      );
-      if (!gone) await undoTemplateCopy(deps, copy);
-    }
-  }
+  const copied = templates ? await copyTenantFromTemplate(deps, instance.id, pool, tenant, verifier) : undefined;
+  if (copied) return copied;
   await deps.poolConnections.use(pool, async (client) => {
     if (templates && deps.config.templates.enabled) await dropUnfinishedCopy(client, tenant);
     await ensureTenantDatabase(client, tenant, verifier, deps.config.tenantConnectionLimit, (database, work) =>

@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { TemplateRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { removeTree } from '../storage/cephfs.js';
@@ -9,7 +10,7 @@ import { renewDatabaseIdentity } from './clone-identity.js';
 import { templateDatabaseName } from './names.js';
 import type { PoolAccess } from './pool-state.js';
 import type { TenantDatabase } from './pool-server.js';
-import { copyTemplate } from './template-database.js';
+import { copyTemplate, TemplateGone } from './template-database.js';
 import { readyTemplate, templateDatabase } from './templates.js';
 
 /** What a new tenant is copied from, and who it is: its own host, its admin's login. */
@@ -20,26 +21,19 @@ export interface TemplateCopy {
   tenant: TenantDatabase;
 }
 
-const storageAnswers = (deps: Pick<Deps, 'storage'>): boolean => {
-  try {
-    deps.storage.assertAvailable();
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** Why a new tenant on `pool` is not copied from a template, or what it is copied from. */
+type TemplateChoice = { copy: TemplateCopy } | { skipped: string; warn: boolean };
 
 /**
  * What a new tenant on `pool` can be copied from: a READY template of its version as configured, when storage answers
  * (its filestore is copied too). A tenant loading a backup is made empty, never from a template.
  */
-export async function templateCopyFor(
+async function templateCopyFor(
   deps: Pick<Deps, 'db' | 'config' | 'storage'>,
   instanceId: string,
   pool: PoolAccess,
   tenant: TenantDatabase,
-): Promise<TemplateCopy | undefined> {
-  if (!deps.config.templates.enabled || !storageAnswers(deps)) return undefined;
+): Promise<TemplateChoice> {
   const instance = await deps.db
     .selectFrom('instances')
     .select(['id', 'subdomain', 'admin_email', 'odoo_version'])
@@ -48,8 +42,23 @@ export async function templateCopyFor(
       eb.not(eb.exists(eb.selectFrom('restores').select('id').where('instance_id', '=', instanceId).where('mode', '=', 'load'))),
     )
     .executeTakeFirst();
-  const template = instance && (await readyTemplate(deps, pool.id, instance.odoo_version));
-  return template ? { template, instance: instance, pool, tenant } : undefined;
+  if (!instance) return { skipped: 'it loads a backup', warn: false };
+  const template = await readyTemplate(deps, pool.id, instance.odoo_version);
+  if (!template) return { skipped: `no READY template of ${instance.odoo_version} on pool ${pool.name}`, warn: false };
+  const storage = await storageVerdict(deps);
+  if (storage !== 'ok') return { skipped: `storage does not answer: ${storage}`, warn: true };
+  return { copy: { template, instance, pool, tenant } };
+}
+
+/**
+ * Whether storage takes a copy now: the last check's verdict, or, when that one failed, a check made now (it joins one
+ * under way, and answers at once while an earlier one still blocks). A single check that failed on a busy cluster (its
+ * sync slower than STORAGE_CHECK_TIMEOUT_MS) is no reason to initialise a tenant the template could have made.
+ */
+async function storageVerdict(deps: Pick<Deps, 'storage'>): Promise<string> {
+  const last = deps.storage.health();
+  if (!last.checkedAt || last.status === 'ok') return 'ok';
+  return (await deps.storage.check()).status;
 }
 
 /**
@@ -104,6 +113,58 @@ async function copyFilestore(
     )
   )
     await copyDir(source, filestoreDir(dataDir, database));
+}
+
+/**
+ * Tries of a copy before the tenant is initialised instead. A copy is finished where the last try left it, so a pool
+ * or storage busy for a moment (on two loaded cores a login to the fresh copy timed out after 5 s) costs a second,
+ * not the template.
+ */
+const COPY_TRIES = 3;
+const COPY_RETRY_DELAY_MS = 1000;
+
+/**
+ * The tenant's database and filestore as a copy of the pool's READY template, answering with the template; undefined
+ * when there is none to copy (or the copy failed and was undone: the caller initialises the tenant instead, so a
+ * template that cannot be copied never keeps a tenant out). Every fallback is logged with its reason.
+ */
+export async function copyTenantFromTemplate(
+  deps: Deps,
+  instanceId: string,
+  pool: PoolAccess,
+  tenant: TenantDatabase,
+  verifier: string,
+): Promise<TemplateRow | undefined> {
+  if (!deps.config.templates.enabled) return undefined;
+  const choice = await templateCopyFor(deps, instanceId, pool, tenant);
+  const skipped = (reason: string, warn: boolean, templateId?: string) =>
+    deps.log[warn ? 'warn' : 'info'](
+      { event: 'allocation.template_skipped', instanceId, poolId: pool.id, templateId, reason },
+      'not copied from a template: initialised instead',
+    );
+  if ('skipped' in choice) {
+    skipped(choice.skipped, choice.warn);
+    return undefined;
+  }
+  const { copy } = choice;
+  for (let tried = 1; ; tried++) {
+    try {
+      await copyFromTemplate(deps, copy, { verifier });
+      return copy.template;
+    } catch (error) {
+      const reason = (error as Error).message;
+      if (error instanceof TemplateGone || tried === COPY_TRIES) {
+        skipped(tried > 1 ? `${reason} (tried ${tried} times)` : reason, !(error instanceof TemplateGone), copy.template.id);
+        await undoTemplateCopy(deps, copy);
+        return undefined;
+      }
+      deps.log.warn(
+        { event: 'allocation.template_copy_retried', instanceId, poolId: pool.id, templateId: copy.template.id, tried, reason },
+        'template copy failed; tried again',
+      );
+      await sleep(COPY_RETRY_DELAY_MS * tried);
+    }
+  }
 }
 
 /** Undoes a copy that failed half-way (never handed to the tenant, nobody has used it), so the tenant can be initialised instead. */
