@@ -42,7 +42,8 @@ export function figures(names: string[]) {
       console.log(`\n${title}`);
       const width = Math.max(...names.map((name) => name.length)) + 2;
       for (const [name, values] of Object.entries(samples))
-        console.log(`${name.padEnd(width)} ${format(median(values))} ${format(Math.min(...values))} ${format(Math.max(...values))}`);
+        if (values.length > 0)
+          console.log(`${name.padEnd(width)} ${format(median(values))} ${format(Math.min(...values))} ${format(Math.max(...values))}`);
     },
   };
 }

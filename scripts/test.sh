@@ -45,6 +45,7 @@ done
 # last, once the suites before them are done.
 # Arguments, if any, name the suites to run instead.
 slowest=(
+  test/templates.test.ts
   test/stack-e2e.test.ts
   test/tenant-initialisation.test.ts
   test/pools.test.ts

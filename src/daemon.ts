@@ -23,6 +23,7 @@ import { purgeJob } from './jobs/purge.js';
 import { storageMountsJob, storageUsageJob } from './jobs/storage.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { instanceTrackingJob } from './jobs/instance-tracking.js';
+import { templatesJob } from './jobs/templates.js';
 import { wakeTrackingOnDockerEvents } from './jobs/docker-wakeups.js';
 import { createContainerExits } from './swarm/container-exits.js';
 import { startLeadership, type Leadership } from './jobs/leadership.js';
@@ -119,6 +120,7 @@ const schedulerJobs = (deps: Deps, uploads: OffsiteUploads): Job[] => [
   backupRetentionJob(deps.config.backups.retentionCron),
   storageUsageJob(deps.config.storage.usageCron),
   storageMountsJob(deps.config.storage.checkSeconds),
+  templatesJob(deps.config.templates.cron),
 ];
 
 /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -72,6 +72,9 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
       BACKUP_TRACKING_CRON: '* * * * * *',
       // Odoo's workers end their requests within a second of SIGTERM, then spend seconds of CPU freeing their memory.
       ODOO_STOP_GRACE_SECONDS: '2',
+      // Built meanwhile: the tenants above are made before a template is ready, and go through their own init job.
+      ODOO_TEMPLATES: 'on',
+      TEMPLATE_CRON: '*/2 * * * * *',
     });
     await resetState(daemon.deps);
     await registerLocalPool(daemon, 'pool-local', 10);
@@ -253,4 +256,103 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
       });
     });
   }
+
+  describe('tenants from a ready template', { concurrency: false }, () => {
+    const TEMPLATES = '{ templates { id version modules pool status builtAt } }';
+    const TEMPLATE_OF = 'query($id: ID!) { instance(id: $id) { templateId } }';
+    let templates: { id: string; version: string; modules: string[]; pool: string; status: string }[];
+    const tenants: { id: string; version: string; admin: { login: string; password: string } }[] = [];
+    const lap = (what: string) => console.log(`[measure] real Odoo: ${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const filestoreOf = (id: string) => join(instanceDataDir(daemon.deps.config.cephfsRoot, id), 'filestore', tenantDatabaseName(id));
+    /** Every file under `dir` with its inode. */
+    const filesIn = async (dir: string): Promise<Map<string, number>> => {
+      const found = new Map<string, number>();
+      for (const entry of await readdir(dir, { recursive: true, withFileTypes: true }))
+        if (entry.isFile())
+          found.set(join(entry.parentPath, entry.name).slice(dir.length + 1), (await stat(join(entry.parentPath, entry.name))).ino);
+      return found;
+    };
+
+    it('builds a sealed template per version on the pool, `base` installed by the init job', async () => {
+      templates = await eventually(
+        async () => (await daemon.gql(TEMPLATES)).data.templates,
+        (found: typeof templates) =>
+          VERSIONS.every((version) => found.some((template) => template.version === version && template.status !== 'BUILDING')),
+        600_000,
+        1000,
+      );
+      lap('templates built');
+      assert.deepEqual(
+        templates.map((template) => [template.version, template.modules, template.pool, template.status]).sort(),
+        VERSIONS.map((version) => [version, ['base'], 'pool-local', 'READY']),
+      );
+    });
+
+    it('signs up two 17.0 tenants from its template at once: no init job, each logs in with its own uuid and secret', async () => {
+      const started = Date.now();
+      const created = await Promise.all(
+        ['17.0', '17.0'].map(async (version) => {
+          const answer = await daemon.gql(CREATE_INSTANCE, { input: instanceInput({ odooVersion: version }) });
+          assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
+          const { id } = answer.data.createInstance;
+          assert.equal((await daemon.gql(TEMPLATE_OF, { id })).data.instance.templateId, templates.find((t) => t.version === version)!.id);
+          await daemon.gql(PROVISION, { id });
+          await statusWhen(id, 'RUNNING');
+          const admin = (await daemon.gql(RESET, { id })).data.resetInstanceAdminPassword;
+          const odoo = await session(id);
+          assert.equal(await odoo.login('admin', 'admin'), null, 'admin/admin refused');
+          assert.equal(await odoo.login(admin.login, admin.password), 2);
+          return { id, version, admin };
+        }),
+      );
+      console.log(
+        `[measure] real Odoo: two sign-ups from a template at once, first logins after ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+      tenants.push(...created);
+      const identities = await Promise.all(tenants.map(({ id }) => identity(tenantDatabaseName(id))));
+      assert.equal(new Set(identities.map((found) => found['database.uuid'])).size, tenants.length);
+      assert.equal(new Set(identities.map((found) => found['database.secret'])).size, tenants.length);
+      for (const { id } of tenants) {
+        const events = await daemon.deps.db.selectFrom('instance_events').select('message').where('instance_id', '=', id).execute();
+        assert.ok(!events.some((event) => /initialising the database/.test(event.message ?? '')), 'no init job');
+      }
+    });
+
+    it('two tenants from one template share no filestore file, and one installs `contacts`', async () => {
+      const [one, two] = tenants.filter((tenant) => tenant.version === '17.0');
+      const template = templates.find((t) => t.version === '17.0')!;
+      const templateFiles = await filesIn(
+        join(daemon.deps.config.cephfsRoot, 'odoo_templates', template.id, 'filestore', `odoo_tpl_${template.id.replace(/-/g, '')}`),
+      );
+      const [oneFiles, twoFiles] = await Promise.all([filesIn(filestoreOf(one!.id)), filesIn(filestoreOf(two!.id))]);
+      // What the copy's attachments name is there (the tenants' Odoo stored more since: the web client's assets).
+      const stored = await inDatabase<{ store_fname: string }>(
+        tenantDatabaseName(two!.id),
+        'select distinct store_fname from ir_attachment where store_fname is not null and create_date <= (select min(create_date) from res_users)',
+      );
+      for (const { store_fname } of stored) assert.ok(templateFiles.has(store_fname) && twoFiles.has(store_fname), store_fname);
+      for (const [file, inode] of templateFiles) {
+        const copies = [inode, oneFiles.get(file), twoFiles.get(file)];
+        assert.equal(new Set(copies).size, 3, `${file}: each tenant has a copy of its own (${copies.join(', ')})`);
+      }
+
+      const odoo = await session(one!.id);
+      assert.equal(await odoo.login(one!.admin.login, one!.admin.password), 2);
+      const [contacts] = await odoo.call('ir.module.module', 'search_read', [[['name', '=', 'contacts']], ['id', 'state']]);
+      await odoo.call('ir.module.module', 'button_immediate_install', [[contacts.id]]);
+      lap('contacts installed on a tenant from the template');
+      const [installed] = await inDatabase<{ state: string }>(
+        tenantDatabaseName(one!.id),
+        "select state from ir_module_module where name = 'contacts'",
+      );
+      assert.equal(installed?.state, 'installed');
+      const [untouched] = await inDatabase<{ state: string }>(
+        tenantDatabaseName(two!.id),
+        "select state from ir_module_module where name = 'contacts'",
+      );
+      assert.equal(untouched?.state, 'uninstalled');
+      for (const { id } of tenants) await daemon.gql(action('terminateInstance'), { id });
+      for (const { id } of tenants) assert.equal((await statusWhen(id, 'TERMINATED')).status, 'TERMINATED');
+    });
+  });
 });

@@ -9,6 +9,7 @@ import { offsiteSecretNames, offsiteSection } from './offsite.js';
 import { planSection } from './plans.js';
 import { poolSection } from './pools.js';
 import { storageSection } from './storage.js';
+import { templateSection } from './templates.js';
 import { tenantSection } from './tenants.js';
 
 export type { BackupConfig } from './backups.js';
@@ -20,6 +21,7 @@ const sections = [
   coreSection,
   storageSection,
   tenantSection,
+  templateSection,
   poolSection,
   customerAuthSection,
   billingSection,

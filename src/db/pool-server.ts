@@ -58,9 +58,9 @@ export async function assertCanHostTenants(client: AdminClient): Promise<void> {
 
 /** SQLSTATEs of what an interrupted try may have left: the role, the database. */
 const DUPLICATE_OBJECT = '42710';
-const DUPLICATE_DATABASE = '42P04';
+export const DUPLICATE_DATABASE = '42P04';
 
-const hasCode = (error: unknown, code: string): boolean => error instanceof pg.DatabaseError && error.code === code;
+export const hasCode = (error: unknown, code: string): boolean => error instanceof pg.DatabaseError && error.code === code;
 
 /** Runs work on an admin connection inside database `database` of the same pool server. */
 export type InDatabase = (database: string, work: (client: AdminClient) => Promise<void>) => Promise<void>;
@@ -102,7 +102,16 @@ export async function ensureTenantDatabase(
   connectionLimit: number,
   inDatabase: InDatabase,
 ): Promise<void> {
-  const role = client.escapeIdentifier(tenant.role);
+  await ensureTenantRole(client, tenant.role, verifier, connectionLimit);
+  await createOdooDatabase(client, tenant.database, tenant.role, inDatabase);
+}
+
+/**
+ * Makes `name` a LOGIN role with the password behind `verifier` and a connection limit, the admin a member of it (to
+ * make and hand over what it owns). Idempotent: a role left by an interrupted try is given the new password.
+ */
+export async function ensureTenantRole(client: AdminClient, name: string, verifier: string, connectionLimit: number): Promise<void> {
+  const role = client.escapeIdentifier(name);
   const login = `login password ${client.escapeLiteral(verifier)} connection limit ${Math.trunc(connectionLimit)}`;
   // A non-superuser admin (PostgreSQL 15) must be a member of the owner to create a database owned by it.
   const adminJoinsRole = `grant ${role} to current_user`;
@@ -113,7 +122,6 @@ export async function ensureTenantDatabase(
     if (!hasCode(error, DUPLICATE_OBJECT)) throw error;
     await client.query(`alter role ${role} with ${login}; ${adminJoinsRole}`);
   }
-  await createOdooDatabase(client, tenant.database, tenant.role, inDatabase);
 }
 
 /**

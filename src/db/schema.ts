@@ -104,6 +104,8 @@ export interface InstancesTable {
   final_backup_waived_by: ColumnType<string | null, string | null | undefined, string | null>;
   /** The OdooSpec (src/swarm/odoo-config.ts) its Odoo runs with, as JSON; null until provisioned. */
   odoo_spec: ColumnType<object | null, string | null | undefined, string | null>;
+  /** The template its database and filestore were copied from; null: initialised by its own init job (or loaded). */
+  template_id: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: Timestamp;
   updated_at: Timestamp;
 }
@@ -249,7 +251,28 @@ export interface TenantLoginsTable {
   created_at: Generated<Date>;
 }
 
+export const templateStatuses = ['BUILDING', 'READY', 'FAILED', 'RETIRED'] as const;
+export type TemplateStatus = (typeof templateStatuses)[number];
+
+/** A pool's ready-made database for one Odoo version, image and module set (and its filestore on CephFS). */
+export interface OdooTemplatesTable {
+  id: Generated<string>;
+  pool_id: string;
+  odoo_version: string;
+  image: string;
+  modules: string[];
+  status: TemplateStatus;
+  error: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The Swarm job building it, while it builds. */
+  job_id: ColumnType<string | null, string | null | undefined, string | null>;
+  started_at: Timestamp;
+  built_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  failed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  retired_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 export interface Database {
+  odoo_templates: OdooTemplatesTable;
   tenant_logins: TenantLoginsTable;
   plans: PlansTable;
   backups: BackupsTable;
@@ -273,3 +296,4 @@ export type PlanRow = Selectable<PlansTable>;
 export type InstanceUsageRow = Selectable<InstanceUsageTable>;
 export type BackupRow = Selectable<BackupsTable>;
 export type RestoreRow = Selectable<RestoresTable>;
+export type TemplateRow = Selectable<OdooTemplatesTable>;

@@ -1,3 +1,4 @@
+import type pg from 'pg';
 import { generatePassword } from '../crypto/passwords.js';
 import { odooPasswordHash } from '../crypto/odoo-password.js';
 import type { InstanceRow, InstanceStatus } from '../db/schema.js';
@@ -24,18 +25,24 @@ export interface AdminCredentials {
  */
 export async function writeAdminCredentials(deps: LoginDeps, instance: InstanceRow, credentials: AdminCredentials): Promise<void> {
   const hash = await odooPasswordHash(credentials.password);
-  await withTenantDatabase(deps, instance, async (client) => {
-    const updated = await client.query(
-      "update res_users set login = $1, password = $2, write_date = now() at time zone 'UTC' where id = $3",
-      [credentials.login, hash, ADMIN_USER_ID],
-    );
-    if (updated.rowCount !== 1) throw new Error(`the tenant database has no admin user (res_users id ${ADMIN_USER_ID})`);
-    await client.query('update res_partner set email = $1 where id = (select partner_id from res_users where id = $2)', [
-      credentials.login,
-      ADMIN_USER_ID,
-    ]);
-  });
+  await withTenantDatabase(deps, instance, (client) => setAdminLogin(client, credentials.login, hash));
 }
+
+/** Inside the tenant's database: Odoo's admin user logs in as `login` with the password behind `hash` (and its partner has that e-mail). */
+export async function setAdminLogin(client: pg.ClientBase, login: string, hash: string): Promise<void> {
+  const updated = await client.query(
+    "update res_users set login = $1, password = $2, write_date = now() at time zone 'UTC' where id = $3",
+    [login, hash, ADMIN_USER_ID],
+  );
+  if (updated.rowCount !== 1) throw new Error(`the tenant database has no admin user (res_users id ${ADMIN_USER_ID})`);
+  await client.query('update res_partner set email = $1 where id = (select partner_id from res_users where id = $2)', [
+    login,
+    ADMIN_USER_ID,
+  ]);
+}
+
+/** A password for the admin that nobody is told, as the hash Odoo verifies: the owner resets it to log in. */
+export const untoldAdminPasswordHash = (): Promise<string> => odooPasswordHash(generatePassword(ADMIN_PASSWORD_LENGTH));
 
 /** Between initialisation and RUNNING: the admin logs in with the instance's adminEmail and a password nobody is told. */
 export async function replaceDefaultAdmin(deps: LoginDeps, instance: InstanceRow): Promise<void> {

@@ -1,14 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { generatePassword, scramSha256VerifierAsync } from '../crypto/passwords.js';
-import type { InstanceRow } from '../db/schema.js';
-import type { PoolAccess } from '../db/pool-access.js';
+import type { InstanceRow, TemplateRow } from '../db/schema.js';
+import { tenantAddress } from './pool-state.js';
 import type { Deps } from '../deps.js';
 import { DomainError, notFound } from '../errors.js';
 import { deleteCredentials, storeCredentials } from './credentials.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from './names.js';
 import { dropTenantDatabase, ensureTenantDatabase, type TenantDatabase } from '../db/pool-server.js';
+import { copyTenantFromTemplate } from './template-copy.js';
+import { dropUnfinishedCopy } from './template-database.js';
 import { provisionPool } from './pool-provisioning.js';
 import {
   confirmReservation,
@@ -76,6 +78,8 @@ export function newTenantSecret(): TenantSecret {
 export interface AllocationStart {
   reserved?: Reservation;
   secret?: TenantSecret;
+  /** false: the database is made empty even where a template is ready (the instance loads a backup into it). */
+  templates?: boolean;
 }
 
 /**
@@ -118,7 +122,13 @@ async function allocate(deps: Deps, instanceId: string, trigger: Trigger, start:
     }
     if (slot.kind === 'reserved') {
       const { pool } = slot.reservation;
-      const attempt = await completeReservation(deps, slot.reservation, { password, verifier: await verifier }, trigger);
+      const attempt = await completeReservation(
+        deps,
+        slot.reservation,
+        { password, verifier: await verifier },
+        trigger,
+        start.templates ?? true,
+      );
       if (attempt.kind === 'allocated') return attempt.instance;
       if (attempt.kind === 'pool-failed') {
         deps.log.warn({ event: 'allocation.pool_failed', instanceId, poolId: pool.id, reason: attempt.reason }, 'pool refused allocation');
@@ -146,16 +156,13 @@ async function completeReservation(
   reservation: Reservation,
   secret: { password: string; verifier: string },
   trigger: Trigger,
+  templates: boolean,
 ): Promise<Attempt> {
   const { instance, pool } = reservation;
   const tenant = { database: tenantDatabaseName(instance.id), role: tenantRoleName(instance.id) };
   const address = tenantAddress(pool);
   const [made, stored] = await Promise.allSettled([
-    deps.poolConnections.use(pool, (client) =>
-      ensureTenantDatabase(client, tenant, secret.verifier, deps.config.tenantConnectionLimit, (database, work) =>
-        deps.poolConnections.inDatabase(pool, database, work),
-      ),
-    ),
+    makeTenantDatabase(deps, reservation, tenant, secret.verifier, templates),
     storeCredentials(
       deps.redis,
       instance.id,
@@ -170,18 +177,43 @@ async function completeReservation(
   }
 
   // Should the control database fail here, the reservation stays and its lease runs out: the retry job finishes it.
-  const allocated = await confirmReservation(deps, reservation, address, trigger, `database ${tenant.database} on pool ${pool.name}`).catch(
-    async (error: unknown) => {
-      await deleteCredentials(deps.redis, instance.id).catch(() => undefined);
-      throw error;
-    },
-  );
+  const copied = made.value;
+  const message = `database ${tenant.database} on pool ${pool.name}${copied ? `, copied from template ${copied.id}` : ''}`;
+  const patch = copied ? { template_id: copied.id, initialized_at: new Date() } : {};
+  const allocated = await confirmReservation(deps, reservation, address, trigger, message, patch).catch(async (error: unknown) => {
+    await deleteCredentials(deps.redis, instance.id).catch(() => undefined);
+    throw error;
+  });
   if (!allocated) {
     await abandonReservation(deps, reservation, tenant);
     return { kind: 'undecided' };
   }
   deps.log.info({ event: 'allocation.done', instanceId: instance.id, poolId: pool.id, dbName: tenant.database }, 'database allocated');
   return { kind: 'allocated', instance: allocated };
+}
+
+/**
+ * The tenant's database (and, from a template, its filestore): a copy of the pool's READY template when there is one
+ * (answering with it), else made empty for the init job. A copy that fails is undone and the tenant made empty instead:
+ * a template that cannot be copied never keeps a tenant out.
+ */
+async function makeTenantDatabase(
+  deps: Deps,
+  reservation: Reservation,
+  tenant: TenantDatabase,
+  verifier: string,
+  templates: boolean,
+): Promise<TemplateRow | undefined> {
+  const { instance, pool } = reservation;
+  const copied = templates ? await copyTenantFromTemplate(deps, instance.id, pool, tenant, verifier) : undefined;
+  if (copied) return copied;
+  await deps.poolConnections.use(pool, async (client) => {
+    if (templates && deps.config.templates.enabled) await dropUnfinishedCopy(client, tenant);
+    await ensureTenantDatabase(client, tenant, verifier, deps.config.tenantConnectionLimit, (database, work) =>
+      deps.poolConnections.inDatabase(pool, database, work),
+    );
+  });
+  return undefined;
 }
 
 /**
@@ -229,9 +261,6 @@ async function recordWaiting(deps: Deps, instanceId: string, trigger: Trigger, e
       .execute();
   }
 }
-
-/** What tenants are given: a provisioned pool's service name on the overlay, a registered pool's own address. */
-const tenantAddress = (pool: PoolAccess) => ({ host: pool.tenant_host ?? pool.host, port: pool.tenant_port ?? pool.port });
 
 /** No room anywhere: start one more pool, unless one is already being made for that reason. */
 async function growPools(deps: Deps): Promise<void> {

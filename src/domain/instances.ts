@@ -84,7 +84,7 @@ export async function createInstance(
 
   let allocated: InstanceRow | undefined;
   try {
-    allocated = await allocateInstance(deps, instance.id, trigger, { reserved: reservation, secret });
+    allocated = await allocateInstance(deps, instance.id, trigger, { reserved: reservation, secret, templates: !input.fromBackupId });
   } catch (error) {
     if (!(error instanceof DomainError && error.code === 'NO_POOL_CAPACITY')) throw error;
   }

@@ -18,3 +18,10 @@ export const odooServiceName = (instance: { id: string; subdomain: string }): st
 
 /** The Docker secret holding the tenant's Odoo config file, its database password included. */
 export const odooSecretName = (instance: { id: string }): string => `odoo-config-${compactId(instance.id)}`;
+
+/** A pool's template database, and the role its build job runs as (it owns what Odoo made until a copy is handed over). */
+export const templateDatabaseName = (templateId: string): string => `odoo_tpl_${compactId(templateId)}`;
+export const templateRoleName = (templateId: string): string => `${templateDatabaseName(templateId)}_user`;
+/** The Swarm job building a template, and the Docker secret with its Odoo config file. */
+export const templateJobName = (templateId: string): string => `odoo-tpl-${compactId(templateId)}`;
+export const templateSecretName = (templateId: string): string => `odoo-tpl-config-${compactId(templateId)}`;

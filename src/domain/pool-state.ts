@@ -1,7 +1,7 @@
 import { sql, type Expression, type RawBuilder, type Transaction } from 'kysely';
 import type { Database, HealthStatus, NewPoolRow, PoolRow, PoolStatus } from '../db/schema.js';
 import type { Executor } from '../db/transaction.js';
-import { inService, isInService } from '../db/pool-access.js';
+import { inService, isInService, type PoolAccess } from '../db/pool-access.js';
 
 /**
  * The one owner of a pool's state (`db_servers`): which status may follow which, the capacity rule, the free-slot
@@ -108,6 +108,12 @@ export function slotPoolSql(skipPoolIds: string[], locked: 'skip-locked' | 'wait
     limit 1
     for update ${locked === 'skip-locked' ? sql`skip locked` : sql``}`;
 }
+
+/** What tenants are given: a provisioned pool's service name on the overlay, a registered pool's own address. */
+export const tenantAddress = (pool: PoolAccess): { host: string; port: number } => ({
+  host: pool.tenant_host ?? pool.host,
+  port: pool.tenant_port ?? pool.port,
+});
 
 export const slotBumpSql = (): RawBuilder<PoolRow> => sql`update db_servers
     set current_instances = current_instances + 1,

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { Database, InstanceRow, PoolRow } from '../db/schema.js';
+import type { Database, InstanceRow, InstanceUpdate, PoolRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
 import { DomainError } from '../errors.js';
@@ -136,9 +136,10 @@ export async function confirmReservation(
   address: { host: string; port: number },
   trigger: Trigger,
   message: string,
+  made: Pick<InstanceUpdate, 'template_id' | 'initialized_at'> = {},
 ): Promise<InstanceRow | undefined> {
   return moveInstance(deps, deps.db, reservation.instance, 'ALLOCATED', trigger, {
-    patch: { db_host: address.host, db_port: address.port, db_allocation: 'ready', db_reserved_until: null, error: null },
+    patch: { ...made, db_host: address.host, db_port: address.port, db_allocation: 'ready', db_reserved_until: null, error: null },
     message,
     onlyIf: sql<boolean>`db_allocation = 'reserved' and db_reserved_until = ${reservation.lease}`,
   });

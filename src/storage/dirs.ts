@@ -95,16 +95,23 @@ export async function moveDir(root: string, from: string, to: string): Promise<v
     if (code === 'ENOENT') return;
     if (code !== 'EXDEV' && !(code === 'ENOTEMPTY' && (await exists(to)))) throw error;
   }
-  // A copy that completed before an interruption is in place already: only the original is left to remove.
-  if (!(await exists(to))) {
-    const partial = posix.join(dirname(to), `.partial-${posix.basename(to)}`);
-    await removeTree(partial);
-    const copied = await runCommand('cp', ['-a', '--no-target-directory', '--', from, partial], 24 * 3600_000);
-    if (copied.code !== 0) {
-      await removeTree(partial);
-      throw new Error(`cannot copy ${from} to ${to}: ${copied.stderr.trim() || `cp exited ${copied.code}`}`);
-    }
-    await rename(partial, to);
-  }
+  await copyDir(from, to);
   await removeTree(from);
+}
+
+/**
+ * Copies the tree at `from` to `to` as it is (owners, modes, times; symbolic links as links, never followed), every
+ * file a copy of its own (never a hard link to `from`'s): into a sibling of `to`, renamed into place once whole, so
+ * `to` exists only complete. A copy already in place is kept; one cut short is made again.
+ */
+export async function copyDir(from: string, to: string): Promise<void> {
+  if (await exists(to)) return;
+  const partial = posix.join(dirname(to), `.partial-${posix.basename(to)}`);
+  await removeTree(partial);
+  const copied = await runCommand('cp', ['-a', '--no-target-directory', '--', from, partial], 24 * 3600_000);
+  if (copied.code !== 0) {
+    await removeTree(partial);
+    throw new Error(`cannot copy ${from} to ${to}: ${copied.stderr.trim() || `cp exited ${copied.code}`}`);
+  }
+  await rename(partial, to);
 }

@@ -16,3 +16,9 @@ export const snapshotPath = (dir: string, name: string): string => posix.join(di
 
 /** The snapshot of a tenant's data dir that a backup archives its filestore from. */
 export const backupSnapshotName = (backupId: string): string => `backup-${backupId}`;
+
+/** A template's Odoo data dir: its build writes the template's filestore there, copied (never linked) into each tenant's. */
+export const templateDataDir = (root: string, templateId: string): string => posix.join(root, 'odoo_templates', templateId);
+
+/** Where Odoo keeps the files of database `database` under its data dir `dataDir`. */
+export const filestoreDir = (dataDir: string, database: string): string => posix.join(dataDir, 'filestore', database);

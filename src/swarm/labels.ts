@@ -3,6 +3,8 @@ export const labelKeys = {
   managed: 'odoo-orchestrator.managed',
   instanceId: 'odoo-orchestrator.instance-id',
   poolId: 'odoo-orchestrator.pool-id',
+  /** The template a build job makes (its role is `template`). */
+  templateId: 'odoo-orchestrator.template-id',
   /** What a service is for an instance: its one long-running `server`, or a one-shot job (`init`, `backup`, `restore`). */
   role: 'odoo-orchestrator.role',
   /** Set by test suites only, so a suite can find and remove exactly what it created. */
@@ -30,6 +32,13 @@ export type InstanceServiceRole = (typeof instanceServiceRoles)[number];
 export const roleLabels = (instanceId: string, role: InstanceServiceRole, extra?: Labels): Labels => ({
   ...instanceLabels(instanceId, extra),
   [labelKeys.role]: role,
+});
+
+/** The labels of a template's build job: a one-shot job of no instance. */
+export const templateLabels = (templateId: string, extra: Labels = {}): Labels => ({
+  ...managedLabels(extra),
+  [labelKeys.templateId]: templateId,
+  [labelKeys.role]: 'template',
 });
 
 export const poolLabels = (poolId: string, extra: Labels = {}): Labels => ({

@@ -31,6 +31,8 @@ export interface OdooRuntimeInput {
   network: string;
   /** The tenants' view of CephFS (CEPHFS_TENANT_ROOT, no snapshot rights): where the data dir's bind mount comes from. */
   cephfsRoot: string;
+  /** The data dir's path under cephfsRoot's tree, when it is not the instance's (a template's build). */
+  dataDir?: string;
   /** The Docker secret holding Odoo's config file (database settings and password included). */
   configSecret: { id: string; name: string };
   restartMaxAttempts: number;
@@ -73,7 +75,7 @@ export function odooTask(
       ...odooLaunch(odooArgsFor(input.spec, odooArgs)),
       Env: odooEnv(input.spec),
       Secrets: [secretFile(input.configSecret, ODOO_CONFIG_FILE_NAME, input.odooUid)],
-      Mounts: [{ Type: 'bind', Source: instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
+      Mounts: [{ Type: 'bind', Source: input.dataDir ?? instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
     },
     task: {
       Resources: odooResources(input.spec.cpuLimit, input.spec.memoryLimitMb),

@@ -14,6 +14,8 @@ import type { Deps } from '../../src/deps.js';
 import { removeOrphanJobContainers } from '../../src/domain/backup-jobs.js';
 import { dropTenantDatabase, withPoolAdmin } from '../../src/db/pool-server.js';
 import { poolAdminAccess } from '../../src/domain/pools.js';
+import { dropTemplate } from '../../src/domain/template-database.js';
+import { templateDatabase } from '../../src/domain/templates.js';
 import { tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../../src/domain/names.js';
 import { createLogger } from '../../src/logger.js';
 import type { SwarmSecret } from '../../src/swarm/docker-types.js';
@@ -93,6 +95,8 @@ export const testDaemonEnv = (env: Record<string, string> = {}): Record<string, 
   MAX_INSTANCES_PER_CUSTOMER: '10000',
   // Off-site uploads only where a suite asks for them (test/offsite.test.ts passes the bucket): the others keep to local backups.
   BACKUP_S3_BUCKET: '',
+  // Templates only where a suite asks for them: the others follow each tenant through its own init job.
+  ODOO_TEMPLATES: 'off',
   ...env,
 });
 
@@ -173,12 +177,29 @@ export async function resetState(deps: Deps): Promise<void> {
         );
     }).catch(() => undefined);
   }
+  await dropTemplates(deps);
   await deps.db.deleteFrom('instances').execute();
   await deps.db.deleteFrom('db_servers').execute();
   // Pool numbers start again at 1, so the data directories of earlier pools must go with them.
   await deps.db.updateTable('pool_name_counter').set({ last_number: 0 }).execute();
   await rm(join(deps.config.cephfsRoot, 'postgres_pools'), { recursive: true, force: true });
   await deps.redis.flushdb();
+}
+
+/** Drops the templates this run's daemon made (their databases and roles on their pools, their files), then their rows. */
+async function dropTemplates(deps: Deps): Promise<void> {
+  const templates = await deps.db
+    .selectFrom('odoo_templates')
+    .innerJoin('db_servers', 'db_servers.id', 'odoo_templates.pool_id')
+    .selectAll('db_servers')
+    .select('odoo_templates.id as template_id')
+    .execute();
+  for (const template of templates) {
+    const names = templateDatabase({ id: template.template_id });
+    await withPoolAdmin(poolAdminAccess(template, deps.config.masterKey), (client) => dropTemplate(client, names)).catch(() => undefined);
+  }
+  await rm(join(deps.config.cephfsRoot, 'odoo_templates'), { recursive: true, force: true });
+  await deps.db.deleteFrom('odoo_templates').execute();
 }
 
 export const localPool = {

@@ -101,6 +101,8 @@ export function newStackRun(
       CEPHFS_ROOT: cephfsRoot,
       // A directory of the checkout, not CephFS: the daemon's image has no attr tools either.
       CEPHFS_MODE: 'plain',
+      // As every test daemon: tenants through their own init job (test/templates.test.ts has the templates).
+      ODOO_TEMPLATES: 'off',
       SECRETS_PREFIX: name,
       DOCKER_LABELS: `${TEST_RUN_LABEL}=${name}`,
       LOG_LEVEL: 'info',

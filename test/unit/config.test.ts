@@ -53,6 +53,19 @@ describe('configuration', () => {
     ]);
   });
 
+  it('keeps templates of TEMPLATE_MODULES (base by default), sorted and once each, and refuses what is not a module name', () => {
+    assert.deepEqual(loadConfig(valid).templates.modules, ['base']);
+    assert.equal(loadConfig(valid).templates.enabled, true);
+    const custom = loadConfig({ ...valid, TEMPLATE_MODULES: 'sale, contacts,base,contacts', ODOO_TEMPLATES: 'off' });
+    assert.deepEqual([custom.templates.modules, custom.templates.enabled], [['base', 'contacts', 'sale'], false]);
+    for (const bad of ['Base', 'base;drop', 'base contacts', '-i', ','])
+      assert.deepEqual(
+        problemsOf({ ...valid, TEMPLATE_MODULES: bad }),
+        ['TEMPLATE_MODULES: must be Odoo module names separated by commas'],
+        bad,
+      );
+  });
+
   it('reports every problem on a line of its own, naming the variable', () => {
     const problems = problemsOf({ MASTER_KEY: 'c2hvcnQ=', PORT: 'eighty', CEPHFS_ROOT: 'relative/path', DATABASE_URL: 'mysql://x' });
     assert.deepEqual(problems.sort(), [

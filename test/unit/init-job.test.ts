@@ -5,6 +5,9 @@ import { odooPasswordHash } from '../../src/crypto/odoo-password.js';
 import { judgeInitJob } from '../../src/domain/tenant-init.js';
 import { isReservedSubdomain } from '../../src/domain/reserved-names.js';
 import type { SwarmTask, TaskState } from '../../src/swarm/docker-types.js';
+import { labelKeys } from '../../src/swarm/labels.js';
+import { odooSpec } from '../../src/swarm/odoo-config.js';
+import { odooTemplateJobSpec } from '../../src/swarm/odoo-template-job.js';
 
 const task = (state: TaskState, at: string, extra: Partial<SwarmTask['Status']> = {}): SwarmTask => ({
   ID: `task-${at}`,
@@ -81,5 +84,38 @@ describe('reserved subdomains', () => {
       assert.equal(isReservedSubdomain(config, name), true, name);
     }
     assert.equal(isReservedSubdomain(config, 'acme'), false);
+  });
+});
+
+describe("a template's build job", () => {
+  const spec = odooSpec({ version: '17.0', image: 'odoo:17.0', cpuLimit: 1, memoryLimitMb: 1024, env: [] });
+  const job = odooTemplateJobSpec({
+    templateId: 'c0ffee00-0000-4000-8000-000000000001',
+    serviceName: 'odoo-tpl-c0ffee00000040008000000000000001',
+    spec,
+    modules: ['base', 'contacts'],
+    network: 'odoo-net',
+    dataDir: '/mnt/cephfs-tenants/odoo_templates/c0ffee00-0000-4000-8000-000000000001',
+    configSecret: { id: 'secret-id', name: 'odoo-tpl-config-c0ffee00000040008000000000000001' },
+    restartMaxAttempts: 3,
+    restartDelaySeconds: 5,
+    odooUid: 101,
+  });
+  const container = job.TaskTemplate.ContainerSpec;
+
+  it("is a one-shot job installing the template's modules into the data dir of the template, labelled as no instance's", () => {
+    assert.deepEqual(job.Mode, { ReplicatedJob: { MaxConcurrent: 1, TotalCompletions: 1 } });
+    assert.ok(
+      (container.Args ?? []).join(' ').includes('-i base,contacts --without-demo all --stop-after-init'),
+      container.Args?.join(' '),
+    );
+    assert.deepEqual(container.Mounts, [
+      { Type: 'bind', Source: '/mnt/cephfs-tenants/odoo_templates/c0ffee00-0000-4000-8000-000000000001', Target: '/var/lib/odoo' },
+    ]);
+    for (const labels of [job.Labels, container.Labels!]) {
+      assert.equal(labels[labelKeys.role], 'template');
+      assert.equal(labels[labelKeys.templateId], 'c0ffee00-0000-4000-8000-000000000001');
+      assert.equal(labels[labelKeys.instanceId], undefined);
+    }
   });
 });
