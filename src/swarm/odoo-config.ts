@@ -11,7 +11,7 @@ const MIB = 1024 * 1024;
  * request, the worker is recycled; hard: RLIMIT_AS, an allocation beyond it fails), not its RAM. A freshly forked
  * worker is already ~265 MiB of virtual size, so RAM shared out as these limits killed every worker at birth. RAM is
  * bounded by the container's memory limit; the limits only recycle a worker that grew and stop one runaway request.
- * Figures measured on real Odoo 17.0 and 18.0 (README, "Odoo's workers and memory"):
+ * Figures measured on real Odoo 17.0 and 18.0 (docs/architecture.md, "Odoo's workers and memory"):
  * - a fresh worker: 263-268 MiB virtual (base, contacts preloaded by the master), ~100 MiB RSS mostly shared;
  * - the container idle (master, 2-3 HTTP workers, cron, gevent): 200-237 MiB;
  * - a worker after real requests (assets, 2000-record writes and reads): 190-225 MiB RSS.

@@ -273,7 +273,7 @@ describe('odooProductionSettings', () => {
     assert.equal(odooProductionSettings({ cpuLimit: 0.25, memoryLimitMb: 4096 }).workers, 2);
   });
 
-  /** What a freshly forked worker of real Odoo 17.0 / 18.0 measured (README, "Odoo's workers and memory"). */
+  /** What a freshly forked worker of real Odoo 17.0 / 18.0 measured (docs/architecture.md, "Odoo's workers and memory"). */
   const WORKER_BIRTH_VIRTUAL = 268 * 1024 * 1024;
 
   it("sets Odoo's per-worker virtual-size limits above a worker's birth size on every plan, never above Odoo's defaults", () => {
