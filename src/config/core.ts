@@ -19,6 +19,7 @@ export const coreSection = z
       .optional(),
     DOCKER_TIMEOUT_MS: int(1000, 600_000).default(15_000),
     DB_POOL_MAX: int(2, 500).default(20),
+    DB_CONNECT_TIMEOUT_MS: int(1000, 120_000).default(15_000),
     DB_STATEMENT_TIMEOUT_MS: int(0, 3_600_000).default(30_000),
     DB_LOCK_TIMEOUT_MS: int(0, 3_600_000).default(15_000),
     DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: int(0, 3_600_000).default(600_000),
@@ -64,6 +65,7 @@ export const coreSection = z
     dockerTimeoutMs: e.DOCKER_TIMEOUT_MS,
     database: {
       max: e.DB_POOL_MAX,
+      connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
       lockTimeoutMs: e.DB_LOCK_TIMEOUT_MS,
       idleInTransactionTimeoutMs: e.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
