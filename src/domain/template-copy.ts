@@ -51,13 +51,13 @@ async function templateCopyFor(
 }
 
 /**
- * Whether storage takes a copy now: the last check's verdict, or, when that one failed, a check made now (it joins one
- * under way, and answers at once while an earlier one still blocks). A single check that failed on a busy cluster (its
+ * Whether storage takes a copy now: the last check's verdict, or, when that one failed or none has been made yet, a
+ * check made now (it joins one under way, and answers at once while an earlier one still blocks). A single check that failed on a busy cluster (its
  * sync slower than STORAGE_CHECK_TIMEOUT_MS) is no reason to initialise a tenant the template could have made.
  */
 async function storageVerdict(deps: Pick<Deps, 'storage'>): Promise<string> {
   const last = deps.storage.health();
-  if (!last.checkedAt || last.status === 'ok') return 'ok';
+  if (last.checkedAt && last.status === 'ok') return 'ok';
   return (await deps.storage.check()).status;
 }
 

@@ -4,10 +4,10 @@ import { projectRoot } from '../project-root.js';
 
 /**
  * The scripts jobs run inside a tenant's Odoo image, kept as files (shellcheck reads them; the unit tests run them with
- * stand-ins for pg_dump, psql and tar) and shipped in the daemon's image beside dist/. Read once, at start-up: a daemon
+ * stand-ins for pg_dump, psql and pg_restore) and shipped in the daemon's image beside dist/. Read once, at start-up: a daemon
  * without them stops at once rather than at its first backup.
  */
-export const JOB_SCRIPTS_DIR = join(projectRoot, 'src', 'swarm', 'scripts');
+const JOB_SCRIPTS_DIR = join(projectRoot, 'src', 'swarm', 'scripts');
 
 const read = (name: string): string => readFileSync(join(JOB_SCRIPTS_DIR, name), 'utf8');
 
