@@ -15,6 +15,7 @@ import * as instanceOdooSpec from './015_instance_odoo_spec.js';
 import * as storageLimits from './016_storage_limits.js';
 import * as tenantIsolation from './017_tenant_isolation.js';
 import * as offsiteBackups from './018_offsite_backups.js';
+import * as moduleChanges from './020_module_changes.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -34,4 +35,5 @@ export const migrations: Record<string, Migration> = {
   '016_storage_limits': storageLimits,
   '017_tenant_isolation': tenantIsolation,
   '018_offsite_backups': offsiteBackups,
+  '020_module_changes': moduleChanges,
 };

@@ -3,6 +3,7 @@ import { withReservationPolicy } from '../swarm/reservations.js';
 import type { Deps } from '../deps.js';
 import type { OdooSpec } from '../swarm/odoo-config.js';
 import { odooInitJobSpec } from '../swarm/odoo-init-job.js';
+import { odooModuleJobSpec, type ModuleChangeKind } from '../swarm/odoo-module-job.js';
 import { odooServiceSpec, type OdooRuntimeInput } from '../swarm/odoo-service.js';
 import { createService, updateTask } from '../swarm/swarm.js';
 import { odooServerTask } from '../swarm/odoo-service.js';
@@ -42,6 +43,22 @@ export const createInitJob = (
   createService(
     deps.docker,
     withReservationPolicy(odooInitJobSpec(runtimeInput(deps, instance, spec, configSecret)), deps.config.swarmReservations),
+  );
+
+/** Creates (or finds, after an earlier try) the one-shot job of a module change; returns its id. */
+export const createModuleJob = (
+  deps: Pick<Deps, 'config' | 'docker'>,
+  instance: InstanceRow,
+  spec: OdooSpec,
+  configSecret: SecretRef,
+  change: { id: string; kind: ModuleChangeKind; modules: readonly string[] },
+): Promise<string> =>
+  createService(
+    deps.docker,
+    withReservationPolicy(
+      odooModuleJobSpec(runtimeInput(deps, instance, spec, configSecret), change.id, change.kind, change.modules),
+      deps.config.swarmReservations,
+    ),
   );
 
 /** Creates (or finds) the tenant's long-running Odoo service; returns its id. */

@@ -7,6 +7,7 @@ import './instance-actions.js';
 import './admin-credentials.js';
 import './backups.js';
 import './storage.js';
+import './modules.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 export type { GraphQLContext } from './context.js';
