@@ -50,14 +50,7 @@ export async function trackInstances(deps: Deps): Promise<void> {
     const tasks = tasksByService.get(instance.service_id ?? '') ?? [];
     const outcome = outcomeFor(deps, instance, tasks, now, stale);
     if (!outcome) continue;
-    const evidence =
-      outcome.error && outcome.taskId
-        ? await taskEvidence(
-            deps,
-            tasks.find((task) => task.ID === outcome.taskId),
-            outcome.taskId,
-          )
-        : '';
+    const evidence = outcome.error && outcome.taskId ? await taskEvidence(deps, tasks, outcome.taskId) : '';
     const error = evidence ? `${outcome.error}; ${evidence}` : outcome.error;
     const moved = await moveInstance(deps, deps.db, instance, outcome.to, scheduler('tracking'), { patch: { error }, message: error });
     if (moved && instance.status === 'PROVISIONING') {

@@ -47,15 +47,50 @@ export function mountOf(mounts: Mount[], path: string): Mount | undefined {
 const isCephFs = (mount: Mount | undefined) => mount?.fsType === 'fuse.ceph-fuse' || mount?.fsType === 'ceph';
 
 /**
- * Reads the tenants' root (a dead ceph-fuse fails at once: ENOTCONN) and writes a small file through to the OSD under
- * the daemon's root (an MDS or OSD that is gone makes that block until the timeout).
+ * The tenants' root answers a stat: a dead ceph-fuse fails at once (ENOTCONN). Checked on its own, so that a dead tenants'
+ * mount is named even while the write check waits: the dead client's MDS session holds capabilities the daemon's write
+ * then waits for until the MDS evicts it (about a minute).
  */
-const CHECK_SCRIPT =
-  'set -e; stat -c %i -- "$2/." >/dev/null; probe="$1/.storage-check-$$"; echo ok >"$probe"; sync "$probe"; rm -f "$probe"';
+const TENANT_MOUNT_SCRIPT = 'stat -c %i -- "$1/." >/dev/null';
+
+/** A small file written through to the OSD under the daemon's root: an MDS or OSD that is gone makes it block. */
+const WRITE_SCRIPT = 'set -e; probe="$1/.storage-check-$$"; echo ok >"$probe"; sync "$probe"; rm -f "$probe"';
 
 /** On CephFS the daemon sets quotas and reads usage with the attr tools. */
 const TOOLS_SCRIPT =
   'command -v setfattr >/dev/null && command -v getfattr >/dev/null || { echo "setfattr and getfattr are not installed (Debian package attr)" >&2; exit 1; }; ';
+
+interface ProbeVerdict {
+  status: string;
+  answering: boolean;
+}
+
+/**
+ * A shell check that may block on storage. While one run blocks past the timeout no other is started (it would block
+ * as well): the verdict says how long it has waited.
+ */
+function blockingProbe(script: string, args: string[], timeoutMs: number): () => Promise<ProbeVerdict> {
+  let waitingSince: Date | null = null;
+  return async () => {
+    if (waitingSince) {
+      const seconds = Math.round((Date.now() - waitingSince.getTime()) / 1000);
+      return { status: `no answer: a check has waited ${seconds} s (is the MDS or OSD down?)`, answering: false };
+    }
+    const command = startCommand('sh', ['-c', script, 'sh', ...args], timeoutMs);
+    try {
+      const result = await command.result;
+      return {
+        status: result.code === 0 ? 'ok' : result.stderr.trim().split('\n').at(-1) || `check exited ${result.code}`,
+        answering: true,
+      };
+    } catch (error) {
+      if (!(error instanceof CommandTimeout)) return { status: String(error), answering: true };
+      waitingSince = new Date(Date.now() - timeoutMs);
+      void command.exited.then(() => (waitingSince = null));
+      return { status: `no answer within ${timeoutMs} ms (is the MDS or OSD down?)`, answering: false };
+    }
+  };
+}
 
 export interface StorageMonitorOptions {
   mode: StorageMode;
@@ -70,12 +105,15 @@ export function createStorageMonitor(options: StorageMonitorOptions) {
   const mountinfo = options.mountinfo ?? (() => readFile('/proc/self/mountinfo', 'utf8'));
   let health: StorageHealth = { status: 'not checked yet', checkedAt: null, answering: false, tenantDevice: null };
   let running: Promise<StorageHealth> | null = null;
-  /** When the check still waiting for storage began: no other is started meanwhile (each would wait as well). */
-  let waitingSince: Date | null = null;
+  const tenantMountAnswers = blockingProbe(TENANT_MOUNT_SCRIPT, [options.tenantRoot], options.timeoutMs);
+  const writeThrough = blockingProbe(
+    options.mode === 'ceph' ? TOOLS_SCRIPT + WRITE_SCRIPT : WRITE_SCRIPT,
+    [options.root],
+    options.timeoutMs,
+  );
 
   async function probe(): Promise<Omit<StorageHealth, 'checkedAt'>> {
     let tenantDevice: string | null = null;
-    const answered = (status: string) => ({ status, answering: true, tenantDevice });
     if (options.mode === 'ceph') {
       const mounts = parseMountinfo(await mountinfo());
       for (const [name, path] of [
@@ -84,26 +122,15 @@ export function createStorageMonitor(options: StorageMonitorOptions) {
       ] as const) {
         const mount = mountOf(mounts, path);
         if (!isCephFs(mount)) {
-          return answered(`${name} ${path} is not on CephFS (it is on ${mount?.fsType ?? 'nothing'} at ${mount?.mountPoint ?? '?'})`);
+          const status = `${name} ${path} is not on CephFS (it is on ${mount?.fsType ?? 'nothing'} at ${mount?.mountPoint ?? '?'})`;
+          return { status, answering: true, tenantDevice };
         }
         if (path === options.tenantRoot) tenantDevice = mount!.device;
       }
     }
-    if (waitingSince) {
-      const seconds = Math.round((Date.now() - waitingSince.getTime()) / 1000);
-      return { status: `no answer: a check has waited ${seconds} s (is the MDS or OSD down?)`, answering: false, tenantDevice };
-    }
-    const script = options.mode === 'ceph' ? TOOLS_SCRIPT + CHECK_SCRIPT : CHECK_SCRIPT;
-    const command = startCommand('sh', ['-c', script, 'sh', options.root, options.tenantRoot], options.timeoutMs);
-    try {
-      const result = await command.result;
-      return answered(result.code === 0 ? 'ok' : result.stderr.trim().split('\n').at(-1) || `check exited ${result.code}`);
-    } catch (error) {
-      if (!(error instanceof CommandTimeout)) return answered(String(error));
-      waitingSince = new Date(Date.now() - options.timeoutMs);
-      void command.exited.then(() => (waitingSince = null));
-      return { status: `no answer within ${options.timeoutMs} ms (is the MDS or OSD down?)`, answering: false, tenantDevice };
-    }
+    const tenantMount = await tenantMountAnswers();
+    if (tenantMount.status !== 'ok') return { ...tenantMount, tenantDevice };
+    return { ...(await writeThrough()), tenantDevice };
   }
 
   const check = (): Promise<StorageHealth> => {

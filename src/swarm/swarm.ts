@@ -143,13 +143,17 @@ export async function taskLogTail(docker: Docker, taskId: string, lines: number)
  * What the container's last health check printed (Docker keeps the last five checks with the container), or '' when
  * the container is not on this Docker host or has no health check.
  */
+/**
+ * The output of the container's last health check that said something: a check cut short as Swarm stops the task
+ * leaves an empty entry after the one that explains why.
+ */
 export async function lastHealthOutput(docker: Docker, containerId: string): Promise<string> {
   const container = (await docker
     .getContainer(containerId)
     .inspect()
     .catch(() => null)) as { State?: { Health?: { Log?: { Output?: string }[] } } } | null;
-  const checks = container?.State?.Health?.Log ?? [];
-  return (checks[checks.length - 1]?.Output ?? '').trim();
+  const outputs = (container?.State?.Health?.Log ?? []).map((check) => (check.Output ?? '').trim()).filter(Boolean);
+  return outputs.at(-1) ?? '';
 }
 
 /** Without a TTY, Docker frames each log chunk: a stream byte, three zero bytes, the length (uint32 BE), the bytes. */
