@@ -131,7 +131,6 @@ describe('module changes per tenant', () => {
     const instance = await settled();
     const [failed] = instance.moduleChanges;
     assert.equal(failed.status, 'FAILED');
-    console.log('XXX', failed.error);
     assert.match(failed.error, /broken_probe cannot be installed/);
     assert.equal(instance.status, 'RUNNING');
     assert.equal(instance.error, failed.error, 'the error stays on the instance once it runs again');
