@@ -92,6 +92,12 @@ export interface InstancesTable {
   purge_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** When the one-shot init job had initialised the database; null until then. */
   initialized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The instance this one is a staging copy of (createStaging). */
+  staging_of: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When a staging copy is terminated unless renewed (STAGING_TTL_DAYS). */
+  staging_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** When a staging copy's neutralisation (odoo neutralize) was checked: it is never started before. */
+  neutralized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** The Swarm job initialising the database; never the tenant's long-running service (service_id). */
   init_job_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** `reserved`: a pool slot is held while the role and database are made; `ready`: they exist. */

@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import type { OdooSpec } from '../swarm/odoo-config.js';
 import { odooInitJobSpec } from '../swarm/odoo-init-job.js';
 import { odooModuleJobSpec, type ModuleChangeKind } from '../swarm/odoo-module-job.js';
+import { odooNeutralizeJobSpec } from '../swarm/odoo-neutralize-job.js';
 import { odooServiceSpec, type OdooRuntimeInput } from '../swarm/odoo-service.js';
 import { createService, updateTask } from '../swarm/swarm.js';
 import { odooServerTask } from '../swarm/odoo-service.js';
@@ -43,6 +44,18 @@ export const createInitJob = (
   createService(
     deps.docker,
     withReservationPolicy(odooInitJobSpec(runtimeInput(deps, instance, spec, configSecret)), deps.config.swarmReservations),
+  );
+
+/** Creates (or finds, after an earlier try) the one-shot job that neutralises a staging copy before its first start. */
+export const createNeutralizeJob = (
+  deps: Pick<Deps, 'config' | 'docker'>,
+  instance: InstanceRow,
+  spec: OdooSpec,
+  configSecret: SecretRef,
+): Promise<string> =>
+  createService(
+    deps.docker,
+    withReservationPolicy(odooNeutralizeJobSpec(runtimeInput(deps, instance, spec, configSecret)), deps.config.swarmReservations),
   );
 
 /** Creates (or finds, after an earlier try) the one-shot job of a module change; returns its id. */

@@ -8,6 +8,7 @@ import './admin-credentials.js';
 import './backups.js';
 import './storage.js';
 import './modules.js';
+import './staging.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 export type { GraphQLContext } from './context.js';
