@@ -12,6 +12,9 @@ import { provisionInstance } from './provisioning.js';
 /** Statuses a staging copy can be made from: the source has an initialised database to back up. */
 const copyable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED'];
 
+/** A copy in these has not been provisioned yet (its load may still run). */
+const beforeFirstStart: InstanceStatus[] = ['CREATING', 'WAITING_FOR_DATABASE', 'ALLOCATED', 'RESTORING'];
+
 const expiry = (deps: Pick<Deps, 'config'>, from = Date.now()) => new Date(from + deps.config.stagingTtlDays * 86_400_000);
 
 /** The source's backup, advanced until it completed (or failed, or the backups' job deadline passed). */
@@ -48,7 +51,8 @@ export async function createStaging(
     .where('name', '=', input.name)
     .where('status', 'not in', endedStatuses)
     .executeTakeFirst();
-  if (earlier) return earlier;
+  // Asked again after the copy was made: its provisioning, which follows its load, is asked for again (once is enough).
+  if (earlier) return beforeFirstStart.includes(earlier.status) ? provisionInstance(deps, earlier.id, trigger) : earlier;
   if (source.staging_of) throw new DomainError('CONFLICT', `Instance ${source.id} is a staging copy itself: copy its source instead.`);
   if (!copyable.includes(source.status) || !source.initialized_at)
     throw new DomainError(

@@ -6,6 +6,7 @@ import { labelKeys } from '../../src/swarm/labels.js';
 import { odooSpec } from '../../src/swarm/odoo-config.js';
 import { odooInitJobSpec } from '../../src/swarm/odoo-init-job.js';
 import { moduleJobArgs, moduleJobName, odooModuleJobSpec } from '../../src/swarm/odoo-module-job.js';
+import { odooNeutralizeJobSpec } from '../../src/swarm/odoo-neutralize-job.js';
 import type { OdooRuntimeInput } from '../../src/swarm/odoo-service.js';
 
 const refusal = (work: () => unknown): string => {
@@ -102,5 +103,32 @@ describe('odooModuleJobSpec', () => {
     assert.deepEqual(container, initContainer);
     assert.deepEqual(job.TaskTemplate.Resources, init.TaskTemplate.Resources);
     assert.deepEqual(job.TaskTemplate.Networks, init.TaskTemplate.Networks);
+  });
+});
+
+describe('odooNeutralizeJobSpec', () => {
+  const input: OdooRuntimeInput = {
+    instance: { id: '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60', subdomain: 'acme-staging' },
+    spec: odooSpec({ version: '17.0', image: 'odoo:17.0', cpuLimit: 1, memoryLimitMb: 1024, env: [] }),
+    serviceName: 'odoo-acme-staging-3f1c2a9e',
+    network: 'odoo-net',
+    cephfsRoot: '/mnt/cephfs',
+    configSecret: { id: 'secret-id-1', name: 'odoo-config-3f1c2a9e' },
+    restartMaxAttempts: 3,
+    restartDelaySeconds: 7,
+    odooUid: 101,
+    extraLabels: { [labelKeys.testRun]: 'unit' },
+  };
+  const job = odooNeutralizeJobSpec(input);
+  const init = odooInitJobSpec(input);
+
+  it("runs `odoo neutralize` on the config file's database (the subcommand first), once, in the init job's place", () => {
+    assert.deepEqual(job.TaskTemplate.ContainerSpec.Args, ['odoo', 'neutralize', '-c', '/run/secrets/odoo.conf']);
+    assert.deepEqual(job.TaskTemplate.ContainerSpec.Command, init.TaskTemplate.ContainerSpec.Command, 'waits for the database first');
+    assert.deepEqual(job.TaskTemplate.RestartPolicy, { Condition: 'none', Delay: 0, MaxAttempts: 0 });
+    assert.equal(job.Name, init.Name);
+    assert.equal(job.Labels[labelKeys.role], 'init');
+    assert.deepEqual(job.TaskTemplate.ContainerSpec.Mounts, init.TaskTemplate.ContainerSpec.Mounts);
+    assert.deepEqual(job.TaskTemplate.ContainerSpec.Secrets, init.TaskTemplate.ContainerSpec.Secrets);
   });
 });
