@@ -2,13 +2,13 @@ import { sql, type Transaction } from 'kysely';
 import type { Database, InstanceRow, ModuleChangeRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
-import { moduleJobName, type ModuleChangeKind } from '../swarm/odoo-module-job.js';
+import { moduleJobName, odooModuleJobSpec, type ModuleChangeKind } from '../swarm/odoo-module-job.js';
 import { findSecretByName, liveTasks, removeJob } from '../swarm/swarm.js';
 import { finalBackupSince, isCompletedFinal } from './backup-final.js';
 import { failureWithLog, jobTasks, judgeJob } from './backup-jobs.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import { odooSecretName } from './names.js';
-import { createModuleJob, runServer } from './odoo-services.js';
+import { createOdooJob, runServer } from './odoo-services.js';
 import { pinnedSpec } from './odoo-spec.js';
 import { advanceRestore } from './restores.js';
 
@@ -98,7 +98,9 @@ async function save(deps: Deps, trx: Transaction<Database>, change: ModuleChange
   const secret = await findSecretByName(deps.docker, odooSecretName(instance));
   if (!secret) throw new Error(`the config secret of instance ${instance.id} is gone`);
   const spec = await pinnedSpec(deps, trx, instance);
-  const serviceId = await createModuleJob(deps, instance, spec, { id: secret.ID, name: secret.Spec.Name }, change);
+  const serviceId = await createOdooJob(deps, instance, spec, { id: secret.ID, name: secret.Spec.Name }, (input) =>
+    odooModuleJobSpec(input, change.id, change.kind, change.modules),
+  );
   await setChange(trx, change, { status: 'APPLYING', final_backup_id: final.id, job_service_id: serviceId });
   await recordEvent(deps, trx, instance.id, triggerOf(change), `FINAL backup ${final.id} taken; ${described(change)}`);
 }

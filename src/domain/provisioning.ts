@@ -12,7 +12,8 @@ import { moveInstance, type Executor, type Trigger } from './instance-events.js'
 import { isAllocated } from './instance-status.js';
 import { isUuid, odooSecretName, odooServiceName } from './names.js';
 import { withTransaction } from '../db/transaction.js';
-import { createInitJob, createNeutralizeJob, createServer, type SecretRef } from './odoo-services.js';
+import { createInitJob, createOdooJob, createServer, type SecretRef } from './odoo-services.js';
+import { odooNeutralizeJobSpec } from '../swarm/odoo-neutralize-job.js';
 import { needsNeutralizing } from './staging-check.js';
 import { lockInstance } from './instance-lock.js';
 import { provisionAfterLoad } from './restores.js';
@@ -79,7 +80,7 @@ export async function provisionInstance(
       : needsNeutralizing(instance)
         ? {
             service_id: null,
-            init_job_id: await createNeutralizeJob(deps, named, spec, secret),
+            init_job_id: await createOdooJob(deps, named, spec, secret, odooNeutralizeJobSpec),
             message: `neutralising the staging copy (odoo neutralize, job ${initJobName(serviceName)})`,
           }
         : { service_id: await createServer(deps, named, spec, secret), init_job_id: null, message: `service ${serviceName} created` };

@@ -67,19 +67,21 @@ describe('checkModules', () => {
   });
 });
 
+/** A tenant's Odoo runtime, as the daemon builds its jobs from it. */
+const input: OdooRuntimeInput = {
+  instance: { id: '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60', subdomain: 'acme' },
+  spec: odooSpec({ version: '17.0', image: 'odoo:17.0', cpuLimit: 1, memoryLimitMb: 1024, env: [] }),
+  serviceName: 'odoo-acme-3f1c2a9e',
+  network: 'odoo-net',
+  cephfsRoot: '/mnt/cephfs',
+  configSecret: { id: 'secret-id-1', name: 'odoo-config-3f1c2a9e' },
+  restartMaxAttempts: 3,
+  restartDelaySeconds: 7,
+  odooUid: 101,
+  extraLabels: { [labelKeys.testRun]: 'unit' },
+};
+
 describe('odooModuleJobSpec', () => {
-  const input: OdooRuntimeInput = {
-    instance: { id: '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60', subdomain: 'acme' },
-    spec: odooSpec({ version: '17.0', image: 'odoo:17.0', cpuLimit: 1, memoryLimitMb: 1024, env: [] }),
-    serviceName: 'odoo-acme-3f1c2a9e',
-    network: 'odoo-net',
-    cephfsRoot: '/mnt/cephfs',
-    configSecret: { id: 'secret-id-1', name: 'odoo-config-3f1c2a9e' },
-    restartMaxAttempts: 3,
-    restartDelaySeconds: 7,
-    odooUid: 101,
-    extraLabels: { [labelKeys.testRun]: 'unit' },
-  };
   const changeId = '0b6f3c1e-2d4a-4b8e-9c7d-5e6f7a8b9c0d';
   const job = odooModuleJobSpec(input, changeId, 'update', ['mail', 'contacts']);
   const init = odooInitJobSpec(input);
@@ -107,18 +109,6 @@ describe('odooModuleJobSpec', () => {
 });
 
 describe('odooNeutralizeJobSpec', () => {
-  const input: OdooRuntimeInput = {
-    instance: { id: '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60', subdomain: 'acme-staging' },
-    spec: odooSpec({ version: '17.0', image: 'odoo:17.0', cpuLimit: 1, memoryLimitMb: 1024, env: [] }),
-    serviceName: 'odoo-acme-staging-3f1c2a9e',
-    network: 'odoo-net',
-    cephfsRoot: '/mnt/cephfs',
-    configSecret: { id: 'secret-id-1', name: 'odoo-config-3f1c2a9e' },
-    restartMaxAttempts: 3,
-    restartDelaySeconds: 7,
-    odooUid: 101,
-    extraLabels: { [labelKeys.testRun]: 'unit' },
-  };
   const job = odooNeutralizeJobSpec(input);
   const init = odooInitJobSpec(input);
 
