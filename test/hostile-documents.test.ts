@@ -75,8 +75,13 @@ describe('hostile documents against a replica with a small heap', () => {
 
   it("refuses a customer's oversized documents by size, tokens, depth and aliases, and stays up", async () => {
     const started = Date.now();
-    const huge = await Promise.all(Array.from({ length: 8 }, () => post(JSON.stringify({ query: millionTokens() }), customerBearer)));
-    for (const answer of huge) assert.equal(answer.status, 413, 'over the body limit');
+    const huge = await Promise.all(
+      Array.from({ length: 8 }, () => post(JSON.stringify({ query: millionTokens() }), customerBearer).catch(closedEarly)),
+    );
+    // Refused either way: answered 413, or the connection closed on the rest of a document it never read.
+    const answered = huge.filter((answer) => answer !== 'closed');
+    assert.ok(answered.length > 0, 'at least one refusal is read');
+    for (const answer of answered) assert.equal(answer.status, 413, 'over the body limit');
     const tokens = await query(`{ ${'instances { totalCount } '.repeat(2000)}}`, customerBearer);
     assert.match(tokens.body.errors![0]!.message, /token/i);
     const deep = await query(`{ instances { nodes { ${'a { '.repeat(10)}b${' }'.repeat(10)} } } }`, customerBearer);

@@ -84,13 +84,16 @@ export async function overlayClient(
       let output: string;
       // Docker's DNS on the overlay may answer for a task that just started a moment after Swarm says it runs: a name
       // not resolved yet (curl exit 6) or a port not listening yet (7) means nothing was sent, so it is tried again.
+      // A connection closed with no answer (52) is tried again too, as a browser's user would: on two busy cores a
+      // server just started has dropped one (what it did with the request is then checked by what follows).
       for (const deadline = Date.now() + 30_000; ; await sleep(1000)) {
         try {
           output = await send();
           break;
         } catch (error) {
-          const unsent = /exited (6|7):/.test((error as Error).message);
-          if (!unsent || Date.now() > deadline) throw new Error(`POST ${url}: ${(error as Error).message}`, { cause: error });
+          const retried = /exited (6|7|52):/.exec((error as Error).message);
+          if (!retried || Date.now() > deadline) throw new Error(`POST ${url}: ${(error as Error).message}`, { cause: error });
+          if (retried[1] === '52') console.log(`[note] POST ${url}: closed with no answer; tried again`);
         }
       }
       const split = output.lastIndexOf('\n');
