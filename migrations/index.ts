@@ -16,6 +16,8 @@ import * as storageLimits from './016_storage_limits.js';
 import * as tenantIsolation from './017_tenant_isolation.js';
 import * as offsiteBackups from './018_offsite_backups.js';
 import * as odooTemplates from './019_odoo_templates.js';
+import * as moduleChanges from './020_module_changes.js';
+import * as stagingCopies from './021_staging_copies.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -36,4 +38,6 @@ export const migrations: Record<string, Migration> = {
   '017_tenant_isolation': tenantIsolation,
   '018_offsite_backups': offsiteBackups,
   '019_odoo_templates': odooTemplates,
+  '020_module_changes': moduleChanges,
+  '021_staging_copies': stagingCopies,
 };

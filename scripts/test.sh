@@ -39,9 +39,9 @@ for ((slot = 0; slot < concurrency; slot++)); do
 done
 
 # Every suite under test/, the slowest first, so the run ends with short ones (test/support/run-suites.ts starts them in
-# this order; node --test would sort them by name). The real-Odoo suite takes both cores while its servers start: beside
-# the heavy suites, their health checks and its own time out (a task replaced, its name unresolved for a while), so it
-# starts after all the others, beside the short ones only. The fault suites stop the shared services, so they run alone:
+# this order; node --test would sort them by name). The real-Odoo suites take both cores while their servers start:
+# beside the heavy suites, their health checks and their own time out (a task replaced, its name unresolved for a while),
+# so they start after all the others, beside the short ones only. The fault suites stop the shared services, so they run alone:
 # last, once the suites before them are done.
 # Arguments, if any, name the suites to run instead.
 slowest=(
@@ -68,7 +68,7 @@ slowest=(
   test/hostile-documents.test.ts
   test/allocation-concurrency.test.ts
 )
-last=(test/real-odoo.test.ts test/storage-faults.test.ts test/faults.test.ts)
+last=(test/real-odoo.test.ts test/real-odoo-changes.test.ts test/storage-faults.test.ts test/faults.test.ts)
 mapfile -t rest < <(find test -name '*.test.ts' | LC_ALL=C sort | grep -vxF -f <(printf '%s\n' "${slowest[@]}" "${last[@]}"))
 suites=("${slowest[@]}" "${rest[@]}" "${last[@]}")
 (($# == 0)) || suites=("$@")

@@ -45,6 +45,7 @@ export const tenantSection = z
     ODOO_STOP_GRACE_SECONDS: int(1, 600).default(10),
     ODOO_UID: int(0, 2 ** 31).default(101),
     FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
+    STAGING_TTL_DAYS: int(1, 3650).default(14),
     TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
     TLS_CERT_RESOLVER: z
       .string()
@@ -85,6 +86,8 @@ export const tenantSection = z
     odooUid: e.ODOO_UID,
     /** What happens to a terminated instance's filestore: kept in place, or moved under `odoo_instances_archive/`. */
     filestoreOnTerminate: e.FILESTORE_ON_TERMINATE,
+    /** How long a staging copy lives unless renewed (createStaging, renewStaging). */
+    stagingTtlDays: e.STAGING_TTL_DAYS,
     tenants: {
       /** `per-host`: one certificate per tenant host; `wildcard`: every tenant router shares `*.BASE_DOMAIN` (DNS challenge). */
       tlsMode: e.TLS_MODE,

@@ -92,6 +92,12 @@ export interface InstancesTable {
   purge_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** When the one-shot init job had initialised the database; null until then. */
   initialized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The instance this one is a staging copy of (createStaging). */
+  staging_of: ColumnType<string | null, string | null | undefined, string | null>;
+  /** When a staging copy is terminated unless renewed (STAGING_TTL_DAYS). */
+  staging_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** When a staging copy's neutralisation (odoo neutralize) was checked: it is never started before. */
+  neutralized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** The Swarm job initialising the database; never the tenant's long-running service (service_id). */
   init_job_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** `reserved`: a pool slot is held while the role and database are made; `ready`: they exist. */
@@ -243,6 +249,29 @@ export interface RestoresTable {
   finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+export const moduleChangeStatuses = ['SAVING', 'APPLYING', 'ROLLING_BACK', 'SETTLING', 'COMPLETED', 'FAILED'] as const;
+export type ModuleChangeStatus = (typeof moduleChangeStatuses)[number];
+
+/** Installing (`-i`) or updating (`-u`) modules of one tenant, with a FINAL backup first and a restore of it on failure. */
+export interface ModuleChangesTable {
+  id: Generated<string>;
+  instance_id: string;
+  kind: 'install' | 'update';
+  modules: string[];
+  status: ModuleChangeStatus;
+  actor: string;
+  /** Where the tenant was before (RUNNING, DEGRADED, STOPPED): where it goes back to. */
+  previous_status: InstanceStatus;
+  final_backup_id: string | null;
+  job_service_id: string | null;
+  /** The restore of the FINAL backup that rolls a failed change back. */
+  restore_id: string | null;
+  error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 /** A tenant's maintenance login: the daemon's way into the tenant's database, with no more rights than the tenant. */
 export interface TenantLoginsTable {
   instance_id: string;
@@ -277,6 +306,7 @@ export interface Database {
   plans: PlansTable;
   backups: BackupsTable;
   restores: RestoresTable;
+  module_changes: ModuleChangesTable;
   db_servers: DbServersTable;
   instances: InstancesTable;
   pool_name_counter: PoolNameCounterTable;
@@ -297,3 +327,4 @@ export type InstanceUsageRow = Selectable<InstanceUsageTable>;
 export type BackupRow = Selectable<BackupsTable>;
 export type RestoreRow = Selectable<RestoresTable>;
 export type TemplateRow = Selectable<OdooTemplatesTable>;
+export type ModuleChangeRow = Selectable<ModuleChangesTable>;

@@ -138,7 +138,7 @@ export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config
 }
 
 /** One-shot jobs' roles: their containers stay once they ended, for the daemon to remove with the job. */
-const jobRoles = new Set(['init', 'backup', 'restore', 'template']);
+const jobRoles = new Set(['init', 'backup', 'restore', 'template', 'modules']);
 const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
 
 /**
@@ -174,11 +174,12 @@ export const exportLeftovers = (cephfsRoot: string, instanceId: string, exportId
 /** An export job this old belongs to no download still running (the export's own deadline is half of it). */
 const EXPORT_LEFTOVER_SECONDS = 3600;
 
-/** The rows a backup's (`bk-`) or restore's (`rs-`) job is named after; an export's (`ex-`) has none. */
-const JOB_NAME = /^(bk|rs|ex)-(.+)$/;
+/** The rows a backup's (`bk-`), restore's (`rs-`) or module change's (`mc-`) job is named after; an export's (`ex-`) has none. */
+const JOB_NAME = /^(bk|rs|mc|ex)-(.+)$/;
+const jobTables = { bk: 'backups', rs: 'restores', mc: 'module_changes' } as const;
 
 /**
- * Removes the jobs of backups and restores that ended (or whose row is gone): a job is removed just after its end is
+ * Removes the jobs of backups, restores and module changes that ended (or whose row is gone): a job is removed just after its end is
  * recorded, and a daemon stopped in between leaves it behind. An export job left by a download that never finished
  * (the daemon stopped) goes with the SQL file it wrote, once no download can still be reading it.
  */
@@ -193,7 +194,7 @@ export async function removeEndedJobs(deps: Pick<Deps, 'docker' | 'config' | 'lo
       continue;
     }
     const row = await deps.db
-      .selectFrom(match[1] === 'bk' ? 'backups' : 'restores')
+      .selectFrom(jobTables[match[1] as keyof typeof jobTables])
       .select('status')
       .where('id', '=', match[2]!)
       .executeTakeFirst();

@@ -47,11 +47,13 @@ export type CreateInstanceInput = z.input<typeof createInstanceInput>;
  * Creates an instance and allocates its database at once. With no pool room it waits (WAITING_FOR_DATABASE)
  * for the scheduler. Repeating the same request (customer, name, subdomain) returns the same instance.
  * A subscription must be the customer's in Kill Bill; its planName decides the limits (admins may override them).
+ * `staging` marks a staging copy (createStaging): neutralised before its first start, terminated once it expires.
  */
 export async function createInstance(
   deps: Deps,
   rawInput: CreateInstanceInput,
   trigger: Trigger = { cause: 'createInstance', actor: 'admin' },
+  staging: { of: string; expiresAt: Date } | null = null,
 ): Promise<InstanceRow> {
   const input = parseInput(createInstanceInput, rawInput);
   if (isReservedSubdomain(deps.config, input.subdomain)) throw validationFailed('input.subdomain', 'is reserved for the platform');
@@ -72,6 +74,7 @@ export async function createInstance(
       admin_email: input.adminEmail,
       subscription_id: subscriptionId,
       status: 'CREATING',
+      ...(staging ? { staging_of: staging.of, staging_expires_at: staging.expiresAt } : {}),
     },
     { name: subscription?.planName, cpuLimit: input.cpuLimit, memoryLimitMb: input.memoryLimit },
     trigger,

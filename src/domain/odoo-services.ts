@@ -3,7 +3,7 @@ import { withReservationPolicy } from '../swarm/reservations.js';
 import type { Deps } from '../deps.js';
 import type { OdooSpec } from '../swarm/odoo-config.js';
 import { odooInitJobSpec } from '../swarm/odoo-init-job.js';
-import { odooServiceSpec, type OdooRuntimeInput } from '../swarm/odoo-service.js';
+import { odooServiceSpec, type OdooRuntimeInput, type ServiceSpec } from '../swarm/odoo-service.js';
 import { createService, updateTask } from '../swarm/swarm.js';
 import { odooServerTask } from '../swarm/odoo-service.js';
 import { reservedAs } from '../swarm/reservations.js';
@@ -32,17 +32,26 @@ function runtimeInput(deps: Pick<Deps, 'config'>, instance: InstanceRow, spec: O
   };
 }
 
-/** Creates (or finds, after an earlier try) the one-shot job that initialises the tenant's database; returns its id. */
+/**
+ * Creates (or finds, after an earlier try) a one-shot job that runs the tenant's Odoo, `build` making its spec from the
+ * server's runtime; returns its id.
+ */
+export const createOdooJob = (
+  deps: Pick<Deps, 'config' | 'docker'>,
+  instance: InstanceRow,
+  spec: OdooSpec,
+  configSecret: SecretRef,
+  build: (input: OdooRuntimeInput) => ServiceSpec,
+): Promise<string> =>
+  createService(deps.docker, withReservationPolicy(build(runtimeInput(deps, instance, spec, configSecret)), deps.config.swarmReservations));
+
+/** The one-shot job that initialises the tenant's database. */
 export const createInitJob = (
   deps: Pick<Deps, 'config' | 'docker'>,
   instance: InstanceRow,
   spec: OdooSpec,
   configSecret: SecretRef,
-): Promise<string> =>
-  createService(
-    deps.docker,
-    withReservationPolicy(odooInitJobSpec(runtimeInput(deps, instance, spec, configSecret)), deps.config.swarmReservations),
-  );
+): Promise<string> => createOdooJob(deps, instance, spec, configSecret, odooInitJobSpec);
 
 /** Creates (or finds) the tenant's long-running Odoo service; returns its id. */
 export const createServer = (

@@ -13,7 +13,9 @@ import type { Executor } from '../db/transaction.js';
 import { isAllocated } from './instance-status.js';
 import { isUuid, odooSecretName, odooServiceName } from './names.js';
 import { withTransaction } from '../db/transaction.js';
-import { createInitJob, createServer, type SecretRef } from './odoo-services.js';
+import { createInitJob, createOdooJob, createServer, type SecretRef } from './odoo-services.js';
+import { odooNeutralizeJobSpec } from '../swarm/odoo-neutralize-job.js';
+import { needsNeutralizing } from './staging-check.js';
 import { lockInstance } from './instance-lock.js';
 import { provisionAfterLoad } from './provision-after-load.js';
 import { prepareDataDir } from './tenant-storage.js';
@@ -37,7 +39,8 @@ const provisionable: InstanceStatus[] = ['ALLOCATED', 'FAILED'];
  * Hands the database settings and password to a Docker secret (Odoo's config file), then starts the one-shot job
  * that initialises the database; the tracker follows it, replaces the default admin, starts the tenant's Odoo
  * service and follows that to RUNNING. An instance initialised before (a FAILED one provisioned again) gets its
- * service straight away. The database exists already (allocation made it): provisioning never creates one.
+ * service straight away; a staging copy (initialised by its source) is neutralised first, by a job in the init job's
+ * place. The database exists already (allocation made it): provisioning never creates one.
  * Credentials gone from Redis with no secret made yet are re-issued. Safe to repeat and to run twice at once: the
  * instance row is locked throughout, and the secret and services are found by name before they are made. The image,
  * limits and settings are recorded on the row first (or taken from it): the init job and the server are built from it.
@@ -69,13 +72,19 @@ export async function provisionInstance(
       await removeJob(deps.docker, initJobName(serviceName));
     }
     await prepareDataDir(deps, instance);
-    const started = instance.initialized_at
-      ? { service_id: await createServer(deps, named, spec, secret), init_job_id: null, message: `service ${serviceName} created` }
-      : {
+    const started = !instance.initialized_at
+      ? {
           service_id: null,
           init_job_id: await createInitJob(deps, named, spec, secret),
           message: `initialising the database (job ${initJobName(serviceName)})`,
-        };
+        }
+      : needsNeutralizing(instance)
+        ? {
+            service_id: null,
+            init_job_id: await createOdooJob(deps, named, spec, secret, odooNeutralizeJobSpec),
+            message: `neutralising the staging copy (odoo neutralize, job ${initJobName(serviceName)})`,
+          }
+        : { service_id: await createServer(deps, named, spec, secret), init_job_id: null, message: `service ${serviceName} created` };
     const updated = await moveInstance(deps, trx, instance, 'PROVISIONING', trigger, {
       patch: { service_name: serviceName, service_id: started.service_id, init_job_id: started.init_job_id, error: null },
       message: started.message,

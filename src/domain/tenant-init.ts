@@ -10,6 +10,7 @@ import { odooSecretName, odooServiceName } from './names.js';
 import { createServer } from './odoo-services.js';
 import { pinnedSpec } from './odoo-spec.js';
 import { describeTaskFailure } from './rollout.js';
+import { needsNeutralizing, stagingProblems } from './staging-check.js';
 
 export type InitVerdict = { kind: 'initialised' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
 
@@ -19,7 +20,12 @@ const failedStates = new Set(['failed', 'rejected']);
  * Pure: the init job is done once one of its tasks completed; failed once Swarm used up its retries (restart policy
  * MaxAttempts + the first try) or the deadline passed; otherwise still running.
  */
-export function judgeInitJob(tasks: SwarmTask[], policy: { maxFailedTasks: number; deadline: Date }, now: Date): InitVerdict {
+export function judgeInitJob(
+  tasks: SwarmTask[],
+  policy: { maxFailedTasks: number; deadline: Date },
+  now: Date,
+  what = 'Odoo initialisation',
+): InitVerdict {
   if (tasks.some((task) => task.Status.State === 'complete')) return { kind: 'initialised' };
   const failed = tasks
     .filter((task) => failedStates.has(task.Status.State))
@@ -28,13 +34,13 @@ export function judgeInitJob(tasks: SwarmTask[], policy: { maxFailedTasks: numbe
   if (last && failed.length >= policy.maxFailedTasks) {
     return {
       kind: 'failed',
-      reason: `Odoo initialisation failed ${failed.length} times; last: ${describeTaskFailure(last)}`,
+      reason: `${what} failed ${failed.length} times; last: ${describeTaskFailure(last)}`,
       taskId: last.ID,
     };
   }
   if (now >= policy.deadline) {
     const state = last ? `last try: ${describeTaskFailure(last)}` : tasks.length > 0 ? 'still running' : 'no task was scheduled';
-    return { kind: 'failed', reason: `Odoo initialisation did not finish before the deadline (${state})`, taskId: last?.ID ?? null };
+    return { kind: 'failed', reason: `${what} did not finish before the deadline (${state})`, taskId: last?.ID ?? null };
   }
   return { kind: 'pending' };
 }
@@ -66,13 +72,7 @@ async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[],
   if (!current.initialized_at) {
     const verdict = judgeInitJob(jobTasks, { maxFailedTasks: deps.config.odooRestartMaxAttempts + 1, deadline }, now);
     if (verdict.kind === 'pending') return;
-    if (verdict.kind === 'failed') {
-      const logTail = verdict.taskId ? await taskLogTail(deps.docker, verdict.taskId, 3).catch(() => '') : '';
-      const error = logTail ? `${verdict.reason}; log: ${logTail}` : verdict.reason;
-      const moved = await moveInstance(deps, deps.db, current, 'FAILED', scheduler('tracking'), { patch: { error }, message: error });
-      if (moved) deps.log.warn({ event: 'instance.failed', instanceId: current.id, phase: 'init', error }, 'instance FAILED');
-      return;
-    }
+    if (verdict.kind === 'failed') return failJob(deps, current, verdict, 'init');
     await replaceDefaultAdmin(deps, current);
     const marked = await deps.db
       .updateTable('instances')
@@ -94,6 +94,12 @@ async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[],
     current = marked;
   }
 
+  if (needsNeutralizing(current)) {
+    const neutralized = await neutralize(deps, current, jobTasks, deadline, now);
+    if (!neutralized) return;
+    current = neutralized;
+  }
+
   const serviceName = current.service_name ?? odooServiceName(current);
   const secret = await findSecretByName(deps.docker, odooSecretName(current));
   if (!secret) throw new Error(`the config secret of instance ${current.id} is gone`);
@@ -110,4 +116,52 @@ async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[],
   await removeJob(deps.docker, initJobName(serviceName));
   await recordEvent(deps, deps.db, current.id, scheduler('initialisation'), `service ${serviceName} created`);
   deps.log.info({ event: 'provisioning.server_created', instanceId: current.id, service: serviceName, serviceId }, 'odoo service created');
+}
+
+/** Moves the instance to FAILED with the job's reason and its last log lines. */
+async function failJob(deps: Deps, instance: InstanceRow, verdict: { reason: string; taskId: string | null }, phase: string) {
+  const logTail = verdict.taskId ? await taskLogTail(deps.docker, verdict.taskId, 3).catch(() => '') : '';
+  const error = logTail ? `${verdict.reason}; log: ${logTail}` : verdict.reason;
+  await failWith(deps, instance, error, phase);
+}
+
+async function failWith(deps: Deps, instance: InstanceRow, error: string, phase: string) {
+  const moved = await moveInstance(deps, deps.db, instance, 'FAILED', scheduler('tracking'), { patch: { error }, message: error });
+  if (moved) deps.log.warn({ event: 'instance.failed', instanceId: instance.id, phase, error }, 'instance FAILED');
+}
+
+/**
+ * A staging copy's neutralisation: once its job completed, the copy's database is checked; one that is not neutral
+ * fails and is never started. Returns the row marked neutralised, or null while the job runs or once it failed.
+ */
+async function neutralize(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[], deadline: Date, now: Date) {
+  const verdict = judgeInitJob(jobTasks, { maxFailedTasks: 1, deadline }, now, 'Odoo neutralisation');
+  if (verdict.kind === 'pending') return null;
+  if (verdict.kind === 'failed') {
+    await failJob(deps, instance, verdict, 'neutralize');
+    return null;
+  }
+  const problems = await stagingProblems(deps, instance);
+  if (problems.length > 0) {
+    await failWith(deps, instance, `the staging copy is not neutralised (${problems.join('; ')}): it is not started`, 'neutralize');
+    return null;
+  }
+  const marked = await deps.db
+    .updateTable('instances')
+    .set({ neutralized_at: sql`now()`, updated_at: sql`now()` })
+    .where('id', '=', instance.id)
+    .where('status', '=', 'PROVISIONING')
+    .where('neutralized_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst();
+  if (!marked) return null;
+  await recordEvent(
+    deps,
+    deps.db,
+    instance.id,
+    scheduler('initialisation'),
+    'staging copy neutralised (odoo neutralize) and checked: database.is_neutralized, mail servers and scheduled actions off',
+  );
+  deps.log.info({ event: 'staging.neutralized', instanceId: instance.id }, 'staging copy neutralised');
+  return marked;
 }

@@ -5,6 +5,7 @@ import { removeEndedJobs, removeOrphanJobContainers, removeOrphanJobSecrets } fr
 import { advanceBackups } from '../domain/backups.js';
 import { pruneLocalCopies } from '../domain/offsite-retention.js';
 import type { OffsiteUploads } from '../domain/offsite-uploads.js';
+import { advanceModuleChanges } from '../domain/module-changes.js';
 import { advanceRestores } from '../domain/restores.js';
 import type { Job } from './scheduler.js';
 
@@ -54,13 +55,14 @@ const SWEEP_EVERY_MS = 60_000;
 let lastSweep = 0;
 
 /**
- * Backups and restores in flight, one step each: how a restarted daemon finishes or fails them from the rows. A backup
+ * Backups, restores and module changes in flight, one step each: how a restarted daemon finishes or fails them from the rows. A backup
  * that completed goes off-site in the same tick; failed uploads whose wait is over start again.
  */
 async function trackBackups(deps: Deps, uploads: OffsiteUploads): Promise<void> {
   await advanceBackups(deps);
   await uploads.runDue(deps);
   await advanceRestores(deps);
+  await advanceModuleChanges(deps);
   if (Date.now() - lastSweep >= SWEEP_EVERY_MS) {
     lastSweep = Date.now();
     await removeEndedJobs(deps);

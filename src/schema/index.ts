@@ -8,6 +8,8 @@ import './admin-credentials.js';
 import './backups.js';
 import './storage.js';
 import './templates.js';
+import './modules.js';
+import './staging.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 export type { GraphQLContext } from './context.js';
