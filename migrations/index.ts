@@ -18,6 +18,7 @@ import * as offsiteBackups from './018_offsite_backups.js';
 import * as odooTemplates from './019_odoo_templates.js';
 import * as moduleChanges from './020_module_changes.js';
 import * as stagingCopies from './021_staging_copies.js';
+import * as rollouts from './022_rollouts.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '019_odoo_templates': odooTemplates,
   '020_module_changes': moduleChanges,
   '021_staging_copies': stagingCopies,
+  '022_rollouts': rollouts,
 };

@@ -68,7 +68,7 @@ slowest=(
   test/hostile-documents.test.ts
   test/allocation-concurrency.test.ts
 )
-last=(test/real-odoo.test.ts test/real-odoo-changes.test.ts test/storage-faults.test.ts test/faults.test.ts)
+last=(test/real-odoo.test.ts test/real-odoo-changes.test.ts test/real-odoo-rollouts.test.ts test/storage-faults.test.ts test/faults.test.ts)
 mapfile -t rest < <(find test -name '*.test.ts' | LC_ALL=C sort | grep -vxF -f <(printf '%s\n' "${slowest[@]}" "${last[@]}"))
 suites=("${slowest[@]}" "${rest[@]}" "${last[@]}")
 (($# == 0)) || suites=("$@")

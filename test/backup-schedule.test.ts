@@ -176,7 +176,7 @@ describe('backups: one at a time, on schedule, across restarts, kept as promised
       .execute();
     const refused = await daemon.gql(BACKUP_INSTANCE, { id }, { token: await customerToken(defaultCustomerId) });
     assert.equal(refused.errors?.[0]?.extensions?.code, 'CONFLICT');
-    assert.match(refused.errors[0].message, /At most 24 manual backups and restores a day/);
+    assert.match(refused.errors[0].message, /At most 24 manual backups, restores and module changes a day/);
   });
 
   it('sweeps the export job and SQL file a download left when the daemon stopped, once no download can still read them', async () => {

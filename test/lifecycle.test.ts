@@ -15,6 +15,7 @@ import {
 } from './support/harness.js';
 import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
 import { updateTask } from '../src/swarm/swarm.js';
+import { openSubscription, sseEvents } from './support/sse.js';
 
 const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status } }`;
 
@@ -25,25 +26,6 @@ async function statusWhen(daemon: TestDaemon, id: string, wanted: string) {
     90_000,
     250,
   );
-}
-
-/** Reads a GraphQL-over-SSE stream, yielding each `next` payload. */
-async function* sseEvents(response: Response): AsyncGenerator<any> {
-  const reader = response.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += decoder.decode(value, { stream: true });
-    let boundary: number;
-    while ((boundary = buffer.indexOf('\n\n')) >= 0) {
-      const block = buffer.slice(0, boundary);
-      buffer = buffer.slice(boundary + 2);
-      const data = block.split('\n').find((line) => line.startsWith('data:'));
-      if (block.includes('event: next') && data) yield JSON.parse(data.slice(5));
-    }
-  }
 }
 
 describe('instance lifecycle after RUNNING', () => {
@@ -69,19 +51,13 @@ describe('instance lifecycle after RUNNING', () => {
     assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
 
     const controller = new AbortController();
-    const stream = await fetch(`${replica.url}/graphql`, {
-      method: 'POST',
-      signal: controller.signal,
-      headers: {
-        'content-type': 'application/json',
-        accept: 'text/event-stream',
-        authorization: `Bearer ${replica.deps.config.adminToken}`,
-      },
-      body: JSON.stringify({
-        query: 'subscription($id: ID!) { instanceEvents(instanceId: $id) { from to cause actor } }',
-        variables: { id },
-      }),
-    });
+    const stream = await openSubscription(
+      replica.url,
+      replica.deps.config.adminToken,
+      'subscription($id: ID!) { instanceEvents(instanceId: $id) { from to cause actor } }',
+      { id },
+      controller.signal,
+    );
     assert.equal(stream.status, 200);
     const live: { from: string; to: string }[] = [];
     const collecting = (async () => {

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { moduleJobName } from '../src/swarm/odoo-module-job.js';
 import {
   customerToken,
+  defaultCustomerId,
   eventually,
   expectError,
   registerLocalPool,
@@ -157,5 +158,29 @@ describe('module changes per tenant', () => {
     assert.equal(asked.data?.updateModules.status, 'RESTORING', JSON.stringify(asked.errors));
     const instance = await settled();
     assert.deepEqual([instance.moduleChanges[0].status, instance.status, instance.error], ['COMPLETED', 'STOPPED', null]);
+  });
+
+  it("counts a customer's module changes with their manual backups and restores: 24 a day, each takes a FINAL backup", async () => {
+    const actor = `customer:${defaultCustomerId}`;
+    const earlier = Array.from({ length: 24 }, () => ({
+      instance_id: id,
+      kind: 'update' as const,
+      modules: ['probe_module'],
+      status: 'COMPLETED' as const,
+      actor,
+      previous_status: 'STOPPED' as const,
+    }));
+    await daemon.deps.db.insertInto('module_changes').values(earlier).execute();
+    try {
+      const owner = await customerToken(defaultCustomerId);
+      const refused = await daemon.gql(change('updateModules'), { id, modules: ['probe_module'] }, { token: owner });
+      expectError(refused, 'CONFLICT');
+      assert.match(refused.errors[0]!.message, /At most 24 manual backups, restores and module changes a day/);
+      const asAdmin = await daemon.gql(change('updateModules'), { id, modules: ['probe_module'] });
+      assert.equal(asAdmin.data?.updateModules.status, 'RESTORING', 'admins are not counted');
+      assert.equal((await settled()).moduleChanges[0].status, 'COMPLETED');
+    } finally {
+      await daemon.deps.db.deleteFrom('module_changes').where('actor', '=', actor).execute();
+    }
   });
 });

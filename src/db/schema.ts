@@ -98,6 +98,8 @@ export interface InstancesTable {
   staging_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** When a staging copy's neutralisation (odoo neutralize) was checked: it is never started before. */
   neutralized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** The image the tenant stays on while rollouts of its version pass it by; null: it follows them. */
+  pinned_image: ColumnType<string | null, string | null | undefined, string | null>;
   /** The Swarm job initialising the database; never the tenant's long-running service (service_id). */
   init_job_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** `reserved`: a pool slot is held while the role and database are made; `ready`: they exist. */
@@ -249,14 +251,17 @@ export interface RestoresTable {
   finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
-export const moduleChangeStatuses = ['SAVING', 'APPLYING', 'ROLLING_BACK', 'SETTLING', 'COMPLETED', 'FAILED'] as const;
+export const moduleChangeStatuses = ['SAVING', 'APPLYING', 'VERIFYING', 'ROLLING_BACK', 'SETTLING', 'COMPLETED', 'FAILED'] as const;
 export type ModuleChangeStatus = (typeof moduleChangeStatuses)[number];
 
-/** Installing (`-i`) or updating (`-u`) modules of one tenant, with a FINAL backup first and a restore of it on failure. */
+/**
+ * Installing (`-i`) or updating (`-u`) modules of one tenant, or moving it to a new build (`rollout`: `-u all` on the
+ * new image, then a check once it runs), with a FINAL backup first and a restore of it on failure.
+ */
 export interface ModuleChangesTable {
   id: Generated<string>;
   instance_id: string;
-  kind: 'install' | 'update';
+  kind: 'install' | 'update' | 'rollout';
   modules: string[];
   status: ModuleChangeStatus;
   actor: string;
@@ -266,10 +271,54 @@ export interface ModuleChangesTable {
   job_service_id: string | null;
   /** The restore of the FINAL backup that rolls a failed change back. */
   restore_id: string | null;
+  /** A rollout's new image, and the spec the tenant ran before (given back on a rollback). */
+  image: ColumnType<string | null, string | null | undefined, string | null>;
+  previous_spec: ColumnType<object | null, string | null | undefined, string | null>;
+  /** A rollout's check of the tenant once it runs on the new image (a one-shot job). */
+  check_job_id: ColumnType<string | null, string | null | undefined, string | null>;
   error: string | null;
   created_at: Timestamp;
   updated_at: Timestamp;
   finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export const rolloutStatuses = ['RUNNING', 'COMPLETED', 'FAILED'] as const;
+export type RolloutStatus = (typeof rolloutStatuses)[number];
+
+/** A new build of an Odoo version rolled out to its tenants, a batch at a time; the first failure stops it. */
+export interface RolloutsTable {
+  id: Generated<string>;
+  odoo_version: string;
+  image: string;
+  batch_size: number;
+  status: RolloutStatus;
+  actor: string;
+  error: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+export const rolloutTenantStatuses = ['PENDING', 'UPDATING', 'COMPLETED', 'FAILED', 'SKIPPED'] as const;
+export type RolloutTenantStatus = (typeof rolloutTenantStatuses)[number];
+
+/** One tenant of a rollout, in the order the rollout takes them (`position`: batch = position / batch size). */
+export interface RolloutTenantsTable {
+  rollout_id: string;
+  instance_id: string;
+  position: number;
+  status: RolloutTenantStatus;
+  module_change_id: ColumnType<string | null, string | null | undefined, string | null>;
+  error: ColumnType<string | null, string | null | undefined, string | null>;
+  updated_at: Timestamp;
+}
+
+export interface RolloutEventsTable {
+  id: Generated<string>;
+  rollout_id: string;
+  instance_id: string | null;
+  message: string;
+  created_at: Timestamp;
 }
 
 /** A tenant's maintenance login: the daemon's way into the tenant's database, with no more rights than the tenant. */
@@ -307,6 +356,9 @@ export interface Database {
   backups: BackupsTable;
   restores: RestoresTable;
   module_changes: ModuleChangesTable;
+  rollouts: RolloutsTable;
+  rollout_tenants: RolloutTenantsTable;
+  rollout_events: RolloutEventsTable;
   db_servers: DbServersTable;
   instances: InstancesTable;
   pool_name_counter: PoolNameCounterTable;
@@ -328,3 +380,6 @@ export type BackupRow = Selectable<BackupsTable>;
 export type RestoreRow = Selectable<RestoresTable>;
 export type TemplateRow = Selectable<OdooTemplatesTable>;
 export type ModuleChangeRow = Selectable<ModuleChangesTable>;
+export type RolloutRow = Selectable<RolloutsTable>;
+export type RolloutTenantRow = Selectable<RolloutTenantsTable>;
+export type RolloutEventRow = Selectable<RolloutEventsTable>;

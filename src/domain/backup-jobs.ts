@@ -138,7 +138,7 @@ export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config
 }
 
 /** One-shot jobs' roles: their containers stay once they ended, for the daemon to remove with the job. */
-const jobRoles = new Set(['init', 'backup', 'restore', 'template', 'modules']);
+const jobRoles = new Set(['init', 'backup', 'restore', 'template', 'modules', 'check']);
 const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
 
 /**

@@ -5,7 +5,10 @@ import { DomainError } from '../errors.js';
 import { instanceBackupsDir } from '../swarm/backup-job.js';
 
 const MIB = 1024 * 1024;
-/** Manual backups and restores one customer may ask for in a day, all its instances together (each restore takes a FINAL). */
+/**
+ * Manual backups, restores and module changes one customer may ask for in a day, all its instances together (each restore
+ * and module change takes a FINAL backup).
+ */
 const CUSTOMER_ACTIONS_PER_DAY = 24;
 /** A customer may restore one instance once an hour. */
 const CUSTOMER_RESTORE_SECONDS = 3600;
@@ -13,10 +16,16 @@ const CUSTOMER_RESTORE_SECONDS = 3600;
 const since = (seconds: number) => sql<Date>`now() - make_interval(secs => ${seconds})`;
 
 /**
- * What a customer (`actor`, `customer:<id>`) may still ask for: at most CUSTOMER_ACTIONS_PER_DAY manual backups and
- * restores a day, and, for a restore, one per instance an hour. Admins and the scheduler are not counted.
+ * What a customer (`actor`, `customer:<id>`) may still ask for: at most CUSTOMER_ACTIONS_PER_DAY manual backups,
+ * restores and module changes a day, and, for a restore, one per instance an hour. Admins and the scheduler are not
+ * counted.
  */
-export async function limitCustomer(deps: Pick<Deps, 'db'>, actor: string, instanceId: string, what: 'backup' | 'restore'): Promise<void> {
+export async function limitCustomer(
+  deps: Pick<Deps, 'db'>,
+  actor: string,
+  instanceId: string,
+  what: 'backup' | 'restore' | 'modules',
+): Promise<void> {
   if (!actor.startsWith('customer:')) return;
   if (what === 'restore') {
     const last = await deps.db
@@ -33,7 +42,7 @@ export async function limitCustomer(deps: Pick<Deps, 'db'>, actor: string, insta
     }
   }
   const dayAgo = since(86_400);
-  const [backups, restores] = await Promise.all([
+  const [backups, restores, changes] = await Promise.all([
     deps.db
       .selectFrom('backups')
       .select((eb) => eb.fn.countAll<string>().as('count'))
@@ -47,10 +56,19 @@ export async function limitCustomer(deps: Pick<Deps, 'db'>, actor: string, insta
       .where('actor', '=', actor)
       .where('created_at', '>', dayAgo)
       .executeTakeFirstOrThrow(),
+    deps.db
+      .selectFrom('module_changes')
+      .select((eb) => eb.fn.countAll<string>().as('count'))
+      .where('actor', '=', actor)
+      .where('created_at', '>', dayAgo)
+      .executeTakeFirstOrThrow(),
   ]);
-  const count = Number(backups.count) + Number(restores.count);
+  const count = Number(backups.count) + Number(restores.count) + Number(changes.count);
   if (count >= CUSTOMER_ACTIONS_PER_DAY)
-    throw new DomainError('CONFLICT', `At most ${CUSTOMER_ACTIONS_PER_DAY} manual backups and restores a day: try again tomorrow.`);
+    throw new DomainError(
+      'CONFLICT',
+      `At most ${CUSTOMER_ACTIONS_PER_DAY} manual backups, restores and module changes a day: try again tomorrow.`,
+    );
 }
 
 /**

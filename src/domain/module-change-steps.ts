@@ -2,32 +2,35 @@ import { sql, type Transaction } from 'kysely';
 import type { Database, InstanceRow, ModuleChangeRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { withTransaction } from '../db/transaction.js';
-import { moduleJobName, odooModuleJobSpec, type ModuleChangeKind } from '../swarm/odoo-module-job.js';
+import { moduleJobName, odooModuleJobSpec } from '../swarm/odoo-module-job.js';
 import { findSecretByName, liveTasks, removeJob } from '../swarm/swarm.js';
 import { finalBackupSince, isCompletedFinal } from './backup-final.js';
 import { failureWithLog, jobTasks, judgeJob } from './backup-jobs.js';
-import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
+import { recordEvent } from './instance-events.js';
+import {
+  changeTrigger,
+  describeChange,
+  failureMessage,
+  giveBack,
+  moduleChangeCause,
+  setChange,
+  startRollback,
+  type Step,
+} from './module-change-parts.js';
 import { odooSecretName } from './names.js';
-import { createOdooJob, runServer } from './odoo-services.js';
+import { createOdooJob } from './odoo-services.js';
 import { pinnedSpec } from './odoo-spec.js';
 import { advanceRestore } from './restores.js';
-
-export const moduleChangeCause = (kind: ModuleChangeKind): string => (kind === 'install' ? 'installModules' : 'updateModules');
-
-const triggerOf = (change: ModuleChangeRow): Trigger => ({ cause: moduleChangeCause(change.kind), actor: change.actor });
-
-const described = (change: ModuleChangeRow) => `${change.kind === 'install' ? 'installing' : 'updating'} ${change.modules.join(', ')}`;
-
-/** What follows a step once its transaction committed. */
-type Step = { again?: boolean; removeJob?: boolean; restoreId?: string } | void;
+import { rolloutApplied, verifyRollout } from './rollout-check.js';
+import { checkJobName } from '../swarm/odoo-check-job.js';
 
 /** Statuses the tenant passes through before it settles once given back. */
 const unsettled = new Set(['RESTORING', 'STARTING', 'RESTARTING']);
 
 /**
  * One step of a module change, with its row locked (a concurrent caller skips it): a restarted daemon resumes from the
- * row. SAVING (the tenant stopped, its FINAL backup) → APPLYING (the job) → COMPLETED with the tenant given back; or a
- * failed job → ROLLING_BACK (a restore of the FINAL backup) → SETTLING (once the tenant runs, the error goes on it)
+ * row. SAVING (the tenant stopped, its FINAL backup) → APPLYING (the job) → COMPLETED with the tenant given back (a
+ * rollout's through VERIFYING: started on the new image and checked, rollout-check.ts); or a failed job (or check) → ROLLING_BACK (a restore of the FINAL backup) → SETTLING (once the tenant runs, the error goes on it)
  * → FAILED. A change that failed before its job ran touched nothing: the tenant is given back and it settles the same.
  */
 export async function advanceModuleChange(deps: Deps, changeId: string): Promise<void> {
@@ -57,19 +60,13 @@ export async function advanceModuleChange(deps: Deps, changeId: string): Promise
     }
   });
   if (step?.removeJob)
-    await removeJob(deps.docker, moduleJobName(changeId)).catch((error: Error) =>
-      deps.log.warn({ event: 'modules.job_left', changeId, reason: error.message }, 'finished module job not removed'),
-    );
+    for (const job of [moduleJobName(changeId), checkJobName(changeId)])
+      await removeJob(deps.docker, job).catch((error: Error) =>
+        deps.log.warn({ event: 'modules.job_left', changeId, job, reason: error.message }, 'finished module job not removed'),
+      );
   if (step?.restoreId) await advanceRestore(deps, step.restoreId);
   if (step?.again) await advanceModuleChange(deps, changeId);
 }
-
-const setChange = (trx: Transaction<Database>, change: ModuleChangeRow, patch: Partial<ModuleChangeRow>) =>
-  trx
-    .updateTable('module_changes')
-    .set({ ...patch, updated_at: sql`now()` })
-    .where('id', '=', change.id)
-    .execute();
 
 async function stepChange(deps: Deps, trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow): Promise<Step> {
   if (instance.status === 'TERMINATING' || instance.status === 'TERMINATED') {
@@ -81,6 +78,8 @@ async function stepChange(deps: Deps, trx: Transaction<Database>, change: Module
       return save(deps, trx, change, instance);
     case 'APPLYING':
       return apply(deps, trx, change, instance);
+    case 'VERIFYING':
+      return verifyRollout(deps, trx, change, instance);
     case 'ROLLING_BACK':
       return afterRollback(trx, change);
     case 'SETTLING':
@@ -91,18 +90,25 @@ async function stepChange(deps: Deps, trx: Transaction<Database>, change: Module
 /** The FINAL backup once no task of the tenant runs any more, then the job. */
 async function save(deps: Deps, trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow): Promise<Step> {
   if ((await liveTasks(deps.docker, instance.service_name!)).length > 0) return;
-  const final = await finalBackupSince(deps, instance.id, change.created_at, triggerOf(change));
+  const final = await finalBackupSince(deps, instance.id, change.created_at, changeTrigger(change));
   if (final.kind === 'FINAL' && final.status === 'FAILED')
     return giveBackUntouched(deps, trx, change, instance, `the FINAL backup before the change failed: ${final.error}`);
   if (!isCompletedFinal(final)) return;
   const secret = await findSecretByName(deps.docker, odooSecretName(instance));
   if (!secret) throw new Error(`the config secret of instance ${instance.id} is gone`);
   const spec = await pinnedSpec(deps, trx, instance);
-  const serviceId = await createOdooJob(deps, instance, spec, { id: secret.ID, name: secret.Spec.Name }, (input) =>
+  // A rollout's job runs the new build on the tenant's database; the spec it replaces is kept for a rollback.
+  const jobSpec = change.kind === 'rollout' ? { ...spec, image: change.image! } : spec;
+  const serviceId = await createOdooJob(deps, instance, jobSpec, { id: secret.ID, name: secret.Spec.Name }, (input) =>
     odooModuleJobSpec(input, change.id, change.kind, change.modules),
   );
-  await setChange(trx, change, { status: 'APPLYING', final_backup_id: final.id, job_service_id: serviceId });
-  await recordEvent(deps, trx, instance.id, triggerOf(change), `FINAL backup ${final.id} taken; ${described(change)}`);
+  await setChange(trx, change, {
+    status: 'APPLYING',
+    final_backup_id: final.id,
+    job_service_id: serviceId,
+    previous_spec: change.kind === 'rollout' ? JSON.stringify(spec) : null,
+  });
+  await recordEvent(deps, trx, instance.id, changeTrigger(change), `FINAL backup ${final.id} taken; ${describeChange(change)}`);
 }
 
 /** The job's end: the tenant given back with its modules changed, or rolled back from the FINAL backup. */
@@ -115,6 +121,7 @@ async function apply(deps: Deps, trx: Transaction<Database>, change: ModuleChang
       : judgeJob(tasks, deadline, new Date());
   if (verdict.kind === 'pending') return;
   if (verdict.kind === 'done') {
+    if (change.kind === 'rollout') return rolloutApplied(deps, trx, change, instance);
     await setChange(trx, change, { status: 'COMPLETED', finished_at: new Date() });
     await giveBack(
       deps,
@@ -126,41 +133,8 @@ async function apply(deps: Deps, trx: Transaction<Database>, change: ModuleChang
     deps.log.info({ event: 'modules.changed', instanceId: instance.id, changeId: change.id }, 'module change completed');
     return { removeJob: true };
   }
-  const reason = await failureWithLog(deps, verdict);
-  const restore = await trx
-    .insertInto('restores')
-    .values({
-      instance_id: instance.id,
-      backup_id: change.final_backup_id!,
-      mode: 'replace',
-      status: 'SAVING',
-      actor: change.actor,
-      previous_status: change.previous_status,
-    })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  await setChange(trx, change, { status: 'ROLLING_BACK', error: reason, restore_id: restore.id });
-  await trx
-    .updateTable('instances')
-    .set({ error: failureMessage(change, reason) })
-    .where('id', '=', instance.id)
-    .execute();
-  await recordEvent(
-    deps,
-    trx,
-    instance.id,
-    triggerOf(change),
-    `${described(change)} failed; restoring FINAL backup ${change.final_backup_id}: ${reason}`,
-  );
-  deps.log.warn(
-    { event: 'modules.change_failed', instanceId: instance.id, changeId: change.id, reason },
-    'module change failed; rolling back',
-  );
-  return { removeJob: true, restoreId: restore.id };
+  return startRollback(deps, trx, change, instance, await failureWithLog(deps, verdict));
 }
-
-const failureMessage = (change: ModuleChangeRow, reason: string) =>
-  `${moduleChangeCause(change.kind)} (${change.modules.join(', ')}) failed and was rolled back to backup ${change.final_backup_id}: ${reason}`;
 
 /** The rollback's end: the restore gave the tenant back (with the data before the change, unless it failed too). */
 async function afterRollback(trx: Transaction<Database>, change: ModuleChangeRow): Promise<Step> {
@@ -200,21 +174,4 @@ async function giveBackUntouched(
   await giveBack(deps, trx, change, instance, error);
   deps.log.warn({ event: 'modules.change_refused', instanceId: instance.id, changeId: change.id, reason }, 'module change not done');
   return { removeJob: true, again: true };
-}
-
-/** The tenant back where it was: started again, left stopped, or suspended when billing asked meanwhile. */
-async function giveBack(deps: Deps, trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow, message: string) {
-  if (instance.status !== 'RESTORING') return;
-  const trigger = triggerOf(change);
-  if (instance.suspension_pending_at) {
-    await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
-      message: `${message}; suspended as billing asked meanwhile`,
-      patch: { suspension_pending_at: null },
-    });
-  } else if (change.previous_status === 'STOPPED') {
-    await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });
-  } else {
-    await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
-    await moveInstance(deps, trx, instance, 'STARTING', trigger, { message });
-  }
 }

@@ -1,10 +1,10 @@
 import type { InstanceRow, InstanceStatus, ModuleChangeRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { withTransaction } from '../db/transaction.js';
+import { withTransaction, type Executor } from '../db/transaction.js';
 import { DomainError } from '../errors.js';
 import type { ModuleChangeKind } from '../swarm/odoo-module-job.js';
 import { scaleService } from '../swarm/swarm.js';
-import { assertStorageHeadroom } from './backup-limits.js';
+import { assertStorageHeadroom, limitCustomer } from './backup-limits.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import { getInstance } from './instances.js';
 import { advanceModuleChange } from './module-change-steps.js';
@@ -13,16 +13,31 @@ import { checkModules, listedModules, parseModuleNames } from './tenant-modules.
 /** Statuses a tenant's modules can be changed in: it has a server to stop and to give back as it was. */
 const changeable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED'];
 
-const sameChange = (change: ModuleChangeRow, kind: ModuleChangeKind, names: readonly string[]) =>
-  change.kind === kind && change.modules.length === names.length && change.modules.every((name, index) => name === names[index]);
+/** What a change asks for: the modules and, for a rollout, the image it moves the tenant to. */
+interface ChangeRequest {
+  kind: ModuleChangeKind;
+  modules: readonly string[];
+  image?: string;
+}
 
-const activeChange = (deps: Pick<Deps, 'db'>, instanceId: string) =>
-  deps.db
+const sameChange = (change: ModuleChangeRow, request: ChangeRequest) =>
+  change.kind === request.kind &&
+  (change.image ?? undefined) === request.image &&
+  change.modules.length === request.modules.length &&
+  change.modules.every((name, index) => name === request.modules[index]);
+
+const activeChange = (executor: Executor, instanceId: string) =>
+  executor
     .selectFrom('module_changes')
     .selectAll()
     .where('instance_id', '=', instanceId)
     .where('status', 'not in', ['COMPLETED', 'FAILED'])
     .executeTakeFirst();
+
+const starting = (request: ChangeRequest) =>
+  request.kind === 'rollout'
+    ? `moving to ${request.image} (odoo -u all)`
+    : `${request.kind === 'install' ? 'installing' : 'updating'} modules ${request.modules.join(', ')}`;
 
 /**
  * Installs or updates modules of one tenant: the names are checked against its Odoo's list, the tenant is stopped
@@ -33,61 +48,87 @@ const activeChange = (deps: Pick<Deps, 'db'>, instanceId: string) =>
 export async function changeModules(
   deps: Deps,
   instanceId: string,
-  kind: ModuleChangeKind,
+  kind: 'install' | 'update',
   modules: readonly string[],
   trigger: Trigger,
 ): Promise<InstanceRow> {
-  const names = parseModuleNames(modules);
+  const request = { kind, modules: parseModuleNames(modules) };
   const instance = await getInstance(deps, instanceId);
-  const active = await activeChange(deps, instance.id);
-  if (active && sameChange(active, kind, names)) return instance;
+  const active = await activeChange(deps.db, instance.id);
+  if (active && sameChange(active, request)) return instance;
   if (!active && changeable.includes(instance.status) && instance.initialized_at)
-    checkModules(kind, names, await listedModules(deps, instance, names));
-  const change = await withTransaction(deps.db, async (trx) => {
-    const locked = await trx.selectFrom('instances').selectAll().where('id', '=', instance.id).forUpdate().executeTakeFirstOrThrow();
-    const running = await trx
-      .selectFrom('module_changes')
-      .selectAll()
-      .where('instance_id', '=', instance.id)
-      .where('status', 'not in', ['COMPLETED', 'FAILED'])
-      .executeTakeFirst();
+    checkModules(kind, request.modules, await listedModules(deps, instance, request.modules));
+  await beginChange(deps, instance.id, request, trigger);
+  return getInstance(deps, instance.id);
+}
+
+/**
+ * A rollout's step for one tenant: every module updated on `image` (the same stop, FINAL backup and job as a module
+ * update), then the tenant started on it and checked (rollout-check.ts). Answers the change (the one under way if it
+ * is this one); refused with CONFLICT when the tenant cannot be changed now.
+ */
+export const rollOutTenant = (deps: Deps, instanceId: string, image: string, trigger: Trigger): Promise<ModuleChangeRow> =>
+  beginChange(deps, instanceId, { kind: 'rollout', modules: ['all'], image }, trigger);
+
+async function beginChange(deps: Deps, instanceId: string, request: ChangeRequest, trigger: Trigger): Promise<ModuleChangeRow> {
+  const { kind, modules: names } = request;
+  const begun = await withTransaction(deps.db, async (trx) => {
+    const locked = await trx.selectFrom('instances').selectAll().where('id', '=', instanceId).forUpdate().executeTakeFirstOrThrow();
+    const running = await activeChange(trx, instanceId);
     if (running) {
-      if (sameChange(running, kind, names)) return null;
+      if (sameChange(running, request)) return { change: running, started: false };
       throw new DomainError(
         'CONFLICT',
-        `Instance ${instance.id} is changing its modules already (${running.kind} ${running.modules.join(', ')}).`,
+        `Instance ${instanceId} is changing its modules already (${running.kind} ${running.kind === 'rollout' ? running.image : running.modules.join(', ')}).`,
       );
     }
     if (!changeable.includes(locked.status) || !locked.service_name || !locked.initialized_at)
-      throw new DomainError('CONFLICT', `Instance ${instance.id} is ${locked.status}: its modules can be changed when RUNNING or STOPPED.`);
+      throw new DomainError('CONFLICT', `Instance ${instanceId} is ${locked.status}: its modules can be changed when RUNNING or STOPPED.`);
     const restoring = await trx
       .selectFrom('restores')
       .select('id')
-      .where('instance_id', '=', instance.id)
+      .where('instance_id', '=', instanceId)
       .where('status', 'not in', ['COMPLETED', 'FAILED'])
       .executeTakeFirst();
-    if (restoring) throw new DomainError('CONFLICT', `Instance ${instance.id} is being restored; change its modules afterwards.`);
-    await assertStorageHeadroom(deps, instance.id);
+    if (restoring) throw new DomainError('CONFLICT', `Instance ${instanceId} is being restored; change its modules afterwards.`);
+    await limitCustomer(deps, trigger.actor, instanceId, 'modules');
+    await assertStorageHeadroom(deps, instanceId);
     const inserted = await trx
       .insertInto('module_changes')
-      .values({ instance_id: instance.id, kind, modules: names, status: 'SAVING', actor: trigger.actor, previous_status: locked.status })
+      .values({
+        instance_id: instanceId,
+        kind,
+        modules: [...names],
+        image: request.image ?? null,
+        status: 'SAVING',
+        actor: trigger.actor,
+        previous_status: locked.status,
+      })
       .returningAll()
       .executeTakeFirstOrThrow();
     await scaleService(deps.docker, locked.service_name, 0);
     await moveInstance(deps, trx, locked, 'RESTORING', trigger, {
       patch: { error: null },
-      message: `${kind === 'install' ? 'installing' : 'updating'} modules ${names.join(', ')}: the tenant is stopped and a FINAL backup taken first`,
+      message: `${starting(request)}: the tenant is stopped and a FINAL backup taken first`,
     });
-    return inserted;
+    return { change: inserted, started: true };
   });
-  if (change) {
+  if (begun.started) {
     deps.log.info(
-      { event: 'modules.change_started', instanceId: instance.id, changeId: change.id, kind, modules: names, actor: trigger.actor },
+      {
+        event: 'modules.change_started',
+        instanceId,
+        changeId: begun.change.id,
+        kind,
+        modules: names,
+        image: request.image,
+        actor: trigger.actor,
+      },
       'module change started',
     );
-    await advanceModuleChange(deps, change.id);
+    await advanceModuleChange(deps, begun.change.id);
   }
-  return getInstance(deps, instance.id);
+  return begun.change;
 }
 
 /** Every module change in flight, one step each: the leader's tick. */

@@ -1,17 +1,20 @@
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import { createPubSub } from 'graphql-yoga';
 import { Redis } from 'ioredis';
-import type { InstanceEventRow } from '../db/schema.js';
+import type { InstanceEventRow, RolloutEventRow } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 
 /** An instance event as it travels through Redis (JSON: the time as an ISO string). */
 export type InstanceEventMessage = Omit<InstanceEventRow, 'created_at'> & { created_at: string };
+export type RolloutEventMessage = Omit<RolloutEventRow, 'created_at'> & { created_at: string };
 
-/** Publishes instance events to every daemon replica and streams them to subscribers, through Redis pub/sub. */
+/** Publishes instance and rollout events to every daemon replica and streams them to subscribers, through Redis pub/sub. */
 export interface EventBus {
   /** Best effort: the event is in the rows already; while Redis is away, live subscribers miss it (logged). */
   publish: (instanceId: string, event: InstanceEventRow) => void;
   subscribe: (instanceId: string) => AsyncIterable<InstanceEventMessage>;
+  publishRollout: (event: RolloutEventRow) => void;
+  subscribeRollout: (rolloutId: string) => AsyncIterable<RolloutEventMessage>;
   close: () => void;
 }
 
@@ -32,7 +35,10 @@ export function createEventBus(redisUrl: string, publishClient: Redis, log: Logg
     subscribe: (channel: string) => subscribeClient.subscribe(channel).catch(failed('events.subscribe_failed')),
     unsubscribe: (channel: string) => subscribeClient.unsubscribe(channel).catch(failed('events.unsubscribe_failed')),
   };
-  const pubSub = createPubSub<{ 'instance-events': [instanceId: string, event: InstanceEventMessage] }>({
+  const pubSub = createPubSub<{
+    'instance-events': [instanceId: string, event: InstanceEventMessage];
+    'rollout-events': [rolloutId: string, event: RolloutEventMessage];
+  }>({
     eventTarget: createRedisEventTarget({ publishClient: publisher as unknown as Redis, subscribeClient: subscriber as unknown as Redis }),
   });
   return {
@@ -43,6 +49,11 @@ export function createEventBus(redisUrl: string, publishClient: Redis, log: Logg
       setImmediate(() => pubSub.publish('instance-events', instanceId, message));
     },
     subscribe: (instanceId) => pubSub.subscribe('instance-events', instanceId),
+    publishRollout: (event) => {
+      const message = { ...event, created_at: event.created_at.toISOString() };
+      setImmediate(() => pubSub.publish('rollout-events', event.rollout_id, message));
+    },
+    subscribeRollout: (rolloutId) => pubSub.subscribe('rollout-events', rolloutId),
     close: () => subscribeClient.disconnect(),
   };
 }

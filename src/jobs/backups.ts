@@ -6,6 +6,7 @@ import { advanceBackups } from '../domain/backups.js';
 import { pruneLocalCopies } from '../domain/offsite-retention.js';
 import type { OffsiteUploads } from '../domain/offsite-uploads.js';
 import { advanceModuleChanges } from '../domain/module-changes.js';
+import { advanceRollouts } from '../domain/rollouts.js';
 import { advanceRestores } from '../domain/restores.js';
 import type { Job } from './scheduler.js';
 
@@ -55,7 +56,7 @@ const SWEEP_EVERY_MS = 60_000;
 let lastSweep = 0;
 
 /**
- * Backups, restores and module changes in flight, one step each: how a restarted daemon finishes or fails them from the rows. A backup
+ * Backups, restores, module changes and rollouts in flight, one step each: how a restarted daemon finishes or fails them from the rows. A backup
  * that completed goes off-site in the same tick; failed uploads whose wait is over start again.
  */
 async function trackBackups(deps: Deps, uploads: OffsiteUploads): Promise<void> {
@@ -63,6 +64,7 @@ async function trackBackups(deps: Deps, uploads: OffsiteUploads): Promise<void> 
   await uploads.runDue(deps);
   await advanceRestores(deps);
   await advanceModuleChanges(deps);
+  await advanceRollouts(deps);
   if (Date.now() - lastSweep >= SWEEP_EVERY_MS) {
     lastSweep = Date.now();
     await removeEndedJobs(deps);

@@ -10,6 +10,7 @@ import './storage.js';
 import './templates.js';
 import './modules.js';
 import './staging.js';
+import './rollouts.js';
 
 export const schema = builder.toSchema({ sortSchema: true });
 export type { GraphQLContext } from './context.js';

@@ -1,7 +1,6 @@
 import { moduleChangeStatuses, type ModuleChangeRow } from '../db/schema.js';
 import { changeModules } from '../domain/module-changes.js';
 import { installedModules } from '../domain/tenant-modules.js';
-import type { ModuleChangeKind } from '../swarm/odoo-module-job.js';
 import { builder } from './builder.js';
 import { adminOrCustomer, ownedInstance, triggerOf } from './context.js';
 
@@ -11,8 +10,9 @@ const ModuleChange = builder.objectRef<ModuleChangeRow>('ModuleChange').implemen
   description: 'Modules installed or updated on one tenant, with a FINAL backup first and a rollback from it on failure.',
   fields: (t) => ({
     id: t.exposeID('id'),
-    kind: t.exposeString('kind', { description: '`install` (odoo -i) or `update` (odoo -u).' }),
+    kind: t.exposeString('kind', { description: '`install` (odoo -i), `update` (odoo -u), or `rollout` (odoo -u all on a new build).' }),
     modules: t.exposeStringList('modules'),
+    image: t.exposeString('image', { nullable: true, description: "A rollout's new image." }),
     status: t.field({ type: ModuleChangeStatus, resolve: (change) => change.status }),
     finalBackupId: t.exposeID('final_backup_id', { nullable: true }),
     error: t.exposeString('error', { nullable: true }),
@@ -45,7 +45,7 @@ builder.objectField('Instance', 'moduleChanges', (t) =>
   }),
 );
 
-const moduleMutation = (kind: ModuleChangeKind, name: string, description: string) =>
+const moduleMutation = (kind: 'install' | 'update', name: string, description: string) =>
   builder.mutationField(name, (t) =>
     t.field({
       type: 'Instance',

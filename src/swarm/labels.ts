@@ -5,7 +5,7 @@ export const labelKeys = {
   poolId: 'odoo-orchestrator.pool-id',
   /** The template a build job makes (its role is `template`). */
   templateId: 'odoo-orchestrator.template-id',
-  /** What a service is for an instance: its one long-running `server`, or a one-shot job (`init`, `backup`, `restore`, `modules`). */
+  /** What a service is for an instance: its one long-running `server`, or a one-shot job (`init`, `backup`, `restore`, `modules`, `check`). */
   role: 'odoo-orchestrator.role',
   /** Set by test suites only, so a suite can find and remove exactly what it created. */
   testRun: 'odoo-orchestrator.test-run',
@@ -25,7 +25,7 @@ export const instanceLabels = (instanceId: string, extra: Labels = {}): Labels =
 });
 
 /** The roles a Swarm service can play for an instance; only `server` is the tenant's long-running service. */
-export const instanceServiceRoles = ['server', 'init', 'backup', 'restore', 'modules'] as const;
+export const instanceServiceRoles = ['server', 'init', 'backup', 'restore', 'modules', 'check'] as const;
 export type InstanceServiceRole = (typeof instanceServiceRoles)[number];
 
 /** The labels of one of an instance's services; the role comes last, so no extra label can change it. */

@@ -3,12 +3,13 @@ import { roleLabels } from './labels.js';
 import { odooTask, type OdooRuntimeInput } from './odoo-service.js';
 import { oneShotJob } from './spec-parts.js';
 
-export type ModuleChangeKind = 'install' | 'update';
+/** `rollout`: every module updated (`-u all`) on a new build of the tenant's Odoo version. */
+export type ModuleChangeKind = 'install' | 'update' | 'rollout';
 
 /** The job's service name, after its module change's row: the sweep of ended jobs finds the row by it. */
 export const moduleJobName = (changeId: string): string => `mc-${changeId}`;
 
-/** What the job runs: Odoo installs (`-i`) or updates (`-u`) the modules in the tenant's database, then exits. */
+/** What the job runs: Odoo installs (`-i`) or updates (`-u`, a rollout's `all` too) the modules in the tenant's database, then exits. */
 export const moduleJobArgs = (kind: ModuleChangeKind, modules: readonly string[]): string[] =>
   kind === 'install'
     ? ['-i', modules.join(','), '--without-demo', 'all', '--stop-after-init']

@@ -3,11 +3,10 @@ import { describe, it } from 'node:test';
 import { checkModules, parseModuleNames } from '../../src/domain/tenant-modules.js';
 import { DomainError } from '../../src/errors.js';
 import { labelKeys } from '../../src/swarm/labels.js';
-import { odooSpec } from '../../src/swarm/odoo-config.js';
 import { odooInitJobSpec } from '../../src/swarm/odoo-init-job.js';
 import { moduleJobArgs, moduleJobName, odooModuleJobSpec } from '../../src/swarm/odoo-module-job.js';
 import { odooNeutralizeJobSpec } from '../../src/swarm/odoo-neutralize-job.js';
-import type { OdooRuntimeInput } from '../../src/swarm/odoo-service.js';
+import { odooRuntimeFixture } from './odoo-runtime-fixture.js';
 
 const refusal = (work: () => unknown): string => {
   try {
@@ -68,18 +67,7 @@ describe('checkModules', () => {
 });
 
 /** A tenant's Odoo runtime, as the daemon builds its jobs from it. */
-const input: OdooRuntimeInput = {
-  instance: { id: '3f1c2a9e-8b7d-4c6e-9f0a-1b2c3d4e5f60', subdomain: 'acme' },
-  spec: odooSpec({ version: '17.0', image: 'odoo:17.0', cpuLimit: 1, memoryLimitMb: 1024, env: [] }),
-  serviceName: 'odoo-acme-3f1c2a9e',
-  network: 'odoo-net',
-  cephfsRoot: '/mnt/cephfs',
-  configSecret: { id: 'secret-id-1', name: 'odoo-config-3f1c2a9e' },
-  restartMaxAttempts: 3,
-  restartDelaySeconds: 7,
-  odooUid: 101,
-  extraLabels: { [labelKeys.testRun]: 'unit' },
-};
+const input = odooRuntimeFixture();
 
 describe('odooModuleJobSpec', () => {
   const changeId = '0b6f3c1e-2d4a-4b8e-9c7d-5e6f7a8b9c0d';

@@ -22,7 +22,8 @@ It does what a daemon can observe of a real Odoo 17 server, and nothing else:
 * serves HTTP on --http-interface:--http-port (0.0.0.0:8069): ``GET /web/health`` ->
   200 ``{"status": "pass"}``, ``POST /web/session/authenticate`` (JSON-RPC: the user's id when the
   login's stored hash verifies the password, Odoo's AccessDenied otherwise), ``/`` and ``/web`` -> 303
-  to ``/web/login``, a login page,
+  to ``/web/login``, a login page (500 with $STANDIN_BROKEN_LOGIN set: a build that starts but
+  cannot serve it),
   404 otherwise; with --workers > 0 also ``/websocket`` on the gevent port (8072);
 * with --workers > 0, like Odoo's prefork server, applies limit_memory_soft / limit_memory_hard to each worker's
   VIRTUAL size: a worker is born at $STANDIN_WORKER_VIRTUAL_MB (default 265 MiB, what a fresh Odoo 17/18 worker
@@ -447,6 +448,8 @@ class OdooHandler(BaseHTTPRequestHandler):
         if path in ("/", "/web", "/odoo"):
             return self._send(303, b"", headers=[("Location", "/web/login")])
         if path == "/web/login":
+            if os.environ.get("STANDIN_BROKEN_LOGIN"):
+                return self._send(500, NOT_READY)
             return self._send(200, LOGIN_PAGE) if self.ready.is_set() else self._send(500, NOT_READY)
         if path == "/websocket":
             return self._send(400, NO_UPGRADE, "text/plain; charset=utf-8")
