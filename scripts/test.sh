@@ -55,6 +55,8 @@ slowest=(
   test/tenant-isolation.test.ts
   test/offsite.test.ts
   test/lifecycle.test.ts
+  test/rollouts.test.ts
+  test/module-changes.test.ts
   test/billing-suspension.test.ts
   test/plans-limits.test.ts
   test/allocation-reservations.test.ts

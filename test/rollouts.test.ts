@@ -69,7 +69,8 @@ describe('rollouts of a new build', () => {
       await daemon.gql(PROVISION, { id });
       ids.push(id);
     }
-    for (const id of ids) assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
+    // Generous: beside the other suites, four tenants starting at once on two cores take their time.
+    for (const id of ids) assert.equal((await settledInstance(daemon, id, 300_000)).status, 'RUNNING');
     await writePartners(ids[0]!, ['Before the rollouts']);
     await daemon.gql(STOP, { id: ids[3] });
     await eventually(
