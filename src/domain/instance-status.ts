@@ -1,7 +1,10 @@
 import type { InstanceStatus } from '../db/schema.js';
 
-/** Which status may follow which: the one place that decides whether a transition is legal. */
-const next: Record<InstanceStatus, readonly InstanceStatus[]> = {
+/**
+ * Which status may follow which: the one place that decides whether a transition is legal (docs/states.md is drawn from
+ * it: `npm run docs:states`).
+ */
+export const instanceTransitions: Readonly<Record<InstanceStatus, readonly InstanceStatus[]>> = {
   CREATING: ['WAITING_FOR_DATABASE', 'ALLOCATED', 'FAILED', 'TERMINATING'],
   WAITING_FOR_DATABASE: ['ALLOCATED', 'FAILED', 'TERMINATING'],
   ALLOCATED: ['PROVISIONING', 'RESTORING', 'FAILED', 'TERMINATING'],
@@ -23,11 +26,11 @@ const next: Record<InstanceStatus, readonly InstanceStatus[]> = {
   TERMINATED: [],
 };
 
-export const canTransition = (from: InstanceStatus, to: InstanceStatus): boolean => next[from].includes(to);
+export const canTransition = (from: InstanceStatus, to: InstanceStatus): boolean => instanceTransitions[from].includes(to);
 
 /** The statuses an instance may be in for a move to `to`. */
 export const statusesBefore = (to: InstanceStatus): InstanceStatus[] =>
-  (Object.keys(next) as InstanceStatus[]).filter((from) => canTransition(from, to));
+  (Object.keys(instanceTransitions) as InstanceStatus[]).filter((from) => canTransition(from, to));
 
 /** A reserved slot is not an allocation yet: its role and database may still be in the making. */
 export const isAllocated = (instance: { db_allocation: 'reserved' | 'ready' | null }): boolean => instance.db_allocation === 'ready';
