@@ -3,7 +3,8 @@
  * dynamic imports included, which the eslint rule it replaces did not see):
  * - no cycles;
  * - a layer imports only from its own layer and those below it (LAYERS, top to bottom);
- * - only the modules that talk to Docker import dockerode.
+ * - only the modules that talk to Docker import dockerode, and the rules (domain/, billing/) and the API (schema/, http/)
+ *   call no dockerode handle's method: they pass the handle to src/swarm/'s functions.
  * Prints each violation on a line of its own and exits 1 when there is any. `tsx scripts/check-imports.ts`.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -32,6 +33,9 @@ const SHARED = new Set(['config', 'errors', 'logger', 'issues', 'project-root'])
 
 /** The only modules that may import dockerode: the Swarm layer, the client factory, and the handles' type. */
 const DOCKER_IMPORTERS = [/^swarm\//, /^docker\.ts$/, /^deps\.ts$/];
+/** Modules that reach Docker only through src/swarm/'s functions, and the shape of a direct call on a handle. */
+const THROUGH_SWARM = [/^domain\//, /^billing\//, /^schema\//, /^http\//];
+const DOCKER_CALL = /\bdocker\s*\.\s*([A-Za-z]+)\s*\(/g;
 
 const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
 const src = join(root, 'src');
@@ -125,6 +129,10 @@ for (const file of files) {
   }
   if (packages.includes('dockerode') && !DOCKER_IMPORTERS.some((allowed) => allowed.test(name))) {
     problems.push(`src/${name} imports dockerode: Docker is reached through src/swarm/`);
+  }
+  if (THROUGH_SWARM.some((layer) => layer.test(name))) {
+    for (const call of readFileSync(file, 'utf8').matchAll(DOCKER_CALL))
+      problems.push(`src/${name} calls docker.${call[1]}() itself: Docker is reached through src/swarm/'s functions`);
   }
 }
 for (const component of cycles(graph)) {

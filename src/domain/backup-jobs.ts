@@ -3,9 +3,20 @@ import type { InstanceRow } from '../db/schema.js';
 import { isUuid } from './names.js';
 import type { Deps } from '../deps.js';
 import { exportsDir, pgpassLine, type PoolReach } from '../swarm/backup-job.js';
-import type { ServiceSpec, SwarmSecret, SwarmService, SwarmTask } from '../swarm/docker-types.js';
-import { labelFilters, labelKeys, managedLabels, roleLabels } from '../swarm/labels.js';
-import { createService, ensureSecret, findServiceByName, hasStatusCode, removeJob, removeSecret, taskLogTail } from '../swarm/swarm.js';
+import { containerState, nodeContainers, removeContainer } from '../swarm/containers.js';
+import type { ServiceSpec, SwarmService, SwarmTask } from '../swarm/docker-types.js';
+import { labelKeys, managedLabels, roleLabels } from '../swarm/labels.js';
+import {
+  createService,
+  ensureSecret,
+  findServiceByName,
+  listSecrets,
+  listServices,
+  removeJob,
+  removeSecret,
+  serviceTasks,
+  taskLogTail,
+} from '../swarm/swarm.js';
 import { repairTenantLogin, storedLogin } from './tenant-login.js';
 
 export type JobVerdict = { kind: 'done' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
@@ -66,14 +77,8 @@ type JobDeps = Pick<Deps, 'docker' | 'containerExits'>;
 
 /** The job's tasks, or null when its service is gone; one Swarm still counts as under way is marked once its container exited with 0. */
 export async function jobTasks(deps: JobDeps, serviceName: string): Promise<JobTask[] | null> {
-  try {
-    await deps.docker.getService(serviceName).inspect();
-  } catch (error) {
-    if (hasStatusCode(error, 404)) return null;
-    throw error;
-  }
-  const tasks = (await deps.docker.listTasks({ filters: { service: [serviceName] } })) as SwarmTask[];
-  return Promise.all(tasks.map((task) => withCleanExit(deps, task)));
+  const tasks = await serviceTasks(deps.docker, serviceName);
+  return tasks && Promise.all(tasks.map((task) => withCleanExit(deps, task)));
 }
 
 /**
@@ -90,13 +95,8 @@ async function withCleanExit(deps: JobDeps, task: SwarmTask): Promise<JobTask> {
 }
 
 async function inspectedExitCode(deps: Pick<Deps, 'docker'>, containerId: string): Promise<number | undefined> {
-  const state = (
-    await deps.docker
-      .getContainer(containerId)
-      .inspect()
-      .catch(() => null)
-  )?.State;
-  return state?.Status === 'exited' ? state.ExitCode : undefined;
+  const state = await containerState(deps.docker, containerId);
+  return state?.status === 'exited' ? state.exitCode : undefined;
 }
 
 /** A failed job's reason with the last lines it wrote (pg_dump's and tar's errors say what went wrong). */
@@ -126,7 +126,7 @@ const ORPHAN_SECRET_SECONDS = 600;
 export async function removeOrphanJobSecrets(deps: Pick<Deps, 'docker' | 'config' | 'log'>, now = new Date()): Promise<void> {
   // The daemon's extra labels narrow the sweep to what this deployment (or test run) made.
   const labels = { ...deps.config.dockerLabels, [labelKeys.managed]: 'true', [labelKeys.role]: 'backup' };
-  const secrets = (await deps.docker.listSecrets({ filters: labelFilters(labels) })) as unknown as SwarmSecret[];
+  const secrets = await listSecrets(deps.docker, labels);
   for (const secret of secrets) {
     const job = secret.Spec.Name.replace(/-pgpass$/, '');
     if (job === secret.Spec.Name || Date.parse(secret.CreatedAt ?? '') > now.getTime() - ORPHAN_SECRET_SECONDS * 1000) continue;
@@ -147,18 +147,16 @@ const SERVICE_ID_LABEL = 'com.docker.swarm.service.id';
  * even running what nobody follows any more.
  */
 export async function removeOrphanJobContainers(deps: Pick<Deps, 'docker' | 'config' | 'log'>): Promise<void> {
-  const filters = labelFilters(managedLabels(deps.config.dockerLabels));
+  const labels = managedLabels(deps.config.dockerLabels);
   // Containers first: a service made after this listing has no container in it, so none is taken for an orphan.
-  const containers = await deps.docker.listContainers({ all: true, filters });
-  const services = (await deps.docker.listServices({ filters })) as unknown as SwarmService[];
-  const live = new Set(services.map((service) => service.ID));
+  const containers = await nodeContainers(deps.docker, labels, { all: true });
+  const live = new Set((await listServices(deps.docker, labels)).map((service) => service.ID));
   for (const container of containers) {
-    const service = container.Labels[SERVICE_ID_LABEL];
-    if (!service || live.has(service) || !jobRoles.has(container.Labels[labelKeys.role] ?? '')) continue;
-    await deps.docker
-      .getContainer(container.Id)
-      .remove({ force: true, v: true })
-      .catch((error: Error) => deps.log.debug({ event: 'backup.container_left', container: container.Id, reason: error.message }));
+    const service = container.labels[SERVICE_ID_LABEL];
+    if (!service || live.has(service) || !jobRoles.has(container.labels[labelKeys.role] ?? '')) continue;
+    await removeContainer(deps.docker, container.id).catch((error: Error) =>
+      deps.log.debug({ event: 'backup.container_left', container: container.id, reason: error.message }),
+    );
   }
 }
 
@@ -185,8 +183,7 @@ const jobTables = { bk: 'backups', rs: 'restores', mc: 'module_changes' } as con
  */
 export async function removeEndedJobs(deps: Pick<Deps, 'docker' | 'config' | 'log' | 'db'>, now = new Date()): Promise<void> {
   const labels = { ...deps.config.dockerLabels, [labelKeys.managed]: 'true' };
-  const services = (await deps.docker.listServices({ filters: labelFilters(labels) })) as unknown as SwarmService[];
-  for (const service of services) {
+  for (const service of await listServices(deps.docker, labels)) {
     const match = JOB_NAME.exec(service.Spec.Name);
     if (!match || !isUuid(match[2]!)) continue;
     if (match[1] === 'ex') {

@@ -10,7 +10,7 @@ import { ensureDirUnder } from '../storage/dirs.js';
 import { poolLabels } from '../swarm/labels.js';
 import { POOL_STOP_GRACE_SECONDS, poolDataDir, postgresPoolServiceSpec } from '../swarm/postgres-service.js';
 import { withReservationPolicy } from '../swarm/reservations.js';
-import { createService, ensureSecret, removeSecret, removeService, removeServiceAndWait } from '../swarm/swarm.js';
+import { createService, ensureSecret, removeSecret, removeService, removeServiceAndWait, swarmNodeCount } from '../swarm/swarm.js';
 import { addProvisioningPool, failPool, recordPoolService, reprovisionPool } from './pool-state.js';
 import { poolAdminAccess } from './pools.js';
 import { cpuCores, memorySize } from './sizes.js';
@@ -181,8 +181,7 @@ export async function startPoolService(deps: Deps, pool: PoolRow): Promise<PoolR
 async function placementConstraints(deps: Deps): Promise<string[]> {
   const wanted = deps.config.pools.placementConstraints;
   if (wanted.length === 0) return wanted;
-  const nodes = await deps.docker.listNodes();
-  return nodes.length > 1 ? wanted : [];
+  return (await swarmNodeCount(deps.docker)) > 1 ? wanted : [];
 }
 
 /** Removes what the failed provisioning made in Docker and records why; the name stays reserved for a retry. */

@@ -1,6 +1,7 @@
 import type { Deps } from '../deps.js';
 import { deadMounts } from '../storage/monitor.js';
-import { labelFilters, labelKeys, managedLabels } from '../swarm/labels.js';
+import { containerState, nodeContainers } from '../swarm/containers.js';
+import { labelKeys, managedLabels } from '../swarm/labels.js';
 import { ODOO_DATA_DIR } from '../swarm/odoo-config.js';
 import { scheduler } from './instance-events.js';
 import { restartInstance } from './lifecycle.js';
@@ -18,17 +19,11 @@ const STALE_REASON =
 /** This node's running tenant containers (the servers), with the pid whose /proc/<pid>/root shows their mounts. */
 async function tenantContainers(deps: Pick<Deps, 'docker' | 'config'>): Promise<{ instanceId: string; pid: number }[]> {
   const labels = { ...managedLabels(deps.config.dockerLabels), [labelKeys.role]: 'server' };
-  const containers = await deps.docker.listContainers({ filters: { ...labelFilters(labels), status: ['running'] } });
+  const containers = await nodeContainers(deps.docker, labels, { all: false });
   const found = await Promise.all(
     containers.map(async (container) => {
-      const pid =
-        (
-          await deps.docker
-            .getContainer(container.Id)
-            .inspect()
-            .catch(() => null)
-        )?.State.Pid ?? 0;
-      const instanceId = container.Labels[labelKeys.instanceId];
+      const pid = (await containerState(deps.docker, container.id))?.pid ?? 0;
+      const instanceId = container.labels[labelKeys.instanceId];
       return pid > 0 && instanceId ? [{ instanceId, pid }] : [];
     }),
   );

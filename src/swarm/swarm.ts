@@ -111,6 +111,26 @@ export async function listServices(docker: Docker, labels: Labels): Promise<Swar
   return (await docker.listServices({ filters: labelFilters(labels) })) as unknown as SwarmService[];
 }
 
+/** The service's tasks, or null when the service is gone. */
+export async function serviceTasks(docker: Docker, serviceName: string): Promise<SwarmTask[] | null> {
+  try {
+    await docker.getService(serviceName).inspect();
+  } catch (error) {
+    if (hasStatusCode(error, 404)) return null;
+    throw error;
+  }
+  return (await docker.listTasks({ filters: { service: [serviceName] } })) as SwarmTask[];
+}
+
+export async function listSecrets(docker: Docker, labels: Labels): Promise<SwarmSecret[]> {
+  return (await docker.listSecrets({ filters: labelFilters(labels) })) as unknown as SwarmSecret[];
+}
+
+/** How many nodes the swarm has. */
+export async function swarmNodeCount(docker: Docker): Promise<number> {
+  return (await docker.listNodes()).length;
+}
+
 /**
  * Tasks of the services carrying `labels`. Swarm matches a task's `label` filter against the labels its service
  * had when the task was created (swarmkit's `Task.ServiceAnnotations`), not against container labels; the
