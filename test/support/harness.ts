@@ -101,13 +101,26 @@ export const testDaemonEnv = (env: Record<string, string> = {}): Record<string, 
 });
 
 /** A GraphQL client of the daemon at `url`, sending `token` (the admin token unless a call gives another, or null). */
+/**
+ * A keep-alive connection the daemon closed while this process was busy (a synchronous pbkdf2 check, a loaded machine)
+ * resets the next request sent on it. Any HTTP client then asks again on a new connection; so does this one, once:
+ * every mutation is safe to retry.
+ */
+const connectionReset = (error: unknown): boolean =>
+  error instanceof TypeError && ['ECONNRESET', 'UND_ERR_SOCKET'].includes((error.cause as { code?: string } | undefined)?.code ?? '');
+
 export function graphqlClient(url: string, token: string, responses: string[] = []): TestDaemon['gql'] {
   return async (query, variables, options) => {
     const bearer = options?.token === undefined ? token : options.token;
-    const response = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
-      body: JSON.stringify({ query, variables }),
+    const post = () =>
+      fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(bearer ? { authorization: `Bearer ${bearer}` } : {}) },
+        body: JSON.stringify({ query, variables }),
+      });
+    const response = await post().catch((error: unknown) => {
+      if (connectionReset(error)) return post();
+      throw error;
     });
     const text = await response.text();
     responses.push(text);
