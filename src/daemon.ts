@@ -12,7 +12,7 @@ import { createOffsiteStore } from './s3/offsite-store.js';
 import { createOffsiteUploads, type OffsiteUploads } from './domain/offsite-uploads.js';
 import { announceOffsite } from './domain/offsite-start.js';
 import { createPoolConnections } from './db/pool-connections.js';
-import { ADMIN_CONNECT_TIMEOUT_MS, ADMIN_QUERY_TIMEOUT_MS } from './db/pool-server.js';
+import { ADMIN_QUERY_TIMEOUT_MS } from './db/pool-server.js';
 import { createEventBus } from './events/event-bus.js';
 import { createHttpServer } from './http/server.js';
 import { allocationRetryJob } from './jobs/allocation-retry.js';
@@ -71,7 +71,8 @@ export function connectDeps(config: Config, log: Logger): Deps {
     poolConnections: createPoolConnections({
       masterKey: config.masterKey,
       ...config.pools.adminConnections,
-      connectTimeoutMs: ADMIN_CONNECT_TIMEOUT_MS,
+      // A caller may wait for one of the POOL_ADMIN_CONNECTIONS (eight sign-ups at once on two took over 5 s in CI).
+      connectTimeoutMs: config.database.connectTimeoutMs,
       queryTimeoutMs: ADMIN_QUERY_TIMEOUT_MS,
       log,
     }),
