@@ -106,7 +106,7 @@ export const testDaemonEnv = (env: Record<string, string> = {}): Record<string, 
  * resets the next request sent on it. Any HTTP client then asks again on a new connection; so does this one, once:
  * every mutation is safe to retry.
  */
-const connectionReset = (error: unknown): boolean =>
+export const connectionReset = (error: unknown): boolean =>
   error instanceof TypeError && ['ECONNRESET', 'UND_ERR_SOCKET'].includes((error.cause as { code?: string } | undefined)?.code ?? '');
 
 export function graphqlClient(url: string, token: string, responses: string[] = []): TestDaemon['gql'] {
