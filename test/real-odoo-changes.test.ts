@@ -19,6 +19,7 @@ import { instanceWithStatus, PROVISION } from './support/odoo.js';
 import { OdooSession, overlayClient, run, type OverlayClient } from './support/real-odoo.js';
 import { testAddonsImage } from './support/test-addons.js';
 import { withPoolDatabase } from './support/tenant.js';
+import { holdLock } from './support/isolation.js';
 
 const VERSION = '17.0';
 const RESET = 'mutation($id: ID!) { resetInstanceAdminPassword(instanceId: $id) { login password } }';
@@ -93,6 +94,8 @@ describe('module changes and staging copies on real Odoo', () => {
     });
 
   before(async () => {
+    // One real-Odoo suite at a time: three side by side on two cores left a tenant's name unresolved for over 30 s.
+    await holdLock('real-odoo');
     const image = await testAddonsImage(VERSION);
     daemon = await startTestDaemon({
       ODOO_IMAGES: `${VERSION}=${image}`,

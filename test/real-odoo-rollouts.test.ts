@@ -17,6 +17,7 @@ import {
 import { instanceWithStatus, PROVISION } from './support/odoo.js';
 import { OdooSession, overlayClient, run, type OverlayClient } from './support/real-odoo.js';
 import { brokenTestAddonsImage, nextTestAddonsImage, testAddonsImage } from './support/test-addons.js';
+import { holdLock } from './support/isolation.js';
 
 const VERSION = '17.0';
 const RESET = 'mutation($id: ID!) { resetInstanceAdminPassword(instanceId: $id) { login password } }';
@@ -127,6 +128,8 @@ describe('rolling a new build of an Odoo version out on real Odoo', () => {
     });
 
   before(async () => {
+    // One real-Odoo suite at a time: three side by side on two cores left a tenant's name unresolved for over 30 s.
+    await holdLock('real-odoo');
     images.first = await testAddonsImage(VERSION);
     images.next = await nextTestAddonsImage(VERSION);
     images.broken = await brokenTestAddonsImage(VERSION);

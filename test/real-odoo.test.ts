@@ -19,6 +19,7 @@ import {
 import { instanceWithStatus, PROVISION } from './support/odoo.js';
 import { withPoolDatabase } from './support/tenant.js';
 import { odooDbLoad, OdooSession, overlayClient, realOdooImage, run, type OverlayClient } from './support/real-odoo.js';
+import { holdLock } from './support/isolation.js';
 
 const VERSIONS = ['17.0', '18.0'];
 const RESET = 'mutation($id: ID!) { resetInstanceAdminPassword(instanceId: $id) { login password } }';
@@ -67,6 +68,8 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
     new OdooSession(client, `http://${(await view(instanceId)).serviceName}:8069`, tenantDatabaseName(instanceId));
 
   before(async () => {
+    // One real-Odoo suite at a time: three side by side on two cores left a tenant's name unresolved for over 30 s.
+    await holdLock('real-odoo');
     daemon = await startTestDaemon({
       ODOO_IMAGES: VERSIONS.map((version) => `${version}=${realOdooImage(version)}`).join(','),
       BACKUP_TRACKING_CRON: '* * * * * *',

@@ -191,6 +191,7 @@ export async function resetState(deps: Deps): Promise<void> {
     }).catch(() => undefined);
   }
   await dropTemplates(deps);
+  await deps.db.deleteFrom('rollouts').execute();
   await deps.db.deleteFrom('instances').execute();
   await deps.db.deleteFrom('db_servers').execute();
   // Pool numbers start again at 1, so the data directories of earlier pools must go with them.
