@@ -47,14 +47,15 @@ export type RolloutStep =
   | { kind: 'completed' };
 
 /**
- * Pure: what a rollout does next, a batch at a time. A failed tenant stops it (those not reached stay PENDING); a batch
- * under way is waited for; then the next `batchSize` pending tenants start; none left, it is complete.
+ * Pure: what a rollout does next, a batch at a time. A batch under way is waited for (its other tenants' outcomes too,
+ * when one failed); then a failed tenant stops the rollout (those not reached stay PENDING); else the next `batchSize`
+ * pending tenants start; none left, it is complete.
  */
 export function nextRolloutStep(tenants: readonly TenantProgress[], batchSize: number): RolloutStep {
   const failed = tenants.find((tenant) => tenant.status === 'FAILED');
   const pending = tenants.filter((tenant) => tenant.status === 'PENDING').sort((a, b) => a.position - b.position);
-  if (failed) return { kind: 'failed', failed, notReached: pending.length };
   if (tenants.some((tenant) => tenant.status === 'UPDATING')) return { kind: 'wait' };
+  if (failed) return { kind: 'failed', failed, notReached: pending.length };
   if (pending.length === 0) return { kind: 'completed' };
   return { kind: 'start', tenants: pending.slice(0, batchSize) };
 }

@@ -191,6 +191,18 @@ export async function advanceRollout(deps: Deps, rolloutId: string): Promise<voi
         );
       }
     }
+    // After a failure nothing new starts: a tenant claimed but never started is not reached.
+    if (tenants.some((row) => row.status === 'FAILED'))
+      for (const tenant of unstarted.splice(0)) {
+        tenant.status = 'PENDING';
+        await trx
+          .updateTable('rollout_tenants')
+          .set({ status: 'PENDING', updated_at: sql`now()` })
+          .where('rollout_id', '=', rolloutId)
+          .where('instance_id', '=', tenant.instance_id)
+          .where('module_change_id', 'is', null)
+          .execute();
+      }
     const step = nextRolloutStep(
       tenants.map((row) => ({ instanceId: row.instance_id, position: row.position, status: row.status })),
       rollout.batch_size,

@@ -42,9 +42,10 @@ describe('nextRolloutStep', () => {
     assert.deepEqual(step.kind === 'start' && step.tenants.map((tenant) => tenant.instanceId), ['i2', 'i3']);
   });
 
-  it('waits while a batch is under way, stops at the first failure, and completes when none is pending', () => {
+  it('waits while a batch is under way (a failure in it too), then stops at the failure, and completes when none is pending', () => {
     assert.deepEqual(nextRolloutStep(tenants('COMPLETED', 'UPDATING', 'PENDING'), 2), { kind: 'wait' });
-    const failed = nextRolloutStep(tenants('COMPLETED', 'FAILED', 'UPDATING', 'PENDING', 'PENDING'), 3);
+    assert.deepEqual(nextRolloutStep(tenants('COMPLETED', 'FAILED', 'UPDATING', 'PENDING'), 2), { kind: 'wait' });
+    const failed = nextRolloutStep(tenants('COMPLETED', 'FAILED', 'COMPLETED', 'PENDING', 'PENDING'), 3);
     assert.equal(failed.kind, 'failed');
     assert.deepEqual(failed.kind === 'failed' && [failed.failed.instanceId, failed.notReached], ['i1', 2]);
     assert.deepEqual(nextRolloutStep(tenants('COMPLETED', 'SKIPPED'), 1), { kind: 'completed' });
