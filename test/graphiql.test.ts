@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { Agent, get } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { startTestDaemon, type TestDaemon } from './support/harness.js';
 
@@ -28,6 +30,26 @@ describe('GraphiQL', () => {
     const external = [...html.matchAll(/<(?:script|link)[^>]+(?:src|href)="(https?:[^"]+)"/g)].map((match) => match[1]);
     assert.deepEqual(external, [], 'no script or stylesheet from another host');
     assert.doesNotMatch(html, /unpkg\.com|cdn\.jsdelivr\.net/);
+  });
+
+  it('keeps an idle connection open for the proxy in front: a request sent on it 10 s later is answered', async () => {
+    // Traefik reuses an idle connection to the daemon for up to 90 s; Node's own default would close it after 5.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const healthz = () =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const request = get(`${daemon.url}/healthz`, { agent }, (response) => {
+          response.resume();
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, reused: request.reusedSocket }));
+        });
+        request.on('error', reject);
+      });
+    try {
+      assert.deepEqual(await healthz(), { status: 200, reused: false });
+      await sleep(10_000);
+      assert.deepEqual(await healthz(), { status: 200, reused: true });
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('answers liveness without a token', async () => {

@@ -47,6 +47,9 @@ const anonymousRefusal = {
 };
 
 /** The daemon's HTTP surface: GraphQL (GraphiQL for admins), the Kill Bill webhook, backup downloads, liveness, readiness, metrics. */
+/** Longer than the proxy in front keeps an idle connection (Traefik: 90 s). */
+const KEEP_ALIVE_MS = 95_000;
+
 export function createHttpServer(deps: Deps, leadership: Leadership): Server {
   const identifyCaller = callerIdentifier(deps.config);
   const graphql = createGraphQLHandler(deps);
@@ -100,7 +103,7 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
     return sendJson(response, 404, { error: `No route for ${request.method} ${path}.` });
   };
 
-  return createServer((request, response) => {
+  const server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0] ?? '/';
     const requestId = requestIdOf(request);
     const started = process.hrtime.bigint();
@@ -120,4 +123,8 @@ export function createHttpServer(deps: Deps, leadership: Leadership): Server {
       else response.destroy();
     });
   });
+  // Traefik keeps a connection to the daemon up to 90 s idle: closing it sooner (Node's 5 s) races a request Traefik
+  // sends on it just then, which its client gets as a 502.
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
+  return server;
 }
