@@ -45,14 +45,33 @@ export async function overlayClient(
   image: string,
   labels: Record<string, string>,
 ): Promise<OverlayClient> {
-  const container = await docker.createContainer({
-    Image: image,
-    Entrypoint: ['sleep'],
-    Cmd: ['infinity'],
-    Labels: labels,
-    HostConfig: { NetworkMode: network, AutoRemove: true },
-  });
-  await container.start();
+  // Docker may say an attachable overlay network is "not found" for a moment while this node tears down its last task
+  // on it (a suite just removed its services): the container is made again, up to five times.
+  const start = async (): Promise<Docker.Container> => {
+    const made = await docker.createContainer({
+      Image: image,
+      Entrypoint: ['sleep'],
+      Cmd: ['infinity'],
+      Labels: labels,
+      HostConfig: { NetworkMode: network, AutoRemove: true },
+    });
+    try {
+      await made.start();
+      return made;
+    } catch (error) {
+      await made.remove({ force: true }).catch(() => undefined);
+      throw error;
+    }
+  };
+  let container: Docker.Container | undefined;
+  for (let attempt = 1; !container; attempt++) {
+    container = await start().catch(async (error: Error) => {
+      if (attempt >= 5 || !/network \S+ not found/.test(error.message)) throw error;
+      console.log(`[note] overlay client: ${error.message}; tried again`);
+      await sleep(1000);
+      return undefined;
+    });
+  }
   return {
     id: container.id,
     async post(url, body, jar, as = 'json') {
