@@ -107,7 +107,7 @@ await withDaemon(false, async (daemon, client) => {
     const { ms, id } = await signUp(daemon, client, false);
     results.record(INIT, ms);
     await daemon.gql(STOP, { id });
-    process.stderr.write(`init path: ${index + 1}/${runs}\n`);
+    process.stderr.write(`init path: ${index + 1}/${runs}, ${(ms / 1000).toFixed(2)} s\n`);
   }
 });
 
@@ -125,7 +125,7 @@ await withDaemon(true, async (daemon, client) => {
     const { ms, id } = await signUp(daemon, client, true);
     results.record(COPY, ms);
     await daemon.gql(STOP, { id });
-    process.stderr.write(`template path: ${index + 1}/${runs}\n`);
+    process.stderr.write(`template path: ${index + 1}/${runs}, ${(ms / 1000).toFixed(2)} s\n`);
   }
   // The copy alone, as the pool admin, one strategy after the other: the database the template path starts from.
   for (let index = 0; index < runs; index++) {

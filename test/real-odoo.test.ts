@@ -147,6 +147,17 @@ describe('real Odoo, end to end on the default plan', { concurrency: true }, () 
         assert.equal(await readFile(stored, 'utf8'), 'real attachment', 'the attachment is in the filestore on CephFS');
       });
 
+      it("serves its bus: the gevent server, started after the workers, accepts the web client's websocket", async () => {
+        const url = `http://${(await view(id)).serviceName}:8072/websocket`;
+        const status = await eventually(
+          () => client.websocket(url),
+          (answer) => answer === 101,
+          60_000,
+          1000,
+        );
+        assert.equal(status, 101);
+      });
+
       it('stops, starts and restarts without initialising again, and backs up', async () => {
         const baseWritten = await inDatabase(database, "select write_date from ir_module_module where name = 'base'");
         for (const [verb, wanted] of [

@@ -72,7 +72,7 @@ async function resize(deps: Deps, trx: Executor, instance: InstanceRow, plan: Pl
       : null;
   if (spec) await recordSpec(trx, instance.id, spec);
   if (!instance.service_name || !spec) return false;
-  const { resources, args } = odooServerTask(spec);
-  await updateTask(deps.docker, instance.service_name, { resources: reservedAs(resources, deps.config.swarmReservations), args });
+  const { resources, command, args } = odooServerTask(spec);
+  await updateTask(deps.docker, instance.service_name, { resources: reservedAs(resources, deps.config.swarmReservations), command, args });
   return true;
 }

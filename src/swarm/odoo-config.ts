@@ -2,7 +2,7 @@
  * How a tenant's Odoo is configured and started, whichever Swarm service runs it: its settings come from one
  * config file held in a Docker secret (the password included), so no command line carries the password.
  */
-import { WAIT_FOR_DATABASE } from './job-scripts.js';
+import { ODOO_SERVER, WAIT_FOR_DATABASE } from './job-scripts.js';
 
 const MIB = 1024 * 1024;
 
@@ -147,8 +147,12 @@ export function odooConfigFile(input: OdooConfigInput): string {
   return `[options]\n${lines.join('\n')}\n`;
 }
 
-/** Command (replacing the image's entrypoint) and arguments that run `odoo <odooArgs>` on the config file. */
-export const odooLaunch = (odooArgs: string[]): { Command: string[]; Args: string[] } => ({
-  Command: ['python3', '-c', WAIT_FOR_DATABASE, ODOO_CONFIG_PATH],
+/**
+ * Command (replacing the image's entrypoint) and arguments that run `odoo <odooArgs>` on the config file once the
+ * database answers: a job runs Odoo's launcher as it is, the server through odoo-server.py (ready for its first requests
+ * sooner). The arguments are the same either way, so a plan change or a restart only ever replaces them.
+ */
+export const odooLaunch = (odooArgs: string[], runs: 'job' | 'server'): { Command: string[]; Args: string[] } => ({
+  Command: ['python3', '-c', WAIT_FOR_DATABASE, ODOO_CONFIG_PATH, ...(runs === 'server' ? ['python3', '-c', ODOO_SERVER] : [])],
   Args: ['odoo', '-c', ODOO_CONFIG_PATH, ...odooArgs],
 });

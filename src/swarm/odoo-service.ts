@@ -72,7 +72,7 @@ export function odooTask(
     container: {
       Image: input.spec.image,
       Labels: roleLabels(input.instance.id, role, input.extraLabels),
-      ...odooLaunch(odooArgsFor(input.spec, odooArgs)),
+      ...odooLaunch(odooArgsFor(input.spec, odooArgs), role === 'server' ? 'server' : 'job'),
       Env: odooEnv(input.spec),
       Secrets: [secretFile(input.configSecret, ODOO_CONFIG_FILE_NAME, input.odooUid)],
       Mounts: [{ Type: 'bind', Source: input.dataDir ?? instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
@@ -88,17 +88,22 @@ export function odooTask(
 export interface OdooServerTask {
   image: string;
   env: string[];
+  command: string[];
   args: string[];
   resources: ServiceResources;
 }
 
 /** Pure: the parts of the server's task a plan change or a restart (re)builds from the recorded spec. */
-export const odooServerTask = (spec: OdooSpec): OdooServerTask => ({
-  image: spec.image,
-  env: odooEnv(spec),
-  args: odooLaunch(odooArgsFor(spec, [])).Args,
-  resources: odooResources(spec.cpuLimit, spec.memoryLimitMb),
-});
+export function odooServerTask(spec: OdooSpec): OdooServerTask {
+  const launch = odooLaunch(odooArgsFor(spec, []), 'server');
+  return {
+    image: spec.image,
+    env: odooEnv(spec),
+    command: launch.Command,
+    args: launch.Args,
+    resources: odooResources(spec.cpuLimit, spec.memoryLimitMb),
+  };
+}
 
 /** TLS for one router: its own certificate per host, or the one `*.baseDomain` certificate (a DNS-challenge resolver). */
 function tlsLabels(router: string, input: OdooServiceInput): Labels {

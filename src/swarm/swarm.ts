@@ -225,6 +225,7 @@ export async function liveTasks(docker: Docker, serviceName: string): Promise<Sw
 export interface TaskUpdate {
   image?: string;
   env?: string[];
+  command?: string[];
   args?: string[];
   resources?: NonNullable<ServiceSpec['TaskTemplate']['Resources']>;
   /** Replace the task even if nothing changed (a restart). */
@@ -251,6 +252,7 @@ export async function updateTask(docker: Docker, idOrName: string, update: TaskU
           ...container,
           ...(update.image ? { Image: update.image } : {}),
           ...(update.env ? { Env: update.env } : {}),
+          ...(update.command ? { Command: update.command } : {}),
           ...(update.args ? { Args: update.args } : {}),
         },
       },

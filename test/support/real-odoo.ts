@@ -36,6 +36,8 @@ export interface OverlayClient {
   id: string;
   /** POSTs `body` to `url` with the cookie jar `jar`, as JSON (or as a form); the answer's status and body. */
   post(url: string, body: unknown, jar: string, as?: 'json' | 'form'): Promise<{ status: number; body: string }>;
+  /** Opens a websocket to `url` as a browser does: the status of the handshake's answer (101 when it is accepted), 0 when none came. */
+  websocket(url: string): Promise<number>;
   remove(): Promise<void>;
 }
 
@@ -105,7 +107,7 @@ export async function overlayClient(
       // not resolved yet (curl exit 6) or a port not listening yet (7) means nothing was sent, so it is tried again.
       // A connection closed with no answer (52) is tried again too, as a browser's user would: on two busy cores a
       // server just started has dropped one (what it did with the request is then checked by what follows).
-      for (const deadline = Date.now() + 30_000; ; await sleep(1000)) {
+      for (const deadline = Date.now() + 30_000; ; await sleep(250)) {
         try {
           output = await send();
           break;
@@ -117,6 +119,15 @@ export async function overlayClient(
       }
       const split = output.lastIndexOf('\n');
       return { status: Number(output.slice(split + 1)), body: output.slice(0, split) };
+    },
+    async websocket(url) {
+      // An accepted socket stays open: curl gives up after 3 s, having printed the handshake's status.
+      const handshake = [
+        'curl -sS -o /dev/null -m 3 -w "%{http_code}"',
+        '-H "Connection: Upgrade" -H "Upgrade: websocket" -H "Sec-WebSocket-Version: 13"',
+        '-H "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" -H "Origin: $2" "$1"; exit 0',
+      ].join(' ');
+      return Number(await run('docker', ['exec', container.id, 'sh', '-c', handshake, 'websocket', url, new URL(url).origin]));
     },
     remove: () => container.remove({ force: true }).catch(() => undefined),
   };

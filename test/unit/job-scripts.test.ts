@@ -1,7 +1,8 @@
 /**
  * The jobs' scripts (src/swarm/scripts) run by bash on this machine, with stand-ins for pg_dump, psql and pg_restore on
  * PATH (they write what they were asked into a log) and the real tar and sha256 tools; psycopg2 is a stand-in module for
- * the database wait. The real tools against a real pool run in the backups suites.
+ * the database wait, and a stand-in `odoo` package for the server's start. The real tools against a real pool run in the
+ * backups suites, real Odoo in the real-Odoo suites.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DUMP_FILE, FILESTORE_FILE, MANIFEST_FILE } from '../../src/swarm/backup-job.js';
-import { jobScript, WAIT_FOR_DATABASE, type JobScriptName } from '../../src/swarm/job-scripts.js';
+import { jobScript, ODOO_SERVER, WAIT_FOR_DATABASE, type JobScriptName } from '../../src/swarm/job-scripts.js';
 
 interface Run {
   code: number;
@@ -251,6 +252,96 @@ describe('job scripts, run with stand-ins for the PostgreSQL tools', () => {
       assert.equal(refused.stdout, 'connect pool-1 5432 odoo_3f1c_user\n', 'one try, no wait');
       assert.match(refused.stderr, /Database connection failure: FATAL: {2}password authentication failed/);
       assert.ok(!refused.stderr.includes('s3cret'));
+    });
+  });
+  describe('odoo-server.py, with a stand-in odoo package and launcher', () => {
+    /** A package with what the script wraps, and a launcher that plays Odoo's master: preload, then spawns. */
+    const standIn = async (): Promise<{ path: string; launcher: string }> => {
+      const root = join(dir, 'odoo-server');
+      const files: Record<string, string> = {
+        'py/odoo/__init__.py': 'SUPERUSER_ID = 1\nfrom . import api, modules, service\n',
+        'py/odoo/api.py': [
+          'class _Http:',
+          '    def __init__(self, cr): self.cr = cr',
+          "    def routing_map(self): print('routing map of', self.cr, flush=True)",
+          'def Environment(cr, uid, context):',
+          "    return {'ir.http': _Http(cr)}",
+        ].join('\n'),
+        'py/odoo/http.py': [
+          'class _Application:',
+          '    @property',
+          "    def statics(self): print('static paths', flush=True)",
+          'root = _Application()',
+        ].join('\n'),
+        'py/odoo/modules/__init__.py': 'from . import registry\n',
+        'py/odoo/modules/registry.py': [
+          'import contextlib',
+          'class Registry:',
+          '    def __init__(self, dbname): self.dbname = dbname',
+          '    @contextlib.contextmanager',
+          '    def cursor(self): yield self.dbname',
+        ].join('\n'),
+        'py/odoo/service/__init__.py': '',
+        'py/odoo/service/server.py': [
+          'import sys',
+          'def preload_registries(dbnames):',
+          "    print('preloaded', *dbnames, flush=True)",
+          '    return 0',
+          'class PreforkServer:',
+          '    long_polling_pid = None',
+          '    def long_polling_spawn(self):',
+          "        print('gevent spawned as', sys.argv[0], sys.argv[1:], flush=True)",
+          '        self.long_polling_pid = 7',
+        ].join('\n'),
+        'bin/odoo': [
+          '#!/usr/bin/env python3',
+          'import os, time',
+          'import odoo.service.server as server',
+          "print('TZ', os.environ['TZ'], flush=True)",
+          "server.preload_registries(['odoo_3f1c'])",
+          'master = server.PreforkServer()',
+          'master.long_polling_spawn()',
+          "print('gevent', master.long_polling_pid, flush=True)",
+          'now = time.monotonic',
+          'time.monotonic = lambda: now() + 5',
+          'master.long_polling_spawn()',
+        ].join('\n'),
+      };
+      for (const [name, text] of Object.entries(files)) {
+        await mkdir(join(root, name, '..'), { recursive: true });
+        await writeFile(join(root, name), `${text}\n`);
+      }
+      await chmod(join(root, 'bin/odoo'), 0o755);
+      return { path: `${join(root, 'bin')}:${process.env.PATH}`, launcher: join(root, 'bin/odoo') };
+    };
+
+    it("maps static paths and routes right after the preload, and starts gevent 5 s after the first try, as Odoo's launcher", async () => {
+      const { path, launcher } = await standIn();
+      const started = await run('python3', ['-c', ODOO_SERVER, 'odoo', '-c', '/run/secrets/odoo.conf', '--workers', '3'], {
+        PATH: path,
+        PYTHONPATH: join(dir, 'odoo-server', 'py'),
+      });
+      assert.equal(started.code, 0, started.stderr);
+      assert.equal(
+        started.stdout,
+        [
+          'TZ UTC',
+          'preloaded odoo_3f1c',
+          'static paths',
+          'routing map of odoo_3f1c',
+          'gevent None',
+          `gevent spawned as ${launcher} ['-c', '/run/secrets/odoo.conf', '--workers', '3']`,
+          '',
+        ].join('\n'),
+      );
+      assert.equal(started.stderr, '');
+    });
+
+    it('runs the command as it is where Odoo cannot be imported, saying why', async () => {
+      const plain = await run('python3', ['-c', ODOO_SERVER, 'echo', 'odoo', 'started'], { PYTHONPATH: join(dir, 'nothing') });
+      assert.equal(plain.code, 0, plain.stderr);
+      assert.equal(plain.stdout, 'odoo started\n');
+      assert.match(plain.stderr, /odoo-server\.py: Odoo runs as it is: No module named 'odoo'/);
     });
   });
 });

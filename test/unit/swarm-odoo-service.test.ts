@@ -9,6 +9,7 @@ import {
   odooProductionSettings,
   odooSpec,
 } from '../../src/swarm/odoo-config.js';
+import { ODOO_SERVER, WAIT_FOR_DATABASE } from '../../src/swarm/job-scripts.js';
 import { INIT_ARGS, initJobName, odooInitJobSpec } from '../../src/swarm/odoo-init-job.js';
 import { instanceDataDir } from '../../src/storage/layout.js';
 import { odooServerTask, odooServiceSpec, type OdooServiceInput } from '../../src/swarm/odoo-service.js';
@@ -81,6 +82,7 @@ describe('odooServiceSpec', () => {
     assert.deepEqual(odooServerTask(input.spec), {
       image: container.Image,
       env: container.Env,
+      command: container.Command,
       args: container.Args,
       resources: task.Resources,
     });
@@ -92,12 +94,13 @@ describe('odooServiceSpec', () => {
     ]);
   });
 
-  it('replaces the entrypoint by a wait for the database that reads the config file, then execs odoo', () => {
+  it('replaces the entrypoint by a wait for the database that reads the config file, then starts odoo through odoo-server.py', () => {
     assert.equal(container.Command?.[0], 'python3');
     assert.equal(container.Command?.[1], '-c');
-    assert.match(container.Command?.[2] ?? '', /configparser/);
-    assert.match(container.Command?.[2] ?? '', /os\.execvp/);
+    assert.equal(container.Command?.[2], WAIT_FOR_DATABASE);
     assert.equal(container.Command?.[3], '/run/secrets/odoo.conf');
+    assert.deepEqual(container.Command?.slice(4), ['python3', '-c', ODOO_SERVER]);
+    assert.deepEqual(container.Args?.slice(0, 3), ['odoo', '-c', '/run/secrets/odoo.conf']);
   });
 
   it('never initialises: no -i, --init or -u on the long-running service', () => {
@@ -210,7 +213,7 @@ describe('odooInitJobSpec', () => {
 
   it('uses the same image, config secret, wait step, data dir, limits and network as the server', () => {
     assert.equal(jobContainer.Image, container.Image);
-    assert.deepEqual(jobContainer.Command, container.Command);
+    assert.deepEqual(jobContainer.Command, container.Command?.slice(0, 4), "Odoo's launcher as it is, after the same wait");
     assert.deepEqual(jobContainer.Secrets, container.Secrets);
     assert.deepEqual(jobContainer.Env, container.Env);
     assert.deepEqual(jobContainer.Mounts, container.Mounts);
