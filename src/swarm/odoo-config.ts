@@ -147,12 +147,28 @@ export function odooConfigFile(input: OdooConfigInput): string {
   return `[options]\n${lines.join('\n')}\n`;
 }
 
+/** Where the server's start script travels: the environment, so every Odoo process's command line stays short. */
+const ODOO_SERVER_VARIABLE = 'ODOO_ORCHESTRATOR_SERVER';
+
+export type OdooRunner = 'job' | 'server';
+
 /**
- * Command (replacing the image's entrypoint) and arguments that run `odoo <odooArgs>` on the config file once the
- * database answers: a job runs Odoo's launcher as it is, the server through odoo-server.py (ready for its first requests
- * sooner). The arguments are the same either way, so a plan change or a restart only ever replaces them.
+ * Command (replacing the image's entrypoint), arguments and environment entries that run `odoo <odooArgs>` on the config
+ * file once the database answers: a job runs Odoo's launcher as it is, the server through odoo-server.py (ready for its
+ * first requests sooner), read from the environment and taken out of it before Odoo starts. The arguments are the same
+ * either way, so a plan change or a restart only ever replaces them.
  */
-export const odooLaunch = (odooArgs: string[], runs: 'job' | 'server'): { Command: string[]; Args: string[] } => ({
-  Command: ['python3', '-c', WAIT_FOR_DATABASE, ODOO_CONFIG_PATH, ...(runs === 'server' ? ['python3', '-c', ODOO_SERVER] : [])],
-  Args: ['odoo', '-c', ODOO_CONFIG_PATH, ...odooArgs],
-});
+export function odooLaunch(odooArgs: string[], runs: OdooRunner): { Command: string[]; Args: string[]; Env: string[] } {
+  const server = runs === 'server';
+  return {
+    Command: [
+      'python3',
+      '-c',
+      WAIT_FOR_DATABASE,
+      ODOO_CONFIG_PATH,
+      ...(server ? ['python3', '-c', `import os; exec(os.environ.pop('${ODOO_SERVER_VARIABLE}'))`] : []),
+    ],
+    Args: ['odoo', '-c', ODOO_CONFIG_PATH, ...odooArgs],
+    Env: server ? [`${ODOO_SERVER_VARIABLE}=${ODOO_SERVER}`] : [],
+  };
+}

@@ -56,8 +56,11 @@ export interface OdooServiceInput extends OdooRuntimeInput {
 
 const RESTART_WINDOW_SECONDS = 300;
 
-/** Only the config file's path and the spec's own entries: the password is inside the secret, never in the environment. */
-const odooEnv = (spec: OdooSpec): string[] => [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...spec.env];
+/**
+ * The config file's path, the spec's own entries and what the launch adds (the server's start script): the password is
+ * inside the secret, never in the environment.
+ */
+const odooEnv = (spec: OdooSpec, launch: { Env: string[] }): string[] => [`ODOO_RC=${ODOO_CONFIG_PATH}`, ...spec.env, ...launch.Env];
 
 /** The arguments of a tenant's Odoo: the settings of its spec, then `odooArgs`. */
 export const odooArgsFor = (spec: OdooSpec, odooArgs: string[]): string[] => [...odooSettingsArgs(spec.settings), ...odooArgs];
@@ -68,12 +71,14 @@ export function odooTask(
   role: InstanceServiceRole,
   odooArgs: string[],
 ): { container: ContainerSpec; task: Omit<TaskSpec, 'ContainerSpec'> } {
+  const launch = odooLaunch(odooArgsFor(input.spec, odooArgs), role === 'server' ? 'server' : 'job');
   return {
     container: {
       Image: input.spec.image,
       Labels: roleLabels(input.instance.id, role, input.extraLabels),
-      ...odooLaunch(odooArgsFor(input.spec, odooArgs), role === 'server' ? 'server' : 'job'),
-      Env: odooEnv(input.spec),
+      Command: launch.Command,
+      Args: launch.Args,
+      Env: odooEnv(input.spec, launch),
       Secrets: [secretFile(input.configSecret, ODOO_CONFIG_FILE_NAME, input.odooUid)],
       Mounts: [{ Type: 'bind', Source: input.dataDir ?? instanceDataDir(input.cephfsRoot, input.instance.id), Target: ODOO_DATA_DIR }],
     },
@@ -98,7 +103,7 @@ export function odooServerTask(spec: OdooSpec): OdooServerTask {
   const launch = odooLaunch(odooArgsFor(spec, []), 'server');
   return {
     image: spec.image,
-    env: odooEnv(spec),
+    env: odooEnv(spec, launch),
     command: launch.Command,
     args: launch.Args,
     resources: odooResources(spec.cpuLimit, spec.memoryLimitMb),

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DUMP_FILE, FILESTORE_FILE, MANIFEST_FILE } from '../../src/swarm/backup-job.js';
-import { jobScript, ODOO_SERVER, WAIT_FOR_DATABASE, type JobScriptName } from '../../src/swarm/job-scripts.js';
+import { jobScript, WAIT_FOR_DATABASE, type JobScriptName } from '../../src/swarm/job-scripts.js';
+import { odooLaunch } from '../../src/swarm/odoo-config.js';
 
 interface Run {
   code: number;
@@ -315,9 +316,19 @@ describe('job scripts, run with stand-ins for the PostgreSQL tools', () => {
       return { path: `${join(root, 'bin')}:${process.env.PATH}`, launcher: join(root, 'bin/odoo') };
     };
 
+    /** `<args>` run as the server's command runs them after the wait: the script taken from the environment. */
+    const startServer = (args: string[], env: Record<string, string>) => {
+      const launch = odooLaunch([], 'server');
+      const [python, ...loader] = launch.Command.slice(4);
+      const script = Object.fromEntries(
+        launch.Env.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]),
+      );
+      return run(python!, [...loader, ...args], { ...script, ...env });
+    };
+
     it("maps static paths and routes right after the preload, and starts gevent 5 s after the first try, as Odoo's launcher", async () => {
       const { path, launcher } = await standIn();
-      const started = await run('python3', ['-c', ODOO_SERVER, 'odoo', '-c', '/run/secrets/odoo.conf', '--workers', '3'], {
+      const started = await startServer(['odoo', '-c', '/run/secrets/odoo.conf', '--workers', '3'], {
         PATH: path,
         PYTHONPATH: join(dir, 'odoo-server', 'py'),
       });
@@ -338,9 +349,11 @@ describe('job scripts, run with stand-ins for the PostgreSQL tools', () => {
     });
 
     it('runs the command as it is where Odoo cannot be imported, saying why', async () => {
-      const plain = await run('python3', ['-c', ODOO_SERVER, 'echo', 'odoo', 'started'], { PYTHONPATH: join(dir, 'nothing') });
+      const plain = await startServer(['sh', '-c', 'echo odoo started; printenv ODOO_ORCHESTRATOR_SERVER || echo gone'], {
+        PYTHONPATH: join(dir, 'nothing'),
+      });
       assert.equal(plain.code, 0, plain.stderr);
-      assert.equal(plain.stdout, 'odoo started\n');
+      assert.equal(plain.stdout, 'odoo started\ngone\n', 'the script is out of the environment of what it runs');
       assert.match(plain.stderr, /odoo-server\.py: Odoo runs as it is: No module named 'odoo'/);
     });
   });

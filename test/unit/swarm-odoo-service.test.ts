@@ -69,7 +69,11 @@ describe('odooServiceSpec', () => {
   it('reads every database setting from the config secret: no password, host or user in env or on argv', () => {
     const everything = JSON.stringify(spec);
     assert.doesNotMatch(everything, /PASSWORD/);
-    assert.deepEqual(container.Env, ['ODOO_RC=/run/secrets/odoo.conf', 'STANDIN_INIT_SECONDS=20']);
+    assert.deepEqual(container.Env, [
+      'ODOO_RC=/run/secrets/odoo.conf',
+      'STANDIN_INIT_SECONDS=20',
+      `ODOO_ORCHESTRATOR_SERVER=${ODOO_SERVER}`,
+    ]);
     assert.deepEqual(container.Args, ['odoo', '-c', '/run/secrets/odoo.conf', ...settingsArgs]);
   });
 
@@ -99,8 +103,9 @@ describe('odooServiceSpec', () => {
     assert.equal(container.Command?.[1], '-c');
     assert.equal(container.Command?.[2], WAIT_FOR_DATABASE);
     assert.equal(container.Command?.[3], '/run/secrets/odoo.conf');
-    assert.deepEqual(container.Command?.slice(4), ['python3', '-c', ODOO_SERVER]);
+    assert.deepEqual(container.Command?.slice(4), ['python3', '-c', "import os; exec(os.environ.pop('ODOO_ORCHESTRATOR_SERVER'))"]);
     assert.deepEqual(container.Args?.slice(0, 3), ['odoo', '-c', '/run/secrets/odoo.conf']);
+    assert.ok(container.Env?.includes(`ODOO_ORCHESTRATOR_SERVER=${ODOO_SERVER}`), 'the start script, in the environment');
   });
 
   it('never initialises: no -i, --init or -u on the long-running service', () => {
@@ -215,7 +220,7 @@ describe('odooInitJobSpec', () => {
     assert.equal(jobContainer.Image, container.Image);
     assert.deepEqual(jobContainer.Command, container.Command?.slice(0, 4), "Odoo's launcher as it is, after the same wait");
     assert.deepEqual(jobContainer.Secrets, container.Secrets);
-    assert.deepEqual(jobContainer.Env, container.Env);
+    assert.deepEqual(jobContainer.Env, ['ODOO_RC=/run/secrets/odoo.conf', 'STANDIN_INIT_SECONDS=20']);
     assert.deepEqual(jobContainer.Mounts, container.Mounts);
     assert.deepEqual(job.TaskTemplate.Resources, task.Resources);
     assert.deepEqual(job.TaskTemplate.Networks, task.Networks);

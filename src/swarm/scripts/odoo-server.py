@@ -1,4 +1,3 @@
-# odoo-server.py, the orchestrator's start of a tenant's Odoo server (`ps` shows this line)
 """Runs Odoo's launcher in this interpreter, so that a tenant's first requests do not wait on work Odoo defers.
 
 Odoo's prefork master loads the registry before it forks its HTTP workers, but each worker then reads the manifest of
@@ -11,7 +10,9 @@ master only:
   client reconnects its websocket by itself.
 Each change applies only when Odoo has what it wraps; otherwise (another Odoo, a stand-in) the command runs as it is
 and the reason is printed.
-Usage: python3 -c "$(cat odoo-server.py)" odoo [odoo's arguments...]
+Usage: ODOO_ORCHESTRATOR_SERVER="$(cat odoo-server.py)" \
+         python3 -c "import os; exec(os.environ.pop('ODOO_ORCHESTRATOR_SERVER'))" odoo [odoo's arguments...]
+(the script in the environment, not on the command line, keeps every Odoo process's command line short).
 """
 import os
 
