@@ -18,27 +18,50 @@ export const billingSecretNames = [
 /** Kill Bill: the webhook's shared secret, the API the daemon asks for facts, and how events are retried and kept. */
 export const billingSection = z
   .object({
-    KILLBILL_WEBHOOK_TOKEN: urlSafeSecret.optional(),
+    KILLBILL_WEBHOOK_TOKEN: urlSafeSecret
+      .optional()
+      .describe("the webhook's shared secret: 24-200 of `A-Z a-z 0-9 . _ ~ -`")
+      .meta({ shownDefault: 'none (webhook answers 503)' }),
     KILLBILL_URL: urlWithScheme(['http:', 'https:'])
       .refine(
         (value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password),
         'must not carry credentials (use KILLBILL_USERNAME and KILLBILL_PASSWORD)',
       )
-      .optional(),
-    KILLBILL_API_KEY: headerValue.optional(),
-    KILLBILL_API_SECRET: headerValue.optional(),
+      .optional()
+      .describe("Kill Bill's base URL, without credentials"),
+    KILLBILL_API_KEY: headerValue
+      .optional()
+      .describe("the Kill Bill tenant's API key")
+      .meta({ shownDefault: 'required with `KILLBILL_URL`' }),
+    KILLBILL_API_SECRET: headerValue
+      .optional()
+      .describe("the Kill Bill tenant's API secret")
+      .meta({ shownDefault: 'required with `KILLBILL_URL`' }),
     KILLBILL_USERNAME: z
       .string()
       .regex(/^[^:\p{Cc}]+$/u, 'must not be empty, nor contain a colon or control characters')
-      .optional(),
-    KILLBILL_PASSWORD: z.string().min(1).optional(),
-    KILLBILL_TIMEOUT_MS: int(100, 120_000).default(10_000),
-    BILLING_RETRY_CRON: cronExpression.default('*/5 * * * * *'),
-    BILLING_RETRY_BASE_SECONDS: int(1, 3600).default(5),
-    BILLING_RETRY_MAX_SECONDS: int(1, 7 * 24 * 3600).default(3600),
-    BILLING_DEDUPE_SECONDS: int(0, 30 * 24 * 3600).default(600),
-    BILLING_MAX_ATTEMPTS: int(1, 1000).default(25),
-    BILLING_WAIT_FOR_INSTANCE_SECONDS: int(0, 30 * 24 * 3600).default(3600),
+      .optional()
+      .describe('the API user (Basic auth)')
+      .meta({ shownDefault: 'required with `KILLBILL_URL`' }),
+    KILLBILL_PASSWORD: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("the API user's password")
+      .meta({ shownDefault: 'required with `KILLBILL_URL`' }),
+    KILLBILL_TIMEOUT_MS: int(100, 120_000).default(10_000).describe('per call to Kill Bill'),
+    BILLING_RETRY_CRON: cronExpression.default('*/5 * * * * *').describe("the billing events' retry job"),
+    BILLING_RETRY_BASE_SECONDS: int(1, 3600).default(5).describe('backoff of failed events: the first wait, doubling per attempt'),
+    BILLING_RETRY_MAX_SECONDS: int(1, 7 * 24 * 3600)
+      .default(3600)
+      .describe('backoff of failed events: the longest wait'),
+    BILLING_DEDUPE_SECONDS: int(0, 30 * 24 * 3600)
+      .default(600)
+      .describe('identical bodies within this are one delivery'),
+    BILLING_MAX_ATTEMPTS: int(1, 1000).default(25).describe('failed tries before an event is `abandoned`'),
+    BILLING_WAIT_FOR_INSTANCE_SECONDS: int(0, 30 * 24 * 3600)
+      .default(3600)
+      .describe('how long an event waits for an instance still to be created'),
     // Read only to tell the two secrets apart.
     ADMIN_TOKEN: z.string().optional(),
   })
@@ -77,7 +100,8 @@ export const billingSection = z
       /** How long an event waits for an instance that may still be created with its subscription. */
       waitForInstanceSeconds: e.BILLING_WAIT_FOR_INSTANCE_SECONDS,
     },
-  }));
+  }))
+  .meta({ title: 'Billing (Kill Bill)' });
 
 export type BillingConfig = z.output<typeof billingSection>['billing'];
 export type KillbillApiConfig = NonNullable<BillingConfig['killbill']>;

@@ -17,7 +17,7 @@ export type { BillingConfig, KillbillApiConfig } from './billing.js';
 export type { OffsiteConfig, OffsiteDestination } from './offsite.js';
 
 /** One schema per concern; each reads its own variables and gives its part of the Config. */
-const sections = [
+export const sections = [
   coreSection,
   storageSection,
   tenantSection,
@@ -45,7 +45,7 @@ export class ConfigError extends Error {
 type Env = Record<string, string | undefined>;
 
 /** Variables that may come from a file (`NAME_FILE`, a Docker secret). */
-const secretNames = [
+export const secretNames = [
   'ADMIN_TOKEN',
   'METRICS_TOKEN',
   'MASTER_KEY',

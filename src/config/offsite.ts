@@ -23,27 +23,56 @@ export const offsiteSection = z
         (value) => !URL.canParse(value) || (!new URL(value).username && !new URL(value).password),
         'must not carry credentials (use BACKUP_S3_ACCESS_KEY_ID and BACKUP_S3_SECRET_ACCESS_KEY)',
       )
-      .optional(),
+      .optional()
+      .describe('an S3-compatible server (radosgw: `http://host:7480`)')
+      .meta({ shownDefault: 'AWS' }),
     BACKUP_S3_REGION: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a region name (letters, digits, - and _)')
-      .default('us-east-1'),
+      .default('us-east-1')
+      .describe("the bucket's region"),
     BACKUP_S3_BUCKET: z
       .string()
       .regex(/^(?!.*\.\.)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a bucket name: 3-63 lower-case letters, digits, dots and hyphens')
-      .optional(),
+      .optional()
+      .describe(
+        'the bucket every backup also goes to, encrypted (see [Off-site copies](architecture.md#off-site-copies)); without it backups stay local only',
+      ),
     BACKUP_S3_PREFIX: z
       .string()
       .regex(/^(?!\/)[A-Za-z0-9!_.*'()/-]{1,200}$/, "must be up to 200 of A-Z a-z 0-9 ! _ . * ' ( ) - /, not starting with /")
-      .optional(),
-    BACKUP_S3_ACCESS_KEY_ID: credential.optional(),
-    BACKUP_S3_SECRET_ACCESS_KEY: credential.optional(),
-    BACKUP_S3_FORCE_PATH_STYLE: z.enum(['true', 'false'], { message: 'must be true or false' }).optional(),
-    BACKUP_ENCRYPTION_KEY: base64Key.optional(),
-    BACKUP_ENCRYPTION_KEY_PREVIOUS: base64Key.optional(),
-    BACKUP_KEEP_LOCAL_DAYS: int(0, 3650).optional(),
-    BACKUP_S3_RETRY_BASE_SECONDS: int(1, 3600).default(30),
-    BACKUP_S3_RETRY_MAX_SECONDS: int(1, 7 * 24 * 3600).default(3600),
+      .optional()
+      .describe('the key prefix of backups in the bucket'),
+    BACKUP_S3_ACCESS_KEY_ID: credential
+      .optional()
+      .describe("the bucket's access key, with `BACKUP_S3_SECRET_ACCESS_KEY` or neither (neither: `AWS_*` variables, an instance role)")
+      .meta({ shownDefault: "the SDK's chain" }),
+    BACKUP_S3_SECRET_ACCESS_KEY: credential
+      .optional()
+      .describe("the bucket's secret key, with `BACKUP_S3_ACCESS_KEY_ID` or neither")
+      .meta({ shownDefault: "the SDK's chain" }),
+    BACKUP_S3_FORCE_PATH_STYLE: z
+      .enum(['true', 'false'], { message: 'must be true or false' })
+      .optional()
+      .describe('path-style addressing (radosgw), else virtual-hosted')
+      .meta({ shownDefault: '`true` with an endpoint' }),
+    BACKUP_ENCRYPTION_KEY: base64Key
+      .optional()
+      .describe('32 bytes, base64: what backups are encrypted under before they leave; keep a copy away from the cluster')
+      .meta({ shownDefault: 'required with a bucket' }),
+    BACKUP_ENCRYPTION_KEY_PREVIOUS: base64Key
+      .optional()
+      .describe('key rotation: off-site copies sealed under it still open; new ones use `BACKUP_ENCRYPTION_KEY`'),
+    BACKUP_KEEP_LOCAL_DAYS: int(0, 3650)
+      .optional()
+      .describe('local copies of backups older than this go once their off-site copy is complete')
+      .meta({ shownDefault: 'none (as the row)' }),
+    BACKUP_S3_RETRY_BASE_SECONDS: int(1, 3600)
+      .default(30)
+      .describe('a failed upload is tried again after this, doubling with each failure up to `BACKUP_S3_RETRY_MAX_SECONDS`'),
+    BACKUP_S3_RETRY_MAX_SECONDS: int(1, 7 * 24 * 3600)
+      .default(3600)
+      .describe('the longest wait before a failed upload is tried again'),
   })
   .superRefine((e, context) => {
     const issue = (path: string, message: string) => context.addIssue({ code: 'custom', path: [path], message });
@@ -84,7 +113,8 @@ export const offsiteSection = z
       retryBaseSeconds: e.BACKUP_S3_RETRY_BASE_SECONDS,
       retryMaxSeconds: e.BACKUP_S3_RETRY_MAX_SECONDS,
     },
-  }));
+  }))
+  .meta({ title: 'Off-site copies' });
 
 export type OffsiteConfig = z.output<typeof offsiteSection>['offsite'];
 export type OffsiteDestination = NonNullable<OffsiteConfig['destination']>;

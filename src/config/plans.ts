@@ -7,10 +7,13 @@ export const planSection = z
     DEFAULT_PLAN: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$/, 'must be 1-60 letters, digits or . _ -')
-      .default('default'),
-    MAX_INSTANCES_PER_CUSTOMER: int(1, 100_000).default(3),
-    TERMINATION_GRACE_SECONDS: int(0, 365 * 24 * 3600).default(30 * 24 * 3600),
-    PURGE_CHECK_CRON: cronExpression.default('*/5 * * * * *'),
+      .default('default')
+      .describe('the plan of instances with no subscription or an unknown `planName`'),
+    MAX_INSTANCES_PER_CUSTOMER: int(1, 100_000).default(3).describe('live instances a customer may hold'),
+    TERMINATION_GRACE_SECONDS: int(0, 365 * 24 * 3600)
+      .default(30 * 24 * 3600)
+      .describe("a cancelled subscription's instance is purged this long after the cancellation"),
+    PURGE_CHECK_CRON: cronExpression.default('*/5 * * * * *').describe("the leader's purge of instances whose `purgeAt` has passed"),
   })
   .transform((e) => ({
     plans: {
@@ -20,4 +23,5 @@ export const planSection = z
       terminationGraceSeconds: e.TERMINATION_GRACE_SECONDS,
       purgeCron: e.PURGE_CHECK_CRON,
     },
-  }));
+  }))
+  .meta({ title: 'Plans' });

@@ -3,6 +3,13 @@ import { z } from 'zod';
 
 /** Building blocks the config sections share: each one states its rule the way a problem line reports it. */
 
+declare module 'zod' {
+  interface GlobalMeta {
+    /** What docs/configuration.md shows as the default where the schema has none to show: it is derived, or lies outside the daemon. */
+    shownDefault?: string;
+  }
+}
+
 export const hostname = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
 export const dockerName = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
 export const dnsLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;

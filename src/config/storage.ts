@@ -13,12 +13,23 @@ export const storageSection = z
   .object({
     // Checked by the core section; read here for the default of CEPHFS_TENANT_ROOT.
     CEPHFS_ROOT: z.string().default('/mnt/cephfs'),
-    CEPHFS_TENANT_ROOT: absolutePath.optional(),
-    CEPHFS_MODE: z.enum(['ceph', 'plain']).default('ceph'),
-    STORAGE_OVER_LIMIT: z.enum(['warn', 'suspend']).default('warn'),
-    STORAGE_CHECK_SECONDS: int(1, 59).default(5),
-    STORAGE_CHECK_TIMEOUT_MS: int(100, 60_000).default(3000),
-    STORAGE_USAGE_CRON: cronExpression.default('*/30 * * * * *'),
+    CEPHFS_TENANT_ROOT: absolutePath
+      .optional()
+      .describe("the same tree through the tenants' mount (no snapshot rights): the source of their bind mounts")
+      .meta({ shownDefault: '`CEPHFS_ROOT`' }),
+    CEPHFS_MODE: z
+      .enum(['ceph', 'plain'])
+      .default('ceph')
+      .describe('`plain`: a plain directory, without quotas, usage or snapshots (said at start and in `/readyz`)'),
+    STORAGE_OVER_LIMIT: z
+      .enum(['warn', 'suspend'])
+      .default('warn')
+      .describe('a tenant storing more than its plan allows: an event and a metric (`warn`), and a suspension (`suspend`)'),
+    STORAGE_CHECK_SECONDS: int(1, 59).default(5).describe('how often each replica checks storage (1-59 s)'),
+    STORAGE_CHECK_TIMEOUT_MS: int(100, 60_000).default(3000).describe('how long a storage check waits for an answer'),
+    STORAGE_USAGE_CRON: cronExpression
+      .default('*/30 * * * * *')
+      .describe("when the leader measures tenants' usage and applies their limits"),
   })
   .transform((e) => ({
     storage: {
@@ -34,4 +45,5 @@ export const storageSection = z
       /** When the leader measures every tenant's usage (filestore, database, backups) and applies the plans' limits. */
       usageCron: e.STORAGE_USAGE_CRON,
     },
-  }));
+  }))
+  .meta({ title: 'Storage' });

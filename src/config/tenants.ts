@@ -29,38 +29,88 @@ const parseOdooImages = (value: string): Record<string, string> =>
 /** How tenants get their database, run, are named and routed, and are followed to RUNNING. */
 export const tenantSection = z
   .object({
-    ODOO_IMAGE: z.string().regex(imageReference, 'must be a Docker image reference').default('odoo:17.0'),
-    ODOO_IMAGES: odooImages.optional(),
-    BASE_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').default('localhost'),
-    CREDENTIALS_TTL_SECONDS: int(60, 7 * 24 * 3600).default(3600),
-    TENANT_CONNECTION_LIMIT: int(1, 10_000).default(32),
-    ALLOCATION_RETRY_CRON: cronExpression.default('*/10 * * * * *'),
-    PROVISION_TRACKING_CRON: cronExpression.default('* * * * * *'),
-    PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600).default(600),
+    ODOO_IMAGE: z
+      .string()
+      .regex(imageReference, 'must be a Docker image reference')
+      .default('odoo:17.0')
+      .describe('the image of Odoo 17.0 when `ODOO_IMAGES` is not set'),
+    ODOO_IMAGES: odooImages
+      .optional()
+      .describe(
+        '`version=image,...` (`17.0=odoo:17.0,18.0=odoo:18.0`): the Odoo versions `createInstance` accepts (`odooVersions` lists them) and the image each runs; recorded on an instance when it is provisioned',
+      )
+      .meta({ shownDefault: '`17.0=$ODOO_IMAGE`' }),
+    BASE_DOMAIN: z
+      .string()
+      .regex(hostname, 'must be a lower-case DNS name')
+      .default('localhost')
+      .describe('tenants answer on `<subdomain>.<BASE_DOMAIN>`'),
+    CREDENTIALS_TTL_SECONDS: int(60, 7 * 24 * 3600)
+      .default(3600)
+      .describe('how long credentials wait in Redis for provisioning'),
+    TENANT_CONNECTION_LIMIT: int(1, 10_000).default(32).describe('connection limit of each tenant role'),
+    ALLOCATION_RETRY_CRON: cronExpression.default('*/10 * * * * *').describe('retries allocation for waiting instances'),
+    PROVISION_TRACKING_CRON: cronExpression.default('* * * * * *').describe('follows instances in flight'),
+    PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600)
+      .default(600)
+      .describe('after this, an instance not running is `FAILED`'),
     // Swarm reads 0 as "restart forever", which would never let an instance fail.
-    ODOO_RESTART_MAX_ATTEMPTS: int(1, 100).default(3),
-    ODOO_RESTART_DELAY_SECONDS: int(0, 3600).default(5),
-    ODOO_HEALTH_INTERVAL_SECONDS: int(1, 300).default(5),
-    ODOO_HEALTH_START_SECONDS: int(0, 3600).default(60),
-    ODOO_STOP_GRACE_SECONDS: int(1, 600).default(10),
-    ODOO_UID: int(0, 2 ** 31).default(101),
-    FILESTORE_ON_TERMINATE: z.enum(['keep', 'archive']).default('keep'),
-    STAGING_TTL_DAYS: int(1, 3650).default(14),
-    TLS_MODE: z.enum(['per-host', 'wildcard']).default('per-host'),
+    ODOO_RESTART_MAX_ATTEMPTS: int(1, 100).default(3).describe('Swarm restarts before an instance is `FAILED`'),
+    ODOO_RESTART_DELAY_SECONDS: int(0, 3600)
+      .default(5)
+      .describe('how long Swarm waits before it starts a failed Odoo task (server or init job) again'),
+    ODOO_HEALTH_INTERVAL_SECONDS: int(1, 300)
+      .default(5)
+      .describe("how often Docker checks a tenant's Odoo; a start reads `RUNNING` at the first passing check (tests: 1)"),
+    ODOO_HEALTH_START_SECONDS: int(0, 3600)
+      .default(60)
+      .describe('how long after a start failed checks do not count (Odoo loads its registry meanwhile)'),
+    ODOO_STOP_GRACE_SECONDS: int(1, 600)
+      .default(10)
+      .describe(
+        'how long a stopping Odoo has before it is killed: its workers end their requests within about a second of SIGTERM, then spend seconds of CPU freeing their memory (5-20 s measured at 1 CPU)',
+      ),
+    ODOO_UID: int(0, 2 ** 31)
+      .default(101)
+      .describe("owner of a tenant's data directory (the image's `odoo` user)"),
+    FILESTORE_ON_TERMINATE: z
+      .enum(['keep', 'archive'])
+      .default('keep')
+      .describe("`keep` a terminated tenant's filestore in place, or `archive` it under `odoo_instances_archive/`"),
+    STAGING_TTL_DAYS: int(1, 3650)
+      .default(14)
+      .describe('days a staging copy lives unless renewed (`renewStaging`); then the purge job terminates it (a `FINAL` backup first)'),
+    TLS_MODE: z
+      .enum(['per-host', 'wildcard'])
+      .default('per-host')
+      .describe(
+        "`per-host`: a certificate per tenant host; `wildcard`: every tenant router uses one `*.BASE_DOMAIN` certificate (the resolver must use a DNS challenge; Let's Encrypt issues 50 certificates per domain a week)",
+      ),
     TLS_CERT_RESOLVER: z
       .string()
       .regex(/^[A-Za-z0-9_-]{1,63}$/, 'must be a Traefik certificate resolver name')
-      .default('letsencrypt'),
-    ORCHESTRATOR_DOMAIN: z.string().regex(hostname, 'must be a lower-case DNS name').optional(),
+      .default('letsencrypt')
+      .describe('the Traefik certificate resolver of tenant routers'),
+    ORCHESTRATOR_DOMAIN: z
+      .string()
+      .regex(hostname, 'must be a lower-case DNS name')
+      .optional()
+      .describe(
+        'the host name Traefik routes to the API; its first label (`orchestrator` of `orchestrator.example.com`) is refused to tenants as a subdomain (`VALIDATION_FAILED`)',
+      ),
     RESERVED_SUBDOMAINS: z
       .string()
       .refine((value) => value.split(',').every((name) => dnsLabel.test(name.trim())), 'must be lower-case DNS labels separated by commas')
-      .optional(),
+      .optional()
+      .describe(
+        "comma-separated subdomains refused to tenants (`VALIDATION_FAILED`) beyond the platform's own (`orchestrator`, `killbill`, `traefik`, `grafana`, `prometheus`, `api`, `www`, `admin`, `mail`, ...)",
+      ),
     ODOO_EXTRA_ENV: z
       .string()
       .regex(/^[A-Z_][A-Z0-9_]*=[^,]*(,[A-Z_][A-Z0-9_]*=[^,]*)*$/, 'must be KEY=value pairs separated by commas')
       .refine((value) => !/(^|,)[A-Z0-9_]*PASSWORD[A-Z0-9_]*=/.test(value), 'must not carry a password')
-      .optional(),
+      .optional()
+      .describe("`KEY=value,...` added to every Odoo container's environment (tests: `STANDIN_INIT_SECONDS=8`); no passwords"),
   })
   .transform((e) => ({
     /** The Odoo versions tenants may choose and the image each runs (ODOO_IMAGES; without it, 17.0 runs ODOO_IMAGE). */
@@ -99,4 +149,5 @@ export const tenantSection = z
       /** `KEY=value` entries added to every Odoo container's environment (tests: STANDIN_INIT_SECONDS). */
       odooExtraEnv: (e.ODOO_EXTRA_ENV ?? '').split(',').filter(Boolean),
     },
-  }));
+  }))
+  .meta({ title: 'Tenants' });
