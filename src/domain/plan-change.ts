@@ -72,7 +72,13 @@ async function resize(deps: Deps, trx: Executor, instance: InstanceRow, plan: Pl
       : null;
   if (spec) await recordSpec(trx, instance.id, spec);
   if (!instance.service_name || !spec) return false;
-  const { resources, command, args } = odooServerTask(spec);
-  await updateTask(deps.docker, instance.service_name, { resources: reservedAs(resources, deps.config.swarmReservations), command, args });
+  // The launch as a whole: a service made before the server's start script was in its environment gets both at once.
+  const { resources, env, command, args } = odooServerTask(spec);
+  await updateTask(deps.docker, instance.service_name, {
+    resources: reservedAs(resources, deps.config.swarmReservations),
+    env,
+    command,
+    args,
+  });
   return true;
 }
