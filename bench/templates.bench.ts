@@ -85,6 +85,10 @@ async function withDaemon(templates: boolean, work: (daemon: TestDaemon, client:
   const client = await overlayClient(daemon.deps.docker, daemon.deps.config.swarmNetwork, realOdooImage(version), runLabels);
   try {
     await work(daemon, client);
+  } catch (error) {
+    // What the daemon warned of says why a sign-up failed; its answer only says it did.
+    for (const line of daemon.logs) if ((JSON.parse(line) as { level: number }).level >= 40) console.error(line);
+    throw error;
   } finally {
     await client.remove();
     await resetState(daemon.deps);
