@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { generatePassword, scramSha256VerifierAsync } from '../src/crypto/passwords.js';
-import { createInstance } from '../src/domain/instances.js';
+import { createInstance } from '../src/domain/instances/instances.js';
 import { dropTenantDatabase, type TenantDatabase } from '../src/db/pool-server.js';
 import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { instanceLabels, managedLabels } from '../src/swarm/labels.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ensureLocalCopy } from '../src/domain/offsite-copies.js';
+import { ensureLocalCopy } from '../src/domain/offsite/offsite-copies.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { deleteObject, listKeys } from '../src/s3/bucket.js';
 import { backupDir } from '../src/swarm/backup-job.js';

@@ -12,8 +12,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 /**
- * Top to bottom. A module is placed by its folder under src/ (or its name, for a file directly in src/). Modules of one
- * row may import each other unless `apart` says otherwise.
+ * Top to bottom. A module is placed by its folder under src/ (or its name, for a file directly in src/): every file under
+ * src/domain/, its sub-folders' too, is in `domain`. Modules of one row may import each other unless `apart` says otherwise.
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['main', 'daemon', 'http', 'dev'],

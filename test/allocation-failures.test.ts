@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { readCredentials } from '../src/domain/credentials.js';
+import { readCredentials } from '../src/domain/allocation/credentials.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import {
   CREATE_INSTANCE,

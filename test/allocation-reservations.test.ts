@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { sealSecret } from '../src/crypto/secret-box.js';
-import { readCredentials } from '../src/domain/credentials.js';
+import { readCredentials } from '../src/domain/allocation/credentials.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
-import { RESERVATION_LEASE_MS } from '../src/domain/slot-reservation.js';
-import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
-import { checkPoolHealth } from '../src/domain/pool-health.js';
+import { RESERVATION_LEASE_MS } from '../src/domain/allocation/slot-reservation.js';
+import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
+import { checkPoolHealth } from '../src/domain/pools/pool-health.js';
 import {
   CREATE_INSTANCE,
   REGISTER_POOL,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
-import { readCredentials } from '../src/domain/credentials.js';
+import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
+import { readCredentials } from '../src/domain/allocation/credentials.js';
 import { credentialsKey } from '../src/domain/names.js';
 import {
   ALLOCATE,

@@ -13,7 +13,7 @@ import { retryDelaySeconds } from '../src/billing/retry-policy.js';
 import { createKillbillWebhook } from '../src/http/killbill-webhook.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { connectDatabase } from '../src/db/connect.js';
-import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
+import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
 import { retryBillingEvents } from '../src/jobs/billing-retry.js';
 import { credentialsKey } from '../src/domain/names.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../src/db/schema.js';
-import { recordEvent } from '../src/domain/instance-events.js';
+import { recordEvent } from '../src/domain/instances/instance-events.js';
 import { createGraphQLHandler } from '../src/http/graphql.js';
 import { CREATE_INSTANCE, instanceInput, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { withTransaction } from '../src/db/transaction.js';
 import type { Deps } from '../src/deps.js';
-import { moveInstance, recordEvent } from '../src/domain/instance-events.js';
+import { moveInstance, recordEvent } from '../src/domain/instances/instance-events.js';
 import type { InstanceEventMessage } from '../src/events/event-bus.js';
 import { CREATE_INSTANCE, instanceInput, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
 

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../src/config/config.js';
 import { unsealSecret } from '../src/crypto/secret-box.js';
 import { closeDeps, connectDeps, startDaemon } from '../src/daemon.js';
-import { storedLogin } from '../src/domain/tenant-login.js';
+import { storedLogin } from '../src/domain/instances/tenant-login.js';
 import { createLogger } from '../src/logger.js';
 import { CREATE_INSTANCE, instanceInput, registerLocalPool, resetState, startTestDaemon } from './support/harness.js';
 

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backupKeyId } from '../src/crypto/backup-cipher.js';
-import { applyRetention } from '../src/domain/backup-retention.js';
-import { ensureLocalCopy } from '../src/domain/offsite-copies.js';
-import { pruneLocalCopies } from '../src/domain/offsite-retention.js';
+import { applyRetention } from '../src/domain/backups/backup-retention.js';
+import { ensureLocalCopy } from '../src/domain/offsite/offsite-copies.js';
+import { pruneLocalCopies } from '../src/domain/offsite/offsite-retention.js';
 import { abortMultipart, deleteObject, getObjectBytes, listKeys, putObject, unfinishedUploads } from '../src/s3/bucket.js';
 import { backupDir, instanceBackupsDir } from '../src/swarm/backup-job.js';
 import {

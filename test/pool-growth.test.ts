@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
+import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
 import { CREATE_INSTANCE, eventually, instanceInput, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
 import { holdLock } from './support/isolation.js';
 

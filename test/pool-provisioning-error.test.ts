@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { trackPoolProvisioning } from '../src/domain/pool-tracking.js';
+import { trackPoolProvisioning } from '../src/domain/pools/pool-tracking.js';
 import { PROVISION_POOL, eventually, poolWhen, resetState, startTestDaemon, testRun, type TestDaemon } from './support/harness.js';
 
 /**

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { checkPoolHealth } from '../src/domain/pool-health.js';
+import { checkPoolHealth } from '../src/domain/pools/pool-health.js';
 import { tenantDatabaseName } from '../src/domain/names.js';
 import { probePool, withPoolAdmin } from '../src/db/pool-server.js';
-import { poolAdminAccess } from '../src/domain/pools.js';
+import { poolAdminAccess } from '../src/domain/pools/pools.js';
 import type { SwarmService } from '../src/swarm/docker-types.js';
 import { liveTasks } from '../src/swarm/swarm.js';
 import {

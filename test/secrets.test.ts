@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { readCredentials } from '../src/domain/credentials.js';
+import { readCredentials } from '../src/domain/allocation/credentials.js';
 import {
   ALLOCATE,
   CREATE_INSTANCE,

@@ -10,10 +10,10 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { changeInstancePlan } from '../src/domain/plan-change.js';
-import { resolvePlan } from '../src/domain/plans.js';
+import { changeInstancePlan } from '../src/domain/instances/plan-change.js';
+import { resolvePlan } from '../src/domain/instances/plans.js';
 import { tenantDatabaseName } from '../src/domain/names.js';
-import { measureStorageUsage } from '../src/domain/storage-usage.js';
+import { measureStorageUsage } from '../src/domain/instances/storage-usage.js';
 import { instanceArchiveDir, instanceDataDir } from '../src/storage/layout.js';
 import { backupDir, instanceBackupsDir } from '../src/swarm/backup-job.js';
 import {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { readCredentials } from '../src/domain/credentials.js';
+import { readCredentials } from '../src/domain/allocation/credentials.js';
 import { templateDatabaseName, templateRoleName, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
-import { COPY_STRATEGY } from '../src/domain/template-database.js';
-import { retryWaitingAllocations } from '../src/domain/waiting-allocations.js';
+import { COPY_STRATEGY } from '../src/domain/templates/template-database.js';
+import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
 import { filestoreDir, instanceDataDir, templateDataDir } from '../src/storage/layout.js';
 import { labelFilters, labelKeys } from '../src/swarm/labels.js';
 import {

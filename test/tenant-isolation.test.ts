@@ -5,12 +5,12 @@ import { chownSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSyn
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { suspendInstance } from '../src/domain/lifecycle.js';
-import { changeInstancePlan } from '../src/domain/plan-change.js';
+import { suspendInstance } from '../src/domain/instances/lifecycle.js';
+import { changeInstancePlan } from '../src/domain/instances/plan-change.js';
 import { tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../src/domain/names.js';
-import type { DbCredentials } from '../src/domain/credentials.js';
-import { readCredentials } from '../src/domain/credentials.js';
-import { repairTenantLogin, storedLogin } from '../src/domain/tenant-login.js';
+import type { DbCredentials } from '../src/domain/allocation/credentials.js';
+import { readCredentials } from '../src/domain/allocation/credentials.js';
+import { repairTenantLogin, storedLogin } from '../src/domain/instances/tenant-login.js';
 import { backupDir, instanceBackupsDir } from '../src/swarm/backup-job.js';
 import { odooProductionSettings, odooSettingsArgs } from '../src/swarm/odoo-config.js';
 import { instanceDataDir } from '../src/storage/layout.js';

@@ -1,10 +1,10 @@
 import type { InstanceStatus } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import type { Trigger } from '../domain/instance-events.js';
-import { reactivateInstance, resumeInstance, suspendInstance } from '../domain/lifecycle.js';
-import { changeInstancePlan } from '../domain/plan-change.js';
-import { resolvePlan } from '../domain/plans.js';
-import { provisionInstance } from '../domain/provisioning.js';
+import type { Trigger } from '../domain/instances/instance-events.js';
+import { reactivateInstance, resumeInstance, suspendInstance } from '../domain/instances/lifecycle.js';
+import { changeInstancePlan } from '../domain/instances/plan-change.js';
+import { resolvePlan } from '../domain/instances/plans.js';
+import { provisionInstance } from '../domain/instances/provisioning.js';
 import { forEachInstance, linkedInstances, type LinkedInstance } from './instances.js';
 import type { Intent } from './intent.js';
 import type { KillbillClient } from '../killbill/client.js';

@@ -1,6 +1,6 @@
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { endedStatuses } from '../domain/instance-status.js';
+import { endedStatuses } from '../domain/instances/instance-status.js';
 import { isUuid } from '../domain/names.js';
 import { DomainError } from '../errors.js';
 import { KillbillError } from '../killbill/client.js';

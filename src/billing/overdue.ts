@@ -1,4 +1,4 @@
-import { resumeInstance, suspendInstance } from '../domain/lifecycle.js';
+import { resumeInstance, suspendInstance } from '../domain/instances/lifecycle.js';
 import { byKillbill, ignored, processed, RetryLater, type IntentHandler } from './actions.js';
 import { forEachInstance, linkedInstances } from './instances.js';
 import { accountCustomer } from '../domain/subscriptions.js';

@@ -1,7 +1,7 @@
 import { loadConfig } from '../config/config.js';
 import { closeDeps, connectDeps } from '../daemon.js';
 import { migrateToLatest } from '../db/migrate.js';
-import { registerPool } from '../domain/pools.js';
+import { registerPool } from '../domain/pools/pools.js';
 import { createLogger } from '../logger.js';
 
 /** `npm run dev`: registers this machine's PostgreSQL (reachable by Odoo tasks through docker_gwbridge) as a pool. */

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { instanceTransitions } from '../domain/instance-status.js';
+import { instanceTransitions } from '../domain/instances/instance-status.js';
 import { projectRoot } from '../project-root.js';
 
 /**
@@ -23,7 +23,7 @@ export const statesDocument = (): string =>
   [
     '# Instance states',
     '',
-    'Drawn from `instanceTransitions` in `src/domain/instance-status.ts`, the table every status change is checked against',
+    'Drawn from `instanceTransitions` in `src/domain/instances/instance-status.ts`, the table every status change is checked against',
     '(`moveInstance` refuses any other move). Written by `npm run docs:states`; a unit test fails when this file and the',
     'table differ. What each status means: [API](api.md); who moves an instance and when: [Architecture](architecture.md).',
     '',

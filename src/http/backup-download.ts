@@ -10,10 +10,18 @@ import { writeZip, type ZipEntry } from '../archive/zip.js';
 import type { BackupRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
 import { DomainError } from '../errors.js';
-import { exportJobName, exportLeftovers, jobTasks, judgeJob, removeJobAndSecret, startJob, failureWithLog } from '../domain/backup-jobs.js';
-import type { BackupManifest } from '../domain/backups.js';
-import { ensureLocalCopy } from '../domain/offsite-copies.js';
-import { odooDumpManifest } from '../domain/odoo-manifest.js';
+import {
+  exportJobName,
+  exportLeftovers,
+  jobTasks,
+  judgeJob,
+  removeJobAndSecret,
+  startJob,
+  failureWithLog,
+} from '../domain/backups/backup-jobs.js';
+import type { BackupManifest } from '../domain/backups/backups.js';
+import { ensureLocalCopy } from '../domain/offsite/offsite-copies.js';
+import { odooDumpManifest } from '../domain/backups/odoo-manifest.js';
 import { isUuid } from '../domain/names.js';
 import { ensureDirUnder } from '../storage/dirs.js';
 import { backupDir, DUMP_FILE, exportJobSpec, exportsDir, FILESTORE_FILE, instanceBackupsDir } from '../swarm/backup-job.js';

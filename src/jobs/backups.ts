@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from '../deps.js';
-import { applyRetention } from '../domain/backup-retention.js';
-import { removeEndedJobs, removeOrphanJobContainers, removeOrphanJobSecrets } from '../domain/backup-jobs.js';
-import { advanceBackups } from '../domain/backups.js';
-import { pruneLocalCopies } from '../domain/offsite-retention.js';
-import type { OffsiteUploads } from '../domain/offsite-uploads.js';
-import { advanceModuleChanges } from '../domain/module-changes.js';
-import { advanceRollouts } from '../domain/rollouts.js';
-import { advanceRestores } from '../domain/restores.js';
+import { applyRetention } from '../domain/backups/backup-retention.js';
+import { removeEndedJobs, removeOrphanJobContainers, removeOrphanJobSecrets } from '../domain/backups/backup-jobs.js';
+import { advanceBackups } from '../domain/backups/backups.js';
+import { pruneLocalCopies } from '../domain/offsite/offsite-retention.js';
+import type { OffsiteUploads } from '../domain/offsite/offsite-uploads.js';
+import { advanceModuleChanges } from '../domain/modules/module-changes.js';
+import { advanceRollouts } from '../domain/modules/rollouts.js';
+import { advanceRestores } from '../domain/backups/restores.js';
 import type { Job } from './scheduler.js';
 
 const SCHEDULE_SLICE = 1000;

@@ -1,13 +1,13 @@
 import { sql } from 'kysely';
 import type { Deps } from '../deps.js';
-import { moveInstance, scheduler } from '../domain/instance-events.js';
-import { inFlightStatuses, servingStatuses } from '../domain/instance-status.js';
-import { outcomeFor } from '../domain/instance-outcome.js';
-import { advanceInitialisation } from '../domain/tenant-init.js';
-import { terminateInstance } from '../domain/termination.js';
+import { moveInstance, scheduler } from '../domain/instances/instance-events.js';
+import { inFlightStatuses, servingStatuses } from '../domain/instances/instance-status.js';
+import { outcomeFor } from '../domain/instances/instance-outcome.js';
+import { advanceInitialisation } from '../domain/instances/tenant-init.js';
+import { terminateInstance } from '../domain/instances/termination.js';
 import { managedLabels } from '../swarm/labels.js';
 import { listTasksByService } from '../swarm/swarm.js';
-import { taskEvidence } from '../domain/task-evidence.js';
+import { taskEvidence } from '../domain/instances/task-evidence.js';
 import type { Job } from './scheduler.js';
 
 /** A TERMINATING row this old was left by a daemon that stopped half-way through termination. */

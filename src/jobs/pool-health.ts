@@ -1,4 +1,4 @@
-import { checkPoolHealth } from '../domain/pool-health.js';
+import { checkPoolHealth } from '../domain/pools/pool-health.js';
 import type { Job } from './scheduler.js';
 
 export const poolHealthJob = (schedule: string): Job => ({ name: 'pool-health', schedule, run: checkPoolHealth });

@@ -1,4 +1,4 @@
-import { purgeDueInstances } from '../domain/purge.js';
+import { purgeDueInstances } from '../domain/instances/purge.js';
 import type { Job } from './scheduler.js';
 
 export const purgeJob = (schedule: string): Job => ({ name: 'purge', schedule, run: purgeDueInstances });

@@ -1,5 +1,5 @@
-import { watchTenantMounts, type MountWatch } from '../domain/storage-mounts.js';
-import { measureStorageUsage } from '../domain/storage-usage.js';
+import { watchTenantMounts, type MountWatch } from '../domain/instances/storage-mounts.js';
+import { measureStorageUsage } from '../domain/instances/storage-usage.js';
 import type { Job } from './scheduler.js';
 
 export const STORAGE_USAGE = 'storage-usage';

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { migrations } from '../../migrations/index.js';
 import type { Deps } from '../deps.js';
-import { NOT_CONFIGURED, offsiteReadiness } from '../domain/offsite-start.js';
+import { NOT_CONFIGURED, offsiteReadiness } from '../domain/offsite/offsite-start.js';
 import { storageModeNote } from '../storage/storage.js';
 
 export interface Readiness {

@@ -1,4 +1,4 @@
-import { resetInstanceAdminPassword, type AdminCredentials } from '../domain/admin-password.js';
+import { resetInstanceAdminPassword, type AdminCredentials } from '../domain/instances/admin-password.js';
 import { builder } from './builder.js';
 import { adminOrCustomer, ownedInstance, triggerOf } from './context.js';
 

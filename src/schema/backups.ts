@@ -1,6 +1,6 @@
 import { backupKinds, backupStatuses, offsiteStatuses, type BackupRow } from '../db/schema.js';
-import { backupInstance, getBackup, listBackups } from '../domain/backups.js';
-import { restoreInstance } from '../domain/restores.js';
+import { backupInstance, getBackup, listBackups } from '../domain/backups/backups.js';
+import { restoreInstance } from '../domain/backups/restores.js';
 import { builder } from './builder.js';
 import { adminOrCustomer, ownedInstance, triggerOf, type GraphQLContext } from './context.js';
 

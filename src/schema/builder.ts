@@ -4,7 +4,7 @@ import DataloaderPlugin from '@pothos/plugin-dataloader';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import type { InstanceEventRow, InstanceRow, PoolRow } from '../db/schema.js';
-import type { Allocation } from '../domain/allocation.js';
+import type { Allocation } from '../domain/allocation/allocation.js';
 import { DomainError } from '../errors.js';
 import type { GraphQLContext } from './context.js';
 

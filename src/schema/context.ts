@@ -1,7 +1,7 @@
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { getInstance } from '../domain/instances.js';
-import type { Trigger } from '../domain/instance-events.js';
+import { getInstance } from '../domain/instances/instances.js';
+import type { Trigger } from '../domain/instances/instance-events.js';
 import { DomainError, notFound } from '../errors.js';
 import { actorOf, type Caller } from '../access/caller.js';
 

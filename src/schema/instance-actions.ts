@@ -1,9 +1,9 @@
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import type { Trigger } from '../domain/instance-events.js';
-import { restartInstance, startInstance, stopInstance, reactivateInstance, resumeInstance } from '../domain/lifecycle.js';
-import { provisionInstance } from '../domain/provisioning.js';
-import { terminateInstance } from '../domain/termination.js';
+import type { Trigger } from '../domain/instances/instance-events.js';
+import { restartInstance, startInstance, stopInstance, reactivateInstance, resumeInstance } from '../domain/instances/lifecycle.js';
+import { provisionInstance } from '../domain/instances/provisioning.js';
+import { terminateInstance } from '../domain/instances/termination.js';
 import { DomainError } from '../errors.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer, ownedInstance, triggerOf } from './context.js';

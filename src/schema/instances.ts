@@ -1,8 +1,8 @@
 import { instanceStatuses } from '../db/schema.js';
-import { allocateDatabase } from '../domain/allocation.js';
-import { createInstance, listInstances, type InstancePage } from '../domain/instances.js';
-import { pagesOfInstanceEvents } from '../domain/instance-events.js';
-import { offeredOdooVersions } from '../domain/odoo-spec.js';
+import { allocateDatabase } from '../domain/allocation/allocation.js';
+import { createInstance, listInstances, type InstancePage } from '../domain/instances/instances.js';
+import { pagesOfInstanceEvents } from '../domain/instances/instance-events.js';
+import { offeredOdooVersions } from '../domain/instances/odoo-spec.js';
 import { DomainError } from '../errors.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer, customerScope, ownedInstance, triggerOf } from './context.js';

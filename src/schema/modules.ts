@@ -1,6 +1,6 @@
 import { moduleChangeStatuses, type ModuleChangeRow } from '../db/schema.js';
-import { changeModules } from '../domain/module-changes.js';
-import { installedModules } from '../domain/tenant-modules.js';
+import { changeModules } from '../domain/modules/module-changes.js';
+import { installedModules } from '../domain/modules/tenant-modules.js';
 import { builder } from './builder.js';
 import { adminOrCustomer, ownedInstance, triggerOf } from './context.js';
 

@@ -1,5 +1,5 @@
 import type { PlanRow } from '../db/schema.js';
-import { listPlans, upsertPlan } from '../domain/plans.js';
+import { listPlans, upsertPlan } from '../domain/instances/plans.js';
 import { formatBytes } from '../domain/sizes.js';
 import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer } from './context.js';

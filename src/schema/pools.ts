@@ -1,7 +1,7 @@
 import { healthStatuses, poolStatuses } from '../db/schema.js';
-import { decommissionPool, poolStats, updatePool, type PoolStats, type PoolStatusStats } from '../domain/pool-lifecycle.js';
-import { provisionPool } from '../domain/pool-provisioning.js';
-import { getPool, listPools, registerPool } from '../domain/pools.js';
+import { decommissionPool, poolStats, updatePool, type PoolStats, type PoolStatusStats } from '../domain/pools/pool-lifecycle.js';
+import { provisionPool } from '../domain/pools/pool-provisioning.js';
+import { getPool, listPools, registerPool } from '../domain/pools/pools.js';
 import { builder, upperCaseValues as upper } from './builder.js';
 import { adminOnly } from './context.js';
 

@@ -1,6 +1,6 @@
 import { rolloutStatuses, rolloutTenantStatuses, type RolloutEventRow, type RolloutRow, type RolloutTenantRow } from '../db/schema.js';
-import { recordedSpec } from '../domain/odoo-spec.js';
-import { getRollout, MAX_ROLLOUT_BATCH, pinInstanceImage, rolloutOdooVersion } from '../domain/rollouts.js';
+import { recordedSpec } from '../domain/instances/odoo-spec.js';
+import { getRollout, MAX_ROLLOUT_BATCH, pinInstanceImage, rolloutOdooVersion } from '../domain/modules/rollouts.js';
 import { builder, upperCaseValues as upper } from './builder.js';
 import { adminOnly, triggerOf } from './context.js';
 

@@ -1,4 +1,4 @@
-import { createStaging, renewStaging } from '../domain/staging.js';
+import { createStaging, renewStaging } from '../domain/instances/staging.js';
 import { builder } from './builder.js';
 import { adminOrCustomer, ownedInstance, triggerOf } from './context.js';
 

@@ -1,5 +1,5 @@
 import type { InstanceUsageRow } from '../db/schema.js';
-import { usageOf } from '../domain/storage-usage.js';
+import { usageOf } from '../domain/instances/storage-usage.js';
 import { builder } from './builder.js';
 
 const bytes = (value: string | null) => (value === null ? null : Number(value));

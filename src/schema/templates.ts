@@ -1,5 +1,5 @@
 import { templateStatuses, type TemplateRow } from '../db/schema.js';
-import { listTemplates } from '../domain/templates.js';
+import { listTemplates } from '../domain/templates/templates.js';
 import { builder, upperCaseValues as upper } from './builder.js';
 import { adminOnly } from './context.js';
 

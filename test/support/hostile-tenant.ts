@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import type pg from 'pg';
-import type { DbCredentials } from '../../src/domain/credentials.js';
+import type { DbCredentials } from '../../src/domain/allocation/credentials.js';
 import { labelKeys } from '../../src/swarm/labels.js';
 import { connectAsTenant, type TestDaemon } from './harness.js';
 

@@ -1,6 +1,6 @@
 import { closeDeps, connectDeps, startDaemon } from '../../src/daemon.js';
-import type { DbCredentials } from '../../src/domain/credentials.js';
-import { readCredentials } from '../../src/domain/credentials.js';
+import type { DbCredentials } from '../../src/domain/allocation/credentials.js';
+import { readCredentials } from '../../src/domain/allocation/credentials.js';
 import { createLogger } from '../../src/logger.js';
 import { CREATE_INSTANCE, eventually, instanceInput, type TestDaemon } from './harness.js';
 

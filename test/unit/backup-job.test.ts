@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { judgeJob } from '../../src/domain/backup-jobs.js';
+import { judgeJob } from '../../src/domain/backups/backup-jobs.js';
 import { spreadOffsetSeconds } from '../../src/jobs/backups.js';
 import { exitOfEvent } from '../../src/jobs/docker-wakeups.js';
 import { createContainerExits } from '../../src/swarm/container-exits.js';

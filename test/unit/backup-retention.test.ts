@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { expiredBackups, type RetainedBackup } from '../../src/domain/backup-retention.js';
+import { expiredBackups, type RetainedBackup } from '../../src/domain/backups/backup-retention.js';
 
 const policy = { keepDaily: 7, keepWeekly: 4, keepMonthly: 3, keepAfterTerminationDays: 30, keepFinalDays: 30 };
 const DAY = 24 * 3600 * 1000;

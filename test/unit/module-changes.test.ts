@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkModules, parseModuleNames } from '../../src/domain/tenant-modules.js';
+import { checkModules, parseModuleNames } from '../../src/domain/modules/tenant-modules.js';
 import { DomainError } from '../../src/errors.js';
 import { labelKeys } from '../../src/swarm/labels.js';
 import { odooInitJobSpec } from '../../src/swarm/odoo-init-job.js';

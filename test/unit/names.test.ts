@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canTransition, statusesBefore } from '../../src/domain/instance-status.js';
+import { canTransition, statusesBefore } from '../../src/domain/instances/instance-status.js';
 import { credentialsKey, odooServiceName, tenantDatabaseName, tenantRoleName } from '../../src/domain/names.js';
 
 const id = 'd425c7f2-57b1-439f-9a8c-fbaa8c92e001';

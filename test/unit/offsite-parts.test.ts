@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { backupKey, chunkSealer, makeHeader, openBuffer, sealedSize } from '../../src/crypto/backup-cipher.js';
-import { keptParts, partRange, planParts } from '../../src/domain/offsite-parts.js';
-import { sealedPart } from '../../src/domain/offsite-upload.js';
-import { uploadRetrySeconds } from '../../src/domain/offsite-uploads.js';
+import { keptParts, partRange, planParts } from '../../src/domain/offsite/offsite-parts.js';
+import { sealedPart } from '../../src/domain/offsite/offsite-upload.js';
+import { uploadRetrySeconds } from '../../src/domain/offsite/offsite-uploads.js';
 
 const CHUNK = 1024;
 const key = backupKey(randomBytes(32));

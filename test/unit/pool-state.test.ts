@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { poolStatuses, type PoolStatus } from '../../src/db/schema.js';
-import { adjustableStatuses, canMovePool, capacityStatus, healthAfterFailures, statusAfterSettings } from '../../src/domain/pool-state.js';
+import {
+  adjustableStatuses,
+  canMovePool,
+  capacityStatus,
+  healthAfterFailures,
+  statusAfterSettings,
+} from '../../src/domain/pools/pool-state.js';
 
 const statusesAfter = (from: PoolStatus) => poolStatuses.filter((to) => to !== from && canMovePool(from, to));
 const poolStatusesBefore = (to: PoolStatus) => poolStatuses.filter((from) => from !== to && canMovePool(from, to));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canTransition, statusesBefore } from '../../src/domain/instance-status.js';
+import { canTransition, statusesBefore } from '../../src/domain/instances/instance-status.js';
 import { describeTaskFailure, judgeRollout, judgeServing } from '../../src/domain/rollout.js';
 import { instanceStatuses, type InstanceStatus } from '../../src/db/schema.js';
 

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { nextRolloutStep, planRollout, type TenantProgress } from '../../src/domain/rollout-plan.js';
+import { nextRolloutStep, planRollout, type TenantProgress } from '../../src/domain/modules/rollout-plan.js';
 import { labelKeys } from '../../src/swarm/labels.js';
 import { checkJobName, LOGIN_CHECK_SCRIPT, odooLoginCheckJobSpec } from '../../src/swarm/odoo-check-job.js';
 import { moduleJobArgs } from '../../src/swarm/odoo-module-job.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
-import { planInput } from '../../src/domain/plans.js';
+import { planInput } from '../../src/domain/instances/plans.js';
 import { formatBytes } from '../../src/domain/sizes.js';
-import { isOverLimit } from '../../src/domain/storage-usage.js';
+import { isOverLimit } from '../../src/domain/instances/storage-usage.js';
 import { mountOf, parseMountinfo } from '../../src/storage/monitor.js';
 
 const env = {

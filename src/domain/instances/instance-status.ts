@@ -1,0 +1,51 @@
+import type { InstanceStatus } from '../../db/schema.js';
+
+/**
+ * Which status may follow which: the one place that decides whether a transition is legal (docs/states.md is drawn from
+ * it: `npm run docs:states`).
+ */
+export const instanceTransitions: Readonly<Record<InstanceStatus, readonly InstanceStatus[]>> = {
+  CREATING: ['WAITING_FOR_DATABASE', 'ALLOCATED', 'FAILED', 'TERMINATING'],
+  WAITING_FOR_DATABASE: ['ALLOCATED', 'FAILED', 'TERMINATING'],
+  ALLOCATED: ['PROVISIONING', 'RESTORING', 'FAILED', 'TERMINATING'],
+  PROVISIONING: ['RUNNING', 'FAILED', 'TERMINATING'],
+  RUNNING: ['DEGRADED', 'STOPPING', 'RESTARTING', 'SUSPENDED', 'RESTORING', 'FAILED', 'TERMINATING'],
+  // Its task is not running while Swarm restarts it: back to RUNNING when it runs, FAILED when Swarm gives up.
+  DEGRADED: ['RUNNING', 'STOPPING', 'RESTARTING', 'SUSPENDED', 'RESTORING', 'FAILED', 'TERMINATING'],
+  STOPPING: ['STOPPED', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  STOPPED: ['STARTING', 'SUSPENDED', 'RESTORING', 'TERMINATING'],
+  STARTING: ['RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  RESTARTING: ['RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  // Billing stopped it (scaled to 0; database, secret and filestore kept): only resuming or the purge ends it.
+  SUSPENDED: ['STARTING', 'TERMINATING'],
+  // Its data is being replaced from a backup (or, for a new instance, loaded): back to where it was when done, or
+  // SUSPENDED when billing asked for it meanwhile.
+  RESTORING: ['STARTING', 'STOPPED', 'ALLOCATED', 'RUNNING', 'SUSPENDED', 'FAILED', 'TERMINATING'],
+  FAILED: ['PROVISIONING', 'RESTARTING', 'SUSPENDED', 'RESTORING', 'TERMINATING'],
+  TERMINATING: ['TERMINATED'],
+  TERMINATED: [],
+};
+
+export const canTransition = (from: InstanceStatus, to: InstanceStatus): boolean => instanceTransitions[from].includes(to);
+
+/** The statuses an instance may be in for a move to `to`. */
+export const statusesBefore = (to: InstanceStatus): InstanceStatus[] =>
+  (Object.keys(instanceTransitions) as InstanceStatus[]).filter((from) => canTransition(from, to));
+
+/** A reserved slot is not an allocation yet: its role and database may still be in the making. */
+export const isAllocated = (instance: { db_allocation: 'reserved' | 'ready' | null }): boolean => instance.db_allocation === 'ready';
+
+/** Statuses the scheduler follows until Docker shows their end state. */
+export const inFlightStatuses: InstanceStatus[] = ['PROVISIONING', 'STARTING', 'RESTARTING', 'STOPPING'];
+
+/** Statuses whose service should be running: the scheduler checks its task still runs. */
+export const servingStatuses: InstanceStatus[] = ['RUNNING', 'DEGRADED'];
+
+/** Gone or going: no action (billing's, a customer's) applies to them any more. */
+export const endedStatuses: InstanceStatus[] = ['TERMINATING', 'TERMINATED'];
+
+/**
+ * What a customer's limit no longer counts: only what is gone. A TERMINATING instance still holds its database and
+ * subscription until its final backup allows the drop, so terminating cannot make room for more.
+ */
+export const releasedStatuses: InstanceStatus[] = ['TERMINATED'];

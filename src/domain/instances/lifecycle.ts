@@ -1,0 +1,181 @@
+import type { Transaction } from 'kysely';
+import type { Database, InstanceRow, InstanceStatus } from '../../db/schema.js';
+import type { Deps } from '../../deps.js';
+import { DomainError, notFound } from '../../errors.js';
+import { scaleService } from '../../swarm/swarm.js';
+import { runServer } from './odoo-services.js';
+import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
+import { canTransition, endedStatuses } from './instance-status.js';
+import { isUuid } from '../names.js';
+import { withTransaction } from '../../db/transaction.js';
+import { lockInstance } from './instance-lock.js';
+
+interface RunStateChange {
+  verb: string;
+  /** Where the instance goes at once; the scheduler follows it from there to its end state. */
+  transitional: InstanceStatus;
+  /** Statuses in which the change is already made or under way: asking again changes nothing. */
+  already: InstanceStatus[];
+  apply: (deps: Deps, instance: InstanceRow & { service_name: string }) => Promise<void>;
+}
+
+/** Runs `work` with the instance's row locked until the transaction ends. */
+function withLockedInstance<T>(
+  deps: Deps,
+  instanceId: string,
+  work: (trx: Transaction<Database>, instance: InstanceRow) => Promise<T>,
+): Promise<T> {
+  if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
+  return withTransaction(deps.db, async (trx) => {
+    const instance = await lockInstance(trx, instanceId);
+    return work(trx, instance);
+  });
+}
+
+/** One shape for stop, start and restart: lock the row, change the service, record the transitional status. */
+function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change: RunStateChange): Promise<InstanceRow> {
+  return withLockedInstance(deps, instanceId, async (trx, instance) => {
+    if (change.already.includes(instance.status)) return instance;
+    // Billing stopped it: only paying, or an admin's resumeInstance, starts it again.
+    if (instance.status === 'SUSPENDED') {
+      throw new DomainError(
+        'CONFLICT',
+        `Instance ${instanceId} is SUSPENDED by billing and cannot be ${change.verb}: paying (or an admin's resumeInstance) brings it back.`,
+      );
+    }
+    if (!canTransition(instance.status, change.transitional) || !instance.service_name) {
+      throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be ${change.verb}.`);
+    }
+    await change.apply(deps, { ...instance, service_name: instance.service_name });
+    const moved = await moveInstance(deps, trx, instance, change.transitional, trigger);
+    deps.log.info({ event: `instance.${change.transitional.toLowerCase()}`, instanceId, actor: trigger.actor }, `instance ${change.verb}`);
+    return moved!;
+  });
+}
+
+/** Scales the service to zero; STOPPING until no task runs, then STOPPED. */
+export const stopInstance = (deps: Deps, instanceId: string, trigger: Trigger = { cause: 'stopInstance', actor: 'admin' }) =>
+  changeRunState(deps, instanceId, trigger, {
+    verb: 'stopped',
+    transitional: 'STOPPING',
+    already: ['STOPPING', 'STOPPED', 'SUSPENDED'],
+    apply: (d, instance) => scaleService(d.docker, instance.service_name, 0),
+  });
+
+/** Scales the service back to one, its task built from the recorded spec; STARTING until its task runs (healthy), then RUNNING. */
+export const startInstance = (deps: Deps, instanceId: string, trigger: Trigger = { cause: 'startInstance', actor: 'admin' }) =>
+  changeRunState(deps, instanceId, trigger, {
+    verb: 'started',
+    transitional: 'STARTING',
+    already: ['STARTING', 'RUNNING', 'DEGRADED', 'RESTARTING', 'PROVISIONING'],
+    apply: (d, instance) => runServer(d, instance, { replicas: 1 }),
+  });
+
+/**
+ * Replaces the task with a fresh one (a forced update) built from the spec recorded on the instance, whichever replica
+ * restarts it (one provisioned before specs were recorded keeps what it runs); RESTARTING until the new task runs, then
+ * RUNNING. Also from DEGRADED and FAILED.
+ */
+export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger = { cause: 'restartInstance', actor: 'admin' }) =>
+  changeRunState(deps, instanceId, trigger, {
+    verb: 'restarted',
+    transitional: 'RESTARTING',
+    already: ['RESTARTING'],
+    // After Swarm gave up (FAILED) the replica count still reads 1: the forced update makes it schedule a task again.
+    apply: (d, instance) => runServer(d, instance, { replicas: 1, force: true }),
+  });
+
+/**
+ * Billing stops the tenant: the service is scaled to 0 (database, secret and filestore kept) and the instance reads
+ * SUSPENDED. With `purgeAt` (a cancelled subscription) the purge job terminates it then, unless it is reactivated.
+ * An instance with no service yet only takes the purge time. Safe to repeat: an earlier purge time is kept.
+ */
+export function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger, purgeAt: Date | null = null): Promise<InstanceRow> {
+  return withLockedInstance(deps, instanceId, async (trx, instance) => {
+    if (endedStatuses.includes(instance.status)) return instance;
+    if (instance.status === 'PROVISIONING')
+      throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: it is suspended once it runs.`);
+    const purge_at = instance.purge_at ?? purgeAt;
+    const message = purge_at
+      ? `purged at ${purge_at.toISOString()} unless reactivated`
+      : 'service scaled to 0; database, secret and filestore kept';
+    // A restore stopped it and gives it back when done: the suspension waits for that, instead of being lost.
+    if (instance.status === 'RESTORING' && instance.service_name) {
+      if (instance.suspension_pending_at && purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
+      const pending = await trx
+        .updateTable('instances')
+        .set({ purge_at, suspension_pending_at: instance.suspension_pending_at ?? new Date() })
+        .where('id', '=', instanceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordEvent(deps, trx, instanceId, trigger, `suspended once the restore under way ends; ${message}`);
+      return pending;
+    }
+    if (instance.status === 'SUSPENDED' || !instance.service_name || !canTransition(instance.status, 'SUSPENDED')) {
+      if (purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
+      const updated = await trx
+        .updateTable('instances')
+        .set({ purge_at })
+        .where('id', '=', instanceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordEvent(deps, trx, instanceId, trigger, message);
+      return updated;
+    }
+    await scaleService(deps.docker, instance.service_name, 0);
+    const moved = await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, { patch: { purge_at, error: null }, message });
+    deps.log.info({ event: 'instance.suspended', instanceId, actor: trigger.actor, purgeAt: purge_at }, 'instance suspended');
+    return moved!;
+  });
+}
+
+/**
+ * Brings a SUSPENDED instance back (STARTING, then RUNNING): for an admin's resumeInstance and an unblocked or paid
+ * subscription. A cancelled one (with a purge time) comes back only through reactivation, which also clears it.
+ * An instance already on its way back or running is returned as it is.
+ */
+export function resumeInstance(
+  deps: Deps,
+  instanceId: string,
+  trigger: Trigger,
+  options: { reactivate?: boolean } = {},
+): Promise<InstanceRow> {
+  return withLockedInstance(deps, instanceId, async (trx, instance) => {
+    if (instance.purge_at && !options.reactivate) {
+      throw new DomainError(
+        'CONFLICT',
+        `Instance ${instanceId} belongs to a cancelled subscription (purged at ${instance.purge_at.toISOString()}): reactivate it instead.`,
+      );
+    }
+    if (instance.status !== 'SUSPENDED') {
+      if (endedStatuses.includes(instance.status))
+        throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be resumed.`);
+      if (!instance.purge_at && !instance.suspension_pending_at) return instance;
+      const updated = await trx
+        .updateTable('instances')
+        .set({ purge_at: null, suspension_pending_at: null })
+        .where('id', '=', instanceId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordEvent(
+        deps,
+        trx,
+        instanceId,
+        trigger,
+        instance.purge_at ? 'purge cancelled' : 'the suspension waiting for the restore is cancelled',
+      );
+      return updated;
+    }
+    await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
+    const moved = await moveInstance(deps, trx, instance, 'STARTING', trigger, {
+      patch: { purge_at: null },
+      message: instance.purge_at ? 'reactivated; purge cancelled' : 'resumed',
+    });
+    deps.log.info({ event: 'instance.resumed', instanceId, actor: trigger.actor }, 'instance resumed');
+    return moved!;
+  });
+}
+
+/** Clears a cancelled instance's purge time and resumes it: admins' reactivateInstance and SUBSCRIPTION_UNCANCEL. */
+export const reactivateInstance = (deps: Deps, instanceId: string, trigger: Trigger) =>
+  resumeInstance(deps, instanceId, trigger, { reactivate: true });
