@@ -179,9 +179,14 @@ describe('a hostile tenant reaches nothing beyond its own database and files', (
     } finally {
       await inTenantContainer(daemon, attacker.id, `rm ${store()} && mv ${store()}.real ${store()}`);
     }
-    const files = (await readdir(instanceBackupsDir(cephfs, attacker.id), { recursive: true, withFileTypes: true })).filter((entry) =>
-      entry.isFile(),
+    // The failed backup's partial directory is removed once its status is recorded: the scan waits for that.
+    const backups = instanceBackupsDir(cephfs, attacker.id);
+    await eventually(
+      () => readdir(backups),
+      (names) => !names.some((name) => name.startsWith('.partial-')),
+      30_000,
     );
+    const files = (await readdir(backups, { recursive: true, withFileTypes: true })).filter((entry) => entry.isFile());
     for (const file of files) {
       const content = await readFile(join(file.parentPath, file.name), 'utf8');
       assert.ok(!content.includes(localPool.adminPassword), `the pool admin's password in ${file.name}`);

@@ -196,7 +196,16 @@ export async function resetState(deps: Deps): Promise<void> {
   await deps.db.deleteFrom('db_servers').execute();
   // Pool numbers start again at 1, so the data directories of earlier pools must go with them.
   await deps.db.updateTable('pool_name_counter').set({ last_number: 0 }).execute();
-  await rm(join(deps.config.cephfsRoot, 'postgres_pools'), { recursive: true, force: true });
+  // A pool's PostgreSQL may still write its WAL while its task stops (ENOTEMPTY): the removal is tried until it is done.
+  const removePools = () =>
+    rm(join(deps.config.cephfsRoot, 'postgres_pools'), { recursive: true, force: true }).then(
+      () => true,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOTEMPTY') throw error;
+        return false;
+      },
+    );
+  assert.ok(await eventually(removePools, (removed) => removed, 30_000, 500), 'the pools’ data directories are removed');
   await deps.redis.flushdb();
 }
 
