@@ -4,8 +4,9 @@ type Failure = Error & { code?: unknown; name: string };
 
 // SQLSTATE classes of a connection that failed or a server shutting down, starting or overloaded.
 const pgUnavailable = /^(08...|57P0[1-3]|53300|57014)$/;
+// `timeout expired`: what node-postgres's client gives when a server does not let it connect within connectionTimeoutMillis.
 const pgMessages =
-  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated due to connection timeout/;
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection terminated due to connection timeout|^timeout expired$/;
 const redisMessages = /Stream isn't writeable|Connection is closed|Command timed out|enableOfflineQueue/;
 
 /**
