@@ -26,5 +26,5 @@ export const jobScript = (name: JobScriptName): string => `${prelude}\n${scripts
 /** The Python that waits for the tenant's database, then execs Odoo (`python3 -c <it> <config> odoo …`). */
 export const WAIT_FOR_DATABASE = read('wait-for-database.py');
 
-/** The Python that runs a tenant's Odoo server (`python3 -c <it> odoo …`): see the script for what it changes. */
+/** The Python that runs a tenant's Odoo server, passed in its environment (odooLaunch): see the script for what it changes. */
 export const ODOO_SERVER = read('odoo-server.py');

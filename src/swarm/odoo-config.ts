@@ -156,7 +156,7 @@ export type OdooRunner = 'job' | 'server';
  * Command (replacing the image's entrypoint), arguments and environment entries that run `odoo <odooArgs>` on the config
  * file once the database answers: a job runs Odoo's launcher as it is, the server through odoo-server.py (ready for its
  * first requests sooner), read from the environment and taken out of it before Odoo starts. The arguments are the same
- * either way, so a plan change or a restart only ever replaces them.
+ * either way; a plan change or a restart replaces command, arguments and environment together (odooServerTask).
  */
 export function odooLaunch(odooArgs: string[], runs: OdooRunner): { Command: string[]; Args: string[]; Env: string[] } {
   const server = runs === 'server';

@@ -20,7 +20,7 @@ const restartedByResize: InstanceStatus[] = [...servingStatuses, 'FAILED'];
 /**
  * Moves an instance to `plan`: its limits become the plan's. A new storage limit becomes its data dir's quota at
  * once. New CPU or memory limits go into the spec recorded on it (with the workers and memory limits they give), and
- * its service is resized live (a Swarm update of its resources and arguments, which replaces the task): a serving
+ * its service is resized live (a Swarm update of its resources and launch, which replaces the task): a serving
  * instance reads RESTARTING until the resized task runs, then RUNNING (a FAILED one too: the update schedules a task
  * again); a stopped or suspended one keeps its status and starts with the new limits. Safe to repeat.
  */
