@@ -10,6 +10,7 @@ import { backupDir, exportsDir } from '../src/swarm/backup-job.js';
 import {
   CREATE_INSTANCE,
   customerToken,
+  dataField,
   eventually,
   instanceInput,
   registerLocalPool,
@@ -36,7 +37,7 @@ const sha256 = async (path: string) =>
 
 async function completedBackup(daemon: TestDaemon, id: string) {
   return eventually(
-    async () => (await daemon.gql(BACKUP, { id })).data.backup,
+    async () => dataField(await daemon.gql(BACKUP, { id }), 'backup'),
     (backup) => backup.status === 'COMPLETED' || backup.status === 'FAILED',
     120_000,
     250,
@@ -45,7 +46,7 @@ async function completedBackup(daemon: TestDaemon, id: string) {
 
 async function statusWhen(daemon: TestDaemon, id: string, wanted: string, timeoutMs = 180_000) {
   return eventually(
-    async () => (await daemon.gql(INSTANCE, { id })).data.instance,
+    async () => dataField(await daemon.gql(INSTANCE, { id }), 'instance'),
     (instance) => instance.status === wanted,
     timeoutMs,
     250,

@@ -50,10 +50,8 @@ const templateDaemon = (images: string, extra: Record<string, string> = {}) =>
     TEMPLATE_CRON: '* * * * * *',
     ODOO_EXTRA_ENV: 'STANDIN_INIT_SECONDS=3',
     LOG_LEVEL: 'warn',
-    // Storage is checked once a minute: a test makes the last check fail and signs up before the next one. A check
-    // waits up to 10 s: beside the other suites, CephFS may take longer than the default 3 s to sync its probe file.
+    // Storage is checked once a minute: a test makes the last check fail and signs up before the next one.
     STORAGE_CHECK_SECONDS: '59',
-    STORAGE_CHECK_TIMEOUT_MS: '10000',
     ...extra,
   });
 

@@ -70,6 +70,13 @@ export interface TestDaemon {
   stop: () => Promise<void>;
 }
 
+/** The field `name` of a call's data; a call that gave it no value and errors instead throws them, named. */
+export function dataField<T = any>(result: GraphQLResult, name: string): T {
+  const value = result.data?.[name];
+  if (value == null && result.errors?.length) throw new Error(`${name}: ${JSON.stringify(result.errors)}`);
+  return value;
+}
+
 /** Asserts that the call failed with `code` (and `field`, when given), the way a client reads it. */
 export function expectError<R extends Pick<GraphQLResult, 'data' | 'errors'>>(
   result: R,
@@ -264,7 +271,7 @@ export const PROVISION_POOL = `mutation($input: ProvisionPoolInput!) { provision
  */
 export async function poolWhen(daemon: TestDaemon, id: string, done: (pool: any) => boolean, timeoutMs = 240_000): Promise<any> {
   return eventually(
-    async () => (await daemon.gql(`query($id: ID!) { pool(id: $id) { ${POOL_FIELDS} } }`, { id })).data.pool,
+    async () => dataField(await daemon.gql(`query($id: ID!) { pool(id: $id) { ${POOL_FIELDS} } }`, { id }), 'pool'),
     done,
     timeoutMs,
     250,

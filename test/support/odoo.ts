@@ -2,7 +2,7 @@ import { closeDeps, connectDeps, startDaemon } from '../../src/daemon.js';
 import type { DbCredentials } from '../../src/domain/allocation/credentials.js';
 import { readCredentials } from '../../src/domain/allocation/credentials.js';
 import { createLogger } from '../../src/logger.js';
-import { CREATE_INSTANCE, eventually, instanceInput, type TestDaemon } from './harness.js';
+import { CREATE_INSTANCE, dataField, eventually, instanceInput, type TestDaemon } from './harness.js';
 
 export const PROVISION = `mutation($id: ID!) { provisionInstance(instanceId: $id) { id status serviceName error } }`;
 export const INSTANCE = `query($id: ID!) { instance(id: $id) { id status serviceName error statusChangedAt } }`;
@@ -27,7 +27,7 @@ export async function allocatedInstance(daemon: TestDaemon): Promise<{ id: strin
 /** Polls the instance over GraphQL until it leaves PROVISIONING (or `timeoutMs` passes). */
 export async function settledInstance(daemon: TestDaemon, id: string, timeoutMs = 120_000): Promise<InstanceView> {
   return eventually(
-    async () => (await daemon.gql(INSTANCE, { id })).data.instance as InstanceView,
+    async () => dataField<InstanceView>(await daemon.gql(INSTANCE, { id }), 'instance'),
     (instance) => instance.status !== 'PROVISIONING',
     timeoutMs,
     250,
@@ -42,7 +42,7 @@ export async function instanceWithStatus<T extends { status: string }>(
   options: { query?: string; timeoutMs?: number } = {},
 ): Promise<T> {
   return eventually(
-    async () => (await daemon.gql(options.query ?? INSTANCE, { id })).data.instance as T,
+    async () => dataField<T>(await daemon.gql(options.query ?? INSTANCE, { id }), 'instance'),
     (instance) => instance.status === wanted,
     options.timeoutMs ?? 120_000,
     100,

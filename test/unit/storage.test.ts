@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/config.js';
 import { planInput } from '../../src/domain/instances/plans.js';
 import { formatBytes } from '../../src/domain/sizes.js';
 import { isOverLimit } from '../../src/domain/instances/storage-usage.js';
-import { mountOf, parseMountinfo } from '../../src/storage/monitor.js';
+import { createStorageMonitor, mountOf, parseMountinfo } from '../../src/storage/monitor.js';
 
 const env = {
   DATABASE_URL: 'postgres://u:p@localhost:5432/db',
@@ -68,5 +71,18 @@ describe('storage', () => {
           (name) => error.problems?.some((line) => line.startsWith(`${name}:`)) ?? false,
         ),
     );
+  });
+
+  it('finds a plain directory that takes a file available, leaving nothing in it; a missing one is named', async (t) => {
+    const root = await mkdtemp(join(tmpdir(), 'storage-check-'));
+    t.after(() => rm(root, { recursive: true, force: true }));
+    const plain = createStorageMonitor({ mode: 'plain', root, tenantRoot: root, timeoutMs: 3000 });
+    assert.equal((await plain.check()).status, 'ok');
+    assert.deepEqual(await readdir(root), [], 'the check file is removed');
+
+    const missing = join(root, 'missing');
+    const gone = await createStorageMonitor({ mode: 'plain', root: missing, tenantRoot: missing, timeoutMs: 3000 }).check();
+    assert.match(gone.status, /No such file or directory/);
+    assert.equal(gone.answering, true, 'an error is an answer, not a hang');
   });
 });
