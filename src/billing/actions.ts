@@ -5,6 +5,7 @@ import { reactivateInstance, resumeInstance, suspendInstance } from '../domain/i
 import { changeInstancePlan } from '../domain/instances/plan-change.js';
 import { resolvePlan } from '../domain/instances/plans.js';
 import { provisionInstance } from '../domain/instances/provisioning.js';
+import { allows } from '../domain/instances/instance-policy.js';
 import { forEachInstance, linkedInstances, type LinkedInstance } from './instances.js';
 import type { Intent } from './intent.js';
 import type { KillbillClient } from '../killbill/client.js';
@@ -38,8 +39,6 @@ export type IntentHandler<K extends Intent['kind']> = (
   context: EventContext,
 ) => Promise<Settled>;
 
-/** Statuses a paid or trial subscription provisions from; the others are on their way, there, or stopped on purpose. */
-const provisionable: InstanceStatus[] = ['CREATING', 'WAITING_FOR_DATABASE', 'ALLOCATED', 'FAILED'];
 const cancelledStates = ['CANCELLED', 'EXPIRED'];
 
 /**
@@ -82,7 +81,7 @@ export const startTrial: IntentHandler<'trial'> = async (deps, client, { subscri
   const instances = await linkedInstances(deps, [subscriptionId], await accountCustomer(client, subscription.accountId));
   if (instances.length === 0) return waitForInstance(deps, context, `subscription ${subscriptionId}`);
   const trigger = byKillbill('SUBSCRIPTION_CREATION');
-  const toProvision = instances.filter((instance) => provisionable.includes(instance.status));
+  const toProvision = instances.filter((instance) => allows('provisionedByBilling', instance.status));
   return settleAll(
     toProvision,
     'provisioned',
@@ -125,7 +124,7 @@ export const startPaid: IntentHandler<'payment'> = async (deps, client, { invoic
     .map((i) => `${i.id} (subscription ${states.get(i.subscription_id!)} in Kill Bill)`);
   const trigger = byKillbill('INVOICE_PAYMENT_SUCCESS');
   const act = entitled.filter(
-    (instance) => provisionable.includes(instance.status) || (instance.status === 'SUSPENDED' && !instance.purge_at),
+    (instance) => allows('provisionedByBilling', instance.status) || (instance.status === 'SUSPENDED' && !instance.purge_at),
   );
   left.push(...statusesOf(entitled.filter((instance) => !act.includes(instance))));
   return settleAll(

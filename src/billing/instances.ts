@@ -1,6 +1,6 @@
 import type { InstanceRow } from '../db/schema.js';
 import type { Deps } from '../deps.js';
-import { endedStatuses } from '../domain/instances/instance-status.js';
+import { statusesWhere } from '../domain/instances/instance-policy.js';
 import { isUuid } from '../domain/names.js';
 import { DomainError } from '../errors.js';
 import { KillbillError } from '../killbill/client.js';
@@ -27,7 +27,7 @@ export async function linkedInstances(
       subscriptionIds.map((id) => id.toLowerCase()),
     )
     .where('customer_id', '=', customerId)
-    .where('status', 'not in', endedStatuses)
+    .where('status', 'not in', statusesWhere('ended'))
     .orderBy('created_at')
     .execute();
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { secretNames, sections } from '../config/config.js';
 import { projectRoot } from '../project-root.js';
+import { markdownTable } from './markdown-table.js';
 
 /** A config section as the docs see it: the variables its object reads, and its title. */
 export type DocumentedSection = z.ZodPipe<z.ZodObject, z.ZodType>;
@@ -18,13 +19,6 @@ function shownDefault(field: z.ZodType): string {
   const every = everySeconds.exec(value);
   if (every) return every[1] ? `every ${every[1]} s` : 'every second';
   return `\`${value}\``;
-}
-
-/** Columns padded to their widest cell, as Prettier lays out a Markdown table. */
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
-  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: readonly string[]) => `| ${cells.map((cell, column) => cell.padEnd(widths[column]!)).join(' | ')} |`;
-  return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)];
 }
 
 /**
@@ -46,7 +40,7 @@ export function configurationTables(documented: readonly DocumentedSection[], fi
       const names = fileTwins.includes(name) ? `\`${name}\` / \`${name}_FILE\`` : `\`${name}\``;
       rows.push([names, shownDefault(field), meaning]);
     }
-    parts.push([`## ${title}`, '', ...table(['Variable', 'Default', 'Meaning'], rows)].join('\n'));
+    parts.push([`## ${title}`, '', ...markdownTable(['Variable', 'Default', 'Meaning'], rows)].join('\n'));
   }
   return parts.join('\n\n');
 }

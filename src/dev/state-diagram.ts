@@ -1,7 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { instancePolicy } from '../domain/instances/instance-policy.js';
 import { instanceTransitions } from '../domain/instances/instance-status.js';
 import { projectRoot } from '../project-root.js';
+import { markdownTable } from './markdown-table.js';
 
 /**
  * Pure: a Mermaid state diagram of a transition table, one edge per allowed move, in the table's order; `first` is
@@ -15,6 +17,13 @@ export function mermaidStateDiagram(transitions: Readonly<Record<string, readonl
   }
   return lines.join('\n');
 }
+
+/** Pure: a Markdown table of each rule and the statuses it holds for, in the policy's order. */
+export const policyTable = (policy: Readonly<Record<string, readonly string[]>>): string =>
+  markdownTable(
+    ['rule', 'statuses'],
+    Object.entries(policy).map(([rule, statuses]) => [`\`${rule}\``, statuses.join(', ')]),
+  ).join('\n');
 
 /** `npm run docs:states`: writes docs/states.md from the transition table the daemon checks every move against. */
 export const statesFile = join(projectRoot, 'docs', 'states.md');
@@ -30,6 +39,13 @@ export const statesDocument = (): string =>
     '```mermaid',
     mermaidStateDiagram(instanceTransitions, 'CREATING'),
     '```',
+    '',
+    '## Which statuses each rule holds for',
+    '',
+    'From `instancePolicy` in `src/domain/instances/instance-policy.ts`: the one table the domain, billing, the jobs and',
+    'their SQL read (`allows(rule, status)`, `statusesWhere(rule)`); each rule says there what it is for.',
+    '',
+    policyTable(instancePolicy),
     '',
   ].join('\n');
 

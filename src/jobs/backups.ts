@@ -9,11 +9,9 @@ import { advanceModuleChanges } from '../domain/modules/module-changes.js';
 import { advanceRollouts } from '../domain/modules/rollouts.js';
 import { advanceRestores } from '../domain/backups/restores.js';
 import type { Job } from './scheduler.js';
+import { statusesWhere } from '../domain/instances/instance-policy.js';
 
 const SCHEDULE_SLICE = 1000;
-
-/** Statuses whose tenants are backed up on schedule. */
-const scheduledStatuses = ['RUNNING', 'DEGRADED', 'SUSPENDED'] as const;
 
 /** Pure: an instance's own offset into the spread window, the same at every run, so tenants do not all start at once. */
 export function spreadOffsetSeconds(instanceId: string, spreadSeconds: number): number {
@@ -26,7 +24,7 @@ export async function scheduleBackups(deps: Deps, now = new Date()): Promise<num
   const instances = await deps.db
     .selectFrom('instances')
     .select('id')
-    .where('status', 'in', [...scheduledStatuses])
+    .where('status', 'in', statusesWhere('backedUpOnSchedule'))
     .where('db_server_id', 'is not', null)
     .execute();
   if (instances.length === 0) return 0;

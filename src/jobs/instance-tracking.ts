@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Deps } from '../deps.js';
 import { moveInstance, scheduler } from '../domain/instances/instance-events.js';
-import { inFlightStatuses, servingStatuses } from '../domain/instances/instance-status.js';
+import { statusesWhere } from '../domain/instances/instance-policy.js';
 import { outcomeFor } from '../domain/instances/instance-outcome.js';
 import { advanceInitialisation } from '../domain/instances/tenant-init.js';
 import { terminateInstance } from '../domain/instances/termination.js';
@@ -28,7 +28,7 @@ export async function trackInstances(deps: Deps): Promise<void> {
     deps.db
       .selectFrom('instances')
       .selectAll()
-      .where('status', 'in', [...inFlightStatuses, ...servingStatuses])
+      .where('status', 'in', [...statusesWhere('inFlight'), ...statusesWhere('serving')])
       .execute(),
     listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels)),
     resumeTerminations(deps),

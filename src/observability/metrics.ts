@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { projectManifest } from '../project-root.js';
+import { statusesWhere } from '../domain/instances/instance-policy.js';
 
 /** The daemon's Prometheus metrics, in a registry of its own (several daemons can share a process in tests). */
 export function createMetrics() {
@@ -195,7 +196,7 @@ export function registerStateGauges(
               sql<string>`extract(epoch from now() - coalesce(max(backups.created_at), instances.created_at))`.as('age'),
             ])
             .where('instances.db_server_id', 'is not', null)
-            .where('instances.status', 'not in', ['TERMINATING', 'TERMINATED'])
+            .where('instances.status', 'not in', statusesWhere('ended'))
             .groupBy('instances.id')
             .execute(),
         (rows) => {

@@ -4,7 +4,7 @@ import type { Database, InstanceRow, NewInstanceRow, PlanRow, PoolRow } from '..
 import type { Deps } from '../../deps.js';
 import { DomainError } from '../../errors.js';
 import { writeWithEventAnd, type Trigger } from '../instances/instance-events.js';
-import { releasedStatuses } from '../instances/instance-status.js';
+import { statusesWhere } from '../instances/instance-policy.js';
 import { chosenPlanSql } from '../instances/plans.js';
 import { slotBumpSql, slotPoolSql } from '../pools/pool-state.js';
 import { poolAccessJsonSql, type PoolAccess } from '../../db/pool-access.js';
@@ -57,7 +57,7 @@ export async function admit(deps: Deps, row: Omit<NewInstanceRow, PlanLimit>, pl
         () =>
           sql<
             AdmissionCtes['admitted']
-          >`(select admit_instance(${row.customer_id}, ${row.subdomain}, ${limit}, ${releasedStatuses}::text[]) as customer_id)`,
+          >`(select admit_instance(${row.customer_id}, ${row.subdomain}, ${limit}, ${statusesWhere('released')}::text[]) as customer_id)`,
       )
       .with('instance', () => sql<AdmissionCtes['instance']>`(select 1 as one from admitted)`)
       .with('pool', () => sql<AdmissionCtes['pool']>`(${slotPoolSql([], 'skip-locked')})`)

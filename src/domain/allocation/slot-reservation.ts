@@ -8,6 +8,7 @@ import { statusesBefore } from '../instances/instance-status.js';
 import { lockInstance } from '../instances/instance-lock.js';
 import { releaseSlot, slotBumpSql, slotPoolSql } from '../pools/pool-state.js';
 import { type PoolAccess } from '../../db/pool-access.js';
+import { allows } from '../instances/instance-policy.js';
 
 /**
  * How long a caller owns the slot it reserved while it makes the role and database. Far above the few hundred
@@ -114,7 +115,7 @@ export async function renewReservation(deps: Deps, reservation: Reservation): Pr
     return 'mine';
   }
   const now = await deps.db.selectFrom('instances').select('status').where('id', '=', reservation.instance.id).executeTakeFirst();
-  return !now || now.status === 'TERMINATING' || now.status === 'TERMINATED' ? 'terminating' : 'other';
+  return !now || allows('ended', now.status) ? 'terminating' : 'other';
 }
 
 /** The instance row, only while it still holds this caller's reservation and may be allocated. */

@@ -14,6 +14,7 @@ import { ensureDirUnder } from '../../storage/dirs.js';
 import { backupSnapshotName, instanceDataDir } from '../../storage/layout.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from '../names.js';
 import { prepareDataDir } from '../instances/tenant-storage.js';
+import { allows } from '../instances/instance-policy.js';
 
 /** What a backup's manifest.json says about it: Odoo's own manifest's fields (absent from older backups) and the files. */
 export interface BackupManifest {
@@ -30,19 +31,6 @@ export interface BackupManifest {
 }
 
 const MANUAL_PER_CUSTOMER_SECONDS = 3600;
-/** Statuses an instance's database can be backed up in: it has one, and it is not being replaced or dropped. */
-const backupable = new Set([
-  'ALLOCATED',
-  'PROVISIONING',
-  'RUNNING',
-  'DEGRADED',
-  'STOPPING',
-  'STOPPED',
-  'STARTING',
-  'RESTARTING',
-  'SUSPENDED',
-  'FAILED',
-]);
 
 export const backupJobName = (backupId: string) => `bk-${backupId}`;
 
@@ -82,7 +70,7 @@ export async function backupInstance(deps: Deps, instanceId: string, trigger: Tr
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   const instance = await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirst();
   if (!instance) throw notFound('Instance', instanceId);
-  if (kind !== 'FINAL' && !backupable.has(instance.status)) {
+  if (kind !== 'FINAL' && !allows('backupable', instance.status)) {
     throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status}: it has no database to back up now.`);
   }
   if (kind === 'MANUAL' && trigger.actor.startsWith('customer:')) {
@@ -150,7 +138,7 @@ export async function startBackup(deps: Deps, backup: BackupRow, known?: Instanc
   const instance =
     known ?? (await deps.db.selectFrom('instances').selectAll().where('id', '=', backup.instance_id).executeTakeFirstOrThrow());
   // A scheduled backup that waited while its instance was terminated (or is being restored) has nothing to back up.
-  if (backup.kind !== 'FINAL' && !backupable.has(instance.status))
+  if (backup.kind !== 'FINAL' && !allows('backupable', instance.status))
     return finishBackup(deps, backup, { status: 'FAILED', error: `the instance is ${instance.status}` });
   // Storage away: it waits (PENDING) for the next tick rather than failing.
   if (deps.storage.health().status !== 'ok') return backup;

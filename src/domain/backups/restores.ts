@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { BackupRow, Database, InstanceRow, InstanceStatus, RestoreRow } from '../../db/schema.js';
+import type { BackupRow, Database, InstanceRow, RestoreRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound, validationFailed } from '../../errors.js';
 import { DUMP_FILE, FILESTORE_FILE, needsOverlay, restoreJobSpec } from '../../swarm/backup-job.js';
@@ -22,9 +22,7 @@ import { applyQuota, prepareDataDir } from '../instances/tenant-storage.js';
 import { renewDatabaseIdentity } from '../templates/clone-identity.js';
 import { withTenantDatabase } from '../instances/tenant-database.js';
 import { runServer } from '../instances/odoo-services.js';
-
-/** Statuses a tenant's data can be replaced in: it has a service to stop and start again. */
-const restorable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'];
+import { allows } from '../instances/instance-policy.js';
 
 export const restoreJobName = (restoreId: string) => `rs-${restoreId}`;
 
@@ -76,7 +74,7 @@ export async function restoreInstance(deps: Deps, instanceId: string, backupId: 
       if (active.backup_id === backupId) return null;
       throw new DomainError('CONFLICT', `Instance ${instanceId} is being restored from backup ${active.backup_id} already.`);
     }
-    if (!restorable.includes(instance.status) || !instance.service_name) {
+    if (!allows('restorable', instance.status) || !instance.service_name) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be restored now.`);
     }
     // Each restore keeps a FINAL backup of what it replaces: customers have a bounded number, and there must be room.
@@ -241,7 +239,7 @@ const setRestore = (
 
 async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: RestoreRow, instance: InstanceRow): Promise<Step> {
   // A swap under way is finished even then: half of it undone would leave the replaced data beside the tenant's.
-  if ((instance.status === 'TERMINATING' || instance.status === 'TERMINATED') && restore.status !== 'SWAPPING')
+  if (allows('ended', instance.status) && restore.status !== 'SWAPPING')
     return failRestore(deps, trx, restore, instance, 'the instance is being terminated');
   const trigger = { cause: restore.mode === 'load' ? 'loadFromBackup' : 'restoreInstance', actor: restore.actor };
   switch (restore.status) {
@@ -305,7 +303,7 @@ async function afterFetch(
   if (fetched.state === 'pending') return;
   if (fetched.state === 'failed') return failRestore(deps, trx, restore, instance, fetched.reason);
   if (restore.mode === 'load') return setRestore(trx, restore, { status: 'PENDING' }).then(() => ({ again: true }));
-  if (!restorable.includes(instance.status) || !instance.service_name)
+  if (!allows('restorable', instance.status) || !instance.service_name)
     return failRestore(deps, trx, restore, instance, `the instance is ${instance.status} and cannot be restored now`);
   await setRestore(trx, restore, { status: 'SAVING', previous_status: instance.status });
   await stopForRestore(

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { generatePassword } from '../../crypto/passwords.js';
 import { odooPasswordHash } from '../../crypto/odoo-password.js';
-import type { InstanceRow, InstanceStatus } from '../../db/schema.js';
+import type { InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound } from '../../errors.js';
 import { recordEvent, type Trigger } from './instance-events.js';
@@ -9,6 +9,7 @@ import { isUuid } from '../names.js';
 import { withTenantDatabase } from './tenant-database.js';
 import { takeAllowance, withRedisLock } from '../caller-limits.js';
 import type { LoginDeps } from './tenant-login.js';
+import { allows } from './instance-policy.js';
 
 /** Odoo 17's base data makes `base.user_admin` the user with id 2 (id 1 is the inactive `__system__`). */
 const ADMIN_USER_ID = 2;
@@ -49,8 +50,6 @@ export async function replaceDefaultAdmin(deps: LoginDeps, instance: InstanceRow
   await writeAdminCredentials(deps, instance, { login: instance.admin_email, password: generatePassword(ADMIN_PASSWORD_LENGTH) });
 }
 
-const resettable: InstanceStatus[] = ['PROVISIONING', 'RUNNING', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'];
-
 /** A customer's resets (all its instances together) within a window: enough for a person, not for a flood. */
 const CUSTOMER_RESETS = 5;
 const CUSTOMER_RESET_WINDOW_SECONDS = 600;
@@ -87,7 +86,7 @@ export async function resetInstanceAdminPassword(
 }
 
 function assertResettable(instance: InstanceRow): void {
-  if (!instance.initialized_at || !resettable.includes(instance.status)) {
+  if (!instance.initialized_at || !allows('adminPasswordResettable', instance.status)) {
     throw new DomainError(
       'CONFLICT',
       `Instance ${instance.id} is ${instance.status} and its database is not initialised yet: try again once it runs.`,

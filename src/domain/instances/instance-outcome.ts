@@ -1,7 +1,7 @@
 import type { InstanceRow, InstanceStatus } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import type { SwarmTask } from '../../swarm/docker-types.js';
-import { servingStatuses } from './instance-status.js';
+import { allows } from './instance-policy.js';
 import { judgeRollout, judgeServing, judgeStop, tasksSince } from '../rollout.js';
 
 export type Outcome = { to: InstanceStatus; error: string | null; taskId?: string | null } | null;
@@ -17,7 +17,7 @@ export function outcomeFor(
   now: Date,
   staleMount: string | null = null,
 ): Outcome {
-  if (servingStatuses.includes(instance.status)) return servingOutcome(instance, tasks, now, staleMount);
+  if (allows('serving', instance.status)) return servingOutcome(instance, tasks, now, staleMount);
   const deadline = new Date(instance.status_changed_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
   if (instance.status === 'STOPPING') {
     const verdict = judgeStop(tasks, deadline, now);

@@ -34,18 +34,3 @@ export const statusesBefore = (to: InstanceStatus): InstanceStatus[] =>
 
 /** A reserved slot is not an allocation yet: its role and database may still be in the making. */
 export const isAllocated = (instance: { db_allocation: 'reserved' | 'ready' | null }): boolean => instance.db_allocation === 'ready';
-
-/** Statuses the scheduler follows until Docker shows their end state. */
-export const inFlightStatuses: InstanceStatus[] = ['PROVISIONING', 'STARTING', 'RESTARTING', 'STOPPING'];
-
-/** Statuses whose service should be running: the scheduler checks its task still runs. */
-export const servingStatuses: InstanceStatus[] = ['RUNNING', 'DEGRADED'];
-
-/** Gone or going: no action (billing's, a customer's) applies to them any more. */
-export const endedStatuses: InstanceStatus[] = ['TERMINATING', 'TERMINATED'];
-
-/**
- * What a customer's limit no longer counts: only what is gone. A TERMINATING instance still holds its database and
- * subscription until its final backup allows the drop, so terminating cannot make room for more.
- */
-export const releasedStatuses: InstanceStatus[] = ['TERMINATED'];

@@ -5,7 +5,8 @@ import { DomainError, notFound } from '../../errors.js';
 import { scaleService } from '../../swarm/swarm.js';
 import { runServer } from './odoo-services.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
-import { canTransition, endedStatuses } from './instance-status.js';
+import { canTransition } from './instance-status.js';
+import { allows, type InstanceRule } from './instance-policy.js';
 import { isUuid } from '../names.js';
 import { withTransaction } from '../../db/transaction.js';
 import { lockInstance } from './instance-lock.js';
@@ -14,8 +15,8 @@ interface RunStateChange {
   verb: string;
   /** Where the instance goes at once; the scheduler follows it from there to its end state. */
   transitional: InstanceStatus;
-  /** Statuses in which the change is already made or under way: asking again changes nothing. */
-  already: InstanceStatus[];
+  /** The rule for statuses in which the change is already made or under way: asking again changes nothing. */
+  already: InstanceRule;
   apply: (deps: Deps, instance: InstanceRow & { service_name: string }) => Promise<void>;
 }
 
@@ -35,7 +36,7 @@ function withLockedInstance<T>(
 /** One shape for stop, start and restart: lock the row, change the service, record the transitional status. */
 function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change: RunStateChange): Promise<InstanceRow> {
   return withLockedInstance(deps, instanceId, async (trx, instance) => {
-    if (change.already.includes(instance.status)) return instance;
+    if (allows(change.already, instance.status)) return instance;
     // Billing stopped it: only paying, or an admin's resumeInstance, starts it again.
     if (instance.status === 'SUSPENDED') {
       throw new DomainError(
@@ -58,7 +59,7 @@ export const stopInstance = (deps: Deps, instanceId: string, trigger: Trigger = 
   changeRunState(deps, instanceId, trigger, {
     verb: 'stopped',
     transitional: 'STOPPING',
-    already: ['STOPPING', 'STOPPED', 'SUSPENDED'],
+    already: 'stopped',
     apply: (d, instance) => scaleService(d.docker, instance.service_name, 0),
   });
 
@@ -67,7 +68,7 @@ export const startInstance = (deps: Deps, instanceId: string, trigger: Trigger =
   changeRunState(deps, instanceId, trigger, {
     verb: 'started',
     transitional: 'STARTING',
-    already: ['STARTING', 'RUNNING', 'DEGRADED', 'RESTARTING', 'PROVISIONING'],
+    already: 'started',
     apply: (d, instance) => runServer(d, instance, { replicas: 1 }),
   });
 
@@ -80,7 +81,7 @@ export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger
   changeRunState(deps, instanceId, trigger, {
     verb: 'restarted',
     transitional: 'RESTARTING',
-    already: ['RESTARTING'],
+    already: 'restarting',
     // After Swarm gave up (FAILED) the replica count still reads 1: the forced update makes it schedule a task again.
     apply: (d, instance) => runServer(d, instance, { replicas: 1, force: true }),
   });
@@ -92,7 +93,7 @@ export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger
  */
 export function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger, purgeAt: Date | null = null): Promise<InstanceRow> {
   return withLockedInstance(deps, instanceId, async (trx, instance) => {
-    if (endedStatuses.includes(instance.status)) return instance;
+    if (allows('ended', instance.status)) return instance;
     if (instance.status === 'PROVISIONING')
       throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: it is suspended once it runs.`);
     const purge_at = instance.purge_at ?? purgeAt;
@@ -148,7 +149,7 @@ export function resumeInstance(
       );
     }
     if (instance.status !== 'SUSPENDED') {
-      if (endedStatuses.includes(instance.status))
+      if (allows('ended', instance.status))
         throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be resumed.`);
       if (!instance.purge_at && !instance.suspension_pending_at) return instance;
       const updated = await trx

@@ -1,4 +1,4 @@
-import type { InstanceRow, InstanceStatus, PlanRow } from '../../db/schema.js';
+import type { InstanceRow, PlanRow } from '../../db/schema.js';
 import { odooSpec } from '../../swarm/odoo-config.js';
 import type { Deps } from '../../deps.js';
 import { withTransaction } from '../../db/transaction.js';
@@ -8,14 +8,12 @@ import { reservedAs } from '../../swarm/reservations.js';
 import { updateTask } from '../../swarm/swarm.js';
 import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
 import type { Executor } from '../../db/transaction.js';
-import { endedStatuses, servingStatuses } from './instance-status.js';
+import { allows } from './instance-policy.js';
 import { isUuid } from '../names.js';
 import { lockInstance } from './instance-lock.js';
 import { recordSpec, recordedSpec, specFromConfig } from './odoo-spec.js';
 import { formatBytes } from '../sizes.js';
 import { applyQuota } from './tenant-storage.js';
-
-const restartedByResize: InstanceStatus[] = [...servingStatuses, 'FAILED'];
 
 /**
  * Moves an instance to `plan`: its limits become the plan's. A new storage limit becomes its data dir's quota at
@@ -28,7 +26,7 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
   return withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
-    if (endedStatuses.includes(instance.status)) return instance;
+    if (allows('ended', instance.status)) return instance;
     const sameResources = instance.cpu_limit === plan.cpu_limit && instance.memory_limit_mb === plan.memory_limit_mb;
     const sameStorage = instance.storage_limit_bytes === plan.storage_limit_bytes;
     if (instance.plan === plan.name && sameResources && sameStorage) return instance;
@@ -49,7 +47,7 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
     const resized = !sameResources && (await resize(deps, trx, instance, plan));
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
     // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
-    if (resized && restartedByResize.includes(instance.status)) {
+    if (resized && allows('restartedByResize', instance.status)) {
       return (await moveInstance(deps, trx, instance, 'RESTARTING', trigger, { patch, message }))!;
     }
     const updated = await trx.updateTable('instances').set(patch).where('id', '=', instanceId).returningAll().executeTakeFirstOrThrow();

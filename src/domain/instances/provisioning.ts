@@ -1,4 +1,4 @@
-import type { InstanceRow, InstanceStatus } from '../../db/schema.js';
+import type { InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound } from '../../errors.js';
 import { instanceLabels } from '../../swarm/labels.js';
@@ -11,6 +11,7 @@ import { reissueCredentials } from '../allocation/credentials-reissue.js';
 import { moveInstance, type Trigger } from './instance-events.js';
 import type { Executor } from '../../db/transaction.js';
 import { isAllocated } from './instance-status.js';
+import { allows } from './instance-policy.js';
 import { isUuid, odooSecretName, odooServiceName } from '../names.js';
 import { withTransaction } from '../../db/transaction.js';
 import { createInitJob, createOdooJob, createServer, type SecretRef } from './odoo-services.js';
@@ -20,20 +21,6 @@ import { lockInstance } from './instance-lock.js';
 import { provisionAfterLoad } from './provision-after-load.js';
 import { prepareDataDir } from './tenant-storage.js';
 import { pinnedSpec } from './odoo-spec.js';
-
-/** Already on its way or there: provisioning again changes nothing. */
-const alreadyProvisioned: InstanceStatus[] = [
-  'PROVISIONING',
-  'RUNNING',
-  'DEGRADED',
-  'STOPPING',
-  'STOPPED',
-  'STARTING',
-  'RESTARTING',
-  'SUSPENDED',
-  'RESTORING',
-];
-const provisionable: InstanceStatus[] = ['ALLOCATED', 'FAILED'];
 
 /**
  * Hands the database settings and password to a Docker secret (Odoo's config file), then starts the one-shot job
@@ -56,10 +43,10 @@ export async function provisionInstance(
   if (loading) return loading;
   const provisioned = await withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
-    if (alreadyProvisioned.includes(instance.status)) return { instance, fresh: false };
+    if (allows('provisioned', instance.status)) return { instance, fresh: false };
     if (instance.status === 'TERMINATED')
       throw new DomainError('CONFLICT', `Instance ${instanceId} is terminated and cannot be provisioned.`);
-    if (!isAllocated(instance) || !provisionable.includes(instance.status)) {
+    if (!isAllocated(instance) || !allows('provisionable', instance.status)) {
       throw new DomainError('DATABASE_NOT_ALLOCATED', 'Database not allocated. Cannot provision instance.');
     }
 

@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Deps } from '../../deps.js';
 import { scheduler } from './instance-events.js';
-import { endedStatuses } from './instance-status.js';
+import { statusesWhere } from './instance-policy.js';
 import { terminateInstance } from './termination.js';
 
 /** Bounded per run, so one tick never runs long; the rest are due at the next. */
@@ -29,7 +29,7 @@ async function terminateDue(deps: Deps, column: keyof typeof deadlines): Promise
     .selectFrom('instances')
     .select('id')
     .where(column, '<=', sql<Date>`now()`)
-    .where('status', 'not in', endedStatuses)
+    .where('status', 'not in', statusesWhere('ended'))
     .orderBy(column)
     .limit(BATCH)
     .execute();

@@ -1,19 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { sql } from 'kysely';
-import type { BackupRow, InstanceRow, InstanceStatus } from '../../db/schema.js';
+import type { BackupRow, InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError } from '../../errors.js';
 import { advanceBackup, backupInstance, getBackup } from '../backups/backups.js';
 import { recordEvent, type Trigger } from './instance-events.js';
-import { endedStatuses } from './instance-status.js';
+import { allows, statusesWhere } from './instance-policy.js';
 import { createInstance, getInstance } from './instances.js';
 import { provisionInstance } from './provisioning.js';
-
-/** Statuses a staging copy can be made from: the source has an initialised database to back up. */
-const copyable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED'];
-
-/** A copy in these has not been provisioned yet (its load may still run). */
-const beforeFirstStart: InstanceStatus[] = ['CREATING', 'WAITING_FOR_DATABASE', 'ALLOCATED', 'RESTORING'];
 
 const expiry = (deps: Pick<Deps, 'config'>, from = Date.now()) => new Date(from + deps.config.stagingTtlDays * 86_400_000);
 
@@ -49,12 +43,12 @@ export async function createStaging(
     .where('staging_of', '=', source.id)
     .where('subdomain', '=', input.subdomain)
     .where('name', '=', input.name)
-    .where('status', 'not in', endedStatuses)
+    .where('status', 'not in', statusesWhere('ended'))
     .executeTakeFirst();
   // Asked again after the copy was made: its provisioning, which follows its load, is asked for again (once is enough).
-  if (earlier) return beforeFirstStart.includes(earlier.status) ? provisionInstance(deps, earlier.id, trigger) : earlier;
+  if (earlier) return allows('beforeFirstStart', earlier.status) ? provisionInstance(deps, earlier.id, trigger) : earlier;
   if (source.staging_of) throw new DomainError('CONFLICT', `Instance ${source.id} is a staging copy itself: copy its source instead.`);
-  if (!copyable.includes(source.status) || !source.initialized_at)
+  if (!allows('stagingSource', source.status) || !source.initialized_at)
     throw new DomainError(
       'CONFLICT',
       `Instance ${source.id} is ${source.status}: a staging copy is made of a RUNNING or STOPPED instance.`,
@@ -81,7 +75,7 @@ export async function createStaging(
 /** Another STAGING_TTL_DAYS for a staging copy, from now. */
 export async function renewStaging(deps: Deps, instanceId: string, trigger: Trigger): Promise<InstanceRow> {
   const instance = await getInstance(deps, instanceId);
-  if (!instance.staging_of || endedStatuses.includes(instance.status))
+  if (!instance.staging_of || allows('ended', instance.status))
     throw new DomainError('CONFLICT', `Instance ${instanceId} is not a live staging copy.`);
   const renewed = await deps.db
     .updateTable('instances')

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { instanceStatuses, type InstanceRow, type InstanceStatus, type InstanceUsageRow } from '../../db/schema.js';
+import type { InstanceRow, InstanceUsageRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { readDirAttributes, type DirAttributes } from '../../storage/cephfs.js';
 import { instanceDataDir } from '../../storage/layout.js';
@@ -7,18 +7,10 @@ import { instanceBackupsDir } from '../../swarm/backup-job.js';
 import { withTransaction } from '../../db/transaction.js';
 import { recordEvent, scheduler } from './instance-events.js';
 import { lockInstance } from './instance-lock.js';
-import { endedStatuses } from './instance-status.js';
+import { allows, statusesWhere } from './instance-policy.js';
 import { suspendInstance } from './lifecycle.js';
 import { tenantDatabaseName } from '../names.js';
 import { applyQuota, storageLimitOf } from './tenant-storage.js';
-
-/** Instances whose files and database exist (or may): every one whose database was allocated and is not going. */
-const measured: InstanceStatus[] = instanceStatuses.filter(
-  (status) => status !== 'CREATING' && status !== 'WAITING_FOR_DATABASE' && !endedStatuses.includes(status),
-);
-
-/** Statuses an over-limit instance can be suspended from (STORAGE_OVER_LIMIT=suspend). */
-const suspendable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'];
 
 export interface Measurement {
   filestore: number | null;
@@ -109,7 +101,7 @@ export async function measureStorageUsage(deps: Deps): Promise<void> {
       'instance_usage.filestore_bytes',
       'instance_usage.database_bytes',
     ])
-    .where('instances.status', 'in', measured)
+    .where('instances.status', 'in', statusesWhere('storageMeasured'))
     .execute();
   if (tenants.length === 0) return;
   const [sizes, attributes] = await Promise.all([databaseSizes(deps, tenants), directoryAttributes(deps, tenants)]);
@@ -193,7 +185,7 @@ async function limitCrossed(deps: Deps, tenant: Tenant, usage: Measurement, over
     { event: 'storage.over_limit', instanceId: tenant.id, bytes: stored, limit, usage, action },
     'tenant storage over its limit',
   );
-  if (action === 'suspend' && suspendable.includes(tenant.status)) {
+  if (action === 'suspend' && allows('suspendedOverStorage', tenant.status)) {
     await suspendInstance(deps, tenant.id, trigger).catch((error: Error) =>
       deps.log.warn({ event: 'storage.suspend_failed', instanceId: tenant.id, reason: error.message }, 'over-limit tenant not suspended'),
     );

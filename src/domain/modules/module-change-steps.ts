@@ -23,9 +23,7 @@ import { pinnedSpec } from '../instances/odoo-spec.js';
 import { advanceRestore } from '../backups/restores.js';
 import { rolloutApplied, verifyRollout } from './rollout-check.js';
 import { checkJobName } from '../../swarm/odoo-check-job.js';
-
-/** Statuses the tenant passes through before it settles once given back. */
-const unsettled = new Set(['RESTORING', 'STARTING', 'RESTARTING']);
+import { allows } from '../instances/instance-policy.js';
 
 /**
  * One step of a module change, with its row locked (a concurrent caller skips it): a restarted daemon resumes from the
@@ -69,7 +67,7 @@ export async function advanceModuleChange(deps: Deps, changeId: string): Promise
 }
 
 async function stepChange(deps: Deps, trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow): Promise<Step> {
-  if (instance.status === 'TERMINATING' || instance.status === 'TERMINATED') {
+  if (allows('ended', instance.status)) {
     await setChange(trx, change, { status: 'FAILED', error: 'the instance is being terminated', finished_at: new Date() });
     return { removeJob: true };
   }
@@ -151,7 +149,7 @@ async function afterRollback(trx: Transaction<Database>, change: ModuleChangeRow
 
 /** Once the tenant given back has settled (running, stopped, suspended, failed), the change's error goes on it. */
 async function settle(trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow): Promise<Step> {
-  if (unsettled.has(instance.status)) return;
+  if (allows('settlingAfterChange', instance.status)) return;
   if (instance.status !== 'FAILED')
     await trx
       .updateTable('instances')

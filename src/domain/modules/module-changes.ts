@@ -1,4 +1,4 @@
-import type { InstanceRow, InstanceStatus, ModuleChangeRow } from '../../db/schema.js';
+import type { InstanceRow, ModuleChangeRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { withTransaction, type Executor } from '../../db/transaction.js';
 import { DomainError } from '../../errors.js';
@@ -9,9 +9,7 @@ import { moveInstance, type Trigger } from '../instances/instance-events.js';
 import { getInstance } from '../instances/instances.js';
 import { advanceModuleChange } from './module-change-steps.js';
 import { checkModules, listedModules, parseModuleNames } from './tenant-modules.js';
-
-/** Statuses a tenant's modules can be changed in: it has a server to stop and to give back as it was. */
-const changeable: InstanceStatus[] = ['RUNNING', 'DEGRADED', 'STOPPED'];
+import { allows } from '../instances/instance-policy.js';
 
 /** What a change asks for: the modules and, for a rollout, the image it moves the tenant to. */
 interface ChangeRequest {
@@ -56,7 +54,7 @@ export async function changeModules(
   const instance = await getInstance(deps, instanceId);
   const active = await activeChange(deps.db, instance.id);
   if (active && sameChange(active, request)) return instance;
-  if (!active && changeable.includes(instance.status) && instance.initialized_at)
+  if (!active && allows('moduleChangeable', instance.status) && instance.initialized_at)
     checkModules(kind, request.modules, await listedModules(deps, instance, request.modules));
   await beginChange(deps, instance.id, request, trigger);
   return getInstance(deps, instance.id);
@@ -82,7 +80,7 @@ async function beginChange(deps: Deps, instanceId: string, request: ChangeReques
         `Instance ${instanceId} is changing its modules already (${running.kind} ${running.kind === 'rollout' ? running.image : running.modules.join(', ')}).`,
       );
     }
-    if (!changeable.includes(locked.status) || !locked.service_name || !locked.initialized_at)
+    if (!allows('moduleChangeable', locked.status) || !locked.service_name || !locked.initialized_at)
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${locked.status}: its modules can be changed when RUNNING or STOPPED.`);
     const restoring = await trx
       .selectFrom('restores')

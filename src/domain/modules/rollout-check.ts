@@ -10,11 +10,7 @@ import { changeTrigger, giveBack, givenBackRunning, setChange, startRollback, ty
 import { odooSecretName } from '../names.js';
 import { createOdooJob } from '../instances/odoo-services.js';
 import { recordSpec } from '../instances/odoo-spec.js';
-
-/** Statuses a tenant passes through on its way to running: its check waits for them. */
-const starting = new Set(['STARTING', 'RESTARTING']);
-/** Statuses a rollout's tenant can be rolled back from (stopped first). */
-const rollbackable = new Set(['RUNNING', 'DEGRADED', 'FAILED']);
+import { allows } from '../instances/instance-policy.js';
 
 /**
  * A rollout's `-u all` went through: the tenant's spec now names the new image and the tenant is given back on it. One
@@ -49,7 +45,7 @@ export async function rolloutApplied(
 export async function verifyRollout(deps: Deps, trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow): Promise<Step> {
   const now = new Date();
   const deadline = new Date(change.updated_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
-  if (starting.has(instance.status)) return;
+  if (allows('startingAfterRollout', instance.status)) return;
   if (instance.status === 'FAILED') return rollBack(deps, trx, change, instance, `the tenant failed on the new build: ${instance.error}`);
   if (instance.status === 'DEGRADED')
     return now >= deadline
@@ -91,7 +87,7 @@ async function rollBack(
   instance: InstanceRow,
   reason: string,
 ): Promise<Step> {
-  if (!rollbackable.has(instance.status)) return;
+  if (!allows('rollbackable', instance.status)) return;
   const previous = change.previous_spec as OdooSpec;
   await recordSpec(trx, instance.id, previous);
   await scaleService(deps.docker, instance.service_name!, 0);

@@ -9,6 +9,7 @@ import { rollOutTenant } from './module-changes.js';
 import { isUuid } from '../names.js';
 import { offeredOdooVersions, recordedSpec } from '../instances/odoo-spec.js';
 import { nextRolloutStep, planRollout } from './rollout-plan.js';
+import { statusesWhere } from '../instances/instance-policy.js';
 
 export const MAX_ROLLOUT_BATCH = 50;
 
@@ -74,7 +75,7 @@ export async function rolloutOdooVersion(deps: Deps, request: RolloutRequest, tr
       .selectFrom('instances')
       .select(['id', 'created_at', 'staging_of', 'pinned_image'])
       .where('odoo_version', '=', request.version)
-      .where('status', 'not in', ['TERMINATING', 'TERMINATED'])
+      .where('status', 'not in', statusesWhere('ended'))
       .where('odoo_spec', 'is not', null)
       .where(sql<boolean>`odoo_spec->>'image' is distinct from ${request.image}`)
       .execute();
