@@ -2,7 +2,7 @@
  * Sign-up to first login on real Odoo (default plan), copied from a pool's ready template beside initialised by the
  * tenant's own init job, in the same run: createInstance + provisionInstance until the admin's first successful JSON-RPC
  * login (the password reset as soon as the API takes it, while the server starts), `runs` tenants one after the other
- * each way (each stopped before the next), then 10 sign-ups from the template at once. Also the template's copy by CREATE DATABASE … TEMPLATE with each STRATEGY.
+ * each way (each stopped before the next starts), then 10 sign-ups from the template at once. Also the template's copy by CREATE DATABASE … TEMPLATE with each STRATEGY.
  * Needs scripts/env/odoo-images.sh's local/odoo:<version>. Usage: node --import tsx bench/templates.bench.ts [runs] [version]
  */
 import { performance } from 'node:perf_hooks';
@@ -75,6 +75,15 @@ async function signUp(daemon: TestDaemon, client: OverlayClient, fromTemplate: b
   return { ms: performance.now() - start, id };
 }
 
+/**
+ * Stops the tenant and waits until it is STOPPED: an Odoo stopping spends seconds of CPU freeing its memory, which the
+ * next sign-up, measured one after the other on a quiet machine, must not share. The crowd measures contention.
+ */
+async function stopped(daemon: TestDaemon, id: string): Promise<void> {
+  await daemon.gql(STOP, { id });
+  await instanceWithStatus(daemon, id, 'STOPPED', { timeoutMs: 120_000 });
+}
+
 async function withDaemon(templates: boolean, work: (daemon: TestDaemon, client: OverlayClient) => Promise<void>): Promise<void> {
   const daemon = await startTestDaemon({
     LOG_LEVEL: 'warn',
@@ -112,7 +121,7 @@ await withDaemon(false, async (daemon, client) => {
   for (let index = 0; index < runs; index++) {
     const { ms, id } = await signUp(daemon, client, false);
     results.record(INIT, ms);
-    await daemon.gql(STOP, { id });
+    await stopped(daemon, id);
     process.stderr.write(`init path: ${index + 1}/${runs}, ${(ms / 1000).toFixed(2)} s\n`);
   }
 });
@@ -130,7 +139,7 @@ await withDaemon(true, async (daemon, client) => {
   for (let index = 0; index < runs; index++) {
     const { ms, id } = await signUp(daemon, client, true);
     results.record(COPY, ms);
-    await daemon.gql(STOP, { id });
+    await stopped(daemon, id);
     process.stderr.write(`template path: ${index + 1}/${runs}, ${(ms / 1000).toFixed(2)} s\n`);
   }
   // The copy alone, as the pool admin, one strategy after the other: the database the template path starts from.
