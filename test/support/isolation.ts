@@ -1,6 +1,7 @@
-import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { holderOf, tryClaim } from './claims.js';
 
 /**
  * `npm test` runs suites side by side. Each test process claims one of the run's slots (scripts/test.sh makes them)
@@ -17,34 +18,6 @@ export interface TestSlot {
   cephfsTenantRoot: string;
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-/** Creates `file` exclusively, holding this pid; a file left by a process that is gone is taken over. */
-function tryClaim(file: string): boolean {
-  try {
-    const fd = openSync(file, 'wx');
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-    return true;
-  } catch {
-    const holder = Number(readFileSync(file, 'utf8').trim() || 0);
-    if (holder && alive(holder)) return false;
-    try {
-      unlinkSync(file);
-    } catch {
-      return false;
-    }
-    return tryClaim(file);
-  }
-}
-
 const withDatabase = (url: string, database: string) => {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
@@ -59,15 +32,6 @@ const releaseAtExit = (file: string) =>
       // Already gone: a later claimant took it over.
     }
   });
-
-const holderOf = (file: string): number | null => {
-  try {
-    const pid = Number(readFileSync(file, 'utf8').trim() || 0);
-    return pid && alive(pid) ? pid : null;
-  } catch {
-    return null;
-  }
-};
 
 /** Where a suite that wants every service to itself has announced it: new suites wait while it exists. */
 const exclusiveFile = (dir: string) => join(dir, 'exclusive');
