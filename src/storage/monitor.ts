@@ -53,14 +53,13 @@ const isCephFs = (mount: Mount | undefined) => mount?.fsType === 'fuse.ceph-fuse
  */
 const TENANT_MOUNT_SCRIPT = 'stat -c %i -- "$1/." >/dev/null';
 
-/** A small file written through to the OSD under the daemon's root: an MDS or OSD that is gone makes it block. */
-const WRITE_THROUGH_SCRIPT = 'set -e; probe="$1/.storage-check-$$"; echo ok >"$probe"; sync "$probe"; rm -f "$probe"';
-
 /**
- * A plain directory is a local disk with no MDS or OSD to lose: a file it takes is the answer. Its flush is not waited
- * for, since a busy disk takes seconds to flush (an initdb beside it) without being unavailable.
+ * A small file written under the daemon's root. On CephFS it is flushed through to the OSD: an MDS or OSD that is gone
+ * makes the check block. A plain directory is a local disk with no MDS or OSD to lose: a file it takes is the answer, and
+ * its flush is not waited for, since a busy disk takes seconds to flush (an initdb beside it) without being unavailable.
  */
-const WRITE_SCRIPT = 'set -e; probe="$1/.storage-check-$$"; echo ok >"$probe"; rm -f "$probe"';
+const writeScript = (flush: boolean) =>
+  `set -e; probe="$1/.storage-check-$$"; echo ok >"$probe"; ${flush ? 'sync "$probe"; ' : ''}rm -f "$probe"`;
 
 /** On CephFS the daemon sets quotas and reads usage with the attr tools. */
 const TOOLS_SCRIPT =
@@ -112,8 +111,8 @@ export function createStorageMonitor(options: StorageMonitorOptions) {
   let health: StorageHealth = { status: 'not checked yet', checkedAt: null, answering: false, tenantDevice: null };
   let running: Promise<StorageHealth> | null = null;
   const tenantMountAnswers = blockingProbe(TENANT_MOUNT_SCRIPT, [options.tenantRoot], options.timeoutMs);
-  const writeThrough = blockingProbe(
-    options.mode === 'ceph' ? TOOLS_SCRIPT + WRITE_THROUGH_SCRIPT : WRITE_SCRIPT,
+  const writeCheck = blockingProbe(
+    options.mode === 'ceph' ? TOOLS_SCRIPT + writeScript(true) : writeScript(false),
     [options.root],
     options.timeoutMs,
   );
@@ -136,7 +135,7 @@ export function createStorageMonitor(options: StorageMonitorOptions) {
     }
     const tenantMount = await tenantMountAnswers();
     if (tenantMount.status !== 'ok') return { ...tenantMount, tenantDevice };
-    return { ...(await writeThrough()), tenantDevice };
+    return { ...(await writeCheck()), tenantDevice };
   }
 
   const check = (): Promise<StorageHealth> => {
