@@ -19,6 +19,7 @@ import * as odooTemplates from './019_odoo_templates.js';
 import * as moduleChanges from './020_module_changes.js';
 import * as stagingCopies from './021_staging_copies.js';
 import * as rollouts from './022_rollouts.js';
+import * as desiredState from './023_desired_state.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -42,4 +43,5 @@ export const migrations: Record<string, Migration> = {
   '020_module_changes': moduleChanges,
   '021_staging_copies': stagingCopies,
   '022_rollouts': rollouts,
+  '023_desired_state': desiredState,
 };

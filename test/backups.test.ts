@@ -20,7 +20,7 @@ import {
   type TestDaemon,
   scrapeMetrics,
 } from './support/harness.js';
-import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
+import { INSTANCE, PROVISION, allocatedInstance, settledInstance, terminatedInstance } from './support/odoo.js';
 import { partnerNames, readFilestore, withTenant, writeAttachment, writePartners } from './support/tenant-data.js';
 
 const BACKUP_FIELDS = 'id instanceId kind status sizeBytes startedAt finishedAt error';
@@ -28,7 +28,6 @@ const BACKUP_INSTANCE = `mutation($id: ID!) { backupInstance(instanceId: $id) { 
 const BACKUP = `query($id: ID!) { backup(id: $id) { ${BACKUP_FIELDS} } }`;
 const BACKUPS = `query($id: ID!) { instance(id: $id) { status backups { ${BACKUP_FIELDS} } } }`;
 const RESTORE = `mutation($id: ID!, $backupId: ID!) { restoreInstance(instanceId: $id, backupId: $backupId) { id status } }`;
-const TERMINATE = 'mutation($id: ID!) { terminateInstance(instanceId: $id) { id status error } }';
 
 const sha256 = async (path: string) =>
   createHash('sha256')
@@ -279,8 +278,9 @@ describe('backups and restore on the swarm', () => {
     terminatedIdentity = await identity(doomed);
     await writePartners(doomed, ['Last words']);
     await writeAttachment(cephfs, doomed, '0a0b0c', 'last file');
-    const terminated = await daemon.gql(TERMINATE, { id: doomed });
-    assert.equal(terminated.data.terminateInstance.status, 'TERMINATED', JSON.stringify(terminated));
+    const { answered, terminated } = await terminatedInstance(daemon, doomed);
+    assert.equal(answered.status, 'TERMINATING', 'answered at once, before the final backup');
+    assert.equal(terminated.status, 'TERMINATED', terminated.error ?? '');
     const { backups } = (await daemon.gql(BACKUPS, { id: doomed })).data.instance;
     assert.equal(backups.length, 1);
     assert.equal(backups[0].kind, 'FINAL');

@@ -13,10 +13,12 @@ import {
   withPoolCatalog,
   type TestDaemon,
 } from './support/harness.js';
-import { INSTANCE, PROVISION, allocatedInstance, settledInstance } from './support/odoo.js';
-import { updateTask } from '../src/swarm/swarm.js';
+import { INSTANCE, PROVISION, allocatedInstance, instanceWithStatus, settledInstance, terminatedInstance } from './support/odoo.js';
+import { liveTasks, scaleService, updateTask } from '../src/swarm/swarm.js';
+import type { SwarmService } from '../src/swarm/docker-types.js';
 import { openSubscription, sseEvents } from './support/sse.js';
 
+const DESIRED = 'query($id: ID!) { instance(id: $id) { status desired serviceName } }';
 const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status } }`;
 
 async function statusWhen(daemon: TestDaemon, id: string, wanted: string) {
@@ -31,6 +33,10 @@ async function statusWhen(daemon: TestDaemon, id: string, wanted: string) {
 describe('instance lifecycle after RUNNING', () => {
   let daemon: TestDaemon;
   let replica: TestDaemon;
+  const replicasOf = async (serviceName: string) => {
+    const mode = ((await daemon.deps.docker.getService(serviceName).inspect()) as SwarmService).Spec.Mode;
+    return mode && 'Replicated' in mode ? mode.Replicated.Replicas : undefined;
+  };
   before(async () => {
     daemon = await startTestDaemon();
     replica = await startTestDaemon({ PROVISION_TRACKING_CRON: '0 0 1 1 *' });
@@ -137,6 +143,44 @@ describe('instance lifecycle after RUNNING', () => {
     }
   });
 
+  it('records what was asked apart from what is seen, and finishes what Docker did not take, from the rows alone', async () => {
+    const { id } = await allocatedInstance(daemon);
+    await daemon.gql(PROVISION, { id });
+    assert.equal((await settledInstance(daemon, id)).status, 'RUNNING');
+    const view = async () => (await daemon.gql(DESIRED, { id })).data.instance as { status: string; desired: string; serviceName: string };
+    assert.equal((await view()).desired, 'RUNNING');
+
+    await daemon.gql(act('stopInstance'), { id });
+    const stopped = await statusWhen(daemon, id, 'STOPPED');
+    assert.equal((await view()).desired, 'STOPPED');
+
+    // Something starts it behind the daemon's back (or a stop's Docker call never arrived): it is stopped again.
+    await scaleService(daemon.deps.docker, stopped.serviceName, 1);
+    await eventually(
+      () => liveTasks(daemon.deps.docker, stopped.serviceName),
+      (tasks) => tasks.length > 0,
+      30_000,
+      250,
+    );
+    await eventually(
+      () => liveTasks(daemon.deps.docker, stopped.serviceName),
+      (tasks) => tasks.length === 0,
+      60_000,
+      250,
+    );
+    assert.equal(await replicasOf(stopped.serviceName), 0);
+    assert.equal((await view()).status, 'STOPPED', 'it never read as anything else');
+
+    // A daemon killed between recording a start and telling Docker: the row alone says what to do.
+    await daemon.deps.db
+      .updateTable('instances')
+      .set({ status: 'STARTING', desired: 'running', status_changed_at: new Date() })
+      .where('id', '=', id)
+      .execute();
+    assert.equal((await statusWhen(daemon, id, 'RUNNING')).status, 'RUNNING');
+    assert.equal(await replicasOf(stopped.serviceName), 1);
+  });
+
   it('terminates: no service, secret, role or database left, the slot and the subdomain free again', async () => {
     const { id } = await allocatedInstance(daemon);
     await daemon.gql(PROVISION, { id });
@@ -145,8 +189,9 @@ describe('instance lifecycle after RUNNING', () => {
       .subdomain;
 
     const [first, second] = await Promise.all([daemon.gql(act('terminateInstance'), { id }), daemon.gql(act('terminateInstance'), { id })]);
-    assert.equal(first.data.terminateInstance.status, 'TERMINATED');
-    assert.equal(second.data.terminateInstance.status, 'TERMINATED');
+    // Both answer at once; the reconciler takes the final backup, then removes it all.
+    for (const answer of [first, second]) assert.match(answer.data.terminateInstance.status, /^TERMINAT(ING|ED)$/);
+    await instanceWithStatus(daemon, id, 'TERMINATED');
 
     const label = [`odoo-orchestrator.instance-id=${id}`];
     assert.equal((await daemon.deps.docker.listServices({ filters: { label } })).length, 0);
@@ -173,20 +218,29 @@ describe('instance lifecycle after RUNNING', () => {
       ['RUNNING->TERMINATING', 'TERMINATING->TERMINATED'],
     );
   });
+});
 
-  it('archives the filestore of a terminated instance when so configured', async () => {
-    const archiving = await startTestDaemon({ FILESTORE_ON_TERMINATE: 'archive' });
-    try {
-      const { id } = await allocatedInstance(archiving);
-      const dataDir = join(archiving.deps.config.cephfsRoot, 'odoo_instances', id);
-      mkdirSync(join(dataDir, 'filestore'), { recursive: true });
-      writeFileSync(join(dataDir, 'filestore', 'attachment.bin'), 'kept');
-      assert.equal((await archiving.gql(act('terminateInstance'), { id })).data.terminateInstance.status, 'TERMINATED');
-      assert.equal(existsSync(dataDir), false);
-      const archived = join(archiving.deps.config.cephfsRoot, 'odoo_instances_archive', id, 'filestore', 'attachment.bin');
-      assert.equal(readFileSync(archived, 'utf8'), 'kept');
-    } finally {
-      await archiving.stop();
-    }
+// A daemon of its own: the leader finishes a termination, so the one configured to archive must lead.
+describe('instance lifecycle with FILESTORE_ON_TERMINATE=archive', () => {
+  let archiving: TestDaemon;
+  before(async () => {
+    archiving = await startTestDaemon({ FILESTORE_ON_TERMINATE: 'archive' });
+    await resetState(archiving.deps);
+    await registerLocalPool(archiving, 'pool-local', 5);
+  });
+  after(async () => {
+    await resetState(archiving.deps);
+    await archiving.stop();
+  });
+
+  it('archives the filestore of a terminated instance', async () => {
+    const { id } = await allocatedInstance(archiving);
+    const dataDir = join(archiving.deps.config.cephfsRoot, 'odoo_instances', id);
+    mkdirSync(join(dataDir, 'filestore'), { recursive: true });
+    writeFileSync(join(dataDir, 'filestore', 'attachment.bin'), 'kept');
+    assert.equal((await terminatedInstance(archiving, id)).terminated.status, 'TERMINATED');
+    assert.equal(existsSync(dataDir), false);
+    const archived = join(archiving.deps.config.cephfsRoot, 'odoo_instances_archive', id, 'filestore', 'attachment.bin');
+    assert.equal(readFileSync(archived, 'utf8'), 'kept');
   });
 });

@@ -8,7 +8,7 @@ import { customerToken, defaultCustomerId, instanceInput, registerLocalPool, typ
 import { resetBilling, settledBillingEvent, startBillingDaemon, stopBillingDaemon } from './support/billing-daemon.js';
 import type { KillbillFake } from './support/killbill-fake.js';
 import { deliver, subscriptionEvent } from './support/killbill-notifications.js';
-import { instanceWithStatus } from './support/odoo.js';
+import { instanceWithStatus, terminatedInstance } from './support/odoo.js';
 
 const FIELDS = 'id customerId status plan cpuLimit memoryLimitMb subscriptionId error';
 const CREATE = `mutation($input: CreateInstanceInput!) { createInstance(input: $input) { ${FIELDS} } }`;
@@ -147,11 +147,7 @@ describe('plans decide resources; customers are held to their limits', () => {
     assert.equal(await countLive(defaultCustomerId), 2);
 
     // A terminated instance no longer counts.
-    await daemon.gql(
-      'mutation($id: ID!) { terminateInstance(instanceId: $id) { status } }',
-      { id: second.data.createInstance.id },
-      { token: customer },
-    );
+    await terminatedInstance(daemon, second.data.createInstance.id, { token: customer });
     assert.equal((await daemon.gql(CREATE, { input: instanceInput() }, { token: customer })).errors, undefined);
 
     // Six requests at once from a fresh customer: exactly the limit gets through.

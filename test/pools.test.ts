@@ -22,7 +22,7 @@ import {
   expectError,
 } from './support/harness.js';
 import { holdLock } from './support/isolation.js';
-import { PROVISION, settledInstance } from './support/odoo.js';
+import { PROVISION, settledInstance, terminatedInstance } from './support/odoo.js';
 
 const smallPool = { maxInstances: 3, memoryLimit: '256M', cpuLimit: 0.25 };
 
@@ -76,8 +76,7 @@ describe('PostgreSQL pools on the swarm', () => {
     const settled = await settledInstance(daemon, instance.id);
     assert.equal(settled.status, 'RUNNING', `the tenant reached its pool over the overlay: ${settled.error}`);
 
-    const terminated = await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { status } }', { id: instance.id });
-    assert.equal(terminated.data.terminateInstance.status, 'TERMINATED');
+    assert.equal((await terminatedInstance(daemon, instance.id)).terminated.status, 'TERMINATED');
     const released = await poolWhen(daemon, pool.id, () => true);
     assert.equal(released.currentInstances, 0);
     const remaining = await withPoolAdmin(poolAdminAccess(poolRow, daemon.deps.config.masterKey), (client) =>
@@ -211,7 +210,7 @@ describe('PostgreSQL pools on the swarm', () => {
 
     const refused = await daemon.gql('mutation($id: ID!) { decommissionPool(id: $id) { status } }', { id: pool.id });
     expectError(refused, 'CONFLICT');
-    await daemon.gql('mutation($id: ID!) { terminateInstance(instanceId: $id) { status } }', { id: first.id });
+    await terminatedInstance(daemon, first.id);
     const afterRelease = await poolWhen(daemon, pool.id, () => true);
     assert.equal(afterRelease.currentInstances, 1);
   });

@@ -29,7 +29,7 @@ import {
   type TestDaemon,
 } from './support/harness.js';
 import { asTenant, asTenantUid, inTenantContainer } from './support/hostile-tenant.js';
-import { PROVISION, instanceWithStatus, settledInstance } from './support/odoo.js';
+import { PROVISION, instanceWithStatus, settledInstance, terminatedInstance } from './support/odoo.js';
 
 const BACKUP = 'id status error startedAt kind';
 const BACKUP_INSTANCE = `mutation($id: ID!) { backupInstance(instanceId: $id) { ${BACKUP} } }`;
@@ -342,7 +342,12 @@ describe('a hostile tenant reaches nothing beyond its own database and files', (
     await asTenant(attacker.credentials, 'alter default privileges grant select on tables to public', 'postgres');
     const second = await createFor(customer);
 
-    const terminating = (await gqlOk(TERMINATE, { id: attacker.id }, ownerToken)).terminateInstance;
+    assert.equal((await gqlOk(TERMINATE, { id: attacker.id }, ownerToken)).terminateInstance.status, 'TERMINATING');
+    const terminating = await eventually(
+      async () => (await gqlOk(VIEW, { id: attacker.id })).instance,
+      (instance) => instance.error !== null,
+      120_000,
+    );
     assert.equal(terminating.status, 'TERMINATING');
     assert.match(terminating.error, /final backup \(FAILED: .*permission denied.*force: true/s);
     const instance = (await daemon.gql(VIEW, { id: attacker.id })).data.instance;
@@ -393,8 +398,8 @@ describe('a hostile tenant reaches nothing beyond its own database and files', (
 
   it('a default privilege it set in `postgres` does not keep its role from being dropped', async () => {
     await asTenant(neighbour.credentials, 'alter default privileges grant select on tables to public', 'postgres');
-    const ended = (await gqlOk(TERMINATE, { id: neighbour.id })).terminateInstance;
-    assert.equal(ended.status, 'TERMINATED', ended.error);
+    const { terminated: ended } = await terminatedInstance(daemon, neighbour.id);
+    assert.equal(ended.status, 'TERMINATED', ended.error ?? '');
     assert.deepEqual(await catalog('select 1 from pg_roles where rolname = $1', [tenantRoleName(neighbour.id)]), []);
   });
 

@@ -27,6 +27,10 @@ export const instanceStatuses = [
 ] as const;
 export type InstanceStatus = (typeof instanceStatuses)[number];
 
+/** What was asked of an instance, apart from what is seen of it (its status). */
+export const desiredStates = ['running', 'stopped', 'suspended', 'terminated'] as const;
+export type DesiredState = (typeof desiredStates)[number];
+
 export interface DbServersTable {
   id: Generated<string>;
   name: string;
@@ -88,6 +92,8 @@ export interface InstancesTable {
   plan: string | null;
   /** Its plan's storage limit (filestore and database), the CephFS quota of its data dir; null: none. */
   storage_limit_bytes: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  /** What was asked (written before the call acts): the reconciler drives the instance there. */
+  desired: ColumnType<DesiredState, DesiredState | undefined, DesiredState>;
   /** Set while a cancelled subscription's grace period runs: the purge job terminates the instance then. */
   purge_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** When the one-shot init job had initialised the database; null until then. */

@@ -1,4 +1,4 @@
-import { instanceStatuses } from '../db/schema.js';
+import { desiredStates, instanceStatuses } from '../db/schema.js';
 import { allocateDatabase } from '../domain/allocation/allocation.js';
 import { createInstance, listInstances, type InstancePage } from '../domain/instances/instances.js';
 import { pagesOfInstanceEvents } from '../domain/instances/instance-events.js';
@@ -8,6 +8,10 @@ import { builder } from './builder.js';
 import { adminOnly, adminOrCustomer, customerScope, ownedInstance, triggerOf } from './context.js';
 
 const InstanceStatus = builder.enumType('InstanceStatus', { values: instanceStatuses });
+const DesiredState = builder.enumType('DesiredState', {
+  description: 'What was asked of an instance; its status says how far it got.',
+  values: desiredStates.map((state) => state.toUpperCase()) as Uppercase<(typeof desiredStates)[number]>[],
+});
 
 const InstanceEventConnection = builder.connectionObject({ type: 'InstanceEvent', name: 'InstanceEventConnection' });
 
@@ -24,6 +28,11 @@ builder.objectType('Instance', {
     cpuLimit: t.exposeFloat('cpu_limit'),
     memoryLimitMb: t.exposeInt('memory_limit_mb'),
     status: t.field({ type: InstanceStatus, resolve: (instance) => instance.status }),
+    desired: t.field({
+      type: DesiredState,
+      description: 'What was asked (running, stopped, suspended by billing, terminated): the daemon drives the instance there.',
+      resolve: (instance) => instance.desired.toUpperCase() as Uppercase<typeof instance.desired>,
+    }),
     statusChangedAt: t.field({ type: 'DateTime', resolve: (instance) => instance.status_changed_at }),
     dbServerId: t.exposeID('db_server_id', { nullable: true }),
     dbHost: t.exposeString('db_host', { nullable: true }),

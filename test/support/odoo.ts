@@ -24,6 +24,25 @@ export async function allocatedInstance(daemon: TestDaemon): Promise<{ id: strin
   return { id: instance.id, credentials: (await readCredentials(daemon.deps.redis, instance.id))! };
 }
 
+const TERMINATE = 'mutation($id: ID!) { terminateInstance(instanceId: $id) { id status error } }';
+
+/**
+ * Terminates the instance (as `token`'s caller, the admin by default) and waits until it reads TERMINATED: the call
+ * answers TERMINATING at once and the reconciler takes the final backup and the removal. Returns the call's answer too.
+ */
+export async function terminatedInstance(
+  daemon: TestDaemon,
+  id: string,
+  options: { token?: string; timeoutMs?: number } = {},
+): Promise<{ answered: InstanceView; terminated: InstanceView }> {
+  const answered = dataField<InstanceView>(
+    await daemon.gql(TERMINATE, { id }, options.token ? { token: options.token } : {}),
+    'terminateInstance',
+  );
+  const terminated = await instanceWithStatus<InstanceView>(daemon, id, 'TERMINATED', { timeoutMs: options.timeoutMs });
+  return { answered, terminated };
+}
+
 /** Polls the instance over GraphQL until it leaves PROVISIONING (or `timeoutMs` passes). */
 export async function settledInstance(daemon: TestDaemon, id: string, timeoutMs = 120_000): Promise<InstanceView> {
   return eventually(

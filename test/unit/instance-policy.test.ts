@@ -33,8 +33,19 @@ describe('instance policy', () => {
         status,
       );
     assert.deepEqual(statusesWhere('released'), ['TERMINATED']);
-    for (const rule of rules.filter((rule) => rule !== 'ended' && rule !== 'released'))
+    for (const rule of rules.filter((rule) => rule !== 'ended' && rule !== 'released' && rule !== 'reconciled'))
       assert.ok(!allows(rule, 'TERMINATING') && !allows(rule, 'TERMINATED'), `${rule} names an ended status`);
+  });
+
+  it('has the reconciler follow every instance in flight, serving, stopped on purpose or terminating', () => {
+    const followed = new Set<InstanceStatus>([
+      ...statusesWhere('inFlight'),
+      ...statusesWhere('serving'),
+      ...statusesWhere('stopped'),
+      'TERMINATING',
+    ]);
+    assert.deepEqual(new Set(statusesWhere('reconciled')), followed);
+    for (const status of ['FAILED', 'RESTORING', 'TERMINATED'] as const) assert.ok(!allows('reconciled', status), status);
   });
 
   it('keeps the scheduler’s sets apart: in flight or serving, never both', () => {

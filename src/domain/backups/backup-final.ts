@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackupRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { advanceBackup, backupInstance } from './backups.js';
@@ -28,19 +27,3 @@ export async function finalBackupSince(deps: Deps, instanceId: string, since: Da
 }
 
 export const isCompletedFinal = (backup: BackupRow): boolean => backup.kind === 'FINAL' && backup.status === 'COMPLETED';
-
-/** Keeps advancing until a FINAL backup completed or failed, or `timeoutMs` passed; returns the last row seen. */
-export async function awaitFinalBackup(
-  deps: Deps,
-  instanceId: string,
-  since: Date,
-  trigger: Trigger,
-  timeoutMs: number,
-): Promise<BackupRow> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const backup = await finalBackupSince(deps, instanceId, since, trigger);
-    if ((backup.kind === 'FINAL' && (backup.status === 'COMPLETED' || backup.status === 'FAILED')) || Date.now() >= deadline) return backup;
-    await sleep(500);
-  }
-}

@@ -459,7 +459,7 @@ async function giveBack(
   } else if (instance.suspension_pending_at) {
     await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
       message: `${message}; suspended as billing asked during the restore`,
-      patch: { suspension_pending_at: null },
+      patch: { suspension_pending_at: null, desired: 'suspended' },
     });
   } else if (restore.previous_status === 'STOPPED') {
     await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });

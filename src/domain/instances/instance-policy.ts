@@ -9,6 +9,11 @@ export const instancePolicy = {
   inFlight: ['PROVISIONING', 'STARTING', 'RESTARTING', 'STOPPING'],
   /** Its service should be running: the scheduler checks that its task still runs. */
   serving: ['RUNNING', 'DEGRADED'],
+  /**
+   * The reconciler takes a step with it at every tick: in flight, serving, being terminated, or stopped on purpose (a
+   * service that still runs is stopped again).
+   */
+  reconciled: ['PROVISIONING', 'STARTING', 'RESTARTING', 'STOPPING', 'RUNNING', 'DEGRADED', 'STOPPED', 'SUSPENDED', 'TERMINATING'],
   /** Gone or going: no action (billing's, a customer's) applies to it any more. */
   ended: ['TERMINATING', 'TERMINATED'],
   /**

@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { Database, InstanceRow, InstanceStatus } from '../../db/schema.js';
+import type { Database, DesiredState, InstanceRow, InstanceStatus } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound } from '../../errors.js';
 import { scaleService } from '../../swarm/swarm.js';
@@ -13,11 +13,18 @@ import { lockInstance } from './instance-lock.js';
 
 interface RunStateChange {
   verb: string;
-  /** Where the instance goes at once; the scheduler follows it from there to its end state. */
+  /** Where the instance goes at once; the reconciler follows it from there to its end state. */
   transitional: InstanceStatus;
+  desired: DesiredState;
   /** The rule for statuses in which the change is already made or under way: asking again changes nothing. */
   already: InstanceRule;
   apply: (deps: Deps, instance: InstanceRow & { service_name: string }) => Promise<void>;
+  /**
+   * After the commit: what was asked is recorded first, and if Docker fails the reconciler finishes it, since it sees
+   * from the tasks whether a service still runs that should not, or not one that should. Inside the transaction: a
+   * change the tasks cannot show as missing (a fresh task), made before the record so that a failure leaves nothing.
+   */
+  applied: 'after-commit' | 'before-commit';
 }
 
 /** Runs `work` with the instance's row locked until the transaction ends. */
@@ -33,10 +40,10 @@ function withLockedInstance<T>(
   });
 }
 
-/** One shape for stop, start and restart: lock the row, change the service, record the transitional status. */
-function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change: RunStateChange): Promise<InstanceRow> {
-  return withLockedInstance(deps, instanceId, async (trx, instance) => {
-    if (allows(change.already, instance.status)) return instance;
+/** One shape for stop, start and restart: lock the row, record what was asked and the transitional status, change the service. */
+async function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change: RunStateChange): Promise<InstanceRow> {
+  const moved = await withLockedInstance(deps, instanceId, async (trx, instance) => {
+    if (allows(change.already, instance.status)) return { instance, changed: false };
     // Billing stopped it: only paying, or an admin's resumeInstance, starts it again.
     if (instance.status === 'SUSPENDED') {
       throw new DomainError(
@@ -47,11 +54,30 @@ function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change
     if (!canTransition(instance.status, change.transitional) || !instance.service_name) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be ${change.verb}.`);
     }
-    await change.apply(deps, { ...instance, service_name: instance.service_name });
-    const moved = await moveInstance(deps, trx, instance, change.transitional, trigger);
+    if (change.applied === 'before-commit') await change.apply(deps, { ...instance, service_name: instance.service_name });
+    const moved = await moveInstance(deps, trx, instance, change.transitional, trigger, { patch: { desired: change.desired } });
     deps.log.info({ event: `instance.${change.transitional.toLowerCase()}`, instanceId, actor: trigger.actor }, `instance ${change.verb}`);
-    return moved!;
+    return { instance: moved!, changed: true };
   });
+  if (moved.changed && change.applied === 'after-commit') await applyRecorded(deps, moved.instance, change.apply);
+  return moved.instance;
+}
+
+/**
+ * Makes the change the row already records; a failure is left to the reconciler, which makes it at its next tick: the
+ * call has done its part once what was asked is recorded.
+ */
+async function applyRecorded(
+  deps: Deps,
+  instance: InstanceRow,
+  apply: (deps: Deps, instance: InstanceRow & { service_name: string }) => Promise<void>,
+): Promise<void> {
+  await apply(deps, { ...instance, service_name: instance.service_name! }).catch((error: unknown) =>
+    deps.log.warn(
+      { event: 'instance.change_deferred', instanceId: instance.id, status: instance.status, err: error },
+      'Docker did not take the change; the reconciler makes it',
+    ),
+  );
 }
 
 /** Scales the service to zero; STOPPING until no task runs, then STOPPED. */
@@ -59,8 +85,10 @@ export const stopInstance = (deps: Deps, instanceId: string, trigger: Trigger = 
   changeRunState(deps, instanceId, trigger, {
     verb: 'stopped',
     transitional: 'STOPPING',
+    desired: 'stopped',
     already: 'stopped',
     apply: (d, instance) => scaleService(d.docker, instance.service_name, 0),
+    applied: 'after-commit',
   });
 
 /** Scales the service back to one, its task built from the recorded spec; STARTING until its task runs (healthy), then RUNNING. */
@@ -68,8 +96,10 @@ export const startInstance = (deps: Deps, instanceId: string, trigger: Trigger =
   changeRunState(deps, instanceId, trigger, {
     verb: 'started',
     transitional: 'STARTING',
+    desired: 'running',
     already: 'started',
     apply: (d, instance) => runServer(d, instance, { replicas: 1 }),
+    applied: 'after-commit',
   });
 
 /**
@@ -81,9 +111,11 @@ export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger
   changeRunState(deps, instanceId, trigger, {
     verb: 'restarted',
     transitional: 'RESTARTING',
+    desired: 'running',
     already: 'restarting',
     // After Swarm gave up (FAILED) the replica count still reads 1: the forced update makes it schedule a task again.
     apply: (d, instance) => runServer(d, instance, { replicas: 1, force: true }),
+    applied: 'before-commit',
   });
 
 /**
@@ -91,8 +123,9 @@ export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger
  * SUSPENDED. With `purgeAt` (a cancelled subscription) the purge job terminates it then, unless it is reactivated.
  * An instance with no service yet only takes the purge time. Safe to repeat: an earlier purge time is kept.
  */
-export function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger, purgeAt: Date | null = null): Promise<InstanceRow> {
-  return withLockedInstance(deps, instanceId, async (trx, instance) => {
+export async function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger, purgeAt: Date | null = null): Promise<InstanceRow> {
+  let suspended = false;
+  const instance = await withLockedInstance(deps, instanceId, async (trx, instance) => {
     if (allows('ended', instance.status)) return instance;
     if (instance.status === 'PROVISIONING')
       throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: it is suspended once it runs.`);
@@ -123,11 +156,16 @@ export function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger
       await recordEvent(deps, trx, instanceId, trigger, message);
       return updated;
     }
-    await scaleService(deps.docker, instance.service_name, 0);
-    const moved = await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, { patch: { purge_at, error: null }, message });
+    const moved = await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
+      patch: { purge_at, desired: 'suspended', error: null },
+      message,
+    });
     deps.log.info({ event: 'instance.suspended', instanceId, actor: trigger.actor, purgeAt: purge_at }, 'instance suspended');
+    suspended = true;
     return moved!;
   });
+  if (suspended) await applyRecorded(deps, instance, (d, recorded) => scaleService(d.docker, recorded.service_name, 0));
+  return instance;
 }
 
 /**
@@ -135,13 +173,14 @@ export function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger
  * subscription. A cancelled one (with a purge time) comes back only through reactivation, which also clears it.
  * An instance already on its way back or running is returned as it is.
  */
-export function resumeInstance(
+export async function resumeInstance(
   deps: Deps,
   instanceId: string,
   trigger: Trigger,
   options: { reactivate?: boolean } = {},
 ): Promise<InstanceRow> {
-  return withLockedInstance(deps, instanceId, async (trx, instance) => {
+  let resumed = false;
+  const instance = await withLockedInstance(deps, instanceId, async (trx, instance) => {
     if (instance.purge_at && !options.reactivate) {
       throw new DomainError(
         'CONFLICT',
@@ -167,14 +206,16 @@ export function resumeInstance(
       );
       return updated;
     }
-    await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
     const moved = await moveInstance(deps, trx, instance, 'STARTING', trigger, {
-      patch: { purge_at: null },
+      patch: { purge_at: null, desired: 'running' },
       message: instance.purge_at ? 'reactivated; purge cancelled' : 'resumed',
     });
     deps.log.info({ event: 'instance.resumed', instanceId, actor: trigger.actor }, 'instance resumed');
+    resumed = true;
     return moved!;
   });
+  if (resumed) await applyRecorded(deps, instance, (d, recorded) => runServer(d, recorded, { replicas: 1 }));
+  return instance;
 }
 
 /** Clears a cancelled instance's purge time and resumes it: admins' reactivateInstance and SUBSCRIPTION_UNCANCEL. */

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound } from '../../errors.js';
@@ -6,30 +5,27 @@ import { initJobName } from '../../swarm/odoo-init-job.js';
 import { moveDir } from '../../storage/dirs.js';
 import { instanceArchiveDir, instanceDataDir } from '../../storage/layout.js';
 import { hasStatusCode, liveTasks, removeJob, removeSecret, removeService, scaleService } from '../../swarm/swarm.js';
-import { awaitFinalBackup, isCompletedFinal } from '../backups/backup-final.js';
+import { finalBackupSince, isCompletedFinal } from '../backups/backup-final.js';
 import { deleteCredentials } from '../allocation/credentials.js';
-import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
+import { moveInstance, recordEvent, scheduler, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../names.js';
 import { dropTenantDatabase, withPoolAdmin } from '../../db/pool-server.js';
 import { poolAdminAccess } from '../pools/pools.js';
 import { releaseSlot } from '../pools/pool-state.js';
 import { withTransaction } from '../../db/transaction.js';
 
-/** How long terminateInstance waits for the final backup before it answers TERMINATING (the scheduler goes on). */
-const FINAL_BACKUP_WAIT_MS = 10 * 60_000;
-const STOP_POLL_MS = 250;
-
 export interface TerminateOptions {
-  finalBackupWaitMs?: number;
   /** No final backup (an admin's decision, recorded): for a tenant whose backup cannot complete. */
   force?: boolean;
 }
 
 /**
- * Ends an instance. It stops serving at once (its service scaled to 0, its init job removed), and counts for its
+ * Ends an instance: what was asked is recorded first (TERMINATING, and an admin's waiver of the final backup), then one
+ * step of it is taken at once and the reconciler takes the rest, one step a tick (`advanceTermination`), so the call
+ * never waits on a backup. It stops serving at once (its service scaled to 0, its init job removed) and counts for its
  * customer until TERMINATED. Once no task of it runs, a FINAL backup of its database and filestore is taken (nothing is
- * dropped until one COMPLETED; meanwhile it stays TERMINATING, `error` says why, and the scheduler tries again), unless
- * an admin waived it (`force`, recorded) or the instance never had a database (a slot only reserved: nothing to save).
+ * dropped until one COMPLETED; a failed one is tried again and `error` says why), unless an admin waived it (`force`,
+ * recorded) or the instance never had a database (a slot only reserved: nothing to save, so it ends in this call).
  * Then its service and secret go, then its database, roles and pool slot go together (one transaction holds the pool
  * while the database is dropped: if the drop fails, the slot stays counted and the instance stays as it was). The
  * filestore is kept in place or archived (FILESTORE_ON_TERMINATE). Terminating again returns it.
@@ -41,34 +37,52 @@ export async function terminateInstance(
   options: TerminateOptions = {},
 ): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
-  // Visible at once, and a daemon that stops half-way resumes from here (the scheduler finishes TERMINATING rows).
-  // The move applies only to the status read; when the scheduler moved the instance meanwhile, read again.
+  // The move applies only to the status read; when the reconciler moved the instance meanwhile, read again.
   for (let moved = false; !moved;) {
     const current = await deps.db.selectFrom('instances').select(['id', 'status']).where('id', '=', instanceId).executeTakeFirst();
     if (!current) throw notFound('Instance', instanceId);
     moved =
       current.status === 'TERMINATED' ||
       current.status === 'TERMINATING' ||
-      !!(await moveInstance(deps, deps.db, current, 'TERMINATING', trigger));
+      !!(await moveInstance(deps, deps.db, current, 'TERMINATING', trigger, { patch: { desired: 'terminated' } }));
   }
   if (options.force) await waiveFinalBackup(deps, instanceId, trigger);
   const terminating = await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
   if (terminating.status !== 'TERMINATING') return terminating;
-  await stopServing(deps, terminating);
+  return advanceTermination(deps, terminating, trigger);
+}
 
-  const waitMs = options.finalBackupWaitMs ?? FINAL_BACKUP_WAIT_MS;
-  const waiting = needsFinalBackup(terminating) ? await finalBackupTaken(deps, terminating, trigger, waitMs) : null;
-  if (waiting) {
-    return deps.db
-      .updateTable('instances')
-      .set({ error: waiting })
-      .where('id', '=', instanceId)
-      .where('status', '=', 'TERMINATING')
-      .returningAll()
-      .executeTakeFirst()
-      .then((row) => row ?? terminating);
-  }
-  return removeEverything(deps, instanceId, trigger);
+/**
+ * One step of a TERMINATING instance, never waiting: it stops serving; then, while its final backup is not COMPLETED,
+ * that backup is started or advanced one step and the instance stays TERMINATING (with why in `error` once a backup
+ * failed); once it completed (or none is needed), everything of the tenant is removed and it reads TERMINATED.
+ * Taken again at every tick of the reconciler, so a daemon stopped anywhere resumes from the row.
+ */
+export async function advanceTermination(deps: Deps, instance: InstanceRow, trigger: Trigger): Promise<InstanceRow> {
+  await stopServing(deps, instance);
+  const waiting = needsFinalBackup(instance) ? await finalBackupStep(deps, instance, trigger) : { done: true as const };
+  if (waiting.done) return removeEverything(deps, instance.id, trigger);
+  if (waiting.error === instance.error) return instance;
+  const updated = await deps.db
+    .updateTable('instances')
+    .set({ error: waiting.error })
+    .where('id', '=', instance.id)
+    .where('status', '=', 'TERMINATING')
+    .returningAll()
+    .executeTakeFirst();
+  return updated ?? instance;
+}
+
+/** The scheduler finishes a termination under the cause that began it (an admin's call, the purge, a staging expiry). */
+export async function terminationTrigger(deps: Pick<Deps, 'db'>, instanceId: string): Promise<Trigger> {
+  const began = await deps.db
+    .selectFrom('instance_events')
+    .select('cause')
+    .where('instance_id', '=', instanceId)
+    .where('to_status', '=', 'TERMINATING')
+    .orderBy('id', 'desc')
+    .executeTakeFirst();
+  return scheduler(began?.cause ?? 'terminateInstance');
 }
 
 /** A database was made for it (not a slot only reserved), and no admin waived the backup. */
@@ -98,28 +112,24 @@ async function stopServing(deps: Deps, instance: InstanceRow): Promise<void> {
   await removeJob(deps.docker, initJobName(service));
 }
 
+type FinalBackupStep = { done: true } | { done: false; error: string | null };
+
 /**
- * Null once a FINAL backup completed; else why the termination waits, for the instance's `error`. The backup starts
- * only once no task of the tenant runs (what it backs up no longer changes), waiting up to `waitMs` for that and for it.
+ * The final backup one step further: it starts only once no task of the tenant runs (what it backs up no longer
+ * changes). Done once a FINAL backup of this termination COMPLETED; until then, an error to show only once one FAILED.
  */
-async function finalBackupTaken(deps: Deps, instance: InstanceRow, trigger: Trigger, waitMs: number): Promise<string | null> {
-  const deadline = Date.now() + waitMs;
-  const service = instance.service_name ?? odooServiceName(instance);
-  for (;;) {
-    const running = await liveTasks(deps.docker, service);
-    if (running.length === 0) break;
-    if (Date.now() >= deadline)
-      return `Waiting for Odoo to stop (${running.length} task(s) still running) before the final backup; the database is dropped only after one completed.`;
-    await sleep(Math.min(STOP_POLL_MS, Math.max(0, deadline - Date.now())));
-  }
-  const final = await awaitFinalBackup(deps, instance.id, instance.status_changed_at, trigger, Math.max(0, deadline - Date.now()));
-  if (isCompletedFinal(final)) return null;
-  const state =
-    final.kind === 'FINAL' ? `${final.status}${final.error ? `: ${final.error}` : ''}` : `waiting for the ${final.kind} backup under way`;
-  return (
-    `Waiting for the final backup (${state}); the database is dropped only after one completed, and a failed one is tried ` +
-    'again every minute. An admin can end it without one: terminateInstance(force: true).'
-  );
+async function finalBackupStep(deps: Deps, instance: InstanceRow, trigger: Trigger): Promise<FinalBackupStep> {
+  const running = await liveTasks(deps.docker, instance.service_name ?? odooServiceName(instance));
+  if (running.length > 0) return { done: false, error: instance.error };
+  const final = await finalBackupSince(deps, instance.id, instance.status_changed_at, trigger);
+  if (isCompletedFinal(final)) return { done: true };
+  if (final.kind !== 'FINAL' || final.status !== 'FAILED') return { done: false, error: instance.error };
+  return {
+    done: false,
+    error:
+      `Waiting for the final backup (FAILED${final.error ? `: ${final.error}` : ''}); the database is dropped only after one ` +
+      'completed, and a failed one is tried again every minute. An admin can end it without one: terminateInstance(force: true).',
+  };
 }
 
 /** The service and secrets, then the database, roles and slot (one transaction holds the pool meanwhile), then TERMINATED. */

@@ -85,7 +85,7 @@ export async function giveBack(
   if (instance.suspension_pending_at) {
     await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
       message: `${message}; suspended as billing asked meanwhile`,
-      patch: { suspension_pending_at: null },
+      patch: { suspension_pending_at: null, desired: 'suspended' },
     });
   } else if (change.previous_status === 'STOPPED') {
     await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });

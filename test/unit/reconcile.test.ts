@@ -1,0 +1,54 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DesiredState, InstanceStatus } from '../../src/db/schema.js';
+import { pendingChange } from '../../src/domain/instances/reconcile.js';
+import type { SwarmTask, TaskState } from '../../src/swarm/docker-types.js';
+
+const task = (desired: TaskState, state: TaskState = desired): SwarmTask => ({
+  ID: `task-${desired}-${state}`,
+  ServiceID: 'service',
+  CreatedAt: '2026-01-01T00:00:00Z',
+  UpdatedAt: '2026-01-01T00:00:00Z',
+  DesiredState: desired,
+  Status: { Timestamp: '2026-01-01T00:00:00Z', State: state, Message: '' },
+});
+const instance = (status: InstanceStatus, desired: DesiredState, service_name: string | null = 'odoo-acme') => ({
+  status,
+  desired,
+  service_name,
+});
+
+describe('what of the recorded intent Docker has not taken', () => {
+  it('stops again a stopped or suspended instance whose service still asks for a task', () => {
+    for (const status of ['STOPPING', 'STOPPED', 'SUSPENDED'] as const)
+      for (const desired of ['stopped', 'suspended'] as const) {
+        assert.equal(pendingChange(instance(status, desired), [task('running')]), 'scale-to-zero', `${status}/${desired}`);
+        assert.equal(pendingChange(instance(status, desired), [task('ready', 'pending')]), 'scale-to-zero', `${status}/${desired}`);
+      }
+  });
+
+  it('leaves a stop alone once its tasks are told to shut down, even while they still run', () => {
+    assert.equal(pendingChange(instance('STOPPING', 'stopped'), [task('shutdown', 'running')]), null);
+    assert.equal(pendingChange(instance('STOPPED', 'stopped'), [task('shutdown'), task('shutdown', 'failed')]), null);
+    assert.equal(pendingChange(instance('STOPPED', 'stopped'), []), null);
+  });
+
+  it('starts a starting instance whose service asks for no task, and only that', () => {
+    assert.equal(pendingChange(instance('STARTING', 'running'), [task('shutdown')]), 'run');
+    assert.equal(pendingChange(instance('STARTING', 'running'), []), 'run');
+    assert.equal(pendingChange(instance('STARTING', 'running'), [task('running', 'starting')]), null);
+    for (const status of ['RUNNING', 'DEGRADED', 'RESTARTING', 'STOPPED', 'FAILED'] as const)
+      assert.equal(pendingChange(instance(status, 'running'), []), null, status);
+  });
+
+  it('touches nothing whose intent and status disagree in ways a call does not leave, or that has no service', () => {
+    assert.equal(
+      pendingChange(instance('RUNNING', 'stopped'), [task('running')]),
+      null,
+      'only the statuses a stop or suspension leaves are stopped again',
+    );
+    assert.equal(pendingChange(instance('RESTORING', 'suspended'), [task('running')]), null, 'a restore owns the service meanwhile');
+    assert.equal(pendingChange(instance('STOPPED', 'stopped', null), [task('running')]), null);
+    assert.equal(pendingChange(instance('STARTING', 'running', null), []), null);
+  });
+});
