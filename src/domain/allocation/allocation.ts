@@ -1,12 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
 import { generatePassword, scramSha256VerifierAsync } from '../../crypto/passwords.js';
 import type { InstanceRow, TemplateRow } from '../../db/schema.js';
 import { tenantAddress } from '../pools/pool-state.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound } from '../../errors.js';
 import { deleteCredentials, storeCredentials } from './credentials.js';
-import { moveInstance, type Trigger } from '../instances/instance-events.js';
+import { moveInstance, patchInstance, type Trigger } from '../instances/instance-events.js';
 import { isUuid, tenantDatabaseName, tenantRoleName } from '../names.js';
 import { dropTenantDatabase, ensureTenantDatabase, type TenantDatabase } from '../../db/pool-server.js';
 import { copyTenantFromTemplate } from '../templates/template-copy.js';
@@ -254,11 +253,7 @@ async function recordWaiting(deps: Deps, instanceId: string, trigger: Trigger, e
       message: error ?? 'no pool has room',
     });
   } else if (instance?.status === 'WAITING_FOR_DATABASE' && instance.error !== error) {
-    await deps.db
-      .updateTable('instances')
-      .set({ error, updated_at: sql`now()` })
-      .where('id', '=', instanceId)
-      .execute();
+    await patchInstance(deps, deps.db, instanceId, { error });
   }
 }
 

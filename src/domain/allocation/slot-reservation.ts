@@ -1,9 +1,9 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
 import type { Database, InstanceRow, InstanceUpdate, PoolRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { withTransaction } from '../../db/transaction.js';
 import { DomainError } from '../../errors.js';
-import { moveInstance, type Trigger } from '../instances/instance-events.js';
+import { moveInstance, patchInstance, type Trigger } from '../instances/instance-events.js';
 import { statusesBefore } from '../instances/instance-status.js';
 import { lockInstance } from '../instances/instance-lock.js';
 import { releaseSlot, slotBumpSql, slotPoolSql } from '../pools/pool-state.js';
@@ -88,7 +88,7 @@ async function reserveInTransaction(deps: Deps, instanceId: string, skipPoolIds:
       const lease = new Date(Date.now() + RESERVATION_LEASE_MS);
       if (instance.db_reserved_until! > new Date()) return { kind: 'busy', until: instance.db_reserved_until! };
       const pool = await trx.selectFrom('db_servers').selectAll().where('id', '=', instance.db_server_id!).executeTakeFirstOrThrow();
-      const taken = await setLease(trx, instance, lease);
+      const taken = (await patchInstance(deps, trx, instance.id, { db_reserved_until: lease }))!;
       return { kind: 'reserved', reservation: { instance: taken, pool, lease } };
     }
 
@@ -97,19 +97,16 @@ async function reserveInTransaction(deps: Deps, instanceId: string, skipPoolIds:
   });
 }
 
-async function setLease(trx: Transaction<Database>, instance: InstanceRow, lease: Date): Promise<InstanceRow> {
-  return trx
-    .updateTable('instances')
-    .set({ db_reserved_until: lease, updated_at: sql`now()` })
-    .where('id', '=', instance.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
-
 /** Whether the caller still owns the reservation (extending it), or who decides about it now. */
 export async function renewReservation(deps: Deps, reservation: Reservation): Promise<'mine' | 'terminating' | 'other'> {
   const lease = new Date(Date.now() + RESERVATION_LEASE_MS);
-  const renewed = await ownedUpdate(deps.db, reservation).set({ db_reserved_until: lease }).returning('id').executeTakeFirst();
+  const renewed = await patchInstance(
+    deps,
+    deps.db,
+    reservation.instance.id,
+    { db_reserved_until: lease },
+    { onlyIf: heldBy(reservation) },
+  );
   if (renewed) {
     reservation.lease = lease;
     return 'mine';
@@ -118,14 +115,11 @@ export async function renewReservation(deps: Deps, reservation: Reservation): Pr
   return !now || allows('ended', now.status) ? 'terminating' : 'other';
 }
 
-/** The instance row, only while it still holds this caller's reservation and may be allocated. */
-const ownedUpdate = (db: Deps['db'] | Transaction<Database>, reservation: Reservation) =>
-  db
-    .updateTable('instances')
-    .where('id', '=', reservation.instance.id)
-    .where('db_allocation', '=', 'reserved')
-    .where('db_reserved_until', '=', reservation.lease)
-    .where('status', 'in', allocatable);
+/** The instance row still holds this caller's reservation and may be allocated. */
+const heldBy =
+  (reservation: Reservation) =>
+  (eb: ExpressionBuilder<Database, 'instances'>): Expression<SqlBool> =>
+    eb.and([eb('db_allocation', '=', 'reserved'), eb('db_reserved_until', '=', reservation.lease), eb('status', 'in', allocatable)]);
 
 /**
  * The role and database exist: the instance moves to ALLOCATED with the address tenants use, in one statement.
@@ -149,10 +143,13 @@ export async function confirmReservation(
 /** Gives the slot back: the instance names no pool again and the pool counts one fewer (`full` opens). */
 export async function releaseReservation(deps: Deps, reservation: Reservation): Promise<boolean> {
   return withTransaction(deps.db, async (trx) => {
-    const released = await ownedUpdate(trx, reservation)
-      .set({ db_server_id: null, db_allocation: null, db_reserved_until: null, updated_at: sql`now()` })
-      .returning('id')
-      .executeTakeFirst();
+    const released = await patchInstance(
+      deps,
+      trx,
+      reservation.instance.id,
+      { db_server_id: null, db_allocation: null, db_reserved_until: null },
+      { onlyIf: heldBy(reservation) },
+    );
     if (!released) return false;
     await releaseSlot(trx, reservation.pool.id);
     return true;

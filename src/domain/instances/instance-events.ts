@@ -1,4 +1,4 @@
-import type { InsertQueryBuilder, QueryCreator, RawBuilder, UpdateQueryBuilder } from 'kysely';
+import type { ExpressionOrFactory, InsertQueryBuilder, QueryCreator, RawBuilder, SqlBool, UpdateObject, UpdateQueryBuilder } from 'kysely';
 import { sql } from 'kysely';
 import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceUpdate } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
@@ -155,6 +155,30 @@ export async function moveInstance(
     },
     { from: instance.status, to, trigger, message: options.message ?? null },
   );
+}
+
+/**
+ * Writes `patch` (never the status: that is `moveInstance`'s) to the instance, and `updated_at`, while it still holds
+ * `onlyIf` (when given); with `event`, records it in the same statement. Every write of an instance row goes through
+ * here, `moveInstance` or `writeWithEvent` (a statement of several writes): `npm run lint` refuses one elsewhere.
+ * Returns the new row, or undefined when nothing was written.
+ */
+export async function patchInstance(
+  deps: Pick<Deps, 'events'>,
+  executor: Executor,
+  instanceId: string,
+  patch: Omit<UpdateObject<Database, 'instances'>, 'status' | 'status_changed_at'>,
+  options: { onlyIf?: ExpressionOrFactory<Database, 'instances', SqlBool>; event?: { trigger: Trigger; message: string | null } } = {},
+): Promise<InstanceRow | undefined> {
+  const write = (db: QueryCreator<Database>) => {
+    const update = db
+      .updateTable('instances')
+      .set({ ...patch, updated_at: sql`now()` })
+      .where('id', '=', instanceId);
+    return (options.onlyIf ? update.where(options.onlyIf) : update).returningAll();
+  };
+  if (!options.event) return write(executor).executeTakeFirst();
+  return writeWithEvent(deps, executor, write, { from: null, to: null, ...options.event });
 }
 
 /**

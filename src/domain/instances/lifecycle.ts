@@ -4,7 +4,7 @@ import type { Deps } from '../../deps.js';
 import { DomainError, notFound } from '../../errors.js';
 import { scaleService } from '../../swarm/swarm.js';
 import { runServer } from './odoo-services.js';
-import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
+import { moveInstance, patchInstance, type Trigger } from './instance-events.js';
 import { canTransition } from './instance-status.js';
 import { allows, type InstanceRule } from './instance-policy.js';
 import { isUuid } from '../names.js';
@@ -136,25 +136,18 @@ export async function suspendInstance(deps: Deps, instanceId: string, trigger: T
     // A restore stopped it and gives it back when done: the suspension waits for that, instead of being lost.
     if (instance.status === 'RESTORING' && instance.service_name) {
       if (instance.suspension_pending_at && purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
-      const pending = await trx
-        .updateTable('instances')
-        .set({ purge_at, suspension_pending_at: instance.suspension_pending_at ?? new Date() })
-        .where('id', '=', instanceId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await recordEvent(deps, trx, instanceId, trigger, `suspended once the restore under way ends; ${message}`);
-      return pending;
+      const pending = await patchInstance(
+        deps,
+        trx,
+        instanceId,
+        { purge_at, suspension_pending_at: instance.suspension_pending_at ?? new Date() },
+        { event: { trigger, message: `suspended once the restore under way ends; ${message}` } },
+      );
+      return pending!;
     }
     if (instance.status === 'SUSPENDED' || !instance.service_name || !canTransition(instance.status, 'SUSPENDED')) {
       if (purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
-      const updated = await trx
-        .updateTable('instances')
-        .set({ purge_at })
-        .where('id', '=', instanceId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await recordEvent(deps, trx, instanceId, trigger, message);
-      return updated;
+      return (await patchInstance(deps, trx, instanceId, { purge_at }, { event: { trigger, message } }))!;
     }
     const moved = await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
       patch: { purge_at, desired: 'suspended', error: null },
@@ -191,20 +184,14 @@ export async function resumeInstance(
       if (allows('ended', instance.status))
         throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be resumed.`);
       if (!instance.purge_at && !instance.suspension_pending_at) return instance;
-      const updated = await trx
-        .updateTable('instances')
-        .set({ purge_at: null, suspension_pending_at: null })
-        .where('id', '=', instanceId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await recordEvent(
+      const message = instance.purge_at ? 'purge cancelled' : 'the suspension waiting for the restore is cancelled';
+      return (await patchInstance(
         deps,
         trx,
         instanceId,
-        trigger,
-        instance.purge_at ? 'purge cancelled' : 'the suspension waiting for the restore is cancelled',
-      );
-      return updated;
+        { purge_at: null, suspension_pending_at: null },
+        { event: { trigger, message } },
+      ))!;
     }
     const moved = await moveInstance(deps, trx, instance, 'STARTING', trigger, {
       patch: { purge_at: null, desired: 'running' },

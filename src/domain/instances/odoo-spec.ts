@@ -1,9 +1,10 @@
-import { sql } from 'kysely';
 import type { Config } from '../../config/config.js';
 import type { InstanceRow } from '../../db/schema.js';
 import { DomainError } from '../../errors.js';
 import { odooSpec, type OdooSpec } from '../../swarm/odoo-config.js';
 import type { Executor } from '../../db/transaction.js';
+import type { Deps } from '../../deps.js';
+import { patchInstance } from './instance-events.js';
 
 /** The Odoo versions tenants may choose here, in ODOO_IMAGES' order. */
 export const offeredOdooVersions = (config: Pick<Config, 'odooImages'>): string[] => Object.keys(config.odooImages);
@@ -31,13 +32,14 @@ export const recordedSpec = (instance: Pick<InstanceRow, 'odoo_spec'>): OdooSpec
  * later action (on any replica) builds the same Odoo.
  */
 export async function pinnedSpec(
-  deps: { config: Pick<Config, 'odooImages' | 'tenants'> },
+  deps: { config: Pick<Config, 'odooImages' | 'tenants'> } & Pick<Deps, 'events'>,
   executor: Executor,
   instance: InstanceRow,
 ): Promise<OdooSpec> {
   const recorded = recordedSpec(instance);
   if (recorded) return recorded;
   return recordSpec(
+    deps,
     executor,
     instance.id,
     specFromConfig(deps.config, instance, { cpuLimit: instance.cpu_limit, memoryLimitMb: instance.memory_limit_mb }),
@@ -47,17 +49,19 @@ export async function pinnedSpec(
 
 /** Writes `spec` on the row (only if it has none, with `onlyIfNone`: then the spec another caller recorded wins). */
 export async function recordSpec(
+  deps: Pick<Deps, 'events'>,
   executor: Executor,
   instanceId: string,
   spec: OdooSpec,
   options = { onlyIfNone: false },
 ): Promise<OdooSpec> {
-  let update = executor
-    .updateTable('instances')
-    .set({ odoo_spec: JSON.stringify(spec), updated_at: sql`now()` })
-    .where('id', '=', instanceId);
-  if (options.onlyIfNone) update = update.where('odoo_spec', 'is', null);
-  const written = await update.returning('odoo_spec').executeTakeFirst();
+  const written = await patchInstance(
+    deps,
+    executor,
+    instanceId,
+    { odoo_spec: JSON.stringify(spec) },
+    options.onlyIfNone ? { onlyIf: (eb) => eb('odoo_spec', 'is', null) } : {},
+  );
   if (written) return written.odoo_spec as OdooSpec;
   const current = await executor.selectFrom('instances').select('odoo_spec').where('id', '=', instanceId).executeTakeFirstOrThrow();
   return current.odoo_spec as OdooSpec;

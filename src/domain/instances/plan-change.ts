@@ -6,7 +6,7 @@ import { DomainError, notFound } from '../../errors.js';
 import { odooServerTask } from '../../swarm/odoo-service.js';
 import { reservedAs } from '../../swarm/reservations.js';
 import { updateTask } from '../../swarm/swarm.js';
-import { moveInstance, recordEvent, type Trigger } from './instance-events.js';
+import { moveInstance, patchInstance, type Trigger } from './instance-events.js';
 import type { Executor } from '../../db/transaction.js';
 import { allows } from './instance-policy.js';
 import { isUuid } from '../names.js';
@@ -50,9 +50,7 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
     if (resized && allows('restartedByResize', instance.status)) {
       return (await moveInstance(deps, trx, instance, 'RESTARTING', trigger, { patch, message }))!;
     }
-    const updated = await trx.updateTable('instances').set(patch).where('id', '=', instanceId).returningAll().executeTakeFirstOrThrow();
-    await recordEvent(deps, trx, instanceId, trigger, message);
-    return updated;
+    return (await patchInstance(deps, trx, instanceId, patch, { event: { trigger, message } }))!;
   });
 }
 
@@ -68,7 +66,7 @@ async function resize(deps: Deps, trx: Executor, instance: InstanceRow, plan: Pl
     : instance.service_name
       ? specFromConfig(deps.config, instance, limits)
       : null;
-  if (spec) await recordSpec(trx, instance.id, spec);
+  if (spec) await recordSpec(deps, trx, instance.id, spec);
   if (!instance.service_name || !spec) return false;
   // The launch as a whole: a service made before the server's start script was in its environment gets both at once.
   const { resources, env, command, args } = odooServerTask(spec);

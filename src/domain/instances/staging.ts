@@ -1,10 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'kysely';
 import type { BackupRow, InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError } from '../../errors.js';
 import { advanceBackup, backupInstance, getBackup } from '../backups/backups.js';
-import { recordEvent, type Trigger } from './instance-events.js';
+import { patchInstance, recordEvent, type Trigger } from './instance-events.js';
 import { allows, statusesWhere } from './instance-policy.js';
 import { createInstance, getInstance } from './instances.js';
 import { provisionInstance } from './provisioning.js';
@@ -77,12 +76,13 @@ export async function renewStaging(deps: Deps, instanceId: string, trigger: Trig
   const instance = await getInstance(deps, instanceId);
   if (!instance.staging_of || allows('ended', instance.status))
     throw new DomainError('CONFLICT', `Instance ${instanceId} is not a live staging copy.`);
-  const renewed = await deps.db
-    .updateTable('instances')
-    .set({ staging_expires_at: expiry(deps), updated_at: sql`now()` })
-    .where('id', '=', instance.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  await recordEvent(deps, deps.db, instance.id, trigger, `staging copy renewed until ${renewed.staging_expires_at!.toISOString()}`);
-  return renewed;
+  const until = expiry(deps);
+  const renewed = await patchInstance(
+    deps,
+    deps.db,
+    instance.id,
+    { staging_expires_at: until },
+    { event: { trigger, message: `staging copy renewed until ${until.toISOString()}` } },
+  );
+  return renewed!;
 }

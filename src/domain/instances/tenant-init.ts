@@ -5,7 +5,7 @@ import type { SwarmTask } from '../../swarm/docker-types.js';
 import { initJobName } from '../../swarm/odoo-init-job.js';
 import { findSecretByName, removeJob, taskLogTail } from '../../swarm/swarm.js';
 import { replaceDefaultAdmin } from './admin-password.js';
-import { moveInstance, recordEvent, scheduler } from './instance-events.js';
+import { moveInstance, patchInstance, recordEvent, scheduler } from './instance-events.js';
 import { odooSecretName, odooServiceName } from '../names.js';
 import { createServer } from './odoo-services.js';
 import { pinnedSpec } from './odoo-spec.js';
@@ -74,22 +74,20 @@ async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[],
     if (verdict.kind === 'pending') return;
     if (verdict.kind === 'failed') return failJob(deps, current, verdict, 'init');
     await replaceDefaultAdmin(deps, current);
-    const marked = await deps.db
-      .updateTable('instances')
-      .set({ initialized_at: sql`now()`, updated_at: sql`now()` })
-      .where('id', '=', current.id)
-      .where('status', '=', 'PROVISIONING')
-      .where('initialized_at', 'is', null)
-      .returningAll()
-      .executeTakeFirst();
-    if (!marked) return;
-    await recordEvent(
+    const marked = await patchInstance(
       deps,
       deps.db,
       current.id,
-      scheduler('initialisation'),
-      `database initialised; admin login ${current.admin_email}, password not issued`,
+      { initialized_at: sql`now()` },
+      {
+        onlyIf: (eb) => eb.and([eb('status', '=', 'PROVISIONING'), eb('initialized_at', 'is', null)]),
+        event: {
+          trigger: scheduler('initialisation'),
+          message: `database initialised; admin login ${current.admin_email}, password not issued`,
+        },
+      },
     );
+    if (!marked) return;
     deps.log.info({ event: 'instance.initialised', instanceId: current.id }, 'database initialised');
     current = marked;
   }
@@ -105,14 +103,14 @@ async function advance(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask[],
   if (!secret) throw new Error(`the config secret of instance ${current.id} is gone`);
   const spec = await pinnedSpec(deps, deps.db, current);
   const serviceId = await createServer(deps, current, spec, { id: secret.ID, name: secret.Spec.Name });
-  const started = await deps.db
-    .updateTable('instances')
-    .set({ service_id: serviceId, init_job_id: null, updated_at: sql`now()` })
-    .where('id', '=', current.id)
-    .where('status', '=', 'PROVISIONING')
-    .where('service_id', 'is', null)
-    .executeTakeFirst();
-  if (started.numUpdatedRows === 0n) return;
+  const started = await patchInstance(
+    deps,
+    deps.db,
+    current.id,
+    { service_id: serviceId, init_job_id: null },
+    { onlyIf: (eb) => eb.and([eb('status', '=', 'PROVISIONING'), eb('service_id', 'is', null)]) },
+  );
+  if (!started) return;
   await removeJob(deps.docker, initJobName(serviceName));
   await recordEvent(deps, deps.db, current.id, scheduler('initialisation'), `service ${serviceName} created`);
   deps.log.info({ event: 'provisioning.server_created', instanceId: current.id, service: serviceName, serviceId }, 'odoo service created');
@@ -146,22 +144,20 @@ async function neutralize(deps: Deps, instance: InstanceRow, jobTasks: SwarmTask
     await failWith(deps, instance, `the staging copy is not neutralised (${problems.join('; ')}): it is not started`, 'neutralize');
     return null;
   }
-  const marked = await deps.db
-    .updateTable('instances')
-    .set({ neutralized_at: sql`now()`, updated_at: sql`now()` })
-    .where('id', '=', instance.id)
-    .where('status', '=', 'PROVISIONING')
-    .where('neutralized_at', 'is', null)
-    .returningAll()
-    .executeTakeFirst();
-  if (!marked) return null;
-  await recordEvent(
+  const marked = await patchInstance(
     deps,
     deps.db,
     instance.id,
-    scheduler('initialisation'),
-    'staging copy neutralised (odoo neutralize) and checked: database.is_neutralized, mail servers and scheduled actions off',
+    { neutralized_at: sql`now()` },
+    {
+      onlyIf: (eb) => eb.and([eb('status', '=', 'PROVISIONING'), eb('neutralized_at', 'is', null)]),
+      event: {
+        trigger: scheduler('initialisation'),
+        message: 'staging copy neutralised (odoo neutralize) and checked: database.is_neutralized, mail servers and scheduled actions off',
+      },
+    },
   );
+  if (!marked) return null;
   deps.log.info({ event: 'staging.neutralized', instanceId: instance.id }, 'staging copy neutralised');
   return marked;
 }

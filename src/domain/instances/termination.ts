@@ -7,7 +7,7 @@ import { instanceArchiveDir, instanceDataDir } from '../../storage/layout.js';
 import { hasStatusCode, liveTasks, removeJob, removeSecret, removeService, scaleService } from '../../swarm/swarm.js';
 import { finalBackupSince, isCompletedFinal } from '../backups/backup-final.js';
 import { deleteCredentials } from '../allocation/credentials.js';
-import { moveInstance, recordEvent, scheduler, type Trigger } from './instance-events.js';
+import { moveInstance, patchInstance, scheduler, type Trigger } from './instance-events.js';
 import { isUuid, odooSecretName, odooServiceName, tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../names.js';
 import { dropTenantDatabase, withPoolAdmin } from '../../db/pool-server.js';
 import { poolAdminAccess } from '../pools/pools.js';
@@ -63,13 +63,13 @@ export async function advanceTermination(deps: Deps, instance: InstanceRow, trig
   const waiting = needsFinalBackup(instance) ? await finalBackupStep(deps, instance, trigger) : { done: true as const };
   if (waiting.done) return removeEverything(deps, instance.id, trigger);
   if (waiting.error === instance.error) return instance;
-  const updated = await deps.db
-    .updateTable('instances')
-    .set({ error: waiting.error })
-    .where('id', '=', instance.id)
-    .where('status', '=', 'TERMINATING')
-    .returningAll()
-    .executeTakeFirst();
+  const updated = await patchInstance(
+    deps,
+    deps.db,
+    instance.id,
+    { error: waiting.error },
+    { onlyIf: (eb) => eb('status', '=', 'TERMINATING') },
+  );
   return updated ?? instance;
 }
 
@@ -90,16 +90,17 @@ const needsFinalBackup = (instance: InstanceRow): boolean => instance.db_allocat
 
 /** An admin's `force`: recorded on the row (a resumed termination honours it) and as an event. */
 async function waiveFinalBackup(deps: Deps, instanceId: string, trigger: Trigger): Promise<void> {
-  const waived = await deps.db
-    .updateTable('instances')
-    .set({ final_backup_waived_by: trigger.actor })
-    .where('id', '=', instanceId)
-    .where('status', '=', 'TERMINATING')
-    .where('final_backup_waived_by', 'is', null)
-    .returning('id')
-    .executeTakeFirst();
+  const waived = await patchInstance(
+    deps,
+    deps.db,
+    instanceId,
+    { final_backup_waived_by: trigger.actor },
+    {
+      onlyIf: (eb) => eb.and([eb('status', '=', 'TERMINATING'), eb('final_backup_waived_by', 'is', null)]),
+      event: { trigger, message: 'terminated without a final backup (force)' },
+    },
+  );
   if (!waived) return;
-  await recordEvent(deps, deps.db, instanceId, trigger, 'terminated without a final backup (force)');
   deps.log.warn({ event: 'instance.final_backup_waived', instanceId, actor: trigger.actor }, 'termination forced: no final backup');
 }
 

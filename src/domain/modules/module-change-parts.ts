@@ -2,7 +2,7 @@ import { sql, type Transaction, type Updateable } from 'kysely';
 import type { Database, InstanceRow, ModuleChangeRow, ModuleChangesTable } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import type { ModuleChangeKind } from '../../swarm/odoo-module-job.js';
-import { moveInstance, recordEvent, type Trigger } from '../instances/instance-events.js';
+import { moveInstance, patchInstance, type Trigger } from '../instances/instance-events.js';
 import { runServer } from '../instances/odoo-services.js';
 
 /** The API call a change stands for: the cause of its events. */
@@ -53,17 +53,17 @@ export async function startRollback(
     .returning('id')
     .executeTakeFirstOrThrow();
   await setChange(trx, change, { status: 'ROLLING_BACK', error: reason, restore_id: restore.id });
-  await trx
-    .updateTable('instances')
-    .set({ error: failureMessage(change, reason) })
-    .where('id', '=', instance.id)
-    .execute();
-  await recordEvent(
+  await patchInstance(
     deps,
     trx,
     instance.id,
-    changeTrigger(change),
-    `${describeChange(change)} failed; restoring FINAL backup ${change.final_backup_id}: ${reason}`,
+    { error: failureMessage(change, reason) },
+    {
+      event: {
+        trigger: changeTrigger(change),
+        message: `${describeChange(change)} failed; restoring FINAL backup ${change.final_backup_id}: ${reason}`,
+      },
+    },
   );
   deps.log.warn(
     { event: 'modules.change_failed', instanceId: instance.id, changeId: change.id, kind: change.kind, reason },

@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import type { Transaction } from 'kysely';
 import type { Database, InstanceRow, ModuleChangeRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { withTransaction } from '../../db/transaction.js';
@@ -6,7 +6,7 @@ import { moduleJobName, odooModuleJobSpec } from '../../swarm/odoo-module-job.js
 import { findSecretByName, liveTasks, removeJob } from '../../swarm/swarm.js';
 import { finalBackupSince, isCompletedFinal } from '../backups/backup-final.js';
 import { failureWithLog, jobTasks, judgeJob } from '../backups/backup-jobs.js';
-import { recordEvent } from '../instances/instance-events.js';
+import { patchInstance, recordEvent } from '../instances/instance-events.js';
 import {
   changeTrigger,
   describeChange,
@@ -81,7 +81,7 @@ async function stepChange(deps: Deps, trx: Transaction<Database>, change: Module
     case 'ROLLING_BACK':
       return afterRollback(trx, change);
     case 'SETTLING':
-      return settle(trx, change, instance);
+      return settle(deps, trx, change, instance);
   }
 }
 
@@ -148,14 +148,9 @@ async function afterRollback(trx: Transaction<Database>, change: ModuleChangeRow
 }
 
 /** Once the tenant given back has settled (running, stopped, suspended, failed), the change's error goes on it. */
-async function settle(trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow): Promise<Step> {
+async function settle(deps: Deps, trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow): Promise<Step> {
   if (allows('settlingAfterChange', instance.status)) return;
-  if (instance.status !== 'FAILED')
-    await trx
-      .updateTable('instances')
-      .set({ error: change.error, updated_at: sql`now()` })
-      .where('id', '=', instance.id)
-      .execute();
+  if (instance.status !== 'FAILED') await patchInstance(deps, trx, instance.id, { error: change.error });
   await setChange(trx, change, { status: 'FAILED', finished_at: new Date() });
 }
 

@@ -24,7 +24,7 @@ export async function rolloutApplied(
   instance: InstanceRow,
 ): Promise<Step> {
   const spec: OdooSpec = { ...(change.previous_spec as OdooSpec), image: change.image! };
-  await recordSpec(trx, instance.id, spec);
+  await recordSpec(deps, trx, instance.id, spec);
   const runs = givenBackRunning(change, instance);
   await giveBack(
     deps,
@@ -89,7 +89,7 @@ async function rollBack(
 ): Promise<Step> {
   if (!allows('rollbackable', instance.status)) return;
   const previous = change.previous_spec as OdooSpec;
-  await recordSpec(trx, instance.id, previous);
+  await recordSpec(deps, trx, instance.id, previous);
   await scaleService(deps.docker, instance.service_name!, 0);
   const stopped = await moveInstance(deps, trx, instance, 'RESTORING', changeTrigger(change), {
     message: `${reason}; the tenant is stopped and rolled back to ${previous.image}`,

@@ -3,7 +3,7 @@ import type { InstanceRow, RolloutRow, RolloutTenantStatus } from '../../db/sche
 import { afterCommit, withTransaction, type Executor } from '../../db/transaction.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound, validationFailed } from '../../errors.js';
-import { recordEvent, type Trigger } from '../instances/instance-events.js';
+import { patchInstance, type Trigger } from '../instances/instance-events.js';
 import { getInstance } from '../instances/instances.js';
 import { rollOutTenant } from './module-changes.js';
 import { isUuid } from '../names.js';
@@ -279,19 +279,13 @@ export async function pinInstanceImage(deps: Deps, instanceId: string, pinned: b
   const instance = await getInstance(deps, instanceId);
   const image = recordedSpec(instance)?.image;
   if (pinned && !image) throw new DomainError('CONFLICT', `Instance ${instance.id} has no image yet: provision it first.`);
-  await withTransaction(deps.db, async (trx) => {
-    await trx
-      .updateTable('instances')
-      .set({ pinned_image: pinned ? image! : null, updated_at: sql`now()` })
-      .where('id', '=', instance.id)
-      .execute();
-    await recordEvent(
-      deps,
-      trx,
-      instance.id,
-      trigger,
-      pinned ? `pinned to ${image}: rollouts pass it by` : 'unpinned: it follows rollouts again',
-    );
-  });
-  return getInstance(deps, instance.id);
+  const message = pinned ? `pinned to ${image}: rollouts pass it by` : 'unpinned: it follows rollouts again';
+  const written = await patchInstance(
+    deps,
+    deps.db,
+    instance.id,
+    { pinned_image: pinned ? image! : null },
+    { event: { trigger, message } },
+  );
+  return written ?? getInstance(deps, instance.id);
 }
