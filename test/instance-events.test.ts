@@ -40,7 +40,7 @@ describe('instance events are published after commit', () => {
     const { deps, published } = watchingBus(daemon.deps);
     await assert.rejects(
       withTransaction(deps.db, async (trx) => {
-        await moveInstance(deps, trx, { id: instanceId, status: 'WAITING_FOR_DATABASE' }, 'FAILED', { cause: 'test', actor: 'admin' });
+        await moveInstance(deps, trx, { id: instanceId, status: 'WAITING_FOR_DATABASE' }, 'failLoad', { cause: 'test', actor: 'admin' });
         await recordEvent(deps, trx, instanceId, { cause: 'test', actor: 'admin' }, 'inside');
         throw new Error('rolled back');
       }),
@@ -62,7 +62,7 @@ describe('instance events are published after commit', () => {
         deps,
         trx,
         { id: instanceId, status: 'WAITING_FOR_DATABASE' },
-        'FAILED',
+        'failLoad',
         { cause: 'test', actor: 'admin' },
         { message: 'committed' },
       );

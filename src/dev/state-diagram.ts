@@ -1,19 +1,29 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { instancePolicy } from '../domain/instances/instance-policy.js';
-import { instanceTransitions } from '../domain/instances/instance-status.js';
+import { instanceStatuses } from '../db/schema.js';
+import { instanceMoves } from '../domain/instances/instance-status.js';
 import { projectRoot } from '../project-root.js';
 import { markdownTable } from './markdown-table.js';
 
 /**
- * Pure: a Mermaid state diagram of a transition table, one edge per allowed move, in the table's order; `first` is
- * where every instance starts, and a status with no way out ends.
+ * Pure: a Mermaid state diagram of named moves over `statuses`, one edge per pair of statuses labelled with the moves
+ * that make it, in the order of the statuses then of the moves; `first` is where every instance starts, and a status
+ * no move leaves ends.
  */
-export function mermaidStateDiagram(transitions: Readonly<Record<string, readonly string[]>>, first: string): string {
+export function mermaidStateDiagram(
+  statuses: readonly string[],
+  moves: Readonly<Record<string, { from: readonly string[]; to: string }>>,
+  first: string,
+): string {
   const lines = ['stateDiagram-v2', `  [*] --> ${first}`];
-  for (const [from, targets] of Object.entries(transitions)) {
-    for (const to of targets) lines.push(`  ${from} --> ${to}`);
-    if (targets.length === 0) lines.push(`  ${from} --> [*]`);
+  for (const from of statuses) {
+    const leaving = Object.entries(moves).filter(([, move]) => move.from.includes(from));
+    for (const to of statuses) {
+      const names = leaving.filter(([, move]) => move.to === to).map(([name]) => name);
+      if (names.length > 0) lines.push(`  ${from} --> ${to} : ${names.join(', ')}`);
+    }
+    if (leaving.length === 0) lines.push(`  ${from} --> [*]`);
   }
   return lines.join('\n');
 }
@@ -32,12 +42,14 @@ export const statesDocument = (): string =>
   [
     '# Instance states',
     '',
-    'Drawn from `instanceTransitions` in `src/domain/instances/instance-status.ts`, the table every status change is checked against',
-    '(`moveInstance` refuses any other move). Written by `npm run docs:states`; a unit test fails when this file and the',
-    'table differ. What each status means: [API](api.md); who moves an instance and when: [Architecture](architecture.md).',
+    'Drawn from `instanceMoves` in `src/domain/instances/instance-status.ts`: every move an instance can make, by name, from',
+    'the statuses it leaves to the one it reaches (`moveInstance` takes a move by name and refuses it from any other status;',
+    'a unit test checks every move has a caller). Each edge is labelled with the moves that make it. Written by',
+    '`npm run docs:states`; a unit test fails when this file and the moves differ. What each status means: [API](api.md);',
+    'who moves an instance and when: [Architecture](architecture.md).',
     '',
     '```mermaid',
-    mermaidStateDiagram(instanceTransitions, 'CREATING'),
+    mermaidStateDiagram(instanceStatuses, instanceMoves, 'CREATING'),
     '```',
     '',
     '## Which statuses each rule holds for',

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canTransition, statusesBefore } from '../../src/domain/instances/instance-status.js';
+import { canTransition, instanceTransitions } from '../../src/domain/instances/instance-status.js';
+import type { InstanceStatus } from '../../src/db/schema.js';
+
+const statusesBefore = (to: InstanceStatus) =>
+  (Object.keys(instanceTransitions) as InstanceStatus[]).filter((from) => canTransition(from, to));
 import { credentialsKey, odooServiceName, tenantDatabaseName, tenantRoleName } from '../../src/domain/names.js';
 
 const id = 'd425c7f2-57b1-439f-9a8c-fbaa8c92e001';
@@ -23,7 +27,7 @@ describe('names', () => {
 
 describe('instance status', () => {
   it('lets allocation follow creation or waiting (and a load from a backup end there), and nothing follow termination', () => {
-    assert.deepEqual(statusesBefore('ALLOCATED').sort(), ['CREATING', 'RESTORING', 'WAITING_FOR_DATABASE']);
+    assert.deepEqual(statusesBefore('ALLOCATED'), ['CREATING', 'WAITING_FOR_DATABASE', 'RESTORING']);
     assert.equal(canTransition('TERMINATED', 'CREATING'), false);
     assert.equal(canTransition('PROVISIONING', 'RUNNING'), true);
     assert.equal(canTransition('ALLOCATED', 'RUNNING'), false);

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canTransition, statusesBefore } from '../../src/domain/instances/instance-status.js';
+import { canTransition, instanceTransitions } from '../../src/domain/instances/instance-status.js';
 import { describeTaskFailure, judgeRollout, judgeServing } from '../../src/domain/rollout.js';
 import { instanceStatuses, type InstanceStatus } from '../../src/db/schema.js';
 
 const statusesAfter = (from: InstanceStatus) => instanceStatuses.filter((to) => canTransition(from, to));
+const statusesBefore = (to: InstanceStatus) =>
+  (Object.keys(instanceTransitions) as InstanceStatus[]).filter((from) => canTransition(from, to));
 import type { SwarmTask, TaskState } from '../../src/swarm/docker-types.js';
 
 const task = (state: TaskState, at: string, extra: Partial<SwarmTask['Status']> = {}, desired: TaskState = 'running'): SwarmTask => ({

@@ -248,7 +248,7 @@ async function abandonReservation(deps: Deps, reservation: Reservation, tenant: 
 async function recordWaiting(deps: Deps, instanceId: string, trigger: Trigger, error: string | null): Promise<void> {
   const instance = await deps.db.selectFrom('instances').select(['id', 'status', 'error']).where('id', '=', instanceId).executeTakeFirst();
   if (instance?.status === 'CREATING') {
-    await moveInstance(deps, deps.db, instance, 'WAITING_FOR_DATABASE', trigger, {
+    await moveInstance(deps, deps.db, instance, 'awaitDatabase', trigger, {
       patch: { error },
       message: error ?? 'no pool has room',
     });

@@ -1,10 +1,10 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
-import type { Database, InstanceRow, InstanceUpdate, PoolRow } from '../../db/schema.js';
+import type { Database, InstanceRow, InstanceStatus, InstanceUpdate, PoolRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { withTransaction } from '../../db/transaction.js';
 import { DomainError } from '../../errors.js';
 import { moveInstance, patchInstance, type Trigger } from '../instances/instance-events.js';
-import { statusesBefore } from '../instances/instance-status.js';
+import { instanceMoves } from '../instances/instance-status.js';
 import { lockInstance } from '../instances/instance-lock.js';
 import { releaseSlot, slotBumpSql, slotPoolSql } from '../pools/pool-state.js';
 import { type PoolAccess } from '../../db/pool-access.js';
@@ -31,7 +31,7 @@ export type ReserveOutcome =
   | { kind: 'busy'; until: Date }
   | { kind: 'no-capacity' };
 
-const allocatable = statusesBefore('ALLOCATED');
+const allocatable: InstanceStatus[] = [...instanceMoves.allocate.from];
 
 /**
  * Reserves a slot for the instance: at once in the common case, else in a short transaction that also answers for
@@ -133,7 +133,7 @@ export async function confirmReservation(
   message: string,
   made: Pick<InstanceUpdate, 'template_id' | 'initialized_at'> = {},
 ): Promise<InstanceRow | undefined> {
-  return moveInstance(deps, deps.db, reservation.instance, 'ALLOCATED', trigger, {
+  return moveInstance(deps, deps.db, reservation.instance, 'allocate', trigger, {
     patch: { ...made, db_host: address.host, db_port: address.port, db_allocation: 'ready', db_reserved_until: null, error: null },
     message,
     onlyIf: sql<boolean>`db_allocation = 'reserved' and db_reserved_until = ${reservation.lease}`,

@@ -10,7 +10,7 @@ import { assertStorageHeadroom, limitCustomer } from './backup-limits.js';
 import { failureWithLog, jobTasks, judgeJob, poolReach, removeJobAndSecret, startJob } from './backup-jobs.js';
 import { getBackup, type BackupManifest } from './backups.js';
 import { moveInstance, recordEvent, type Trigger } from '../instances/instance-events.js';
-import { canTransition } from '../instances/instance-status.js';
+import { canMove } from '../instances/instance-status.js';
 import { intactLocalManifest, pollFetch, usableCopy } from '../offsite/offsite-copies.js';
 import { provisionInstance } from '../instances/provisioning.js';
 import { isUuid, tenantDatabaseName, tenantMaintenanceRoleName, tenantRoleName } from '../names.js';
@@ -248,7 +248,7 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
     case 'PENDING':
       if (restore.mode === 'replace') return setRestore(trx, restore, { status: 'SAVING' }).then(() => undefined);
       if (instance.status !== 'ALLOCATED') return;
-      await moveInstance(deps, trx, instance, 'RESTORING', trigger, { message: `loading backup ${restore.backup_id}` });
+      await moveInstance(deps, trx, instance, 'load', trigger, { message: `loading backup ${restore.backup_id}` });
       return startLoad(deps, trx, restore, instance);
     case 'SAVING': {
       // What is replaced is backed up once it no longer changes: no task of the tenant may still run.
@@ -281,7 +281,7 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
 /** Stops the tenant whose data a restore replaces. */
 async function stopForRestore(deps: Deps, trx: Transaction<Database>, instance: InstanceRow, trigger: Trigger, message: string) {
   await scaleService(deps.docker, instance.service_name!, 0);
-  await moveInstance(deps, trx, instance, 'RESTORING', trigger, { patch: { error: null }, message });
+  await moveInstance(deps, trx, instance, 'restore', trigger, { patch: { error: null }, message });
 }
 
 /** Once the fetched copy verified: a load goes on as usual; a restore in place stops the tenant, as it would have at once. */
@@ -429,9 +429,9 @@ async function failRestore(
     await recordEvent(deps, trx, instance.id, trigger, `restore from backup ${restore.backup_id} refused: ${reason}`);
   if (
     restore.mode === 'load' &&
-    (instance.status === 'RESTORING' || (restore.status === 'FETCHING' && canTransition(instance.status, 'FAILED')))
+    (instance.status === 'RESTORING' || (restore.status === 'FETCHING' && canMove('failLoad', instance.status)))
   ) {
-    await moveInstance(deps, trx, instance, 'FAILED', trigger, {
+    await moveInstance(deps, trx, instance, 'failLoad', trigger, {
       patch: { error: `loading backup ${restore.backup_id} failed: ${reason}` },
       message: reason,
     });
@@ -455,17 +455,17 @@ async function giveBack(
   const trigger = { cause: restore.mode === 'load' ? 'loadFromBackup' : 'restoreInstance', actor: restore.actor };
   if (restore.mode === 'load') {
     // The backup's database was initialised by the tenant it came from: its first start needs no init job.
-    await moveInstance(deps, trx, instance, 'ALLOCATED', trigger, { message, patch: { initialized_at: new Date() } });
+    await moveInstance(deps, trx, instance, 'loaded', trigger, { message, patch: { initialized_at: new Date() } });
   } else if (instance.suspension_pending_at) {
-    await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
+    await moveInstance(deps, trx, instance, 'giveBackSuspended', trigger, {
       message: `${message}; suspended as billing asked during the restore`,
       patch: { suspension_pending_at: null, desired: 'suspended' },
     });
   } else if (restore.previous_status === 'STOPPED') {
-    await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });
+    await moveInstance(deps, trx, instance, 'giveBackStopped', trigger, { message });
   } else {
     await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
-    await moveInstance(deps, trx, instance, 'STARTING', trigger, { message });
+    await moveInstance(deps, trx, instance, 'giveBackRunning', trigger, { message });
   }
 }
 

@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceUpdate } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { afterCommit, type Executor } from '../../db/transaction.js';
-import { canTransition } from './instance-status.js';
+import { canMove, instanceMoves, type InstanceMove } from './instance-status.js';
 import { checkPageSize, pageOf, readSerialCursor, serialCursor, type Page, type PageRequest } from '../pages.js';
 
 /** Who or what caused a change: `cause` names the action, `actor` the caller (admin, customer:<id>, scheduler, killbill). */
@@ -128,20 +128,22 @@ export async function writeWithEventAnd<DB extends Database, Extra>(
 }
 
 /**
- * Moves the instance from the status it was read in to `to`, with `patch`, and records the transition: written
- * once, since the update only applies while the row still holds the status it was read in (and `onlyIf`, when
- * given). One statement writes both, so it is atomic in or out of a transaction. Returns the new row, or
- * undefined when something else moved the instance first.
+ * Makes `move` (`instanceMoves`): moves the instance from the status it was read in to the move's, with `patch`, and
+ * records the transition: written once, since the update only applies while the row still holds the status it was
+ * read in (and `onlyIf`, when given). One statement writes both, so it is atomic in or out of a transaction. Returns
+ * the new row, or undefined when something else moved the instance first. A move from a status it does not leave
+ * throws.
  */
 export async function moveInstance(
   deps: Pick<Deps, 'events'>,
   executor: Executor,
   instance: Pick<InstanceRow, 'id' | 'status'>,
-  to: InstanceStatus,
+  move: InstanceMove,
   trigger: Trigger,
   options: { patch?: InstanceUpdate; message?: string | null; onlyIf?: RawBuilder<boolean> } = {},
 ): Promise<InstanceRow | undefined> {
-  if (!canTransition(instance.status, to)) throw new Error(`illegal transition ${instance.status} -> ${to}`);
+  if (!canMove(move, instance.status)) throw new Error(`illegal move ${move} from ${instance.status}`);
+  const to = instanceMoves[move].to;
   return writeWithEvent(
     deps,
     executor,

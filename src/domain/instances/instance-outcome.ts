@@ -1,10 +1,16 @@
 import type { InstanceRow, InstanceStatus } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import type { SwarmTask } from '../../swarm/docker-types.js';
+import type { InstanceMove } from './instance-status.js';
 import { allows } from './instance-policy.js';
 import { judgeRollout, judgeServing, judgeStop, tasksSince } from '../rollout.js';
 
-export type Outcome = { to: InstanceStatus; error: string | null; taskId?: string | null } | null;
+/** Where the reconciler moves an instance it follows, by what its tasks show. */
+export const followMoves = { RUNNING: 'arrive', DEGRADED: 'degrade', STOPPED: 'settleStop', FAILED: 'fail' } as const satisfies Partial<
+  Record<InstanceStatus, InstanceMove>
+>;
+
+export type Outcome = { to: keyof typeof followMoves; error: string | null; taskId?: string | null } | null;
 
 /**
  * Pure: where the tasks say an instance in flight has arrived, or null while it is still on its way. `staleMount`: why

@@ -1,4 +1,5 @@
 import type { InstanceStatus } from '../../db/schema.js';
+import { instanceMoves } from './instance-status.js';
 
 /**
  * Which statuses each rule about instances holds for: the one table the domain, billing, the jobs and their SQL read
@@ -42,7 +43,7 @@ export const instancePolicy = {
   /** `restartInstance` changes nothing: a restart is under way. */
   restarting: ['RESTARTING'],
   /** `provisionInstance` starts it: allocated and never started, or failed. */
-  provisionable: ['ALLOCATED', 'FAILED'],
+  provisionable: instanceMoves.provision.from,
   /** `provisionInstance` changes nothing: it is on its way or there. */
   provisioned: ['PROVISIONING', 'RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'SUSPENDED', 'RESTORING'],
   /** A paid or trial subscription provisions it; the others are on their way, there, or stopped on purpose. */
@@ -52,15 +53,15 @@ export const instancePolicy = {
   /** It is backed up at BACKUP_CRON. */
   backedUpOnSchedule: ['RUNNING', 'DEGRADED', 'SUSPENDED'],
   /** Its data can be replaced from a backup: it has a service to stop and to start again. */
-  restorable: ['RUNNING', 'DEGRADED', 'STOPPED', 'FAILED'],
+  restorable: instanceMoves.restore.from,
   /** Its modules can be changed: it has a server to stop and to give back as it was. */
-  moduleChangeable: ['RUNNING', 'DEGRADED', 'STOPPED'],
+  moduleChangeable: instanceMoves.changeModules.from,
   /** A module change's tenant passes through it before it settles, given back. */
   settlingAfterChange: ['RESTORING', 'STARTING', 'RESTARTING'],
   /** A rollout's tenant is on its way to running: its check waits. */
   startingAfterRollout: ['STARTING', 'RESTARTING'],
   /** A rollout's tenant can be rolled back (stopped first). */
-  rollbackable: ['RUNNING', 'DEGRADED', 'FAILED'],
+  rollbackable: instanceMoves.rollBack.from,
   /** A staging copy can be made of it: it has an initialised database to back up. */
   stagingSource: ['RUNNING', 'DEGRADED', 'STOPPED'],
   /** A staging copy in it has not been provisioned yet (its load may still run). */
@@ -70,7 +71,7 @@ export const instancePolicy = {
   /** Over its storage limit, it is suspended (STORAGE_OVER_LIMIT=suspend). */
   suspendedOverStorage: ['RUNNING', 'DEGRADED', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'],
   /** A plan change restarts its server with the new limits. */
-  restartedByResize: ['RUNNING', 'DEGRADED', 'FAILED'],
+  restartedByResize: instanceMoves.resize.from,
 } as const satisfies Record<string, readonly InstanceStatus[]>;
 
 export type InstanceRule = keyof typeof instancePolicy;

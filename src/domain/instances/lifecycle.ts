@@ -1,11 +1,11 @@
 import type { Transaction } from 'kysely';
-import type { Database, DesiredState, InstanceRow, InstanceStatus } from '../../db/schema.js';
+import type { Database, DesiredState, InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound } from '../../errors.js';
 import { scaleService } from '../../swarm/swarm.js';
 import { runServer } from './odoo-services.js';
 import { moveInstance, patchInstance, type Trigger } from './instance-events.js';
-import { canTransition } from './instance-status.js';
+import { canMove, instanceMoves, type InstanceMove } from './instance-status.js';
 import { allows, type InstanceRule } from './instance-policy.js';
 import { isUuid } from '../names.js';
 import { withTransaction } from '../../db/transaction.js';
@@ -13,8 +13,8 @@ import { lockInstance } from './instance-lock.js';
 
 interface RunStateChange {
   verb: string;
-  /** Where the instance goes at once; the reconciler follows it from there to its end state. */
-  transitional: InstanceStatus;
+  /** The move it makes at once (to a transitional status); the reconciler follows it from there to its end state. */
+  move: InstanceMove;
   desired: DesiredState;
   /** The rule for statuses in which the change is already made or under way: asking again changes nothing. */
   already: InstanceRule;
@@ -51,12 +51,13 @@ async function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, 
         `Instance ${instanceId} is SUSPENDED by billing and cannot be ${change.verb}: paying (or an admin's resumeInstance) brings it back.`,
       );
     }
-    if (!canTransition(instance.status, change.transitional) || !instance.service_name) {
+    if (!canMove(change.move, instance.status) || !instance.service_name) {
       throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be ${change.verb}.`);
     }
     if (change.applied === 'before-commit') await change.apply(deps, { ...instance, service_name: instance.service_name });
-    const moved = await moveInstance(deps, trx, instance, change.transitional, trigger, { patch: { desired: change.desired } });
-    deps.log.info({ event: `instance.${change.transitional.toLowerCase()}`, instanceId, actor: trigger.actor }, `instance ${change.verb}`);
+    const moved = await moveInstance(deps, trx, instance, change.move, trigger, { patch: { desired: change.desired } });
+    const transitional = instanceMoves[change.move].to.toLowerCase();
+    deps.log.info({ event: `instance.${transitional}`, instanceId, actor: trigger.actor }, `instance ${change.verb}`);
     return { instance: moved!, changed: true };
   });
   if (moved.changed && change.applied === 'after-commit') await applyRecorded(deps, moved.instance, change.apply);
@@ -84,7 +85,7 @@ async function applyRecorded(
 export const stopInstance = (deps: Deps, instanceId: string, trigger: Trigger = { cause: 'stopInstance', actor: 'admin' }) =>
   changeRunState(deps, instanceId, trigger, {
     verb: 'stopped',
-    transitional: 'STOPPING',
+    move: 'stop',
     desired: 'stopped',
     already: 'stopped',
     apply: (d, instance) => scaleService(d.docker, instance.service_name, 0),
@@ -95,7 +96,7 @@ export const stopInstance = (deps: Deps, instanceId: string, trigger: Trigger = 
 export const startInstance = (deps: Deps, instanceId: string, trigger: Trigger = { cause: 'startInstance', actor: 'admin' }) =>
   changeRunState(deps, instanceId, trigger, {
     verb: 'started',
-    transitional: 'STARTING',
+    move: 'start',
     desired: 'running',
     already: 'started',
     apply: (d, instance) => runServer(d, instance, { replicas: 1 }),
@@ -110,7 +111,7 @@ export const startInstance = (deps: Deps, instanceId: string, trigger: Trigger =
 export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger = { cause: 'restartInstance', actor: 'admin' }) =>
   changeRunState(deps, instanceId, trigger, {
     verb: 'restarted',
-    transitional: 'RESTARTING',
+    move: 'restart',
     desired: 'running',
     already: 'restarting',
     // After Swarm gave up (FAILED) the replica count still reads 1: the forced update makes it schedule a task again.
@@ -145,11 +146,11 @@ export async function suspendInstance(deps: Deps, instanceId: string, trigger: T
       );
       return pending!;
     }
-    if (instance.status === 'SUSPENDED' || !instance.service_name || !canTransition(instance.status, 'SUSPENDED')) {
+    if (instance.status === 'SUSPENDED' || !instance.service_name || !canMove('suspend', instance.status)) {
       if (purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
       return (await patchInstance(deps, trx, instanceId, { purge_at }, { event: { trigger, message } }))!;
     }
-    const moved = await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
+    const moved = await moveInstance(deps, trx, instance, 'suspend', trigger, {
       patch: { purge_at, desired: 'suspended', error: null },
       message,
     });
@@ -193,7 +194,7 @@ export async function resumeInstance(
         { event: { trigger, message } },
       ))!;
     }
-    const moved = await moveInstance(deps, trx, instance, 'STARTING', trigger, {
+    const moved = await moveInstance(deps, trx, instance, 'resume', trigger, {
       patch: { purge_at: null, desired: 'running' },
       message: instance.purge_at ? 'reactivated; purge cancelled' : 'resumed',
     });

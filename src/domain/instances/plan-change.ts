@@ -48,7 +48,7 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
     // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
     if (resized && allows('restartedByResize', instance.status)) {
-      return (await moveInstance(deps, trx, instance, 'RESTARTING', trigger, { patch, message }))!;
+      return (await moveInstance(deps, trx, instance, 'resize', trigger, { patch, message }))!;
     }
     return (await patchInstance(deps, trx, instanceId, patch, { event: { trigger, message } }))!;
   });

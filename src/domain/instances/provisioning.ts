@@ -72,7 +72,7 @@ export async function provisionInstance(
             message: `neutralising the staging copy (odoo neutralize, job ${initJobName(serviceName)})`,
           }
         : { service_id: await createServer(deps, named, spec, secret), init_job_id: null, message: `service ${serviceName} created` };
-    const updated = await moveInstance(deps, trx, instance, 'PROVISIONING', trigger, {
+    const updated = await moveInstance(deps, trx, instance, 'provision', trigger, {
       patch: { service_name: serviceName, service_id: started.service_id, init_job_id: started.init_job_id, error: null },
       message: started.message,
     });

@@ -2,7 +2,7 @@ import type { InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import type { SwarmTask } from '../../swarm/docker-types.js';
 import { moveInstance, scheduler } from './instance-events.js';
-import { outcomeFor } from './instance-outcome.js';
+import { followMoves, outcomeFor } from './instance-outcome.js';
 import { taskEvidence } from './task-evidence.js';
 import { advanceInitialisation } from './tenant-init.js';
 import { advanceTermination, terminationTrigger } from './termination.js';
@@ -84,7 +84,10 @@ async function followTasks(deps: Deps, instance: InstanceRow, tasks: SwarmTask[]
   if (!outcome) return false;
   const evidence = outcome.error && outcome.taskId ? await taskEvidence(deps, tasks, outcome.taskId) : '';
   const error = evidence ? `${outcome.error}; ${evidence}` : outcome.error;
-  const moved = await moveInstance(deps, deps.db, instance, outcome.to, scheduler('tracking'), { patch: { error }, message: error });
+  const moved = await moveInstance(deps, deps.db, instance, followMoves[outcome.to], scheduler('tracking'), {
+    patch: { error },
+    message: error,
+  });
   if (!moved) return false;
   if (instance.status === 'PROVISIONING') {
     const seconds = (Date.now() - instance.status_changed_at.getTime()) / 1000;

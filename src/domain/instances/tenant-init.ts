@@ -59,7 +59,7 @@ export async function advanceInitialisation(deps: Deps, instance: InstanceRow, j
     // A step that keeps failing (the pool unreachable, the secret gone) is retried each tick until the deadline.
     if (now < deadline) throw error;
     const reason = `Odoo initialisation could not finish before the deadline: ${(error as Error).message}`;
-    const moved = await moveInstance(deps, deps.db, instance, 'FAILED', scheduler('tracking'), {
+    const moved = await moveInstance(deps, deps.db, instance, 'failInitialisation', scheduler('tracking'), {
       patch: { error: reason },
       message: reason,
     });
@@ -124,7 +124,10 @@ async function failJob(deps: Deps, instance: InstanceRow, verdict: { reason: str
 }
 
 async function failWith(deps: Deps, instance: InstanceRow, error: string, phase: string) {
-  const moved = await moveInstance(deps, deps.db, instance, 'FAILED', scheduler('tracking'), { patch: { error }, message: error });
+  const moved = await moveInstance(deps, deps.db, instance, 'failInitialisation', scheduler('tracking'), {
+    patch: { error },
+    message: error,
+  });
   if (moved) deps.log.warn({ event: 'instance.failed', instanceId: instance.id, phase, error }, 'instance FAILED');
 }
 

@@ -44,7 +44,7 @@ export async function terminateInstance(
     moved =
       current.status === 'TERMINATED' ||
       current.status === 'TERMINATING' ||
-      !!(await moveInstance(deps, deps.db, current, 'TERMINATING', trigger, { patch: { desired: 'terminated' } }));
+      !!(await moveInstance(deps, deps.db, current, 'terminate', trigger, { patch: { desired: 'terminated' } }));
   }
   if (options.force) await waiveFinalBackup(deps, instanceId, trigger);
   const terminating = await deps.db.selectFrom('instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
@@ -171,7 +171,7 @@ async function removeEverything(deps: Deps, instanceId: string, trigger: Trigger
       await moveDir(root, instanceDataDir(root, instance.id), instanceArchiveDir(root, instance.id));
     }
     const what = instance.db_allocation === 'ready' ? 'database and roles' : 'what allocation had begun';
-    const terminated = await moveInstance(deps, trx, instance, 'TERMINATED', trigger, {
+    const terminated = await moveInstance(deps, trx, instance, 'remove', trigger, {
       patch: { service_id: null, error: null },
       message: instance.db_server_id ? `service, secret, ${what} removed; pool slot released` : 'service and secret removed',
     });

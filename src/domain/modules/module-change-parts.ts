@@ -83,15 +83,15 @@ export async function giveBack(
   if (instance.status !== 'RESTORING') return;
   const trigger = changeTrigger(change);
   if (instance.suspension_pending_at) {
-    await moveInstance(deps, trx, instance, 'SUSPENDED', trigger, {
+    await moveInstance(deps, trx, instance, 'giveBackSuspended', trigger, {
       message: `${message}; suspended as billing asked meanwhile`,
       patch: { suspension_pending_at: null, desired: 'suspended' },
     });
   } else if (change.previous_status === 'STOPPED') {
-    await moveInstance(deps, trx, instance, 'STOPPED', trigger, { message });
+    await moveInstance(deps, trx, instance, 'giveBackStopped', trigger, { message });
   } else {
     await runServer(deps, { ...instance, service_name: instance.service_name! }, { replicas: 1 });
-    await moveInstance(deps, trx, instance, 'STARTING', trigger, { message });
+    await moveInstance(deps, trx, instance, 'giveBackRunning', trigger, { message });
   }
 }
 

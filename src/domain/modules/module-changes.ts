@@ -105,7 +105,7 @@ async function beginChange(deps: Deps, instanceId: string, request: ChangeReques
       .returningAll()
       .executeTakeFirstOrThrow();
     await scaleService(deps.docker, locked.service_name, 0);
-    await moveInstance(deps, trx, locked, 'RESTORING', trigger, {
+    await moveInstance(deps, trx, locked, 'changeModules', trigger, {
       patch: { error: null },
       message: `${starting(request)}: the tenant is stopped and a FINAL backup taken first`,
     });

@@ -91,7 +91,7 @@ async function rollBack(
   const previous = change.previous_spec as OdooSpec;
   await recordSpec(deps, trx, instance.id, previous);
   await scaleService(deps.docker, instance.service_name!, 0);
-  const stopped = await moveInstance(deps, trx, instance, 'RESTORING', changeTrigger(change), {
+  const stopped = await moveInstance(deps, trx, instance, 'rollBack', changeTrigger(change), {
     message: `${reason}; the tenant is stopped and rolled back to ${previous.image}`,
   });
   if (!stopped) return;
