@@ -7,9 +7,10 @@
  *   call no dockerode handle's method: they pass the handle to src/swarm/'s functions.
  * Prints each violation on a line of its own and exits 1 when there is any. `tsx scripts/check-imports.ts`.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { dirname, relative, resolve } from 'node:path';
 import ts from 'typescript';
+import { sourceFiles, srcDir as src } from './source-files.js';
 
 /**
  * Top to bottom. A module is placed by its folder under src/ (or its name, for a file directly in src/): every file under
@@ -36,16 +37,6 @@ const DOCKER_IMPORTERS = [/^swarm\//, /^docker\.ts$/, /^deps\.ts$/];
 /** Modules that reach Docker only through src/swarm/'s functions, and the shape of a direct call on a handle. */
 const THROUGH_SWARM = [/^domain\//, /^billing\//, /^schema\//, /^http\//];
 const DOCKER_CALL = /\bdocker\s*\.\s*([A-Za-z]+)\s*\(/g;
-
-const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const src = join(root, 'src');
-
-const sourceFiles = (dir: string): string[] =>
-  readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return path.endsWith('.ts') ? [path] : [];
-  });
 
 /** The module a file belongs to: its folder under src/, or its own name. */
 const moduleOf = (file: string): string => {

@@ -5,9 +5,10 @@
  * the table is allowed only where RAW_WRITERS says why. Prints each stray write on a line and exits 1 when there is
  * any. `tsx scripts/check-instance-writes.ts`.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import ts from 'typescript';
+import { sourceFiles, srcDir as src } from './source-files.js';
 
 const OWNER = 'domain/instances/instance-events.ts';
 const WRITE_METHODS = new Set(['updateTable', 'insertInto', 'deleteFrom']);
@@ -19,15 +20,6 @@ const RAW_WRITERS: Record<string, string> = {
   'domain/allocation/slot-reservation.ts':
     "one statement counts a slot on a pool and records the instance's claim on it, so a slot is never counted twice or lost",
 };
-
-const root = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const src = join(root, 'src');
-const sourceFiles = (dir: string): string[] =>
-  readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return path.endsWith('.ts') ? [path] : [];
-  });
 
 const calleeName = (call: ts.CallExpression): string | null => {
   const callee = call.expression;

@@ -55,7 +55,13 @@ describe('two replicas: one leader, takeover, signals', () => {
       storageMode: storageModeNote(process.env.CEPHFS_MODE === 'plain' ? 'plain' : 'ceph'),
     });
 
-    const metrics = await (await scrapeMetrics(second.url)).text();
+    // The state gauges are read from the database at each scrape, each read given 1 s: on a loaded machine one may give
+    // up and keep its last values (`orchestrator_state_fresh 0`), and a scraper sees fresh ones at its next scrape.
+    const metrics = await eventually(
+      async () => (await scrapeMetrics(second.url)).text(),
+      (text) => /^orchestrator_state_fresh 1$/m.test(text),
+      15_000,
+    );
     assert.match(metrics, /^orchestrator_leader 1$/m);
     assert.match(metrics, /^orchestrator_instances\{status="RUNNING"\} 1$/m);
     assert.match(metrics, /^orchestrator_pool_slots\{state="used"\} 1$/m);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { createMetrics, registerStateGauges } from '../src/observability/metrics.js';
 import { projectRoot } from '../src/project-root.js';
 import { metricsToken, scrapeMetrics, startTestDaemon, type TestDaemon } from './support/harness.js';
 
@@ -53,5 +54,20 @@ describe('Prometheus conventions', () => {
     assert.equal(await status(`Basic ${Buffer.from(`prometheus:${metricsToken}`).toString('base64')}`), 401);
     assert.equal((await scrapeMetrics(daemon.url)).status, 200);
     assert.equal(await status(`Bearer ${daemon.deps.config.adminToken}`), 200);
+  });
+
+  it('says the state gauges are stale when any one read fails, whichever read finishes last', async () => {
+    const metrics = createMetrics();
+    // The pool read fails at once; the others answer from the database after it.
+    registerStateGauges(metrics, daemon.deps.db, () => Promise.reject(new Error('pool read refused')));
+    for (let scrape = 1; scrape <= 3; scrape++) {
+      const text = await metrics.registry.metrics();
+      assert.match(text, /^orchestrator_state_fresh 0$/m, `scrape ${scrape}`);
+    }
+    const healthy = createMetrics();
+    registerStateGauges(healthy, daemon.deps.db, () => Promise.resolve({ used: 1, free: 2 }));
+    const text = await healthy.registry.metrics();
+    assert.match(text, /^orchestrator_state_fresh 1$/m);
+    assert.match(text, /^orchestrator_pool_slots\{state="used"\} 1$/m);
   });
 });

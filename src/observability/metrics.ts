@@ -128,18 +128,29 @@ export function registerStateGauges(
   poolSlots: () => Promise<{ used: number; free: number }>,
   timeoutMs = 1000,
 ): void {
-  const fresh = new Gauge({
+  // A scrape collects every gauge at once: each state gauge starts its read, and `fresh` waits for all of this
+  // scrape's reads, so it says whether every one answered (not which finished last).
+  const reads: Promise<boolean>[] = [];
+  new Gauge({
     name: 'orchestrator_state_fresh',
-    help: '1 when the state gauges were read from the database at this scrape, 0 when they are the last values read',
+    help: '1 when every state gauge was read from the database at this scrape, 0 when any shows the last values read',
     registers: [metrics.registry],
+    async collect() {
+      await new Promise((resolve) => setImmediate(resolve));
+      const answered = await Promise.all(reads.splice(0));
+      this.set(answered.every(Boolean) ? 1 : 0);
+    },
   });
-  const read = async <T>(work: () => Promise<T>, apply: (value: T) => void) => {
-    try {
-      apply(await within(timeoutMs, work()));
-      fresh.set(1);
-    } catch {
-      fresh.set(0);
-    }
+  const read = async <T>(work: () => Promise<T>, apply: (value: T) => void): Promise<void> => {
+    const done = within(timeoutMs, work()).then(
+      (value) => {
+        apply(value);
+        return true;
+      },
+      () => false,
+    );
+    reads.push(done);
+    await done;
   };
   /** A gauge of rows by status, read from the database at each scrape. */
   const byStatus = (name: string, help: string, rows: () => Promise<{ status: string; count: string }[]>) =>

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { instanceStatuses, type InstanceStatus } from '../../src/db/schema.js';
@@ -8,16 +7,9 @@ import type { Deps } from '../../src/deps.js';
 import type { Executor } from '../../src/db/transaction.js';
 import { moveInstance } from '../../src/domain/instances/instance-events.js';
 import { instanceMoves, instanceTransitions, type InstanceMove } from '../../src/domain/instances/instance-status.js';
-import { projectRoot } from '../../src/project-root.js';
+import { sourceFiles, srcDir as src } from '../../scripts/source-files.js';
 
 const moves = Object.keys(instanceMoves) as InstanceMove[];
-const src = join(projectRoot, 'src');
-const sourceFiles = (dir: string): string[] =>
-  readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return sourceFiles(path);
-    return path.endsWith('.ts') ? [path] : [];
-  });
 
 /**
  * The moves the code makes: a name given to `moveInstance`, given as a `move:` (a change that makes it later), or
