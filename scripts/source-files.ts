@@ -1,8 +1,9 @@
 import { readdirSync, statSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { projectRoot } from '../src/project-root.js';
 
-/** The project's src/ folder, which the lint's checks and the tests that read the code walk. */
-export const srcDir = join(resolve(dirname(new URL(import.meta.url).pathname), '..'), 'src');
+/** The project's src/ folder (its TypeScript, also from a compiled test), which the lint's checks and the tests walk. */
+export const srcDir = join(projectRoot, 'src');
 
 /** Every TypeScript file under `dir`, its sub-folders' included. */
 export const sourceFiles = (dir: string): string[] =>
