@@ -6,7 +6,8 @@ die() { printf 'env: error: %s\n' "$*" >&2; exit 1; }
 # Installs the Debian packages given when any of them is missing (one dpkg-query for all of them).
 apt_ensure() {
   local missing=() installed package
-  installed=" $(dpkg-query -W -f='${Package}:${db:Status-Abbrev}\n' "$@" 2>/dev/null | sed -n 's/:ii *$//p' | tr '\n' ' ')"
+  # dpkg-query exits 1 for a package this machine has never heard of: that is a missing one, not an error.
+  installed=" $({ dpkg-query -W -f='${Package}:${db:Status-Abbrev}\n' "$@" 2>/dev/null || true; } | sed -n 's/:ii *$//p' | tr '\n' ' ')"
   for package in "$@"; do
     [[ $installed == *" $package "* ]] || missing+=("$package")
   done
