@@ -60,13 +60,13 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 const withLockTimeout = (url: string) => `${url}${url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c lock_timeout=5s')}`;
 
-async function connectAdmin(server: Server): Promise<pg.Client> {
+async function connectAdmin(server: Server, database = 'postgres'): Promise<pg.Client> {
   const client = new pg.Client({
     host: server.host,
     port: server.port,
     user: server.adminUser,
     password: server.adminPassword,
-    database: 'postgres',
+    database,
   });
   client.on('error', () => undefined);
   await client.connect();
@@ -109,26 +109,40 @@ async function signUp(served: Served): Promise<void> {
 const bareTenant = (n: number) => ({ database: `bench_bare_${n}`, role: `bench_bare_${n}_user` });
 
 /**
- * The bare DDL the daemon's allocation is measured against: CREATE ROLE (with a password, its SCRAM verifier derived
- * here), GRANT, CREATE DATABASE and REVOKE, one statement at a time on a kept admin connection.
+ * The bare DDL the daemon's allocation is measured against: the statements that make a database as Odoo makes its own
+ * (createOdooDatabase), sent as tightly as a hand-written client would: CREATE ROLE with a password (its SCRAM verifier
+ * derived here) and the GRANT in one round trip; CREATE DATABASE (template0, UTF8, LC_COLLATE C); then at once the
+ * REVOKE and, on a new connection into the new database, pg_trgm created by its owner.
  */
-async function bareDdl(client: pg.Client, tenant: TenantDatabase): Promise<void> {
+async function bareDdl(client: pg.Client, server: Server, tenant: TenantDatabase): Promise<void> {
   const verifier = await scramSha256VerifierAsync(generatePassword());
   const role = client.escapeIdentifier(tenant.role);
   const database = client.escapeIdentifier(tenant.database);
-  await client.query(`create role ${role} with login password ${client.escapeLiteral(verifier)} connection limit 10`);
-  await client.query(`grant ${role} to current_user`);
-  await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8'`);
-  await client.query(`revoke all on database ${database} from public`);
+  await client.query(
+    `create role ${role} with login password ${client.escapeLiteral(verifier)} connection limit 10; grant ${role} to current_user`,
+  );
+  await client.query(`create database ${database} owner ${role} template template0 encoding 'UTF8' lc_collate 'C'`);
+  await Promise.all([
+    client.query(`revoke all on database ${database} from public; grant connect, temporary on database ${database} to ${role}`),
+    (async () => {
+      const inside = await connectAdmin(server, tenant.database);
+      try {
+        await inside.query(`set role ${role}; create extension if not exists pg_trgm; reset role`);
+      } finally {
+        await inside.end();
+      }
+    })(),
+  ]);
 }
 
 /** The bare DDL by `clients` kept connections spread over `servers`; what they made is dropped afterwards. */
 async function bareThroughput(servers: Server[], total: number) {
-  const clients = await Promise.all(Array.from({ length: CALLERS }, (_, i) => connectAdmin(servers[i % servers.length]!)));
+  const serverOf = (caller: number) => servers[caller % servers.length]!;
+  const clients = await Promise.all(Array.from({ length: CALLERS }, (_, caller) => connectAdmin(serverOf(caller))));
   const made: { client: pg.Client; n: number }[] = [];
   const result = await concurrently(CALLERS, total, async (caller, n) => {
     const client = clients[caller]!;
-    await bareDdl(client, bareTenant(n));
+    await bareDdl(client, serverOf(caller), bareTenant(n));
     made.push({ client, n });
   });
   for (const { client, n } of made) await dropTenantDatabase(client, bareTenant(n));
@@ -201,7 +215,7 @@ async function latency(daemon: TestDaemon, served: Served) {
     if (created.status !== 'ALLOCATED') throw new Error(`sign-up ended ${created.status}`);
     if (run >= 0) domainMs.push(performance.now() - start);
     start = performance.now();
-    await bareDdl(client, bareTenant(100_000 + run));
+    await bareDdl(client, localPool, bareTenant(100_000 + run));
     if (run >= 0) bareMs.push(performance.now() - start);
   }
   for (let run = -WARM_UP_RUNS; run < LATENCY_RUNS; run++) await dropTenantDatabase(client, bareTenant(100_000 + run));
