@@ -73,7 +73,7 @@ for (let run = 0; run < runs; run++) {
     180_000,
     50,
   );
-  if (row.status !== 'RUNNING') throw new Error(`instance ${instance.id} ended ${row.status}: ${row.error}`);
+  if (row.status !== 'RUNNING') throw new Error(`instance ${instance.id} ended ${row.status}: ${JSON.stringify(row.conditions)}`);
   const service = await daemon.deps.docker.getService(provisioned.serviceName).inspect();
   const tasks = (await daemon.deps.docker.listTasks({ filters: { service: [service.ID] } })) as SwarmTask[];
   const running = tasks.find((task) => task.Status.State === 'running')!;

@@ -20,6 +20,7 @@ import * as moduleChanges from './020_module_changes.js';
 import * as stagingCopies from './021_staging_copies.js';
 import * as rollouts from './022_rollouts.js';
 import * as desiredState from './023_desired_state.js';
+import * as instanceConditions from './024_instance_conditions.js';
 
 /** Every migration, in order. Kysely applies them by name, so a name never changes once released. */
 export const migrations: Record<string, Migration> = {
@@ -44,4 +45,5 @@ export const migrations: Record<string, Migration> = {
   '021_staging_copies': stagingCopies,
   '022_rollouts': rollouts,
   '023_desired_state': desiredState,
+  '024_instance_conditions': instanceConditions,
 };

@@ -19,7 +19,6 @@ import { allocationRetryJob } from './jobs/allocation-retry.js';
 import { billingRetryJob } from './jobs/billing-retry.js';
 import { backupRetentionJob, backupScheduleJob, backupTrackingJob } from './jobs/backups.js';
 import { poolHealthJob } from './jobs/pool-health.js';
-import { purgeJob } from './jobs/purge.js';
 import { storageMountsJob, storageUsageJob } from './jobs/storage.js';
 import { poolProvisioningJob } from './jobs/pool-provisioning.js';
 import { instanceTrackingJob } from './jobs/instance-tracking.js';
@@ -115,7 +114,6 @@ const schedulerJobs = (deps: Deps, uploads: OffsiteUploads): Job[] => [
   poolProvisioningJob(deps.config.pools.provisioningCron),
   poolHealthJob(deps.config.pools.healthCron),
   billingRetryJob(deps.config.billing.retryCron),
-  purgeJob(deps.config.plans.purgeCron),
   backupTrackingJob(deps.config.backups.trackingCron, uploads),
   backupScheduleJob(deps.config.backups.cron),
   backupRetentionJob(deps.config.backups.retentionCron),

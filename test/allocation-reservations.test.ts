@@ -7,6 +7,8 @@ import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { RESERVATION_LEASE_MS } from '../src/domain/allocation/slot-reservation.js';
 import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
 import { checkPoolHealth } from '../src/domain/pools/pool-health.js';
+import { conditionsWith } from '../src/domain/instances/instance-conditions.js';
+import { patchInstance } from '../src/domain/instances/instance-events.js';
 import {
   CREATE_INSTANCE,
   REGISTER_POOL,
@@ -181,9 +183,29 @@ describe('slot reservations and kept admin connections', () => {
     assert.equal(row.status, 'WAITING_FOR_DATABASE');
     assert.equal(row.db_server_id, null);
     assert.equal(row.db_allocation, null);
-    assert.match(row.error ?? '', /pool-gone-bad: permission denied to create database/);
+    assert.match(row.conditions.allocation?.reason ?? '', /pool-gone-bad: permission denied to create database/);
     assert.equal(await poolCount(pool.id), 0);
     assert.deepEqual(await tenantOnServer(instance.id), { role: 0, database: 0 });
+  });
+
+  it('keeps a condition per phase: a reason written again keeps its since, a new one replaces it, clearing one leaves the others', async () => {
+    const pool = await registerPool('pool-conditions', 3);
+    const { id } = await reservationInFlight(pool.id);
+    const write = async (conditions: ReturnType<typeof conditionsWith>) =>
+      (await patchInstance(daemon.deps, daemon.deps.db, id, { conditions }))!.conditions;
+
+    const first = await write(conditionsWith('allocation', 'no pool has room'));
+    await write(conditionsWith('service', 'Odoo is not running'));
+    const again = await write(conditionsWith('allocation', 'no pool has room'));
+    assert.equal(again.allocation?.since, first.allocation?.since, 'the same reason again: it has lasted since the first time');
+    assert.equal(again.service?.reason, 'Odoo is not running', 'another phase is left alone');
+    const changed = await write(conditionsWith('allocation', 'pool-a: permission denied'));
+    assert.equal(changed.allocation?.reason, 'pool-a: permission denied');
+    assert.ok(Date.parse(changed.allocation.since) >= Date.parse(first.allocation!.since));
+
+    assert.deepEqual(Object.keys(await write(conditionsWith('allocation', null))), ['service']);
+    await write(conditionsWith('restore', 'loading backup failed'));
+    assert.deepEqual(Object.keys(await write(conditionsWith('initialisation', null, ['service', 'restore']))), []);
   });
 
   it('lets a sign-up proceed on another pool while the preferred pool hangs in the middle of its DDL', async () => {

@@ -680,7 +680,6 @@ describe('billing building blocks', () => {
       defaultPlan: 'default',
       maxInstancesPerCustomer: 3,
       terminationGraceSeconds: 30 * 24 * 3600,
-      purgeCron: '*/5 * * * * *',
     });
     const problems = (env: Record<string, string>) => {
       try {

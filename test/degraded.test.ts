@@ -12,7 +12,7 @@ import {
   startTestDaemon,
   type TestDaemon,
 } from './support/harness.js';
-import { INSTANCE, PROVISION, allocatedInstance, instanceWithStatus, settledInstance } from './support/odoo.js';
+import { INSTANCE, PROVISION, allocatedInstance, instanceWithStatus, settledInstance, type InstanceView } from './support/odoo.js';
 
 const act = (verb: string) => `mutation($id: ID!) { ${verb}(instanceId: $id) { id status } }`;
 
@@ -39,7 +39,7 @@ describe('status follows reality after RUNNING', () => {
     await daemon.stop();
   });
 
-  type View = { status: string; error: string | null };
+  type View = Pick<InstanceView, 'status' | 'error' | 'conditions'>;
   const view = async (id: string) => (await daemon.gql(INSTANCE, { id })).data.instance as View;
   const statusWhen = (id: string, wanted: string, timeoutMs?: number) => instanceWithStatus<View>(daemon, id, wanted, { timeoutMs });
 
@@ -92,9 +92,15 @@ describe('status follows reality after RUNNING', () => {
     console.log(`[measure] task death -> DEGRADED: ${Date.now() - killedAt} ms`);
     assert.equal(degraded.status, 'DEGRADED');
     assert.match(degraded.error ?? '', /Odoo is not running \(.*137.*\)/);
+    assert.deepEqual(
+      degraded.conditions.map(({ phase, reason }) => ({ phase, reason })),
+      [{ phase: 'SERVICE', reason: degraded.error }],
+      "the reason is the service phase's",
+    );
     const back = await statusWhen(id, 'RUNNING');
     console.log(`[measure] task death -> RUNNING again (Swarm restarted it): ${Date.now() - killedAt} ms`);
     assert.equal(back.error, null);
+    assert.deepEqual(back.conditions, [], 'nothing is wrong once it runs again');
 
     killedAt = Date.now();
     await killTask(daemon.deps.docker, serviceId!);

@@ -14,7 +14,7 @@ import {
 import { allocatedInstance, PROVISION, settledInstance } from './support/odoo.js';
 import { partnerNames, withTenant, writePartners } from './support/tenant-data.js';
 
-const FIELDS = 'id status error modules moduleChanges { id kind modules status finalBackupId error }';
+const FIELDS = 'id status error conditions { phase reason } modules moduleChanges { id kind modules status finalBackupId error }';
 const VIEW = `query($id: ID!) { instance(id: $id) { ${FIELDS} } }`;
 const change = (verb: string) =>
   `mutation($id: ID!, $modules: [String!]!) { ${verb}(instanceId: $id, modules: $modules) { id status error } }`;
@@ -135,6 +135,7 @@ describe('module changes per tenant', () => {
     assert.match(failed.error, /broken_probe cannot be installed/);
     assert.equal(instance.status, 'RUNNING');
     assert.equal(instance.error, failed.error, 'the error stays on the instance once it runs again');
+    assert.deepEqual(instance.conditions, [{ phase: 'MODULE_CHANGE', reason: failed.error }], "as the module change's condition");
     assert.match(
       instance.error,
       new RegExp(`^installModules \\(broken_probe\\) failed and was rolled back to backup ${failed.finalBackupId}: job failed`),
@@ -158,6 +159,7 @@ describe('module changes per tenant', () => {
     assert.equal(asked.data?.updateModules.status, 'RESTORING', JSON.stringify(asked.errors));
     const instance = await settled();
     assert.deepEqual([instance.moduleChanges[0].status, instance.status, instance.error], ['COMPLETED', 'STOPPED', null]);
+    assert.deepEqual(instance.conditions, [], "the next change clears the last one's condition");
   });
 
   it("counts a customer's module changes with their manual backups and restores: 24 a day, each takes a FINAL backup", async () => {

@@ -17,7 +17,7 @@ const RENEW = `mutation($id: ID!) { renewStaging(instanceId: $id) { ${FIELDS} } 
 
 /**
  * A staging copy's life after it is made (createStaging itself runs on real Odoo: test/real-odoo-changes.test.ts):
- * renewed for STAGING_TTL_DAYS from now by its owner, and terminated by the purge job once its time is up, its source
+ * renewed for STAGING_TTL_DAYS from now by its owner, and terminated by the reconciler once its time is up, its source
  * untouched. The copy here is an allocated instance marked as one.
  */
 describe('staging copies expire unless renewed', () => {
@@ -27,7 +27,7 @@ describe('staging copies expire unless renewed', () => {
   const view = async (id: string) => (await daemon.gql(VIEW, { id })).data.instance;
 
   before(async () => {
-    daemon = await startTestDaemon({ STAGING_TTL_DAYS: '3', PURGE_CHECK_CRON: '* * * * * *' });
+    daemon = await startTestDaemon({ STAGING_TTL_DAYS: '3' });
     await resetState(daemon.deps);
     await registerLocalPool(daemon, 'pool-local', 10);
     ({ id: source } = await allocatedInstance(daemon));
@@ -56,7 +56,7 @@ describe('staging copies expire unless renewed', () => {
     expectError(await daemon.gql(RENEW, { id: source }), 'CONFLICT');
   });
 
-  it('is terminated by the purge job once its time is up; its source is not', async () => {
+  it('is terminated by the reconciler once its time is up, though it is only ALLOCATED; its source is not', async () => {
     await daemon.deps.db
       .updateTable('instances')
       .set({ staging_expires_at: new Date(Date.now() - 1000) })

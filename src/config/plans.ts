@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { cronExpression, int } from './rules.js';
+import { int } from './rules.js';
 
 /** What an instance gets and how many a customer may hold; how long a cancelled one waits before it is purged. */
 export const planSection = z
@@ -13,7 +13,6 @@ export const planSection = z
     TERMINATION_GRACE_SECONDS: int(0, 365 * 24 * 3600)
       .default(30 * 24 * 3600)
       .describe("a cancelled subscription's instance is purged this long after the cancellation"),
-    PURGE_CHECK_CRON: cronExpression.default('*/5 * * * * *').describe("the leader's purge of instances whose `purgeAt` has passed"),
   })
   .transform((e) => ({
     plans: {
@@ -21,7 +20,6 @@ export const planSection = z
       defaultPlan: e.DEFAULT_PLAN,
       maxInstancesPerCustomer: e.MAX_INSTANCES_PER_CUSTOMER,
       terminationGraceSeconds: e.TERMINATION_GRACE_SECONDS,
-      purgeCron: e.PURGE_CHECK_CRON,
     },
   }))
   .meta({ title: 'Plans' });

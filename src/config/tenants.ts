@@ -79,7 +79,7 @@ export const tenantSection = z
       .describe("`keep` a terminated tenant's filestore in place, or `archive` it under `odoo_instances_archive/`"),
     STAGING_TTL_DAYS: int(1, 3650)
       .default(14)
-      .describe('days a staging copy lives unless renewed (`renewStaging`); then the purge job terminates it (a `FINAL` backup first)'),
+      .describe('days a staging copy lives unless renewed (`renewStaging`); then the reconciler terminates it (a `FINAL` backup first)'),
     TLS_MODE: z
       .enum(['per-host', 'wildcard'])
       .default('per-host')

@@ -31,6 +31,16 @@ export type InstanceStatus = (typeof instanceStatuses)[number];
 export const desiredStates = ['running', 'stopped', 'suspended', 'terminated'] as const;
 export type DesiredState = (typeof desiredStates)[number];
 
+/** The phases of an instance's life that can go wrong, each with its own condition. */
+export const instancePhases = ['allocation', 'initialisation', 'service', 'restore', 'moduleChange', 'finalBackup'] as const;
+export type InstancePhase = (typeof instancePhases)[number];
+/** What went wrong in one phase, and since when (an ISO timestamp, as PostgreSQL writes it into JSON). */
+export interface InstanceCondition {
+  reason: string;
+  since: string;
+}
+export type InstanceConditions = Partial<Record<InstancePhase, InstanceCondition>>;
+
 export interface DbServersTable {
   id: Generated<string>;
   name: string;
@@ -84,7 +94,8 @@ export interface InstancesTable {
   status_changed_at: Timestamp;
   service_name: string | null;
   service_id: string | null;
-  error: string | null;
+  /** What is wrong, by the phase it went wrong in; empty when nothing is. Written through instance-conditions.ts. */
+  conditions: ColumnType<InstanceConditions, InstanceConditions | undefined, InstanceConditions>;
   db_server_id: string | null;
   db_host: string | null;
   db_port: Generated<number | null>;
@@ -94,7 +105,7 @@ export interface InstancesTable {
   storage_limit_bytes: ColumnType<string | null, number | string | null | undefined, number | string | null>;
   /** What was asked (written before the call acts): the reconciler drives the instance there. */
   desired: ColumnType<DesiredState, DesiredState | undefined, DesiredState>;
-  /** Set while a cancelled subscription's grace period runs: the purge job terminates the instance then. */
+  /** Set while a cancelled subscription's grace period runs: the reconciler terminates the instance then. */
   purge_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
   /** When the one-shot init job had initialised the database; null until then. */
   initialized_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;

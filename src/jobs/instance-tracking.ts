@@ -1,19 +1,18 @@
 import type { Deps } from '../deps.js';
-import { statusesWhere } from '../domain/instances/instance-policy.js';
-import { reconcileInstance } from '../domain/instances/reconcile.js';
+import { instancesToReconcile, reconcileInstance } from '../domain/instances/reconcile.js';
 import { managedLabels } from '../swarm/labels.js';
 import { listTasksByService } from '../swarm/swarm.js';
 import type { Job } from './scheduler.js';
 
 /**
- * The reconciler's tick: every instance it follows (in flight, serving, terminating), from its row and one task
+ * The reconciler's tick: every instance it follows (in flight, serving, terminating, past a deadline), from its row and one task
  * listing, one step each. None waits for another, so a tick costs little more than its listing; an instance whose
  * step fails is tried again at the next tick.
  */
 export async function trackInstances(deps: Deps): Promise<void> {
   // The listing does not wait for the rows to say it is needed: RUNNING instances are always among them on a platform in use.
   const [instances, tasksByService] = await Promise.all([
-    deps.db.selectFrom('instances').selectAll().where('status', 'in', statusesWhere('reconciled')).execute(),
+    instancesToReconcile(deps),
     listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels)),
   ]);
   const observed = { tasksByService, now: new Date() };

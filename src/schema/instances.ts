@@ -1,7 +1,8 @@
-import { desiredStates, instanceStatuses } from '../db/schema.js';
+import { desiredStates, instancePhases, instanceStatuses, type InstanceCondition, type InstancePhase } from '../db/schema.js';
 import { allocateDatabase } from '../domain/allocation/allocation.js';
 import { createInstance, listInstances, type InstancePage } from '../domain/instances/instances.js';
 import { pagesOfInstanceEvents } from '../domain/instances/instance-events.js';
+import { conditionList, latestReason } from '../domain/instances/instance-conditions.js';
 import { offeredOdooVersions } from '../domain/instances/odoo-spec.js';
 import { DomainError } from '../errors.js';
 import { builder } from './builder.js';
@@ -11,6 +12,22 @@ const InstanceStatus = builder.enumType('InstanceStatus', { values: instanceStat
 const DesiredState = builder.enumType('DesiredState', {
   description: 'What was asked of an instance; its status says how far it got.',
   values: desiredStates.map((state) => state.toUpperCase()) as Uppercase<(typeof desiredStates)[number]>[],
+});
+
+const InstancePhase = builder.enumType('InstancePhase', {
+  description: "A phase of an instance's life that can go wrong, each with a condition of its own.",
+  values: Object.fromEntries(
+    instancePhases.map((phase) => [phase.replace(/[A-Z]/g, (upper) => `_${upper}`).toUpperCase(), { value: phase }]),
+  ),
+});
+
+const InstanceConditionType = builder.objectRef<InstanceCondition & { phase: InstancePhase }>('InstanceCondition').implement({
+  description: 'What went wrong in one phase (allocation, initialisation, service, restore, module change, final backup), and since when.',
+  fields: (t) => ({
+    phase: t.field({ type: InstancePhase, resolve: (condition) => condition.phase }),
+    reason: t.exposeString('reason'),
+    since: t.field({ type: 'DateTime', resolve: (condition) => new Date(condition.since) }),
+  }),
 });
 
 const InstanceEventConnection = builder.connectionObject({ type: 'InstanceEvent', name: 'InstanceEventConnection' });
@@ -38,7 +55,16 @@ builder.objectType('Instance', {
     dbHost: t.exposeString('db_host', { nullable: true }),
     dbPort: t.int({ nullable: true, resolve: (instance) => (instance.db_server_id ? instance.db_port : null) }),
     serviceName: t.exposeString('service_name', { nullable: true }),
-    error: t.exposeString('error', { nullable: true }),
+    error: t.string({
+      nullable: true,
+      description: 'The reason of its newest condition: what went wrong last, or null when nothing is wrong.',
+      resolve: (instance) => latestReason(instance.conditions),
+    }),
+    conditions: t.field({
+      type: [InstanceConditionType],
+      description: 'What is wrong with it, one condition per phase that went wrong, oldest first; empty when nothing is.',
+      resolve: (instance) => conditionList(instance.conditions),
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (instance) => instance.created_at }),
     updatedAt: t.field({ type: 'DateTime', resolve: (instance) => instance.updated_at }),
     events: t.loadable({

@@ -3,9 +3,10 @@ import type { DbCredentials } from '../../src/domain/allocation/credentials.js';
 import { readCredentials } from '../../src/domain/allocation/credentials.js';
 import { createLogger } from '../../src/logger.js';
 import { CREATE_INSTANCE, dataField, eventually, instanceInput, type TestDaemon } from './harness.js';
+import { latestReason } from '../../src/domain/instances/instance-conditions.js';
 
 export const PROVISION = `mutation($id: ID!) { provisionInstance(instanceId: $id) { id status serviceName error } }`;
-export const INSTANCE = `query($id: ID!) { instance(id: $id) { id status serviceName error statusChangedAt } }`;
+export const INSTANCE = `query($id: ID!) { instance(id: $id) { id status serviceName error conditions { phase reason since } statusChangedAt } }`;
 export const RESTART = `mutation($id: ID!) { restartInstance(instanceId: $id) { id status } }`;
 
 export interface InstanceView {
@@ -13,6 +14,7 @@ export interface InstanceView {
   status: string;
   serviceName: string | null;
   error: string | null;
+  conditions: { phase: string; reason: string; since: string }[];
   statusChangedAt: string;
 }
 
@@ -70,7 +72,7 @@ export async function instanceWithStatus<T extends { status: string }>(
 
 /**
  * Starts a second daemon on the first one's config (as after a restart: its own handles, silent), waits until it
- * moves the instance out of PROVISIONING, stops it, and returns the row's status and error.
+ * moves the instance out of PROVISIONING, stops it, and returns the row's status and what went wrong last.
  */
 export async function settledBySuccessor(
   daemon: TestDaemon,
@@ -80,11 +82,12 @@ export async function settledBySuccessor(
   const successor = connectDeps({ ...daemon.deps.config, port: 0 }, createLogger('silent'));
   const second = await startDaemon(successor);
   try {
-    return await eventually(
-      () => successor.db.selectFrom('instances').select(['status', 'error']).where('id', '=', id).executeTakeFirstOrThrow(),
-      (row) => row.status !== 'PROVISIONING',
+    const row = await eventually(
+      () => successor.db.selectFrom('instances').select(['status', 'conditions']).where('id', '=', id).executeTakeFirstOrThrow(),
+      (current) => current.status !== 'PROVISIONING',
       timeoutMs,
     );
+    return { status: row.status, error: latestReason(row.conditions) };
   } finally {
     await second.stop();
     await closeDeps(successor);

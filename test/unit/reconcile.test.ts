@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DesiredState, InstanceStatus } from '../../src/db/schema.js';
+import { passedDeadline } from '../../src/domain/instances/deadlines.js';
 import { pendingChange } from '../../src/domain/instances/reconcile.js';
 import type { SwarmTask, TaskState } from '../../src/swarm/docker-types.js';
 
@@ -50,5 +51,30 @@ describe('what of the recorded intent Docker has not taken', () => {
     assert.equal(pendingChange(instance('RESTORING', 'suspended'), [task('running')]), null, 'a restore owns the service meanwhile');
     assert.equal(pendingChange(instance('STOPPED', 'stopped', null), [task('running')]), null);
     assert.equal(pendingChange(instance('STARTING', 'running', null), []), null);
+  });
+});
+
+describe('which deadline has passed', () => {
+  const now = new Date('2026-06-01T12:00:00Z');
+  const before = new Date(now.getTime() - 1);
+  const later = new Date(now.getTime() + 60_000);
+  const row = (status: InstanceStatus, purge_at: Date | null, staging_expires_at: Date | null) => ({
+    status,
+    purge_at,
+    staging_expires_at,
+  });
+
+  it("names a cancelled subscription's grace period or a staging copy's time once it is up, in any status not ended", () => {
+    for (const status of ['SUSPENDED', 'ALLOCATED', 'FAILED', 'RESTORING', 'WAITING_FOR_DATABASE'] as const) {
+      assert.equal(passedDeadline(row(status, before, null), now), 'purge_at', status);
+      assert.equal(passedDeadline(row(status, null, now), now), 'staging_expires_at', status);
+    }
+  });
+
+  it('names none before its time, without one, or once the instance is ending or ended', () => {
+    assert.equal(passedDeadline(row('SUSPENDED', later, later), now), null);
+    assert.equal(passedDeadline(row('RUNNING', null, null), now), null);
+    for (const status of ['TERMINATING', 'TERMINATED'] as const)
+      assert.equal(passedDeadline(row(status, before, before), now), null, status);
   });
 });

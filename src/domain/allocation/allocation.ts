@@ -19,6 +19,7 @@ import {
   type Reservation,
   type ReserveOutcome,
 } from './slot-reservation.js';
+import { conditionsWith, reasonIn } from '../instances/instance-conditions.js';
 
 /** Where an instance's database lives. The password is not part of it: it waits in Redis for provisioning. */
 export interface Allocation {
@@ -246,14 +247,18 @@ async function abandonReservation(deps: Deps, reservation: Reservation, tenant: 
 
 /** The first time no pool has room, the instance moves to WAITING_FOR_DATABASE; later tries only refresh the reason. */
 async function recordWaiting(deps: Deps, instanceId: string, trigger: Trigger, error: string | null): Promise<void> {
-  const instance = await deps.db.selectFrom('instances').select(['id', 'status', 'error']).where('id', '=', instanceId).executeTakeFirst();
+  const instance = await deps.db
+    .selectFrom('instances')
+    .select(['id', 'status', 'conditions'])
+    .where('id', '=', instanceId)
+    .executeTakeFirst();
   if (instance?.status === 'CREATING') {
     await moveInstance(deps, deps.db, instance, 'awaitDatabase', trigger, {
-      patch: { error },
+      patch: { conditions: conditionsWith('allocation', error) },
       message: error ?? 'no pool has room',
     });
-  } else if (instance?.status === 'WAITING_FOR_DATABASE' && instance.error !== error) {
-    await patchInstance(deps, deps.db, instanceId, { error });
+  } else if (instance?.status === 'WAITING_FOR_DATABASE' && reasonIn(instance, 'allocation') !== error) {
+    await patchInstance(deps, deps.db, instanceId, { conditions: conditionsWith('allocation', error) });
   }
 }
 

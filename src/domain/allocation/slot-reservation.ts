@@ -9,6 +9,7 @@ import { lockInstance } from '../instances/instance-lock.js';
 import { releaseSlot, slotBumpSql, slotPoolSql } from '../pools/pool-state.js';
 import { type PoolAccess } from '../../db/pool-access.js';
 import { allows } from '../instances/instance-policy.js';
+import { conditionsWith } from '../instances/instance-conditions.js';
 
 /**
  * How long a caller owns the slot it reserved while it makes the role and database. Far above the few hundred
@@ -134,9 +135,16 @@ export async function confirmReservation(
   made: Pick<InstanceUpdate, 'template_id' | 'initialized_at'> = {},
 ): Promise<InstanceRow | undefined> {
   return moveInstance(deps, deps.db, reservation.instance, 'allocate', trigger, {
-    patch: { ...made, db_host: address.host, db_port: address.port, db_allocation: 'ready', db_reserved_until: null, error: null },
+    patch: {
+      ...made,
+      db_host: address.host,
+      db_port: address.port,
+      db_allocation: 'ready',
+      db_reserved_until: null,
+      conditions: conditionsWith('allocation', null),
+    },
     message,
-    onlyIf: sql<boolean>`db_allocation = 'reserved' and db_reserved_until = ${reservation.lease}`,
+    onlyIf: heldBy(reservation),
   });
 }
 

@@ -23,6 +23,7 @@ import { renewDatabaseIdentity } from '../templates/clone-identity.js';
 import { withTenantDatabase } from '../instances/tenant-database.js';
 import { runServer } from '../instances/odoo-services.js';
 import { allows } from '../instances/instance-policy.js';
+import { conditionsWith } from '../instances/instance-conditions.js';
 
 export const restoreJobName = (restoreId: string) => `rs-${restoreId}`;
 
@@ -281,7 +282,10 @@ async function stepRestore(deps: Deps, trx: Transaction<Database>, restore: Rest
 /** Stops the tenant whose data a restore replaces. */
 async function stopForRestore(deps: Deps, trx: Transaction<Database>, instance: InstanceRow, trigger: Trigger, message: string) {
   await scaleService(deps.docker, instance.service_name!, 0);
-  await moveInstance(deps, trx, instance, 'restore', trigger, { patch: { error: null }, message });
+  await moveInstance(deps, trx, instance, 'restore', trigger, {
+    patch: { conditions: conditionsWith('restore', null, ['service']) },
+    message,
+  });
 }
 
 /** Once the fetched copy verified: a load goes on as usual; a restore in place stops the tenant, as it would have at once. */
@@ -432,7 +436,7 @@ async function failRestore(
     (instance.status === 'RESTORING' || (restore.status === 'FETCHING' && canMove('failLoad', instance.status)))
   ) {
     await moveInstance(deps, trx, instance, 'failLoad', trigger, {
-      patch: { error: `loading backup ${restore.backup_id} failed: ${reason}` },
+      patch: { conditions: conditionsWith('restore', `loading backup ${restore.backup_id} failed: ${reason}`) },
       message: reason,
     });
   } else if (restore.mode === 'replace') {

@@ -1,6 +1,6 @@
 import type { ExpressionOrFactory, InsertQueryBuilder, QueryCreator, RawBuilder, SqlBool, UpdateObject, UpdateQueryBuilder } from 'kysely';
 import { sql } from 'kysely';
-import type { Database, InstanceEventRow, InstanceRow, InstanceStatus, InstanceUpdate } from '../../db/schema.js';
+import type { Database, InstanceEventRow, InstanceRow, InstanceStatus } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { afterCommit, type Executor } from '../../db/transaction.js';
 import { canMove, instanceMoves, type InstanceMove } from './instance-status.js';
@@ -127,6 +127,9 @@ export async function writeWithEventAnd<DB extends Database, Extra>(
   return { written, extra: (extraRead as Extra | undefined) ?? null };
 }
 
+/** What a write sets on an instance row besides its status (values, or SQL such as `conditionsWith`). */
+export type InstancePatch = Omit<UpdateObject<Database, 'instances'>, 'status' | 'status_changed_at'>;
+
 /**
  * Makes `move` (`instanceMoves`): moves the instance from the status it was read in to the move's, with `patch`, and
  * records the transition: written once, since the update only applies while the row still holds the status it was
@@ -140,7 +143,7 @@ export async function moveInstance(
   instance: Pick<InstanceRow, 'id' | 'status'>,
   move: InstanceMove,
   trigger: Trigger,
-  options: { patch?: InstanceUpdate; message?: string | null; onlyIf?: RawBuilder<boolean> } = {},
+  options: { patch?: InstancePatch; message?: string | null; onlyIf?: ExpressionOrFactory<Database, 'instances', SqlBool> } = {},
 ): Promise<InstanceRow | undefined> {
   if (!canMove(move, instance.status)) throw new Error(`illegal move ${move} from ${instance.status}`);
   const to = instanceMoves[move].to;
@@ -169,7 +172,7 @@ export async function patchInstance(
   deps: Pick<Deps, 'events'>,
   executor: Executor,
   instanceId: string,
-  patch: Omit<UpdateObject<Database, 'instances'>, 'status' | 'status_changed_at'>,
+  patch: InstancePatch,
   options: { onlyIf?: ExpressionOrFactory<Database, 'instances', SqlBool>; event?: { trigger: Trigger; message: string | null } } = {},
 ): Promise<InstanceRow | undefined> {
   const write = (db: QueryCreator<Database>) => {

@@ -10,6 +10,7 @@ import { allows, type InstanceRule } from './instance-policy.js';
 import { isUuid } from '../names.js';
 import { withTransaction } from '../../db/transaction.js';
 import { lockInstance } from './instance-lock.js';
+import { conditionsWith } from './instance-conditions.js';
 
 interface RunStateChange {
   verb: string;
@@ -121,7 +122,7 @@ export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger
 
 /**
  * Billing stops the tenant: the service is scaled to 0 (database, secret and filestore kept) and the instance reads
- * SUSPENDED. With `purgeAt` (a cancelled subscription) the purge job terminates it then, unless it is reactivated.
+ * SUSPENDED. With `purgeAt` (a cancelled subscription) the reconciler terminates it then, unless it is reactivated.
  * An instance with no service yet only takes the purge time. Safe to repeat: an earlier purge time is kept.
  */
 export async function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger, purgeAt: Date | null = null): Promise<InstanceRow> {
@@ -151,7 +152,7 @@ export async function suspendInstance(deps: Deps, instanceId: string, trigger: T
       return (await patchInstance(deps, trx, instanceId, { purge_at }, { event: { trigger, message } }))!;
     }
     const moved = await moveInstance(deps, trx, instance, 'suspend', trigger, {
-      patch: { purge_at, desired: 'suspended', error: null },
+      patch: { purge_at, desired: 'suspended', conditions: conditionsWith('service', null) },
       message,
     });
     deps.log.info({ event: 'instance.suspended', instanceId, actor: trigger.actor, purgeAt: purge_at }, 'instance suspended');

@@ -21,6 +21,7 @@ import { lockInstance } from './instance-lock.js';
 import { provisionAfterLoad } from './provision-after-load.js';
 import { prepareDataDir } from './tenant-storage.js';
 import { pinnedSpec } from './odoo-spec.js';
+import { conditionsWith } from './instance-conditions.js';
 
 /**
  * Hands the database settings and password to a Docker secret (Odoo's config file), then starts the one-shot job
@@ -73,7 +74,12 @@ export async function provisionInstance(
           }
         : { service_id: await createServer(deps, named, spec, secret), init_job_id: null, message: `service ${serviceName} created` };
     const updated = await moveInstance(deps, trx, instance, 'provision', trigger, {
-      patch: { service_name: serviceName, service_id: started.service_id, init_job_id: started.init_job_id, error: null },
+      patch: {
+        service_name: serviceName,
+        service_id: started.service_id,
+        init_job_id: started.init_job_id,
+        conditions: conditionsWith('initialisation', null, ['service']),
+      },
       message: started.message,
     });
     return { instance: updated!, fresh: true };

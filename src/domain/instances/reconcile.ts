@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import type { SwarmTask } from '../../swarm/docker-types.js';
@@ -6,9 +7,11 @@ import { followMoves, outcomeFor } from './instance-outcome.js';
 import { taskEvidence } from './task-evidence.js';
 import { advanceInitialisation } from './tenant-init.js';
 import { advanceTermination, terminationTrigger } from './termination.js';
-import { allows } from './instance-policy.js';
+import { allows, statusesWhere } from './instance-policy.js';
+import { deadlineColumns, passedDeadline, terminateAtDeadline } from './deadlines.js';
 import { runServer } from './odoo-services.js';
 import { scaleService } from '../../swarm/swarm.js';
+import { conditionsWith } from './instance-conditions.js';
 
 /** What the reconciler sees of an instance besides its row: the tasks of its service (or of its init job), the time. */
 export interface Observed {
@@ -44,14 +47,38 @@ export function pendingChange(
 }
 
 /**
+ * The rows the reconciler takes a step for: those it follows (in flight, serving, stopped, terminating) and any not
+ * ended whose deadline has passed.
+ */
+export const instancesToReconcile = (deps: Pick<Deps, 'db'>): Promise<InstanceRow[]> =>
+  deps.db
+    .selectFrom('instances')
+    .selectAll()
+    .where((eb) =>
+      eb.or([
+        eb('status', 'in', statusesWhere('reconciled')),
+        eb.and([
+          eb('status', 'not in', statusesWhere('ended')),
+          eb.or(deadlineColumns.map((column) => eb(column, '<=', sql<Date>`now()`))),
+        ]),
+      ]),
+    )
+    .execute();
+
+/**
  * Drives one instance a step from what is seen toward what was asked, never waiting: a termination takes its next
- * step, an initialisation its next; an instance in flight or serving moves to where its tasks say it has arrived; what
+ * step, an instance whose deadline passed is terminated, an initialisation takes its next step; an instance in flight or serving moves to where its tasks say it has arrived; what
  * of the intent Docker has not taken is made again. Everything it needs is on the row and in the listing, so a daemon
  * stopped anywhere resumes at its next tick.
  */
 export async function reconcileInstance(deps: Deps, instance: InstanceRow, observed: Observed): Promise<void> {
   if (instance.status === 'TERMINATING') {
     await advanceTermination(deps, instance, await terminationTrigger(deps, instance.id));
+    return;
+  }
+  const deadline = passedDeadline(instance, observed.now);
+  if (deadline) {
+    await terminateAtDeadline(deps, instance, deadline);
     return;
   }
   if (isInitialising(instance)) {
@@ -85,7 +112,7 @@ async function followTasks(deps: Deps, instance: InstanceRow, tasks: SwarmTask[]
   const evidence = outcome.error && outcome.taskId ? await taskEvidence(deps, tasks, outcome.taskId) : '';
   const error = evidence ? `${outcome.error}; ${evidence}` : outcome.error;
   const moved = await moveInstance(deps, deps.db, instance, followMoves[outcome.to], scheduler('tracking'), {
-    patch: { error },
+    patch: { conditions: conditionsWith('service', error) },
     message: error,
   });
   if (!moved) return false;

@@ -11,6 +11,7 @@ import { createServer } from './odoo-services.js';
 import { pinnedSpec } from './odoo-spec.js';
 import { describeTaskFailure } from '../rollout.js';
 import { needsNeutralizing, stagingProblems } from './staging-check.js';
+import { conditionsWith } from './instance-conditions.js';
 
 export type InitVerdict = { kind: 'initialised' } | { kind: 'failed'; reason: string; taskId: string | null } | { kind: 'pending' };
 
@@ -60,7 +61,7 @@ export async function advanceInitialisation(deps: Deps, instance: InstanceRow, j
     if (now < deadline) throw error;
     const reason = `Odoo initialisation could not finish before the deadline: ${(error as Error).message}`;
     const moved = await moveInstance(deps, deps.db, instance, 'failInitialisation', scheduler('tracking'), {
-      patch: { error: reason },
+      patch: { conditions: conditionsWith('initialisation', reason) },
       message: reason,
     });
     if (moved) deps.log.warn({ event: 'instance.failed', instanceId: instance.id, phase: 'init', error: reason }, 'instance FAILED');
@@ -125,7 +126,7 @@ async function failJob(deps: Deps, instance: InstanceRow, verdict: { reason: str
 
 async function failWith(deps: Deps, instance: InstanceRow, error: string, phase: string) {
   const moved = await moveInstance(deps, deps.db, instance, 'failInitialisation', scheduler('tracking'), {
-    patch: { error },
+    patch: { conditions: conditionsWith('initialisation', error) },
     message: error,
   });
   if (moved) deps.log.warn({ event: 'instance.failed', instanceId: instance.id, phase, error }, 'instance FAILED');

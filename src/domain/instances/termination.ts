@@ -13,6 +13,7 @@ import { dropTenantDatabase, withPoolAdmin } from '../../db/pool-server.js';
 import { poolAdminAccess } from '../pools/pools.js';
 import { releaseSlot } from '../pools/pool-state.js';
 import { withTransaction } from '../../db/transaction.js';
+import { conditionsWith, noConditions, reasonIn } from './instance-conditions.js';
 
 export interface TerminateOptions {
   /** No final backup (an admin's decision, recorded): for a tenant whose backup cannot complete. */
@@ -54,20 +55,20 @@ export async function terminateInstance(
 
 /**
  * One step of a TERMINATING instance, never waiting: it stops serving; then, while its final backup is not COMPLETED,
- * that backup is started or advanced one step and the instance stays TERMINATING (with why in `error` once a backup
- * failed); once it completed (or none is needed), everything of the tenant is removed and it reads TERMINATED.
+ * that backup is started or advanced one step and the instance stays TERMINATING (with why in its `finalBackup`
+ * condition once a backup failed); once it completed (or none is needed), everything of the tenant is removed and it reads TERMINATED.
  * Taken again at every tick of the reconciler, so a daemon stopped anywhere resumes from the row.
  */
 export async function advanceTermination(deps: Deps, instance: InstanceRow, trigger: Trigger): Promise<InstanceRow> {
   await stopServing(deps, instance);
   const waiting = needsFinalBackup(instance) ? await finalBackupStep(deps, instance, trigger) : { done: true as const };
   if (waiting.done) return removeEverything(deps, instance.id, trigger);
-  if (waiting.error === instance.error) return instance;
+  if (waiting.error === reasonIn(instance, 'finalBackup')) return instance;
   const updated = await patchInstance(
     deps,
     deps.db,
     instance.id,
-    { error: waiting.error },
+    { conditions: conditionsWith('finalBackup', waiting.error) },
     { onlyIf: (eb) => eb('status', '=', 'TERMINATING') },
   );
   return updated ?? instance;
@@ -121,10 +122,10 @@ type FinalBackupStep = { done: true } | { done: false; error: string | null };
  */
 async function finalBackupStep(deps: Deps, instance: InstanceRow, trigger: Trigger): Promise<FinalBackupStep> {
   const running = await liveTasks(deps.docker, instance.service_name ?? odooServiceName(instance));
-  if (running.length > 0) return { done: false, error: instance.error };
+  if (running.length > 0) return { done: false, error: reasonIn(instance, 'finalBackup') };
   const final = await finalBackupSince(deps, instance.id, instance.status_changed_at, trigger);
   if (isCompletedFinal(final)) return { done: true };
-  if (final.kind !== 'FINAL' || final.status !== 'FAILED') return { done: false, error: instance.error };
+  if (final.kind !== 'FINAL' || final.status !== 'FAILED') return { done: false, error: reasonIn(instance, 'finalBackup') };
   return {
     done: false,
     error:
@@ -172,7 +173,7 @@ async function removeEverything(deps: Deps, instanceId: string, trigger: Trigger
     }
     const what = instance.db_allocation === 'ready' ? 'database and roles' : 'what allocation had begun';
     const terminated = await moveInstance(deps, trx, instance, 'remove', trigger, {
-      patch: { service_id: null, error: null },
+      patch: { service_id: null, conditions: noConditions() },
       message: instance.db_server_id ? `service, secret, ${what} removed; pool slot released` : 'service and secret removed',
     });
     deps.log.info(

@@ -4,6 +4,7 @@ import type { Deps } from '../../deps.js';
 import type { ModuleChangeKind } from '../../swarm/odoo-module-job.js';
 import { moveInstance, patchInstance, type Trigger } from '../instances/instance-events.js';
 import { runServer } from '../instances/odoo-services.js';
+import { conditionsWith } from '../instances/instance-conditions.js';
 
 /** The API call a change stands for: the cause of its events. */
 export const moduleChangeCause = (kind: ModuleChangeKind): string =>
@@ -57,7 +58,7 @@ export async function startRollback(
     deps,
     trx,
     instance.id,
-    { error: failureMessage(change, reason) },
+    { conditions: conditionsWith('moduleChange', failureMessage(change, reason)) },
     {
       event: {
         trigger: changeTrigger(change),

@@ -24,6 +24,7 @@ import { advanceRestore } from '../backups/restores.js';
 import { rolloutApplied, verifyRollout } from './rollout-check.js';
 import { checkJobName } from '../../swarm/odoo-check-job.js';
 import { allows } from '../instances/instance-policy.js';
+import { conditionsWith } from '../instances/instance-conditions.js';
 
 /**
  * One step of a module change, with its row locked (a concurrent caller skips it): a restarted daemon resumes from the
@@ -150,7 +151,8 @@ async function afterRollback(trx: Transaction<Database>, change: ModuleChangeRow
 /** Once the tenant given back has settled (running, stopped, suspended, failed), the change's error goes on it. */
 async function settle(deps: Deps, trx: Transaction<Database>, change: ModuleChangeRow, instance: InstanceRow): Promise<Step> {
   if (allows('settlingAfterChange', instance.status)) return;
-  if (instance.status !== 'FAILED') await patchInstance(deps, trx, instance.id, { error: change.error });
+  if (instance.status !== 'FAILED')
+    await patchInstance(deps, trx, instance.id, { conditions: conditionsWith('moduleChange', change.error) });
   await setChange(trx, change, { status: 'FAILED', finished_at: new Date() });
 }
 

@@ -10,6 +10,7 @@ import { getInstance } from '../instances/instances.js';
 import { advanceModuleChange } from './module-change-steps.js';
 import { checkModules, listedModules, parseModuleNames } from './tenant-modules.js';
 import { allows } from '../instances/instance-policy.js';
+import { conditionsWith } from '../instances/instance-conditions.js';
 
 /** What a change asks for: the modules and, for a rollout, the image it moves the tenant to. */
 interface ChangeRequest {
@@ -106,7 +107,7 @@ async function beginChange(deps: Deps, instanceId: string, request: ChangeReques
       .executeTakeFirstOrThrow();
     await scaleService(deps.docker, locked.service_name, 0);
     await moveInstance(deps, trx, locked, 'changeModules', trigger, {
-      patch: { error: null },
+      patch: { conditions: conditionsWith('moduleChange', null) },
       message: `${starting(request)}: the tenant is stopped and a FINAL backup taken first`,
     });
     return { change: inserted, started: true };

@@ -11,6 +11,7 @@ import { odooSecretName } from '../names.js';
 import { createOdooJob } from '../instances/odoo-services.js';
 import { recordSpec } from '../instances/odoo-spec.js';
 import { allows } from '../instances/instance-policy.js';
+import { latestReason } from '../instances/instance-conditions.js';
 
 /**
  * A rollout's `-u all` went through: the tenant's spec now names the new image and the tenant is given back on it. One
@@ -46,10 +47,17 @@ export async function verifyRollout(deps: Deps, trx: Transaction<Database>, chan
   const now = new Date();
   const deadline = new Date(change.updated_at.getTime() + deps.config.provisionDeadlineSeconds * 1000);
   if (allows('startingAfterRollout', instance.status)) return;
-  if (instance.status === 'FAILED') return rollBack(deps, trx, change, instance, `the tenant failed on the new build: ${instance.error}`);
+  if (instance.status === 'FAILED')
+    return rollBack(deps, trx, change, instance, `the tenant failed on the new build: ${latestReason(instance.conditions)}`);
   if (instance.status === 'DEGRADED')
     return now >= deadline
-      ? rollBack(deps, trx, change, instance, `the tenant did not run on the new build before the deadline: ${instance.error}`)
+      ? rollBack(
+          deps,
+          trx,
+          change,
+          instance,
+          `the tenant did not run on the new build before the deadline: ${latestReason(instance.conditions)}`,
+        )
       : undefined;
   if (instance.status !== 'RUNNING') {
     await setChange(trx, change, { status: 'COMPLETED', finished_at: now });

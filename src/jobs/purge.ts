@@ -1,4 +1,0 @@
-import { purgeDueInstances } from '../domain/instances/purge.js';
-import type { Job } from './scheduler.js';
-
-export const purgeJob = (schedule: string): Job => ({ name: 'purge', schedule, run: purgeDueInstances });
