@@ -16,6 +16,8 @@ import {
 import { INSTANCE, PROVISION, allocatedInstance, instanceWithStatus, settledInstance, terminatedInstance } from './support/odoo.js';
 import { liveTasks, scaleService, updateTask } from '../src/swarm/swarm.js';
 import type { SwarmService } from '../src/swarm/docker-types.js';
+import { odooSpec } from '../src/swarm/odoo-config.js';
+import { recordedSpec } from '../src/domain/instances/odoo-spec.js';
 import { openSubscription, sseEvents } from './support/sse.js';
 
 const DESIRED = 'query($id: ID!) { instance(id: $id) { status desired serviceName } }';
@@ -179,6 +181,31 @@ describe('instance lifecycle after RUNNING', () => {
       .execute();
     assert.equal((await statusWhen(daemon, id, 'RUNNING')).status, 'RUNNING');
     assert.equal(await replicasOf(stopped.serviceName), 1);
+
+    // A daemon killed between recording a plan's new limits (and their spec) and resizing the service: resized.
+    const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    const resized = odooSpec({ ...recordedSpec(row)!, cpuLimit: 0.75, memoryLimitMb: 640 });
+    await daemon.deps.db
+      .updateTable('instances')
+      .set({
+        status: 'RESTARTING',
+        status_changed_at: new Date(),
+        cpu_limit: 0.75,
+        memory_limit_mb: 640,
+        odoo_spec: JSON.stringify(resized),
+      })
+      .where('id', '=', id)
+      .execute();
+    assert.equal((await statusWhen(daemon, id, 'RUNNING')).status, 'RUNNING');
+    const limits = ((await daemon.deps.docker.getService(stopped.serviceName).inspect()) as SwarmService).Spec.TaskTemplate.Resources
+      ?.Limits;
+    assert.deepEqual(limits, { NanoCPUs: 750_000_000, MemoryBytes: 640 * 1024 * 1024 }, 'the service has the recorded limits');
+    const kept = (await liveTasks(daemon.deps.docker, stopped.serviceName)).filter((task) => task.DesiredState === 'running');
+    assert.deepEqual(
+      kept.map((task) => task.Spec?.Resources?.Limits?.NanoCPUs),
+      [750_000_000],
+      'and the one task it keeps runs with them',
+    );
   });
 
   it('terminates: no service, secret, role or database left, the slot and the subdomain free again', async () => {

@@ -200,14 +200,14 @@ describe('tenants on CephFS', { skip: process.env.CEPHFS_MODE === 'plain' && 'CE
   });
 
   it('shows what the tenant stores to its owner and in /metrics; over its limit, an event, the metric and a suspension', async () => {
-    // rbytes trails writes and removals by a few seconds: the restore just moved a whole tree in, and removed the one it
-    // replaced.
+    // rbytes trails writes and removals by a few seconds: the restore just moved a whole tree in, removed the one it
+    // replaced, and its final backup was just written.
     const usage = await eventually(
       async () => {
         await measureStorageUsage(daemon.deps);
         return (await daemon.gql(USAGE, { id })).data.instance.usage;
       },
-      (measured) => measured.filestoreBytes >= 40 * MB && measured.filestoreBytes <= 64 * MB,
+      (measured) => measured.filestoreBytes >= 40 * MB && measured.filestoreBytes <= 64 * MB && measured.backupBytes >= 80 * MB,
       30_000,
       500,
     );

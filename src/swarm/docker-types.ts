@@ -148,5 +148,5 @@ export interface SwarmTask {
     Err?: string;
     ContainerStatus?: { ContainerID?: string; ExitCode?: number };
   };
-  Spec?: { ContainerSpec?: { Env?: string[] } };
+  Spec?: { ContainerSpec?: { Env?: string[] }; Resources?: { Limits?: { NanoCPUs?: number; MemoryBytes?: number } } };
 }

@@ -17,6 +17,8 @@ const instance = (status: InstanceStatus, desired: DesiredState, service_name: s
   status,
   desired,
   service_name,
+  status_changed_at: new Date('2026-01-01T00:00:10Z'),
+  odoo_spec: null as object | null,
 });
 
 describe('what of the recorded intent Docker has not taken', () => {
@@ -76,5 +78,30 @@ describe('which deadline has passed', () => {
     assert.equal(passedDeadline(row('RUNNING', null, null), now), null);
     for (const status of ['TERMINATING', 'TERMINATED'] as const)
       assert.equal(passedDeadline(row(status, before, before), now), null, status);
+  });
+});
+
+describe('a resize Docker has not taken', () => {
+  const GIB = 1024 ** 3;
+  const spec = { cpuLimit: 2, memoryLimitMb: 2048 };
+  const restarting = { ...instance('RESTARTING', 'running'), odoo_spec: spec };
+  const taskWith = (createdAt: string, nanoCpus: number, memoryBytes: number): SwarmTask => ({
+    ...task('running'),
+    ID: `task-${createdAt}`,
+    CreatedAt: createdAt,
+    Spec: { Resources: { Limits: { NanoCPUs: nanoCpus, MemoryBytes: memoryBytes } } },
+  });
+  const old = taskWith('2026-01-01T00:00:00Z', 1e9, GIB);
+
+  it('resizes a RESTARTING instance whose newest task, from before the plan change, still has the old limits', () => {
+    assert.equal(pendingChange(restarting, [old]), 'resize');
+    assert.equal(pendingChange(restarting, [taskWith('2025-12-31T00:00:00Z', 2e9, 2 * GIB), old]), 'resize');
+  });
+
+  it('leaves it alone once Docker has it: a task since the change, or the newest already with the new limits', () => {
+    assert.equal(pendingChange(restarting, [old, taskWith('2026-01-01T00:00:11Z', 1e9, GIB)]), null);
+    assert.equal(pendingChange(restarting, [taskWith('2026-01-01T00:00:05Z', 2e9, 2 * GIB)]), null, 'a restart: same limits');
+    assert.equal(pendingChange({ ...restarting, odoo_spec: null }, [old]), null, 'no recorded spec to compare with');
+    assert.equal(pendingChange({ ...instance('RUNNING', 'running'), odoo_spec: spec }, [old]), null, 'only a resize in flight');
   });
 });

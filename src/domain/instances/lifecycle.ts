@@ -3,7 +3,7 @@ import type { Database, DesiredState, InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError, notFound } from '../../errors.js';
 import { scaleService } from '../../swarm/swarm.js';
-import { runServer } from './odoo-services.js';
+import { applyRecorded, runServer } from './odoo-services.js';
 import { moveInstance, patchInstance, type Trigger } from './instance-events.js';
 import { canMove, instanceMoves, type InstanceMove } from './instance-status.js';
 import { allows, type InstanceRule } from './instance-policy.js';
@@ -63,23 +63,6 @@ async function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, 
   });
   if (moved.changed && change.applied === 'after-commit') await applyRecorded(deps, moved.instance, change.apply);
   return moved.instance;
-}
-
-/**
- * Makes the change the row already records; a failure is left to the reconciler, which makes it at its next tick: the
- * call has done its part once what was asked is recorded.
- */
-async function applyRecorded(
-  deps: Deps,
-  instance: InstanceRow,
-  apply: (deps: Deps, instance: InstanceRow & { service_name: string }) => Promise<void>,
-): Promise<void> {
-  await apply(deps, { ...instance, service_name: instance.service_name! }).catch((error: unknown) =>
-    deps.log.warn(
-      { event: 'instance.change_deferred', instanceId: instance.id, status: instance.status, err: error },
-      'Docker did not take the change; the reconciler makes it',
-    ),
-  );
 }
 
 /** Scales the service to zero; STOPPING until no task runs, then STOPPED. */

@@ -76,14 +76,15 @@ export const createServer = (
   );
 
 /**
- * Runs `replicas` task(s) of the tenant's service built from the spec recorded on the instance (image, environment,
- * settings, limits), whichever replica acts: a start, a restart (`force`: a fresh task even if nothing changed), the
- * tenant given back after a restore. An instance provisioned before specs were recorded keeps what it runs.
+ * Gives the tenant's service the task the spec recorded on the instance builds (image, environment, settings, limits),
+ * whichever replica acts, and `replicas` task(s) when given: a start, a restart (`force`: a fresh task even if nothing
+ * changed), the tenant given back after a restore, a plan's new limits. An instance provisioned before specs were
+ * recorded keeps what it runs.
  */
 export async function runServer(
   deps: Pick<Deps, 'config' | 'docker'>,
   instance: InstanceRow & { service_name: string },
-  options: { replicas: number; force?: boolean },
+  options: { replicas?: number; force?: boolean },
 ): Promise<void> {
   const spec = recordedSpec(instance);
   const task = spec ? odooServerTask(spec) : null;
@@ -91,4 +92,21 @@ export async function runServer(
     ...(task ? { ...task, resources: reservedAs(task.resources, deps.config.swarmReservations) } : {}),
     ...options,
   });
+}
+
+/**
+ * Makes the change the row already records; a failure is left to the reconciler, which makes it at its next tick: the
+ * call has done its part once what was asked is recorded.
+ */
+export async function applyRecorded<D extends Pick<Deps, 'log'>>(
+  deps: D,
+  instance: InstanceRow,
+  apply: (deps: D, instance: InstanceRow & { service_name: string }) => Promise<void>,
+): Promise<void> {
+  await apply(deps, { ...instance, service_name: instance.service_name! }).catch((error: unknown) =>
+    deps.log.warn(
+      { event: 'instance.change_deferred', instanceId: instance.id, status: instance.status, err: error },
+      'Docker did not take the change; the reconciler makes it',
+    ),
+  );
 }

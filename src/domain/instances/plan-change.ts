@@ -3,9 +3,6 @@ import { odooSpec } from '../../swarm/odoo-config.js';
 import type { Deps } from '../../deps.js';
 import { withTransaction } from '../../db/transaction.js';
 import { DomainError, notFound } from '../../errors.js';
-import { odooServerTask } from '../../swarm/odoo-service.js';
-import { reservedAs } from '../../swarm/reservations.js';
-import { updateTask } from '../../swarm/swarm.js';
 import { moveInstance, patchInstance, type Trigger } from './instance-events.js';
 import type { Executor } from '../../db/transaction.js';
 import { allows } from './instance-policy.js';
@@ -14,22 +11,25 @@ import { lockInstance } from './instance-lock.js';
 import { recordSpec, recordedSpec, specFromConfig } from './odoo-spec.js';
 import { formatBytes } from '../sizes.js';
 import { applyQuota } from './tenant-storage.js';
+import { applyRecorded, runServer } from './odoo-services.js';
 
 /**
- * Moves an instance to `plan`: its limits become the plan's. A new storage limit becomes its data dir's quota at
- * once. New CPU or memory limits go into the spec recorded on it (with the workers and memory limits they give), and
- * its service is resized live (a Swarm update of its resources and launch, which replaces the task): a serving
- * instance reads RESTARTING until the resized task runs, then RUNNING (a FAILED one too: the update schedules a task
- * again); a stopped or suspended one keeps its status and starts with the new limits. Safe to repeat.
+ * Moves an instance to `plan`: its limits become the plan's. The row is written first: the plan, its limits, and the
+ * spec they give (workers and memory limits included), in one transaction; a serving instance reads RESTARTING (a
+ * FAILED one too: the update schedules a task again), a stopped or suspended one keeps its status and starts with
+ * the new limits. Only then are the data dir's quota and the service's resources changed (a Swarm update of its
+ * resources and launch, which replaces a serving task). Should either fail, the call still answers: the storage job
+ * puts the quota to the row's limit, and the reconciler resizes a RESTARTING service whose tasks still have the old
+ * limits. Safe to repeat.
  */
 export async function changeInstancePlan(deps: Deps, instanceId: string, plan: PlanRow, trigger: Trigger): Promise<InstanceRow> {
   if (!isUuid(instanceId)) throw notFound('Instance', instanceId);
-  return withTransaction(deps.db, async (trx) => {
+  const change = await withTransaction(deps.db, async (trx) => {
     const instance = await lockInstance(trx, instanceId);
-    if (allows('ended', instance.status)) return instance;
+    if (allows('ended', instance.status)) return { instance, quota: false, resized: false };
     const sameResources = instance.cpu_limit === plan.cpu_limit && instance.memory_limit_mb === plan.memory_limit_mb;
     const sameStorage = instance.storage_limit_bytes === plan.storage_limit_bytes;
-    if (instance.plan === plan.name && sameResources && sameStorage) return instance;
+    if (instance.plan === plan.name && sameResources && sameStorage) return { instance, quota: false, resized: false };
     // Its first task is being rolled out: resizing now would race it; the event is tried again once it runs.
     if (instance.status === 'PROVISIONING')
       throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: its plan changes once it runs.`);
@@ -42,23 +42,32 @@ export async function changeInstancePlan(deps: Deps, instanceId: string, plan: P
     };
     const storage = plan.storage_limit_bytes === null ? 'no storage limit' : `${formatBytes(Number(plan.storage_limit_bytes))} of storage`;
     const message = `plan ${instance.plan ?? 'none'} -> ${plan.name} (${plan.cpu_limit} CPU, ${plan.memory_limit_mb} MiB, ${storage})`;
-    // Provisioning gives a data dir its quota: one not provisioned yet has none to change.
-    if (!sameStorage && instance.service_name) await applyQuota(deps, { ...instance, ...patch });
-    const resized = !sameResources && (await resize(deps, trx, instance, plan));
+    const resized = !sameResources && (await recordLimits(deps, trx, instance, plan));
     deps.log.info({ event: 'instance.plan_changed', instanceId, from: instance.plan, to: plan.name }, 'instance plan changed');
     // Swarm replaces the task of a serving service, and schedules one again for a FAILED one: followed to RUNNING.
-    if (resized && allows('restartedByResize', instance.status)) {
-      return (await moveInstance(deps, trx, instance, 'resize', trigger, { patch, message }))!;
-    }
-    return (await patchInstance(deps, trx, instanceId, patch, { event: { trigger, message } }))!;
+    const written =
+      resized && allows('restartedByResize', instance.status)
+        ? await moveInstance(deps, trx, instance, 'resize', trigger, { patch, message })
+        : await patchInstance(deps, trx, instanceId, patch, { event: { trigger, message } });
+    // Provisioning gives a data dir its quota: one not provisioned yet has none to change.
+    return { instance: written!, quota: !sameStorage && !!instance.service_name, resized };
   });
+  if (change.quota)
+    await applyQuota(deps, change.instance).catch((error: Error) =>
+      deps.log.warn(
+        { event: 'storage.quota_deferred', instanceId, reason: error.message },
+        'quota not changed; the storage job sets it to the limit',
+      ),
+    );
+  if (change.resized) await applyRecorded(deps, change.instance, (d, instance) => runServer(d, instance, {}));
+  return change.instance;
 }
 
 /**
- * Records the spec the plan's limits give (a provisioned instance keeps its image and environment) and resizes the
- * service, if it has one. Whether its task is replaced.
+ * Records the spec the plan's limits give (a provisioned instance keeps its image and environment). Whether the
+ * service has a task to resize.
  */
-async function resize(deps: Deps, trx: Executor, instance: InstanceRow, plan: PlanRow): Promise<boolean> {
+async function recordLimits(deps: Deps, trx: Executor, instance: InstanceRow, plan: PlanRow): Promise<boolean> {
   const limits = { cpuLimit: plan.cpu_limit, memoryLimitMb: plan.memory_limit_mb };
   const recorded = recordedSpec(instance);
   const spec = recorded
@@ -67,14 +76,5 @@ async function resize(deps: Deps, trx: Executor, instance: InstanceRow, plan: Pl
       ? specFromConfig(deps.config, instance, limits)
       : null;
   if (spec) await recordSpec(deps, trx, instance.id, spec);
-  if (!instance.service_name || !spec) return false;
-  // The launch as a whole: a service made before the server's start script was in its environment gets both at once.
-  const { resources, env, command, args } = odooServerTask(spec);
-  await updateTask(deps.docker, instance.service_name, {
-    resources: reservedAs(resources, deps.config.swarmReservations),
-    env,
-    command,
-    args,
-  });
-  return true;
+  return !!instance.service_name && !!spec;
 }

@@ -11,6 +11,10 @@ import { allows, statusesWhere } from './instance-policy.js';
 import { deadlineColumns, passedDeadline, terminateAtDeadline } from './deadlines.js';
 import { runServer } from './odoo-services.js';
 import { scaleService } from '../../swarm/swarm.js';
+import { odooResources } from '../../swarm/odoo-resources.js';
+import type { OdooSpec } from '../../swarm/odoo-config.js';
+import { tasksSince } from '../rollout.js';
+import { recordedSpec } from './odoo-spec.js';
 import { conditionsWith } from './instance-conditions.js';
 
 /** What the reconciler sees of an instance besides its row: the tasks of its service (or of its init job), the time. */
@@ -27,15 +31,23 @@ export const isInitialising = (instance: InstanceRow): boolean => instance.statu
 const askedToRun = (task: SwarmTask): boolean => task.DesiredState === 'running' || task.DesiredState === 'ready';
 
 /** What Docker has yet to be told for an instance to become what was asked. */
-export type PendingChange = 'scale-to-zero' | 'run';
+export type PendingChange = 'scale-to-zero' | 'run' | 'resize';
+
+/** Pure: the task runs with other CPU or memory limits than the spec gives. */
+const hasOtherLimits = (task: SwarmTask, spec: OdooSpec): boolean => {
+  const wanted = odooResources(spec.cpuLimit, spec.memoryLimitMb).Limits;
+  const limits = task.Spec?.Resources?.Limits;
+  return limits?.NanoCPUs !== wanted?.NanoCPUs || limits?.MemoryBytes !== wanted?.MemoryBytes;
+};
 
 /**
  * Pure: what of the recorded intent Docker has not taken, as its service's tasks show (a call that recorded it and
- * failed, or a daemon stopped in between): a stopped or suspended instance whose service still asks for a task, or a
- * starting one whose service asks for none. Null when Docker has it all.
+ * failed, or a daemon stopped in between): a stopped or suspended instance whose service still asks for a task; a
+ * starting one whose service asks for none; one RESTARTING for a plan's new limits with no task since, whose newest
+ * task has the old ones. Null when Docker has it all.
  */
 export function pendingChange(
-  instance: Pick<InstanceRow, 'desired' | 'status' | 'service_name'>,
+  instance: Pick<InstanceRow, 'desired' | 'status' | 'service_name' | 'status_changed_at' | 'odoo_spec'>,
   tasks: SwarmTask[],
 ): PendingChange | null {
   if (!instance.service_name) return null;
@@ -43,6 +55,14 @@ export function pendingChange(
   if ((instance.desired === 'stopped' || instance.desired === 'suspended') && allows('stopped', instance.status) && asked)
     return 'scale-to-zero';
   if (instance.desired === 'running' && instance.status === 'STARTING' && !asked) return 'run';
+  const spec = recordedSpec(instance);
+  if (instance.status === 'RESTARTING' && spec && tasksSince(tasks, instance.status_changed_at).length === 0) {
+    const newest = tasks.reduce<SwarmTask | undefined>(
+      (latest, task) => (!latest || Date.parse(task.CreatedAt) > Date.parse(latest.CreatedAt) ? task : latest),
+      undefined,
+    );
+    if (newest && hasOtherLimits(newest, spec)) return 'resize';
+  }
   return null;
 }
 
@@ -101,7 +121,8 @@ async function makePendingChange(deps: Deps, instance: InstanceRow & { service_n
     'making the change Docker has not taken',
   );
   if (change === 'scale-to-zero') await scaleService(deps.docker, instance.service_name, 0);
-  else await runServer(deps, instance, { replicas: 1 });
+  else if (change === 'run') await runServer(deps, instance, { replicas: 1 });
+  else await runServer(deps, instance, {});
 }
 
 /** Moves an instance in flight or serving to where its service's tasks say it has arrived (written once); true if it moved. */
