@@ -65,6 +65,18 @@ describe('instance policy', () => {
     assert.ok(isSubset('moduleChangeable', 'backupable'), 'a module change starts with a FINAL backup');
   });
 
+  it("resets an admin's password wherever the database is the tenant's own and stays: not replaced, suspended or going", () => {
+    assert.deepEqual(without('adminPasswordResettable'), [
+      'CREATING',
+      'WAITING_FOR_DATABASE',
+      'ALLOCATED',
+      'SUSPENDED',
+      'RESTORING',
+      'TERMINATING',
+      'TERMINATED',
+    ]);
+  });
+
   it('provisions from billing what provisionInstance starts, and what it allocates first', () => {
     assert.ok(isSubset('provisionable', 'provisionedByBilling'));
     assert.deepEqual(

@@ -67,7 +67,7 @@ export const instancePolicy = {
   /** A staging copy in it has not been provisioned yet (its load may still run). */
   beforeFirstStart: ['CREATING', 'WAITING_FOR_DATABASE', 'ALLOCATED', 'RESTORING'],
   /** Its admin's password can be reset, once its database is initialised: it is not being replaced, suspended or dropped. */
-  adminPasswordResettable: ['PROVISIONING', 'RUNNING', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'],
+  adminPasswordResettable: ['PROVISIONING', 'RUNNING', 'DEGRADED', 'STOPPING', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'],
   /** Over its storage limit, it is suspended (STORAGE_OVER_LIMIT=suspend). */
   suspendedOverStorage: ['RUNNING', 'DEGRADED', 'STOPPED', 'STARTING', 'RESTARTING', 'FAILED'],
   /** A plan change restarts its server with the new limits. */
