@@ -15,7 +15,6 @@ import { createPoolConnections } from './db/pool-connections.js';
 import { ADMIN_QUERY_TIMEOUT_MS } from './db/pool-server.js';
 import { createEventBus } from './events/event-bus.js';
 import { createHttpServer } from './http/server.js';
-import { allocationRetryJob } from './jobs/allocation-retry.js';
 import { billingRetryJob } from './jobs/billing-retry.js';
 import { backupRetentionJob, backupScheduleJob, backupTrackingJob } from './jobs/backups.js';
 import { poolHealthJob } from './jobs/pool-health.js';
@@ -109,7 +108,6 @@ async function watchStorage(deps: Deps): Promise<() => void> {
 }
 
 const schedulerJobs = (deps: Deps, uploads: OffsiteUploads): Job[] => [
-  allocationRetryJob(deps.config.allocationRetryCron),
   instanceTrackingJob(deps.config.provisionTrackingCron),
   poolProvisioningJob(deps.config.pools.provisioningCron),
   poolHealthJob(deps.config.pools.healthCron),

@@ -5,7 +5,7 @@ import { sealSecret } from '../src/crypto/secret-box.js';
 import { readCredentials } from '../src/domain/allocation/credentials.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { RESERVATION_LEASE_MS } from '../src/domain/allocation/slot-reservation.js';
-import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
+import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { checkPoolHealth } from '../src/domain/pools/pool-health.js';
 import { conditionsWith } from '../src/domain/instances/instance-conditions.js';
 import { patchInstance } from '../src/domain/instances/instance-events.js';
@@ -50,7 +50,13 @@ describe('slot reservations and kept admin connections', () => {
   let daemon: TestDaemon;
   before(async () => {
     // No health probe of its own: the sessions counted are the kept ones.
-    daemon = await startTestDaemon({ POOL_ADMIN_CONNECTIONS: '2', POOL_ADMIN_IDLE_SECONDS: '2', POOL_HEALTH_CRON: '0 0 1 1 *' });
+    // The reconciler's ticks are the tests' own: each case leaves a row as a dead caller would, then takes one.
+    daemon = await startTestDaemon({
+      POOL_ADMIN_CONNECTIONS: '2',
+      POOL_ADMIN_IDLE_SECONDS: '2',
+      POOL_HEALTH_CRON: '0 0 1 1 *',
+      PROVISION_TRACKING_CRON: '0 0 1 1 *',
+    });
     await withPoolCatalog(async (client) => {
       await client.query(`drop role if exists ${admin.user}`);
       await client.query(`create role ${admin.user} login createrole createdb password '${admin.password}'`);
@@ -115,7 +121,7 @@ describe('slot reservations and kept admin connections', () => {
   it('finishes a reservation whose daemon died before the role and database were made, counting the slot once', async () => {
     const pool = await registerPool('pool-resume', 3);
     const instance = await abandonedReservation(pool.id);
-    await retryWaitingAllocations(daemon.deps);
+    await trackInstances(daemon.deps);
 
     const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
     assert.equal(row.status, 'ALLOCATED');
@@ -142,7 +148,7 @@ describe('slot reservations and kept admin connections', () => {
       await client.query(`insert into left_behind values ('made by the first try')`);
     });
 
-    await retryWaitingAllocations(daemon.deps);
+    await trackInstances(daemon.deps);
 
     const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
     assert.equal(row.status, 'ALLOCATED');
@@ -156,10 +162,48 @@ describe('slot reservations and kept admin connections', () => {
     await assert.rejects(connectAsTenant({ ...credentials, db_password: 'the-first-try' }), /password authentication failed/);
   });
 
+  it('allocates an instance whose call died before it reserved a slot, once a lease has passed since it was created', async () => {
+    const pool = await registerPool('pool-unreserved', 3);
+    const created = async (ago: number) =>
+      daemon.deps.db
+        .insertInto('instances')
+        .values({
+          customer_id: instanceInput().customerId,
+          name: 'Never reserved',
+          subdomain: `unreserved-${process.pid}-${Math.floor(Math.random() * 1e6)}`,
+          odoo_version: '17.0',
+          admin_email: 'a@b.example',
+          cpu_limit: 1,
+          memory_limit_mb: 1024,
+          status: 'CREATING',
+          status_changed_at: new Date(Date.now() - ago),
+        })
+        .returning('id')
+        .executeTakeFirstOrThrow();
+    const abandoned = await created(RESERVATION_LEASE_MS + 1000);
+    const inFlight = await created(1000);
+    await trackInstances(daemon.deps);
+
+    const statuses = await daemon.deps.db
+      .selectFrom('instances')
+      .select(['id', 'status', 'db_server_id'])
+      .where('id', 'in', [abandoned.id, inFlight.id])
+      .execute();
+    assert.deepEqual(
+      new Map(statuses.map((row) => [row.id, [row.status, row.db_server_id]])),
+      new Map([
+        [abandoned.id, ['ALLOCATED', pool.id]],
+        [inFlight.id, ['CREATING', null]],
+      ]),
+    );
+    assert.equal(await poolCount(pool.id), 1);
+    assert.deepEqual(await tenantOnServer(abandoned.id), { role: 1, database: 1 });
+  });
+
   it('leaves a reservation to its caller until the lease runs out', async () => {
     const pool = await registerPool('pool-lease', 3);
     const instance = await reservationInFlight(pool.id);
-    await retryWaitingAllocations(daemon.deps);
+    await trackInstances(daemon.deps);
     const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
     assert.equal(row.status, 'CREATING');
     assert.equal(row.db_allocation, 'reserved');
@@ -175,7 +219,7 @@ describe('slot reservations and kept admin connections', () => {
       await client.query(`alter role ${admin.user} nocreatedb`);
     });
     try {
-      await retryWaitingAllocations(daemon.deps);
+      await trackInstances(daemon.deps);
     } finally {
       await withPoolCatalog((client) => client.query(`alter role ${admin.user} createdb`));
     }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
+import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { readCredentials } from '../src/domain/allocation/credentials.js';
 import { credentialsKey } from '../src/domain/names.js';
 import {
@@ -126,7 +126,7 @@ describe('database allocation', () => {
     expectError(explicit, 'NO_POOL_CAPACITY');
 
     const larger = await registerLocalPool(daemon, 'pool-large', 3);
-    await retryWaitingAllocations(daemon.deps);
+    await trackInstances(daemon.deps);
     const after = await daemon.gql('query($id: ID!) { instance(id: $id) { status dbServerId } }', { id: waiting.id });
     assert.deepEqual(after.data.instance, { status: 'ALLOCATED', dbServerId: larger.id });
     assert.ok(await readCredentials(daemon.deps.redis, waiting.id));

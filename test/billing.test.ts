@@ -13,7 +13,7 @@ import { retryDelaySeconds } from '../src/billing/retry-policy.js';
 import { createKillbillWebhook } from '../src/http/killbill-webhook.js';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { connectDatabase } from '../src/db/connect.js';
-import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
+import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { retryBillingEvents } from '../src/jobs/billing-retry.js';
 import { credentialsKey } from '../src/domain/names.js';
 import { instanceLabels, labelFilters } from '../src/swarm/labels.js';
@@ -317,7 +317,7 @@ describe('Kill Bill push notifications', () => {
     assert.ok(second.next_attempt_at!.getTime() - second.updated_at.getTime() >= 1_900, 'the delay doubled');
 
     await registerLocalPool(daemon, 'pool-local', 10);
-    await retryWaitingAllocations(daemon.deps);
+    await trackInstances(daemon.deps);
     assert.equal(await instanceStatus(instance.id), 'ALLOCATED');
     const processed = await eventually(
       async () => (await retryBillingEvents(daemon.deps), (await getBillingEvent(daemon.deps, failed.id))!),

@@ -97,7 +97,6 @@ describe('dependencies fail, the daemon stays', () => {
       DOCKER_LABELS: dockerLabels,
       DOCKER_TIMEOUT_MS: String(DOCKER_TIMEOUT_MS),
       LEADER_RETRY_MS: '500',
-      ALLOCATION_RETRY_CRON: '0 0 1 1 *',
       KILLBILL_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
     });
     // Set up beside the other suites (this slot's own state); no fault starts before the services are ours alone.

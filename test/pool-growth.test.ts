@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
+import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { CREATE_INSTANCE, eventually, instanceInput, resetState, startTestDaemon, type TestDaemon } from './support/harness.js';
 import { holdLock } from './support/isolation.js';
 
@@ -36,7 +36,7 @@ describe('automatic pool growth', () => {
 
     // A second daemon (a restart, or another replica) retrying the waiting instances does not start another pool.
     const successor = await startTestDaemon({ POOL_GROWTH: 'on', POOL_GROWTH_MAX_INSTANCES: '10', POOL_PROVISIONING_CRON: '0 0 1 1 *' });
-    await retryWaitingAllocations(successor.deps);
+    await trackInstances(successor.deps);
     await successor.stop();
     assert.equal((await daemon.deps.db.selectFrom('db_servers').select('id').execute()).length, 1);
 

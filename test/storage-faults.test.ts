@@ -63,7 +63,6 @@ describe('Ceph daemons killed under a running daemon', { skip: process.env.CEPHF
     local = await localDeps(dockerLabels);
     daemon = await startDaemonProcess({
       DOCKER_LABELS: dockerLabels,
-      ALLOCATION_RETRY_CRON: '0 0 1 1 *',
       STORAGE_CHECK_SECONDS: '1',
       STORAGE_CHECK_TIMEOUT_MS: '1500',
     });

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { readCredentials } from '../src/domain/allocation/credentials.js';
 import { templateDatabaseName, templateRoleName, tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
 import { COPY_STRATEGY } from '../src/domain/templates/template-database.js';
-import { retryWaitingAllocations } from '../src/domain/allocation/waiting-allocations.js';
+import { trackInstances } from '../src/jobs/instance-tracking.js';
 import { filestoreDir, instanceDataDir, templateDataDir } from '../src/storage/layout.js';
 import { labelFilters, labelKeys } from '../src/swarm/labels.js';
 import {
@@ -322,7 +322,7 @@ describe('tenants from a ready template (stand-in)', { concurrency: false }, () 
   it('finishes a copy whose daemon died half-way: the copy made but never handed over is handed to the tenant', async () => {
     const instance = await abandonedReservation('Half copied');
     const database = tenantDatabaseName(instance.id);
-    await retryWaitingAllocations(daemon.deps);
+    await trackInstances(daemon.deps);
     const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
     assert.deepEqual([row.status, row.template_id, row.initialized_at !== null], ['ALLOCATED', first.id, true]);
     const role = tenantRoleName(instance.id);
@@ -342,7 +342,7 @@ describe('tenants from a ready template (stand-in)', { concurrency: false }, () 
       .set({ status: 'RETIRED', retired_at: new Date() })
       .where('id', '=', first.id)
       .execute();
-    await retryWaitingAllocations(daemon.deps);
+    await trackInstances(daemon.deps);
     const row = await daemon.deps.db.selectFrom('instances').selectAll().where('id', '=', instance.id).executeTakeFirstOrThrow();
     assert.deepEqual([row.status, row.template_id, row.initialized_at], ['ALLOCATED', null, null]);
     assert.deepEqual(await ownersIn(instance.id), { database: tenantRoleName(instance.id), inside: [tenantRoleName(instance.id)] });

@@ -49,8 +49,9 @@ export const tenantSection = z
       .default(3600)
       .describe('how long credentials wait in Redis for provisioning'),
     TENANT_CONNECTION_LIMIT: int(1, 10_000).default(32).describe('connection limit of each tenant role'),
-    ALLOCATION_RETRY_CRON: cronExpression.default('*/10 * * * * *').describe('retries allocation for waiting instances'),
-    PROVISION_TRACKING_CRON: cronExpression.default('* * * * * *').describe('follows instances in flight'),
+    PROVISION_TRACKING_CRON: cronExpression
+      .default('* * * * * *')
+      .describe("the reconciler's tick: instances in flight, serving, waiting for a database, past a deadline or terminating"),
     PROVISION_DEADLINE_SECONDS: int(10, 24 * 3600)
       .default(600)
       .describe('after this, an instance not running is `FAILED`'),
@@ -118,7 +119,6 @@ export const tenantSection = z
     baseDomain: e.BASE_DOMAIN,
     credentialsTtlSeconds: e.CREDENTIALS_TTL_SECONDS,
     tenantConnectionLimit: e.TENANT_CONNECTION_LIMIT,
-    allocationRetryCron: e.ALLOCATION_RETRY_CRON,
     provisionTrackingCron: e.PROVISION_TRACKING_CRON,
     provisionDeadlineSeconds: e.PROVISION_DEADLINE_SECONDS,
     odooRestartMaxAttempts: e.ODOO_RESTART_MAX_ATTEMPTS,

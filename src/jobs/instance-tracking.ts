@@ -5,7 +5,8 @@ import { listTasksByService } from '../swarm/swarm.js';
 import type { Job } from './scheduler.js';
 
 /**
- * The reconciler's tick: every instance it follows (in flight, serving, terminating, past a deadline), from its row and one task
+ * The reconciler's tick: every instance it follows (waiting for a database, in flight, serving, terminating, past a
+ * deadline), from its row and one task
  * listing, one step each. None waits for another, so a tick costs little more than its listing; an instance whose
  * step fails is tried again at the next tick.
  */
@@ -15,7 +16,7 @@ export async function trackInstances(deps: Deps): Promise<void> {
     instancesToReconcile(deps),
     listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels)),
   ]);
-  const observed = { tasksByService, now: new Date() };
+  const observed = { tasksByService, now: new Date(), pools: { full: false } };
   for (const instance of instances) {
     await reconcileInstance(deps, instance, observed).catch((error: unknown) =>
       deps.log.warn(

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { instanceStatuses, type InstanceStatus } from '../../src/db/schema.js';
 import { allows, instancePolicy, statusesWhere, type InstanceRule } from '../../src/domain/instances/instance-policy.js';
-import { canTransition } from '../../src/domain/instances/instance-status.js';
+import { canTransition, instanceMoves } from '../../src/domain/instances/instance-status.js';
 
 const rules = Object.keys(instancePolicy) as InstanceRule[];
 const without = (rule: InstanceRule) => instanceStatuses.filter((status) => !allows(rule, status));
@@ -37,8 +37,9 @@ describe('instance policy', () => {
       assert.ok(!allows(rule, 'TERMINATING') && !allows(rule, 'TERMINATED'), `${rule} names an ended status`);
   });
 
-  it('has the reconciler follow every instance in flight, serving, stopped on purpose or terminating', () => {
+  it('has the reconciler follow every instance waiting for a database, in flight, serving, stopped on purpose or terminating', () => {
     const followed = new Set<InstanceStatus>([
+      ...instanceMoves.allocate.from,
       ...statusesWhere('inFlight'),
       ...statusesWhere('serving'),
       ...statusesWhere('stopped'),

@@ -50,7 +50,7 @@ type Attempt = { kind: 'allocated'; instance: InstanceRow } | { kind: 'pool-fail
  * A slot is reserved first (one short statement: the pool's counter and the instance row, committed together), the
  * role and database are made on a kept admin connection outside any lock, then the slot is confirmed; a failure
  * drops what was made and gives the slot back. Concurrent callers never wait on one another's DDL, a pool never
- * counts more than it holds, and a reservation left by a daemon killed mid-way is finished by the retry job.
+ * counts more than it holds, and a reservation left by a daemon killed mid-way is finished by the reconciler.
  * No room anywhere: the instance waits (WAITING_FOR_DATABASE) and NO_POOL_CAPACITY is thrown.
  */
 export async function allocateDatabase(
@@ -176,7 +176,7 @@ async function completeReservation(
     throw (stored as PromiseRejectedResult).reason;
   }
 
-  // Should the control database fail here, the reservation stays and its lease runs out: the retry job finishes it.
+  // Should the control database fail here, the reservation stays and its lease runs out: the reconciler finishes it.
   const copied = made.value;
   const message = `database ${tenant.database} on pool ${pool.name}${copied ? `, copied from template ${copied.id}` : ''}`;
   const patch = copied ? { template_id: copied.id, initialized_at: new Date() } : {};

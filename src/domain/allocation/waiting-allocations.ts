@@ -1,45 +1,35 @@
-import { sql } from 'kysely';
+import type { InstanceRow } from '../../db/schema.js';
 import type { Deps } from '../../deps.js';
 import { DomainError } from '../../errors.js';
-import { allocateDatabase } from './allocation.js';
+import { allocateInstance } from './allocation.js';
 import { scheduler } from '../instances/instance-events.js';
-
-const BATCH = 50;
-/** A CREATING row this old was left by a daemon that stopped mid-allocation. */
-const STALE_CREATING_SECONDS = 30;
+import { RESERVATION_LEASE_MS } from './slot-reservation.js';
 
 /**
- * Allocates instances that wait for a database, oldest first, while pools have room; finishes (or releases)
- * reservations whose caller is gone (a daemon killed between reserving a slot and confirming it).
+ * Pure: allocation is the reconciler's to make: the instance waits for a pool with room, or the call that began
+ * allocating it is gone (a daemon killed mid-way): its reservation's lease ran out, or, with no slot reserved yet, as
+ * long as a lease has passed since it was created.
  */
-export async function retryWaitingAllocations(deps: Deps): Promise<void> {
-  const waiting = await deps.db
-    .selectFrom('instances')
-    .select('id')
-    .where((eb) =>
-      eb.or([
-        eb.and([eb('status', '=', 'WAITING_FOR_DATABASE'), eb('db_allocation', 'is', null)]),
-        eb.and([
-          eb('status', '=', 'CREATING'),
-          eb('db_allocation', 'is', null),
-          eb('status_changed_at', '<', sql<Date>`now() - make_interval(secs => ${STALE_CREATING_SECONDS})`),
-        ]),
-        eb.and([
-          eb('status', 'in', ['CREATING', 'WAITING_FOR_DATABASE']),
-          eb('db_allocation', '=', 'reserved'),
-          eb('db_reserved_until', '<', sql<Date>`now()`),
-        ]),
-      ]),
-    )
-    .orderBy('created_at')
-    .limit(BATCH)
-    .execute();
-  for (const { id } of waiting) {
-    try {
-      await allocateDatabase(deps, id, scheduler('allocation-retry'));
-    } catch (error) {
-      if (error instanceof DomainError && error.code === 'NO_POOL_CAPACITY') return;
-      deps.log.warn({ event: 'allocation.retry_failed', instanceId: id, err: error }, 'allocation retry failed');
-    }
+export function allocationDue(
+  instance: Pick<InstanceRow, 'status' | 'db_allocation' | 'db_reserved_until' | 'status_changed_at'>,
+  now: Date,
+): boolean {
+  if (instance.status !== 'CREATING' && instance.status !== 'WAITING_FOR_DATABASE') return false;
+  if (instance.db_allocation === 'reserved') return instance.db_reserved_until! < now;
+  if (instance.db_allocation !== null) return false;
+  return instance.status === 'WAITING_FOR_DATABASE' || instance.status_changed_at.getTime() + RESERVATION_LEASE_MS < now.getTime();
+}
+
+/**
+ * Allocates an instance whose allocation is due (or finishes or releases a reservation its caller left). False when
+ * no pool had room: the instance waits, and so do those after it in this tick.
+ */
+export async function allocateDue(deps: Deps, instance: InstanceRow): Promise<boolean> {
+  try {
+    await allocateInstance(deps, instance.id, scheduler('allocation-retry'));
+    return true;
+  } catch (error) {
+    if (error instanceof DomainError && error.code === 'NO_POOL_CAPACITY') return false;
+    throw error;
   }
 }

@@ -11,10 +11,22 @@ export const instancePolicy = {
   /** Its service should be running: the scheduler checks that its task still runs. */
   serving: ['RUNNING', 'DEGRADED'],
   /**
-   * The reconciler takes a step with it at every tick: in flight, serving, being terminated, or stopped on purpose (a
-   * service that still runs is stopped again).
+   * The reconciler takes a step with it at every tick: waiting for its database (or its caller gone mid-allocation), in
+   * flight, serving, being terminated, or stopped on purpose (a service that still runs is stopped again).
    */
-  reconciled: ['PROVISIONING', 'STARTING', 'RESTARTING', 'STOPPING', 'RUNNING', 'DEGRADED', 'STOPPED', 'SUSPENDED', 'TERMINATING'],
+  reconciled: [
+    'CREATING',
+    'WAITING_FOR_DATABASE',
+    'PROVISIONING',
+    'STARTING',
+    'RESTARTING',
+    'STOPPING',
+    'RUNNING',
+    'DEGRADED',
+    'STOPPED',
+    'SUSPENDED',
+    'TERMINATING',
+  ],
   /** Gone or going: no action (billing's, a customer's) applies to it any more. */
   ended: ['TERMINATING', 'TERMINATED'],
   /**

@@ -13,7 +13,7 @@ const live = instanceStatuses.filter((status) => status !== 'TERMINATING' && sta
  * drawn from this, and a unit test checks that every move has a caller.
  */
 export const instanceMoves = {
-  /** No pool has room yet: the allocation retry job tries again. */
+  /** No pool has room yet: the reconciler tries again at its next tick. */
   awaitDatabase: { from: ['CREATING'], to: 'WAITING_FOR_DATABASE' },
   /** Its role and database exist on a pool. */
   allocate: { from: ['CREATING', 'WAITING_FOR_DATABASE'], to: 'ALLOCATED' },

@@ -16,12 +16,15 @@ import type { OdooSpec } from '../../swarm/odoo-config.js';
 import { tasksSince } from '../rollout.js';
 import { recordedSpec } from './odoo-spec.js';
 import { conditionsWith } from './instance-conditions.js';
+import { allocateDue, allocationDue } from '../allocation/waiting-allocations.js';
 
 /** What the reconciler sees of an instance besides its row: the tasks of its service (or of its init job), the time. */
 export interface Observed {
   /** Tasks by service id, from one listing of the daemon's services. */
   tasksByService: ReadonlyMap<string, SwarmTask[]>;
   now: Date;
+  /** Set by a step that found no pool with room: the allocations after it in this tick wait for the next. */
+  pools: { full: boolean };
 }
 
 /** Pure: an instance that has no Odoo service yet is followed through its init job, never judged as the service. */
@@ -67,8 +70,8 @@ export function pendingChange(
 }
 
 /**
- * The rows the reconciler takes a step for: those it follows (in flight, serving, stopped, terminating) and any not
- * ended whose deadline has passed.
+ * The rows the reconciler takes a step for, oldest first (so the longest waiting gets a pool's room first): those it
+ * follows (waiting for a database, in flight, serving, stopped, terminating) and any not ended whose deadline passed.
  */
 export const instancesToReconcile = (deps: Pick<Deps, 'db'>): Promise<InstanceRow[]> =>
   deps.db
@@ -83,13 +86,15 @@ export const instancesToReconcile = (deps: Pick<Deps, 'db'>): Promise<InstanceRo
         ]),
       ]),
     )
+    .orderBy('created_at')
     .execute();
 
 /**
  * Drives one instance a step from what is seen toward what was asked, never waiting: a termination takes its next
- * step, an instance whose deadline passed is terminated, an initialisation takes its next step; an instance in flight or serving moves to where its tasks say it has arrived; what
- * of the intent Docker has not taken is made again. Everything it needs is on the row and in the listing, so a daemon
- * stopped anywhere resumes at its next tick.
+ * step; an instance whose deadline passed is terminated; one whose allocation is due is given a database (while pools
+ * have room); an initialisation takes its next step; an instance in flight or serving moves to where its tasks say it
+ * has arrived; what of the intent Docker has not taken is made again. Everything it needs is on the row and in the
+ * listing, so a daemon stopped anywhere resumes at its next tick.
  */
 export async function reconcileInstance(deps: Deps, instance: InstanceRow, observed: Observed): Promise<void> {
   if (instance.status === 'TERMINATING') {
@@ -99,6 +104,10 @@ export async function reconcileInstance(deps: Deps, instance: InstanceRow, obser
   const deadline = passedDeadline(instance, observed.now);
   if (deadline) {
     await terminateAtDeadline(deps, instance, deadline);
+    return;
+  }
+  if (allocationDue(instance, observed.now)) {
+    if (!observed.pools.full) observed.pools.full = !(await allocateDue(deps, instance));
     return;
   }
   if (isInitialising(instance)) {

@@ -6,7 +6,6 @@ import { probePool } from '../../db/pool-server.js';
 import { activatePool, recordProvisioningProgress } from './pool-state.js';
 import { poolAdminAccess } from './pools.js';
 import { judgeRollout } from '../rollout.js';
-import { retryWaitingAllocations } from '../allocation/waiting-allocations.js';
 
 /** Crash loops a pool may go through before its provisioning is given up. */
 const MAX_FAILED_TASKS = 5;
@@ -15,7 +14,7 @@ const STALE_RESERVATION_MS = 30_000;
 
 /**
  * Follows pools being provisioned: `active` once the daemon logs in as admin (not when a task merely runs),
- * `error` when the tasks keep failing or the deadline passes. A pool that becomes active takes waiting instances.
+ * `error` when the tasks keep failing or the deadline passes. The reconciler's next tick gives waiting instances to a pool that became active.
  */
 export async function trackPoolProvisioning(deps: Deps): Promise<void> {
   const pools = await deps.db.selectFrom('db_servers').selectAll().where('status', '=', 'provisioning').execute();
@@ -24,7 +23,6 @@ export async function trackPoolProvisioning(deps: Deps): Promise<void> {
   const tasksByService = await listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels));
 
   const now = new Date();
-  let activated = false;
   for (const pool of pools) {
     if (!pool.service_id) {
       if (now.getTime() - pool.status_changed_at.getTime() > STALE_RESERVATION_MS) await startPoolService(deps, pool);
@@ -47,8 +45,6 @@ export async function trackPoolProvisioning(deps: Deps): Promise<void> {
       await recordProvisioningProgress(deps.db, pool, `last login attempt: ${probe.reason}`);
     } else if (await activatePool(deps.db, pool)) {
       deps.log.info({ event: 'pool.active', poolId: pool.id, pool: pool.name }, 'pool is active');
-      activated = true;
     }
   }
-  if (activated) await retryWaitingAllocations(deps);
 }
