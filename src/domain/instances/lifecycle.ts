@@ -28,6 +28,15 @@ interface RunStateChange {
   applied: 'after-commit' | 'before-commit';
 }
 
+/** What a call recorded: the row, and whether Docker has a change to take once it is committed. */
+interface Recorded {
+  instance: InstanceRow;
+  changed: boolean;
+}
+
+const unchanged = (instance: InstanceRow): Recorded => ({ instance, changed: false });
+const changed = (instance: InstanceRow): Recorded => ({ instance, changed: true });
+
 /** Runs `work` with the instance's row locked until the transaction ends. */
 function withLockedInstance<T>(
   deps: Deps,
@@ -44,7 +53,7 @@ function withLockedInstance<T>(
 /** One shape for stop, start and restart: lock the row, record what was asked and the transitional status, change the service. */
 async function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, change: RunStateChange): Promise<InstanceRow> {
   const moved = await withLockedInstance(deps, instanceId, async (trx, instance) => {
-    if (allows(change.already, instance.status)) return { instance, changed: false };
+    if (allows(change.already, instance.status)) return unchanged(instance);
     // Billing stopped it: only paying, or an admin's resumeInstance, starts it again.
     if (instance.status === 'SUSPENDED') {
       throw new DomainError(
@@ -59,7 +68,7 @@ async function changeRunState(deps: Deps, instanceId: string, trigger: Trigger, 
     const moved = await moveInstance(deps, trx, instance, change.move, trigger, { patch: { desired: change.desired } });
     const transitional = instanceMoves[change.move].to.toLowerCase();
     deps.log.info({ event: `instance.${transitional}`, instanceId, actor: trigger.actor }, `instance ${change.verb}`);
-    return { instance: moved!, changed: true };
+    return changed(moved!);
   });
   if (moved.changed && change.applied === 'after-commit') await applyRecorded(deps, moved.instance, change.apply);
   return moved.instance;
@@ -109,9 +118,8 @@ export const restartInstance = (deps: Deps, instanceId: string, trigger: Trigger
  * An instance with no service yet only takes the purge time. Safe to repeat: an earlier purge time is kept.
  */
 export async function suspendInstance(deps: Deps, instanceId: string, trigger: Trigger, purgeAt: Date | null = null): Promise<InstanceRow> {
-  let suspended = false;
-  const instance = await withLockedInstance(deps, instanceId, async (trx, instance) => {
-    if (allows('ended', instance.status)) return instance;
+  const recorded = await withLockedInstance(deps, instanceId, async (trx, instance): Promise<Recorded> => {
+    if (allows('ended', instance.status)) return unchanged(instance);
     if (instance.status === 'PROVISIONING')
       throw new DomainError('CONFLICT', `Instance ${instanceId} is PROVISIONING: it is suspended once it runs.`);
     const purge_at = instance.purge_at ?? purgeAt;
@@ -120,7 +128,7 @@ export async function suspendInstance(deps: Deps, instanceId: string, trigger: T
       : 'service scaled to 0; database, secret and filestore kept';
     // A restore stopped it and gives it back when done: the suspension waits for that, instead of being lost.
     if (instance.status === 'RESTORING' && instance.service_name) {
-      if (instance.suspension_pending_at && purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
+      if (instance.suspension_pending_at && purge_at?.getTime() === instance.purge_at?.getTime()) return unchanged(instance);
       const pending = await patchInstance(
         deps,
         trx,
@@ -128,22 +136,21 @@ export async function suspendInstance(deps: Deps, instanceId: string, trigger: T
         { purge_at, suspension_pending_at: instance.suspension_pending_at ?? new Date() },
         { event: { trigger, message: `suspended once the restore under way ends; ${message}` } },
       );
-      return pending!;
+      return unchanged(pending!);
     }
     if (instance.status === 'SUSPENDED' || !instance.service_name || !canMove('suspend', instance.status)) {
-      if (purge_at?.getTime() === instance.purge_at?.getTime()) return instance;
-      return (await patchInstance(deps, trx, instanceId, { purge_at }, { event: { trigger, message } }))!;
+      if (purge_at?.getTime() === instance.purge_at?.getTime()) return unchanged(instance);
+      return unchanged((await patchInstance(deps, trx, instanceId, { purge_at }, { event: { trigger, message } }))!);
     }
     const moved = await moveInstance(deps, trx, instance, 'suspend', trigger, {
       patch: { purge_at, desired: 'suspended', conditions: conditionsWith('service', null) },
       message,
     });
     deps.log.info({ event: 'instance.suspended', instanceId, actor: trigger.actor, purgeAt: purge_at }, 'instance suspended');
-    suspended = true;
-    return moved!;
+    return changed(moved!);
   });
-  if (suspended) await applyRecorded(deps, instance, (d, recorded) => scaleService(d.docker, recorded.service_name, 0));
-  return instance;
+  if (recorded.changed) await applyRecorded(deps, recorded.instance, (d, instance) => scaleService(d.docker, instance.service_name, 0));
+  return recorded.instance;
 }
 
 /**
@@ -157,8 +164,7 @@ export async function resumeInstance(
   trigger: Trigger,
   options: { reactivate?: boolean } = {},
 ): Promise<InstanceRow> {
-  let resumed = false;
-  const instance = await withLockedInstance(deps, instanceId, async (trx, instance) => {
+  const recorded = await withLockedInstance(deps, instanceId, async (trx, instance): Promise<Recorded> => {
     if (instance.purge_at && !options.reactivate) {
       throw new DomainError(
         'CONFLICT',
@@ -168,26 +174,26 @@ export async function resumeInstance(
     if (instance.status !== 'SUSPENDED') {
       if (allows('ended', instance.status))
         throw new DomainError('CONFLICT', `Instance ${instanceId} is ${instance.status} and cannot be resumed.`);
-      if (!instance.purge_at && !instance.suspension_pending_at) return instance;
+      if (!instance.purge_at && !instance.suspension_pending_at) return unchanged(instance);
       const message = instance.purge_at ? 'purge cancelled' : 'the suspension waiting for the restore is cancelled';
-      return (await patchInstance(
+      const cleared = await patchInstance(
         deps,
         trx,
         instanceId,
         { purge_at: null, suspension_pending_at: null },
         { event: { trigger, message } },
-      ))!;
+      );
+      return unchanged(cleared!);
     }
     const moved = await moveInstance(deps, trx, instance, 'resume', trigger, {
       patch: { purge_at: null, desired: 'running' },
       message: instance.purge_at ? 'reactivated; purge cancelled' : 'resumed',
     });
     deps.log.info({ event: 'instance.resumed', instanceId, actor: trigger.actor }, 'instance resumed');
-    resumed = true;
-    return moved!;
+    return changed(moved!);
   });
-  if (resumed) await applyRecorded(deps, instance, (d, recorded) => runServer(d, recorded, { replicas: 1 }));
-  return instance;
+  if (recorded.changed) await applyRecorded(deps, recorded.instance, (d, instance) => runServer(d, instance, { replicas: 1 }));
+  return recorded.instance;
 }
 
 /** Clears a cancelled instance's purge time and resumes it: admins' reactivateInstance and SUBSCRIPTION_UNCANCEL. */

@@ -28,7 +28,7 @@ export interface Observed {
 }
 
 /** Pure: an instance that has no Odoo service yet is followed through its init job, never judged as the service. */
-export const isInitialising = (instance: InstanceRow): boolean => instance.status === 'PROVISIONING' && !instance.service_id;
+const isInitialising = (instance: InstanceRow): boolean => instance.status === 'PROVISIONING' && !instance.service_id;
 
 /** Pure: Swarm keeps the task running, or is about to start it: the service still asks for it. */
 const askedToRun = (task: SwarmTask): boolean => task.DesiredState === 'running' || task.DesiredState === 'ready';
