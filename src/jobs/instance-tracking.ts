@@ -16,7 +16,7 @@ export async function trackInstances(deps: Deps): Promise<void> {
     instancesToReconcile(deps),
     listTasksByService(deps.docker, managedLabels(deps.config.dockerLabels)),
   ]);
-  const observed = { tasksByService, now: new Date(), pools: { full: false } };
+  const observed = { tasksByService, now: new Date(), allocations: { open: true } };
   for (const instance of instances) {
     await reconcileInstance(deps, instance, observed).catch((error: unknown) =>
       deps.log.warn(

@@ -23,8 +23,11 @@ export interface Observed {
   /** Tasks by service id, from one listing of the daemon's services. */
   tasksByService: ReadonlyMap<string, SwarmTask[]>;
   now: Date;
-  /** Set by a step that found no pool with room: the allocations after it in this tick wait for the next. */
-  pools: { full: boolean };
+  /**
+   * Closed by an allocation step that found no pool with room, or failed (Redis or the control database away): the
+   * allocations after it in this tick wait for the next, rather than each failing the same way.
+   */
+  allocations: { open: boolean };
 }
 
 /** Pure: an instance that has no Odoo service yet is followed through its init job, never judged as the service. */
@@ -107,7 +110,9 @@ export async function reconcileInstance(deps: Deps, instance: InstanceRow, obser
     return;
   }
   if (allocationDue(instance, observed.now)) {
-    if (!observed.pools.full) observed.pools.full = !(await allocateDue(deps, instance));
+    if (!observed.allocations.open) return;
+    observed.allocations.open = false;
+    observed.allocations.open = await allocateDue(deps, instance);
     return;
   }
   if (isInitialising(instance)) {
