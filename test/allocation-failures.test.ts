@@ -19,7 +19,8 @@ const limitedAdmin = { user: `pool_admin_limited_${process.pid}`, password: 'lim
 describe('allocation failures leave nothing behind', () => {
   let daemon: TestDaemon;
   before(async () => {
-    daemon = await startTestDaemon();
+    // No reconciler ticks: they would try the waiting instances again while a case looks at what a failure left.
+    daemon = await startTestDaemon({ PROVISION_TRACKING_CRON: '0 0 1 1 *' });
     await withPoolCatalog(async (client) => {
       await client.query(`drop role if exists ${limitedAdmin.user}`);
       await client.query(`create role ${limitedAdmin.user} login createrole createdb password '${limitedAdmin.password}'`);

@@ -199,19 +199,26 @@ describe('PostgreSQL pools on the swarm', () => {
     const waiting = (await daemon.gql(CREATE_INSTANCE, { input: instanceInput() })).data.createInstance;
     assert.equal(waiting.status, 'WAITING_FOR_DATABASE', 'no allocation on a pool in maintenance');
     assert.equal((await daemon.gql(UPDATE, { id: pool.id, input: { maintenance: false } })).data.updatePool.status, 'ACTIVE');
+    const allocated = await eventually(
+      async () => (await daemon.gql('query($id: ID!) { instance(id: $id) { status dbServerId } }', { id: waiting.id })).data.instance,
+      (instance) => instance.status === 'ALLOCATED',
+      30_000,
+      250,
+    );
+    assert.deepEqual(allocated, { status: 'ALLOCATED', dbServerId: pool.id }, 'the reconciler allocates it once the pool is back');
 
     const stats = await daemon.gql('{ poolStats { pools slotsUsed slotsFree byStatus { status pools slotsUsed slotsFree } } }');
     assert.deepEqual(stats.data.poolStats, {
       pools: 1,
-      slotsUsed: 2,
-      slotsFree: 2,
-      byStatus: [{ status: 'ACTIVE', pools: 1, slotsUsed: 2, slotsFree: 2 }],
+      slotsUsed: 3,
+      slotsFree: 1,
+      byStatus: [{ status: 'ACTIVE', pools: 1, slotsUsed: 3, slotsFree: 1 }],
     });
 
     const refused = await daemon.gql('mutation($id: ID!) { decommissionPool(id: $id) { status } }', { id: pool.id });
     expectError(refused, 'CONFLICT');
     await terminatedInstance(daemon, first.id);
     const afterRelease = await poolWhen(daemon, pool.id, () => true);
-    assert.equal(afterRelease.currentInstances, 1);
+    assert.equal(afterRelease.currentInstances, 2);
   });
 });
