@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import type { NewInstanceRow } from '../src/db/schema.js';
 import { sealSecret } from '../src/crypto/secret-box.js';
 import { readCredentials } from '../src/domain/allocation/credentials.js';
 import { tenantDatabaseName, tenantRoleName } from '../src/domain/names.js';
@@ -83,9 +84,9 @@ describe('slot reservations and kept admin connections', () => {
     return result.data.registerPool as { id: string; maxInstances: number };
   };
 
-  /** A slot reserved on the pool, owned until `leaseUntil`: the pool counts it, the instance names the pool. */
-  const reservation = async (poolId: string, leaseUntil: Date) => {
-    const instance = await daemon.deps.db
+  /** A CREATING row as a sign-up's call leaves it, with `columns` of its own. */
+  const creatingRow = (columns: Partial<NewInstanceRow>) =>
+    daemon.deps.db
       .insertInto('instances')
       .values({
         customer_id: instanceInput().customerId,
@@ -96,12 +97,14 @@ describe('slot reservations and kept admin connections', () => {
         cpu_limit: 1,
         memory_limit_mb: 1024,
         status: 'CREATING',
-        db_server_id: poolId,
-        db_allocation: 'reserved',
-        db_reserved_until: leaseUntil,
+        ...columns,
       })
       .returningAll()
       .executeTakeFirstOrThrow();
+
+  /** A slot reserved on the pool, owned until `leaseUntil`: the pool counts it, the instance names the pool. */
+  const reservation = async (poolId: string, leaseUntil: Date) => {
+    const instance = await creatingRow({ db_server_id: poolId, db_allocation: 'reserved', db_reserved_until: leaseUntil });
     await daemon.deps.db
       .updateTable('db_servers')
       .set((eb) => ({ current_instances: eb('current_instances', '+', 1) }))
@@ -164,22 +167,7 @@ describe('slot reservations and kept admin connections', () => {
 
   it('allocates an instance whose call died before it reserved a slot, once a lease has passed since it was created', async () => {
     const pool = await registerPool('pool-unreserved', 3);
-    const created = async (ago: number) =>
-      daemon.deps.db
-        .insertInto('instances')
-        .values({
-          customer_id: instanceInput().customerId,
-          name: 'Never reserved',
-          subdomain: `unreserved-${process.pid}-${Math.floor(Math.random() * 1e6)}`,
-          odoo_version: '17.0',
-          admin_email: 'a@b.example',
-          cpu_limit: 1,
-          memory_limit_mb: 1024,
-          status: 'CREATING',
-          status_changed_at: new Date(Date.now() - ago),
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
+    const created = (ago: number) => creatingRow({ status_changed_at: new Date(Date.now() - ago) });
     const abandoned = await created(RESERVATION_LEASE_MS + 1000);
     const inFlight = await created(1000);
     await trackInstances(daemon.deps);
