@@ -4,7 +4,8 @@ import { sql, type Kysely } from 'kysely';
  * One `error` column meant four things (why allocation waits, why the service or its init failed, why a load or a
  * module change failed, why the final backup blocks a termination), and each writer cleared the others' reasons.
  * `conditions` keeps one per phase (`{ phase: { reason, since } }`). An existing error goes to the phase its status
- * says it came from.
+ * says it came from. `error` itself stays, unread, for one release: a replica of the previous version still runs
+ * beside this one during a rolling update, and its writes name the column. A later migration drops it.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await db.schema
@@ -22,11 +23,9 @@ export async function up(db: Kysely<any>): Promise<void> {
       end,
       jsonb_build_object('reason', error, 'since', updated_at))
     where error is not null`.execute(db);
-  await db.schema.alterTable('instances').dropColumn('error').execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  await db.schema.alterTable('instances').addColumn('error', 'text').execute();
   await sql`
     update instances set error = (
       select value ->> 'reason' from jsonb_each(conditions) order by value ->> 'since' desc limit 1)`.execute(db);
