@@ -6,9 +6,8 @@ import type { Job } from './scheduler.js';
 
 /**
  * The reconciler's tick: every instance it follows (waiting for a database, in flight, serving, terminating, past a
- * deadline), from its row and one task
- * listing, one step each. None waits for another, so a tick costs little more than its listing; an instance whose
- * step fails is tried again at the next tick.
+ * deadline), from its row and one task listing, one step each. None waits for another, so a tick costs little more
+ * than its listing; an instance whose step fails is tried again at the next tick.
  */
 export async function trackInstances(deps: Deps): Promise<void> {
   // The listing does not wait for the rows to say it is needed: RUNNING instances are always among them on a platform in use.

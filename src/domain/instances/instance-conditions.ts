@@ -7,8 +7,8 @@ import type { InstanceCondition, InstanceConditions, InstancePhase } from '../..
  * problem has lasted.
  */
 export function conditionsWith(phase: InstancePhase, reason: string | null, clears: InstancePhase[] = []): RawBuilder<InstanceConditions> {
-  const others = sql`conditions - ${[phase, ...clears]}::text[]`;
-  if (reason === null) return sql<InstanceConditions>`${others}`;
+  const others = sql<InstanceConditions>`conditions - ${[phase, ...clears]}::text[]`;
+  if (reason === null) return others;
   return sql<InstanceConditions>`${others} || jsonb_build_object(${phase}::text, case
     when conditions -> ${phase} ->> 'reason' = ${reason}::text then conditions -> ${phase}
     else jsonb_build_object('reason', ${reason}::text, 'since', now()) end)`;

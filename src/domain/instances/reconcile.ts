@@ -11,7 +11,7 @@ import { allows, statusesWhere } from './instance-policy.js';
 import { deadlineColumns, passedDeadline, terminateAtDeadline } from './deadlines.js';
 import { runServer } from './odoo-services.js';
 import { scaleService } from '../../swarm/swarm.js';
-import { odooResources } from '../../swarm/odoo-resources.js';
+import { resourceAmounts } from '../../swarm/spec-parts.js';
 import type { OdooSpec } from '../../swarm/odoo-config.js';
 import { tasksSince } from '../rollout.js';
 import { recordedSpec } from './odoo-spec.js';
@@ -41,9 +41,9 @@ export type PendingChange = 'scale-to-zero' | 'run' | 'resize';
 
 /** Pure: the task runs with other CPU or memory limits than the spec gives. */
 const hasOtherLimits = (task: SwarmTask, spec: OdooSpec): boolean => {
-  const wanted = odooResources(spec.cpuLimit, spec.memoryLimitMb).Limits;
+  const wanted = resourceAmounts(spec.cpuLimit, spec.memoryLimitMb);
   const limits = task.Spec?.Resources?.Limits;
-  return limits?.NanoCPUs !== wanted?.NanoCPUs || limits?.MemoryBytes !== wanted?.MemoryBytes;
+  return limits?.NanoCPUs !== wanted.NanoCPUs || limits?.MemoryBytes !== wanted.MemoryBytes;
 };
 
 /**
@@ -111,6 +111,7 @@ export async function reconcileInstance(deps: Deps, instance: InstanceRow, obser
   }
   if (allocationDue(instance, observed.now)) {
     if (!observed.allocations.open) return;
+    // Closed first, so a step that throws leaves it closed.
     observed.allocations.open = false;
     observed.allocations.open = await allocateDue(deps, instance);
     return;

@@ -56,8 +56,8 @@ export async function terminateInstance(
 /**
  * One step of a TERMINATING instance, never waiting: it stops serving; then, while its final backup is not COMPLETED,
  * that backup is started or advanced one step and the instance stays TERMINATING (with why in its `finalBackup`
- * condition once a backup failed); once it completed (or none is needed), everything of the tenant is removed and it reads TERMINATED.
- * Taken again at every tick of the reconciler, so a daemon stopped anywhere resumes from the row.
+ * condition once a backup failed); once it completed (or none is needed), everything of the tenant is removed and it
+ * reads TERMINATED. Taken again at every tick of the reconciler, so a daemon stopped anywhere resumes from the row.
  */
 export async function advanceTermination(deps: Deps, instance: InstanceRow, trigger: Trigger): Promise<InstanceRow> {
   await stopServing(deps, instance);

@@ -14,7 +14,8 @@ const STALE_RESERVATION_MS = 30_000;
 
 /**
  * Follows pools being provisioned: `active` once the daemon logs in as admin (not when a task merely runs),
- * `error` when the tasks keep failing or the deadline passes. The reconciler's next tick gives waiting instances to a pool that became active.
+ * `error` when the tasks keep failing or the deadline passes. The reconciler's next tick gives waiting instances to a
+ * pool that became active.
  */
 export async function trackPoolProvisioning(deps: Deps): Promise<void> {
   const pools = await deps.db.selectFrom('db_servers').selectAll().where('status', '=', 'provisioning').execute();
