@@ -301,9 +301,16 @@ describe('slot reservations and kept admin connections', () => {
     );
     assert.ok(most >= 1 && most <= 2, `between 1 and 2 admin sessions at once, saw ${most}`);
     assert.equal(await poolCount(pool.id), 8);
-    // POOL_ADMIN_IDLE_SECONDS=2: unused, they close.
+    // POOL_ADMIN_IDLE_SECONDS=2: unused, they close. A closed session's backend may outlive its socket for a moment on a
+    // busy server (CI8 saw one still listed 0.5 s after): a kept one that never closed would stay listed.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    assert.deepEqual(await sessionsOf(admin.user, null), [], 'neither kept sessions nor logins into the new databases are left');
+    const left = await eventually(
+      () => sessionsOf(admin.user, null),
+      (open) => open.length === 0,
+      2_000,
+      100,
+    );
+    assert.deepEqual(left, [], 'neither kept sessions nor logins into the new databases are left');
   });
 
   it('closes kept connections when the pool goes into maintenance or its admin password changes', async () => {
